@@ -1,0 +1,58 @@
+/**
+ * The effective traffic policy: MeshConfig + namespace + pod annotations, merged once (OSM's order) and
+ * normalised. This is the contract between config/ (which builds it) and interception/, injector/ and
+ * sidecar/ (which consume it). Pure data: safe to serialise.
+ */
+import type { Cidr } from "../net/types.ts";
+
+/** Where an entry came from: the global MeshConfig field, or a pod annotation. */
+export type Provenance =
+  | { readonly source: "meshconfig"; readonly field: string }
+  | { readonly source: "annotation"; readonly key: string };
+
+export interface CidrEntry {
+  /** Canonical (masked) prefix. */
+  readonly cidr: Cidr;
+  /** The text exactly as given (trimmed), e.g. `10.0.0.1/8`. */
+  readonly given: string;
+  readonly provenance: Provenance;
+}
+
+export interface PortEntry {
+  readonly port: number;
+  readonly provenance: Provenance;
+}
+
+export interface PolicyWarning {
+  /** Stable slug, e.g. `exclude-everything`, `host-bits-set`. */
+  readonly code: string;
+  readonly message: string;
+}
+
+export type LocalProxyMode = "Localhost" | "PodIP";
+
+export interface EffectiveTrafficPolicy {
+  /**
+   * The merged lists as OSM hands them to generateIptablesCommands (IPs: pod then global; ports: global then
+   * pod; exact-string dedup keeping the first). The OSM-identical iptables renderer uses exactly these.
+   */
+  readonly asGiven: {
+    readonly outboundIPRangeExclusionList: readonly string[];
+    readonly outboundIPRangeInclusionList: readonly string[];
+    readonly outboundPortExclusionList: readonly number[];
+    readonly inboundPortExclusionList: readonly number[];
+    readonly networkInterfaceExclusionList: readonly string[];
+  };
+  /** Canonical view: masked, deduplicated, aggregated, split by family, entries in ascending order. */
+  readonly canonical: {
+    readonly outboundIPRangeExclusions: { readonly v4: readonly CidrEntry[]; readonly v6: readonly CidrEntry[] };
+    readonly outboundIPRangeInclusions: { readonly v4: readonly CidrEntry[]; readonly v6: readonly CidrEntry[] };
+    readonly outboundPortExclusions: readonly PortEntry[];
+    readonly inboundPortExclusions: readonly PortEntry[];
+    readonly networkInterfaceExclusions: readonly string[];
+  };
+  readonly localProxyMode: LocalProxyMode;
+  /** Live (xDS-level) setting; not part of the interception rules, but the sidecar and explain need it. */
+  readonly enableEgress: boolean;
+  readonly warnings: readonly PolicyWarning[];
+}

@@ -1,0 +1,52 @@
+/**
+ * OSM's names and numbers, in one place. Each cites the OSM v1.2.4 source it comes from
+ * (repository openservicemesh/osm). Changing one breaks compatibility with OSM.
+ */
+
+// pkg/constants/constants.go
+export const ENVOY_ADMIN_PORT = 15000;
+export const ENVOY_OUTBOUND_LISTENER_PORT = 15001;
+export const ENVOY_INBOUND_LISTENER_PORT = 15003;
+export const ENVOY_PROMETHEUS_INBOUND_LISTENER_PORT = 15010;
+export const LIVENESS_PROBE_PORT = 15901;
+export const READINESS_PROBE_PORT = 15902;
+export const STARTUP_PROBE_PORT = 15903;
+export const HEALTHCHECK_PORT = 15904;
+/** The sidecar's uid; `-m owner --uid-owner 1500` keeps its own traffic from being redirected. */
+export const ENVOY_UID = 1500;
+export const INIT_CONTAINER_NAME = "osm-init";
+/** OSM names the sidecar container `envoy`; ours keeps the name so `kubectl logs -c envoy` scripts work. */
+export const SIDECAR_CONTAINER_NAME = "envoy";
+export const ENVOY_UNIQUE_ID_LABEL_NAME = "osm-proxy-uuid";
+export const ADS_PORT = 15128;
+
+// pkg/injector/iptables.go: chain names
+export const CHAIN_INBOUND = "OSM_PROXY_INBOUND";
+export const CHAIN_IN_REDIRECT = "OSM_PROXY_IN_REDIRECT";
+export const CHAIN_OUTBOUND = "OSM_PROXY_OUTBOUND";
+export const CHAIN_OUT_REDIRECT = "OSM_PROXY_OUT_REDIRECT";
+/** iptables' multiport match takes at most 15 ports (linkerd2-proxy-init names the same limit). */
+export const MULTIPORT_MAX_PORTS = 15;
+
+// pkg/constants/constants.go: annotations and labels
+export const ANNOTATION_OUTBOUND_IP_RANGE_EXCLUSION_LIST = "openservicemesh.io/outbound-ip-range-exclusion-list";
+export const ANNOTATION_OUTBOUND_IP_RANGE_INCLUSION_LIST = "openservicemesh.io/outbound-ip-range-inclusion-list";
+export const ANNOTATION_OUTBOUND_PORT_EXCLUSION_LIST = "openservicemesh.io/outbound-port-exclusion-list";
+export const ANNOTATION_INBOUND_PORT_EXCLUSION_LIST = "openservicemesh.io/inbound-port-exclusion-list";
+export const ANNOTATION_SIDECAR_INJECTION = "openservicemesh.io/sidecar-injection";
+export const ANNOTATION_METRICS = "openservicemesh.io/metrics";
+/** A label despite the Go constant's name (OSMKubeResourceMonitorAnnotation). */
+export const LABEL_MONITORED_BY = "openservicemesh.io/monitored-by";
+export const LABEL_IGNORE = "openservicemesh.io/ignore";
+
+// cmd/osm-bootstrap, charts/osm
+export const MESH_CONFIG_NAME = "osm-mesh-config";
+export const DEFAULT_OSM_NAMESPACE = "osm-system";
+export const DEFAULT_MESH_NAME = "osm";
+export const MESH_CONFIG_GROUP = "config.openservicemesh.io";
+
+// pkg/injector/webhook.go
+export const INJECTOR_WEBHOOK_NAME = "osm-inject.k8s.io";
+export const INJECTOR_SERVICE_NAME = "osm-injector";
+export const INJECTOR_SERVICE_PORT = 9090;
+export const INJECTOR_WEBHOOK_PATH = "/mutate-pod-creation";
