@@ -29,8 +29,10 @@ export const CHAIN_OUT_REDIRECT = "OSM_PROXY_OUT_REDIRECT";
 export const MULTIPORT_MAX_PORTS = 15;
 
 // pkg/constants/constants.go: annotations and labels
-export const ANNOTATION_OUTBOUND_IP_RANGE_EXCLUSION_LIST = "openservicemesh.io/outbound-ip-range-exclusion-list";
-export const ANNOTATION_OUTBOUND_IP_RANGE_INCLUSION_LIST = "openservicemesh.io/outbound-ip-range-inclusion-list";
+export const ANNOTATION_OUTBOUND_IP_RANGE_EXCLUSION_LIST =
+  "openservicemesh.io/outbound-ip-range-exclusion-list";
+export const ANNOTATION_OUTBOUND_IP_RANGE_INCLUSION_LIST =
+  "openservicemesh.io/outbound-ip-range-inclusion-list";
 export const ANNOTATION_OUTBOUND_PORT_EXCLUSION_LIST = "openservicemesh.io/outbound-port-exclusion-list";
 export const ANNOTATION_INBOUND_PORT_EXCLUSION_LIST = "openservicemesh.io/inbound-port-exclusion-list";
 export const ANNOTATION_SIDECAR_INJECTION = "openservicemesh.io/sidecar-injection";

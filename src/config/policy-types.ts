@@ -45,8 +45,14 @@ export interface EffectiveTrafficPolicy {
   };
   /** Canonical view: masked, deduplicated, aggregated, split by family, entries in ascending order. */
   readonly canonical: {
-    readonly outboundIPRangeExclusions: { readonly v4: readonly CidrEntry[]; readonly v6: readonly CidrEntry[] };
-    readonly outboundIPRangeInclusions: { readonly v4: readonly CidrEntry[]; readonly v6: readonly CidrEntry[] };
+    readonly outboundIPRangeExclusions: {
+      readonly v4: readonly CidrEntry[];
+      readonly v6: readonly CidrEntry[];
+    };
+    readonly outboundIPRangeInclusions: {
+      readonly v4: readonly CidrEntry[];
+      readonly v6: readonly CidrEntry[];
+    };
     readonly outboundPortExclusions: readonly PortEntry[];
     readonly inboundPortExclusions: readonly PortEntry[];
     readonly networkInterfaceExclusions: readonly string[];

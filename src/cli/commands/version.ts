@@ -21,7 +21,9 @@ export function registerVersion(program: Command): void {
       if (options.output === "json") {
         process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
       } else {
-        process.stdout.write(`osm-ts ${info.version}\ncompatible with ${info.compatibleWith}\nnode ${info.node}\n`);
+        process.stdout.write(
+          `osm-ts ${info.version}\ncompatible with ${info.compatibleWith}\nnode ${info.node}\n`,
+        );
       }
     });
 }

@@ -5,7 +5,10 @@ import { test } from "node:test";
 const osm = new URL("../../../bin/osm", import.meta.url).pathname;
 
 test("osm version prints the version and runs on Node.js 24 whatever node is on PATH", () => {
-  const out = execFileSync(osm, ["version", "-o", "json"], { env: { PATH: "/usr/bin:/bin" }, encoding: "utf8" });
+  const out = execFileSync(osm, ["version", "-o", "json"], {
+    env: { PATH: "/usr/bin:/bin" },
+    encoding: "utf8",
+  });
   const info = JSON.parse(out) as { version: string; node: string };
   assert.match(info.version, /^\d+\.\d+\.\d+/);
   assert.match(info.node, /^v24\./);
