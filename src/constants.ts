@@ -52,3 +52,17 @@ export const INJECTOR_WEBHOOK_NAME = "osm-inject.k8s.io";
 export const INJECTOR_SERVICE_NAME = "osm-injector";
 export const INJECTOR_SERVICE_PORT = 9090;
 export const INJECTOR_WEBHOOK_PATH = "/mutate-pod-creation";
+
+// osm-ts's own names (not OSM's): the controller and the injector share them.
+/** Pod annotation the injector writes at admission: sha256 (hex) of the canonical interception policy text. */
+export const ANNOTATION_INTERCEPTION_POLICY_HASH = "osm-ts.io/interception-policy-hash";
+/** Pod annotation the injector writes at admission: the canonical interception policy text the pod was given. */
+export const ANNOTATION_INTERCEPTION_POLICY = "osm-ts.io/interception-policy";
+/** Pod annotation the controller maintains: the diff (`+203.0.113.10/32 -10.0.0.0/8`) while the pod is stale. */
+export const ANNOTATION_INTERCEPTION_STALE = "osm-ts.io/interception-stale";
+/** Pod annotation the injector writes: sha256 (hex) of the pod's sidecar token; the controller checks it. */
+export const ANNOTATION_SIDECAR_TOKEN_HASH = "osm-ts.io/sidecar-token-sha256";
+/** Env var of the sidecar container holding its token (`Authorization: Bearer <token>` to the controller). */
+export const ENV_SIDECAR_TOKEN = "OSM_TS_SIDECAR_TOKEN";
+/** The controller's sidecar watch API port (OSM's ADS port; osm-ts serves HTTP/JSON there instead of xDS). */
+export const CONTROLLER_SIDECAR_API_PORT = ADS_PORT;
