@@ -66,3 +66,9 @@ export const ANNOTATION_SIDECAR_TOKEN_HASH = "osm-ts.io/sidecar-token-sha256";
 export const ENV_SIDECAR_TOKEN = "OSM_TS_SIDECAR_TOKEN";
 /** The controller's sidecar watch API port (OSM's ADS port; osm-ts serves HTTP/JSON there instead of xDS). */
 export const CONTROLLER_SIDECAR_API_PORT = ADS_PORT;
+
+// pkg/constants/constants.go (OSMControllerName, AppLabel): `osm namespace add` refuses the namespace that
+// hosts a Deployment labelled app=osm-controller, and finds the mesh by the label meshName=<name>.
+export const OSM_CONTROLLER_NAME = "osm-controller";
+export const LABEL_APP = "app";
+export const LABEL_MESH_NAME = "meshName";
