@@ -8,6 +8,7 @@ import { registerExplain } from "./commands/explain.ts";
 import { registerInterception } from "./commands/interception.ts";
 import { registerMesh } from "./commands/mesh.ts";
 import { registerMeshConfig } from "./commands/meshconfig.ts";
+import { registerNamespace } from "./commands/namespace.ts";
 import { registerPolicy } from "./commands/policy.ts";
 import { registerSidecar } from "./commands/sidecar.ts";
 import { registerVersion } from "./commands/version.ts";
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
     registerExplain,
     registerSidecar,
     registerMesh,
+    registerNamespace,
   ]) {
     register(program);
   }

@@ -1,0 +1,68 @@
+/**
+ * Thin helpers over @kubernetes/client-node shared by the guide's commands: load a kubeconfig the way
+ * kubectl does, and turn an API error into the text client-go would print (the Status message).
+ */
+import { ApiException, KubeConfig } from "@kubernetes/client-node";
+import { ErrorCode, MeshError } from "../errors.ts";
+
+export interface KubeConfigOptions {
+  /** Path given with --kubeconfig; undefined means $KUBECONFIG, then ~/.kube/config (kubectl's order). */
+  readonly kubeconfig?: string | undefined;
+  /** Context name given with --context; undefined means the kubeconfig's current context. */
+  readonly context?: string | undefined;
+}
+
+/** Loads a kubeconfig as kubectl would; the caller (the CLI) passes the flags it read. */
+export function loadKubeConfig(options: KubeConfigOptions = {}): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
+    else kc.loadFromDefault();
+  } catch (error) {
+    // OSM's wording (cmd/cli: "Error fetching kubeconfig: %s").
+    throw new MeshError(ErrorCode.InvalidArgument, `Error fetching kubeconfig: ${apiErrorMessage(error)}`, {
+      cause: error,
+    });
+  }
+  if (options.context) {
+    if (!kc.getContextObject(options.context)) {
+      throw new MeshError(ErrorCode.InvalidArgument, `context "${options.context}" does not exist`);
+    }
+    kc.setCurrentContext(options.context);
+  }
+  return kc;
+}
+
+/**
+ * The message client-go's error would carry for a failed API call: the Status `message` when the server sent
+ * one (e.g. `namespaces "curl" not found`), else the HTTP code, else the error's own text.
+ */
+export function apiErrorMessage(error: unknown): string {
+  if (error instanceof ApiException) {
+    const status = parseStatus(error.body);
+    if (status?.message) return status.message;
+    return `the server responded with HTTP ${error.code}`;
+  }
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+/** HTTP status code of a failed API call, if it was one. */
+export function apiErrorCode(error: unknown): number | undefined {
+  return error instanceof ApiException ? error.code : undefined;
+}
+
+function parseStatus(body: unknown): { message?: string } | undefined {
+  let value: unknown = body;
+  if (typeof body === "string") {
+    try {
+      value = JSON.parse(body);
+    } catch {
+      return body.trim() === "" ? undefined : { message: body.trim() };
+    }
+  }
+  if (value && typeof value === "object" && "message" in value && typeof value.message === "string") {
+    return { message: value.message };
+  }
+  return undefined;
+}
