@@ -77,11 +77,6 @@ export const LABEL_MESH_NAME = "meshName";
 export const MUTATING_WEBHOOK_CONFIGURATION_PREFIX = "osm-webhook-";
 export const VALIDATING_WEBHOOK_CONFIGURATION_PREFIX = "osm-validator-mesh-";
 
-// osm-ts additions (no OSM counterpart): what the injector records on each pod for staleness detection.
-/** sha256 of the canonical text of the effective interception policy the pod's osm-init was given. */
-export const ANNOTATION_INTERCEPTION_POLICY_HASH = "osm-ts.io/interception-policy-hash";
-/** The canonical text itself (so `kubectl get pod -o yaml` shows what the rules were built from). */
-export const ANNOTATION_INTERCEPTION_POLICY = "osm-ts.io/interception-policy";
-/** The MeshConfig validating webhook (OSM has none) and its path on the injector's server. */
+/** osm-ts's MeshConfig validating webhook (OSM has none) and its path on the injector's server. */
 export const MESHCONFIG_WEBHOOK_NAME = "osm-validate-meshconfig.k8s.io";
 export const MESHCONFIG_WEBHOOK_PATH = "/validate-meshconfig";
