@@ -1,0 +1,62 @@
+/**
+ * What a demo step expects to observe, and the pure check of a command's result against it. A step holds
+ * only when every condition holds; each unmet condition becomes one sentence saying what was expected and
+ * what was seen, so a failed step says exactly why.
+ */
+
+export interface CommandResult {
+  /** Exit code; null when the process was killed (timeout) or could not start. */
+  readonly exitCode: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Set when the process could not start or was killed, e.g. `timed out after 30s`. */
+  readonly error?: string;
+}
+
+export interface Expectation {
+  /** Exit code the command must return (default 0). */
+  readonly exitCode?: number;
+  /** Patterns stdout must match (all of them). */
+  readonly stdout?: readonly RegExp[];
+  /** Patterns stdout and stderr together must match (all of them). */
+  readonly output?: readonly RegExp[];
+  /** Patterns that must NOT appear in stdout and stderr together. */
+  readonly notOutput?: readonly RegExp[];
+  /** Exact stdout (after trimming trailing whitespace). */
+  readonly stdoutEquals?: string;
+}
+
+/** Every unmet condition, as sentences; empty when the result is as expected. */
+export function checkResult(expect: Expectation, result: CommandResult): string[] {
+  const problems: string[] = [];
+  if (result.error) problems.push(`the command did not complete: ${result.error}`);
+  const wantExit = expect.exitCode ?? 0;
+  if (result.exitCode !== wantExit) {
+    problems.push(`expected exit code ${wantExit}, got ${result.exitCode ?? "none"}`);
+  }
+  const combined = `${result.stdout}${result.stderr}`;
+  for (const pattern of expect.stdout ?? []) {
+    if (!pattern.test(result.stdout)) problems.push(`expected the output to match ${pattern}`);
+  }
+  for (const pattern of expect.output ?? []) {
+    if (!pattern.test(combined)) problems.push(`expected the output to match ${pattern}`);
+  }
+  for (const pattern of expect.notOutput ?? []) {
+    if (pattern.test(combined)) problems.push(`expected the output not to match ${pattern}`);
+  }
+  if (expect.stdoutEquals !== undefined && result.stdout.trimEnd() !== expect.stdoutEquals) {
+    problems.push(
+      `expected the output to be ${JSON.stringify(expect.stdoutEquals)}, got ${JSON.stringify(result.stdout.trimEnd())}`,
+    );
+  }
+  return problems;
+}
+
+/** A one-line summary of what a step checks, printed after a step holds: `exit 0, "HTTP/1.1 200 OK"`. */
+export function describeExpectation(expect: Expectation): string {
+  const parts = [`exit ${expect.exitCode ?? 0}`];
+  for (const pattern of [...(expect.stdout ?? []), ...(expect.output ?? [])]) parts.push(pattern.source);
+  for (const pattern of expect.notOutput ?? []) parts.push(`not ${pattern.source}`);
+  if (expect.stdoutEquals !== undefined) parts.push(JSON.stringify(expect.stdoutEquals));
+  return parts.join(", ");
+}
