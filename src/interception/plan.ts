@@ -1,0 +1,588 @@
+/**
+ * Effective traffic policy → interception plan (the rule IR). Pure.
+ *
+ * The iptables payload follows OSM v1.2.4 `pkg/injector/iptables.go: generateIptablesCommands` rule by rule
+ * and in emission order (spec §1.3), from the merged lists exactly as given, so the renderer can reproduce
+ * OSM's text byte for byte. The nft plan has the same semantics with sets instead of one rule per entry.
+ */
+import type { CidrEntry, EffectiveTrafficPolicy, PortEntry, Provenance } from "../config/policy-types.ts";
+import {
+  CHAIN_IN_REDIRECT,
+  CHAIN_INBOUND,
+  CHAIN_OUT_REDIRECT,
+  CHAIN_OUTBOUND,
+  ENVOY_ADMIN_PORT,
+  ENVOY_INBOUND_LISTENER_PORT,
+  ENVOY_OUTBOUND_LISTENER_PORT,
+  ENVOY_PROMETHEUS_INBOUND_LISTENER_PORT,
+  ENVOY_UID,
+  HEALTHCHECK_PORT,
+  LIVENESS_PROBE_PORT,
+  MULTIPORT_MAX_PORTS,
+  READINESS_PROBE_PORT,
+  STARTUP_PROBE_PORT,
+} from "../constants.ts";
+import { ErrorCode, MeshError } from "../errors.ts";
+import { cidrCovers, parseCidr, tryParseCidr } from "../net/index.ts";
+import type { Cidr, IpFamily } from "../net/types.ts";
+import type {
+  AddressSet,
+  InterceptionPlan,
+  IptablesPayload,
+  NftChain,
+  NftPlan,
+  PlannedRule,
+  RuleMatch,
+  RuleTarget,
+} from "./types.ts";
+
+/** Ports that bypass the inbound redirect, in OSM's order (iptables.go). */
+export const INBOUND_STATIC_SKIP_PORTS: readonly number[] = [
+  ENVOY_PROMETHEUS_INBOUND_LISTENER_PORT,
+  LIVENESS_PROBE_PORT,
+  READINESS_PROBE_PORT,
+  STARTUP_PROBE_PORT,
+  HEALTHCHECK_PORT,
+];
+
+export const OSM_CHAINS: readonly string[] = [
+  CHAIN_INBOUND,
+  CHAIN_IN_REDIRECT,
+  CHAIN_OUTBOUND,
+  CHAIN_OUT_REDIRECT,
+];
+
+export const NFT_TABLE = "osm_proxy";
+export const POD_IP_PLACEHOLDER = "$POD_IP";
+
+export interface BuildPlanOptions {
+  /** Emit the ip6tables payload even when the policy has no IPv6 entry (nft always covers both). */
+  readonly ipv6?: boolean;
+}
+
+const LOOPBACK: Record<IpFamily, string> = { 4: "127.0.0.1/32", 6: "::1/128" };
+const GLOBAL = (field: string): Provenance => ({ source: "meshconfig", field });
+
+/** Splits ports into multiport-sized chunks (iptables accepts at most 15 per match). */
+export function chunkPorts(ports: readonly number[]): number[][] {
+  const chunks: number[][] = [];
+  for (let i = 0; i < ports.length; i += MULTIPORT_MAX_PORTS) {
+    chunks.push(ports.slice(i, i + MULTIPORT_MAX_PORTS));
+  }
+  return chunks;
+}
+
+/**
+ * Builds the plan. Throws MeshError(InvalidConfig) naming the list and the item when an as-given CIDR does
+ * not parse (config/ validates first; this guards hand-built policies and keeps generation from skipping input).
+ */
+export function buildPlan(policy: EffectiveTrafficPolicy, options: BuildPlanOptions = {}): InterceptionPlan {
+  const exclusions = parseGiven(policy.asGiven.outboundIPRangeExclusionList, "outboundIPRangeExclusionList");
+  const inclusions = parseGiven(policy.asGiven.outboundIPRangeInclusionList, "outboundIPRangeInclusionList");
+  const hasV6 =
+    exclusions.some((e) => e.cidr.family === 6) ||
+    inclusions.some((e) => e.cidr.family === 6) ||
+    policy.canonical.outboundIPRangeExclusions.v6.length > 0 ||
+    policy.canonical.outboundIPRangeInclusions.v6.length > 0;
+  const inclusionMode = inclusions.length > 0;
+  const ctx = { policy, exclusions, inclusions, inclusionMode };
+  return {
+    iptables: {
+      v4: buildIptablesPayload(ctx, 4),
+      v6: hasV6 || options.ipv6 ? buildIptablesPayload(ctx, 6) : undefined,
+    },
+    nft: buildNftPlan(policy, inclusionMode),
+    podIpMode: policy.localProxyMode === "PodIP",
+    enableEgress: policy.enableEgress,
+  };
+}
+
+interface GivenCidr {
+  readonly text: string;
+  readonly cidr: Cidr;
+}
+
+function parseGiven(list: readonly string[], field: string): GivenCidr[] {
+  return list.map((text, i) => {
+    const r = tryParseCidr(text);
+    if (!r.ok) {
+      throw new MeshError(
+        ErrorCode.InvalidConfig,
+        `${field}[${i}]: ${JSON.stringify(text)} ${r.reason}`,
+        r.hint ? { hint: r.hint } : {},
+      );
+    }
+    return { text, cidr: r.cidr };
+  });
+}
+
+interface Ctx {
+  readonly policy: EffectiveTrafficPolicy;
+  readonly exclusions: readonly GivenCidr[];
+  readonly inclusions: readonly GivenCidr[];
+  readonly inclusionMode: boolean;
+}
+
+/** The provenance of an as-given entry: its canonical entry (same text, else the one covering it). */
+function cidrProvenance(given: GivenCidr, entries: readonly CidrEntry[], field: string): Provenance {
+  const exact = givenIndex(entries).get(given.text);
+  if (exact) return exact.provenance;
+  const covering = entries.find((e) => cidrCovers(e.cidr, given.cidr));
+  return covering ? covering.provenance : GLOBAL(field);
+}
+
+const givenIndexes = new WeakMap<readonly CidrEntry[], Map<string, CidrEntry>>();
+/** given text → entry, built once per list (lists reach tens of thousands of entries). */
+function givenIndex(entries: readonly CidrEntry[]): Map<string, CidrEntry> {
+  let index = givenIndexes.get(entries);
+  if (!index) {
+    index = new Map();
+    for (const e of entries) {
+      for (const s of e.sources ?? [e]) {
+        if (!index.has(s.given)) index.set(s.given, { ...e, given: s.given, provenance: s.provenance });
+      }
+    }
+    givenIndexes.set(entries, index);
+  }
+  return index;
+}
+
+function portProvenance(port: number, entries: readonly PortEntry[], field: string): Provenance {
+  return entries.find((e) => e.port === port)?.provenance ?? GLOBAL(field);
+}
+
+function rule(
+  family: IpFamily | "inet",
+  chain: string,
+  position: "append" | "insert",
+  match: RuleMatch,
+  target: RuleTarget,
+  slug: string,
+  provenance: readonly Provenance[] = [],
+): PlannedRule {
+  return { family, table: "nat", chain, position, match, target, slug, provenance };
+}
+
+const TCP = { protocol: "tcp" } as const;
+const RETURN: RuleTarget = { kind: "return" };
+const jump = (chain: string): RuleTarget => ({ kind: "jump", chain });
+
+/** OSM's rules for one family, in emission order (spec §1.3 A–I). */
+function buildIptablesPayload(ctx: Ctx, family: IpFamily): IptablesPayload {
+  const { policy } = ctx;
+  const canon = policy.canonical;
+  const rules: PlannedRule[] = [];
+  const add = (...args: Parameters<typeof rule> extends [unknown, ...infer R] ? R : never) =>
+    rules.push(rule(family, ...args));
+  const loopback = parseCidr(LOOPBACK[family]);
+  const ifaces = policy.asGiven.networkInterfaceExclusionList;
+  const ifaceProv = GLOBAL("spec.traffic.networkInterfaceExclusionList");
+
+  // A. static inbound
+  add(
+    CHAIN_IN_REDIRECT,
+    "append",
+    TCP,
+    { kind: "redirect", port: ENVOY_INBOUND_LISTENER_PORT },
+    "inbound-redirect",
+  );
+  add("PREROUTING", "append", TCP, jump(CHAIN_INBOUND), "prerouting-to-inbound");
+  for (const port of INBOUND_STATIC_SKIP_PORTS) {
+    add(CHAIN_INBOUND, "append", { ...TCP, destinationPort: port }, RETURN, `inbound-skip-port-${port}`);
+  }
+  add(CHAIN_INBOUND, "append", TCP, jump(CHAIN_IN_REDIRECT), "inbound-to-redirect");
+  // B. interface exclusions, inbound (-I: reversed in effect)
+  for (const iface of ifaces) {
+    add(CHAIN_INBOUND, "insert", { inInterface: iface }, RETURN, `inbound-skip-interface-${iface}`, [
+      ifaceProv,
+    ]);
+  }
+  // C. inbound port exclusions, one multiport rule per 15 ports
+  chunkPorts(policy.asGiven.inboundPortExclusionList).forEach((ports, i) => {
+    const prov = ports.map((p) =>
+      portProvenance(p, canon.inboundPortExclusions, "spec.traffic.inboundPortExclusionList"),
+    );
+    add(
+      CHAIN_INBOUND,
+      "insert",
+      { ...TCP, destinationPorts: ports },
+      RETURN,
+      `inbound-skip-ports-${i}`,
+      prov,
+    );
+  });
+  // D. static outbound (the ACCEPT after REDIRECT is dead, but OSM emits it)
+  add(
+    CHAIN_OUT_REDIRECT,
+    "append",
+    TCP,
+    { kind: "redirect", port: ENVOY_OUTBOUND_LISTENER_PORT },
+    "outbound-redirect",
+  );
+  add(
+    CHAIN_OUT_REDIRECT,
+    "append",
+    { ...TCP, destinationPort: ENVOY_ADMIN_PORT },
+    { kind: "accept" },
+    "outbound-admin-accept",
+  );
+  add("OUTPUT", "append", TCP, jump(CHAIN_OUTBOUND), "output-to-outbound");
+  add(
+    CHAIN_OUTBOUND,
+    "append",
+    {
+      outInterface: "lo",
+      destination: { text: LOOPBACK[family], cidr: loopback, negate: true },
+      uidOwner: { uid: ENVOY_UID },
+    },
+    jump(CHAIN_IN_REDIRECT),
+    "outbound-sidecar-to-self",
+  );
+  add(
+    CHAIN_OUTBOUND,
+    "append",
+    { outInterface: "lo", uidOwner: { uid: ENVOY_UID, negate: true } },
+    RETURN,
+    "outbound-app-loopback",
+  );
+  add(CHAIN_OUTBOUND, "append", { uidOwner: { uid: ENVOY_UID } }, RETURN, "outbound-sidecar-uid");
+  add(
+    CHAIN_OUTBOUND,
+    "append",
+    { destination: { text: LOOPBACK[family], cidr: loopback } },
+    RETURN,
+    "outbound-loopback",
+  );
+  // E. PodIP mode (IPv4 only: OSM's DNAT target is the pod's IPv4 address)
+  if (policy.localProxyMode === "PodIP" && family === 4) {
+    add(
+      "OUTPUT",
+      "insert",
+      {
+        ...TCP,
+        outInterface: "lo",
+        destination: { text: LOOPBACK[4], cidr: loopback },
+        uidOwner: { uid: ENVOY_UID },
+      },
+      { kind: "dnat", to: POD_IP_PLACEHOLDER },
+      "output-podip-dnat",
+      [GLOBAL("spec.sidecar.localProxyMode")],
+    );
+  }
+  // F. interface exclusions, outbound
+  for (const iface of ifaces) {
+    add(CHAIN_OUTBOUND, "append", { outInterface: iface }, RETURN, `outbound-skip-interface-${iface}`, [
+      ifaceProv,
+    ]);
+  }
+  // G. outbound IP exclusions, as given, this family only
+  const exField = "spec.traffic.outboundIPRangeExclusionList";
+  const exEntries = [...canon.outboundIPRangeExclusions.v4, ...canon.outboundIPRangeExclusions.v6];
+  ctx.exclusions.forEach((g, i) => {
+    if (g.cidr.family !== family) return;
+    add(
+      CHAIN_OUTBOUND,
+      "append",
+      { destination: { text: g.text, cidr: g.cidr } },
+      RETURN,
+      `outbound-exclude-ip-${i}`,
+      [cidrProvenance(g, exEntries, exField)],
+    );
+  });
+  // H. outbound port exclusions
+  chunkPorts(policy.asGiven.outboundPortExclusionList).forEach((ports, i) => {
+    const prov = ports.map((p) =>
+      portProvenance(p, canon.outboundPortExclusions, "spec.traffic.outboundPortExclusionList"),
+    );
+    add(
+      CHAIN_OUTBOUND,
+      "append",
+      { ...TCP, destinationPorts: ports },
+      RETURN,
+      `outbound-skip-ports-${i}`,
+      prov,
+    );
+  });
+  // I. inclusions (opt-in redirect) or redirect everything
+  if (ctx.inclusionMode) {
+    const inField = "spec.traffic.outboundIPRangeInclusionList";
+    const inEntries = [...canon.outboundIPRangeInclusions.v4, ...canon.outboundIPRangeInclusions.v6];
+    ctx.inclusions.forEach((g, i) => {
+      if (g.cidr.family !== family) return;
+      add(
+        CHAIN_OUTBOUND,
+        "append",
+        { destination: { text: g.text, cidr: g.cidr } },
+        jump(CHAIN_OUT_REDIRECT),
+        `outbound-include-ip-${i}`,
+        [cidrProvenance(g, inEntries, inField)],
+      );
+    });
+    add(CHAIN_OUTBOUND, "append", {}, RETURN, "outbound-not-included");
+  } else {
+    add(CHAIN_OUTBOUND, "append", {}, jump(CHAIN_OUT_REDIRECT), "outbound-to-redirect");
+  }
+  return { family, chains: OSM_CHAINS, rules };
+}
+
+/** Orders a payload's rules as the kernel holds them after iptables-restore (`-I` goes to the top). */
+export function effectiveOrder(rules: readonly PlannedRule[]): Map<string, PlannedRule[]> {
+  const chains = new Map<string, PlannedRule[]>();
+  for (const r of rules) {
+    const list = chains.get(r.chain) ?? [];
+    if (r.position === "insert") list.unshift(r);
+    else list.push(r);
+    chains.set(r.chain, list);
+  }
+  return chains;
+}
+
+// nft: one inet table, sets for every list; chain names mirror OSM's.
+export const NFT_CHAIN = {
+  prerouting: "prerouting",
+  output: "output",
+  inbound: "inbound",
+  inRedirect: "in_redirect",
+  outbound: "outbound",
+  outRedirect: "out_redirect",
+} as const;
+
+export const NFT_SET = {
+  inboundPorts: "in_ex_ports",
+  outboundPorts: "out_ex_ports",
+  interfaces: "ex_ifaces",
+} as const;
+
+/** Name of an address set: exclusion/inclusion × family × hosts (hash) / prefixes (interval). */
+export function addressSetName(list: "ex" | "in", family: IpFamily, kind: "hosts" | "prefixes"): string {
+  return `out_${list}${family}_${kind === "hosts" ? "hosts" : "nets"}`;
+}
+
+function addressSets(
+  list: "ex" | "in",
+  entries: { v4: readonly CidrEntry[]; v6: readonly CidrEntry[] },
+): AddressSet[] {
+  const sets: AddressSet[] = [];
+  for (const family of [4, 6] as const) {
+    const all = family === 4 ? entries.v4 : entries.v6;
+    const full = family === 4 ? 32 : 128;
+    for (const kind of ["hosts", "prefixes"] as const) {
+      sets.push({
+        name: addressSetName(list, family, kind),
+        family,
+        kind,
+        entries: all
+          .filter((e) => (kind === "hosts") === (e.cidr.prefixLength === full))
+          .map((e) => ({ cidr: e.cidr, provenance: e.provenance })),
+      });
+    }
+  }
+  return sets;
+}
+
+function buildNftPlan(policy: EffectiveTrafficPolicy, inclusionMode: boolean): NftPlan {
+  const canon = policy.canonical;
+  const c = NFT_CHAIN;
+  const exSets = addressSets("ex", canon.outboundIPRangeExclusions);
+  const inSets = addressSets("in", canon.outboundIPRangeInclusions);
+  const provOfSet = (s: AddressSet) => s.entries.map((e) => e.provenance);
+  const ifaceProv = GLOBAL("spec.traffic.networkInterfaceExclusionList");
+  const loop4 = parseCidr(LOOPBACK[4]);
+  const loop6 = parseCidr(LOOPBACK[6]);
+
+  const prerouting = [rule("inet", c.prerouting, "append", TCP, jump(c.inbound), "prerouting-to-inbound")];
+  const inbound: PlannedRule[] = [
+    rule(
+      "inet",
+      c.inbound,
+      "append",
+      { inInterfaceSet: NFT_SET.interfaces },
+      RETURN,
+      "inbound-skip-interfaces",
+      [ifaceProv],
+    ),
+    rule(
+      "inet",
+      c.inbound,
+      "append",
+      { ...TCP, destinationPortSet: NFT_SET.inboundPorts },
+      RETURN,
+      "inbound-skip-ports",
+      canon.inboundPortExclusions.map((p) => p.provenance),
+    ),
+    ...INBOUND_STATIC_SKIP_PORTS.map((port) =>
+      rule(
+        "inet",
+        c.inbound,
+        "append",
+        { ...TCP, destinationPort: port },
+        RETURN,
+        `inbound-skip-port-${port}`,
+      ),
+    ),
+    rule("inet", c.inbound, "append", TCP, jump(c.inRedirect), "inbound-to-redirect"),
+  ];
+  const inRedirect = [
+    rule(
+      "inet",
+      c.inRedirect,
+      "append",
+      TCP,
+      { kind: "redirect", port: ENVOY_INBOUND_LISTENER_PORT },
+      "inbound-redirect",
+    ),
+  ];
+  const output: PlannedRule[] = [];
+  if (policy.localProxyMode === "PodIP") {
+    output.push(
+      rule(
+        4,
+        c.output,
+        "append",
+        {
+          ...TCP,
+          outInterface: "lo",
+          destination: { text: LOOPBACK[4], cidr: loop4 },
+          uidOwner: { uid: ENVOY_UID },
+        },
+        { kind: "dnat", to: POD_IP_PLACEHOLDER },
+        "output-podip-dnat",
+        [GLOBAL("spec.sidecar.localProxyMode")],
+      ),
+    );
+  }
+  output.push(rule("inet", c.output, "append", TCP, jump(c.outbound), "output-to-outbound"));
+  const outbound: PlannedRule[] = [];
+  for (const [family, loop] of [
+    [4, loop4],
+    [6, loop6],
+  ] as const) {
+    outbound.push(
+      rule(
+        family,
+        c.outbound,
+        "append",
+        {
+          outInterface: "lo",
+          destination: { text: LOOPBACK[family], cidr: loop, negate: true },
+          uidOwner: { uid: ENVOY_UID },
+        },
+        jump(c.inRedirect),
+        `outbound-sidecar-to-self-v${family}`,
+      ),
+    );
+  }
+  outbound.push(
+    rule(
+      "inet",
+      c.outbound,
+      "append",
+      { outInterface: "lo", uidOwner: { uid: ENVOY_UID, negate: true } },
+      RETURN,
+      "outbound-app-loopback",
+    ),
+    rule("inet", c.outbound, "append", { uidOwner: { uid: ENVOY_UID } }, RETURN, "outbound-sidecar-uid"),
+    rule(
+      4,
+      c.outbound,
+      "append",
+      { destination: { text: LOOPBACK[4], cidr: loop4 } },
+      RETURN,
+      "outbound-loopback-v4",
+    ),
+    rule(
+      6,
+      c.outbound,
+      "append",
+      { destination: { text: LOOPBACK[6], cidr: loop6 } },
+      RETURN,
+      "outbound-loopback-v6",
+    ),
+    rule(
+      "inet",
+      c.outbound,
+      "append",
+      { outInterfaceSet: NFT_SET.interfaces },
+      RETURN,
+      "outbound-skip-interfaces",
+      [ifaceProv],
+    ),
+  );
+  for (const s of exSets) {
+    outbound.push(
+      rule(
+        s.family,
+        c.outbound,
+        "append",
+        { destinationSet: s.name },
+        RETURN,
+        `outbound-exclude-${s.name}`,
+        provOfSet(s),
+      ),
+    );
+  }
+  outbound.push(
+    rule(
+      "inet",
+      c.outbound,
+      "append",
+      { ...TCP, destinationPortSet: NFT_SET.outboundPorts },
+      RETURN,
+      "outbound-skip-ports",
+      canon.outboundPortExclusions.map((p) => p.provenance),
+    ),
+  );
+  if (inclusionMode) {
+    for (const s of inSets) {
+      outbound.push(
+        rule(
+          s.family,
+          c.outbound,
+          "append",
+          { destinationSet: s.name },
+          jump(c.outRedirect),
+          `outbound-include-${s.name}`,
+          provOfSet(s),
+        ),
+      );
+    }
+    outbound.push(rule("inet", c.outbound, "append", {}, RETURN, "outbound-not-included"));
+  } else {
+    outbound.push(rule("inet", c.outbound, "append", {}, jump(c.outRedirect), "outbound-to-redirect"));
+  }
+  const outRedirect = [
+    rule(
+      "inet",
+      c.outRedirect,
+      "append",
+      TCP,
+      { kind: "redirect", port: ENVOY_OUTBOUND_LISTENER_PORT },
+      "outbound-redirect",
+    ),
+  ];
+  // dstnat priority (-100), as iptables' nat table, so the two behave the same when both are present.
+  const chains: NftChain[] = [
+    { name: c.prerouting, hook: { hook: "prerouting", priority: -100 }, rules: prerouting },
+    { name: c.output, hook: { hook: "output", priority: -100 }, rules: output },
+    { name: c.inbound, rules: inbound },
+    { name: c.inRedirect, rules: inRedirect },
+    { name: c.outbound, rules: outbound },
+    { name: c.outRedirect, rules: outRedirect },
+  ];
+  return {
+    table: NFT_TABLE,
+    addressSets: [...exSets, ...inSets],
+    portSets: [
+      {
+        name: NFT_SET.inboundPorts,
+        entries: canon.inboundPortExclusions.map((p) => ({ port: p.port, provenance: p.provenance })),
+      },
+      {
+        name: NFT_SET.outboundPorts,
+        entries: canon.outboundPortExclusions.map((p) => ({ port: p.port, provenance: p.provenance })),
+      },
+    ],
+    interfaceSet: { name: NFT_SET.interfaces, entries: [...canon.networkInterfaceExclusions] },
+    chains,
+  };
+}
