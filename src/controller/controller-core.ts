@@ -1,0 +1,221 @@
+/**
+ * The controller's reconcile loop: on any change in the watched resources, recompute every meshed pod's
+ * sidecar config (into the ConfigHub, which wakes long-polls) and staleness verdict (into the report and
+ * the pod annotation). All state is derived from the informer caches, so a restart loses nothing.
+ */
+import type { KubernetesObject, V1Endpoints, V1Namespace, V1Pod, V1Service } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type { MeshConfig } from "../config/schema.ts";
+import { validateMeshConfig } from "../config/validate.ts";
+import {
+  ANNOTATION_INTERCEPTION_STALE,
+  ANNOTATION_SIDECAR_TOKEN_HASH,
+  MESH_CONFIG_NAME,
+} from "../constants.ts";
+import type { ConfigHub, SidecarConfigContent } from "./config-hub.ts";
+import type { StalePodReport } from "./http-api.ts";
+import { buildMeshEndpoints } from "./mesh-endpoints.ts";
+import type { ControllerMetrics } from "./metrics.ts";
+import type { ResourceSource } from "./resource-source.ts";
+import type { PatchStaleAnnotation } from "./stale-annotator.ts";
+import { StaleAnnotator } from "./stale-annotator.ts";
+import {
+  evaluatePodStaleness,
+  hasRecordedPolicy,
+  type PolicyRecompute,
+  staleAnnotationValue,
+} from "./staleness.ts";
+
+export interface ControllerSources {
+  readonly meshConfigs: ResourceSource<KubernetesObject>;
+  readonly namespaces: ResourceSource<V1Namespace>;
+  readonly pods: ResourceSource<V1Pod>;
+  readonly services: ResourceSource<V1Service>;
+  readonly endpoints: ResourceSource<V1Endpoints>;
+}
+
+export interface ControllerCoreOptions {
+  readonly sources: ControllerSources;
+  readonly hub: ConfigHub;
+  readonly osmNamespace: string;
+  readonly meshName: string;
+  readonly logger: Logger;
+  readonly metrics: ControllerMetrics;
+  /** How a pod's policy is recomputed under a given MeshConfig (config/'s buildEffectivePolicy). */
+  readonly recomputeFor: (meshConfig: MeshConfig) => PolicyRecompute;
+  /** Writes the stale annotation; omit to only report through the API. */
+  readonly patchStale?: PatchStaleAnnotation;
+  /** Coalesces bursts of informer events into one reconcile (ms). */
+  readonly debounceMs?: number;
+}
+
+function podKey(pod: V1Pod): string {
+  return `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`;
+}
+
+export class ControllerCore {
+  readonly #o: ControllerCoreOptions;
+  readonly #annotator: StaleAnnotator | undefined;
+  #meshConfig: MeshConfig | undefined;
+  #meshConfigKey = "";
+  #stale: StalePodReport[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  #reconciles = 0;
+
+  constructor(options: ControllerCoreOptions) {
+    this.#o = options;
+    this.#annotator = options.patchStale
+      ? new StaleAnnotator(options.patchStale, options.logger, (result) =>
+          options.metrics.podPatches.inc({ result }),
+        )
+      : undefined;
+    for (const source of Object.values(options.sources) as ResourceSource<KubernetesObject>[]) {
+      source.onChange((kind) => {
+        options.metrics.informerEvents.inc({ resource: source.name, kind });
+        this.schedule();
+      });
+    }
+  }
+
+  /** Starts every informer; resolves when each has listed once (or failed and is retrying). */
+  async start(): Promise<void> {
+    this.#stopped = false;
+    await Promise.all(Object.values(this.#o.sources).map((s: ResourceSource<KubernetesObject>) => s.start()));
+    this.reconcile();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await Promise.all(Object.values(this.#o.sources).map((s: ResourceSource<KubernetesObject>) => s.stop()));
+    await this.#annotator?.idle();
+  }
+
+  /** Every informer has listed and a valid MeshConfig has been seen: configs are complete. */
+  isReady(): boolean {
+    const sources = Object.values(this.#o.sources) as ResourceSource<KubernetesObject>[];
+    return sources.every((s) => s.synced) && this.#meshConfig !== undefined;
+  }
+
+  /** The MeshConfig in force (the last valid one seen). */
+  get meshConfig(): MeshConfig | undefined {
+    return this.#meshConfig;
+  }
+
+  /** How many reconciles ran (tests wait on it). */
+  get reconciles(): number {
+    return this.#reconciles;
+  }
+
+  lookupPod(namespace: string, name: string): V1Pod | undefined {
+    return this.#o.sources.pods.get(name, namespace);
+  }
+
+  stalePods(): readonly StalePodReport[] {
+    return this.#stale;
+  }
+
+  /** Runs a reconcile soon, once per burst of events. */
+  schedule(): void {
+    if (this.#stopped || this.#timer) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (!this.#stopped) this.reconcile();
+    }, this.#o.debounceMs ?? 20);
+  }
+
+  #refreshMeshConfig(): void {
+    const { sources, osmNamespace, logger, metrics } = this.#o;
+    const raw = sources.meshConfigs.get(MESH_CONFIG_NAME, osmNamespace);
+    if (!raw) {
+      if (this.#meshConfig)
+        logger.warn({ osmNamespace }, "MeshConfig is gone; the last valid one stays in force");
+      return;
+    }
+    const key = JSON.stringify((raw as { spec?: unknown }).spec ?? null);
+    if (key === this.#meshConfigKey) return;
+    this.#meshConfigKey = key;
+    try {
+      this.#meshConfig = validateMeshConfig(raw);
+      metrics.meshConfigInvalid.set(0);
+    } catch (error) {
+      // Stored before the validating webhook existed, or written around it: do not push garbage to pods.
+      metrics.meshConfigInvalid.set(1);
+      logger.error({ err: error }, "MeshConfig is invalid; the last valid one stays in force");
+    }
+  }
+
+  /** Recomputes everything from the caches. Synchronous and idempotent. */
+  reconcile(): void {
+    if (this.#stopped) return;
+    this.#reconciles += 1;
+    const { sources, hub, metrics, meshName } = this.#o;
+    this.#refreshMeshConfig();
+    const meshConfig = this.#meshConfig;
+    if (!meshConfig || !this.isReady()) return;
+
+    const pods = sources.pods.list();
+    const namespaces = sources.namespaces.list();
+    const meshEndpoints = buildMeshEndpoints(
+      { namespaces, services: sources.services.list(), endpoints: sources.endpoints.list(), pods },
+      meshName,
+    );
+    metrics.meshEndpoints.set(meshEndpoints.length);
+    const content: SidecarConfigContent = {
+      enableEgress: meshConfig.spec.traffic.enableEgress,
+      maxDataPlaneConnections: meshConfig.spec.sidecar.maxDataPlaneConnections ?? 0,
+      meshEndpoints,
+    };
+
+    const namespaceByName = new Map(namespaces.map((ns) => [ns.metadata?.name ?? "", ns]));
+    const recompute = this.#o.recomputeFor(meshConfig);
+    const seen = new Set<string>();
+    const stale: StalePodReport[] = [];
+    for (const pod of pods) {
+      const key = podKey(pod);
+      const annotations = pod.metadata?.annotations ?? {};
+      if (annotations[ANNOTATION_SIDECAR_TOKEN_HASH] !== undefined) {
+        seen.add(key);
+        if (hub.set(key, content)) metrics.configVersions.inc();
+      }
+      if (!hasRecordedPolicy(pod)) continue;
+      const verdict = evaluatePodStaleness(
+        pod,
+        namespaceByName.get(pod.metadata?.namespace ?? ""),
+        recompute,
+      );
+      if (verdict?.state === "stale") {
+        stale.push({
+          namespace: pod.metadata?.namespace ?? "",
+          name: pod.metadata?.name ?? "",
+          recordedHash: verdict.recordedHash,
+          currentHash: verdict.currentHash,
+          diff: verdict.diff,
+        });
+      } else if (verdict?.state === "error") {
+        this.#o.logger.warn({ pod: key, reason: verdict.reason }, "cannot recompute the pod's policy");
+      }
+      // A verdict of "error" leaves the annotation as it is: we do not know better than before.
+      if (verdict?.state !== "error" && pod.metadata?.deletionTimestamp === undefined) {
+        this.#annotator?.reconcile(
+          pod.metadata?.namespace ?? "",
+          pod.metadata?.name ?? "",
+          annotations[ANNOTATION_INTERCEPTION_STALE],
+          staleAnnotationValue(verdict),
+        );
+      }
+    }
+    for (const key of hub.keys()) if (!seen.has(key)) hub.delete(key);
+    stale.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+    this.#stale = stale;
+    metrics.meshedPods.set(seen.size);
+    metrics.stalePods.set(stale.length);
+  }
+
+  /** Resolves when annotation patches started so far are done (tests, shutdown). */
+  async idle(): Promise<void> {
+    await this.#annotator?.idle();
+  }
+}
