@@ -1,4 +1,177 @@
-import type { Command } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
+import { pino } from "pino";
+import {
+  ENVOY_ADMIN_PORT,
+  ENVOY_INBOUND_LISTENER_PORT,
+  ENVOY_OUTBOUND_LISTENER_PORT,
+  ENVOY_UID,
+} from "../../constants.ts";
+import { ErrorCode, MeshError } from "../../errors.ts";
+import { type ConfigSourceOption, startSidecar } from "../../sidecar/sidecar.ts";
 
-/** Registers the `osm sidecar` command(s) on the program. */
-export function registerSidecar(_program: Command): void {}
+interface RunOptions {
+  config?: string;
+  controlPlane?: string;
+  pod?: string;
+  adminPort: number;
+  outboundPort: number;
+  inboundPort: number;
+  connectTimeout: number;
+  idleTimeout: number;
+  drainTimeout: number;
+  logLevel: string;
+  allowAnyUid?: boolean;
+}
+
+function integer(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`must be an integer from ${min} to ${max}, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+function resolveSource(options: RunOptions): ConfigSourceOption {
+  if ((options.config === undefined) === (options.controlPlane === undefined)) {
+    throw new MeshError(
+      ErrorCode.InvalidArgument,
+      "give exactly one of --config FILE or --control-plane URL",
+    );
+  }
+  if (options.config !== undefined) return { kind: "file", path: options.config };
+  const url = options.controlPlane!;
+  try {
+    new URL(url);
+  } catch {
+    throw new MeshError(ErrorCode.InvalidArgument, `--control-plane: "${url}" is not a URL`, {
+      hint: "e.g. --control-plane http://osm-controller.osm-system:15128",
+    });
+  }
+  // The downward API sets these in a PodSpec; a flag wins.
+  const envPod =
+    process.env["POD_NAMESPACE"] && process.env["POD_NAME"]
+      ? `${process.env["POD_NAMESPACE"]}/${process.env["POD_NAME"]}`
+      : undefined;
+  const pod = options.pod ?? envPod;
+  if (pod === undefined || !/^[^/\s]+\/[^/\s]+$/.test(pod)) {
+    throw new MeshError(
+      ErrorCode.InvalidArgument,
+      `--pod: ${pod === undefined ? "missing" : `"${pod}" is not <namespace>/<name>`} (needed with --control-plane)`,
+      { hint: "pass --pod NAMESPACE/NAME, or set POD_NAMESPACE and POD_NAME" },
+    );
+  }
+  return { kind: "control-plane", url, pod };
+}
+
+async function run(options: RunOptions): Promise<void> {
+  const source = resolveSource(options);
+  const uid = process.getuid?.();
+  if (!options.allowAnyUid && uid !== ENVOY_UID) {
+    // The interception rules exempt only uid 1500's traffic: as any other uid, the sidecar's own upstream
+    // connections would be redirected back into it.
+    throw new MeshError(
+      ErrorCode.InvalidArgument,
+      `osm sidecar run must run as uid ${ENVOY_UID}, not ${uid}`,
+      {
+        hint: `runAsUser: ${ENVOY_UID} in the PodSpec; --allow-any-uid only where no interception rules apply`,
+      },
+    );
+  }
+  const destination = pino.destination({ dest: 1, sync: false });
+  const logger = pino(
+    {
+      level: options.logLevel,
+      base: { component: "osm-sidecar", ...(source.kind === "control-plane" ? { pod: source.pod } : {}) },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    destination,
+  );
+  const exitNow = (code: number): never => {
+    destination.flushSync();
+    process.exit(code);
+  };
+  const sidecar = await startSidecar({
+    logger,
+    source,
+    adminPort: options.adminPort,
+    outboundPort: options.outboundPort,
+    inboundPort: options.inboundPort,
+    connectTimeoutMs: options.connectTimeout,
+    idleTimeoutMs: options.idleTimeout * 1000,
+    onFatal: (error) => {
+      logger.fatal({ err: error }, "sidecar failed");
+      process.stderr.write(`Error: ${error.message}\n`);
+      exitNow(1);
+    },
+  });
+  logger.info(
+    {
+      uid,
+      adminPort: options.adminPort,
+      outboundOpen: sidecar.dataPlane.outboundOpen,
+      version: sidecar.store.version,
+    },
+    "sidecar started",
+  );
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal, active: sidecar.dataPlane.activeConnections }, "draining");
+      void sidecar.drain(options.drainTimeout * 1000).then(() => {
+        logger.info("drained; exiting");
+        destination.flushSync();
+        resolve();
+      });
+    };
+    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop);
+    process.on("SIGHUP", () => void sidecar.reload());
+  });
+}
+
+/** Registers `osm sidecar run`. */
+export function registerSidecar(program: Command): void {
+  const sidecar = program.command("sidecar").description("the transparent proxy injected next to each app");
+  sidecar
+    .command("run")
+    .description("run the sidecar proxy (as uid 1500) in this network namespace")
+    .option(
+      "--config <file>",
+      "config file (JSON or YAML, osm.sidecar/v1); reloaded when it changes or on SIGHUP",
+    )
+    .option("--control-plane <url>", "controller base URL to watch for config (HTTP/JSON long-poll)")
+    .option("--pod <namespace/name>", "this pod, for --control-plane (default: $POD_NAMESPACE/$POD_NAME)")
+    .option("--admin-port <port>", "admin port on 127.0.0.1", integer(1, 65535), ENVOY_ADMIN_PORT)
+    .option(
+      "--outbound-port <port>",
+      "outbound listener port",
+      integer(1, 65535),
+      ENVOY_OUTBOUND_LISTENER_PORT,
+    )
+    .option("--inbound-port <port>", "inbound listener port", integer(1, 65535), ENVOY_INBOUND_LISTENER_PORT)
+    .option(
+      "--connect-timeout <ms>",
+      "upstream connect timeout; the client is reset after it",
+      integer(1, 600_000),
+      5000,
+    )
+    .option(
+      "--idle-timeout <seconds>",
+      "reset a connection idle this long (0 = never)",
+      integer(0, 86_400 * 7),
+      3600,
+    )
+    .option(
+      "--drain-timeout <seconds>",
+      "on SIGTERM, how long open connections may finish",
+      integer(0, 3600),
+      10,
+    )
+    .option("--log-level <level>", "pino level: fatal|error|warn|info|debug", "info")
+    .option("--allow-any-uid", "do not insist on uid 1500 (only where no interception rules apply)")
+    .action(run);
+}

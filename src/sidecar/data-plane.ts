@@ -1,0 +1,292 @@
+/**
+ * The sidecar's listeners: outbound (15001, opened and closed as the config requires) and inbound (15003),
+ * each on 0.0.0.0 and [::] (IPv6-only, so IPv4 connections never arrive as v4-mapped sockets, whose
+ * original destination would need the other socket option). Per connection: original destination, decision,
+ * then refuse (RST at once), or connect (with a timeout) and relay.
+ */
+import { connect, createServer, type Server, type Socket } from "node:net";
+import type { Logger } from "pino";
+import type { ConfigStore } from "./config-store.ts";
+import {
+  atConnectionLimit,
+  type Decision,
+  type Destination,
+  decideInbound,
+  decideOutbound,
+  outboundListenerWanted,
+} from "./decide.ts";
+import type { SidecarMetrics } from "./metrics.ts";
+import { relay } from "./relay.ts";
+
+export type Direction = "outbound" | "inbound";
+
+export interface DataPlaneOptions {
+  readonly logger: Logger;
+  readonly metrics: SidecarMetrics;
+  readonly store: ConfigStore;
+  readonly outboundPort: number;
+  readonly inboundPort: number;
+  /** Resets the client when the upstream has not accepted within this time. */
+  readonly connectTimeoutMs: number;
+  /** Resets both sides after this long without a byte either way (0 = never). */
+  readonly idleTimeoutMs: number;
+  /** SO_ORIGINAL_DST; injected so the data plane runs without the addon in unit tests. */
+  readonly originalDestination: (socket: Socket, family: 4 | 6) => Destination;
+  /** Called when a listener fails for good (e.g. EADDRINUSE): the process should exit. */
+  readonly onFatal: (error: Error) => void;
+}
+
+const LISTEN_BACKLOG = 4096;
+
+function hostPort(address: string | undefined, port: number | undefined): string {
+  if (address === undefined) return "?";
+  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** A pair of listening servers (v4 + v6) for one port. */
+interface ListenerPair {
+  readonly servers: Server[];
+}
+
+export class DataPlane {
+  readonly #options: DataPlaneOptions;
+  readonly #sockets = new Set<Socket>();
+  #outbound: ListenerPair | undefined;
+  #inbound: ListenerPair | undefined;
+  #draining = false;
+  #active = 0;
+  #unsubscribe: (() => void) | undefined;
+  /** Outbound open/close steps run one after another, so a quick flip never leaves a stray listener. */
+  #sync: Promise<void> = Promise.resolve();
+
+  constructor(options: DataPlaneOptions) {
+    this.#options = options;
+  }
+
+  /** Connections open now (both directions). */
+  get activeConnections(): number {
+    return this.#active;
+  }
+
+  get outboundOpen(): boolean {
+    return this.#outbound !== undefined;
+  }
+
+  get inboundOpen(): boolean {
+    return this.#inbound !== undefined;
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** Opens the inbound listener and follows the config for the outbound one. */
+  async start(): Promise<void> {
+    this.#inbound = await this.#listen("inbound", this.#options.inboundPort);
+    this.#unsubscribe = this.#options.store.subscribe(() => void this.#queueSync());
+    await this.#queueSync();
+  }
+
+  /** Resolves once the outbound listener matches the config in force. */
+  settled(): Promise<void> {
+    return this.#sync;
+  }
+
+  #queueSync(): Promise<void> {
+    this.#sync = this.#sync.then(
+      () => this.#syncOutbound(),
+      () => this.#syncOutbound(),
+    );
+    return this.#sync;
+  }
+
+  async #syncOutbound(): Promise<void> {
+    const wanted = !this.#draining && outboundListenerWanted(this.#options.store.table);
+    if (wanted && this.#outbound === undefined) {
+      const pair = await this.#listen("outbound", this.#options.outboundPort);
+      if (this.#draining) {
+        closePair(pair);
+        return;
+      }
+      this.#outbound = pair;
+      this.#options.metrics.outboundListenerOpen.set(1);
+      this.#options.logger.info({ port: this.#options.outboundPort }, "outbound listener open");
+    } else if (!wanted && this.#outbound !== undefined) {
+      closePair(this.#outbound);
+      this.#outbound = undefined;
+      this.#options.metrics.outboundListenerOpen.set(0);
+      this.#options.logger.info(
+        { port: this.#options.outboundPort },
+        "outbound listener closed (egress disabled and no mesh upstreams, or no config yet)",
+      );
+    }
+  }
+
+  async #listen(direction: Direction, port: number): Promise<ListenerPair> {
+    const servers: Server[] = [];
+    for (const family of [4, 6] as const) {
+      const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) =>
+        this.#onConnection(direction, family, socket),
+      );
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once("error", reject);
+          const host = family === 4 ? "0.0.0.0" : "::";
+          server.listen({ host, port, backlog: LISTEN_BACKLOG, ipv6Only: family === 6 }, () => {
+            server.off("error", reject);
+            resolve();
+          });
+        });
+      } catch (cause) {
+        const code = (cause as NodeJS.ErrnoException).code;
+        if (family === 6 && (code === "EAFNOSUPPORT" || code === "EADDRNOTAVAIL")) {
+          this.#options.logger.warn({ port, code }, `${direction} listener: no IPv6 here, IPv4 only`);
+          continue;
+        }
+        for (const open of servers) open.close();
+        const error = new Error(`${direction} listener cannot listen on port ${port}: ${code ?? cause}`, {
+          cause,
+        });
+        this.#options.onFatal(error);
+        throw error;
+      }
+      server.on("error", (error) => this.#options.onFatal(error));
+      servers.push(server);
+    }
+    return { servers };
+  }
+
+  #onConnection(direction: Direction, family: 4 | 6, client: Socket): void {
+    const { logger, metrics, store } = this.#options;
+    const started = performance.now();
+    this.#active += 1;
+    this.#sockets.add(client);
+    metrics.active.inc({ direction });
+    const source = hostPort(client.remoteAddress, client.remotePort);
+    const local: Destination = { address: client.localAddress ?? "", port: client.localPort ?? 0 };
+    let original: Destination | undefined;
+    let finished = false;
+    const finish = (decision: Decision, fields: Record<string, unknown>): void => {
+      if (finished) return;
+      finished = true;
+      this.#active -= 1;
+      this.#sockets.delete(client);
+      metrics.active.dec({ direction });
+      const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+      logger.info(
+        {
+          direction,
+          src: source,
+          dst: original === undefined ? undefined : hostPort(original.address, original.port),
+          decision: decision.kind,
+          ...(decision.kind === "refuse" ? { reason: decision.reason } : {}),
+          ...(decision.kind === "mesh" ? { service: decision.service } : {}),
+          ...(decision.kind === "refuse"
+            ? {}
+            : { upstream: hostPort(decision.upstream.address, decision.upstream.port) }),
+          durationMs,
+          ...fields,
+        },
+        "connection",
+      );
+    };
+    client.on("error", () => {}); // reported through relay/finish; an RST from the client must never crash us
+
+    try {
+      original = this.#options.originalDestination(client, family);
+    } catch (cause) {
+      const code = (cause as NodeJS.ErrnoException).code ?? "EUNKNOWN";
+      metrics.errors.inc({ direction, kind: "original-dst" });
+      client.resetAndDestroy();
+      finish(
+        { kind: "refuse", reason: "not-redirected" },
+        { bytesUp: 0, bytesDown: 0, error: `original-dst:${code}` },
+      );
+      return;
+    }
+    let decision: Decision;
+    if (direction === "outbound") {
+      decision = decideOutbound(store.table, original, local, this.#active - 1);
+    } else if (atConnectionLimit(store.table, this.#active - 1)) {
+      decision = { kind: "refuse", reason: "connection-limit" };
+    } else {
+      decision = decideInbound(original, local, family);
+    }
+    metrics.connections.inc({ direction, decision: decision.kind });
+    if (decision.kind === "refuse") {
+      metrics.refused.inc({ direction, reason: decision.reason });
+      client.resetAndDestroy();
+      finish(decision, { bytesUp: 0, bytesDown: 0 });
+      return;
+    }
+
+    const upstream = connect({
+      host: decision.upstream.address,
+      port: decision.upstream.port,
+      allowHalfOpen: true,
+      noDelay: true,
+    });
+    let connected = false;
+    const timer = setTimeout(() => {
+      metrics.errors.inc({ direction, kind: "connect-timeout" });
+      upstream.destroy();
+      client.resetAndDestroy();
+      finish(decision, { bytesUp: 0, bytesDown: 0, error: "connect-timeout" });
+    }, this.#options.connectTimeoutMs);
+    const onEarlyClientClose = (): void => {
+      if (!connected) {
+        clearTimeout(timer);
+        upstream.destroy();
+        finish(decision, { bytesUp: 0, bytesDown: 0, error: "client-closed" });
+      }
+    };
+    client.once("close", onEarlyClientClose);
+    upstream.once("error", (cause: NodeJS.ErrnoException) => {
+      if (connected) return; // relay handles errors after connect
+      clearTimeout(timer);
+      metrics.errors.inc({ direction, kind: "connect" });
+      client.resetAndDestroy();
+      finish(decision, { bytesUp: 0, bytesDown: 0, error: `connect:${cause.code ?? cause.message}` });
+    });
+    upstream.once("connect", () => {
+      connected = true;
+      clearTimeout(timer);
+      client.off("close", onEarlyClientClose);
+      metrics.connectSeconds.observe({ direction }, (performance.now() - started) / 1000);
+      relay(client, upstream, this.#options.idleTimeoutMs, (result) => {
+        metrics.bytes.inc({ direction, flow: "upstream" }, result.bytesUp);
+        metrics.bytes.inc({ direction, flow: "downstream" }, result.bytesDown);
+        if (result.error !== undefined) {
+          metrics.errors.inc({ direction, kind: result.error === "idle-timeout" ? "idle-timeout" : "reset" });
+        }
+        finish(decision, { bytesUp: result.bytesUp, bytesDown: result.bytesDown, error: result.error });
+      });
+    });
+  }
+
+  /**
+   * Graceful drain: stop accepting (both listeners close, so new connections are refused), let open
+   * connections finish for up to `timeoutMs`, then reset the rest. Resolves when none is left.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    this.#draining = true;
+    this.#unsubscribe?.();
+    if (this.#outbound !== undefined) closePair(this.#outbound);
+    if (this.#inbound !== undefined) closePair(this.#inbound);
+    this.#outbound = undefined;
+    this.#inbound = undefined;
+    this.#options.metrics.outboundListenerOpen.set(0);
+    const deadline = Date.now() + timeoutMs;
+    while (this.#active > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    for (const socket of this.#sockets) socket.resetAndDestroy();
+    for (let waited = 0; this.#active > 0 && waited < 2000; waited += 10) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+}
+
+function closePair(pair: ListenerPair): void {
+  for (const server of pair.servers) server.close();
+}

@@ -1,0 +1,110 @@
+/**
+ * The sidecar's per-connection decision, as pure functions over the config in force: proxy to a mesh
+ * upstream, pass through to the original destination (egress on), or refuse. No I/O here, so every rule is
+ * unit-tested (test/unit/sidecar/decide.test.ts).
+ */
+import type { SidecarConfig, SidecarMeshEndpoint } from "../config/sidecar-api.ts";
+
+/** An IP address (canonical text) and port. */
+export interface Destination {
+  readonly address: string;
+  readonly port: number;
+}
+
+export type RefuseReason =
+  /** Non-mesh destination while `enableEgress` is false (OSM: no matching filter chain). */
+  | "egress-disabled"
+  /** `maxDataPlaneConnections` reached. */
+  | "connection-limit"
+  /** No config received yet: fail closed. */
+  | "no-config"
+  /** The connection reached the listener without being redirected (would loop into the sidecar). */
+  | "not-redirected";
+
+export type Decision =
+  | { readonly kind: "mesh"; readonly service: string; readonly upstream: Destination }
+  | { readonly kind: "passthrough"; readonly upstream: Destination }
+  | { readonly kind: "refuse"; readonly reason: RefuseReason };
+
+/** The config compiled for lookups: `ip|port` → mesh endpoint, with a round-robin cursor per endpoint. */
+export interface RoutingTable {
+  readonly config: SidecarConfig;
+  readonly endpoints: ReadonlyMap<string, SidecarMeshEndpoint>;
+  /** Round-robin position per endpoint key; the only mutable part (advanced by `decideOutbound`). */
+  readonly cursors: Map<string, number>;
+}
+
+function key(address: string, port: number): string {
+  return `${address}|${port}`;
+}
+
+/** Compiles a validated config. Later duplicates of an `ip:port` are ignored (first one wins, as listed). */
+export function buildRoutingTable(config: SidecarConfig): RoutingTable {
+  const endpoints = new Map<string, SidecarMeshEndpoint>();
+  for (const endpoint of config.meshEndpoints) {
+    const k = key(endpoint.ip, endpoint.port);
+    if (!endpoints.has(k)) endpoints.set(k, endpoint);
+  }
+  return { config, endpoints, cursors: new Map() };
+}
+
+/**
+ * Whether the outbound listener (15001) should accept connections. OSM does not program the outbound
+ * listener at all when the proxy has no upstreams and egress is off (spec §5.1), so clients get
+ * *connection refused*; before the first config we are closed too (fail closed).
+ */
+export function outboundListenerWanted(table: RoutingTable | undefined): boolean {
+  if (table === undefined) return false;
+  return table.config.enableEgress || table.endpoints.size > 0;
+}
+
+/** Whether `active` connections already fill `maxDataPlaneConnections` (0 = unlimited). */
+export function atConnectionLimit(table: RoutingTable | undefined, active: number): boolean {
+  const max = table?.config.maxDataPlaneConnections ?? 0;
+  return max > 0 && active >= max;
+}
+
+/**
+ * Decides one outbound connection. `original` is the destination before REDIRECT; `local` is the address
+ * the connection actually reached (the listener): equal means it was not redirected, and proxying it would
+ * connect the sidecar to itself.
+ */
+export function decideOutbound(
+  table: RoutingTable | undefined,
+  original: Destination,
+  local: Destination,
+  active: number,
+): Decision {
+  if (table === undefined) return { kind: "refuse", reason: "no-config" };
+  if (original.port === local.port && original.address === local.address) {
+    return { kind: "refuse", reason: "not-redirected" };
+  }
+  if (atConnectionLimit(table, active)) return { kind: "refuse", reason: "connection-limit" };
+  const k = key(original.address, original.port);
+  const endpoint = table.endpoints.get(k);
+  if (endpoint !== undefined) {
+    if (endpoint.backends.length === 0)
+      return { kind: "mesh", service: endpoint.service, upstream: original };
+    const cursor = table.cursors.get(k) ?? 0;
+    table.cursors.set(k, (cursor + 1) % endpoint.backends.length);
+    const backend = endpoint.backends[cursor % endpoint.backends.length]!;
+    return { kind: "mesh", service: endpoint.service, upstream: { address: backend.ip, port: backend.port } };
+  }
+  if (table.config.enableEgress) return { kind: "passthrough", upstream: original };
+  return { kind: "refuse", reason: "egress-disabled" };
+}
+
+/**
+ * Where an inbound (15003) connection goes: the app on the original port over loopback, as Envoy's local
+ * cluster does. Loopback, because the pod IP would be redirected back to 15003 for uid 1500 (OSM rule
+ * `-o lo ! -d 127.0.0.1/32 --uid-owner 1500 -j OSM_PROXY_IN_REDIRECT`).
+ */
+export function decideInbound(original: Destination, local: Destination, family: 4 | 6): Decision {
+  if (original.port === local.port && original.address === local.address) {
+    return { kind: "refuse", reason: "not-redirected" };
+  }
+  return {
+    kind: "passthrough",
+    upstream: { address: family === 4 ? "127.0.0.1" : "::1", port: original.port },
+  };
+}

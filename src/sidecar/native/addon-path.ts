@@ -1,0 +1,8 @@
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** Where `npm run build` writes the addon: `<repo>/build/osm-sidecar-native.node` (git-ignored). */
+export function nativeAddonPath(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return join(here, "..", "..", "..", "build", "osm-sidecar-native.node");
+}

@@ -1,0 +1,58 @@
+/**
+ * Loads the hand-written Node-API addon (see README.md) and exposes it typed. Loading is lazy and fails
+ * with a MeshError that says how to build it.
+ */
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import type { Socket } from "node:net";
+import { ErrorCode, MeshError } from "../../errors.ts";
+import type { Destination } from "../decide.ts";
+import { nativeAddonPath } from "./addon-path.ts";
+
+interface NativeAddon {
+  originalDst(fd: number, family: 4 | 6): { address: string; port: number };
+}
+
+let addon: NativeAddon | undefined;
+
+/** The addon, loaded once. Throws MeshError(MissingTool) when `npm run build` has not been run. */
+export function loadNativeAddon(): NativeAddon {
+  if (addon !== undefined) return addon;
+  const path = nativeAddonPath();
+  if (!existsSync(path)) {
+    throw new MeshError(
+      ErrorCode.MissingTool,
+      `the sidecar's native addon is not built: ${path} is missing`,
+      {
+        hint: "run `npm run build` (needs a C compiler: apt-get install gcc)",
+      },
+    );
+  }
+  try {
+    addon = createRequire(import.meta.url)(path) as NativeAddon;
+  } catch (cause) {
+    throw new MeshError(ErrorCode.MissingTool, `cannot load the sidecar's native addon ${path}`, {
+      cause,
+      hint: "rebuild it with `npm run build`",
+    });
+  }
+  return addon;
+}
+
+/** The file descriptor behind a connected net.Socket (libuv's TCP handle exposes it on Unix). */
+export function socketFd(socket: Socket): number {
+  const handle = (socket as unknown as { _handle?: { fd?: number } })._handle;
+  const fd = handle?.fd;
+  if (typeof fd !== "number" || fd < 0) {
+    throw new MeshError(ErrorCode.Internal, "socket has no file descriptor (already closed?)");
+  }
+  return fd;
+}
+
+/**
+ * The destination of `socket` before iptables REDIRECT (SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST). Throws the
+ * addon's Error (with an errno `code`) when conntrack knows nothing about the connection.
+ */
+export function originalDestination(socket: Socket, family: 4 | 6): Destination {
+  return loadNativeAddon().originalDst(socketFd(socket), family);
+}

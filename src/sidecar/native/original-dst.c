@@ -1,0 +1,91 @@
+/*
+ * osm-ts sidecar native addon (Node-API, ABI-stable across Node versions).
+ *
+ * originalDst(fd, family): the destination a connection had before iptables REDIRECT rewrote it, read from
+ *   conntrack with getsockopt(SOL_IP, SO_ORIGINAL_DST) for IPv4 sockets or
+ *   getsockopt(SOL_IPV6, IP6T_SO_ORIGINAL_DST) for IPv6 sockets (linux/netfilter_ipv4.h, netfilter_ipv6/ip6_tables.h).
+ *   Returns { address, port } or throws an Error whose `code` is the errno name (ENOENT: no conntrack entry,
+ *   i.e. the connection was not redirected).
+ *
+ * Why hand-written: no maintained npm package exposes these socket options (see README.md).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/netfilter_ipv4.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <node_api.h>
+
+#ifndef IP6T_SO_ORIGINAL_DST
+#define IP6T_SO_ORIGINAL_DST 80 /* linux/netfilter_ipv6/ip6_tables.h; same value as SO_ORIGINAL_DST */
+#endif
+
+static napi_value throw_errno(napi_env env, int err, const char *syscall) {
+  const char *name = "EUNKNOWN";
+  switch (err) {
+    case ENOENT: name = "ENOENT"; break;
+    case EBADF: name = "EBADF"; break;
+    case ENOTSOCK: name = "ENOTSOCK"; break;
+    case ENOPROTOOPT: name = "ENOPROTOOPT"; break;
+    case EINVAL: name = "EINVAL"; break;
+    case ENOTCONN: name = "ENOTCONN"; break;
+    default: break;
+  }
+  char message[160];
+  snprintf(message, sizeof message, "%s: %s", syscall, strerror(err));
+  napi_value code, msg, error;
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, code, msg, &error);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static napi_value original_dst(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
+    napi_throw_type_error(env, "EINVAL", "originalDst(fd, family) takes two numbers");
+    return NULL;
+  }
+  int32_t fd = -1, family = 0;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int32(env, argv[1], &family) != napi_ok ||
+      (family != 4 && family != 6)) {
+    napi_throw_type_error(env, "EINVAL", "originalDst(fd, family): fd must be a number and family 4 or 6");
+    return NULL;
+  }
+  char text[INET6_ADDRSTRLEN];
+  unsigned port;
+  if (family == 4) {
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    memset(&sa, 0, sizeof sa);
+    if (getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &sa, &len) != 0) return throw_errno(env, errno, "getsockopt(SO_ORIGINAL_DST)");
+    inet_ntop(AF_INET, &sa.sin_addr, text, sizeof text);
+    port = ntohs(sa.sin_port);
+  } else {
+    struct sockaddr_in6 sa;
+    socklen_t len = sizeof sa;
+    memset(&sa, 0, sizeof sa);
+    if (getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &sa, &len) != 0)
+      return throw_errno(env, errno, "getsockopt(IP6T_SO_ORIGINAL_DST)");
+    inet_ntop(AF_INET6, &sa.sin6_addr, text, sizeof text);
+    port = ntohs(sa.sin6_port);
+  }
+  napi_value result, address, port_value;
+  napi_create_object(env, &result);
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &address);
+  napi_create_uint32(env, port, &port_value);
+  napi_set_named_property(env, result, "address", address);
+  napi_set_named_property(env, result, "port", port_value);
+  return result;
+}
+
+NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
+  napi_value fn;
+  napi_create_function(env, "originalDst", NAPI_AUTO_LENGTH, original_dst, NULL, &fn);
+  napi_set_named_property(env, exports, "originalDst", fn);
+  return exports;
+}
