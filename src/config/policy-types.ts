@@ -11,11 +11,19 @@ export type Provenance =
   | { readonly source: "annotation"; readonly key: string };
 
 export interface CidrEntry {
-  /** Canonical (masked) prefix. */
+  /** Canonical (masked, aggregated) prefix. */
   readonly cidr: Cidr;
-  /** The text exactly as given (trimmed), e.g. `10.0.0.1/8`. */
+  /**
+   * The text exactly as given (trimmed), e.g. `10.0.0.1/8`, of the first item (in merge order) that
+   * contributed to this prefix; `provenance` is that item's.
+   */
   readonly given: string;
   readonly provenance: Provenance;
+  /**
+   * Every as-given item that contributed to this prefix (aggregation can merge several, e.g. two adjacent
+   * /25s from the MeshConfig and a pod annotation), in merge order.
+   */
+  readonly sources?: readonly { readonly given: string; readonly provenance: Provenance }[];
 }
 
 export interface PortEntry {

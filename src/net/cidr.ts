@@ -115,7 +115,11 @@ export function tryParseCidr(text: string): CidrParseResult {
   }
   const prefixLength = Number(lengthText);
   if (prefixLength > bits) {
-    return { ok: false, reason: `prefix length ${lengthText} exceeds ${bits} for IPv${family}` };
+    return {
+      ok: false,
+      reason: `prefix length ${lengthText} exceeds ${bits} for IPv${family}`,
+      hint: `IPv${family} prefix lengths go from 0 to ${bits}; /${bits} is a single address`,
+    };
   }
   const masked = maskAddress(family, value, prefixLength);
   if (family === 6 && prefixLength >= 96 && masked >> 32n === 0xffffn) {

@@ -184,7 +184,8 @@ function parseV4(text: string): ParseResult<bigint> {
       };
     }
     const n = Number(part);
-    if (n > 255) return { ok: false, reason: `IPv4 octet ${part} exceeds 255` };
+    if (n > 255)
+      return { ok: false, reason: `IPv4 octet ${part} exceeds 255`, hint: "each IPv4 octet is 0 to 255" };
     value = (value << 8n) | BigInt(n);
   }
   return { ok: true, value };

@@ -1,0 +1,40 @@
+/**
+ * The MeshConfig API (`config.openservicemesh.io/v1alpha2`), OSM's annotations and the effective traffic
+ * policy. Pure: no I/O.
+ */
+export {
+  type AnnotationCidr,
+  type ParsedAnnotations,
+  parseAnnotationFlags,
+  parseCidrListAnnotation,
+  parsePodAnnotations,
+  parsePortListAnnotation,
+  parseSidecarInjection,
+} from "./annotations.ts";
+export { meshConfigCrd, meshConfigCrdYaml } from "./crd.ts";
+export { applyJsonPatch, applyMergePatch, type JsonPatchOperation, mergePatch } from "./patch.ts";
+export {
+  buildEffectivePolicy,
+  canonicalPolicyText,
+  describeProvenance,
+  type PolicyInputs,
+  policyHash,
+} from "./policy.ts";
+export type {
+  CidrEntry,
+  EffectiveTrafficPolicy,
+  LocalProxyMode,
+  PolicyWarning,
+  PortEntry,
+  Provenance,
+} from "./policy-types.ts";
+export {
+  API_VERSION_V1ALPHA1,
+  API_VERSION_V1ALPHA2,
+  type MeshConfig,
+  type MeshConfigInput,
+  type MeshConfigSpec,
+  meshConfigSchema,
+  V1_2_DEFAULTS,
+} from "./schema.ts";
+export { defaultMeshConfig, formatPath, parseMeshConfigDocuments, validateMeshConfig } from "./validate.ts";
