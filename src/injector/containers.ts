@@ -1,0 +1,117 @@
+/**
+ * The two containers the injector adds: `osm-init` exactly as OSM builds it (pkg/injector/init_container.go:
+ * getInitContainerSpec) and the sidecar, named `envoy` as in OSM (pkg/injector/envoy_container.go) so scripts
+ * that say `-c envoy` keep working, although it runs the osm-ts sidecar, not Envoy.
+ */
+import type { V1Container, V1EnvVar, V1ResourceRequirements } from "@kubernetes/client-node";
+import type { MeshConfig } from "../config/schema.ts";
+import {
+  ENV_SIDECAR_TOKEN,
+  ENVOY_ADMIN_PORT,
+  ENVOY_INBOUND_LISTENER_PORT,
+  ENVOY_PROMETHEUS_INBOUND_LISTENER_PORT,
+  ENVOY_UID,
+  INIT_CONTAINER_NAME,
+  SIDECAR_CONTAINER_NAME,
+} from "../constants.ts";
+import type { InjectorOptions } from "./types.ts";
+
+/** OSM's Windows sidecar user (pkg/constants: EnvoyWindowsUser). */
+export const ENVOY_WINDOWS_USER = "EnvoyUser";
+
+function fieldEnv(name: string, fieldPath: string): V1EnvVar {
+  return { name, valueFrom: { fieldRef: { apiVersion: "v1", fieldPath } } };
+}
+
+/** `osm-init`: `/bin/sh -c <script>`, NET_ADMIN, root, privileged from MeshConfig, POD_IP from the downward API. */
+export function buildInitContainer(input: {
+  image: string;
+  script: string;
+  meshConfig: MeshConfig;
+  options: InjectorOptions;
+}): V1Container {
+  return {
+    name: INIT_CONTAINER_NAME,
+    image: input.image,
+    command: ["/bin/sh"],
+    args: ["-c", input.script],
+    // Present always since v1.2 (PodIP mode DNATs to $POD_IP, which the script's shell expands).
+    env: [fieldEnv("POD_IP", "status.podIP")],
+    imagePullPolicy: input.options.imagePullPolicy,
+    securityContext: {
+      capabilities: { add: ["NET_ADMIN"] },
+      privileged: input.meshConfig.spec.sidecar.enablePrivilegedInitContainer,
+      runAsNonRoot: false,
+      runAsUser: 0,
+    },
+  };
+}
+
+/** The argv that starts the osm-ts sidecar: the config source is the controller; identity comes from env. */
+export function buildSidecarCommand(options: InjectorOptions, logLevel: string): string[] {
+  return [
+    ...options.osmCommand,
+    "sidecar",
+    "run",
+    "--controller",
+    options.controllerUrl,
+    "--log-level",
+    logLevel,
+  ];
+}
+
+/**
+ * The sidecar container `envoy`: uid 1500 (the interception rules exempt it by `--uid-owner 1500`), OSM's port
+ * names, and its identity through the downward API (pod name/namespace/uid/IP, service account) plus the
+ * bearer token the controller checks against the pod's annotation.
+ */
+export function buildSidecarContainer(input: {
+  image: string;
+  windows: boolean;
+  meshConfig: MeshConfig;
+  options: InjectorOptions;
+  sidecarToken: string;
+}): V1Container {
+  const sidecar = input.meshConfig.spec.sidecar;
+  const container: V1Container = {
+    name: SIDECAR_CONTAINER_NAME,
+    image: input.image,
+    command: buildSidecarCommand(input.options, sidecar.logLevel),
+    ports: [
+      { name: "proxy-admin", containerPort: ENVOY_ADMIN_PORT, protocol: "TCP" },
+      { name: "proxy-inbound", containerPort: ENVOY_INBOUND_LISTENER_PORT, protocol: "TCP" },
+      { name: "proxy-metrics", containerPort: ENVOY_PROMETHEUS_INBOUND_LISTENER_PORT, protocol: "TCP" },
+    ],
+    env: [
+      fieldEnv("POD_UID", "metadata.uid"),
+      fieldEnv("POD_NAME", "metadata.name"),
+      fieldEnv("POD_NAMESPACE", "metadata.namespace"),
+      fieldEnv("POD_IP", "status.podIP"),
+      fieldEnv("SERVICE_ACCOUNT", "spec.serviceAccountName"),
+      { name: ENV_SIDECAR_TOKEN, value: input.sidecarToken },
+    ],
+    imagePullPolicy: input.options.imagePullPolicy,
+    securityContext: input.windows
+      ? { windowsOptions: { runAsUserName: ENVOY_WINDOWS_USER } }
+      : { allowPrivilegeEscalation: false, runAsUser: ENVOY_UID },
+  };
+  if (sidecar.resources) container.resources = quantitiesAsStrings(sidecar.resources);
+  return container;
+}
+
+type Quantities = Record<string, string | number> | undefined;
+
+/** Kubernetes serialises quantities as strings (`"100m"`, `"1"`); MeshConfig allows numbers too. */
+function quantitiesAsStrings(resources: {
+  limits?: Quantities;
+  requests?: Quantities;
+}): V1ResourceRequirements {
+  const convert = (q: Quantities) =>
+    q === undefined ? undefined : Object.fromEntries(Object.entries(q).map(([k, v]) => [k, String(v)]));
+  const out: V1ResourceRequirements = {};
+  const limits = convert(resources.limits);
+  const requests = convert(resources.requests);
+  if (limits) out.limits = limits;
+  if (requests) out.requests = requests;
+  return out;
+}
