@@ -10,6 +10,7 @@ import { registerMesh } from "./commands/mesh.ts";
 import { registerMeshConfig } from "./commands/meshconfig.ts";
 import { registerNamespace } from "./commands/namespace.ts";
 import { registerPolicy } from "./commands/policy.ts";
+import { registerProxy } from "./commands/proxy.ts";
 import { registerSidecar } from "./commands/sidecar.ts";
 import { registerVersion } from "./commands/version.ts";
 
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
     registerSidecar,
     registerMesh,
     registerNamespace,
+    registerProxy,
   ]) {
     register(program);
   }

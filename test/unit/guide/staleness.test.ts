@@ -1,0 +1,133 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { V1Pod } from "@kubernetes/client-node";
+import {
+  buildEffectivePolicy,
+  canonicalPolicyText,
+  type MeshConfig,
+  policyHash,
+  validateMeshConfig,
+} from "../../../src/config/index.ts";
+import {
+  ANNOTATION_INTERCEPTION_POLICY,
+  ANNOTATION_INTERCEPTION_POLICY_HASH,
+  ANNOTATION_OUTBOUND_IP_RANGE_EXCLUSION_LIST,
+} from "../../../src/constants.ts";
+import { evaluatePods, formatProxyStatus } from "../../../src/guide/proxy-status.ts";
+import { diffPolicies, restartCommand } from "../../../src/guide/staleness.ts";
+
+function meshConfig(traffic: Record<string, unknown>): MeshConfig {
+  return validateMeshConfig({
+    apiVersion: "config.openservicemesh.io/v1alpha2",
+    kind: "MeshConfig",
+    metadata: { name: "osm-mesh-config", namespace: "osm-system" },
+    spec: { traffic },
+  });
+}
+
+/** A pod as the injector admitted it under `admittedWith`. */
+function admittedPod(name: string, admittedWith: MeshConfig, extra: Record<string, string> = {}): V1Pod {
+  const policy = buildEffectivePolicy(admittedWith, { podAnnotations: extra });
+  return {
+    metadata: {
+      name,
+      namespace: "curl",
+      labels: { app: "curl", "pod-template-hash": "54ccc6954c" },
+      annotations: {
+        ...extra,
+        [ANNOTATION_INTERCEPTION_POLICY_HASH]: policyHash(policy),
+        [ANNOTATION_INTERCEPTION_POLICY]: canonicalPolicyText(policy),
+      },
+      ownerReferences: [
+        { apiVersion: "apps/v1", kind: "ReplicaSet", name: "curl-54ccc6954c", uid: "u1", controller: true },
+      ],
+    },
+    status: { phase: "Running" },
+  };
+}
+
+test("a pod admitted before an exclusion was added is stale, shows +CIDR and the rollout restart", () => {
+  const before = meshConfig({ enableEgress: false });
+  const after = meshConfig({ enableEgress: false, outboundIPRangeExclusionList: ["203.0.113.10/32"] });
+  const statuses = evaluatePods([admittedPod("curl-54ccc6954c-9rlvp", before)], new Map(), after);
+  assert.deepEqual(statuses, [
+    {
+      namespace: "curl",
+      pod: "curl-54ccc6954c-9rlvp",
+      state: "stale",
+      details: ["+203.0.113.10/32"],
+      restart: "kubectl rollout restart deployment curl -n curl",
+    },
+  ]);
+  const text = formatProxyStatus(statuses, "in namespace curl");
+  assert.match(text, /^NAMESPACE {3}POD {21}INTERCEPTION {3}DIFFERENCE/);
+  assert.match(text, /curl-54ccc6954c-9rlvp {3}STALE {10}\+203\.0\.113\.10\/32/);
+  assert.match(text, /\n {2}kubectl rollout restart deployment curl -n curl\n/);
+});
+
+test("a pod admitted under the current MeshConfig is current, and egress changes do not make it stale", () => {
+  const admitted = meshConfig({ enableEgress: true, outboundIPRangeExclusionList: ["203.0.113.10/32"] });
+  const now = meshConfig({ enableEgress: false, outboundIPRangeExclusionList: ["203.0.113.10/32"] });
+  const statuses = evaluatePods([admittedPod("curl-1", admitted)], new Map(), now);
+  assert.deepEqual(statuses, [{ namespace: "curl", pod: "curl-1", state: "current", details: [] }]);
+  assert.match(formatProxyStatus(statuses, "in namespace curl"), /All 1 meshed pod\(s\) run the current/);
+});
+
+test("pods without a recorded policy, and terminating pods, are left out", () => {
+  const config = meshConfig({});
+  const terminating = admittedPod("curl-old", meshConfig({ outboundIPRangeExclusionList: ["192.0.2.0/24"] }));
+  terminating.metadata!.deletionTimestamp = new Date();
+  const plain: V1Pod = { metadata: { name: "plain", namespace: "curl" }, status: { phase: "Running" } };
+  assert.deepEqual(evaluatePods([terminating, plain], new Map(), config), []);
+  assert.equal(formatProxyStatus([], "in namespace curl"), "No meshed pods found in namespace curl\n");
+});
+
+test("a removed exclusion shows as -CIDR and a pod annotation's entries are kept", () => {
+  const admitted = meshConfig({ outboundIPRangeExclusionList: ["203.0.113.0/24"] });
+  const pod = admittedPod("curl-2", admitted, {
+    [ANNOTATION_OUTBOUND_IP_RANGE_EXCLUSION_LIST]: "192.0.2.7/32",
+  });
+  const [status] = evaluatePods([pod], new Map(), meshConfig({}));
+  assert.deepEqual(status?.details, ["-203.0.113.0/24"]);
+});
+
+test("differences in every interception field are named", () => {
+  const recorded = JSON.stringify({
+    outboundIPRangeExclusions: { v4: ["10.0.0.0/8"], v6: [] },
+    outboundIPRangeInclusions: { v4: [], v6: [] },
+    outboundPortExclusions: [],
+    inboundPortExclusions: [9090],
+    networkInterfaceExclusions: [],
+    localProxyMode: "Localhost",
+  });
+  const current = JSON.stringify({
+    outboundIPRangeExclusions: { v4: [], v6: ["2001:db8::10/128"] },
+    outboundIPRangeInclusions: { v4: ["198.51.100.0/24"], v6: [] },
+    outboundPortExclusions: [8080],
+    inboundPortExclusions: [],
+    networkInterfaceExclusions: ["eth1"],
+    localProxyMode: "PodIP",
+  });
+  assert.deepEqual(diffPolicies(recorded, current), [
+    "-10.0.0.0/8",
+    "-inbound-port 9090",
+    "+2001:db8::10/128",
+    "+include 198.51.100.0/24",
+    "+outbound-port 8080",
+    "+interface eth1",
+    "localProxyMode PodIP (was Localhost)",
+  ]);
+  assert.deepEqual(diffPolicies(current, current), []);
+});
+
+test("the restart command follows the pod's owner", () => {
+  assert.equal(
+    restartCommand("ns", "web-7d9f-abcde", { kind: "ReplicaSet", name: "web-7d9f" }, "7d9f"),
+    "kubectl rollout restart deployment web -n ns",
+  );
+  assert.equal(
+    restartCommand("ns", "db-0", { kind: "StatefulSet", name: "db" }, undefined),
+    "kubectl rollout restart statefulset db -n ns",
+  );
+  assert.match(restartCommand("ns", "lonely", undefined, undefined), /^kubectl delete pod lonely -n ns/);
+});
