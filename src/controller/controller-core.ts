@@ -47,6 +47,8 @@ export interface ControllerCoreOptions {
   readonly patchStale?: PatchStaleAnnotation;
   /** Coalesces bursts of informer events into one reconcile (ms). */
   readonly debounceMs?: number;
+  /** Reconciles this often even without events, which retries failed annotation patches (ms). */
+  readonly resyncMs?: number;
 }
 
 function podKey(pod: V1Pod): string {
@@ -60,6 +62,7 @@ export class ControllerCore {
   #meshConfigKey = "";
   #stale: StalePodReport[] = [];
   #timer: NodeJS.Timeout | undefined;
+  #resync: NodeJS.Timeout | undefined;
   #stopped = false;
   #reconciles = 0;
 
@@ -81,6 +84,8 @@ export class ControllerCore {
   /** Starts every informer; resolves when each has listed once (or failed and is retrying). */
   async start(): Promise<void> {
     this.#stopped = false;
+    this.#resync = setInterval(() => this.schedule(), this.#o.resyncMs ?? 30_000);
+    this.#resync.unref();
     await Promise.all(Object.values(this.#o.sources).map((s: ResourceSource<KubernetesObject>) => s.start()));
     this.reconcile();
   }
@@ -88,7 +93,9 @@ export class ControllerCore {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
+    if (this.#resync) clearInterval(this.#resync);
     this.#timer = undefined;
+    this.#resync = undefined;
     await Promise.all(Object.values(this.#o.sources).map((s: ResourceSource<KubernetesObject>) => s.stop()));
     await this.#annotator?.idle();
   }

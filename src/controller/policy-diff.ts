@@ -1,7 +1,11 @@
 /**
  * What differs between the interception policy a pod was given at admission and the policy it would get
- * now. Pure: works on the canonical policy text (one entry per line), so it needs no knowledge of the
- * policy's fields beyond the line format `canonicalPolicyText` prints.
+ * now. Pure. Works on the canonical policy text (config/'s `canonicalPolicyText`: stable JSON), flattened
+ * into entries people can read:
+ *   - outbound IP range exclusions, the common case, bare: `203.0.113.10/32`;
+ *   - every other field as `<field>:<value>`: `outboundIPRangeInclusions:10.0.0.0/8`,
+ *     `outboundPortExclusions:8080`, `localProxyMode:PodIP`.
+ * A text that is not JSON (another format) falls back to one entry per non-empty line.
  */
 
 export interface PolicyDiff {
@@ -11,14 +15,41 @@ export interface PolicyDiff {
   readonly removed: readonly string[];
 }
 
-/** The entries of a canonical policy text: non-empty trimmed lines, in order, without duplicates. */
-export function policyEntries(text: string): string[] {
-  const seen = new Set<string>();
-  for (const line of text.split(/\r?\n/)) {
-    const entry = line.trim();
-    if (entry !== "") seen.add(entry);
+/** The field shown without a prefix: the list users change most (spec §5.2, the guide's step 5). */
+const BARE_FIELD = "outboundIPRangeExclusions";
+/** Fields that describe the text, not the policy. */
+const IGNORED_FIELDS = new Set(["format"]);
+
+function flatten(value: unknown, label: string, out: string[]): void {
+  if (Array.isArray(value)) {
+    for (const item of value) flatten(item, label, out);
+  } else if (value !== null && typeof value === "object") {
+    // Nested groupings (`{v4: [...], v6: [...]}`) add nothing the values do not show.
+    for (const key of Object.keys(value).sort()) flatten((value as Record<string, unknown>)[key], label, out);
+  } else {
+    const text = String(value);
+    out.push(label === "" ? text : `${label}:${text}`);
   }
-  return [...seen];
+}
+
+/** The entries of a canonical policy text, in order, without duplicates. */
+export function policyEntries(text: string): string[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  const out: string[] = [];
+  if (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed)) {
+    for (const key of Object.keys(parsed).sort()) {
+      if (IGNORED_FIELDS.has(key)) continue;
+      flatten((parsed as Record<string, unknown>)[key], key === BARE_FIELD ? "" : key, out);
+    }
+  } else {
+    for (const line of text.split(/\r?\n/)) if (line.trim() !== "") out.push(line.trim());
+  }
+  return [...new Set(out)];
 }
 
 /** Entry-wise difference, `recorded` → `current`, each side in the order its text lists them. */
@@ -39,6 +70,6 @@ export function isEmptyDiff(diff: PolicyDiff): boolean {
 }
 
 /** The diff as `["-10.0.0.0/8", "+203.0.113.10/32"]`: removals first, then additions. */
-export function formatPolicyDiff(diff: PolicyDiff, display: (entry: string) => string = (e) => e): string[] {
-  return [...diff.removed.map((e) => `-${display(e)}`), ...diff.added.map((e) => `+${display(e)}`)];
+export function formatPolicyDiff(diff: PolicyDiff): string[] {
+  return [...diff.removed.map((e) => `-${e}`), ...diff.added.map((e) => `+${e}`)];
 }

@@ -11,7 +11,8 @@ import {
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 
-export type ChangeKind = "add" | "update" | "delete";
+/** `sync`: a list landed in the cache (it may have changed nothing, yet the source may now be synced). */
+export type ChangeKind = "add" | "update" | "delete" | "sync";
 
 /** What the controller needs from a watched resource; a fake implements it in unit tests. */
 export interface ResourceSource<T extends KubernetesObject> {
@@ -20,7 +21,7 @@ export interface ResourceSource<T extends KubernetesObject> {
   readonly synced: boolean;
   list(): readonly T[];
   get(name: string, namespace?: string): T | undefined;
-  onChange(listener: (kind: ChangeKind, object: T) => void): void;
+  onChange(listener: (kind: ChangeKind, object: T | undefined) => void): void;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -58,7 +59,7 @@ export function createInformerSource<T extends KubernetesObject>(
   let stopped = true;
   let retryMs = minRetryMs;
   let retryTimer: NodeJS.Timeout | undefined;
-  const listeners: ((kind: ChangeKind, object: T) => void)[] = [];
+  const listeners: ((kind: ChangeKind, object: T | undefined) => void)[] = [];
 
   const informer = makeInformer<T>(options.kubeConfig, options.path, async () => {
     const result = await options.list();
@@ -86,6 +87,7 @@ export function createInformerSource<T extends KubernetesObject>(
     if (listed && !stopped) {
       synced = true;
       retryMs = minRetryMs;
+      for (const listener of listeners) listener("sync", undefined);
     }
   };
   const scheduleRestart = (): void => {
