@@ -72,7 +72,18 @@ export type SidecarConfigInput = z.input<typeof sidecarConfigSchema>;
 /** One problem with a config document: the field path as `meshEndpoints[0].ip`, and why. */
 export interface SidecarConfigProblem {
   readonly path: string;
+  /** The value as given at that path (undefined when missing). */
+  readonly value: unknown;
   readonly message: string;
+}
+
+function valueAt(document: unknown, path: readonly PropertyKey[]): unknown {
+  let value = document;
+  for (const key of path) {
+    if (value === null || typeof value !== "object") return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
 }
 
 export type SidecarConfigParse =
@@ -93,6 +104,10 @@ export function parseSidecarConfig(document: unknown): SidecarConfigParse {
   if (result.success) return { ok: true, config: result.data };
   return {
     ok: false,
-    problems: result.error.issues.map((issue) => ({ path: formatPath(issue.path), message: issue.message })),
+    problems: result.error.issues.map((issue) => ({
+      path: formatPath(issue.path),
+      value: valueAt(document, issue.path),
+      message: issue.message,
+    })),
   };
 }
