@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { isMeshError } from "../errors.ts";
+import { registerController } from "./commands/controller.ts";
 import { registerExplain } from "./commands/explain.ts";
 import { registerInterception } from "./commands/interception.ts";
 import { registerMesh } from "./commands/mesh.ts";
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
     registerMesh,
     registerNamespace,
     registerProxy,
+    registerController,
   ]) {
     register(program);
   }

@@ -1,0 +1,106 @@
+import type { Command } from "commander";
+import pino from "pino";
+import { CONTROLLER_SIDECAR_API_PORT, DEFAULT_MESH_NAME, DEFAULT_OSM_NAMESPACE } from "../../constants.ts";
+import { startController } from "../../controller/index.ts";
+import { ErrorCode, MeshError } from "../../errors.ts";
+import { loadKubeConfig } from "../../guide/kube.ts";
+
+interface RunFlags {
+  kubeconfig?: string;
+  context?: string;
+  osmNamespace: string;
+  meshName: string;
+  listen: string;
+  requireSourceIp: boolean;
+  annotatePods: boolean;
+  logLevel: string;
+}
+
+/** Parses `host:port`, `[v6]:port` or `:port` (all interfaces). */
+export function parseListen(text: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text.trim());
+  const port = Number(match?.[3]);
+  if (!match || !Number.isInteger(port) || port > 65535) {
+    throw new MeshError(ErrorCode.InvalidArgument, `--listen ${JSON.stringify(text)} is not host:port`, {
+      hint: `e.g. --listen 0.0.0.0:${CONTROLLER_SIDECAR_API_PORT}, --listen 127.0.0.1:0 or --listen [::1]:${CONTROLLER_SIDECAR_API_PORT}`,
+    });
+  }
+  const host = match[1] ?? match[2] ?? "";
+  return { host: host === "" ? "0.0.0.0" : host, port };
+}
+
+async function run(flags: RunFlags): Promise<void> {
+  const listen = parseListen(flags.listen);
+  const kubeConfig = loadKubeConfig(flags);
+  const destination = pino.destination({ dest: 2, sync: false });
+  const logger = pino(
+    {
+      level: flags.logLevel,
+      base: { component: "osm-controller" },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    destination,
+  );
+  const controller = await startController({
+    kubeConfig,
+    osmNamespace: flags.osmNamespace,
+    meshName: flags.meshName,
+    host: listen.host,
+    port: listen.port,
+    logger,
+    requireSourceIp: flags.requireSourceIp,
+    annotatePods: flags.annotatePods,
+  });
+  // The only line on stdout: where the API is (port 0 picks one), for scripts and tests to read.
+  process.stdout.write(`osm-controller listening on ${controller.url}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      logger.info({ signal }, "shutting down");
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+      resolve();
+    };
+    const onInt = (): void => stop("SIGINT");
+    const onTerm = (): void => stop("SIGTERM");
+    process.on("SIGINT", onInt);
+    process.on("SIGTERM", onTerm);
+  });
+  await controller.close();
+  destination.flushSync();
+}
+
+/** Registers `osm controller run`. */
+export function registerController(program: Command): void {
+  const controller = program.command("controller").description("the osm-ts control plane's controller");
+  controller
+    .command("run")
+    .description(
+      "watch the Kubernetes API and serve the sidecar watch API, the stale-pod report, metrics and health",
+    )
+    .option(
+      "--kubeconfig <path>",
+      "path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)",
+    )
+    .option("--context <name>", "kubeconfig context to use (default: the current context)")
+    .option(
+      "--osm-namespace <ns>",
+      "namespace of the control plane and the MeshConfig",
+      DEFAULT_OSM_NAMESPACE,
+    )
+    .option(
+      "--mesh-name <name>",
+      "mesh name: namespaces labelled openservicemesh.io/monitored-by=<name>",
+      DEFAULT_MESH_NAME,
+    )
+    .option(
+      "--listen <host:port>",
+      "address of the API (sidecars, /metrics, /healthz)",
+      `0.0.0.0:${CONTROLLER_SIDECAR_API_PORT}`,
+    )
+    .option("--require-source-ip", "also require sidecars to connect from their pod's IP", false)
+    .option("--no-annotate-pods", "do not write the osm-ts.io/interception-stale pod annotation")
+    .option("--log-level <level>", "pino log level (trace, debug, info, warn, error)", "info")
+    .action(async (flags: RunFlags) => {
+      await run(flags);
+    });
+}
