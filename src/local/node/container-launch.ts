@@ -1,0 +1,279 @@
+/**
+ * From a PodSpec container to the exact process to start: argv (entrypoint registry, `$(VAR)` expansion), env
+ * (incl. `fieldRef`), uid/gid/groups, capabilities, working dir. Pure apart from the injected file lookups, so
+ * every rule here is unit-tested without root.
+ */
+import type { V1Container, V1Pod } from "@kubernetes/client-node";
+import { type EntrypointRegistry, normalizeImage } from "./entrypoints.ts";
+
+/** What a container process is started with. */
+export interface ContainerLaunch {
+  /** The full argv, beginning with the nsenter/setpriv wrapper. */
+  readonly argv: readonly string[];
+  /** The container's own argv (after entrypoint and expansion). */
+  readonly command: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd: string;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** Why a container cannot be started; `reason` follows the kubelet's (CreateContainerConfigError, StartError). */
+export interface LaunchFailure {
+  readonly reason: "CreateContainerConfigError" | "StartError";
+  readonly message: string;
+}
+
+/** The facts about the pod that env `fieldRef`s may read. */
+export interface PodFacts {
+  readonly podIP: string;
+  readonly podIPs: readonly string[];
+  readonly hostIP: string;
+  readonly nodeName: string;
+  readonly netnsPath: string;
+}
+
+/** File lookups, injected: `stat` of a path (mode, uid, gid, isFile/isDirectory) or undefined when missing. */
+export interface FileProbe {
+  stat(
+    path: string,
+  ): { mode: number; uid: number; gid: number; isFile: boolean; isDirectory: boolean } | undefined;
+}
+
+export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** containerd's default capability set for a container (what `capabilities.drop: [ALL]` removes). */
+export const DEFAULT_CAPABILITIES: readonly string[] = [
+  "CHOWN",
+  "DAC_OVERRIDE",
+  "FSETID",
+  "FOWNER",
+  "MKNOD",
+  "NET_RAW",
+  "SETGID",
+  "SETUID",
+  "SETFCAP",
+  "SETPCAP",
+  "NET_BIND_SERVICE",
+  "SYS_CHROOT",
+  "KILL",
+  "AUDIT_WRITE",
+];
+
+/** Expands `$(VAR)` from `vars` as the kubelet does: `$$(X)` is a literal `$(X)`, unknown refs stay as written. */
+export function expandVars(text: string, vars: Readonly<Record<string, string>>): string {
+  return text.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (m, name: string | undefined) => {
+    if (m === "$$") return "$";
+    return name !== undefined && Object.hasOwn(vars, name) ? (vars[name] as string) : m;
+  });
+}
+
+function fieldRefValue(pod: V1Pod, facts: PodFacts, fieldPath: string): string | undefined {
+  const meta = pod.metadata ?? {};
+  const keyed = /^metadata\.(labels|annotations)\['([^']+)'\]$/.exec(fieldPath);
+  if (keyed?.[2]) return (keyed[1] === "labels" ? meta.labels : meta.annotations)?.[keyed[2]] ?? "";
+  switch (fieldPath) {
+    case "status.podIP":
+      return facts.podIP;
+    case "status.podIPs":
+      return facts.podIPs.join(",");
+    case "status.hostIP":
+    case "status.hostIPs":
+      return facts.hostIP;
+    case "spec.nodeName":
+      return facts.nodeName;
+    case "spec.serviceAccountName":
+      return pod.spec?.serviceAccountName ?? "default";
+    case "metadata.name":
+      return meta.name ?? "";
+    case "metadata.namespace":
+      return meta.namespace ?? "";
+    case "metadata.uid":
+      return meta.uid ?? "";
+    default:
+      return undefined;
+  }
+}
+
+/** The container's environment: defaults, then `env` in order (each may reference earlier ones). */
+export function buildEnv(
+  pod: V1Pod,
+  container: V1Container,
+  facts: PodFacts,
+  uid: number,
+): { env: Record<string, string> } | LaunchFailure {
+  const env: Record<string, string> = {
+    PATH: DEFAULT_PATH,
+    HOSTNAME: pod.metadata?.name ?? "",
+    HOME: uid === 0 ? "/root" : "/",
+  };
+  if ((container.envFrom ?? []).length > 0) {
+    return {
+      reason: "CreateContainerConfigError",
+      message: "envFrom is not supported by the local node agent",
+    };
+  }
+  for (const e of container.env ?? []) {
+    if (e.valueFrom) {
+      const path = e.valueFrom.fieldRef?.fieldPath;
+      const value = path === undefined ? undefined : fieldRefValue(pod, facts, path);
+      if (value === undefined) {
+        const what = path ?? Object.keys(e.valueFrom).join(",");
+        return {
+          reason: "CreateContainerConfigError",
+          message: `env ${e.name}: valueFrom ${what} is not supported by the local node agent (fieldRef status.podIP(s), status.hostIP, spec.nodeName, spec.serviceAccountName, metadata.name/namespace/uid/labels/annotations are)`,
+        };
+      }
+      env[e.name] = value;
+    } else {
+      env[e.name] = expandVars(e.value ?? "", env);
+    }
+  }
+  return { env };
+}
+
+/** The argv a container runs: its command, or its image's registered entrypoint; `$(VAR)` expanded. */
+export function resolveCommand(
+  container: V1Container,
+  env: Readonly<Record<string, string>>,
+  entrypoints: EntrypointRegistry,
+): { command: string[] } | LaunchFailure {
+  const args = (container.args ?? []).map((a) => expandVars(a, env));
+  if (container.command && container.command.length > 0) {
+    return { command: [...container.command.map((c) => expandVars(c, env)), ...args] };
+  }
+  const image = normalizeImage(container.image ?? "");
+  const ep = entrypoints.get(image);
+  if (!ep) {
+    const known = [...entrypoints.keys()].join(", ");
+    return {
+      reason: "StartError",
+      message: `container ${container.name}: no command and no local entrypoint for image "${container.image ?? ""}" (images are not pulled; give the container a command, or use an image with a local entrypoint: ${known})`,
+    };
+  }
+  return { command: [...ep.entrypoint, ...(container.args ? args : ep.cmd)] };
+}
+
+/** May `uid`/`gid` (with supplementary `groups`) use `path` with permission bits `bit` (4 read, 1 exec)? */
+function permits(
+  st: { mode: number; uid: number; gid: number },
+  uid: number,
+  gids: readonly number[],
+  bit: number,
+): boolean {
+  if (uid === 0) return bit !== 1 || (st.mode & 0o111) !== 0;
+  if (st.uid === uid) return ((st.mode >> 6) & bit) === bit;
+  if (gids.includes(st.gid)) return ((st.mode >> 3) & bit) === bit;
+  return (st.mode & bit) === bit;
+}
+
+/** Why `uid` cannot execute `file` (every directory on the way must be searchable), or undefined when it can. */
+export function checkExecutable(
+  file: string,
+  uid: number,
+  gids: readonly number[],
+  probe: FileProbe,
+): string | undefined {
+  const parts = file.split("/").filter(Boolean);
+  let dir = "";
+  for (const part of parts.slice(0, -1)) {
+    dir += `/${part}`;
+    const st = probe.stat(dir);
+    if (!st) return `${file}: no such file or directory`;
+    if (!permits(st, uid, gids, 1))
+      return `${file}: permission denied: directory ${dir} is not searchable by uid ${uid}`;
+  }
+  const st = probe.stat(file);
+  if (!st) return `${file}: no such file or directory`;
+  if (!st.isFile) return `${file}: not a regular file`;
+  if (!permits(st, uid, gids, 1)) return `${file}: permission denied: not executable by uid ${uid}`;
+  return undefined;
+}
+
+/** Finds `name` on `PATH` like execvp; absolute and relative paths are taken as they are. */
+export function lookPath(name: string, path: string, probe: FileProbe): string | undefined {
+  if (name.includes("/")) return name;
+  for (const dir of path.split(":")) {
+    const candidate = `${dir || "."}/${name}`;
+    const st = probe.stat(candidate);
+    if (st?.isFile && (st.mode & 0o111) !== 0) return candidate;
+  }
+  return undefined;
+}
+
+function capabilityList(names: readonly string[]): string[] {
+  return names.map((c) => c.toUpperCase().replace(/^CAP_/, ""));
+}
+
+/** The capability bounding set of a container: default + add − drop (`ALL` honoured on both sides). */
+export function effectiveCapabilities(container: V1Container): string[] | "all" {
+  const sc = container.securityContext;
+  if (sc?.privileged) return "all";
+  const add = capabilityList(sc?.capabilities?.add ?? []);
+  const drop = capabilityList(sc?.capabilities?.drop ?? []);
+  if (add.includes("ALL")) return "all";
+  const set = new Set(drop.includes("ALL") ? [] : DEFAULT_CAPABILITIES);
+  for (const c of drop) set.delete(c);
+  for (const c of add) set.add(c);
+  return [...set].sort();
+}
+
+/** Builds the full launch of a container, or why it cannot start. */
+export function buildContainerLaunch(
+  pod: V1Pod,
+  container: V1Container,
+  facts: PodFacts,
+  entrypoints: EntrypointRegistry,
+  probe: FileProbe,
+): ContainerLaunch | LaunchFailure {
+  const psc = pod.spec?.securityContext;
+  const sc = container.securityContext;
+  const uid = sc?.runAsUser ?? psc?.runAsUser ?? 0;
+  const gid = sc?.runAsGroup ?? psc?.runAsGroup ?? (uid === 0 ? 0 : uid);
+  const groups = [...(psc?.supplementalGroups ?? []), ...(psc?.fsGroup !== undefined ? [psc.fsGroup] : [])];
+  if ((sc?.runAsNonRoot ?? psc?.runAsNonRoot) && uid === 0) {
+    return {
+      reason: "CreateContainerConfigError",
+      message: "container has runAsNonRoot and image will run as root",
+    };
+  }
+  const envResult = buildEnv(pod, container, facts, uid);
+  if ("reason" in envResult) return envResult;
+  const { env } = envResult;
+  const cmd = resolveCommand(container, env, entrypoints);
+  if ("reason" in cmd) return cmd;
+  const [name, ...rest] = cmd.command;
+  if (name === undefined || name === "") {
+    return { reason: "StartError", message: `container ${container.name}: empty command` };
+  }
+  const file = lookPath(name, env.PATH ?? DEFAULT_PATH, probe);
+  if (!file) {
+    return {
+      reason: "StartError",
+      message: `exec: "${name}": executable file not found in $PATH (${env.PATH ?? DEFAULT_PATH}); commands resolve on the host`,
+    };
+  }
+  const denied = checkExecutable(file, uid, [gid, ...groups], probe);
+  if (denied) return { reason: "StartError", message: `exec: ${denied}` };
+  const caps = effectiveCapabilities(container);
+  const wrapper = [
+    "nsenter",
+    `--net=${facts.netnsPath}`,
+    "--",
+    "setpriv",
+    `--reuid=${uid}`,
+    `--regid=${gid}`,
+    ...(groups.length > 0 ? [`--groups=${groups.join(",")}`] : ["--clear-groups"]),
+    ...(caps === "all" ? [] : [`--bounding-set=-all${caps.map((c) => `,+${c.toLowerCase()}`).join("")}`]),
+    ...(sc?.allowPrivilegeEscalation === false ? ["--no-new-privs"] : []),
+    "--",
+  ];
+  return {
+    argv: [...wrapper, file, ...rest],
+    command: [file, ...rest],
+    env,
+    cwd: container.workingDir || "/",
+    uid,
+    gid,
+  };
+}

@@ -1,0 +1,178 @@
+/**
+ * Host networking of the node: the bridge, one netns + veth per sandbox, and routes to external hosts.
+ *
+ * No NAT and no IP forwarding: pods talk to each other and to the host's bridge addresses at layer 2 (the
+ * bridge switches frames; a packet to the host's own address is local delivery), and an external host is just
+ * another netns on the bridge whose extra addresses pods reach through a route via its bridge leg (again L2).
+ * So `net.ipv4.ip_forward` is never touched and nothing here can reach the uplink.
+ */
+import { createHash } from "node:crypto";
+import type { CommandRunner } from "./command-runner.ts";
+import { runChecked } from "./command-runner.ts";
+import type { NetworkPlan } from "./network-config.ts";
+
+/** A route every sandbox gets: `dst` via the bridge-leg address `via` (an external host). */
+export interface SandboxRoute {
+  readonly dst: string;
+  readonly via: string;
+}
+
+export interface SandboxAddresses {
+  readonly name: string;
+  readonly ip4: string;
+  readonly ip6: string;
+}
+
+/** A stable locally-administered MAC for the bridge: without one, Linux gives the bridge its lowest port's MAC and
+ * changes it as pods come and go, which leaves stale gateway neighbour entries in the other pods. */
+function bridgeMac(bridge: string): string {
+  const h = createHash("sha256").update(bridge).digest();
+  return ["02", ...[...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, "0"))].join(":");
+}
+
+function notFound(stderr: string): boolean {
+  return /Cannot find device|does not exist|No such file|Cannot open network namespace/i.test(stderr);
+}
+
+export interface HostNetwork {
+  /** The netns/veth name of a slot. */
+  sandboxName(slot: number): string;
+  /** Creates the bridge with the gateway addresses (idempotent). */
+  ensureBridge(): Promise<void>;
+  /** Deletes the bridge (no-op when absent). */
+  removeBridge(): Promise<void>;
+  bridgeExists(): Promise<boolean>;
+  /** Creates netns + veth for a slot, with addresses, default routes and `routes`. Cleans up on failure. */
+  createSandbox(
+    slot: number,
+    routes: readonly SandboxRoute[],
+    extraLoAddresses?: readonly string[],
+  ): Promise<SandboxAddresses>;
+  /** Removes a sandbox's veth and netns (each no-op when absent). */
+  deleteSandbox(name: string): Promise<void>;
+  /** Adds (replaces) routes in an existing sandbox; missing sandboxes are skipped. */
+  addRoutes(name: string, routes: readonly SandboxRoute[]): Promise<void>;
+  removeRoutes(name: string, routes: readonly SandboxRoute[]): Promise<void>;
+  /** Names of netns and links on the host that carry our prefix. */
+  listOurs(): Promise<{ netns: string[]; links: string[] }>;
+  /** PIDs of every process inside a sandbox's netns. */
+  pidsIn(name: string): Promise<number[]>;
+}
+
+/** The host network for `plan`, driving `ip` through `run`. */
+export function createHostNetwork(plan: NetworkPlan, run: CommandRunner): HostNetwork {
+  const { bridge } = plan.config;
+  const p4 = plan.subnet4.prefixLength;
+  const p6 = plan.subnet6.prefixLength;
+  const routeLines = (verb: "replace" | "del", routes: readonly SandboxRoute[]) =>
+    routes.map((r) => `route ${verb} ${r.dst} via ${r.via} dev eth0\n`).join("");
+
+  const self: HostNetwork = {
+    sandboxName: (slot) => plan.sandboxName(slot),
+    async bridgeExists() {
+      return (await run(["ip", "link", "show", "dev", bridge])).code === 0;
+    },
+    async ensureBridge() {
+      if (!(await self.bridgeExists())) {
+        await runChecked(run, ["ip", "link", "add", bridge, "address", bridgeMac(bridge), "type", "bridge"]);
+      }
+      await runChecked(
+        run,
+        ["ip", "-batch", "-"],
+        `addr replace ${plan.gateway4}/${p4} dev ${bridge}\n` +
+          `addr replace ${plan.gateway6}/${p6} dev ${bridge} nodad\n` +
+          `link set ${bridge} up\n`,
+      );
+    },
+    async removeBridge() {
+      const r = await run(["ip", "link", "del", bridge]);
+      if (r.code !== 0 && !notFound(r.stderr)) await runChecked(run, ["ip", "link", "del", bridge]);
+    },
+    async createSandbox(slot, routes, extraLoAddresses = []) {
+      const name = plan.sandboxName(slot);
+      const ip4 = plan.address4(slot);
+      const ip6 = plan.address6(slot);
+      try {
+        await runChecked(
+          run,
+          ["ip", "-batch", "-"],
+          `netns add ${name}\n` +
+            `link add ${name} type veth peer name eth0 netns ${name}\n` +
+            `link set ${name} master ${bridge} up\n`,
+        );
+        await runChecked(
+          run,
+          ["ip", "-n", name, "-batch", "-"],
+          "link set lo up\n" +
+            extraLoAddresses.map((a) => `addr add ${a} dev lo\n`).join("") +
+            `addr add ${ip4}/${p4} dev eth0\n` +
+            // nodad: a static address is usable at once instead of after ~1 s of duplicate detection.
+            `addr add ${ip6}/${p6} dev eth0 nodad\n` +
+            "link set eth0 up\n" +
+            `route add default via ${plan.gateway4} dev eth0\n` +
+            `route add default via ${plan.gateway6} dev eth0\n` +
+            routeLines("replace", routes),
+        );
+        // As containerd does for pods: unprivileged users may bind ports < 1024 (httpbin on :80 as non-root)
+        // and open ICMP echo sockets. Both are per-netns sysctls, so they cannot leak to the host.
+        await runChecked(run, [
+          "nsenter",
+          `--net=/run/netns/${name}`,
+          "--",
+          "sysctl",
+          "-q",
+          "-w",
+          "net.ipv4.ip_unprivileged_port_start=0",
+          "net.ipv4.ping_group_range=0 2147483647",
+        ]);
+      } catch (error) {
+        await self.deleteSandbox(name);
+        throw error;
+      }
+      return { name, ip4, ip6 };
+    },
+    async deleteSandbox(name) {
+      // Deleting the host end removes both veth ends synchronously; netns teardown alone would be deferred to a
+      // kernel work queue and leave the link visible for a while.
+      const link = await run(["ip", "link", "del", name]);
+      if (link.code !== 0 && !notFound(link.stderr))
+        throw new Error(`ip link del ${name}: ${link.stderr.trim()}`);
+      const ns = await run(["ip", "netns", "del", name]);
+      if (ns.code !== 0 && !notFound(ns.stderr)) throw new Error(`ip netns del ${name}: ${ns.stderr.trim()}`);
+    },
+    async addRoutes(name, routes) {
+      if (routes.length === 0) return;
+      const r = await run(["ip", "-n", name, "-batch", "-"], routeLines("replace", routes));
+      if (r.code !== 0 && !notFound(r.stderr))
+        await runChecked(run, ["ip", "-n", name, "-batch", "-"], routeLines("replace", routes));
+    },
+    async removeRoutes(name, routes) {
+      if (routes.length === 0) return;
+      await run(["ip", "-n", name, "-force", "-batch", "-"], routeLines("del", routes));
+    },
+    async listOurs() {
+      const ns = await runChecked(run, ["ip", "netns", "list"]);
+      const links = await runChecked(run, ["ip", "-o", "link", "show"]);
+      const ours = (n: string) => n.startsWith(plan.config.namePrefix);
+      return {
+        netns: ns
+          .split("\n")
+          .map((l) => l.split(" ")[0] ?? "")
+          .filter((n) => n && ours(n)),
+        links: links
+          .split("\n")
+          .map((l) => (l.split(": ")[1] ?? "").split("@")[0] ?? "")
+          .filter((n) => n && ours(n)),
+      };
+    },
+    async pidsIn(name) {
+      const r = await run(["ip", "netns", "pids", name]);
+      if (r.code !== 0) return [];
+      return r.stdout
+        .split("\n")
+        .map((l) => Number(l.trim()))
+        .filter((n) => Number.isInteger(n) && n > 0);
+    },
+  };
+  return self;
+}

@@ -1,0 +1,615 @@
+/**
+ * One pod on this node, from sandbox to teardown: netns + addresses, init containers in order to completion,
+ * then every container under its restart policy with the kubelet's back-off, readiness/liveness probes, exec,
+ * and termination with a grace period. It keeps a plain view of its state (PodView); `pod-status.ts` turns that
+ * view into the Kubernetes PodStatus.
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import type { V1Container, V1Pod, V1Probe } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type { ExecStreams } from "../node-connector.ts";
+import { NodeConnectorError } from "../node-connector.ts";
+import {
+  buildContainerLaunch,
+  type ContainerLaunch,
+  type FileProbe,
+  type LaunchFailure,
+} from "./container-launch.ts";
+import type { EntrypointRegistry } from "./entrypoints.ts";
+import type { Ipam } from "./ipam.ts";
+import type { LogStore } from "./log-store.ts";
+import type { HostNetwork, SandboxRoute } from "./network.ts";
+import { runProbe } from "./probes.ts";
+import { type RunningProcess, signalGroup, startProcess } from "./process-group.ts";
+
+export type ContainerStateView =
+  | { readonly waiting: { readonly reason: string; readonly message?: string } }
+  | { readonly running: { readonly startedAt: string } }
+  | {
+      readonly terminated: {
+        readonly exitCode: number;
+        readonly signal?: number;
+        readonly reason: string;
+        readonly message?: string;
+        readonly startedAt?: string;
+        readonly finishedAt: string;
+        readonly containerID?: string;
+      };
+    };
+
+export interface ContainerView {
+  readonly name: string;
+  readonly image: string;
+  readonly state: ContainerStateView;
+  readonly lastState: ContainerStateView | undefined;
+  readonly restartCount: number;
+  readonly ready: boolean;
+  readonly started: boolean;
+  readonly containerID: string | undefined;
+}
+
+export interface PodView {
+  readonly uid: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly sandbox: string | undefined;
+  readonly podIPs: readonly string[];
+  readonly hostIP: string;
+  readonly startTime: string;
+  readonly restartPolicy: string;
+  readonly initialized: boolean;
+  /** An init container failed under restartPolicy Never: the pod is Failed. */
+  readonly initFailed: boolean;
+  readonly sandboxError: string | undefined;
+  readonly terminating: boolean;
+  readonly initContainers: readonly ContainerView[];
+  readonly containers: readonly ContainerView[];
+}
+
+export interface Backoff {
+  /** First restart delay (kubelet: 10 s). */
+  readonly baseMs: number;
+  /** Cap (kubelet: 300 s). */
+  readonly maxMs: number;
+}
+
+export interface PodWorkerDeps {
+  readonly network: HostNetwork;
+  readonly ipam: Ipam;
+  readonly logs: LogStore;
+  readonly entrypoints: EntrypointRegistry;
+  readonly files: FileProbe;
+  readonly backoff: Backoff;
+  readonly nodeName: string;
+  readonly hostIP: string;
+  readonly logger: Logger;
+  /** Routes every sandbox gets (external hosts), read when the sandbox is made. */
+  readonly routes: () => readonly SandboxRoute[];
+  readonly onChange: () => void;
+}
+
+/** Counts carried over from an earlier agent run (reconcile after restart). */
+export interface ResumeState {
+  readonly initialized: boolean;
+  readonly restartCounts: ReadonlyMap<string, number>;
+}
+
+interface ContainerRecord {
+  readonly spec: V1Container;
+  readonly init: boolean;
+  state: ContainerStateView;
+  lastState: ContainerStateView | undefined;
+  restartCount: number;
+  ready: boolean;
+  started: boolean;
+  containerID: string | undefined;
+  proc: RunningProcess | undefined;
+  launch: ContainerLaunch | undefined;
+}
+
+const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+
+/** Resolves after `ms`, or at once when `signal` aborts (never rejects). */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+export class PodWorker {
+  readonly uid: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly pod: V1Pod;
+  readonly #deps: PodWorkerDeps;
+  readonly #abort = new AbortController();
+  readonly #init: ContainerRecord[];
+  readonly #main: ContainerRecord[];
+  readonly #startTime = now();
+  #sandbox: string | undefined;
+  #podIPs: string[] = [];
+  #initialized: boolean;
+  #initFailed = false;
+  #sandboxError: string | undefined;
+  #terminating = false;
+  #done: Promise<void> = Promise.resolve();
+  readonly #execs = new Set<RunningProcess>();
+
+  constructor(pod: V1Pod, deps: PodWorkerDeps, resume?: ResumeState) {
+    this.pod = pod;
+    this.uid = pod.metadata?.uid ?? "";
+    this.namespace = pod.metadata?.namespace ?? "default";
+    this.name = pod.metadata?.name ?? "";
+    this.#deps = deps;
+    const initWaiting = { waiting: { reason: "PodInitializing" } };
+    const record = (spec: V1Container, init: boolean): ContainerRecord => ({
+      spec,
+      init,
+      state:
+        init || (pod.spec?.initContainers ?? []).length > 0
+          ? initWaiting
+          : { waiting: { reason: "ContainerCreating" } },
+      lastState: undefined,
+      restartCount: resume?.restartCounts.get(`${init ? "init:" : ""}${spec.name}`) ?? 0,
+      ready: false,
+      started: false,
+      containerID: undefined,
+      proc: undefined,
+      launch: undefined,
+    });
+    this.#init = (pod.spec?.initContainers ?? []).map((c) => record(c, true));
+    this.#main = (pod.spec?.containers ?? []).map((c) => record(c, false));
+    this.#initialized = this.#init.length === 0 || (resume?.initialized ?? false);
+    if (this.#initialized && resume?.initialized) {
+      for (const r of this.#init)
+        r.state = { terminated: { exitCode: 0, reason: "Completed", finishedAt: now() } };
+    }
+  }
+
+  get #policy(): string {
+    return this.pod.spec?.restartPolicy ?? "Always";
+  }
+
+  #changed(): void {
+    this.#deps.onChange();
+  }
+
+  /** Starts the pod; returns at once (the pod runs in the background until `terminate`). */
+  start(): void {
+    this.#done = this.#run().catch((error: unknown) => {
+      this.#deps.logger.error({ err: error, pod: `${this.namespace}/${this.name}` }, "pod worker failed");
+    });
+  }
+
+  view(): PodView {
+    const cv = (r: ContainerRecord): ContainerView => ({
+      name: r.spec.name,
+      image: r.spec.image ?? "",
+      state: r.state,
+      lastState: r.lastState,
+      restartCount: r.restartCount,
+      ready: r.ready,
+      started: r.started,
+      containerID: r.containerID,
+    });
+    return {
+      uid: this.uid,
+      namespace: this.namespace,
+      name: this.name,
+      sandbox: this.#sandbox,
+      podIPs: this.#podIPs,
+      hostIP: this.#deps.hostIP,
+      startTime: this.#startTime,
+      restartPolicy: this.#policy,
+      initialized: this.#initialized,
+      initFailed: this.#initFailed,
+      sandboxError: this.#sandboxError,
+      terminating: this.#terminating,
+      initContainers: this.#init.map(cv),
+      containers: this.#main.map(cv),
+    };
+  }
+
+  get sandbox(): string | undefined {
+    return this.#sandbox;
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#abort.signal;
+    await this.#setupSandbox(signal);
+    if (signal.aborted) return;
+    if (!this.#initialized) {
+      for (const rec of this.#init) {
+        const ok = await this.#runContainer(rec, signal);
+        if (!ok) {
+          if (!signal.aborted) {
+            this.#initFailed = true;
+            this.#changed();
+          }
+          return;
+        }
+      }
+      this.#initialized = true;
+      for (const r of this.#main) r.state = { waiting: { reason: "ContainerCreating" } };
+      this.#changed();
+    }
+    await Promise.all(this.#main.map((rec) => this.#runContainer(rec, signal)));
+  }
+
+  async #setupSandbox(signal: AbortSignal): Promise<void> {
+    const { ipam, backoff } = this.#deps;
+    let delay = backoff.baseMs;
+    while (!signal.aborted) {
+      try {
+        const slot = ipam.allocate({ owner: this.uid, label: `${this.namespace}/${this.name}` });
+        const sandbox = await this.#freshSandbox(slot);
+        this.#sandbox = sandbox.name;
+        this.#podIPs = [sandbox.ip4, sandbox.ip6];
+        this.#sandboxError = undefined;
+        this.#changed();
+        return;
+      } catch (error) {
+        this.#sandboxError = `failed to create pod sandbox: ${(error as Error).message}`;
+        this.#deps.logger.warn({ pod: `${this.namespace}/${this.name}`, err: error }, "sandbox setup failed");
+        this.#changed();
+        await sleep(delay, signal);
+        delay = Math.min(delay * 2, backoff.maxMs);
+      }
+    }
+  }
+
+  /** Creates the slot's sandbox; if a stale one of an earlier agent is in the way, kills its processes and retries. */
+  async #freshSandbox(slot: number) {
+    const { network } = this.#deps;
+    try {
+      return await network.createSandbox(slot, this.#deps.routes());
+    } catch {
+      const name = network.sandboxName(slot);
+      await killPids(network, name);
+      await network.deleteSandbox(name);
+      return network.createSandbox(slot, this.#deps.routes());
+    }
+  }
+
+  #facts() {
+    return {
+      podIP: this.#podIPs[0] ?? "",
+      podIPs: this.#podIPs,
+      hostIP: this.#deps.hostIP,
+      nodeName: this.#deps.nodeName,
+      netnsPath: `/run/netns/${this.#sandbox ?? ""}`,
+    };
+  }
+
+  /** Runs one container to completion under the restart policy. True when it ended successfully for good. */
+  async #runContainer(rec: ContainerRecord, signal: AbortSignal): Promise<boolean> {
+    const { backoff } = this.#deps;
+    let delay = backoff.baseMs;
+    let attempted = false;
+    while (!signal.aborted) {
+      if (attempted) rec.restartCount += 1;
+      attempted = true;
+      const launch = buildContainerLaunch(
+        this.pod,
+        rec.spec,
+        this.#facts(),
+        this.#deps.entrypoints,
+        this.#deps.files,
+      );
+      const startedAt = now();
+      const startedMs = Date.now();
+      let exitCode: number;
+      if ("reason" in launch && launch.reason === "CreateContainerConfigError") {
+        // The kubelet keeps such a container waiting and retries; it never counts as a restart.
+        rec.state = { waiting: { reason: launch.reason, message: launch.message } };
+        this.#changed();
+        attempted = false;
+        await sleep(delay, signal);
+        delay = Math.min(delay * 2, backoff.maxMs);
+        continue;
+      }
+      const exit = await this.#attempt(rec, launch, startedAt, signal);
+      if (exit === undefined) return false;
+      exitCode = exit;
+      if (signal.aborted) return false;
+      const policy = this.#policy;
+      if (rec.init) {
+        if (exitCode === 0) return true;
+        if (policy === "Never") return false;
+      } else if (policy === "Never" || (policy === "OnFailure" && exitCode === 0)) {
+        return exitCode === 0;
+      }
+      // A container that ran long enough earns a fresh back-off (the kubelet forgets after 10 minutes).
+      if (Date.now() - startedMs > 2 * backoff.maxMs) delay = backoff.baseMs;
+      rec.lastState = rec.state;
+      rec.state = {
+        waiting: {
+          reason: "CrashLoopBackOff",
+          message: `back-off ${Math.round(delay / 1000)}s restarting failed container=${rec.spec.name} pod=${this.name}_${this.namespace}(${this.uid})`,
+        },
+      };
+      this.#changed();
+      await sleep(delay, signal);
+      delay = Math.min(delay * 2, backoff.maxMs);
+    }
+    return false;
+  }
+
+  /** One attempt: start, run probes, wait for the exit. Resolves with the exit code (undefined when aborted first). */
+  async #attempt(
+    rec: ContainerRecord,
+    launch: ContainerLaunch | LaunchFailure,
+    startedAt: string,
+    signal: AbortSignal,
+  ): Promise<number | undefined> {
+    const containerID = `osm-local://${randomBytes(16).toString("hex")}`;
+    const fail = (message: string) => {
+      rec.state = {
+        terminated: {
+          exitCode: 128,
+          reason: "StartError",
+          message,
+          startedAt,
+          finishedAt: now(),
+          containerID,
+        },
+      };
+      rec.containerID = containerID;
+      this.#changed();
+      return 128;
+    };
+    if ("reason" in launch) return fail(launch.message);
+    const writer = this.#deps.logs.open(this.uid, rec.spec.name, rec.restartCount);
+    let proc: RunningProcess;
+    try {
+      proc = await startProcess(launch.argv, { env: launch.env, cwd: launch.cwd }, writer);
+    } catch (error) {
+      writer.close();
+      return fail(`failed to start container ${rec.spec.name}: ${(error as Error).message}`);
+    }
+    if (signal.aborted) {
+      proc.signal("SIGKILL");
+      await proc.exited;
+      return undefined;
+    }
+    rec.proc = proc;
+    rec.launch = launch;
+    rec.containerID = containerID;
+    rec.started = true;
+    rec.state = { running: { startedAt } };
+    rec.ready = !rec.init && !rec.spec.readinessProbe;
+    this.#changed();
+    if (!rec.init) {
+      if (rec.spec.readinessProbe)
+        void this.#probeLoop(rec, proc, rec.spec.readinessProbe, "readiness", signal);
+      if (rec.spec.livenessProbe) void this.#probeLoop(rec, proc, rec.spec.livenessProbe, "liveness", signal);
+    }
+    const exit = await proc.exited;
+    rec.proc = undefined;
+    rec.ready = false;
+    const reason = exit.exitCode === 0 ? "Completed" : "Error";
+    rec.state = {
+      terminated: {
+        exitCode: exit.exitCode,
+        ...(exit.signal !== undefined ? { signal: exit.signal } : {}),
+        reason,
+        startedAt,
+        finishedAt: now(),
+        containerID,
+      },
+    };
+    this.#changed();
+    return exit.exitCode;
+  }
+
+  async #probeLoop(
+    rec: ContainerRecord,
+    proc: RunningProcess,
+    probe: V1Probe,
+    kind: "readiness" | "liveness",
+    signal: AbortSignal,
+  ): Promise<void> {
+    const period = (probe.periodSeconds ?? 10) * 1000;
+    const failureThreshold = probe.failureThreshold ?? 3;
+    const successThreshold = probe.successThreshold ?? 1;
+    let ok = 0;
+    let bad = 0;
+    await sleep((probe.initialDelaySeconds ?? 0) * 1000, signal);
+    while (!signal.aborted && rec.proc === proc) {
+      const success = await runProbe(probe, rec.spec, this.#podIPs[0] ?? "", (cmd, timeoutMs) =>
+        this.#execSimple(rec, cmd, timeoutMs),
+      );
+      if (rec.proc !== proc) return;
+      ok = success ? ok + 1 : 0;
+      bad = success ? 0 : bad + 1;
+      if (kind === "readiness") {
+        const ready = rec.ready ? bad < failureThreshold : ok >= successThreshold;
+        if (ready !== rec.ready) {
+          rec.ready = ready;
+          this.#changed();
+        }
+      } else if (bad >= failureThreshold) {
+        this.#deps.logger.info(
+          { pod: `${this.namespace}/${this.name}`, container: rec.spec.name },
+          "liveness probe failed; restarting",
+        );
+        await this.#stopProcess(proc, this.#grace());
+        return;
+      }
+      await sleep(period, signal);
+    }
+  }
+
+  #grace(): number {
+    return (this.pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000;
+  }
+
+  async #stopProcess(proc: RunningProcess, graceMs: number): Promise<void> {
+    proc.signal("SIGTERM");
+    const timer = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), graceMs).unref());
+    if ((await Promise.race([proc.exited, timer])) === "timeout") {
+      proc.signal("SIGKILL");
+      await proc.exited;
+    }
+  }
+
+  #running(containerName: string | undefined): ContainerRecord {
+    const rec =
+      containerName === undefined ? this.#main[0] : this.#main.find((r) => r.spec.name === containerName);
+    if (!rec) {
+      throw new NodeConnectorError(400, `container ${containerName ?? ""} is not valid for pod ${this.name}`);
+    }
+    if (!rec.proc || !rec.launch) {
+      throw new NodeConnectorError(400, `container ${rec.spec.name} is not running in pod ${this.name}`);
+    }
+    return rec;
+  }
+
+  /** Runs a command in a container (probe use): no streams, exit code only; killed after `timeoutMs`. */
+  async #execSimple(rec: ContainerRecord, command: readonly string[], timeoutMs: number): Promise<number> {
+    const launch = rec.launch;
+    if (!launch) return 1;
+    const wrapper = launch.argv.slice(0, launch.argv.length - launch.command.length);
+    const [file, ...args] = [...wrapper, ...command];
+    return new Promise((resolve) => {
+      const child = spawn(file as string, args, {
+        env: { ...launch.env },
+        cwd: launch.cwd,
+        stdio: "ignore",
+        detached: true,
+      });
+      const t = setTimeout(() => signalGroup(child.pid ?? 0, "SIGKILL"), timeoutMs);
+      child.once("error", () => resolve(127));
+      child.once("close", (code) => {
+        clearTimeout(t);
+        resolve(code ?? 1);
+      });
+    });
+  }
+
+  /** `kubectl exec`: runs `command` in a container as its uid with its env, streams attached; resolves the exit code. */
+  async exec(
+    containerName: string | undefined,
+    command: readonly string[],
+    streams: ExecStreams,
+    signal: AbortSignal,
+  ): Promise<number> {
+    const rec = this.#running(containerName);
+    const launch = rec.launch as ContainerLaunch;
+    if (command.length === 0)
+      throw new NodeConnectorError(400, "you must specify at least one command for the container");
+    const wrapper = launch.argv.slice(0, launch.argv.length - launch.command.length);
+    const [file, ...args] = [...wrapper, ...command];
+    const child = spawn(file as string, args, {
+      env: { ...launch.env },
+      cwd: launch.cwd,
+      detached: true,
+      stdio: [streams.stdin ? "pipe" : "ignore", "pipe", "pipe"],
+    });
+    const handle: RunningProcess = {
+      pid: child.pid ?? 0,
+      exited: Promise.resolve({ exitCode: 0, signal: undefined }),
+      signal: (sig) => signalGroup(child.pid ?? 0, sig),
+    };
+    this.#execs.add(handle);
+    const onAbort = () => handle.signal("SIGKILL");
+    signal.addEventListener("abort", onAbort, { once: true });
+    if (streams.stdin && child.stdin) {
+      child.stdin.on("error", () => {});
+      streams.stdin.pipe(child.stdin);
+    }
+    child.stdout?.pipe(streams.stdout, { end: false });
+    child.stderr?.pipe(streams.stderr, { end: false });
+    try {
+      return await new Promise<number>((resolve, reject) => {
+        child.once("error", (e) => reject(new NodeConnectorError(500, `exec failed: ${e.message}`)));
+        child.once("close", (code, sig) => resolve(code ?? 128 + (sig === "SIGKILL" ? 9 : 15)));
+      });
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      this.#execs.delete(handle);
+    }
+  }
+
+  /** The container a log request names (first container by default), and which attempt to read. */
+  logTarget(
+    containerName: string | undefined,
+    previous: boolean,
+  ): { container: string; attempt: number; live: boolean } {
+    const all = [...this.#main, ...this.#init];
+    const rec = containerName === undefined ? this.#main[0] : all.find((r) => r.spec.name === containerName);
+    if (!rec) {
+      const names = all.map((r) => r.spec.name).join(" ");
+      throw new NodeConnectorError(
+        400,
+        `container ${containerName ?? ""} is not valid for pod ${this.name}; choose one of: [${names}]`,
+      );
+    }
+    if (!rec.started && !("terminated" in rec.state)) {
+      const reason = "waiting" in rec.state ? rec.state.waiting.reason : "not started";
+      throw new NodeConnectorError(
+        400,
+        `container "${rec.spec.name}" in pod "${this.name}" is waiting to start: ${reason}`,
+      );
+    }
+    // Attempt k writes log k; restartCount is the newest attempt (running, or ended and waiting to restart).
+    if (previous) {
+      if (rec.restartCount < 1) {
+        throw new NodeConnectorError(
+          400,
+          `previous terminated container "${rec.spec.name}" in pod "${this.name}" not found`,
+        );
+      }
+      return { container: rec.spec.name, attempt: rec.restartCount - 1, live: false };
+    }
+    return { container: rec.spec.name, attempt: rec.restartCount, live: "running" in rec.state };
+  }
+
+  /**
+   * Stops the pod: SIGTERM to every container, SIGKILL after the grace period, then every process left in the
+   * netns (exec sessions, escaped daemons), then the veth, netns, address and logs. Safe to call twice.
+   */
+  async terminate(graceSeconds: number | undefined): Promise<void> {
+    if (!this.#terminating) {
+      this.#terminating = true;
+      this.#changed();
+    }
+    this.#abort.abort();
+    const graceMs = (graceSeconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000;
+    const procs = [...this.#main, ...this.#init].flatMap((r) => (r.proc ? [r.proc] : []));
+    await Promise.all(procs.map((p) => this.#stopProcess(p, graceMs)));
+    for (const e of this.#execs) e.signal("SIGKILL");
+    await this.#done;
+    const { network, ipam, logs } = this.#deps;
+    if (this.#sandbox) {
+      await killPids(network, this.#sandbox);
+      await network.deleteSandbox(this.#sandbox);
+    }
+    ipam.release(this.uid);
+    logs.removePod(this.uid);
+  }
+}
+
+/** SIGKILLs every process in a sandbox's netns until none is left (bounded: ~2 s). */
+export async function killPids(network: HostNetwork, name: string): Promise<void> {
+  for (let round = 0; round < 40; round++) {
+    const pids = await network.pidsIn(name);
+    if (pids.length === 0) return;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

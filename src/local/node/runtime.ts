@@ -1,0 +1,354 @@
+/**
+ * The node runtime: every pod of this node as a PodWorker, on one bridge, with one IPAM table and one log
+ * store under `stateDir`. It knows nothing of the API server: the node agent feeds it pods and reads views
+ * back; tests drive it directly. It also implements the NodeConnector (exec, logs, proxy) the API server calls.
+ */
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { join } from "node:path";
+import type { Writable } from "node:stream";
+import type { V1Pod } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { ErrorCode, MeshError } from "../../errors.ts";
+import type { ExecRequest, ExecResult, ExecStreams, LogRequest, NodeConnector } from "../node-connector.ts";
+import { NodeConnectorError } from "../node-connector.ts";
+import { type CommandRunner, runChecked, runCommand } from "./command-runner.ts";
+import type { FileProbe } from "./container-launch.ts";
+import { builtinEntrypoints, type EntrypointRegistry } from "./entrypoints.ts";
+import { type Ipam, openIpam } from "./ipam.ts";
+import { LogStore } from "./log-store.ts";
+import { createHostNetwork, type HostNetwork, type SandboxRoute } from "./network.ts";
+import { buildNetworkPlan, type NetworkPlan, type NodeNetworkConfig } from "./network-config.ts";
+import { type Backoff, killPids, type PodView, PodWorker, type ResumeState } from "./pod-worker.ts";
+
+export interface NodeRuntimeOptions {
+  readonly stateDir: string;
+  readonly network: NodeNetworkConfig;
+  readonly nodeName: string;
+  readonly logger: Logger;
+  readonly entrypoints?: EntrypointRegistry;
+  /** Restart back-off; the kubelet's 10 s → 300 s by default. */
+  readonly backoff?: Backoff;
+  readonly run?: CommandRunner;
+  /** Called (synchronously, possibly often) whenever a pod's view changes. */
+  readonly onChange?: (uid: string) => void;
+}
+
+/** An external (non-pod) host on the bridge: its own netns, a bridge leg, and addresses pods route to. */
+export interface ExternalHost {
+  readonly name: string;
+  /** Its netns (start servers in it with `ip netns exec <netns> ...`). */
+  readonly netns: string;
+  /** Its bridge-leg addresses, the next hop of the pods' routes. */
+  readonly leg4: string;
+  readonly leg6: string;
+  /** The addresses it answers on (e.g. 203.0.113.10/32), on its loopback. */
+  readonly addresses: readonly string[];
+}
+
+const hostFiles: FileProbe = {
+  stat(path) {
+    try {
+      const st = statSync(path);
+      return { mode: st.mode, uid: st.uid, gid: st.gid, isFile: st.isFile(), isDirectory: st.isDirectory() };
+    } catch {
+      return undefined;
+    }
+  },
+};
+
+/** Checks what the runtime needs on this host: root, `ip netns`, nsenter and setpriv. Throws MeshError. */
+export async function checkHostPrerequisites(run: CommandRunner = runCommand): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    throw new MeshError(
+      ErrorCode.NotRoot,
+      "the local node agent must run as root (it creates network namespaces)",
+      {
+        hint: "run with sudo",
+      },
+    );
+  }
+  for (const [argv, pkg] of [
+    [["ip", "netns", "list"], "iproute2"],
+    [["nsenter", "--version"], "util-linux"],
+    [["setpriv", "--version"], "util-linux"],
+  ] as const) {
+    let r: Awaited<ReturnType<CommandRunner>>;
+    try {
+      r = await run(argv);
+    } catch (error) {
+      throw new MeshError(
+        ErrorCode.MissingTool,
+        `\`${argv.join(" ")}\` is not available: ${(error as Error).message}`,
+        {
+          hint: `install ${pkg}`,
+        },
+      );
+    }
+    if (r.code !== 0) {
+      throw new MeshError(ErrorCode.MissingTool, `\`${argv.join(" ")}\` failed: ${r.stderr.trim()}`, {
+        hint: `install ${pkg}`,
+      });
+    }
+  }
+}
+
+export class NodeRuntime implements NodeConnector {
+  readonly plan: NetworkPlan;
+  readonly network: HostNetwork;
+  readonly logStore: LogStore;
+  readonly #opts: NodeRuntimeOptions;
+  readonly #run: CommandRunner;
+  readonly #ipam: Ipam;
+  readonly #workers = new Map<string, PodWorker>();
+  readonly #terminations = new Map<string, Promise<void>>();
+  readonly #externalFile: string;
+
+  constructor(options: NodeRuntimeOptions) {
+    this.#opts = options;
+    this.#run = options.run ?? runCommand;
+    this.plan = buildNetworkPlan(options.network);
+    this.network = createHostNetwork(this.plan, this.#run);
+    this.#ipam = openIpam(
+      join(options.stateDir, "ipam.json"),
+      options.network.firstSlot,
+      options.network.lastSlot,
+    );
+    this.logStore = new LogStore(join(options.stateDir, "logs"));
+    this.#externalFile = join(options.stateDir, "external-hosts.json");
+  }
+
+  /** Creates the bridge (idempotent). */
+  async start(): Promise<void> {
+    await this.network.ensureBridge();
+  }
+
+  /** Starts a pod (no-op when it is known already). `resume` carries counts from an earlier agent run. */
+  runPod(pod: V1Pod, resume?: ResumeState): void {
+    const uid = pod.metadata?.uid;
+    if (!uid) throw new MeshError(ErrorCode.InvalidArgument, "pod has no metadata.uid");
+    if (this.#workers.has(uid) || this.#terminations.has(uid)) return;
+    const worker = new PodWorker(
+      pod,
+      {
+        network: this.network,
+        ipam: this.#ipam,
+        logs: this.logStore,
+        entrypoints: this.#opts.entrypoints ?? builtinEntrypoints(),
+        files: hostFiles,
+        backoff: this.#opts.backoff ?? { baseMs: 10_000, maxMs: 300_000 },
+        nodeName: this.#opts.nodeName,
+        hostIP: this.plan.gateway4,
+        logger: this.#opts.logger,
+        routes: () => this.#externalRoutes(),
+        onChange: () => this.#opts.onChange?.(uid),
+      },
+      resume,
+    );
+    this.#workers.set(uid, worker);
+    worker.start();
+  }
+
+  /** Stops a pod with a grace period and removes everything it had. Resolves when it is gone. */
+  killPod(uid: string, graceSeconds?: number): Promise<void> {
+    const pending = this.#terminations.get(uid);
+    if (pending) return pending;
+    const worker = this.#workers.get(uid);
+    if (!worker) return Promise.resolve();
+    const done = worker.terminate(graceSeconds).finally(() => {
+      this.#workers.delete(uid);
+      this.#terminations.delete(uid);
+      this.#opts.onChange?.(uid);
+    });
+    this.#terminations.set(uid, done);
+    return done;
+  }
+
+  view(uid: string): PodView | undefined {
+    return this.#workers.get(uid)?.view();
+  }
+
+  has(uid: string): boolean {
+    return this.#workers.has(uid);
+  }
+
+  uids(): string[] {
+    return [...this.#workers.keys()];
+  }
+
+  #find(namespace: string, pod: string): PodWorker {
+    for (const w of this.#workers.values()) {
+      if (w.namespace === namespace && w.name === pod && !w.view().terminating) return w;
+    }
+    for (const w of this.#workers.values()) if (w.namespace === namespace && w.name === pod) return w;
+    throw new NodeConnectorError(
+      404,
+      `pod ${namespace}/${pod} is not running on node ${this.#opts.nodeName}`,
+    );
+  }
+
+  async exec(request: ExecRequest, streams: ExecStreams, signal: AbortSignal): Promise<ExecResult> {
+    const worker = this.#find(request.namespace, request.pod);
+    const exitCode = await worker.exec(request.container, request.command, streams, signal);
+    return { exitCode };
+  }
+
+  async logs(req: LogRequest, out: Writable, signal: AbortSignal): Promise<void> {
+    const worker = this.#find(req.namespace, req.pod);
+    const target = worker.logTarget(req.container, req.previous);
+    await this.logStore.read(
+      worker.uid,
+      target.container,
+      target.attempt,
+      { follow: req.follow && target.live, tailLines: req.tailLines, timestamps: req.timestamps },
+      out,
+      signal,
+    );
+  }
+
+  proxyHttp(
+    req: { namespace: string; pod: string; port: number; path: string; method: string },
+    signal: AbortSignal,
+  ): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> {
+    const worker = this.#find(req.namespace, req.pod);
+    const ip = worker.view().podIPs[0];
+    if (!ip) return Promise.reject(new NodeConnectorError(400, `pod ${req.pod} has no IP yet`));
+    return new Promise((resolve, reject) => {
+      const r = request(
+        { host: ip, port: req.port, path: req.path || "/", method: req.method, signal, timeout: 30_000 },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => {
+            const headers: Record<string, string> = {};
+            for (const [k, v] of Object.entries(res.headers))
+              if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(", ") : v;
+            resolve({ status: res.statusCode ?? 502, headers, body: Buffer.concat(chunks) });
+          });
+        },
+      );
+      r.on("timeout", () => r.destroy(new Error("timeout")));
+      r.on("error", (e) =>
+        reject(
+          new NodeConnectorError(500, `error trying to reach pod ${req.pod} port ${req.port}: ${e.message}`),
+        ),
+      );
+      r.end();
+    });
+  }
+
+  // ---- external hosts -------------------------------------------------------------------------------------
+
+  #readExternal(): ExternalHost[] {
+    try {
+      return JSON.parse(readFileSync(this.#externalFile, "utf8")) as ExternalHost[];
+    } catch {
+      return [];
+    }
+  }
+
+  #externalRoutes(): SandboxRoute[] {
+    return this.#readExternal().flatMap((h) =>
+      h.addresses.map((a) => ({ dst: a, via: a.includes(":") ? h.leg6 : h.leg4 })),
+    );
+  }
+
+  /**
+   * Attaches an external host to the bridge: a netns with a bridge leg (an IPAM slot) and `addresses` on its
+   * loopback (e.g. `203.0.113.10/32`). Every pod, present and future, and the host get a route to each address
+   * via the leg — layer 2 on the bridge, no forwarding. Idempotent per name.
+   */
+  async addExternalHost(name: string, addresses: readonly string[]): Promise<ExternalHost> {
+    if (!/^[a-z0-9-]{1,40}$/.test(name))
+      throw new MeshError(
+        ErrorCode.InvalidArgument,
+        `external host name ${JSON.stringify(name)} must be [a-z0-9-]`,
+      );
+    const existing = this.#readExternal().find((h) => h.name === name);
+    if (existing) return existing;
+    const slot = this.#ipam.allocate({ owner: `external:${name}`, label: name });
+    const sb = await this.network.createSandbox(slot, [], addresses);
+    const host: ExternalHost = {
+      name,
+      netns: sb.name,
+      leg4: sb.ip4,
+      leg6: sb.ip6,
+      addresses: [...addresses],
+    };
+    writeFileSync(this.#externalFile, JSON.stringify([...this.#readExternal(), host]));
+    const routes = addresses.map((a) => ({ dst: a, via: a.includes(":") ? host.leg6 : host.leg4 }));
+    for (const w of this.#workers.values()) if (w.sandbox) await this.network.addRoutes(w.sandbox, routes);
+    for (const r of routes)
+      await runChecked(this.#run, [
+        "ip",
+        "route",
+        "replace",
+        r.dst,
+        "via",
+        r.via,
+        "dev",
+        this.plan.config.bridge,
+      ]);
+    return host;
+  }
+
+  /** Detaches an external host: routes, its processes, netns, slot. No-op when unknown. */
+  async removeExternalHost(name: string): Promise<void> {
+    const all = this.#readExternal();
+    const host = all.find((h) => h.name === name);
+    if (!host) return;
+    const routes = host.addresses.map((a) => ({ dst: a, via: a.includes(":") ? host.leg6 : host.leg4 }));
+    for (const w of this.#workers.values()) if (w.sandbox) await this.network.removeRoutes(w.sandbox, routes);
+    for (const r of routes)
+      await this.#run(["ip", "route", "del", r.dst, "via", r.via, "dev", this.plan.config.bridge]);
+    await killPids(this.network, host.netns);
+    await this.network.deleteSandbox(host.netns);
+    this.#ipam.release(`external:${name}`);
+    writeFileSync(this.#externalFile, JSON.stringify(all.filter((h) => h.name !== name)));
+  }
+
+  externalHosts(): ExternalHost[] {
+    return this.#readExternal();
+  }
+
+  // ---- reconcile and shutdown ------------------------------------------------------------------------------
+
+  /**
+   * Removes what no live pod owns: IPAM slots of pods not in `keep` (and not external hosts), and any netns or
+   * link with our prefix that no slot explains, killing the processes inside first. Returns what was removed.
+   */
+  async removeOrphans(keep: ReadonlySet<string>): Promise<string[]> {
+    const removed: string[] = [];
+    const owned = new Set<string>();
+    for (const [slot, owner] of [...this.#ipam.entries()]) {
+      const name = this.plan.sandboxName(slot);
+      if (owner.owner.startsWith("external:") || keep.has(owner.owner) || this.#workers.has(owner.owner)) {
+        owned.add(name);
+        continue;
+      }
+      await killPids(this.network, name);
+      await this.network.deleteSandbox(name);
+      this.#ipam.release(owner.owner);
+      this.logStore.removePod(owner.owner);
+      removed.push(name);
+    }
+    const ours = await this.network.listOurs();
+    for (const name of new Set([...ours.netns, ...ours.links])) {
+      if (owned.has(name)) continue;
+      await killPids(this.network, name);
+      await this.network.deleteSandbox(name);
+      removed.push(name);
+    }
+    return [...new Set(removed)];
+  }
+
+  /** Stops every pod (grace `graceSeconds`), removes external hosts and, with `removeBridge`, the bridge. */
+  async shutdown(options: { graceSeconds: number; removeBridge: boolean }): Promise<void> {
+    await Promise.all(this.uids().map((uid) => this.killPod(uid, options.graceSeconds)));
+    if (options.removeBridge) {
+      for (const h of this.#readExternal()) await this.removeExternalHost(h.name);
+      await this.removeOrphans(new Set());
+      await this.network.removeBridge();
+    }
+  }
+}
