@@ -1,0 +1,140 @@
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import type { V1Pod } from "@kubernetes/client-node";
+import pino from "pino";
+import { parseSidecarConfig, SIDECAR_CONFIG_PATH } from "../../../src/config/sidecar-api.ts";
+import { ANNOTATION_SIDECAR_TOKEN_HASH } from "../../../src/constants.ts";
+import { ConfigHub } from "../../../src/controller/config-hub.ts";
+import { type RunningHttpApi, STALE_PODS_PATH, startHttpApi } from "../../../src/controller/http-api.ts";
+import { createControllerMetrics } from "../../../src/controller/metrics.ts";
+import { hashSidecarToken } from "../../../src/controller/sidecar-auth.ts";
+
+const TOKEN_A = "token-a";
+const pods: Record<string, V1Pod> = {
+  "curl/a": {
+    metadata: {
+      name: "a",
+      namespace: "curl",
+      annotations: { [ANNOTATION_SIDECAR_TOKEN_HASH]: hashSidecarToken(TOKEN_A) },
+    },
+  },
+  "curl/b": {
+    metadata: {
+      name: "b",
+      namespace: "curl",
+      annotations: { [ANNOTATION_SIDECAR_TOKEN_HASH]: hashSidecarToken("token-b") },
+    },
+  },
+};
+const hub = new ConfigHub();
+let ready = false;
+let api: RunningHttpApi;
+
+before(async () => {
+  api = await startHttpApi({
+    host: "127.0.0.1",
+    port: 0,
+    logger: pino({ level: "silent" }),
+    metrics: createControllerMetrics(),
+    state: {
+      hub,
+      lookupPod: (ns, name) => pods[`${ns}/${name}`],
+      isReady: () => ready,
+      stalePods: () => [
+        { namespace: "curl", name: "a", recordedHash: "h1", currentHash: "h2", diff: ["+203.0.113.10/32"] },
+      ],
+    },
+  });
+});
+after(async () => {
+  hub.close();
+  await api.close();
+});
+
+const configUrl = (query: string) => `${api.url}${SIDECAR_CONFIG_PATH}?${query}`;
+const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+
+test("a sidecar without a token, with another pod's token, or naming an unknown pod gets 401", async () => {
+  for (const [query, init] of [
+    ["pod=curl/a", {}],
+    ["pod=curl/a", bearer("token-b")],
+    ["pod=curl/zzz", bearer(TOKEN_A)],
+  ] as const) {
+    const res = await fetch(configUrl(query), init);
+    assert.equal(res.status, 401, query);
+    assert.match(res.headers.get("www-authenticate") ?? "", /^Bearer/);
+    await res.text();
+  }
+});
+
+test("a malformed query gets 400 naming the expected parameters", async () => {
+  for (const query of ["pod=nopod", "pod=curl/a&sinceVersion=-1", "pod=curl/a&timeoutSeconds=x"]) {
+    const res = await fetch(configUrl(query), bearer(TOKEN_A));
+    assert.equal(res.status, 400, query);
+    assert.match(((await res.json()) as { error: string }).error, /pod=<namespace>\/<name>/);
+  }
+});
+
+test("before the caches are synced an authenticated sidecar gets 503 and /readyz says not ready", async () => {
+  ready = false;
+  const res = await fetch(configUrl("pod=curl/a"), bearer(TOKEN_A));
+  assert.equal(res.status, 503);
+  assert.equal(res.headers.get("retry-after"), "1");
+  await res.text();
+  const readyz = await fetch(`${api.url}/readyz`);
+  assert.equal(readyz.status, 503);
+  await readyz.text();
+});
+
+test("a ready controller answers with the pod's config at once, valid under the shared schema", async () => {
+  ready = true;
+  hub.set("curl/a", { enableEgress: true, maxDataPlaneConnections: 0, meshEndpoints: [] });
+  const res = await fetch(configUrl("pod=curl/a"), bearer(TOKEN_A));
+  assert.equal(res.status, 200);
+  const parsed = parseSidecarConfig(await res.json());
+  assert.ok(parsed.ok);
+  assert.equal(parsed.config.enableEgress, true);
+});
+
+test("a long-poll with nothing newer ends with 204 after timeoutSeconds", async () => {
+  ready = true;
+  hub.set("curl/a", { enableEgress: true, maxDataPlaneConnections: 0, meshEndpoints: [] });
+  const version = hub.get("curl/a")?.version ?? 0;
+  const started = Date.now();
+  const res = await fetch(configUrl(`pod=curl/a&sinceVersion=${version}&timeoutSeconds=1`), bearer(TOKEN_A));
+  assert.equal(res.status, 204);
+  assert.ok(Date.now() - started >= 900);
+});
+
+test("a held long-poll is answered within a second of a change", async () => {
+  ready = true;
+  hub.set("curl/a", { enableEgress: true, maxDataPlaneConnections: 0, meshEndpoints: [] });
+  const version = hub.get("curl/a")?.version ?? 0;
+  const pending = fetch(configUrl(`pod=curl/a&sinceVersion=${version}&timeoutSeconds=30`), bearer(TOKEN_A));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const changedAt = Date.now();
+  hub.set("curl/a", { enableEgress: false, maxDataPlaneConnections: 0, meshEndpoints: [] });
+  const res = await pending;
+  assert.equal(res.status, 200);
+  const body = (await res.json()) as { enableEgress: boolean; version: number };
+  assert.equal(body.enableEgress, false);
+  assert.ok(body.version > version);
+  assert.ok(Date.now() - changedAt < 1000);
+});
+
+test("the stale report, metrics and health endpoints answer", async () => {
+  ready = true;
+  const stale = (await (await fetch(`${api.url}${STALE_PODS_PATH}`)).json()) as {
+    kind: string;
+    items: { name: string; diff: string[] }[];
+  };
+  assert.equal(stale.kind, "StalePodList");
+  assert.deepEqual(stale.items[0]?.diff, ["+203.0.113.10/32"]);
+  const metrics = await (await fetch(`${api.url}/metrics`)).text();
+  assert.match(metrics, /osm_ts_controller_sidecar_auth_failures_total\{reason="token-mismatch"\} \d/);
+  assert.match(metrics, /osm_ts_controller_sidecar_config_responses_total\{status="200"\}/);
+  assert.equal((await fetch(`${api.url}/healthz`)).status, 200);
+  assert.equal((await fetch(`${api.url}/readyz`)).status, 200);
+  assert.equal((await fetch(`${api.url}/nope`)).status, 404);
+  assert.equal((await fetch(`${api.url}/healthz`, { method: "POST" })).status, 405);
+});
