@@ -1,7 +1,19 @@
 /** Interception engine: plan (IR), renderers, explain, apply/verify/cleanup. */
 
+export {
+  applyInterception,
+  chooseProbeTarget,
+  cleanupInterception,
+  type EngineOptions,
+  probeInterception,
+  verifyInterception,
+} from "./apply.ts";
+export type { ApplyOutcome } from "./backend-iptables.ts";
+export { type BackendChoice, type Detection, detectBackend } from "./detect.ts";
+export { type ExplainQuery, type Explanation, explain, type Verdict } from "./explain.ts";
 export { type InitScriptOptions, renderInitScript } from "./init-script.ts";
 export { buildPlan, chunkPorts, effectiveOrder, NFT_TABLE, OSM_CHAINS, POD_IP_PLACEHOLDER } from "./plan.ts";
 export { renderIptables, renderRestorePayload, renderSaveRules } from "./render-iptables.ts";
 export { renderNft, renderNftTable } from "./render-nft.ts";
+export { type CommandResult, type CommandRunner, createProcessRunner, RecordingRunner } from "./runner.ts";
 export type * from "./types.ts";

@@ -1,4 +1,110 @@
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
+import { describeProvenance } from "../../config/index.ts";
+import { ErrorCode, MeshError } from "../../errors.ts";
+import { buildPlan, type Explanation, explain } from "../../interception/index.ts";
+import { tryParseIp } from "../../net/index.ts";
+import type { IpAddress } from "../../net/types.ts";
+import { collect, loadPolicy } from "./interception-input.ts";
 
-/** Registers the `osm explain` command(s) on the program. */
-export function registerExplain(_program: Command): void {}
+/** Parses `IP:PORT` or `[IPv6]:PORT`. */
+export function parseDestination(text: string): { ip: IpAddress; port: number } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
+  const bad = (reason: string) =>
+    new MeshError(ErrorCode.InvalidArgument, `destination ${JSON.stringify(text)} ${reason}`, {
+      hint: "write IP:PORT, e.g. 203.0.113.10:80 or [2001:db8::10]:443",
+    });
+  if (!m) throw bad("is not IP:PORT");
+  const ip = tryParseIp(m[1]!);
+  if (!ip.ok) throw bad(`has an invalid IP: ${ip.reason}`);
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) throw bad("has a port outside 1-65535");
+  return { ip: ip.value, port };
+}
+
+const VERDICT_TEXT: Record<string, string> = {
+  direct: "direct (not intercepted)",
+  "outbound-sidecar": "outbound sidecar (redirected to 15001)",
+  "inbound-sidecar": "inbound sidecar (redirected to 15003)",
+  "dnat-pod-ip": "DNAT to the pod IP (localProxyMode PodIP)",
+};
+
+export function renderExplanation(where: string, direction: string, e: Explanation, egress: boolean): string {
+  const lines = [`${where} ${direction} (${e.backend}): ${VERDICT_TEXT[e.verdict] ?? e.verdict}`];
+  lines.push(
+    e.decidingRule
+      ? `  deciding rule: ${e.decidingRule.text}`
+      : "  deciding rule: none matched (the chain's default accept)",
+  );
+  if (e.provenance.length > 0) lines.push(`  from: ${e.provenance.map(describeProvenance).join("; ")}`);
+  if (e.verdict === "outbound-sidecar") {
+    lines.push(
+      `  then: the sidecar ${egress ? "passes non-mesh destinations through (egress enabled)" : "refuses non-mesh destinations (egress disabled)"}`,
+    );
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** Registers `osm explain -f MESHCONFIG [--annotation K=V]... IP:PORT`. */
+export function registerExplain(program: Command): void {
+  program
+    .command("explain")
+    .description(
+      "say where a TCP connection from the pod goes (direct or sidecar), which rule decides, and why",
+    )
+    .argument("<destination>", "IP:PORT or [IPv6]:PORT")
+    .requiredOption("-f, --filename <file>", "MeshConfig file (YAML or JSON), or - for stdin")
+    .option("--annotation <KEY=VALUE>", "a pod annotation (repeatable)", collect, [])
+    .addOption(
+      new Option("--backend <backend>", "rules to evaluate")
+        .choices(["iptables", "nftables"])
+        .default("iptables"),
+    )
+    .addOption(
+      new Option("--direction <direction>", "connection direction")
+        .choices(["outbound", "inbound"])
+        .default("outbound"),
+    )
+    .option("--uid <uid>", "uid of the sending process (outbound)", "0")
+    .option("--interface <name>", "interface the connection leaves (outbound) or arrives on (inbound)")
+    .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
+    .action(
+      (
+        destination: string,
+        flags: {
+          filename: string;
+          annotation: string[];
+          backend: "iptables" | "nftables";
+          direction: "outbound" | "inbound";
+          uid: string;
+          interface?: string;
+          output: "text" | "json";
+        },
+      ) => {
+        const { ip, port } = parseDestination(destination);
+        if (!/^\d+$/.test(flags.uid)) {
+          throw new MeshError(
+            ErrorCode.InvalidArgument,
+            `--uid ${JSON.stringify(flags.uid)} is not a number`,
+          );
+        }
+        const policy = loadPolicy(flags.filename, flags.annotation);
+        const plan = buildPlan(policy);
+        const iface =
+          flags.interface === undefined
+            ? {}
+            : flags.direction === "outbound"
+              ? { outInterface: flags.interface }
+              : { inInterface: flags.interface };
+        const e = explain(
+          plan,
+          { destination: ip, port, direction: flags.direction, uid: Number(flags.uid), ...iface },
+          flags.backend,
+        );
+        process.stdout.write(
+          flags.output === "json"
+            ? `${JSON.stringify({ destination, ...e }, null, 2)}\n`
+            : renderExplanation(destination, flags.direction, e, policy.enableEgress),
+        );
+      },
+    );
+}

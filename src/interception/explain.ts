@@ -1,0 +1,178 @@
+/**
+ * Explain, pure: walks the plan's rules for one TCP connection the way netfilter's nat hooks do, and says
+ * where it goes (direct, outbound sidecar, inbound sidecar), which rule decided, and where that rule's entry
+ * came from (the MeshConfig field or the pod annotation).
+ */
+import type { Provenance } from "../config/policy-types.ts";
+import { ENVOY_INBOUND_LISTENER_PORT, ENVOY_OUTBOUND_LISTENER_PORT } from "../constants.ts";
+import { cidrContains } from "../net/index.ts";
+import type { IpAddress } from "../net/types.ts";
+import { effectiveOrder } from "./plan.ts";
+import { renderOsmRule } from "./render-iptables.ts";
+import { renderNftRule } from "./render-nft.ts";
+import type { Backend, InterceptionPlan, PlannedRule } from "./types.ts";
+
+export type Verdict = "direct" | "outbound-sidecar" | "inbound-sidecar" | "dnat-pod-ip";
+
+export interface ExplainQuery {
+  readonly destination: IpAddress;
+  readonly port: number;
+  /** outbound (from a process in the pod; default) or inbound (arriving on an interface). */
+  readonly direction?: "outbound" | "inbound";
+  /** The sending process's uid (outbound); default 0, an app. */
+  readonly uid?: number;
+  /** Outbound interface; default `lo` for loopback destinations, else `eth0`. */
+  readonly outInterface?: string;
+  /** Inbound interface; default `eth0`. */
+  readonly inInterface?: string;
+}
+
+export interface Explanation {
+  readonly verdict: Verdict;
+  /** The redirect port for sidecar verdicts. */
+  readonly port?: number;
+  readonly backend: Backend;
+  /** The rule that decided, as rendered for the backend; undefined when no rule matched (default accept). */
+  readonly decidingRule?: { readonly chain: string; readonly slug: string; readonly text: string };
+  /** Where the deciding rule's matching entry came from; empty for static rules. */
+  readonly provenance: readonly Provenance[];
+  /** Every matched rule, in order, as `chain: text`. */
+  readonly trace: readonly string[];
+}
+
+interface Packet {
+  readonly family: 4 | 6;
+  readonly ip: IpAddress;
+  readonly port: number;
+  readonly uid: number | undefined;
+  readonly oif: string | undefined;
+  readonly iif: string | undefined;
+}
+
+function isLoopback(ip: IpAddress): boolean {
+  return ip.family === 4 ? ip.value >> 24n === 127n : ip.value === 1n;
+}
+
+/** Explains one connection against the plan, as the given backend would program it. */
+export function explain(
+  plan: InterceptionPlan,
+  query: ExplainQuery,
+  backend: Backend = "iptables",
+): Explanation {
+  const direction = query.direction ?? "outbound";
+  const pkt: Packet = {
+    family: query.destination.family,
+    ip: query.destination,
+    port: query.port,
+    uid: direction === "outbound" ? (query.uid ?? 0) : undefined,
+    oif:
+      direction === "outbound"
+        ? (query.outInterface ?? (isLoopback(query.destination) ? "lo" : "eth0"))
+        : undefined,
+    iif: direction === "inbound" ? (query.inInterface ?? "eth0") : undefined,
+  };
+  let chains: Map<string, PlannedRule[]>;
+  let start: string;
+  if (backend === "iptables") {
+    const payload = pkt.family === 4 ? plan.iptables.v4 : plan.iptables.v6;
+    chains = payload ? effectiveOrder(payload.rules) : new Map();
+    start = direction === "outbound" ? "OUTPUT" : "PREROUTING";
+  } else {
+    chains = new Map(plan.nft.chains.map((c) => [c.name, [...c.rules]]));
+    start = direction === "outbound" ? "output" : "prerouting";
+  }
+  const render = (r: PlannedRule) => (backend === "iptables" ? renderOsmRule(r) : renderNftRule(r, plan.nft));
+  const trace: string[] = [];
+  let deciding: { rule: PlannedRule; provenance: readonly Provenance[] } | undefined;
+
+  type Outcome = { kind: "continue" } | { kind: "terminal"; verdict: Verdict; port?: number };
+  const walk = (chain: string, depth: number): Outcome => {
+    if (depth > 16) return { kind: "continue" };
+    for (const r of chains.get(chain) ?? []) {
+      const provenance = matchRule(plan, r, pkt);
+      if (!provenance) continue;
+      trace.push(`${chain}: ${render(r)}`);
+      const t = r.target;
+      if (t.kind === "jump") {
+        const out = walk(t.chain, depth + 1);
+        if (out.kind === "terminal") return out;
+        continue;
+      }
+      deciding = { rule: r, provenance };
+      if (t.kind === "return") return { kind: "continue" };
+      if (t.kind === "accept") return { kind: "terminal", verdict: "direct" };
+      if (t.kind === "dnat") return { kind: "terminal", verdict: "dnat-pod-ip" };
+      return {
+        kind: "terminal",
+        verdict:
+          t.port === ENVOY_OUTBOUND_LISTENER_PORT
+            ? "outbound-sidecar"
+            : t.port === ENVOY_INBOUND_LISTENER_PORT
+              ? "inbound-sidecar"
+              : "direct",
+        port: t.port,
+      };
+    }
+    return { kind: "continue" };
+  };
+  const out = walk(start, 0);
+  const d = deciding as { rule: PlannedRule; provenance: readonly Provenance[] } | undefined;
+  return {
+    verdict: out.kind === "terminal" ? out.verdict : "direct",
+    ...(out.kind === "terminal" && out.port !== undefined ? { port: out.port } : {}),
+    backend,
+    ...(d ? { decidingRule: { chain: d.rule.chain, slug: d.rule.slug, text: render(d.rule) } } : {}),
+    provenance: d ? d.provenance : [],
+    trace,
+  };
+}
+
+/** Whether the rule matches; when it does, the provenance of what matched (possibly empty). */
+function matchRule(plan: InterceptionPlan, r: PlannedRule, p: Packet): readonly Provenance[] | undefined {
+  const m = r.match;
+  if (r.family !== "inet" && r.family !== p.family) return undefined;
+  if (m.inInterface !== undefined && m.inInterface !== p.iif) return undefined;
+  if (m.outInterface !== undefined && m.outInterface !== p.oif) return undefined;
+  if (
+    m.inInterfaceSet !== undefined &&
+    (p.iif === undefined || !plan.nft.interfaceSet.entries.includes(p.iif))
+  ) {
+    return undefined;
+  }
+  if (
+    m.outInterfaceSet !== undefined &&
+    (p.oif === undefined || !plan.nft.interfaceSet.entries.includes(p.oif))
+  ) {
+    return undefined;
+  }
+  if (m.destination) {
+    if (m.destination.cidr.family !== p.family) return undefined;
+    if (cidrContains(m.destination.cidr, p.ip) === Boolean(m.destination.negate)) return undefined;
+  }
+  let provenance: readonly Provenance[] = r.provenance;
+  if (m.destinationSet !== undefined) {
+    const set = plan.nft.addressSets.find((s) => s.name === m.destinationSet);
+    if (!set || set.family !== p.family) return undefined;
+    const hit = set.entries.find((e) => cidrContains(e.cidr, p.ip));
+    if (!hit) return undefined;
+    provenance = [hit.provenance];
+  }
+  if (m.destinationPort !== undefined && m.destinationPort !== p.port) return undefined;
+  if (m.destinationPorts) {
+    const i = m.destinationPorts.indexOf(p.port);
+    if (i < 0) return undefined;
+    const prov = r.provenance[i];
+    provenance = prov ? [prov] : [];
+  }
+  if (m.destinationPortSet !== undefined) {
+    const set = plan.nft.portSets.find((s) => s.name === m.destinationPortSet);
+    const hit = set?.entries.find((e) => e.port === p.port);
+    if (!hit) return undefined;
+    provenance = [hit.provenance];
+  }
+  if (m.uidOwner) {
+    if (p.uid === undefined) return undefined;
+    if ((p.uid === m.uidOwner.uid) === Boolean(m.uidOwner.negate)) return undefined;
+  }
+  return provenance;
+}
