@@ -14,14 +14,25 @@ import {
   SIDECAR_LONG_POLL_SECONDS,
   type SidecarConfig,
 } from "../config/sidecar-api.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, ErrorCode, MeshError } from "../errors.ts";
 import { type BackoffPolicy, backoffDelay, DEFAULT_BACKOFF } from "./backoff.ts";
 import type { ConfigStore } from "./config-store.ts";
 import type { SidecarMetrics } from "./metrics.ts";
 
 /** Reads and validates a config file (JSON or YAML). Throws ConfigError naming the file and each field. */
 export async function readConfigFile(path: string): Promise<SidecarConfig> {
-  const text = await readFile(path, "utf8");
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (cause) {
+    throw new MeshError(
+      ErrorCode.InvalidArgument,
+      `--config: cannot read ${path}: ${(cause as Error).message}`,
+      {
+        cause,
+      },
+    );
+  }
   let document: unknown;
   try {
     document = parseYaml(text);
@@ -35,7 +46,7 @@ export async function readConfigFile(path: string): Promise<SidecarConfig> {
     throw new ConfigError(
       parsed.problems.map((problem) => ({
         path: `${path}: ${problem.path}`,
-        value: undefined,
+        value: problem.value,
         reason: problem.message,
       })),
     );
@@ -110,6 +121,8 @@ export interface ControlPlaneWatchOptions {
   readonly url: string;
   /** `<namespace>/<name>` of this pod. */
   readonly pod: string;
+  /** Bearer token the controller checks against the pod's annotation (`OSM_TS_SIDECAR_TOKEN`). */
+  readonly token?: string;
   readonly store: ConfigStore;
   readonly logger: Logger;
   readonly metrics: SidecarMetrics;
@@ -141,6 +154,8 @@ export function watchControlPlane(options: ControlPlaneWatchOptions): { stop: ()
   const policy = options.backoff ?? DEFAULT_BACKOFF;
   const random = options.random ?? Math.random;
   const longPoll = options.longPollSeconds ?? SIDECAR_LONG_POLL_SECONDS;
+  const headers: Record<string, string> = { accept: "application/json" };
+  if (options.token) headers["authorization"] = `Bearer ${options.token}`;
   const abort = new AbortController();
   const sleep = (ms: number): Promise<void> =>
     new Promise((resolve) => {
@@ -159,7 +174,7 @@ export function watchControlPlane(options: ControlPlaneWatchOptions): { stop: ()
       try {
         // The request may be held up to longPoll seconds; allow some slack before calling it dead.
         const signal = AbortSignal.any([abort.signal, AbortSignal.timeout((longPoll + 10) * 1000)]);
-        const response = await fetch(url, { signal, headers: { accept: "application/json" } });
+        const response = await fetch(url, { signal, headers });
         if (response.status === 200) {
           const parsed = parseSidecarConfig(await response.json());
           if (parsed.ok) {

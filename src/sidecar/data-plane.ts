@@ -2,7 +2,7 @@
  * The sidecar's listeners: outbound (15001, opened and closed as the config requires) and inbound (15003),
  * each on 0.0.0.0 and [::] (IPv6-only, so IPv4 connections never arrive as v4-mapped sockets, whose
  * original destination would need the other socket option). Per connection: original destination, decision,
- * then refuse (RST at once), or connect (with a timeout) and relay.
+ * then refuse (RST as soon as the client speaks), or connect (with a timeout) and relay.
  */
 import { connect, createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "pino";
@@ -37,6 +37,26 @@ export interface DataPlaneOptions {
 }
 
 const LISTEN_BACKLOG = 4096;
+/** Longest a refused connection waits for the client's first byte before the reset (see resetWhenHeard). */
+export const REFUSE_GRACE_MS = 100;
+
+/**
+ * Resets a refused connection as soon as the client has sent its first bytes (or FIN), at most `graceMs`
+ * after accept. An RST that lands before the client has noticed its connect completing is reported by
+ * curl as a connect failure (exit 7), one after it as a receive failure (exit 56): measured here, the IPv6
+ * case lost that race. Waiting for the first byte makes a refusal look the same every time, as OSM users saw
+ * it from Envoy, and still costs a client that speaks first (HTTP, TLS) no time at all.
+ */
+function resetWhenHeard(socket: Socket, graceMs: number): void {
+  const reset = (): void => {
+    clearTimeout(timer);
+    if (!socket.destroyed) socket.resetAndDestroy();
+  };
+  const timer = setTimeout(reset, graceMs);
+  socket.once("data", reset);
+  socket.once("end", reset);
+  socket.once("close", () => clearTimeout(timer));
+}
 
 function hostPort(address: string | undefined, port: number | undefined): string {
   if (address === undefined) return "?";
@@ -215,7 +235,7 @@ export class DataPlane {
     metrics.connections.inc({ direction, decision: decision.kind });
     if (decision.kind === "refuse") {
       metrics.refused.inc({ direction, reason: decision.reason });
-      client.resetAndDestroy();
+      resetWhenHeard(client, REFUSE_GRACE_MS);
       finish(decision, { bytesUp: 0, bytesDown: 0 });
       return;
     }

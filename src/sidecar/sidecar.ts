@@ -15,7 +15,7 @@ import { originalDestination } from "./native/index.ts";
 
 export type ConfigSourceOption =
   | { readonly kind: "file"; readonly path: string }
-  | { readonly kind: "control-plane"; readonly url: string; readonly pod: string };
+  | { readonly kind: "control-plane"; readonly url: string; readonly pod: string; readonly token?: string };
 
 export interface SidecarOptions {
   readonly logger: Logger;
@@ -70,20 +70,28 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     dataPlane,
     metrics,
   });
-  let stopSource: () => void;
+  let stopSource: () => void = () => {};
   let reload = async (): Promise<void> => {};
-  if (options.source.kind === "file") {
-    const watcher = await watchConfigFile(options.source.path, store, logger, metrics);
-    stopSource = watcher.stop;
-    reload = watcher.reload;
-  } else {
-    stopSource = watchControlPlane({
-      url: options.source.url,
-      pod: options.source.pod,
-      store,
-      logger,
-      metrics,
-    }).stop;
+  try {
+    if (options.source.kind === "file") {
+      const watcher = await watchConfigFile(options.source.path, store, logger, metrics);
+      stopSource = watcher.stop;
+      reload = watcher.reload;
+    } else {
+      stopSource = watchControlPlane({
+        url: options.source.url,
+        pod: options.source.pod,
+        ...(options.source.token ? { token: options.source.token } : {}),
+        store,
+        logger,
+        metrics,
+      }).stop;
+    }
+  } catch (error) {
+    // A bad --config file: release the ports before reporting, so the process can exit.
+    await dataPlane.drain(0);
+    await new Promise((resolve) => admin.close(resolve));
+    throw error;
   }
   await dataPlane.settled();
   return {

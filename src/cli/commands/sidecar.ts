@@ -1,6 +1,7 @@
 import { type Command, InvalidArgumentError } from "commander";
 import { pino } from "pino";
 import {
+  ENV_SIDECAR_TOKEN,
   ENVOY_ADMIN_PORT,
   ENVOY_INBOUND_LISTENER_PORT,
   ENVOY_OUTBOUND_LISTENER_PORT,
@@ -12,6 +13,7 @@ import { type ConfigSourceOption, startSidecar } from "../../sidecar/sidecar.ts"
 interface RunOptions {
   config?: string;
   controlPlane?: string;
+  controller?: string;
   pod?: string;
   adminPort: number;
   outboundPort: number;
@@ -34,6 +36,13 @@ function integer(min: number, max: number) {
 }
 
 function resolveSource(options: RunOptions): ConfigSourceOption {
+  if (options.controller !== undefined && options.controlPlane !== undefined) {
+    throw new MeshError(
+      ErrorCode.InvalidArgument,
+      "give one of --control-plane or --controller (the same flag)",
+    );
+  }
+  options.controlPlane ??= options.controller;
   if ((options.config === undefined) === (options.controlPlane === undefined)) {
     throw new MeshError(
       ErrorCode.InvalidArgument,
@@ -62,7 +71,8 @@ function resolveSource(options: RunOptions): ConfigSourceOption {
       { hint: "pass --pod NAMESPACE/NAME, or set POD_NAMESPACE and POD_NAME" },
     );
   }
-  return { kind: "control-plane", url, pod };
+  const token = process.env[ENV_SIDECAR_TOKEN];
+  return { kind: "control-plane", url, pod, ...(token ? { token } : {}) };
 }
 
 async function run(options: RunOptions): Promise<void> {
@@ -143,7 +153,11 @@ export function registerSidecar(program: Command): void {
       "--config <file>",
       "config file (JSON or YAML, osm.sidecar/v1); reloaded when it changes or on SIGHUP",
     )
-    .option("--control-plane <url>", "controller base URL to watch for config (HTTP/JSON long-poll)")
+    .option(
+      "--control-plane <url>",
+      `controller base URL to watch for config (HTTP/JSON long-poll; bearer token from $${ENV_SIDECAR_TOKEN})`,
+    )
+    .option("--controller <url>", "same as --control-plane (the injector's spelling)")
     .option("--pod <namespace/name>", "this pod, for --control-plane (default: $POD_NAMESPACE/$POD_NAME)")
     .option("--admin-port <port>", "admin port on 127.0.0.1", integer(1, 65535), ENVOY_ADMIN_PORT)
     .option(

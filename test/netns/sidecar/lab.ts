@@ -305,6 +305,13 @@ export class Lab {
     });
   }
 
+  /** Starts the fixture client (stream-client.ts) in the client namespace, stdin piped. */
+  spawnClient(args: readonly string[]): Proc {
+    return this.spawnIn(this.clientNs, [projectNode(), join(fixtures, "stream-client.ts"), ...args], {
+      stdin: true,
+    });
+  }
+
   /** Runs a fixture client (stream-client.ts) in the client namespace and returns its last JSON line. */
   async client(args: readonly string[]): Promise<Record<string, unknown>> {
     const proc = this.spawnIn(this.clientNs, [projectNode(), join(fixtures, "stream-client.ts"), ...args]);
