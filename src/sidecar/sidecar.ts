@@ -6,6 +6,7 @@ import type { Server } from "node:http";
 import type { Logger } from "pino";
 import { ENVOY_ADMIN_PORT, ENVOY_INBOUND_LISTENER_PORT, ENVOY_OUTBOUND_LISTENER_PORT } from "../constants.ts";
 import { startAdminServer } from "./admin.ts";
+import type { BackoffPolicy } from "./backoff.ts";
 import { watchConfigFile, watchControlPlane } from "./config-source.ts";
 import { ConfigStore } from "./config-store.ts";
 import { DataPlane } from "./data-plane.ts";
@@ -15,7 +16,13 @@ import { originalDestination } from "./native/index.ts";
 
 export type ConfigSourceOption =
   | { readonly kind: "file"; readonly path: string }
-  | { readonly kind: "control-plane"; readonly url: string; readonly pod: string; readonly token?: string };
+  | {
+      readonly kind: "control-plane";
+      readonly url: string;
+      readonly pod: string;
+      readonly token?: string;
+      readonly backoff?: BackoffPolicy;
+    };
 
 export interface SidecarOptions {
   readonly logger: Logger;
@@ -82,6 +89,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         url: options.source.url,
         pod: options.source.pod,
         ...(options.source.token ? { token: options.source.token } : {}),
+        ...(options.source.backoff ? { backoff: options.source.backoff } : {}),
         store,
         logger,
         metrics,

@@ -8,6 +8,7 @@ import {
   ENVOY_UID,
 } from "../../constants.ts";
 import { ErrorCode, MeshError } from "../../errors.ts";
+import { DEFAULT_BACKOFF } from "../../sidecar/backoff.ts";
 import { type ConfigSourceOption, startSidecar } from "../../sidecar/sidecar.ts";
 
 interface RunOptions {
@@ -23,6 +24,7 @@ interface RunOptions {
   drainTimeout: number;
   logLevel: string;
   allowAnyUid?: boolean;
+  reconnectMaxDelay: number;
 }
 
 function integer(min: number, max: number) {
@@ -72,7 +74,16 @@ function resolveSource(options: RunOptions): ConfigSourceOption {
     );
   }
   const token = process.env[ENV_SIDECAR_TOKEN];
-  return { kind: "control-plane", url, pod, ...(token ? { token } : {}) };
+  return {
+    kind: "control-plane",
+    url,
+    pod,
+    backoff: {
+      baseMs: Math.min(DEFAULT_BACKOFF.baseMs, options.reconnectMaxDelay),
+      maxMs: options.reconnectMaxDelay,
+    },
+    ...(token ? { token } : {}),
+  };
 }
 
 async function run(options: RunOptions): Promise<void> {
@@ -184,6 +195,12 @@ export function registerSidecar(program: Command): void {
       "on SIGTERM, how long open connections may finish",
       integer(0, 3600),
       10,
+    )
+    .option(
+      "--reconnect-max-delay <ms>",
+      "longest wait between controller reconnects (jittered exponential backoff)",
+      integer(100, 600_000),
+      DEFAULT_BACKOFF.maxMs,
     )
     .option("--log-level <level>", "pino level: fatal|error|warn|info|debug", "info")
     .option("--allow-any-uid", "do not insist on uid 1500 (only where no interception rules apply)")

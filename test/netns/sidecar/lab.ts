@@ -259,7 +259,11 @@ export class Lab {
    * Starts `osm sidecar run ARGS` in the client namespace as uid/gid 1500 (nsenter switches user after
    * entering the namespace; no capabilities survive the switch) and waits for /ready when `waitReady`.
    */
-  async startSidecar(args: readonly string[], waitReady = true): Promise<Proc> {
+  async startSidecar(
+    args: readonly string[],
+    waitReady = true,
+    env: Record<string, string> = {},
+  ): Promise<Proc> {
     const root = prepareInstall();
     const child = spawn(
       "nsenter",
@@ -275,7 +279,7 @@ export class Lab {
         "run",
         ...args,
       ],
-      { env: { PATH: "/usr/bin:/bin" }, stdio: ["ignore", "pipe", "pipe"], cwd: "/" },
+      { env: { PATH: "/usr/bin:/bin", ...env }, stdio: ["ignore", "pipe", "pipe"], cwd: "/" },
     );
     const proc = track(child, this.#children);
     await proc.waitForLine((line) => line.includes('"sidecar started"'), 15_000);
