@@ -1,0 +1,221 @@
+/**
+ * `osm explain pod/NAME -n NS IP:PORT`, the I/O part: reads the pod, the MeshConfig and the mesh's Services
+ * through the Kubernetes API, finds the pod's network namespace when it is on this host (the embedded
+ * default) and reads its rules back, then asks interception's pure `explain` where the connection goes.
+ */
+import { CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import { buildEffectivePolicy, canonicalPolicyText, policyHash } from "../config/index.ts";
+import {
+  ANNOTATION_INTERCEPTION_POLICY,
+  ANNOTATION_INTERCEPTION_POLICY_HASH,
+  DEFAULT_OSM_NAMESPACE,
+  ENVOY_UNIQUE_ID_LABEL_NAME,
+  LABEL_MONITORED_BY,
+} from "../constants.ts";
+import { ErrorCode, MeshError } from "../errors.ts";
+import {
+  buildPlan,
+  type CommandRunner,
+  createProcessRunner,
+  detectBackend,
+  explain,
+  verifyInterception,
+} from "../interception/index.ts";
+import {
+  type Destination,
+  formatPodExplanation,
+  type PodExplainReport,
+  parseDestination,
+  recordedPolicy,
+  sidecarOutcome,
+} from "./explain-pod.ts";
+import { apiErrorMessage, loadKubeConfig } from "./kube.ts";
+import { readMeshConfig } from "./proxy-status.ts";
+import { diffPolicies, restartCommand } from "./staleness.ts";
+
+export interface ExplainPodOptions {
+  readonly namespace: string;
+  readonly pod: string;
+  readonly destination: string;
+  readonly osmNamespace?: string;
+}
+
+export interface ExplainPodDeps {
+  /** Runs host commands (`ip netns`, and the read-back inside the pod's netns). */
+  readonly hostRunner: CommandRunner;
+  readonly netnsRunner: (netnsPath: string) => CommandRunner;
+  readonly isRoot: boolean;
+}
+
+export const defaultExplainPodDeps = (): ExplainPodDeps => ({
+  hostRunner: createProcessRunner(),
+  netnsRunner: (netns) => createProcessRunner({ netns }),
+  isRoot: process.getuid?.() === 0,
+});
+
+/** `pod/NAME` (kubectl's TYPE/NAME form; `pods/` and `po/` too) → NAME, else undefined. */
+export function podTargetName(target: string): string | undefined {
+  const match = /^(?:pod|pods|po)\/(.+)$/.exec(target);
+  return match?.[1];
+}
+
+/** The network namespace on this host whose eth0 holds the pod's IP (the embedded runtime), if any. */
+async function findPodNetns(runner: CommandRunner, podIp: string): Promise<string | undefined> {
+  const list = await runner.run(["ip", "netns", "list"]);
+  if (list.code !== 0) return undefined;
+  const names = list.stdout
+    .split("\n")
+    .map((line) => line.trim().split(/\s+/)[0] ?? "")
+    .filter((name) => name !== "");
+  for (const name of names) {
+    const addr = await runner.run(["ip", "-n", name, "-o", "addr", "show", "dev", "eth0"]);
+    if (addr.code === 0 && addr.stdout.split(/\s+/).some((word) => word.split("/")[0] === podIp)) return name;
+  }
+  return undefined;
+}
+
+/** A Service (ClusterIP and port) or a meshed pod that answers on the destination, in a monitored namespace. */
+async function findMeshService(core: CoreV1Api, destination: Destination): Promise<string | undefined> {
+  const address = destination.ip.toString();
+  const monitored = new Set(
+    (await core.listNamespace({ labelSelector: LABEL_MONITORED_BY })).items.map(
+      (ns) => ns.metadata?.name ?? "",
+    ),
+  );
+  for (const svc of (await core.listServiceForAllNamespaces()).items) {
+    if (!monitored.has(svc.metadata?.namespace ?? "")) continue;
+    const ips = svc.spec?.clusterIPs ?? (svc.spec?.clusterIP ? [svc.spec.clusterIP] : []);
+    if (!ips.includes(address)) continue;
+    if ((svc.spec?.ports ?? []).some((p) => p.port === destination.port)) {
+      return `Service ${svc.metadata?.namespace}/${svc.metadata?.name}:${destination.port}`;
+    }
+  }
+  const pods = await core.listPodForAllNamespaces({ labelSelector: ENVOY_UNIQUE_ID_LABEL_NAME });
+  for (const pod of pods.items) {
+    const ips = (pod.status?.podIPs ?? []).map((p) => p.ip);
+    if (monitored.has(pod.metadata?.namespace ?? "") && ips.includes(address)) {
+      return `pod ${pod.metadata?.namespace}/${pod.metadata?.name}`;
+    }
+  }
+  return undefined;
+}
+
+/** A stale pod always shows something, even when only the hash differs (recorded by another version). */
+function staleLines(diff: string[]): string[] {
+  return diff.length > 0 ? diff : ["(same entries, recorded by another version)"];
+}
+
+/** Builds the report for one pod and destination (see formatPodExplanation). */
+export async function explainPodReport(
+  kc: KubeConfig,
+  options: ExplainPodOptions,
+  deps: ExplainPodDeps = defaultExplainPodDeps(),
+): Promise<PodExplainReport> {
+  const destination = parseDestination(options.destination);
+  const core = kc.makeApiClient(CoreV1Api);
+  let pod: V1Pod;
+  try {
+    pod = await core.readNamespacedPod({ namespace: options.namespace, name: options.pod });
+  } catch (error) {
+    throw new MeshError(ErrorCode.NotFound, apiErrorMessage(error), { cause: error });
+  }
+  const annotations = pod.metadata?.annotations ?? {};
+  const recordedHash = annotations[ANNOTATION_INTERCEPTION_POLICY_HASH];
+  const recordedText = annotations[ANNOTATION_INTERCEPTION_POLICY];
+  if (recordedHash === undefined || recordedText === undefined) {
+    throw new MeshError(
+      ErrorCode.NotFound,
+      `pod ${options.namespace}/${options.pod} has no recorded interception policy (annotation ${ANNOTATION_INTERCEPTION_POLICY}): it was not injected by osm-ts`,
+      { hint: "add its namespace with `osm namespace add`, then restart the pod" },
+    );
+  }
+  const meshConfig = await readMeshConfig(kc, options.osmNamespace ?? DEFAULT_OSM_NAMESPACE);
+  const namespace = await core.readNamespace({ name: options.namespace });
+  const nsAnnotations = namespace.metadata?.annotations ?? {};
+  const current = buildEffectivePolicy(meshConfig, {
+    podAnnotations: annotations,
+    namespaceAnnotations: nsAnnotations,
+  });
+  const stale = policyHash(current) !== recordedHash.trim();
+  const policy = stale ? recordedPolicy(recordedText, annotations, nsAnnotations, meshConfig) : current;
+  const plan = buildPlan(policy, { ipv6: destination.ip.family === 6 });
+
+  let kernel: PodExplainReport["kernel"] = { checked: false, reason: "not root" };
+  let backend: "iptables" | "nftables" = "iptables";
+  const podIp = pod.status?.podIP;
+  if (deps.isRoot && podIp) {
+    const netns = await findPodNetns(deps.hostRunner, podIp);
+    if (netns === undefined) {
+      kernel = { checked: false, reason: `no network namespace on this host holds the pod's IP ${podIp}` };
+    } else {
+      const runner = deps.netnsRunner(`/run/netns/${netns}`);
+      const detection = await detectBackend(runner, "auto");
+      const differences = await verifyInterception(plan, { runner, variant: detection.variant, podIp });
+      backend = detection.variant === "nftables" ? "nftables" : "iptables";
+      kernel = { checked: true, netns, variant: detection.variant, differences };
+    }
+  }
+  const explanation = explain(plan, { destination: destination.ip, port: destination.port }, backend);
+  const meshService =
+    explanation.verdict === "outbound-sidecar" ? await findMeshService(core, destination) : undefined;
+  const owner =
+    pod.metadata?.ownerReferences?.find((r) => r.controller) ?? pod.metadata?.ownerReferences?.[0];
+  return {
+    namespace: options.namespace,
+    pod: options.pod,
+    destination,
+    explanation,
+    outcome: sidecarOutcome(meshService, meshConfig.spec.traffic.enableEgress),
+    staleDiff: stale ? staleLines(diffPolicies(recordedText, canonicalPolicyText(current))) : [],
+    restart: stale
+      ? restartCommand(
+          options.namespace,
+          options.pod,
+          owner ? { kind: owner.kind, name: owner.name } : undefined,
+          pod.metadata?.labels?.["pod-template-hash"],
+        )
+      : undefined,
+    kernel,
+  };
+}
+
+/** The text `osm explain pod/NAME` prints. */
+export async function explainPod(
+  kc: KubeConfig,
+  options: ExplainPodOptions,
+  deps?: ExplainPodDeps,
+): Promise<string> {
+  return formatPodExplanation(await explainPodReport(kc, options, deps));
+}
+
+export interface ExplainPodFlags {
+  readonly namespace?: string;
+  readonly osmNamespace?: string;
+  readonly kubeconfig?: string;
+  readonly context?: string;
+}
+
+/**
+ * The whole `osm explain pod/NAME -n NS IP:PORT` command, for `osm explain` to call when its first
+ * argument is a pod (the file form `osm explain -f FILE IP:PORT` stays as it is).
+ */
+export async function runExplainPodCommand(
+  target: string,
+  destination: string | undefined,
+  flags: ExplainPodFlags,
+  write: (text: string) => void,
+): Promise<void> {
+  const pod = podTargetName(target);
+  if (pod === undefined) {
+    throw new MeshError(ErrorCode.InvalidArgument, `${JSON.stringify(target)} is not pod/NAME`);
+  }
+  if (destination === undefined) {
+    throw new MeshError(
+      ErrorCode.InvalidArgument,
+      `missing destination: osm explain ${target} -n NS IP:PORT`,
+    );
+  }
+  const kc = loadKubeConfig(flags);
+  const namespace = flags.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? "default";
+  write(await explainPod(kc, { namespace, pod, destination, osmNamespace: flags.osmNamespace }));
+}

@@ -1,0 +1,182 @@
+/**
+ * `osm explain pod/NAME -n NS IP:PORT`, the pure part: which policy the pod actually runs with (the one
+ * recorded at its admission; the current one only if they agree), and the words for the verdict of
+ * interception's `explain` plus the sidecar's live egress decision.
+ */
+import {
+  buildEffectivePolicy,
+  describeProvenance,
+  type EffectiveTrafficPolicy,
+  type MeshConfig,
+  validateMeshConfig,
+} from "../config/index.ts";
+import { ENVOY_OUTBOUND_LISTENER_PORT } from "../constants.ts";
+import { ErrorCode, MeshError } from "../errors.ts";
+import type { Explanation } from "../interception/index.ts";
+import { tryParseIp } from "../net/index.ts";
+import type { IpAddress } from "../net/types.ts";
+
+export interface Destination {
+  readonly ip: IpAddress;
+  /** As the user wrote the address (for messages). */
+  readonly text: string;
+  readonly port: number;
+}
+
+/** Parses `203.0.113.10:80` or `[2001:db8::10]:80`. Throws InvalidArgument naming the value. */
+export function parseDestination(arg: string): Destination {
+  const bad = (reason: string) =>
+    new MeshError(ErrorCode.InvalidArgument, `destination ${JSON.stringify(arg)} ${reason}`, {
+      hint: "write IP:PORT, e.g. 203.0.113.10:80 or [2001:db8::10]:80",
+    });
+  const match = /^\[([^\]]+)\]:(\d+)$/.exec(arg) ?? /^([^:]+):(\d+)$/.exec(arg);
+  if (!match) throw bad("is not IP:PORT");
+  const [, address = "", portText = ""] = match;
+  const parsed = tryParseIp(address);
+  if (!parsed.ok) throw bad(`has an invalid address: ${parsed.reason}`);
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad("has a port outside 1-65535");
+  return { ip: parsed.value, text: address, port };
+}
+
+function listAt(value: unknown, ...path: string[]): unknown[] {
+  let node = value;
+  for (const key of path)
+    node = node && typeof node === "object" ? (node as Record<string, unknown>)[key] : undefined;
+  return Array.isArray(node) ? node : [];
+}
+
+/**
+ * The policy the pod was admitted with, rebuilt from its recorded canonical text: the recorded lists stand in
+ * for the MeshConfig of that time, and the pod's annotations are applied again so their entries keep their
+ * provenance (a pod's annotations are read at admission only, and it still carries them).
+ */
+export function recordedPolicy(
+  recordedText: string,
+  podAnnotations: Readonly<Record<string, string>>,
+  namespaceAnnotations: Readonly<Record<string, string>>,
+  current: MeshConfig,
+): EffectiveTrafficPolicy {
+  let recorded: unknown;
+  try {
+    recorded = JSON.parse(recordedText);
+  } catch (error) {
+    throw new MeshError(ErrorCode.InvalidAnnotation, "the pod's recorded interception policy is not JSON", {
+      cause: error,
+    });
+  }
+  const mode = (recorded as { localProxyMode?: unknown }).localProxyMode;
+  const then = validateMeshConfig({
+    apiVersion: "config.openservicemesh.io/v1alpha2",
+    kind: "MeshConfig",
+    metadata: { name: current.metadata?.name, namespace: current.metadata?.namespace },
+    spec: {
+      ...current.spec,
+      traffic: {
+        ...current.spec.traffic,
+        outboundIPRangeExclusionList: [
+          ...listAt(recorded, "outboundIPRangeExclusions", "v4"),
+          ...listAt(recorded, "outboundIPRangeExclusions", "v6"),
+        ],
+        outboundIPRangeInclusionList: [
+          ...listAt(recorded, "outboundIPRangeInclusions", "v4"),
+          ...listAt(recorded, "outboundIPRangeInclusions", "v6"),
+        ],
+        outboundPortExclusionList: listAt(recorded, "outboundPortExclusions"),
+        inboundPortExclusionList: listAt(recorded, "inboundPortExclusions"),
+        networkInterfaceExclusionList: listAt(recorded, "networkInterfaceExclusions"),
+      },
+      sidecar: { ...current.spec.sidecar, ...(typeof mode === "string" ? { localProxyMode: mode } : {}) },
+    },
+  });
+  return buildEffectivePolicy(then, { podAnnotations, namespaceAnnotations });
+}
+
+/** What the sidecar does with a connection it receives, under the live MeshConfig. */
+export type SidecarOutcome =
+  | { readonly kind: "mesh"; readonly service: string }
+  | { readonly kind: "passthrough" }
+  | { readonly kind: "refused" };
+
+export function sidecarOutcome(meshService: string | undefined, enableEgress: boolean): SidecarOutcome {
+  if (meshService !== undefined) return { kind: "mesh", service: meshService };
+  return enableEgress ? { kind: "passthrough" } : { kind: "refused" };
+}
+
+export interface PodExplainReport {
+  readonly namespace: string;
+  readonly pod: string;
+  readonly destination: Destination;
+  readonly explanation: Explanation;
+  readonly outcome: SidecarOutcome;
+  /** `+203.0.113.10/32` ... when the pod runs an older policy than the current one; empty when current. */
+  readonly staleDiff: readonly string[];
+  readonly restart: string | undefined;
+  /** What reading the rules in the pod's network namespace found. */
+  readonly kernel:
+    | {
+        readonly checked: true;
+        readonly netns: string;
+        readonly variant: string;
+        readonly differences: readonly string[];
+      }
+    | { readonly checked: false; readonly reason: string };
+}
+
+function hostPort(d: Destination): string {
+  return d.ip.family === 6 ? `[${d.text}]:${d.port}` : `${d.text}:${d.port}`;
+}
+
+/** The report as printed: verdict first, then the rule, the provenance, the kernel check and any warning. */
+export function formatPodExplanation(r: PodExplainReport): string {
+  const dest = hostPort(r.destination);
+  const lines = [`pod ${r.namespace}/${r.pod} → ${dest} (tcp, outbound)`];
+  const e = r.explanation;
+  if (e.verdict === "outbound-sidecar") {
+    const head = `verdict: outbound sidecar (redirected to port ${e.port ?? ENVOY_OUTBOUND_LISTENER_PORT})`;
+    if (r.outcome.kind === "mesh") lines.push(`${head} → allowed: mesh destination ${r.outcome.service}`);
+    else if (r.outcome.kind === "passthrough") {
+      lines.push(`${head} → allowed: egress is enabled, passed through to ${dest}`);
+    } else {
+      lines.push(
+        `${head} → refused: egress is disabled (spec.traffic.enableEgress: false) and ${dest} is not a mesh destination`,
+      );
+      lines.push(
+        `  to reach it, add it to spec.traffic.outboundIPRangeExclusionList (then restart the pod), or enable egress`,
+      );
+    }
+  } else if (e.verdict === "dnat-pod-ip") {
+    lines.push("verdict: redirected to the pod's own IP (localProxyMode PodIP)");
+  } else if (e.verdict === "inbound-sidecar") {
+    lines.push(`verdict: inbound sidecar (port ${e.port})`);
+  } else {
+    lines.push(
+      `verdict: direct (not intercepted): the connection goes straight to ${dest}, the sidecar never sees it`,
+    );
+  }
+  if (e.decidingRule) lines.push(`deciding rule (${e.backend}): ${e.decidingRule.text}`);
+  else lines.push("deciding rule: none matched (the default: not intercepted)");
+  if (e.provenance.length > 0) {
+    const from = e.provenance.map(describeProvenance).join(", ");
+    lines.push(`entry from: ${from}${r.staleDiff.length > 0 ? " (as recorded at the pod's admission)" : ""}`);
+  }
+  if (r.kernel.checked) {
+    if (r.kernel.differences.length === 0) {
+      lines.push(`rules in the pod's network namespace ${r.kernel.netns} (${r.kernel.variant}): as recorded`);
+    } else {
+      lines.push(
+        `WARNING: rules in the pod's network namespace ${r.kernel.netns} (${r.kernel.variant}) differ:`,
+      );
+      for (const d of r.kernel.differences) lines.push(`  ${d}`);
+    }
+  } else {
+    lines.push(`rules in the pod's network namespace: not read (${r.kernel.reason})`);
+  }
+  if (r.staleDiff.length > 0) {
+    lines.push(
+      `WARNING: the pod is stale: it runs the policy of its admission; the current MeshConfig would change ${r.staleDiff.join(" ")}`,
+    );
+    if (r.restart) lines.push(`  restart it: ${r.restart}`);
+  }
+  return `${lines.join("\n")}\n`;
+}

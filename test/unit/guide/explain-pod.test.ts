@@ -1,0 +1,123 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  buildEffectivePolicy,
+  canonicalPolicyText,
+  type MeshConfig,
+  validateMeshConfig,
+} from "../../../src/config/index.ts";
+import { ANNOTATION_OUTBOUND_IP_RANGE_EXCLUSION_LIST } from "../../../src/constants.ts";
+import {
+  formatPodExplanation,
+  type PodExplainReport,
+  parseDestination,
+  recordedPolicy,
+  sidecarOutcome,
+} from "../../../src/guide/explain-pod.ts";
+import { podTargetName } from "../../../src/guide/explain-pod-run.ts";
+import { buildPlan, explain } from "../../../src/interception/index.ts";
+
+function meshConfig(traffic: Record<string, unknown>): MeshConfig {
+  return validateMeshConfig({
+    apiVersion: "config.openservicemesh.io/v1alpha2",
+    kind: "MeshConfig",
+    metadata: { name: "osm-mesh-config", namespace: "osm-system" },
+    spec: { traffic },
+  });
+}
+
+function report(
+  policyConfig: MeshConfig,
+  live: MeshConfig,
+  dest: string,
+  extra: Partial<PodExplainReport> = {},
+): PodExplainReport {
+  const destination = parseDestination(dest);
+  const plan = buildPlan(buildEffectivePolicy(policyConfig), { ipv6: destination.ip.family === 6 });
+  const explanation = explain(plan, { destination: destination.ip, port: destination.port });
+  return {
+    namespace: "curl",
+    pod: "curl-1",
+    destination,
+    explanation,
+    outcome: sidecarOutcome(undefined, live.spec.traffic.enableEgress),
+    staleDiff: [],
+    restart: undefined,
+    kernel: { checked: true, netns: "osm-pod-5", variant: "nftables", differences: [] },
+    ...extra,
+  };
+}
+
+test("destinations are IP:PORT, IPv6 in brackets, and bad ones are refused naming the value", () => {
+  assert.equal(parseDestination("203.0.113.10:80").port, 80);
+  assert.equal(parseDestination("[2001:db8::10]:80").ip.toString(), "2001:db8::10");
+  assert.throws(() => parseDestination("203.0.113.10"), /destination "203\.0\.113\.10" is not IP:PORT/);
+  assert.throws(() => parseDestination("203.0.113.300:80"), /invalid address/);
+  assert.throws(() => parseDestination("203.0.113.10:0"), /port outside 1-65535/);
+});
+
+test("kubectl's pod/NAME forms name the pod, anything else does not", () => {
+  assert.equal(podTargetName("pod/curl-54ccc6954c-9rlvp"), "curl-54ccc6954c-9rlvp");
+  assert.equal(podTargetName("po/x"), "x");
+  assert.equal(podTargetName("deployment/curl"), undefined);
+});
+
+test("an excluded destination is direct, decided by the exclusion rule, from the MeshConfig field", () => {
+  const config = meshConfig({ enableEgress: false, outboundIPRangeExclusionList: ["203.0.113.10/32"] });
+  const text = formatPodExplanation(report(config, config, "203.0.113.10:80"));
+  assert.match(text, /^pod curl\/curl-1 → 203\.0\.113\.10:80 \(tcp, outbound\)\n/);
+  assert.match(text, /verdict: direct \(not intercepted\)/);
+  assert.match(text, /deciding rule \(iptables\): .*203\.0\.113\.10\/32/);
+  assert.match(text, /entry from: MeshConfig spec\.traffic\.outboundIPRangeExclusionList\n/);
+  assert.match(text, /rules in the pod's network namespace osm-pod-5 \(nftables\): as recorded/);
+});
+
+test("another destination goes to the sidecar, which refuses it while egress is off", () => {
+  const config = meshConfig({ enableEgress: false, outboundIPRangeExclusionList: ["203.0.113.10/32"] });
+  const text = formatPodExplanation(report(config, config, "203.0.113.11:80"));
+  assert.match(text, /verdict: outbound sidecar \(redirected to port 15001\) → refused: egress is disabled/);
+});
+
+test("with egress on, the sidecar passes the connection through; a mesh service is allowed either way", () => {
+  const on = meshConfig({ enableEgress: true });
+  assert.match(formatPodExplanation(report(on, on, "203.0.113.11:80")), /→ allowed: egress is enabled/);
+  const off = meshConfig({ enableEgress: false });
+  const mesh = report(off, off, "192.0.2.20:14001", {
+    outcome: sidecarOutcome("Service httpbin/httpbin:14001", false),
+  });
+  assert.match(formatPodExplanation(mesh), /→ allowed: mesh destination Service httpbin\/httpbin:14001/);
+});
+
+test("a stale pod is explained with the policy it was admitted with, and warned about", () => {
+  const admitted = meshConfig({ enableEgress: false });
+  const now = meshConfig({ enableEgress: false, outboundIPRangeExclusionList: ["203.0.113.10/32"] });
+  const recordedText = canonicalPolicyText(buildEffectivePolicy(admitted));
+  const policy = recordedPolicy(recordedText, {}, {}, now);
+  const destination = parseDestination("203.0.113.10:80");
+  const explanation = explain(buildPlan(policy), { destination: destination.ip, port: destination.port });
+  assert.equal(explanation.verdict, "outbound-sidecar");
+  const text = formatPodExplanation({
+    ...report(now, now, "203.0.113.10:80"),
+    explanation,
+    staleDiff: ["+203.0.113.10/32"],
+    restart: "kubectl rollout restart deployment curl -n curl",
+    kernel: { checked: false, reason: "not root" },
+  });
+  assert.match(text, /→ refused/);
+  assert.match(
+    text,
+    /WARNING: the pod is stale: .* would change \+203\.0\.113\.10\/32\n {2}restart it: kubectl rollout/,
+  );
+  assert.match(text, /rules in the pod's network namespace: not read \(not root\)/);
+});
+
+test("a pod annotation's entry keeps its provenance in the rebuilt policy", () => {
+  const key = ANNOTATION_OUTBOUND_IP_RANGE_EXCLUSION_LIST;
+  const config = meshConfig({});
+  const admitted = buildEffectivePolicy(config, { podAnnotations: { [key]: "192.0.2.7/32" } });
+  const policy = recordedPolicy(canonicalPolicyText(admitted), { [key]: "192.0.2.7/32" }, {}, config);
+  const destination = parseDestination("192.0.2.7:443");
+  const explanation = explain(buildPlan(policy), { destination: destination.ip, port: destination.port });
+  assert.equal(explanation.verdict, "direct");
+  assert.deepEqual(explanation.provenance, [{ source: "annotation", key }]);
+});
