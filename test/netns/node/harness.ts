@@ -26,7 +26,10 @@ export const TEST_NETWORK: NodeNetworkConfig = {
 export const isRoot = process.getuid?.() === 0;
 export const rootSkip = isRoot ? false : "needs root: creates network namespaces, veths and a bridge";
 
-export function newRuntime(network: NodeNetworkConfig = TEST_NETWORK): { runtime: NodeRuntime; stateDir: string } {
+export function newRuntime(network: NodeNetworkConfig = TEST_NETWORK): {
+  runtime: NodeRuntime;
+  stateDir: string;
+} {
   const stateDir = mkdtempSync(join(tmpdir(), "osmt-node-"));
   const runtime = new NodeRuntime({
     stateDir,
@@ -66,7 +69,8 @@ export async function waitFor(
   for (;;) {
     const v = runtime.view(uid);
     if (v && predicate(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last view: ${JSON.stringify(v)}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}; last view: ${JSON.stringify(v)}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }
@@ -89,7 +93,13 @@ export async function execIn(
   stderr.on("data", (b: Buffer) => err.push(b));
   const stdin = stdinText === undefined ? null : PassThrough.from([Buffer.from(stdinText)]);
   const { exitCode } = await runtime.exec(
-    { namespace: pod.metadata?.namespace ?? "", pod: pod.metadata?.name ?? "", container, command, tty: false },
+    {
+      namespace: pod.metadata?.namespace ?? "",
+      pod: pod.metadata?.name ?? "",
+      container,
+      command,
+      tty: false,
+    },
     { stdin, stdout, stderr },
     AbortSignal.timeout(20_000),
   );
@@ -97,7 +107,12 @@ export async function execIn(
 }
 
 /** The full log of a container as a string. */
-export async function logsOf(runtime: NodeRuntime, pod: V1Pod, container?: string, previous = false): Promise<string> {
+export async function logsOf(
+  runtime: NodeRuntime,
+  pod: V1Pod,
+  container?: string,
+  previous = false,
+): Promise<string> {
   const out = new PassThrough();
   const chunks: Buffer[] = [];
   out.on("data", (b: Buffer) => chunks.push(b));

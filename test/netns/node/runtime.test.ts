@@ -1,0 +1,386 @@
+import assert from "node:assert/strict";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import type { V1Pod } from "@kubernetes/client-node";
+import { buildPodStatus } from "../../../src/local/node/pod-status.ts";
+import type { NodeRuntime } from "../../../src/local/node/runtime.ts";
+import {
+  alive,
+  allRunning,
+  destroyRuntime,
+  execIn,
+  leftovers,
+  logsOf,
+  makePod,
+  newRuntime,
+  rootSkip,
+  TEST_NETWORK,
+  waitFor,
+} from "./harness.ts";
+
+const uid = (p: V1Pod) => p.metadata?.uid ?? "";
+
+describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: false }, () => {
+  let runtime: NodeRuntime;
+  let stateDir: string;
+  let hostServer: Server;
+  let scratch: string;
+
+  before(async () => {
+    ({ runtime, stateDir } = newRuntime());
+    await runtime.start();
+    scratch = mkdtempSync("/tmp/osmt-nd-scratch-");
+    chmodSync(scratch, 0o777);
+    // A server on the host's own bridge address: pods must reach it through their default route.
+    hostServer = createServer((_req, res) => res.end("hello from the host\n"));
+    await new Promise<void>((r) => hostServer.listen(0, runtime.plan.gateway4, r));
+  });
+
+  after(async () => {
+    hostServer?.close();
+    if (runtime) await destroyRuntime(runtime, stateDir);
+    rmSync(scratch, { recursive: true, force: true });
+    assert.deepEqual(await leftovers(), []);
+  });
+
+  test("two pods on the bridge reach each other over IPv4 and IPv6, and the host's bridge address", async () => {
+    const server = makePod({ containers: [{ name: "httpbin", image: "kennethreitz/httpbin" }] });
+    const client = makePod({
+      containers: [{ name: "curl", image: "curlimages/curl", command: ["sleep", "3600"] }],
+    });
+    runtime.runPod(server);
+    runtime.runPod(client);
+    const sv = await waitFor(runtime, uid(server), allRunning, "httpbin running");
+    const cv = await waitFor(runtime, uid(client), allRunning, "curl running");
+    const [ip4, ip6] = sv.podIPs;
+    assert.match(ip4 ?? "", /^198\.51\.100\.(1[3-8]\d|19\d)$/);
+    assert.match(ip6 ?? "", /^2001:db8:1:1::/);
+    // httpbin may take a moment to listen after its process started.
+    let got = { exitCode: -1, stdout: "", stderr: "" };
+    for (let i = 0; i < 40 && got.exitCode !== 0; i++) {
+      got = await execIn(runtime, client, ["curl", "-sS", "-m", "2", `http://${ip4}/ip`]);
+      if (got.exitCode !== 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(got.exitCode, 0, got.stderr);
+    assert.equal(JSON.parse(got.stdout).origin, cv.podIPs[0]);
+    const head = await execIn(runtime, client, ["curl", "-sSI", "-m", "3", `http://[${ip6}]:80/`]);
+    assert.match(head.stdout, /^HTTP\/1\.1 200 OK/);
+    const port = (hostServer.address() as { port: number }).port;
+    const host = await execIn(runtime, client, [
+      "curl",
+      "-sS",
+      "-m",
+      "3",
+      `http://${runtime.plan.gateway4}:${port}/`,
+    ]);
+    assert.equal(host.stdout, "hello from the host\n");
+    await Promise.all([runtime.killPod(uid(server), 1), runtime.killPod(uid(client), 1)]);
+  });
+
+  test("init containers run in order to completion before the containers start", async () => {
+    const file = join(scratch, "order");
+    const pod = makePod({
+      initContainers: [
+        { name: "first", image: "busybox", command: ["sh", "-c", `sleep 0.2; echo first >> ${file}`] },
+        { name: "second", image: "busybox", command: ["sh", "-c", `echo second >> ${file}`] },
+      ],
+      containers: [
+        { name: "main", image: "busybox", command: ["sh", "-c", `echo main >> ${file}; exec sleep 3600`] },
+      ],
+    });
+    runtime.runPod(pod);
+    const v = await waitFor(runtime, uid(pod), allRunning, "main running");
+    assert.equal(v.initialized, true);
+    await waitFor(runtime, uid(pod), () => readFileSync(file, "utf8").includes("main"), "main wrote");
+    assert.equal(readFileSync(file, "utf8"), "first\nsecond\nmain\n");
+    const status = buildPodStatus(runtime.view(uid(pod)) as never);
+    assert.equal(status.phase, "Running");
+    assert.deepEqual(
+      status.initContainerStatuses?.map((c) => [c.name, c.state?.terminated?.reason]),
+      [
+        ["first", "Completed"],
+        ["second", "Completed"],
+      ],
+    );
+    await runtime.killPod(uid(pod), 1);
+  });
+
+  test("a failing init container fails the pod under restartPolicy Never, and its containers never run", async () => {
+    const marker = join(scratch, "never-ran");
+    const pod = makePod({
+      restartPolicy: "Never",
+      initContainers: [{ name: "init", image: "busybox", command: ["sh", "-c", "echo boom >&2; exit 3"] }],
+      containers: [{ name: "main", image: "busybox", command: ["sh", "-c", `touch ${marker}; sleep 3600`] }],
+    });
+    runtime.runPod(pod);
+    const v = await waitFor(runtime, uid(pod), (x) => x.initFailed, "init failed");
+    const status = buildPodStatus(v);
+    assert.equal(status.phase, "Failed");
+    assert.deepEqual(status.initContainerStatuses?.[0]?.state?.terminated?.exitCode, 3);
+    assert.equal(status.initContainerStatuses?.[0]?.state?.terminated?.reason, "Error");
+    assert.equal(status.containerStatuses?.[0]?.state?.waiting?.reason, "PodInitializing");
+    assert.equal(await logsOf(runtime, pod, "init"), "boom\n");
+    assert.throws(() => readFileSync(marker));
+    await runtime.killPod(uid(pod), 0);
+  });
+
+  test("a failing init container is retried with back-off (Init:CrashLoopBackOff) under restartPolicy Always", async () => {
+    const pod = makePod({
+      initContainers: [{ name: "init", image: "busybox", command: ["sh", "-c", "exit 1"] }],
+      containers: [{ name: "main", image: "busybox", command: ["sleep", "3600"] }],
+    });
+    runtime.runPod(pod);
+    const v = await waitFor(
+      runtime,
+      uid(pod),
+      (x) => (x.initContainers[0]?.restartCount ?? 0) >= 2 && "waiting" in (x.initContainers[0]?.state ?? {}),
+      "init restarted twice",
+    );
+    const init = buildPodStatus(v).initContainerStatuses?.[0];
+    assert.equal(init?.state?.waiting?.reason, "CrashLoopBackOff");
+    assert.equal(init?.lastState?.terminated?.exitCode, 1);
+    assert.equal(v.initialized, false);
+    assert.equal(v.containers[0]?.started, false);
+    await runtime.killPod(uid(pod), 0);
+  });
+
+  test("env fieldRef status.podIP and $(VAR) expansion reach the container", async () => {
+    const pod = makePod({
+      containers: [
+        {
+          name: "c",
+          image: "busybox",
+          command: ["sh", "-c", "echo ip=$POD_IP say=$(GREETING); exec sleep 3600"],
+          env: [
+            { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
+            { name: "GREETING", value: "hi-$(POD_IP)" },
+          ],
+        },
+      ],
+    });
+    runtime.runPod(pod);
+    const v = await waitFor(runtime, uid(pod), allRunning, "running");
+    const ip = v.podIPs[0];
+    let logs = "";
+    for (let i = 0; i < 40 && !logs; i++) {
+      logs = await logsOf(runtime, pod);
+      if (!logs) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(logs, `ip=${ip} say=hi-${ip}\n`);
+    await runtime.killPod(uid(pod), 0);
+  });
+
+  test("runAsUser and runAsGroup are honoured for the container and for exec", async () => {
+    const pod = makePod({
+      securityContext: { runAsGroup: 2345 },
+      containers: [
+        {
+          name: "c",
+          image: "busybox",
+          command: ["sh", "-c", "id -u; id -g; exec sleep 3600"],
+          securityContext: { runAsUser: 1500 },
+        },
+      ],
+    });
+    runtime.runPod(pod);
+    await waitFor(runtime, uid(pod), allRunning, "running");
+    const id = await execIn(runtime, pod, ["id", "-u"]);
+    assert.deepEqual([id.exitCode, id.stdout], [0, "1500\n"]);
+    let logs = "";
+    for (let i = 0; i < 40 && !logs.includes("\n2345"); i++) {
+      logs = await logsOf(runtime, pod);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.equal(logs, "1500\n2345\n");
+    await runtime.killPod(uid(pod), 0);
+  });
+
+  test("a command the container's uid cannot execute fails the container with a clear reason", async () => {
+    const dir = mkdtempSync("/tmp/osmt-nd-private-");
+    const script = join(dir, "run.sh");
+    writeFileSync(script, "#!/bin/sh\nsleep 3600\n", { mode: 0o700 });
+    chmodSync(dir, 0o700);
+    const pod = makePod({
+      restartPolicy: "Never",
+      containers: [{ name: "c", image: "busybox", command: [script], securityContext: { runAsUser: 1500 } }],
+    });
+    runtime.runPod(pod);
+    const v = await waitFor(
+      runtime,
+      uid(pod),
+      (x) => "terminated" in (x.containers[0]?.state ?? {}),
+      "start error",
+    );
+    const t = buildPodStatus(v).containerStatuses?.[0]?.state?.terminated;
+    assert.equal(t?.reason, "StartError");
+    assert.match(t?.message ?? "", /permission denied: directory .* is not searchable by uid 1500/);
+    await runtime.killPod(uid(pod), 0);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("a container without a command and an unknown image fails with a clear reason", async () => {
+    const pod = makePod({
+      restartPolicy: "Never",
+      containers: [{ name: "c", image: "example/unknown:1.0" }],
+    });
+    runtime.runPod(pod);
+    const v = await waitFor(
+      runtime,
+      uid(pod),
+      (x) => "terminated" in (x.containers[0]?.state ?? {}),
+      "start error",
+    );
+    const t = buildPodStatus(v).containerStatuses?.[0]?.state?.terminated;
+    assert.equal(t?.reason, "StartError");
+    assert.match(
+      t?.message ?? "",
+      /no local entrypoint for image "example\/unknown:1\.0".*kennethreitz\/httpbin/,
+    );
+    await runtime.killPod(uid(pod), 0);
+  });
+
+  test("exec returns the exit code and streams stdin, stdout and stderr", async () => {
+    const pod = makePod({
+      containers: [
+        { name: "a", image: "busybox", command: ["sleep", "3600"] },
+        { name: "b", image: "busybox", command: ["sleep", "3600"] },
+      ],
+    });
+    runtime.runPod(pod);
+    await waitFor(runtime, uid(pod), allRunning, "running");
+    assert.equal((await execIn(runtime, pod, ["sh", "-c", "exit 7"])).exitCode, 7);
+    const cat = await execIn(runtime, pod, ["sh", "-c", "cat; echo err >&2"], "b", "piped input\n");
+    assert.deepEqual([cat.exitCode, cat.stdout, cat.stderr], [0, "piped input\n", "err\n"]);
+    await assert.rejects(execIn(runtime, pod, ["true"], "nosuch"), /container nosuch is not valid/);
+    await runtime.killPod(uid(pod), 0);
+  });
+
+  test("logs keep the previous attempt of a restarted container, and follow streams until it exits", async () => {
+    const pod = makePod({
+      containers: [
+        { name: "c", image: "busybox", command: ["sh", "-c", "echo attempt; sleep 0.3; echo done; exit 2"] },
+      ],
+    });
+    runtime.runPod(pod);
+    await waitFor(
+      runtime,
+      uid(pod),
+      (x) => (x.containers[0]?.restartCount ?? 0) >= 1 && "running" in (x.containers[0]?.state ?? {}),
+      "restarted",
+    );
+    assert.equal(await logsOf(runtime, pod, "c", true), "attempt\ndone\n");
+    const chunks: string[] = [];
+    const { PassThrough } = await import("node:stream");
+    const out = new PassThrough();
+    out.on("data", (b: Buffer) => chunks.push(b.toString()));
+    await runtime.logs(
+      {
+        namespace: "t",
+        pod: pod.metadata?.name ?? "",
+        container: "c",
+        follow: true,
+        previous: false,
+        tailLines: undefined,
+        timestamps: true,
+      },
+      out,
+      AbortSignal.timeout(5000),
+    );
+    const text = chunks.join("");
+    assert.match(text, /^\d{4}-\d\d-\d\dT[\d:.]+Z attempt\n\d{4}-\d\d-\d\dT[\d:.]+Z done\n$/);
+    await runtime.killPod(uid(pod), 0);
+  });
+
+  test("delete sends SIGTERM, then SIGKILL after the grace period, and leaves no netns, veth or process", async () => {
+    const pod = makePod({
+      terminationGracePeriodSeconds: 1,
+      containers: [
+        { name: "polite", image: "busybox", command: ["sleep", "3600"] },
+        // Ignores SIGTERM: only SIGKILL after the grace period ends it.
+        {
+          name: "stubborn",
+          image: "busybox",
+          command: ["sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"],
+        },
+      ],
+    });
+    runtime.runPod(pod);
+    const v = await waitFor(runtime, uid(pod), allRunning, "running");
+    const sandbox = v.sandbox ?? "";
+    const pids = await runtime.network.pidsIn(sandbox);
+    assert.ok(pids.length >= 2);
+    const started = Date.now();
+    await runtime.killPod(uid(pod));
+    const took = Date.now() - started;
+    assert.ok(took >= 900 && took < 5000, `teardown took ${took} ms`);
+    assert.equal(runtime.view(uid(pod)), undefined);
+    assert.deepEqual(await leftovers(), []);
+    for (const pid of pids) assert.equal(alive(pid), false, `pid ${pid} survived`);
+  });
+
+  test("50 create/delete cycles leave no netns, veth, process or address behind", async () => {
+    const pids: number[] = [];
+    const started = Date.now();
+    for (let i = 0; i < 50; i++) {
+      const pod = makePod({ containers: [{ name: "c", image: "busybox", command: ["sleep", "3600"] }] });
+      runtime.runPod(pod);
+      const v = await waitFor(runtime, uid(pod), allRunning, `cycle ${i}`);
+      pids.push(...(await runtime.network.pidsIn(v.sandbox ?? "")));
+      await runtime.killPod(uid(pod), 0);
+    }
+    assert.ok(Date.now() - started < 60_000);
+    assert.deepEqual(await leftovers(), []);
+    assert.deepEqual(runtime.uids(), []);
+    for (const pid of pids) assert.equal(alive(pid), false);
+    const ipam = JSON.parse(readFileSync(join(stateDir, "ipam.json"), "utf8"));
+    assert.deepEqual(ipam.slots, {});
+  });
+
+  test("an external host on the bridge is reachable from pods on its own addresses", async () => {
+    const pod = makePod({ containers: [{ name: "c", image: "busybox", command: ["sleep", "3600"] }] });
+    runtime.runPod(pod);
+    await waitFor(runtime, uid(pod), allRunning, "running");
+    const ext = await runtime.addExternalHost("web", ["203.0.113.10/32", "203.0.113.11/32"]);
+    assert.ok(ext.netns.startsWith(TEST_NETWORK.namePrefix));
+    const { spawn } = await import("node:child_process");
+    const server = spawn(
+      "ip",
+      [
+        "netns",
+        "exec",
+        ext.netns,
+        process.execPath,
+        new URL("../../../src/local/node/httpbin.ts", import.meta.url).pathname,
+        "--port",
+        "80",
+      ],
+      { stdio: "ignore" },
+    );
+    try {
+      let head = { exitCode: -1, stdout: "", stderr: "" };
+      for (let i = 0; i < 50 && head.exitCode !== 0; i++) {
+        head = await execIn(runtime, pod, ["curl", "-sSI", "-m", "2", "http://203.0.113.10/"]);
+        if (head.exitCode !== 0) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.match(head.stdout, /^HTTP\/1\.1 200 OK/);
+      const other = await execIn(runtime, pod, ["curl", "-sSI", "-m", "2", "http://203.0.113.11/"]);
+      assert.match(other.stdout, /^HTTP\/1\.1 200 OK/);
+      // A pod created afterwards gets the routes too.
+      const late = makePod({ containers: [{ name: "c", image: "busybox", command: ["sleep", "3600"] }] });
+      runtime.runPod(late);
+      await waitFor(runtime, uid(late), allRunning, "late running");
+      assert.match(
+        (await execIn(runtime, late, ["curl", "-sSI", "-m", "2", "http://203.0.113.10/"])).stdout,
+        /200 OK/,
+      );
+      await runtime.killPod(uid(late), 0);
+    } finally {
+      server.kill("SIGKILL");
+      await runtime.removeExternalHost("web");
+    }
+    await runtime.killPod(uid(pod), 0);
+    assert.deepEqual(await leftovers(), []);
+  });
+});
