@@ -34,6 +34,11 @@ export interface ServingCertificate {
 
 const HOUR_MS = 3_600_000;
 
+/** PEM text always ends with a newline, so bundles can be concatenated. */
+function withNewline(text: string): string {
+  return text.endsWith("\n") ? text : `${text}\n`;
+}
+
 function pem(label: string, der: ArrayBuffer): string {
   const b64 = Buffer.from(der).toString("base64");
   const lines = b64.match(/.{1,64}/g) ?? [];
@@ -67,7 +72,7 @@ export async function createCertificateAuthority(options: {
     },
     crypto,
   );
-  return { certPem: cert.toString("pem"), notAfter, cert, keys };
+  return { certPem: withNewline(cert.toString("pem")), notAfter, cert, keys };
 }
 
 /** Creates a serving certificate for `dnsNames`/`ipAddresses`, signed by `ca`. */
@@ -111,7 +116,7 @@ export async function createServingCertificate(
   );
   const keyDer = await subtle.exportKey("pkcs8", keys.privateKey);
   return {
-    certPem: cert.toString("pem"),
+    certPem: withNewline(cert.toString("pem")),
     keyPem: pem("PRIVATE KEY", keyDer),
     notBefore,
     notAfter,
