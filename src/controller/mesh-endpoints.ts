@@ -53,8 +53,11 @@ function podIps(pod: V1Pod): string[] {
   return out;
 }
 
+/** Running, not terminating, and Ready when it reports conditions (as the endpoints controller decides). */
 function isServing(pod: V1Pod): boolean {
-  return pod.metadata?.deletionTimestamp === undefined && pod.status?.phase === "Running";
+  if (pod.metadata?.deletionTimestamp !== undefined || pod.status?.phase !== "Running") return false;
+  const ready = pod.status.conditions?.find((c) => c.type === "Ready");
+  return ready === undefined || ready.status === "True";
 }
 
 function selects(selector: Record<string, string>, pod: V1Pod): boolean {

@@ -1,0 +1,316 @@
+// The embedded API server makes certificates with @peculiar/x509, which needs this polyfill loaded first.
+import "reflect-metadata";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import {
+  ApiextensionsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1CustomResourceDefinition,
+  type V1Pod,
+} from "@kubernetes/client-node";
+import pino from "pino";
+import {
+  buildEffectivePolicy,
+  canonicalPolicyText,
+  defaultMeshConfig,
+  meshConfigCrd,
+  policyHash,
+} from "../../../src/config/index.ts";
+import { SIDECAR_CONFIG_PATH, type SidecarConfig } from "../../../src/config/sidecar-api.ts";
+import {
+  ANNOTATION_INTERCEPTION_POLICY,
+  ANNOTATION_INTERCEPTION_POLICY_HASH,
+  ANNOTATION_INTERCEPTION_STALE,
+  ANNOTATION_SIDECAR_TOKEN_HASH,
+} from "../../../src/constants.ts";
+import { hashSidecarToken, type RunningController, startController } from "../../../src/controller/index.ts";
+import { startApiServer } from "../../../src/local/apiserver/index.ts";
+
+const OSM_NS = "osm-system";
+const APP_NS = "osmt-ctl-app";
+const MC = {
+  group: "config.openservicemesh.io",
+  version: "v1alpha2",
+  namespace: OSM_NS,
+  plural: "meshconfigs",
+};
+const MERGE = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+const TOKEN = "osmt-ctl-token-curl";
+const logger = pino({ level: "silent" });
+
+let stateDir: string;
+let server: { url: string; caPem: string; token: string; close: () => Promise<void> };
+let kubeConfig: KubeConfig;
+let core: CoreV1Api;
+let custom: CustomObjectsApi;
+const controllers: RunningController[] = [];
+
+async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+}
+
+async function runController(): Promise<RunningController> {
+  const controller = await startController({
+    kubeConfig,
+    osmNamespace: OSM_NS,
+    meshName: "osm",
+    host: "127.0.0.1",
+    port: 0,
+    logger,
+  });
+  controllers.push(controller);
+  await controller.whenReady(15_000);
+  return controller;
+}
+
+async function stopController(controller: RunningController): Promise<void> {
+  await controller.close();
+  controllers.splice(controllers.indexOf(controller), 1);
+}
+
+/** A pod as the injector admits it when the MeshConfig excludes `exclusions`. */
+function meshedPod(name: string, exclusions: string[]): V1Pod {
+  const preset = defaultMeshConfig();
+  const policy = buildEffectivePolicy({
+    ...preset,
+    spec: { ...preset.spec, traffic: { ...preset.spec.traffic, outboundIPRangeExclusionList: exclusions } },
+  });
+  return {
+    metadata: {
+      name,
+      namespace: APP_NS,
+      labels: { app: "curl" },
+      annotations: {
+        [ANNOTATION_INTERCEPTION_POLICY_HASH]: policyHash(policy),
+        [ANNOTATION_INTERCEPTION_POLICY]: canonicalPolicyText(policy),
+        [ANNOTATION_SIDECAR_TOKEN_HASH]: hashSidecarToken(TOKEN),
+      },
+    },
+    spec: { containers: [{ name: "curl", image: "curl", ports: [{ name: "http", containerPort: 8080 }] }] },
+  };
+}
+
+async function createRunningPod(pod: V1Pod, ip: string): Promise<void> {
+  await core.createNamespacedPod({ namespace: APP_NS, body: pod });
+  // What the kubelet (or the local node agent) reports once the pod runs.
+  await core.patchNamespacedPodStatus(
+    {
+      namespace: APP_NS,
+      name: pod.metadata!.name!,
+      body: {
+        status: {
+          phase: "Running",
+          podIP: ip,
+          podIPs: [{ ip }],
+          conditions: [{ type: "Ready", status: "True" }],
+        },
+      },
+    },
+    MERGE,
+  );
+}
+
+async function deletePod(name: string): Promise<void> {
+  await core.deleteNamespacedPod({ namespace: APP_NS, name, gracePeriodSeconds: 0 });
+  await eventually(`pod ${name} gone`, async () => {
+    try {
+      await core.readNamespacedPod({ namespace: APP_NS, name });
+      return undefined;
+    } catch (error) {
+      return (error as { code?: number }).code === 404 ? true : undefined;
+    }
+  });
+}
+
+async function fetchConfig(
+  controller: RunningController,
+  pod: string,
+  query = "",
+): Promise<{ status: number; config?: SidecarConfig }> {
+  const res = await fetch(`${controller.url}${SIDECAR_CONFIG_PATH}?pod=${APP_NS}/${pod}${query}`, {
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
+  if (res.status !== 200) {
+    await res.body?.cancel();
+    return { status: res.status };
+  }
+  return { status: 200, config: (await res.json()) as SidecarConfig };
+}
+
+async function patchTraffic(traffic: Record<string, unknown>): Promise<void> {
+  await custom.patchNamespacedCustomObject(
+    { ...MC, name: "osm-mesh-config", body: { spec: { traffic } } },
+    MERGE,
+  );
+}
+
+before(async () => {
+  stateDir = mkdtempSync(join(tmpdir(), "osmt-ctl-"));
+  server = await startApiServer({ stateDir, port: 0, logger, crdDirs: [] });
+  kubeConfig = new KubeConfig();
+  kubeConfig.loadFromOptions({
+    clusters: [
+      { name: "osmt-ctl", server: server.url, caData: Buffer.from(server.caPem).toString("base64") },
+    ],
+    users: [{ name: "osmt-ctl", token: server.token }],
+    contexts: [{ name: "osmt-ctl", cluster: "osmt-ctl", user: "osmt-ctl" }],
+    currentContext: "osmt-ctl",
+  });
+  core = kubeConfig.makeApiClient(CoreV1Api);
+  custom = kubeConfig.makeApiClient(CustomObjectsApi);
+  await kubeConfig
+    .makeApiClient(ApiextensionsV1Api)
+    .createCustomResourceDefinition({ body: meshConfigCrd() as V1CustomResourceDefinition });
+  await core.createNamespace({ body: { metadata: { name: OSM_NS } } });
+  await core.createNamespace({
+    body: { metadata: { name: APP_NS, labels: { "openservicemesh.io/monitored-by": "osm" } } },
+  });
+  await eventually("the MeshConfig resource is served", () => custom.listNamespacedCustomObject(MC));
+});
+
+after(async () => {
+  for (const controller of [...controllers]) await controller.close();
+  await server?.close();
+  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+});
+
+test("a MeshConfig that exists is left exactly as it is", async () => {
+  const preset = defaultMeshConfig();
+  const created = (await custom.createNamespacedCustomObject({
+    ...MC,
+    body: {
+      apiVersion: "config.openservicemesh.io/v1alpha2",
+      kind: "MeshConfig",
+      metadata: { name: "osm-mesh-config", namespace: OSM_NS },
+      spec: { ...preset.spec, traffic: { ...preset.spec.traffic, enableEgress: false } },
+    },
+  })) as { metadata: { resourceVersion: string } };
+  const controller = await runController();
+  const now = (await custom.getNamespacedCustomObject({ ...MC, name: "osm-mesh-config" })) as {
+    metadata: { resourceVersion: string };
+    spec: { traffic: { enableEgress: boolean } };
+  };
+  assert.equal(now.metadata.resourceVersion, created.metadata.resourceVersion);
+  assert.equal(now.spec.traffic.enableEgress, false);
+  assert.equal(controller.core.meshConfig?.spec.traffic.enableEgress, false);
+  await stopController(controller);
+  await custom.deleteNamespacedCustomObject({ ...MC, name: "osm-mesh-config" });
+});
+
+test("an absent MeshConfig is created from the preset", async () => {
+  await runController();
+  const created = (await custom.getNamespacedCustomObject({ ...MC, name: "osm-mesh-config" })) as {
+    metadata: { annotations?: Record<string, string> };
+    spec: { traffic: { enableEgress: boolean } };
+  };
+  assert.equal(created.spec.traffic.enableEgress, true);
+  assert.ok(created.metadata.annotations?.["kubectl.kubernetes.io/last-applied-configuration"]);
+});
+
+test("a pod behind a service in a monitored namespace is a mesh endpoint in a sidecar's watch stream", async () => {
+  const controller = controllers[0]!;
+  await core.createNamespacedService({
+    namespace: APP_NS,
+    body: {
+      metadata: { name: "curl" },
+      spec: { selector: { app: "curl" }, ports: [{ name: "http", port: 80, targetPort: "http" as never }] },
+    },
+  });
+  await createRunningPod(meshedPod("curl-1", []), "198.51.100.5");
+  const config = await eventually("curl-1's config lists its own pod IP", async () => {
+    const { config } = await fetchConfig(controller, "curl-1");
+    return config?.meshEndpoints.some((e) => e.ip === "198.51.100.5" && e.port === 8080) ? config : undefined;
+  });
+  const viaService = config.meshEndpoints.find((e) => e.service === `${APP_NS}/curl` && e.port === 80);
+  assert.deepEqual(viaService?.backends, [{ ip: "198.51.100.5", port: 8080 }]);
+  assert.equal((await fetchConfig(controller, "curl-1")).status, 200);
+  const res = await fetch(`${controller.url}${SIDECAR_CONFIG_PATH}?pod=${APP_NS}/curl-1`, {
+    headers: { authorization: "Bearer not-the-token" },
+  });
+  assert.equal(res.status, 401);
+  await res.body?.cancel();
+});
+
+test("flipping enableEgress with a merge patch reaches a waiting watch client within a second", async () => {
+  const controller = controllers[0]!;
+  const { config } = await fetchConfig(controller, "curl-1");
+  assert.equal(config?.enableEgress, true);
+  const waiting = fetchConfig(controller, "curl-1", `&sinceVersion=${config?.version}&timeoutSeconds=20`);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const patchedAt = Date.now();
+  await patchTraffic({ enableEgress: false });
+  const next = await waiting;
+  const elapsed = Date.now() - patchedAt;
+  assert.equal(next.status, 200);
+  assert.equal(next.config?.enableEgress, false);
+  assert.ok(elapsed < 1000, `took ${elapsed} ms`);
+});
+
+test("a pod admitted under other exclusions is stale with the diff, on the API and the pod, until recreated", async () => {
+  const controller = controllers[0]!;
+  await patchTraffic({ outboundIPRangeExclusionList: ["203.0.113.10/32"] });
+  await createRunningPod(meshedPod("old", ["10.0.0.0/8"]), "198.51.100.6");
+  const report = await eventually("old is reported stale", async () => {
+    const body = (await (await fetch(`${controller.url}/v1/pods/stale`)).json()) as {
+      items: { namespace: string; name: string; diff: string[] }[];
+    };
+    return body.items.find((p) => p.name === "old");
+  });
+  assert.deepEqual(report.diff, ["-10.0.0.0/8", "+203.0.113.10/32"]);
+  await eventually("old carries the stale annotation", async () => {
+    const pod = await core.readNamespacedPod({ namespace: APP_NS, name: "old" });
+    return pod.metadata?.annotations?.[ANNOTATION_INTERCEPTION_STALE] === "-10.0.0.0/8 +203.0.113.10/32"
+      ? true
+      : undefined;
+  });
+
+  await deletePod("old");
+  await createRunningPod(meshedPod("old", ["203.0.113.10/32"]), "198.51.100.6");
+  await eventually("the recreated pod is not stale", async () => {
+    const pod = controller.core.lookupPod(APP_NS, "old");
+    const fresh = pod?.metadata?.annotations?.[ANNOTATION_INTERCEPTION_POLICY]?.includes("203.0.113.10/32");
+    return fresh && controller.core.stalePods().every((p) => p.name !== "old") ? true : undefined;
+  });
+  const pod = await core.readNamespacedPod({ namespace: APP_NS, name: "old" });
+  assert.equal(pod.metadata?.annotations?.[ANNOTATION_INTERCEPTION_STALE], undefined);
+});
+
+test("a restarted controller serves the same configs and stale pods, with newer versions", async () => {
+  const first = controllers[0]!;
+  await createRunningPod(meshedPod("older", ["10.0.0.0/8"]), "198.51.100.7");
+  await eventually("older is stale", async () =>
+    first.core.stalePods().some((p) => p.name === "older") ? true : undefined,
+  );
+  const before = (await fetchConfig(first, "curl-1")).config!;
+  const staleBefore = first.core.stalePods();
+  await stopController(first);
+
+  const second = await runController();
+  const after = await fetchConfig(second, "curl-1", `&sinceVersion=${before.version}&timeoutSeconds=5`);
+  assert.equal(after.status, 200);
+  assert.ok((after.config?.version ?? 0) > before.version);
+  assert.deepEqual({ ...after.config, version: 0 }, { ...before, version: 0 });
+  assert.deepEqual(second.core.stalePods(), staleBefore);
+});
