@@ -381,13 +381,17 @@ function crossFieldIssues(config: MeshConfig): ConfigIssue[] {
     }
   }
   const auth = config.spec.traffic.inboundExternalAuthorization;
-  if (auth?.enable && (!auth.address || auth.port === undefined)) {
-    issues.push({
-      path: "spec.traffic.inboundExternalAuthorization",
-      value: { address: auth.address, port: auth.port },
-      reason: "is enabled without an address and a port",
-      hint: "set address and port of the external authorization service, or enable: false",
-    });
+  if (auth?.enable) {
+    for (const field of ["address", "port"] as const) {
+      if (auth[field] === undefined || auth[field] === "") {
+        issues.push({
+          path: `spec.traffic.inboundExternalAuthorization.${field}`,
+          value: auth[field],
+          reason: "is required when inboundExternalAuthorization.enable is true",
+          hint: "set the address and port of the external authorization service, or enable: false",
+        });
+      }
+    }
   }
   return issues;
 }
