@@ -182,7 +182,7 @@ before(async () => {
   custom = kubeConfig.makeApiClient(CustomObjectsApi);
   await kubeConfig
     .makeApiClient(ApiextensionsV1Api)
-    .createCustomResourceDefinition({ body: meshConfigCrd() as V1CustomResourceDefinition });
+    .createCustomResourceDefinition({ body: meshConfigCrd() as unknown as V1CustomResourceDefinition });
   await core.createNamespace({ body: { metadata: { name: OSM_NS } } });
   await core.createNamespace({
     body: { metadata: { name: APP_NS, labels: { "openservicemesh.io/monitored-by": "osm" } } },
