@@ -32,6 +32,9 @@ import {
 } from "../../../src/constants.ts";
 import { hashSidecarToken, type RunningController, startController } from "../../../src/controller/index.ts";
 import { startApiServer } from "../../../src/local/apiserver/index.ts";
+import { watchControlPlane } from "../../../src/sidecar/config-source.ts";
+import { ConfigStore } from "../../../src/sidecar/config-store.ts";
+import { createSidecarMetrics } from "../../../src/sidecar/metrics.ts";
 
 const OSM_NS = "osm-system";
 const APP_NS = "osmt-ctl-app";
@@ -71,13 +74,13 @@ async function eventually<T>(
   throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
 }
 
-async function runController(): Promise<RunningController> {
+async function runController(port = 0): Promise<RunningController> {
   const controller = await startController({
     kubeConfig,
     osmNamespace: OSM_NS,
     meshName: "osm",
     host: "127.0.0.1",
-    port: 0,
+    port,
     logger,
   });
   controllers.push(controller);
@@ -297,7 +300,7 @@ test("a pod admitted under other exclusions is stale with the diff, on the API a
   assert.equal(pod.metadata?.annotations?.[ANNOTATION_INTERCEPTION_STALE], undefined);
 });
 
-test("a restarted controller serves the same configs and stale pods, with newer versions", async () => {
+test("a restarted controller serves the same configs and stale pods, and the sidecar's client follows it", async () => {
   const first = controllers[0]!;
   await createRunningPod(meshedPod("older", ["10.0.0.0/8"]), "198.51.100.7");
   await eventually("older is stale", async () =>
@@ -305,12 +308,41 @@ test("a restarted controller serves the same configs and stale pods, with newer 
   );
   const before = (await fetchConfig(first, "curl-1")).config!;
   const staleBefore = first.core.stalePods();
-  await stopController(first);
 
-  const second = await runController();
-  const after = await fetchConfig(second, "curl-1", `&sinceVersion=${before.version}&timeoutSeconds=5`);
-  assert.equal(after.status, 200);
-  assert.ok((after.config?.version ?? 0) > before.version);
-  assert.deepEqual({ ...after.config, version: 0 }, { ...before, version: 0 });
-  assert.deepEqual(second.core.stalePods(), staleBefore);
+  // The sidecar's own watch client (src/sidecar), as `osm sidecar run --controller` uses it.
+  const store = new ConfigStore();
+  const watch = watchControlPlane({
+    url: first.url,
+    pod: `${APP_NS}/curl-1`,
+    token: TOKEN,
+    store,
+    logger,
+    metrics: createSidecarMetrics(),
+    backoff: { baseMs: 50, maxMs: 200 },
+    longPollSeconds: 5,
+  });
+  try {
+    await eventually("the sidecar applied the controller's config", async () =>
+      store.version === before.version ? true : undefined,
+    );
+    const port = Number(new URL(first.url).port);
+    await stopController(first);
+
+    const second = await runController(port);
+    const after = await fetchConfig(second, "curl-1", `&sinceVersion=${before.version}&timeoutSeconds=5`);
+    assert.equal(after.status, 200);
+    assert.ok((after.config?.version ?? 0) > before.version);
+    assert.deepEqual({ ...after.config, version: 0 }, { ...before, version: 0 });
+    assert.deepEqual(second.core.stalePods(), staleBefore);
+    // The sidecar reconnects and accepts the restarted controller's document (its version is newer).
+    await eventually("the sidecar applied the restarted controller's config", async () =>
+      store.version === after.config?.version ? true : undefined,
+    );
+    await patchTraffic({ enableEgress: true });
+    await eventually("the sidecar sees enableEgress flipped through the new controller", async () =>
+      store.table?.config.enableEgress === true ? true : undefined,
+    );
+  } finally {
+    watch.stop();
+  }
 });
