@@ -1,0 +1,126 @@
+/**
+ * The embedded Kubernetes-compatible API server: `startApiServer` opens the store in `stateDir`, loads or
+ * creates the CA, serving certificate and token (kept in `stateDir/pki`), loads `deploy/crds/*.yaml`,
+ * starts the controllers and listens with HTTPS on `host:port` (default 127.0.0.1, port 0 = random).
+ */
+import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import { fileURLToPath } from "node:url";
+import type { Logger } from "pino";
+import { startControllers } from "../controllers/index.ts";
+import type { NodeConnector } from "../node-connector.ts";
+import { Store } from "../store/store.ts";
+import { WebhookAdmission } from "./admission.ts";
+import { Api, internalContext } from "./api.ts";
+import { loadCrdFiles, watchCrds } from "./crds.ts";
+import { ResourceRegistry } from "./resources.ts";
+import { createApiHttpsServer } from "./server.ts";
+import { loadOrCreateIdentity } from "./tls.ts";
+import { WatchHub } from "./watch.ts";
+
+export { startControllers } from "../controllers/index.ts";
+export { Api, internalContext } from "./api.ts";
+export { NODE_NAME } from "./defaults.ts";
+export { removeKubeconfigContext, writeKubeconfig } from "./kubeconfig.ts";
+
+export interface ApiServerOptions {
+  readonly stateDir: string;
+  readonly host?: string;
+  /** 0 (default) picks a free port. */
+  readonly port?: number;
+  readonly nodeConnector?: NodeConnector;
+  readonly logger: Logger;
+  /** Directories of CRD manifests to load at startup; default: the repository's `deploy/crds`. */
+  readonly crdDirs?: readonly string[];
+  /** How many store events a watch can reach back over (older → 410 Gone). */
+  readonly watchHistory?: number;
+}
+
+export interface ApiServer {
+  /** `https://host:port` */
+  readonly url: string;
+  readonly caPem: string;
+  readonly token: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+const DEFAULT_CRD_DIR = fileURLToPath(new URL("../../../deploy/crds/", import.meta.url));
+const SYSTEM_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
+  const logger = options.logger;
+  const host = options.host ?? "127.0.0.1";
+  const identity = await loadOrCreateIdentity(options.stateDir, host);
+  const store = Store.open({ dir: options.stateDir, logger: logger.child({ component: "store" }) });
+  const registry = new ResourceRegistry();
+  const stopCrds = watchCrds(store, registry, logger);
+  const api = new Api(store, registry, logger);
+  api.admission = new WebhookAdmission(api, logger.child({ component: "admission" }));
+  const hub = new WatchHub(store, options.watchHistory);
+  const nsType = registry.find("", "v1", "namespaces");
+  for (const name of SYSTEM_NAMESPACES) {
+    if (nsType && !api.find(nsType, "", name))
+      await api.create(nsType, "", { metadata: { name } }, internalContext());
+  }
+  for (const dir of options.crdDirs ?? [DEFAULT_CRD_DIR]) await loadCrdFiles(api, dir, logger);
+  const stopControllers = startControllers(api, logger.child({ component: "controllers" }));
+  const deps = {
+    api,
+    hub,
+    token: identity.token,
+    nodeConnector: options.nodeConnector,
+    logger,
+    now: () => Date.now(),
+    serverAddress: "",
+  };
+  const server = createApiHttpsServer(deps, { key: identity.keyPem, cert: identity.certPem });
+  const sockets = new Set<Duplex>();
+  server.on("connection", (s: Duplex) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  server.on("secureConnection", (s: Duplex) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port ?? 0, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    stopControllers();
+    stopCrds();
+    hub.close();
+    store.close();
+    throw error;
+  }
+  const port = (server.address() as AddressInfo).port;
+  const hostPart = host.includes(":") ? `[${host}]` : host;
+  deps.serverAddress = `${hostPart}:${port}`;
+  const url = `https://${hostPart}:${port}`;
+  logger.info({ url, stateDir: options.stateDir }, "API server listening");
+  let closed = false;
+  return {
+    url,
+    caPem: identity.caPem,
+    token: identity.token,
+    port,
+    async close() {
+      if (closed) return;
+      closed = true;
+      stopControllers();
+      hub.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+      stopCrds();
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,191 @@
+/**
+ * The HTTPS front: bearer-token authentication (401 otherwise), /version (minor "32": the kubectl
+ * dispatcher picks its binary by it, spec §0.1), discovery, OpenAPI, health, resource URLs, and the pod
+ * connect subresources (exec upgrade, log, proxy).
+ */
+
+import { timingSafeEqual } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createServer, type Server } from "node:https";
+import type { Duplex } from "node:stream";
+import type { Logger } from "pino";
+import type { NodeConnector } from "../node-connector.ts";
+import type { Api } from "./api.ts";
+import {
+  AGGREGATED_CONTENT_TYPE,
+  AGGREGATED_V2BETA1_CONTENT_TYPE,
+  buildAggregated,
+  buildApiGroup,
+  buildApiGroupList,
+  buildApiVersions,
+  buildResourceList,
+  wantsAggregated,
+} from "./discovery.ts";
+import { handleResource } from "./handlers.ts";
+import { sendError, sendJson } from "./http-util.ts";
+import type { Obj } from "./json.ts";
+import { buildOpenApiGroupVersion, buildOpenApiRoot } from "./openapi.ts";
+import { parseExecParams, serveExec, serveLogs, serveProxy } from "./pod-connect.ts";
+import { parseResourcePath } from "./router.ts";
+import { ApiError, internalError } from "./status.ts";
+import type { WatchHub } from "./watch.ts";
+
+export const SERVER_VERSION = {
+  major: "1",
+  minor: "32",
+  gitVersion: "v1.32.4-osmt",
+  gitCommit: "0000000000000000000000000000000000000000",
+  gitTreeState: "clean",
+  buildDate: "2026-01-01T00:00:00Z",
+  goVersion: "go1.23.8",
+  compiler: "gc",
+  platform: "linux/amd64",
+};
+
+export interface ServerDeps {
+  readonly api: Api;
+  readonly hub: WatchHub;
+  readonly token: string;
+  readonly nodeConnector: NodeConnector | undefined;
+  readonly logger: Logger;
+  readonly now: () => number;
+  /** host:port as clients reach it (legacy /api's serverAddressByClientCIDRs). */
+  serverAddress: string;
+}
+
+const UNAUTHENTICATED = new Set(["/healthz", "/livez", "/readyz"]);
+
+function authenticated(req: IncomingMessage, token: string): boolean {
+  const header = req.headers.authorization ?? "";
+  const m = /^Bearer\s+(\S+)$/i.exec(header);
+  if (!m?.[1]) return false;
+  const a = Buffer.from(m[1]);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+const UNAUTHORIZED = new ApiError(401, "Unauthorized", "Unauthorized");
+
+export function createApiHttpsServer(deps: ServerDeps, tls: { key: string; cert: string }): Server {
+  const server = createServer({ key: tls.key, cert: tls.cert, ALPNProtocols: ["http/1.1"] }, (req, res) => {
+    handle(deps, req, res).catch((error) => {
+      const e = error instanceof ApiError ? error : internalError((error as Error).message);
+      if (!(error instanceof ApiError)) deps.logger.error({ err: error, url: req.url }, "request failed");
+      sendError(res, e);
+    });
+  });
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    try {
+      handleUpgrade(deps, req, socket, head);
+    } catch (error) {
+      const e = error instanceof ApiError ? error : internalError((error as Error).message);
+      const body = JSON.stringify(e.toStatus());
+      socket.end(
+        `HTTP/1.1 ${e.code} ${e.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    }
+  });
+  return server;
+}
+
+function podFor(deps: ServerDeps, url: URL, wanted: string) {
+  const r = parseResourcePath(url.pathname);
+  if (
+    r?.group !== "" ||
+    r.resource !== "pods" ||
+    r.name === undefined ||
+    r.subresource !== wanted ||
+    r.namespace === undefined
+  )
+    return undefined;
+  const type = deps.api.registry.find("", "v1", "pods");
+  if (!type) return undefined;
+  const [podName = "", port] = r.name.split(":");
+  const pod = deps.api.get(type, r.namespace, podName);
+  return { r, pod, port };
+}
+
+function handleUpgrade(deps: ServerDeps, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  if (!authenticated(req, deps.token)) throw UNAUTHORIZED;
+  const url = new URL(req.url ?? "/", "https://localhost");
+  const target = podFor(deps, url, "exec") ?? podFor(deps, url, "attach");
+  if (target?.r.subresource !== "exec")
+    throw new ApiError(404, "NotFound", "the server could not find the requested resource");
+  const params = parseExecParams(url, target.r.namespace ?? "", target.pod);
+  serveExec(deps.nodeConnector, req, socket, head, params, deps.logger);
+}
+
+async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? "/", "https://localhost");
+  const path = url.pathname.replace(/\/+$/, "") || "/";
+  if (UNAUTHENTICATED.has(path)) {
+    res.writeHead(200, { "Content-Type": "text/plain" });
+    res.end("ok");
+    return;
+  }
+  if (!authenticated(req, deps.token)) throw UNAUTHORIZED;
+  const { registry } = deps.api;
+  if (path === "/version") return sendJson(res, 200, SERVER_VERSION);
+  if (path === "/api" || path === "/apis") {
+    const aggregated = wantsAggregated(req.headers.accept);
+    if (aggregated) {
+      const ct = aggregated === "v2" ? AGGREGATED_CONTENT_TYPE : AGGREGATED_V2BETA1_CONTENT_TYPE;
+      return sendJson(res, 200, buildAggregated(registry, path === "/api", aggregated), ct);
+    }
+    return sendJson(
+      res,
+      200,
+      path === "/api" ? buildApiVersions(deps.serverAddress) : buildApiGroupList(registry),
+    );
+  }
+  if (path === "/openapi/v3") return sendJson(res, 200, buildOpenApiRoot(registry));
+  if (path.startsWith("/openapi/v3/")) {
+    const doc = buildOpenApiGroupVersion(registry, path.slice("/openapi/v3/".length));
+    if (doc) return sendJson(res, 200, doc);
+    throw new ApiError(404, "NotFound", "the server could not find the requested resource");
+  }
+  const parts = path.split("/").filter(Boolean);
+  if (parts[0] === "api" && parts.length === 2) {
+    const list = buildResourceList(registry, "", parts[1] ?? "");
+    if (list) return sendJson(res, 200, list);
+  }
+  if (parts[0] === "apis" && parts.length === 2) {
+    const group = buildApiGroup(registry, parts[1] ?? "");
+    if (group) return sendJson(res, 200, group);
+  }
+  if (parts[0] === "apis" && parts.length === 3) {
+    const list = buildResourceList(registry, parts[1] ?? "", parts[2] ?? "");
+    if (list) return sendJson(res, 200, list);
+  }
+  const r = parseResourcePath(path);
+  if (!r) throw new ApiError(404, "NotFound", "the server could not find the requested resource");
+  const type = registry.find(r.group, r.version, r.resource);
+  if (!type) throw new ApiError(404, "NotFound", "the server could not find the requested resource");
+  if (r.group === "" && r.resource === "pods" && ["exec", "log", "proxy", "attach"].includes(r.subresource)) {
+    const target = podFor(deps, url, r.subresource);
+    if (!target) throw new ApiError(404, "NotFound", "the server could not find the requested resource");
+    const ns = r.namespace ?? "";
+    if (r.subresource === "log") return serveLogs(deps.nodeConnector, req, res, url, ns, target.pod);
+    if (r.subresource === "proxy") {
+      const container = (target.pod as Obj).spec?.containers?.[0];
+      const port = Number(target.port ?? container?.ports?.[0]?.containerPort ?? 80);
+      return serveProxy(deps.nodeConnector, req, res, url, ns, target.pod, port, r.rest);
+    }
+    // exec/attach without an upgrade: kubectl's SPDY fallback. Same checks, then refuse with a Status.
+    if (r.subresource === "exec") parseExecParams(url, ns, target.pod);
+    throw new ApiError(
+      400,
+      "BadRequest",
+      "this server speaks the WebSocket remote-command protocol (v5.channel.k8s.io, v4.channel.k8s.io) only, not SPDY",
+    );
+  }
+  return handleResource(
+    { api: deps.api, hub: deps.hub, now: deps.now },
+    req,
+    res,
+    url,
+    r,
+    type,
+    "kubernetes-admin",
+  );
+}

@@ -1,0 +1,120 @@
+import "reflect-metadata";
+/**
+ * The server's identity: a self-signed CA, a serving certificate for 127.0.0.1/::1/localhost (plus the
+ * configured host) signed by it, and a random bearer token, all kept in `<stateDir>/pki/` so kubeconfigs
+ * written earlier stay valid across restarts. Keys are ECDSA P-256 (WebCrypto), certificates via
+ * @peculiar/x509.
+ */
+import { randomBytes, webcrypto } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { join } from "node:path";
+import * as x509 from "@peculiar/x509";
+
+export interface ServerIdentity {
+  readonly caPem: string;
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly token: string;
+}
+
+const ALG = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
+const YEAR_MS = 365 * 24 * 3600 * 1000;
+
+function pemKey(der: ArrayBuffer): string {
+  const b64 = Buffer.from(der)
+    .toString("base64")
+    .replace(/(.{64})/g, "$1\n");
+  return `-----BEGIN PRIVATE KEY-----\n${b64}\n-----END PRIVATE KEY-----\n`;
+}
+
+function writeAtomic(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text, { mode: 0o600 });
+  renameSync(`${path}.tmp`, path);
+}
+
+/** Loads the identity from `<stateDir>/pki`, creating it on first use (or when `host` is not covered). */
+export async function loadOrCreateIdentity(stateDir: string, host: string): Promise<ServerIdentity> {
+  const dir = join(stateDir, "pki");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const files = {
+    ca: join(dir, "ca.crt"),
+    caKey: join(dir, "ca.key"),
+    cert: join(dir, "server.crt"),
+    key: join(dir, "server.key"),
+    token: join(dir, "token"),
+    hosts: join(dir, "hosts"),
+  };
+  const hosts = [...new Set(["127.0.0.1", "::1", "localhost", host])].sort();
+  let token: string;
+  if (existsSync(files.token)) token = readFileSync(files.token, "utf8").trim();
+  else {
+    token = randomBytes(32).toString("base64url");
+    writeAtomic(files.token, `${token}\n`);
+  }
+  const haveAll = [files.ca, files.caKey, files.cert, files.key, files.hosts].every(existsSync);
+  if (haveAll && readFileSync(files.hosts, "utf8") === hosts.join(",")) {
+    return {
+      caPem: readFileSync(files.ca, "utf8"),
+      certPem: readFileSync(files.cert, "utf8"),
+      keyPem: readFileSync(files.key, "utf8"),
+      token,
+    };
+  }
+  const crypto = webcrypto;
+  x509.cryptoProvider.set(crypto);
+  const caKeys = (await crypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
+  const now = Date.now();
+  const ca = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomBytes(8).toString("hex"),
+    name: "CN=osmt-api-ca",
+    notBefore: new Date(now - 3600_000),
+    notAfter: new Date(now + 10 * YEAR_MS),
+    signingAlgorithm: ALG,
+    keys: caKeys,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
+    ],
+  });
+  const serverKeys = (await crypto.subtle.generateKey(ALG, true, [
+    "sign",
+    "verify",
+  ])) as webcrypto.CryptoKeyPair;
+  const names = hosts.map((h) =>
+    isIP(h) ? { type: "ip" as const, value: h } : { type: "dns" as const, value: h },
+  );
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomBytes(8).toString("hex"),
+    subject: "CN=osmt-api-server",
+    issuer: ca.subject,
+    notBefore: new Date(now - 3600_000),
+    notAfter: new Date(now + 5 * YEAR_MS),
+    signingAlgorithm: ALG,
+    publicKey: serverKeys.publicKey,
+    signingKey: caKeys.privateKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+        true,
+      ),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.SubjectAlternativeNameExtension(names),
+      await x509.AuthorityKeyIdentifierExtension.create(ca),
+    ],
+  });
+  const identity: ServerIdentity = {
+    caPem: ca.toString("pem"),
+    certPem: cert.toString("pem"),
+    keyPem: pemKey(await crypto.subtle.exportKey("pkcs8", serverKeys.privateKey)),
+    token,
+  };
+  writeAtomic(files.caKey, pemKey(await crypto.subtle.exportKey("pkcs8", caKeys.privateKey)));
+  writeAtomic(files.ca, identity.caPem);
+  writeAtomic(files.key, identity.keyPem);
+  writeAtomic(files.cert, identity.certPem);
+  writeAtomic(files.hosts, hosts.join(","));
+  return identity;
+}

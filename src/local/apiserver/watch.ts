@@ -1,0 +1,101 @@
+/**
+ * The watch hub: a bounded history of store events (so a watch can start from a recent resourceVersion,
+ * as client-go's list-then-watch does) and live fan-out. A watch from a resourceVersion older than the
+ * history (or from before this process started) gets 410 Gone, and the client re-lists.
+ */
+import type { KubeObject, Store, StoreEvent } from "../store/store.ts";
+import { ApiError } from "./status.ts";
+
+export interface WatchFilter {
+  readonly groupResource: string;
+  /** undefined: all namespaces. */
+  readonly namespace: string | undefined;
+  readonly matches: (object: KubeObject) => boolean;
+}
+
+export interface WatchEvent {
+  readonly type: "ADDED" | "MODIFIED" | "DELETED";
+  readonly object: KubeObject;
+}
+
+interface Watcher {
+  filter: WatchFilter;
+  send: (event: WatchEvent) => void;
+}
+
+export function goneError(requested: number, oldest: number): ApiError {
+  return new ApiError(410, "Expired", `too old resource version: ${requested} (${oldest})`);
+}
+
+export class WatchHub {
+  private readonly history: StoreEvent[] = [];
+  private readonly capacity: number;
+  /** Events with resourceVersion > oldest are all in `history`. */
+  private oldest: number;
+  private readonly watchers = new Set<Watcher>();
+  private readonly unsubscribe: () => void;
+
+  constructor(store: Store, capacity = 5000) {
+    this.capacity = capacity;
+    this.oldest = store.resourceVersion;
+    this.unsubscribe = store.subscribe((event) => this.onEvent(event));
+  }
+
+  private onEvent(event: StoreEvent): void {
+    this.history.push(event);
+    if (this.history.length > this.capacity) {
+      const dropped = this.history.shift();
+      if (dropped) this.oldest = dropped.resourceVersion;
+    }
+    for (const w of this.watchers) {
+      const e = translate(event, w.filter);
+      if (e) w.send(e);
+    }
+  }
+
+  /**
+   * Starts a watch after `fromResourceVersion` (history replayed first), or, with undefined, from now.
+   * Throws 410 Gone when the history no longer reaches back that far. Returns the stop function.
+   */
+  watch(
+    filter: WatchFilter,
+    fromResourceVersion: number | undefined,
+    send: (event: WatchEvent) => void,
+  ): () => void {
+    if (fromResourceVersion !== undefined) {
+      if (fromResourceVersion < this.oldest) throw goneError(fromResourceVersion, this.oldest);
+      for (const event of this.history) {
+        if (event.resourceVersion <= fromResourceVersion) continue;
+        const e = translate(event, filter);
+        if (e) send(e);
+      }
+    }
+    const watcher: Watcher = { filter, send };
+    this.watchers.add(watcher);
+    return () => this.watchers.delete(watcher);
+  }
+
+  close(): void {
+    this.unsubscribe();
+    this.watchers.clear();
+  }
+}
+
+/**
+ * What one store event means to one watcher: an object that stops matching its selectors is DELETED for
+ * it, one that starts matching is ADDED (as the real watch cache does).
+ */
+function translate(event: StoreEvent, filter: WatchFilter): WatchEvent | undefined {
+  if (event.groupResource !== filter.groupResource) return undefined;
+  if (filter.namespace !== undefined && event.namespace !== filter.namespace) return undefined;
+  const now = event.type !== "DELETED" && filter.matches(event.object);
+  const before = event.previous !== undefined && filter.matches(event.previous);
+  if (event.type === "DELETED") return before ? { type: "DELETED", object: event.object } : undefined;
+  if (now && before) return { type: "MODIFIED", object: event.object };
+  if (now) return { type: "ADDED", object: event.object };
+  if (before) {
+    const gone = structuredClone(event.object);
+    return { type: "DELETED", object: gone };
+  }
+  return undefined;
+}
