@@ -10,6 +10,7 @@ import type { Writable } from "node:stream";
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { ErrorCode, MeshError } from "../../errors.ts";
+import { cidrCovers, parseCidr } from "../../net/index.ts";
 import type { ExecRequest, ExecResult, ExecStreams, LogRequest, NodeConnector } from "../node-connector.ts";
 import { NodeConnectorError } from "../node-connector.ts";
 import { type CommandRunner, runChecked, runCommand } from "./command-runner.ts";
@@ -30,8 +31,6 @@ export interface NodeRuntimeOptions {
   /** Restart back-off; the kubelet's 10 s → 300 s by default. */
   readonly backoff?: Backoff;
   readonly run?: CommandRunner;
-  /** Called (synchronously, possibly often) whenever a pod's view changes. */
-  readonly onChange?: (uid: string) => void;
 }
 
 /** An external (non-pod) host on the bridge: its own netns, a bridge leg, and addresses pods route to. */
@@ -45,6 +44,8 @@ export interface ExternalHost {
   /** The addresses it answers on (e.g. 203.0.113.10/32), on its loopback. */
   readonly addresses: readonly string[];
 }
+
+const DOCUMENTATION_RANGES = ["203.0.113.0/24", "192.0.2.0/24", "2001:db8::/32"].map(parseCidr);
 
 const hostFiles: FileProbe = {
   stat(path) {
@@ -103,6 +104,8 @@ export class NodeRuntime implements NodeConnector {
   readonly #workers = new Map<string, PodWorker>();
   readonly #terminations = new Map<string, Promise<void>>();
   readonly #externalFile: string;
+  /** Called (synchronously, possibly often) whenever a pod's view changes; the node agent sets it. */
+  onChange: ((uid: string) => void) | undefined;
 
   constructor(options: NodeRuntimeOptions) {
     this.#opts = options;
@@ -141,7 +144,7 @@ export class NodeRuntime implements NodeConnector {
         hostIP: this.plan.gateway4,
         logger: this.#opts.logger,
         routes: () => this.#externalRoutes(),
-        onChange: () => this.#opts.onChange?.(uid),
+        onChange: () => this.onChange?.(uid),
       },
       resume,
     );
@@ -158,7 +161,7 @@ export class NodeRuntime implements NodeConnector {
     const done = worker.terminate(graceSeconds).finally(() => {
       this.#workers.delete(uid);
       this.#terminations.delete(uid);
-      this.#opts.onChange?.(uid);
+      this.onChange?.(uid);
     });
     this.#terminations.set(uid, done);
     return done;

@@ -1,0 +1,56 @@
+/**
+ * The daemon's configuration and the layout of its state directory. Pure. `osm mesh up` writes the config
+ * to `<stateDir>/daemon.json` before starting the daemon, so `osm mesh down` can clean up what it made even
+ * when the daemon is gone (crashed, killed).
+ */
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { DEFAULT_NETWORK, type NodeNetworkConfig } from "../node/network-config.ts";
+
+export const DEFAULT_STATE_DIR = "/var/lib/osm-ts";
+export const DEFAULT_CONTEXT = "osm-local";
+export const DEFAULT_API_PORT = 6443;
+export const DEFAULT_API_HOST = "127.0.0.1";
+
+export interface DaemonConfig {
+  readonly stateDir: string;
+  /** Kubeconfig file the context is written to (merged, as kind does). */
+  readonly kubeconfig: string;
+  readonly context: string;
+  readonly host: string;
+  readonly port: number;
+  readonly network: NodeNetworkConfig;
+  /** Grace period given to pods when the daemon stops (`osm mesh down`). */
+  readonly shutdownGraceSeconds: number;
+}
+
+/** The kubeconfig path kubectl would use: $KUBECONFIG's first entry, else ~/.kube/config. */
+export function defaultKubeconfigPath(env: NodeJS.ProcessEnv = process.env): string {
+  const first = (env.KUBECONFIG ?? "").split(":").find((p) => p !== "");
+  return first ?? join(env.HOME ?? homedir(), ".kube", "config");
+}
+
+export function buildDaemonConfig(partial: Partial<DaemonConfig> & { stateDir?: string }): DaemonConfig {
+  return {
+    stateDir: partial.stateDir ?? DEFAULT_STATE_DIR,
+    kubeconfig: partial.kubeconfig ?? defaultKubeconfigPath(),
+    context: partial.context ?? DEFAULT_CONTEXT,
+    host: partial.host ?? DEFAULT_API_HOST,
+    port: partial.port ?? DEFAULT_API_PORT,
+    network: partial.network ?? DEFAULT_NETWORK,
+    shutdownGraceSeconds: partial.shutdownGraceSeconds ?? 5,
+  };
+}
+
+/** Where everything lives under the state directory. */
+export function statePaths(stateDir: string) {
+  return {
+    config: join(stateDir, "daemon.json"),
+    pidfile: join(stateDir, "daemon.pid"),
+    log: join(stateDir, "daemon.log"),
+    /** The control and health endpoint: HTTP over a unix socket (root-only by its directory's mode). */
+    socket: join(stateDir, "daemon.sock"),
+    apiserver: join(stateDir, "apiserver"),
+    node: join(stateDir, "node"),
+  };
+}

@@ -1,0 +1,271 @@
+/**
+ * What `osm mesh up | down | status` do, as functions (the CLI only parses flags and prints): start the
+ * daemon detached and wait for its health endpoint, stop it and sweep the host clean, report its state.
+ */
+import { spawn } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import pino from "pino";
+import { ErrorCode, MeshError } from "../../errors.ts";
+import { removeKubeconfigContext } from "../apiserver/index.ts";
+import type { ExternalHost } from "../node/runtime.ts";
+import { checkHostPrerequisites, NodeRuntime } from "../node/runtime.ts";
+import { buildDaemonConfig, type DaemonConfig, statePaths } from "./config.ts";
+import type { Health } from "./daemon.ts";
+
+const DAEMON_MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
+
+/** One request to the daemon's control socket; undefined when nothing answers. */
+export function callDaemon(
+  stateDir: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  timeoutMs = 5000,
+): Promise<{ status: number; body: unknown } | undefined> {
+  const socketPath = statePaths(stateDir).socket;
+  if (!existsSync(socketPath)) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const req = request(
+      { socketPath, path, method, timeout: timeoutMs, headers: { "Content-Type": "application/json" } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          try {
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()) });
+          } catch {
+            resolve(undefined);
+          }
+        });
+      },
+    );
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(undefined));
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+export async function daemonHealth(stateDir: string): Promise<Health | undefined> {
+  const r = await callDaemon(stateDir, "GET", "/healthz");
+  return r?.status === 200 ? (r.body as Health) : undefined;
+}
+
+function pidOf(stateDir: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(statePaths(stateDir).pidfile, "utf8").trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readConfig(stateDir: string): DaemonConfig | undefined {
+  try {
+    return JSON.parse(readFileSync(statePaths(stateDir).config, "utf8")) as DaemonConfig;
+  } catch {
+    return undefined;
+  }
+}
+
+async function assertPortFree(host: string, port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const server = createServer();
+    server.once("error", (error: NodeJS.ErrnoException) => {
+      reject(
+        new MeshError(
+          ErrorCode.Unavailable,
+          error.code === "EADDRINUSE"
+            ? `port ${port} on ${host} is already in use, so the API server cannot listen there`
+            : `cannot listen on ${host}:${port}: ${error.message}`,
+          { hint: "stop what uses it, or choose another port with --port", cause: error },
+        ),
+      );
+    });
+    server.listen(port, host, () => server.close(() => resolve()));
+  });
+}
+
+function logTail(stateDir: string, lines = 8): string {
+  try {
+    return readFileSync(statePaths(stateDir).log, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "";
+  }
+}
+
+export interface UpResult {
+  readonly alreadyRunning: boolean;
+  readonly health: Health;
+  readonly logFile: string;
+}
+
+/** `osm mesh up`: starts the daemon (idempotent) and waits until its health endpoint answers. */
+export async function meshUp(
+  options: Partial<DaemonConfig> & { stateDir: string; timeoutMs?: number },
+): Promise<UpResult> {
+  const config = buildDaemonConfig(options);
+  const paths = statePaths(config.stateDir);
+  await checkHostPrerequisites();
+  const running = await daemonHealth(config.stateDir);
+  if (running) return { alreadyRunning: true, health: running, logFile: paths.log };
+  const stale = pidOf(config.stateDir);
+  if (stale !== undefined && alive(stale)) {
+    throw new MeshError(
+      ErrorCode.Unavailable,
+      `a daemon (pid ${stale}) holds ${config.stateDir} but does not answer its health endpoint`,
+      {
+        hint: "run `osm mesh down` first",
+      },
+    );
+  }
+  await assertPortFree(config.host, config.port);
+  mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+  writeFileSync(paths.config, JSON.stringify(config, null, 2));
+  const logFd = openSync(paths.log, "a", 0o600);
+  const child = spawn(
+    process.execPath,
+    ["--disable-warning=ExperimentalWarning", DAEMON_MAIN, config.stateDir],
+    {
+      detached: true,
+      stdio: ["ignore", logFd, logFd],
+      env: { ...process.env },
+    },
+  );
+  closeSync(logFd);
+  let exited: number | null | undefined;
+  child.once("exit", (code) => {
+    exited = code;
+  });
+  child.unref();
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  while (Date.now() < deadline) {
+    const health = await daemonHealth(config.stateDir);
+    if (health) return { alreadyRunning: false, health, logFile: paths.log };
+    if (exited !== undefined) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  if (exited === undefined && child.pid) process.kill(child.pid, "SIGTERM");
+  throw new MeshError(
+    ErrorCode.Unavailable,
+    `the osm-local daemon did not start:\n${logTail(config.stateDir)}`,
+    {
+      hint: `see ${paths.log}`,
+    },
+  );
+}
+
+export interface DownResult {
+  readonly stoppedPid: number | undefined;
+  readonly purged: boolean;
+}
+
+/**
+ * `osm mesh down`: asks the daemon to stop (it stops pods and removes the bridge), waits for it, then sweeps
+ * the host with the same config (netns, veths, processes, routes, bridge) in case the daemon was dead, and
+ * removes the kubeconfig context. `purge` also deletes the state directory. Idempotent.
+ */
+export async function meshDown(options: {
+  stateDir: string;
+  purge: boolean;
+  kubeconfig?: string;
+  timeoutMs?: number;
+}): Promise<DownResult> {
+  if (process.getuid?.() !== 0) {
+    throw new MeshError(ErrorCode.NotRoot, "osm mesh down must run as root (it removes network namespaces)", {
+      hint: "run with sudo",
+    });
+  }
+  const config =
+    readConfig(options.stateDir) ??
+    buildDaemonConfig({
+      stateDir: options.stateDir,
+      ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}),
+    });
+  const pid = pidOf(options.stateDir);
+  const timeoutMs = options.timeoutMs ?? (config.shutdownGraceSeconds + 30) * 1000;
+  let stoppedPid: number | undefined;
+  if (pid !== undefined && alive(pid)) {
+    const answered = await callDaemon(options.stateDir, "POST", "/shutdown", { purge: options.purge });
+    if (!answered) process.kill(pid, "SIGTERM");
+    const deadline = Date.now() + timeoutMs;
+    while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (alive(pid)) process.kill(pid, "SIGKILL");
+    stoppedPid = pid;
+  }
+  // The sweep: what a dead daemon left (or nothing, after a clean stop).
+  const runtime = new NodeRuntime({
+    stateDir: statePaths(options.stateDir).node,
+    network: config.network,
+    nodeName: "osm-local",
+    logger: pino({ level: "silent" }),
+  });
+  await runtime.shutdown({ graceSeconds: 0, removeBridge: true });
+  removeKubeconfigContext(options.kubeconfig ?? config.kubeconfig, config.context);
+  rmSync(statePaths(options.stateDir).socket, { force: true });
+  rmSync(statePaths(options.stateDir).pidfile, { force: true });
+  if (options.purge) rmSync(options.stateDir, { recursive: true, force: true });
+  return { stoppedPid, purged: options.purge };
+}
+
+export interface StatusResult {
+  readonly running: boolean;
+  readonly pid: number | undefined;
+  readonly health: Health | undefined;
+  readonly stateDir: string;
+}
+
+/** `osm mesh status`. */
+export async function meshStatus(stateDir: string): Promise<StatusResult> {
+  const health = await daemonHealth(stateDir);
+  const pid = health?.pid ?? pidOf(stateDir);
+  return {
+    running: health !== undefined,
+    pid: pid !== undefined && alive(pid) ? pid : undefined,
+    health,
+    stateDir,
+  };
+}
+
+function requireDaemon<T>(r: { status: number; body: unknown } | undefined, stateDir: string): T {
+  if (!r)
+    throw new MeshError(ErrorCode.Unavailable, `no osm-local daemon answers in ${stateDir}`, {
+      hint: "run `osm mesh up`",
+    });
+  if (r.status !== 200)
+    throw new MeshError(
+      ErrorCode.InvalidArgument,
+      (r.body as { error?: string }).error ?? `daemon answered ${r.status}`,
+    );
+  return r.body as T;
+}
+
+/** `osm mesh external-host add`: a non-mesh host on the bridge answering on `addresses` (e.g. 203.0.113.10/32). */
+export async function addExternalHost(
+  stateDir: string,
+  name: string,
+  addresses: readonly string[],
+): Promise<ExternalHost> {
+  return requireDaemon<ExternalHost>(
+    await callDaemon(stateDir, "POST", "/external-hosts", { name, addresses }, 30_000),
+    stateDir,
+  );
+}
+
+export async function removeExternalHost(stateDir: string, name: string): Promise<void> {
+  requireDaemon(
+    await callDaemon(stateDir, "DELETE", `/external-hosts/${encodeURIComponent(name)}`, undefined, 30_000),
+    stateDir,
+  );
+}

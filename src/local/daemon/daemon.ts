@@ -1,0 +1,201 @@
+/**
+ * The daemon behind `osm mesh up`: the embedded API server and the node agent in one process, with a control
+ * endpoint (HTTP over `<stateDir>/daemon.sock`: `GET /healthz`, `POST /shutdown`, `POST|DELETE /external-hosts`),
+ * a pidfile and the kubeconfig context. `stop()` removes everything it made on the host: pods' processes,
+ * namespaces, veths, external hosts, routes and the bridge.
+ */
+import { chmodSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { KubeConfig } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { NODE_NAME, startApiServer, writeKubeconfig } from "../apiserver/index.ts";
+import { type NodeAgent, startNodeAgent } from "../node/agent.ts";
+import { checkHostPrerequisites, NodeRuntime } from "../node/runtime.ts";
+import { type DaemonConfig, statePaths } from "./config.ts";
+
+export interface Health {
+  readonly status: "ok" | "stopping";
+  readonly pid: number;
+  readonly apiServer: string;
+  readonly kubeconfig: string;
+  readonly context: string;
+  readonly bridge: string;
+  readonly gateway4: string;
+  readonly gateway6: string;
+  readonly pods: number;
+  readonly externalHosts: readonly string[];
+  readonly startedAt: string;
+}
+
+export interface RunningDaemon {
+  readonly health: () => Health;
+  /** Stops everything; `purge` also deletes the stored state. Resolves when done. */
+  stop(purge: boolean): Promise<void>;
+  /** Resolves once stopped (by `stop`, the control endpoint or a signal handler). */
+  readonly stopped: Promise<void>;
+}
+
+function readBody(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      try {
+        const text = Buffer.concat(chunks).toString();
+        resolve(text ? JSON.parse(text) : {});
+      } catch (error) {
+        reject(error);
+      }
+    });
+    req.on("error", reject);
+  });
+}
+
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { "Content-Type": "application/json" });
+  res.end(`${JSON.stringify(body)}\n`);
+}
+
+/** Starts the daemon in this process. Throws MeshError (not root, missing tool, port taken...). */
+export async function startDaemon(config: DaemonConfig, logger: Logger): Promise<RunningDaemon> {
+  const paths = statePaths(config.stateDir);
+  await checkHostPrerequisites();
+  mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+  chmodSync(config.stateDir, 0o700);
+  const runtime = new NodeRuntime({
+    stateDir: paths.node,
+    network: config.network,
+    nodeName: NODE_NAME,
+    logger: logger.child({ component: "node" }),
+  });
+  await runtime.start();
+  let api: Awaited<ReturnType<typeof startApiServer>> | undefined;
+  let agent: NodeAgent | undefined;
+  let control: Server | undefined;
+  let stopping: Promise<void> | undefined;
+  let resolveStopped: () => void = () => {};
+  const stopped = new Promise<void>((r) => {
+    resolveStopped = r;
+  });
+  const startedAt = new Date().toISOString();
+
+  const stop = (purge: boolean): Promise<void> => {
+    stopping ??= (async () => {
+      logger.info({ purge }, "stopping");
+      await agent?.stop().catch((e: unknown) => logger.warn({ err: e }, "agent stop failed"));
+      await runtime.shutdown({ graceSeconds: config.shutdownGraceSeconds, removeBridge: true });
+      await api?.close().catch((e: unknown) => logger.warn({ err: e }, "API server close failed"));
+      await new Promise<void>((r) => (control ? control.close(() => r()) : r()));
+      for (const f of [paths.socket, paths.pidfile]) rmSync(f, { force: true });
+      if (purge) {
+        rmSync(paths.apiserver, { recursive: true, force: true });
+        rmSync(paths.node, { recursive: true, force: true });
+      }
+      logger.info("stopped");
+      resolveStopped();
+    })();
+    return stopping;
+  };
+
+  try {
+    api = await startApiServer({
+      stateDir: paths.apiserver,
+      host: config.host,
+      port: config.port,
+      nodeConnector: runtime,
+      logger: logger.child({ component: "apiserver" }),
+    });
+    writeKubeconfig({
+      path: config.kubeconfig,
+      context: config.context,
+      server: api.url,
+      caPem: api.caPem,
+      token: api.token,
+      setCurrent: true,
+    });
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [
+        {
+          name: config.context,
+          server: api.url,
+          caData: Buffer.from(api.caPem).toString("base64"),
+          skipTLSVerify: false,
+        },
+      ],
+      users: [{ name: config.context, token: api.token }],
+      contexts: [{ name: config.context, cluster: config.context, user: config.context }],
+      currentContext: config.context,
+    });
+    agent = await startNodeAgent({
+      kubeConfig: kc,
+      runtime,
+      nodeName: NODE_NAME,
+      logger: logger.child({ component: "agent" }),
+    });
+  } catch (error) {
+    await stop(false);
+    throw error;
+  }
+  const apiUrl = api.url;
+
+  const health = (): Health => ({
+    status: stopping ? "stopping" : "ok",
+    pid: process.pid,
+    apiServer: apiUrl,
+    kubeconfig: config.kubeconfig,
+    context: config.context,
+    bridge: config.network.bridge,
+    gateway4: `${runtime.plan.gateway4}/${runtime.plan.subnet4.prefixLength}`,
+    gateway6: `${runtime.plan.gateway6}/${runtime.plan.subnet6.prefixLength}`,
+    pods: runtime.uids().length,
+    externalHosts: runtime.externalHosts().map((h) => h.name),
+    startedAt,
+  });
+
+  control = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://daemon");
+    void (async () => {
+      try {
+        if (req.method === "GET" && url.pathname === "/healthz") return reply(res, 200, health());
+        if (req.method === "POST" && url.pathname === "/shutdown") {
+          const body = (await readBody(req)) as { purge?: boolean };
+          reply(res, 202, { status: "stopping" });
+          void stop(body.purge === true);
+          return;
+        }
+        if (req.method === "POST" && url.pathname === "/external-hosts") {
+          const body = (await readBody(req)) as { name?: string; addresses?: string[] };
+          const host = await runtime.addExternalHost(body.name ?? "", body.addresses ?? []);
+          return reply(res, 200, host);
+        }
+        const del = /^\/external-hosts\/([a-z0-9-]+)$/.exec(url.pathname);
+        if (req.method === "DELETE" && del?.[1]) {
+          await runtime.removeExternalHost(del[1]);
+          return reply(res, 200, { removed: del[1] });
+        }
+        reply(res, 404, { error: `no such endpoint: ${req.method} ${url.pathname}` });
+      } catch (error) {
+        reply(res, 400, { error: (error as Error).message });
+      }
+    })();
+  });
+  rmSync(paths.socket, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    control?.once("error", reject);
+    control?.listen(paths.socket, () => resolve());
+  });
+  chmodSync(paths.socket, 0o600);
+  writeFileSync(paths.pidfile, `${process.pid}\n`);
+  logger.info(health(), "osm-local is up");
+  return { health, stop, stopped };
+}
+
+/** Removes the pidfile if it names this process (used on abnormal exit). */
+export function removeOwnPidfile(stateDir: string): void {
+  try {
+    unlinkSync(statePaths(stateDir).pidfile);
+  } catch {
+    // Not there: nothing to remove.
+  }
+}

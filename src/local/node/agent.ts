@@ -1,0 +1,217 @@
+/**
+ * The node agent (a small kubelet): a client of the Kubernetes API through @kubernetes/client-node, watching
+ * the pods bound to this node (`spec.nodeName`), running them through the NodeRuntime and writing
+ * `pods/status` back. Deletion follows the API server's graceful protocol: a started pod gets a
+ * `deletionTimestamp`; the agent stops it within `deletionGracePeriodSeconds`, then deletes it with grace 0.
+ * On start it reconciles: pods still in the API are (re)started on their old address; every sandbox,
+ * address or process that no pod owns any more is removed.
+ */
+import {
+  CoreV1Api,
+  type KubeConfig,
+  ListWatch,
+  type V1Pod,
+  type V1PodStatus,
+  Watch,
+} from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { buildPodStatus } from "./pod-status.ts";
+import type { ResumeState } from "./pod-worker.ts";
+import type { NodeRuntime } from "./runtime.ts";
+
+export interface NodeAgentOptions {
+  readonly kubeConfig: KubeConfig;
+  readonly runtime: NodeRuntime;
+  readonly nodeName: string;
+  readonly logger: Logger;
+  /** Coalescing window of status writes. */
+  readonly statusDelayMs?: number;
+}
+
+export interface NodeAgent {
+  /** Stops watching; pods keep running (the daemon decides whether to stop them). */
+  stop(): Promise<void>;
+}
+
+function isFinished(pod: V1Pod): boolean {
+  return pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed";
+}
+
+/** What an earlier agent run reported, so restart counts continue and finished init containers are not rerun. */
+export function resumeStateOf(pod: V1Pod): ResumeState | undefined {
+  const status = pod.status;
+  if (!status?.containerStatuses && !status?.initContainerStatuses) return undefined;
+  const counts = new Map<string, number>();
+  const initialized =
+    status.conditions?.some((c) => c.type === "Initialized" && c.status === "True") ?? false;
+  for (const c of status.initContainerStatuses ?? []) counts.set(`init:${c.name}`, c.restartCount ?? 0);
+  for (const c of status.containerStatuses ?? []) {
+    const ran =
+      c.state?.running !== undefined ||
+      c.state?.terminated !== undefined ||
+      c.lastState?.terminated !== undefined;
+    // Its process died with the old agent: starting it again is a restart.
+    counts.set(c.name, (c.restartCount ?? 0) + (ran ? 1 : 0));
+  }
+  return { initialized, restartCounts: counts };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function statusCode(error: unknown): number | undefined {
+  const e = error as { code?: unknown; statusCode?: unknown };
+  const code =
+    typeof e.code === "number" ? e.code : typeof e.statusCode === "number" ? e.statusCode : undefined;
+  return code;
+}
+
+/** Starts the agent: lists once (retrying until the API answers), removes orphans, then watches. */
+export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAgent> {
+  const { runtime, nodeName, logger } = options;
+  const core = options.kubeConfig.makeApiClient(CoreV1Api);
+  const fieldSelector = `spec.nodeName=${nodeName}`;
+  const statusDelay = options.statusDelayMs ?? 50;
+  let stopped = false;
+  const known = new Map<string, V1Pod>();
+  const lastStatus = new Map<string, V1PodStatus>();
+
+  // ---- status writer: one write in flight per pod, changes during a write coalesce into one more ------------
+  const dirty = new Set<string>();
+  const writing = new Set<string>();
+  const writeStatus = async (uid: string): Promise<void> => {
+    if (writing.has(uid)) return;
+    writing.add(uid);
+    try {
+      while (dirty.delete(uid) && !stopped) {
+        const pod = known.get(uid);
+        const view = runtime.view(uid);
+        if (!pod || !view || view.terminating) return;
+        const status = buildPodStatus(view, lastStatus.get(uid) ?? pod.status);
+        try {
+          await core.patchNamespacedPodStatus({
+            name: pod.metadata?.name ?? "",
+            namespace: pod.metadata?.namespace ?? "",
+            body: [{ op: "add", path: "/status", value: status }],
+          });
+          lastStatus.set(uid, status);
+        } catch (error) {
+          if (statusCode(error) !== 404)
+            logger.warn({ err: error, pod: pod.metadata?.name }, "status write failed");
+          if (statusCode(error) !== 404 && !stopped) {
+            dirty.add(uid);
+            await sleep(500);
+          }
+        }
+      }
+    } finally {
+      writing.delete(uid);
+    }
+  };
+  const onRuntimeChange = (uid: string) => {
+    if (stopped || dirty.has(uid)) return;
+    dirty.add(uid);
+    setTimeout(() => void writeStatus(uid), statusDelay).unref();
+  };
+
+  // ---- reconcile one pod ----------------------------------------------------------------------------------
+  const finalizing = new Set<string>();
+  const reconcile = async (pod: V1Pod): Promise<void> => {
+    const uid = pod.metadata?.uid ?? "";
+    const name = pod.metadata?.name ?? "";
+    const namespace = pod.metadata?.namespace ?? "";
+    if (pod.spec?.nodeName !== nodeName || !uid) return;
+    if (pod.metadata?.deletionTimestamp) {
+      if (finalizing.has(uid)) return;
+      finalizing.add(uid);
+      try {
+        await runtime.killPod(
+          uid,
+          pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30,
+        );
+        await core
+          .deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0, body: { preconditions: { uid } } })
+          .catch((error: unknown) => {
+            if (statusCode(error) !== 404 && statusCode(error) !== 409) throw error;
+          });
+        logger.info({ pod: `${namespace}/${name}` }, "pod deleted");
+      } catch (error) {
+        logger.warn({ err: error, pod: `${namespace}/${name}` }, "pod deletion failed");
+      } finally {
+        finalizing.delete(uid);
+      }
+      return;
+    }
+    if (runtime.has(uid) || isFinished(pod)) return;
+    logger.info({ pod: `${namespace}/${name}`, uid }, "starting pod");
+    runtime.runPod(pod, resumeStateOf(pod));
+  };
+
+  const handle = (pod: V1Pod) => {
+    const uid = pod.metadata?.uid;
+    if (!uid || pod.spec?.nodeName !== nodeName) return;
+    known.set(uid, pod);
+    void reconcile(pod);
+  };
+  const handleDelete = (pod: V1Pod) => {
+    const uid = pod.metadata?.uid;
+    if (!uid) return;
+    known.delete(uid);
+    lastStatus.delete(uid);
+    if (runtime.has(uid)) {
+      void runtime.killPod(
+        uid,
+        pod.metadata?.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30,
+      );
+    }
+  };
+
+  // ---- first list: reconcile against what the host still has ----------------------------------------------
+  let list: V1Pod[] | undefined;
+  for (let attempt = 0; list === undefined; attempt++) {
+    try {
+      list = (await core.listPodForAllNamespaces({ fieldSelector })).items.filter(
+        (p) => p.spec?.nodeName === nodeName,
+      );
+    } catch (error) {
+      if (attempt >= 50) throw error;
+      await sleep(200);
+    }
+  }
+  const keep = new Set(
+    list.filter((p) => !isFinished(p) && !p.metadata?.deletionTimestamp).map((p) => p.metadata?.uid ?? ""),
+  );
+  const removed = await runtime.removeOrphans(keep);
+  if (removed.length > 0) logger.info({ removed }, "removed orphaned pod sandboxes");
+
+  runtime.onChange = onRuntimeChange;
+  const informer = new ListWatch<V1Pod>(
+    "/api/v1/pods",
+    new Watch(options.kubeConfig),
+    async () => {
+      const res = await core.listPodForAllNamespaces({ fieldSelector });
+      return res;
+    },
+    false,
+    undefined,
+    fieldSelector,
+  );
+  informer.on("add", handle);
+  informer.on("update", handle);
+  informer.on("delete", handleDelete);
+  informer.on("error", (error) => {
+    if (stopped) return;
+    logger.warn({ err: error }, "pod watch failed; restarting");
+    setTimeout(() => {
+      if (!stopped) void informer.start();
+    }, 1000).unref();
+  });
+  await informer.start();
+
+  return {
+    async stop() {
+      stopped = true;
+      runtime.onChange = undefined;
+      await informer.stop();
+    },
+  };
+}
