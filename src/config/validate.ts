@@ -39,8 +39,9 @@ export function parseMeshConfigDocuments(text: string, source = "<input>"): unkn
       });
     }
     if (doc.errors.length > 0) continue;
-    if (doc.contents === null) continue; // empty document, e.g. a trailing `---`
-    out.push(doc.toJS({ maxAliasCount: 100 }));
+    const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
+    if (value === null || value === undefined) continue; // empty document, e.g. around a stray `---`
+    out.push(value);
   }
   if (issues.length > 0) throw new ConfigError(issues);
   return out;

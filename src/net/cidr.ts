@@ -122,11 +122,19 @@ export function tryParseCidr(text: string): CidrParseResult {
     };
   }
   const masked = maskAddress(family, value, prefixLength);
-  if (family === 6 && prefixLength >= 96 && masked >> 32n === 0xffffn) {
+  if (family === 6 && value >> 32n === 0xffffn) {
+    if (prefixLength >= 96) {
+      return {
+        ok: false,
+        reason: "is an IPv4-mapped IPv6 prefix (inside ::ffff:0:0/96)",
+        hint: `the kernel sends this traffic as IPv4; write the IPv4 form ${formatV4Value(masked)}/${prefixLength - 96}`,
+      };
+    }
+    // `::ffff:1.2.3.4/24` (accepted by OSM's CRD regex) counts 24 of 128 bits: it would mean ::/24.
     return {
       ok: false,
-      reason: "is an IPv4-mapped IPv6 prefix (inside ::ffff:0:0/96)",
-      hint: `the kernel sends this traffic as IPv4; write the IPv4 form ${formatV4Value(masked)}/${prefixLength - 96}`,
+      reason: `uses an IPv4-mapped address with an IPv6 prefix length: it would mean ${formatIp(6, masked)}/${prefixLength}`,
+      hint: `for the IPv4 range write ${formatV4Value(maskAddress(4, value & 0xffffffffn, Math.min(prefixLength, 32)))}/${Math.min(prefixLength, 32)}`,
     };
   }
   return { ok: true, cidr: new CidrValue(family, masked, prefixLength), hostBitsSet: masked !== value };

@@ -78,6 +78,7 @@ describe("parseCidr rejects bad input with the reason", () => {
     ["1..2.3/8", 'IPv4 address "1..2.3" has an empty octet'],
     ["::ffff:1.2.3.4/120", "is an IPv4-mapped IPv6 prefix (inside ::ffff:0:0/96)"],
     ["::ffff:0:0/96", "is an IPv4-mapped IPv6 prefix (inside ::ffff:0:0/96)"],
+    ["::ffff:1.2.3.4/24", "uses an IPv4-mapped address with an IPv6 prefix length: it would mean ::/24"],
     ["1:2:3:4:5:6:7:8:9/64", 'IPv6 address "1:2:3:4:5:6:7:8:9" has 9 groups, needs 8 (or "::")'],
     ["1::2::3/64", 'IPv6 address "1::2::3" has more than one "::"'],
     ["12345::/16", 'IPv6 address "12345::" has group "12345" with more than 4 hex digits'],
@@ -106,6 +107,12 @@ describe("parseCidr rejects bad input with the reason", () => {
     const r = tryParseCidr("::ffff:1.2.3.4/120");
     assert.ok(!r.ok);
     assert.equal(r.hint, "the kernel sends this traffic as IPv4; write the IPv4 form 1.2.3.0/24");
+  });
+
+  test("a mapped address with a short length hints at the IPv4 range", () => {
+    const r = tryParseCidr("::ffff:1.2.3.4/24");
+    assert.ok(!r.ok);
+    assert.equal(r.hint, "for the IPv4 range write 1.2.3.0/24");
   });
 
   test("a missing prefix length hints at /32 or /128 for a single address", () => {
