@@ -77,4 +77,3 @@ describe("deploy/crds/meshconfig.yaml", () => {
     assert.equal(at(v1, "properties.spec.properties.sidecar.properties.localProxyMode"), undefined);
   });
 });
-});
