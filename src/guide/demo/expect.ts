@@ -16,6 +16,8 @@ export interface CommandResult {
 export interface Expectation {
   /** Exit code the command must return (default 0). */
   readonly exitCode?: number;
+  /** Any of these exit codes (overrides exitCode), e.g. curl's 7, 52 and 56 for a refused connection. */
+  readonly exitCodeIn?: readonly number[];
   /** Patterns stdout must match (all of them). */
   readonly stdout?: readonly RegExp[];
   /** Patterns stdout and stderr together must match (all of them). */
@@ -30,9 +32,9 @@ export interface Expectation {
 export function checkResult(expect: Expectation, result: CommandResult): string[] {
   const problems: string[] = [];
   if (result.error) problems.push(`the command did not complete: ${result.error}`);
-  const wantExit = expect.exitCode ?? 0;
-  if (result.exitCode !== wantExit) {
-    problems.push(`expected exit code ${wantExit}, got ${result.exitCode ?? "none"}`);
+  const wantExit = expect.exitCodeIn ?? [expect.exitCode ?? 0];
+  if (result.exitCode === null || !wantExit.includes(result.exitCode)) {
+    problems.push(`expected exit code ${wantExit.join(" or ")}, got ${result.exitCode ?? "none"}`);
   }
   const combined = `${result.stdout}${result.stderr}`;
   for (const pattern of expect.stdout ?? []) {
@@ -54,7 +56,7 @@ export function checkResult(expect: Expectation, result: CommandResult): string[
 
 /** A one-line summary of what a step checks, printed after a step holds: `exit 0, "HTTP/1.1 200 OK"`. */
 export function describeExpectation(expect: Expectation): string {
-  const parts = [`exit ${expect.exitCode ?? 0}`];
+  const parts = [`exit ${(expect.exitCodeIn ?? [expect.exitCode ?? 0]).join("|")}`];
   for (const pattern of [...(expect.stdout ?? []), ...(expect.output ?? [])]) parts.push(pattern.source);
   for (const pattern of expect.notOutput ?? []) parts.push(`not ${pattern.source}`);
   if (expect.stdoutEquals !== undefined) parts.push(JSON.stringify(expect.stdoutEquals));

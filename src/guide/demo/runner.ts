@@ -35,6 +35,8 @@ export interface CommandStep {
   readonly capture?: string;
   /** Per-run limit (default 60 s). */
   readonly timeoutMs?: number;
+  /** A reason to skip the step given earlier captures (e.g. the mesh is already installed); undefined runs it. */
+  readonly skip?: (vars: DemoVars) => string | undefined;
 }
 
 export interface ActionStep {
@@ -85,6 +87,11 @@ function ensureNewline(text: string): string {
 }
 
 async function runCommandStep(step: CommandStep, vars: DemoVars, deps: RunnerDeps): Promise<string[]> {
+  const skip = step.skip?.(vars);
+  if (skip !== undefined) {
+    deps.write(`  skipped: ${skip}\n`);
+    return [];
+  }
   const argv = typeof step.argv === "function" ? step.argv(vars) : step.argv;
   deps.write(`$ ${formatCommand(argv)}\n`);
   const timeoutMs = step.timeoutMs ?? DEFAULT_TIMEOUT_MS;

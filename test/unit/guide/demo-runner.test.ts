@@ -226,3 +226,42 @@ test("commands are printed as a shell user would type them", () => {
   );
   assert.equal(formatCommand(["echo", "it's", ""]), `echo 'it'\\''s' ''`);
 });
+
+test("a step whose skip condition holds does not run and says why", async () => {
+  const world = fakeDeps({ "kubectl get deployments": [ok("deployment.apps/osm-controller\n")] });
+  const outcome = await runSteps(
+    [
+      {
+        kind: "command",
+        title: "is it installed",
+        argv: ["kubectl", "get", "deployments"],
+        expect: {},
+        capture: "ctl",
+      },
+      {
+        kind: "command",
+        title: "install",
+        argv: ["osm", "install"],
+        expect: {},
+        skip: (vars) => (vars.get("ctl") ? "the mesh is already installed" : undefined),
+      },
+    ],
+    [],
+    world.deps,
+  );
+  assert.equal(outcome.ok, true);
+  assert.deepEqual(world.ran, ["kubectl get deployments"]);
+  assert.match(world.output(), /\[2\/2\] install\n {2}skipped: the mesh is already installed\n/);
+});
+
+test("a refused connection may be any of several curl exit codes", () => {
+  const reset: CommandResult = {
+    exitCode: 56,
+    stdout: "",
+    stderr: "curl: (56) Recv failure: Connection reset by peer\n",
+  };
+  assert.deepEqual(checkResult({ exitCodeIn: [7, 52, 56] }, reset), []);
+  assert.deepEqual(checkResult({ exitCodeIn: [7, 52, 56] }, ok("HTTP/1.1 200 OK\n")), [
+    "expected exit code 7 or 52 or 56, got 0",
+  ]);
+});

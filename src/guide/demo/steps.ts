@@ -1,0 +1,354 @@
+/**
+ * The demo's step list: OSM's guide "Outbound Traffic IP Range Exclusions", with the guide's own commands
+ * (real `kubectl`, `osm`), plus OSM's httpbin sample to show mesh traffic next to egress. Pure: it only
+ * builds argv arrays and expectations; the runner executes them.
+ */
+import type { Expectation } from "./expect.ts";
+import type { DemoVars, Step } from "./runner.ts";
+
+/** The two addresses of the external, non-mesh host (the guide's httpbin.org). */
+export interface ExternalAddresses {
+  /** The address the guide excludes from interception (reachable after the restart). */
+  readonly excluded: string;
+  /** An address left alone (still refused by the sidecar). */
+  readonly other: string;
+  /** Host prefix length of the family (/32 or /128). */
+  readonly hostPrefix: 32 | 128;
+}
+
+export const IPV4_ADDRESSES: ExternalAddresses = {
+  excluded: "203.0.113.10",
+  other: "203.0.113.11",
+  hostPrefix: 32,
+};
+export const IPV6_ADDRESSES: ExternalAddresses = {
+  excluded: "2001:db8::10",
+  other: "2001:db8::11",
+  hostPrefix: 128,
+};
+
+export interface DemoStepOptions {
+  readonly addresses: ExternalAddresses;
+  /** How to run osm, e.g. `["/work/main/bin/osm"]`. Printed as `osm`. */
+  readonly osm: readonly string[];
+  readonly kubectl: string;
+  /** Absolute path of examples/guide (curl.yaml, httpbin.yaml). */
+  readonly examplesDir: string;
+  /** Steps that bring the mesh up and the external host in (from the runtime in use). */
+  readonly setup: readonly Step[];
+}
+
+/** `http://203.0.113.10:80`, `http://[2001:db8::10]:80`. */
+export function urlOf(address: string, port: number): string {
+  return address.includes(":") ? `http://[${address}]:${port}` : `http://${address}:${port}`;
+}
+
+/** curl's exit codes for a connection the sidecar does not let through: refused (7), closed (52), reset (56). */
+export const REFUSED: Expectation = { exitCodeIn: [7, 52, 56], output: [/curl: \((7|52|56)\)/] };
+const OK_200: Expectation = { stdout: [/HTTP\/1\.1 200 OK/] };
+/** Exactly one pod row, and it is 2/2 Running (an old pod still terminating does not count as done). */
+const ONE_POD_READY: Expectation = { stdout: [/^NAME[^\n]*\n\S+\s+2\/2\s+Running[^\n]*\n?$/] };
+
+const WAIT_PODS = { timeoutMs: 180_000, intervalMs: 2000 };
+
+function curlFromPod(kubectl: string, url: string) {
+  // -sS: no progress meter, errors still shown; -I: headers only, as the guide (curl -I).
+  return (vars: DemoVars) => [
+    kubectl,
+    "exec",
+    "-n",
+    "curl",
+    vars.get("curlPod") ?? "",
+    "-c",
+    "curl",
+    "--",
+    "curl",
+    "-sSI",
+    "--max-time",
+    "10",
+    url,
+  ];
+}
+
+/** The guide's steps, in order, after the runtime's own setup steps. */
+export function buildDemoSteps(o: DemoStepOptions): Step[] {
+  const k = o.kubectl;
+  const { excluded, other, hostPrefix } = o.addresses;
+  const excludedCidr = `${excluded}/${hostPrefix}`;
+  const patchEgressOff = '{"spec":{"traffic":{"enableEgress":false}}}';
+  const patchExclusion = JSON.stringify({
+    spec: { traffic: { outboundIPRangeExclusionList: [excludedCidr] } },
+  });
+  const badPatch = JSON.stringify({
+    spec: { traffic: { outboundIPRangeExclusionList: [`${excluded}/${hostPrefix + 1}`] } },
+  });
+  const getPodName: Step = {
+    kind: "command",
+    title: "Look up the curl pod's name",
+    argv: [k, "get", "pod", "-n", "curl", "-l", "app=curl", "-o", "jsonpath={.items[0].metadata.name}"],
+    expect: { stdout: [/^curl-\S+$/] },
+    capture: "curlPod",
+  };
+  const readBack: Step = {
+    kind: "command",
+    title: "Read the exclusion list back",
+    argv: [
+      k,
+      "get",
+      "meshconfig",
+      "osm-mesh-config",
+      "-n",
+      "osm-system",
+      "-o",
+      'jsonpath={.spec.traffic.outboundIPRangeExclusionList}{"\\n"}',
+    ],
+    expect: { stdoutEquals: JSON.stringify([excludedCidr]) },
+  };
+  return [
+    ...o.setup,
+    {
+      kind: "command",
+      title: "Disable egress mesh-wide",
+      argv: [
+        k,
+        "patch",
+        "meshconfig",
+        "osm-mesh-config",
+        "-n",
+        "osm-system",
+        "-p",
+        patchEgressOff,
+        "--type=merge",
+      ],
+      expect: { stdout: [/meshconfig\.config\.openservicemesh\.io\/osm-mesh-config patched/] },
+    },
+    {
+      kind: "command",
+      title: "Create the curl namespace",
+      argv: [k, "create", "namespace", "curl"],
+      expect: { stdout: [/namespace\/curl created/] },
+    },
+    {
+      kind: "command",
+      title: "Add it to the mesh",
+      argv: [...o.osm, "namespace", "add", "curl"],
+      expect: { stdout: [/Namespace \[curl\] successfully added to mesh \[osm\]/] },
+    },
+    {
+      kind: "command",
+      title: "Deploy OSM's curl sample",
+      argv: [k, "apply", "-f", `${o.examplesDir}/curl.yaml`, "-n", "curl"],
+      expect: { stdout: [/serviceaccount\/curl created/, /deployment\.apps\/curl created/] },
+    },
+    {
+      kind: "command",
+      title: "Wait for the curl pod to run with its sidecar (2/2 Running)",
+      argv: [k, "get", "pods", "-n", "curl"],
+      expect: ONE_POD_READY,
+      waitUntil: WAIT_PODS,
+    },
+    getPodName,
+    {
+      kind: "command",
+      title: `curl ${excluded} from the pod: refused (egress is disabled)`,
+      argv: curlFromPod(k, urlOf(excluded, 80)),
+      expect: REFUSED,
+    },
+    {
+      kind: "command",
+      title: `Exclude ${excludedCidr} from interception`,
+      argv: [
+        k,
+        "patch",
+        "meshconfig",
+        "osm-mesh-config",
+        "-n",
+        "osm-system",
+        "-p",
+        patchExclusion,
+        "--type=merge",
+      ],
+      expect: { stdout: [/osm-mesh-config patched/] },
+    },
+    readBack,
+    {
+      kind: "command",
+      title: "An invalid exclusion is refused by the MeshConfig validator",
+      argv: [k, "patch", "meshconfig", "osm-mesh-config", "-n", "osm-system", "-p", badPatch, "--type=merge"],
+      expect: { exitCode: 1, output: [/outboundIPRangeExclusionList\[0\]/] },
+    },
+    { ...readBack, title: "The MeshConfig is unchanged" },
+    {
+      kind: "command",
+      title: "The running pod is stale: its interception was programmed before the change",
+      argv: [...o.osm, "proxy", "status", "-n", "curl"],
+      expect: {
+        stdout: [
+          /STALE/,
+          new RegExp(`\\+${excludedCidr.replaceAll(".", "\\.")}`),
+          /kubectl rollout restart deployment curl -n curl/,
+        ],
+      },
+    },
+    {
+      kind: "command",
+      title: "Restart it",
+      argv: [k, "rollout", "restart", "deployment", "curl", "-n", "curl"],
+      expect: { stdout: [/deployment\.apps\/curl restarted/] },
+    },
+    {
+      kind: "command",
+      title: "Wait for the rollout",
+      argv: [k, "rollout", "status", "deployment", "curl", "-n", "curl", "--timeout=180s"],
+      expect: { stdout: [/successfully rolled out/] },
+      timeoutMs: 200_000,
+    },
+    {
+      kind: "command",
+      title: "Wait for the new pod alone (2/2 Running)",
+      argv: [k, "get", "pods", "-n", "curl"],
+      expect: ONE_POD_READY,
+      waitUntil: WAIT_PODS,
+    },
+    { ...getPodName, title: "Look up the new pod's name" },
+    {
+      kind: "command",
+      title: "The new pod runs the current interception policy",
+      argv: [...o.osm, "proxy", "status", "-n", "curl"],
+      expect: { stdout: [/current/], notOutput: [/STALE/] },
+    },
+    {
+      kind: "command",
+      title: `curl ${excluded} from the pod: it answers (not intercepted)`,
+      argv: curlFromPod(k, urlOf(excluded, 80)),
+      expect: OK_200,
+    },
+    {
+      kind: "command",
+      title: `curl ${other} from the pod: still refused`,
+      argv: curlFromPod(k, urlOf(other, 80)),
+      expect: REFUSED,
+    },
+    {
+      kind: "command",
+      title: `Explain: ${excluded} goes direct, because of the MeshConfig's exclusion`,
+      argv: (vars) => [
+        ...o.osm,
+        "explain",
+        `pod/${vars.get("curlPod") ?? ""}`,
+        "-n",
+        "curl",
+        hostPort(excluded, 80),
+      ],
+      expect: { stdout: [/verdict: direct/, /MeshConfig spec\.traffic\.outboundIPRangeExclusionList/] },
+    },
+    {
+      kind: "command",
+      title: `Explain: ${other} goes to the sidecar, which refuses it`,
+      argv: (vars) => [
+        ...o.osm,
+        "explain",
+        `pod/${vars.get("curlPod") ?? ""}`,
+        "-n",
+        "curl",
+        hostPort(other, 80),
+      ],
+      expect: { stdout: [/verdict: outbound sidecar .*refused: egress is disabled/] },
+    },
+    {
+      kind: "command",
+      title: "Create the httpbin namespace",
+      argv: [k, "create", "namespace", "httpbin"],
+      expect: { stdout: [/namespace\/httpbin created/] },
+    },
+    {
+      kind: "command",
+      title: "Add it to the mesh",
+      argv: [...o.osm, "namespace", "add", "httpbin"],
+      expect: { stdout: [/Namespace \[httpbin\] successfully added to mesh \[osm\]/] },
+    },
+    {
+      kind: "command",
+      title: "Deploy OSM's httpbin sample",
+      argv: [k, "apply", "-f", `${o.examplesDir}/httpbin.yaml`, "-n", "httpbin"],
+      expect: { stdout: [/service\/httpbin created/, /deployment\.apps\/httpbin created/] },
+    },
+    {
+      kind: "command",
+      title: "Wait for httpbin to run with its sidecar (2/2 Running)",
+      argv: [k, "get", "pods", "-n", "httpbin"],
+      expect: ONE_POD_READY,
+      waitUntil: WAIT_PODS,
+    },
+    {
+      kind: "command",
+      title: "Look up the httpbin Service's cluster IP",
+      argv: [k, "get", "service", "httpbin", "-n", "httpbin", "-o", "jsonpath={.spec.clusterIP}"],
+      expect: { stdout: [/^\S+$/] },
+      capture: "httpbinIP",
+    },
+    {
+      kind: "command",
+      title: "curl httpbin through both sidecars: allowed (mesh traffic), with egress still off",
+      argv: (vars) => curlFromPod(k, urlOf(vars.get("httpbinIP") ?? "", 14001))(vars),
+      expect: OK_200,
+      waitUntil: { timeoutMs: 30_000, intervalMs: 1000 },
+    },
+    {
+      kind: "command",
+      title: `curl ${other} again: outside the mesh, still refused`,
+      argv: curlFromPod(k, urlOf(other, 80)),
+      expect: REFUSED,
+    },
+  ];
+}
+
+function hostPort(address: string, port: number): string {
+  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** Removes what the guide created, when the mesh itself stays (it was running before the demo). */
+export function buildGuideCleanup(o: Pick<DemoStepOptions, "kubectl">, vars: DemoVars): Step[] {
+  const k = o.kubectl;
+  return [
+    {
+      kind: "command",
+      title: "Delete the demo's namespaces",
+      argv: [k, "delete", "namespace", "curl", "httpbin", "--ignore-not-found", "--wait=false"],
+      expect: {},
+    },
+    {
+      kind: "command",
+      title: "Restore the MeshConfig's egress setting and exclusion list",
+      argv: () => [
+        k,
+        "patch",
+        "meshconfig",
+        "osm-mesh-config",
+        "-n",
+        "osm-system",
+        "--type=merge",
+        "-p",
+        JSON.stringify({
+          spec: {
+            traffic: {
+              enableEgress: vars.get("egressBefore") !== "false",
+              outboundIPRangeExclusionList: parseList(vars.get("exclusionsBefore")),
+            },
+          },
+        }),
+      ],
+      expect: {},
+    },
+  ];
+}
+
+function parseList(text: string | undefined): string[] | null {
+  if (!text) return null;
+  try {
+    const value: unknown = JSON.parse(text);
+    return Array.isArray(value) ? value.map(String) : null;
+  } catch {
+    return null;
+  }
+}
