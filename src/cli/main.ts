@@ -6,6 +6,8 @@ import { Command, CommanderError } from "commander";
 import { isMeshError } from "../errors.ts";
 import { registerController } from "./commands/controller.ts";
 import { registerExplain } from "./commands/explain.ts";
+import { registerInjector } from "./commands/injector.ts";
+import { registerInstall } from "./commands/install.ts";
 import { registerInterception } from "./commands/interception.ts";
 import { registerMesh } from "./commands/mesh.ts";
 import { registerMeshConfig } from "./commands/meshconfig.ts";
@@ -32,6 +34,8 @@ export function buildProgram(): Command {
     registerNamespace,
     registerProxy,
     registerController,
+    registerInstall,
+    registerInjector,
   ]) {
     register(program);
   }

@@ -1,0 +1,90 @@
+/**
+ * `osm install` / `osm uninstall mesh`, minus argv: apply the control plane in dependency order through the
+ * Kubernetes API, or remove it. The caller passes the client and a line writer (the CLI prints).
+ */
+import type { KubernetesObjectApi } from "@kubernetes/client-node";
+import { meshConfigCrd } from "../config/index.ts";
+import { ErrorCode, MeshError } from "../errors.ts";
+import { type ApplyEvent, applyOne, createIfAbsent, deleteOne, waitForCrdEstablished } from "./apply.ts";
+import type { InstallValues } from "./install-values.ts";
+import { renderManifestsYaml } from "./manifest-yaml.ts";
+import { buildInstallManifests, buildPresetMeshConfig, type Manifest, toApiObject } from "./manifests.ts";
+
+const WEBHOOK_KINDS = new Set(["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]);
+
+export function crdManifest(): Manifest {
+  return meshConfigCrd() as unknown as Manifest;
+}
+
+/** What `--dry-run` prints: CRD, control plane and the MeshConfig `osm install` would create if absent. */
+export function renderInstallYaml(values: InstallValues, version: string): string {
+  return renderManifestsYaml(
+    [crdManifest(), ...buildInstallManifests(values), buildPresetMeshConfig(values)],
+    `osm-ts ${version}: mesh ${values.meshName} in namespace ${values.osmNamespace}`,
+  );
+}
+
+export function describeEvent(e: ApplyEvent): string {
+  const ref = `${e.kind.toLowerCase()}/${e.name}`;
+  return e.namespace ? `${ref} (${e.namespace}) ${e.action}` : `${ref} ${e.action}`;
+}
+
+/**
+ * Order: CRD (and wait until served), namespace, RBAC, preset ConfigMap, the MeshConfig if absent (before
+ * the validator webhook is registered, so install never waits on its own webhook), services, deployments,
+ * then the webhook configurations.
+ */
+export async function installMesh(deps: {
+  client: KubernetesObjectApi;
+  values: InstallValues;
+  out: (line: string) => void;
+  crdTimeoutMs?: number;
+}): Promise<void> {
+  const { client, values, out } = deps;
+  const crd = crdManifest();
+  const manifests = buildInstallManifests(values).map(toApiObject);
+  const preset = buildPresetMeshConfig(values);
+  out(describeEvent(await applyOne(client, crd)));
+  if (!(await waitForCrdEstablished(client, crd.metadata.name, deps.crdTimeoutMs ?? 30_000))) {
+    throw new MeshError(ErrorCode.Unavailable, `CRD ${crd.metadata.name} was not established in time`, {
+      hint: "check the API server (kubectl get crd meshconfigs.config.openservicemesh.io -o yaml)",
+    });
+  }
+  const early = manifests.filter(
+    (m) => !WEBHOOK_KINDS.has(m.kind) && m.kind !== "Service" && m.kind !== "Deployment",
+  );
+  const late = manifests.filter((m) => m.kind === "Service" || m.kind === "Deployment");
+  const webhooks = manifests.filter((m) => WEBHOOK_KINDS.has(m.kind));
+  for (const m of early) out(describeEvent(await applyOne(client, m)));
+  out(describeEvent(await createIfAbsent(client, preset)));
+  for (const m of [...late, ...webhooks]) out(describeEvent(await applyOne(client, m)));
+  out(`OSM installed successfully in namespace [${values.osmNamespace}] with mesh name [${values.meshName}]`);
+}
+
+/**
+ * Removes the control plane. Webhook configurations go first: with failurePolicy Fail, a registered webhook
+ * whose server is gone would block pod creation in every meshed namespace. The MeshConfig, the namespace and
+ * the CRD stay unless asked (OSM's `--delete-namespace`, `--delete-cluster-wide-resources`).
+ */
+export async function uninstallMesh(deps: {
+  client: KubernetesObjectApi;
+  values: InstallValues;
+  deleteNamespace: boolean;
+  deleteClusterWideResources: boolean;
+  out: (line: string) => void;
+}): Promise<void> {
+  const { client, values, out } = deps;
+  const manifests = buildInstallManifests(values).map(toApiObject);
+  const namespaceObject = manifests.find((m) => m.kind === "Namespace");
+  const ordered = [
+    ...manifests.filter((m) => WEBHOOK_KINDS.has(m.kind)),
+    ...manifests.filter((m) => m.kind === "Deployment"),
+    ...manifests.filter(
+      (m) => !WEBHOOK_KINDS.has(m.kind) && m.kind !== "Deployment" && m.kind !== "Namespace",
+    ),
+  ];
+  for (const m of ordered) out(describeEvent(await deleteOne(client, m)));
+  if (deps.deleteNamespace && namespaceObject) out(describeEvent(await deleteOne(client, namespaceObject)));
+  if (deps.deleteClusterWideResources) out(describeEvent(await deleteOne(client, crdManifest())));
+  out(`OSM [mesh name: ${values.meshName}] in namespace [${values.osmNamespace}] uninstalled`);
+}

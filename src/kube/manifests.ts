@@ -1,0 +1,370 @@
+/**
+ * The control plane's install manifests, as objects (pure): one source for `osm install`, `--dry-run` and the
+ * kustomize base in deploy/ (generated from here by scripts/generate-deploy.ts; a test keeps them equal).
+ * RBAC is least privilege; every rule carries the reason it exists (rendered as a YAML comment).
+ */
+import { validateMeshConfig } from "../config/index.ts";
+import { defaultMeshConfig } from "../config/validate.ts";
+import {
+  CONTROLLER_SIDECAR_API_PORT,
+  INJECTOR_SERVICE_NAME,
+  INJECTOR_SERVICE_PORT,
+  LABEL_APP,
+  LABEL_MESH_NAME,
+  MESH_CONFIG_GROUP,
+  MESH_CONFIG_NAME,
+  OSM_CONTROLLER_NAME,
+} from "../constants.ts";
+import type { InstallValues } from "./install-values.ts";
+import {
+  buildMutatingWebhookConfiguration,
+  buildValidatingWebhookConfiguration,
+  mutatingWebhookConfigurationName,
+  validatingWebhookConfigurationName,
+} from "./webhook-configs.ts";
+
+export type Manifest = Record<string, unknown> & {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+};
+
+export interface PolicyRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  resourceNames?: string[];
+  /** Why this rule exists: which code path needs which verb (rendered as a comment, never sent). */
+  why: string;
+}
+
+export const PRESET_CONFIGMAP_NAME = "preset-mesh-config";
+export const PRESET_CONFIGMAP_KEY = "preset-mesh-config.json";
+
+function imageRef(values: InstallValues, name: string, override: string | undefined): string {
+  return override ?? `${values.image.registry}/${name}:${values.image.tag}`;
+}
+
+export function controllerUrl(values: InstallValues): string {
+  return (
+    values.controllerUrl ??
+    `http://${OSM_CONTROLLER_NAME}.${values.osmNamespace}.svc.cluster.local:${CONTROLLER_SIDECAR_API_PORT}`
+  );
+}
+
+export function resolvedImages(values: InstallValues): { controller: string; sidecar: string; init: string } {
+  return {
+    controller: imageRef(values, "osm-controller", values.controllerImage),
+    sidecar: imageRef(values, "osm-sidecar", values.sidecarImage),
+    init: imageRef(values, "osm-init", values.initContainerImage),
+  };
+}
+
+/** The preset MeshConfig: OSM v1.2 chart defaults with the --set fields merged in, validated. */
+export function buildPresetMeshConfig(values: InstallValues): Manifest {
+  const preset = defaultMeshConfig();
+  const candidate = {
+    apiVersion: preset.apiVersion,
+    kind: preset.kind,
+    metadata: { name: MESH_CONFIG_NAME, namespace: values.osmNamespace },
+    spec: {
+      ...preset.spec,
+      traffic: { ...preset.spec.traffic, ...values.meshConfigSpec.traffic },
+      sidecar: { ...preset.spec.sidecar, ...values.meshConfigSpec.sidecar },
+    },
+  };
+  // Same validator as the webhook: a bad --set value fails here, naming the field.
+  const valid = validateMeshConfig(candidate);
+  return {
+    apiVersion: valid.apiVersion,
+    kind: valid.kind,
+    metadata: { name: MESH_CONFIG_NAME, namespace: values.osmNamespace },
+    spec: valid.spec,
+  };
+}
+
+function labels(values: InstallValues, app: string): Record<string, string> {
+  return {
+    [LABEL_APP]: app,
+    [LABEL_MESH_NAME]: values.meshName,
+    "app.kubernetes.io/name": "openservicemesh.io",
+  };
+}
+
+function role(
+  kind: "ClusterRole" | "Role",
+  name: string,
+  app: string,
+  values: InstallValues,
+  rules: PolicyRule[],
+): Manifest {
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind,
+    metadata: {
+      name,
+      ...(kind === "Role" ? { namespace: values.osmNamespace } : {}),
+      labels: labels(values, app),
+    },
+    rules,
+  } as Manifest;
+}
+
+function binding(
+  kind: "ClusterRoleBinding" | "RoleBinding",
+  name: string,
+  sa: string,
+  values: InstallValues,
+): Manifest {
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind,
+    metadata: {
+      name,
+      ...(kind === "RoleBinding" ? { namespace: values.osmNamespace } : {}),
+      labels: labels(values, sa),
+    },
+    roleRef: {
+      apiGroup: "rbac.authorization.k8s.io",
+      kind: kind === "RoleBinding" ? "Role" : "ClusterRole",
+      name,
+    },
+    subjects: [{ kind: "ServiceAccount", name: sa, namespace: values.osmNamespace }],
+  };
+}
+
+/** The controller's and the injector's permissions, each rule with its reason. */
+export function rbacRules(values: InstallValues): {
+  controllerCluster: PolicyRule[];
+  controllerNamespaced: PolicyRule[];
+  injectorCluster: PolicyRule[];
+  injectorNamespaced: PolicyRule[];
+} {
+  return {
+    controllerCluster: [
+      {
+        apiGroups: [""],
+        resources: ["namespaces", "services", "endpoints"],
+        verbs: ["list", "watch"],
+        why: "informers: which namespaces the mesh monitors, and the services/endpoints sidecars can reach",
+      },
+      {
+        apiGroups: [""],
+        resources: ["pods"],
+        verbs: ["list", "watch", "patch"],
+        why: "informer on meshed pods (backends, sidecar auth, staleness); patch writes only the osm-ts.io/interception-stale annotation",
+      },
+    ],
+    controllerNamespaced: [
+      {
+        apiGroups: [MESH_CONFIG_GROUP],
+        resources: ["meshconfigs"],
+        verbs: ["get", "list", "watch"],
+        why: "informer on the MeshConfig (enableEgress and endpoints are pushed to sidecars live)",
+      },
+      {
+        apiGroups: [MESH_CONFIG_GROUP],
+        resources: ["meshconfigs"],
+        verbs: ["create"],
+        why: "bootstrap: create osm-mesh-config from the preset only if absent (create cannot be limited by name)",
+      },
+    ],
+    injectorCluster: [
+      {
+        apiGroups: [""],
+        resources: ["namespaces"],
+        verbs: ["get"],
+        why: "admission: the pod's namespace labels and annotations decide injection (spec §4)",
+      },
+      {
+        apiGroups: ["admissionregistration.k8s.io"],
+        resources: ["mutatingwebhookconfigurations"],
+        resourceNames: [mutatingWebhookConfigurationName(values.meshName)],
+        verbs: ["get", "update"],
+        why: "publish the self-signed CA into caBundle of this mesh's injector webhook, and on CA rotation",
+      },
+      {
+        apiGroups: ["admissionregistration.k8s.io"],
+        resources: ["validatingwebhookconfigurations"],
+        resourceNames: [validatingWebhookConfigurationName(values.meshName)],
+        verbs: ["get", "update"],
+        why: "publish the same CA into this mesh's MeshConfig validator webhook",
+      },
+    ],
+    injectorNamespaced: [
+      {
+        apiGroups: [MESH_CONFIG_GROUP],
+        resources: ["meshconfigs"],
+        resourceNames: [MESH_CONFIG_NAME],
+        verbs: ["get"],
+        why: "admission: read the current MeshConfig (exclusions, images, privileged init) for each new pod",
+      },
+    ],
+  };
+}
+
+function probe(path: string, port: number, scheme: "HTTP" | "HTTPS"): Record<string, unknown> {
+  return { httpGet: { path, port, scheme }, initialDelaySeconds: 1, periodSeconds: 5, timeoutSeconds: 3 };
+}
+
+const CONTAINER_SECURITY = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ["ALL"] },
+};
+
+function deployment(
+  values: InstallValues,
+  name: string,
+  container: Record<string, unknown>,
+  serviceAccountName: string,
+): Manifest {
+  const l = labels(values, name);
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name, namespace: values.osmNamespace, labels: l },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { [LABEL_APP]: name } },
+      template: {
+        metadata: { labels: l },
+        spec: {
+          serviceAccountName,
+          nodeSelector: { "kubernetes.io/os": "linux" },
+          containers: [container],
+        },
+      },
+    },
+  };
+}
+
+function service(values: InstallValues, name: string, port: number, portName: string): Manifest {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name, namespace: values.osmNamespace, labels: labels(values, name) },
+    spec: {
+      selector: { [LABEL_APP]: name },
+      ports: [{ name: portName, port, targetPort: port, protocol: "TCP" }],
+    },
+  };
+}
+
+/** Every object `osm install` applies, in apply order (the CRD and the MeshConfig itself are separate). */
+export function buildInstallManifests(values: InstallValues): Manifest[] {
+  const ns = values.osmNamespace;
+  const images = resolvedImages(values);
+  const rules = rbacRules(values);
+  const preset = buildPresetMeshConfig(values);
+  const controllerRbac = `${OSM_CONTROLLER_NAME}-${values.meshName}`;
+  const injectorRbac = `${INJECTOR_SERVICE_NAME}-${values.meshName}`;
+  const logLevel = values.osmLogLevel;
+
+  const controllerContainer = {
+    name: OSM_CONTROLLER_NAME,
+    image: images.controller,
+    imagePullPolicy: values.image.pullPolicy,
+    command: [
+      ...values.osmCommand,
+      "controller",
+      "run",
+      "--osm-namespace",
+      ns,
+      "--mesh-name",
+      values.meshName,
+      "--listen",
+      `0.0.0.0:${CONTROLLER_SIDECAR_API_PORT}`,
+      "--log-level",
+      logLevel,
+    ],
+    ports: [{ name: "sidecar-api", containerPort: CONTROLLER_SIDECAR_API_PORT, protocol: "TCP" }],
+    readinessProbe: probe("/readyz", CONTROLLER_SIDECAR_API_PORT, "HTTP"),
+    livenessProbe: probe("/healthz", CONTROLLER_SIDECAR_API_PORT, "HTTP"),
+    resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "512Mi" } },
+    securityContext: CONTAINER_SECURITY,
+  };
+  const injectorContainer = {
+    name: INJECTOR_SERVICE_NAME,
+    image: images.controller,
+    imagePullPolicy: values.image.pullPolicy,
+    command: [
+      ...values.osmCommand,
+      "injector",
+      "run",
+      "--osm-namespace",
+      ns,
+      "--mesh-name",
+      values.meshName,
+      "--listen",
+      `0.0.0.0:${INJECTOR_SERVICE_PORT}`,
+      "--sidecar-image",
+      images.sidecar,
+      ...(values.sidecarWindowsImage ? ["--sidecar-windows-image", values.sidecarWindowsImage] : []),
+      "--init-container-image",
+      images.init,
+      "--image-pull-policy",
+      values.image.pullPolicy,
+      "--controller-url",
+      controllerUrl(values),
+      "--interception-backend",
+      values.interceptionBackend,
+      "--osm-command",
+      values.osmCommand.join(" "),
+      "--log-level",
+      logLevel,
+    ],
+    env: [{ name: "POD_IP", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "status.podIP" } } }],
+    ports: [{ name: "webhook", containerPort: INJECTOR_SERVICE_PORT, protocol: "TCP" }],
+    readinessProbe: probe("/readyz", INJECTOR_SERVICE_PORT, "HTTPS"),
+    livenessProbe: probe("/healthz", INJECTOR_SERVICE_PORT, "HTTPS"),
+    resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "512Mi" } },
+    securityContext: CONTAINER_SECURITY,
+  };
+
+  return [
+    {
+      apiVersion: "v1",
+      kind: "Namespace",
+      // `name` lets the injector webhook's namespaceSelector (`name NotIn [osm-system]`) skip this namespace.
+      metadata: { name: ns, labels: { name: ns, "app.kubernetes.io/name": "openservicemesh.io" } },
+    },
+    {
+      apiVersion: "v1",
+      kind: "ServiceAccount",
+      metadata: { name: OSM_CONTROLLER_NAME, namespace: ns, labels: labels(values, OSM_CONTROLLER_NAME) },
+    },
+    {
+      apiVersion: "v1",
+      kind: "ServiceAccount",
+      metadata: { name: INJECTOR_SERVICE_NAME, namespace: ns, labels: labels(values, INJECTOR_SERVICE_NAME) },
+    },
+    role("ClusterRole", controllerRbac, OSM_CONTROLLER_NAME, values, rules.controllerCluster),
+    binding("ClusterRoleBinding", controllerRbac, OSM_CONTROLLER_NAME, values),
+    role("Role", controllerRbac, OSM_CONTROLLER_NAME, values, rules.controllerNamespaced),
+    binding("RoleBinding", controllerRbac, OSM_CONTROLLER_NAME, values),
+    role("ClusterRole", injectorRbac, INJECTOR_SERVICE_NAME, values, rules.injectorCluster),
+    binding("ClusterRoleBinding", injectorRbac, INJECTOR_SERVICE_NAME, values),
+    role("Role", injectorRbac, INJECTOR_SERVICE_NAME, values, rules.injectorNamespaced),
+    binding("RoleBinding", injectorRbac, INJECTOR_SERVICE_NAME, values),
+    {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: PRESET_CONFIGMAP_NAME, namespace: ns, labels: labels(values, OSM_CONTROLLER_NAME) },
+      data: { [PRESET_CONFIGMAP_KEY]: `${JSON.stringify(preset["spec"], null, 2)}\n` },
+    },
+    service(values, OSM_CONTROLLER_NAME, CONTROLLER_SIDECAR_API_PORT, "sidecar-api"),
+    service(values, INJECTOR_SERVICE_NAME, INJECTOR_SERVICE_PORT, "webhook"),
+    deployment(values, OSM_CONTROLLER_NAME, controllerContainer, OSM_CONTROLLER_NAME),
+    deployment(values, INJECTOR_SERVICE_NAME, injectorContainer, INJECTOR_SERVICE_NAME),
+    buildMutatingWebhookConfiguration({ meshName: values.meshName, osmNamespace: ns }) as Manifest,
+    buildValidatingWebhookConfiguration({ meshName: values.meshName, osmNamespace: ns }) as Manifest,
+  ];
+}
+
+/** The object without osm-ts-only fields (`why` on RBAC rules): what is sent to the API server. */
+export function toApiObject(manifest: Manifest): Manifest {
+  if (manifest.kind !== "ClusterRole" && manifest.kind !== "Role") return manifest;
+  const rules = (manifest["rules"] as PolicyRule[]).map(({ why: _why, ...rule }) => rule);
+  return { ...manifest, rules };
+}
