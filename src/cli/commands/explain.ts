@@ -1,6 +1,7 @@
 import { type Command, Option } from "commander";
 import { describeProvenance } from "../../config/index.ts";
 import { ErrorCode, MeshError } from "../../errors.ts";
+import { runExplainPodCommand } from "../../guide/explain-pod-run.ts";
 import { buildPlan, type Explanation, explain } from "../../interception/index.ts";
 import { tryParseIp } from "../../net/index.ts";
 import type { IpAddress } from "../../net/types.ts";
@@ -51,8 +52,10 @@ export function registerExplain(program: Command): void {
     .description(
       "say where a TCP connection from the pod goes (direct or sidecar), which rule decides, and why",
     )
-    .argument("<destination>", "IP:PORT or [IPv6]:PORT")
-    .requiredOption("-f, --filename <file>", "MeshConfig file (YAML or JSON), or - for stdin")
+    .argument("<destination>", "IP:PORT or [IPv6]:PORT (or pod/NAME, then IP:PORT: a running pod)")
+    .argument("[podDestination]", "with pod/NAME: IP:PORT")
+    .option("-f, --filename <file>", "MeshConfig file (YAML or JSON), or - for stdin")
+    .option("-n, --namespace <ns>", "with pod/NAME: the pod's namespace")
     .option("--annotation <KEY=VALUE>", "a pod annotation (repeatable)", collect, [])
     .addOption(
       new Option("--backend <backend>", "rules to evaluate")
@@ -68,10 +71,12 @@ export function registerExplain(program: Command): void {
     .option("--interface <name>", "interface the connection leaves (outbound) or arrives on (inbound)")
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
     .action(
-      (
+      async (
         destination: string,
+        podDestination: string | undefined,
         flags: {
-          filename: string;
+          filename?: string;
+          namespace?: string;
           annotation: string[];
           backend: "iptables" | "nftables";
           direction: "outbound" | "inbound";
@@ -80,6 +85,17 @@ export function registerExplain(program: Command): void {
           output: "text" | "json";
         },
       ) => {
+        if (destination.includes("/") && !destination.includes(":")) {
+          // osm explain pod/NAME -n NS IP:PORT (src/guide/explain-pod-run.ts)
+          await runExplainPodCommand(destination, podDestination, flags, (t) => process.stdout.write(t));
+          return;
+        }
+        if (flags.filename === undefined) {
+          throw new MeshError(
+            ErrorCode.InvalidArgument,
+            "required option '-f, --filename <file>' not specified",
+          );
+        }
         const { ip, port } = parseDestination(destination);
         if (!/^\d+$/.test(flags.uid)) {
           throw new MeshError(
