@@ -119,7 +119,8 @@ describe("install manifests", () => {
       "osm.outboundPortExclusionList={6379}",
     ]);
     const cm = buildInstallManifests(v).find((m) => m.kind === "ConfigMap");
-    const spec = JSON.parse((cm?.["data"] as Record<string, string>)["preset-mesh-config.json"] ?? "{}");
+    assert.ok(cm);
+    const spec = JSON.parse((cm["data"] as Record<string, string>)["preset-mesh-config.json"] ?? "{}");
     assert.equal(spec.traffic.enableEgress, false);
     assert.deepEqual(spec.traffic.outboundIPRangeExclusionList, ["203.0.113.10/32", "2001:db8::/32"]);
     assert.deepEqual(spec.traffic.outboundPortExclusionList, [6379]);
