@@ -47,7 +47,7 @@ export function loadMeshConfigs(text: string, source: string): LoadedMeshConfig[
   try {
     docs = parseMeshConfigDocuments(text, source);
   } catch (error) {
-    if (error instanceof ConfigError) throw invalid(source, [{ label: "", issues: error.issues }]);
+    if (error instanceof ConfigError) throw invalid(source, [{ label: "", issues: error.issues }], false);
     throw error;
   }
   if (docs.length === 0) {
@@ -67,16 +67,20 @@ export function loadMeshConfigs(text: string, source: string): LoadedMeshConfig[
       else throw error;
     }
   });
-  if (failures.length > 0) throw invalid(source, failures);
+  if (failures.length > 0) throw invalid(source, failures, docs.length > 1);
   return loaded;
 }
 
-function invalid(source: string, failures: { label: string; issues: readonly ConfigIssue[] }[]): MeshError {
+function invalid(
+  source: string,
+  failures: { label: string; issues: readonly ConfigIssue[] }[],
+  labelled: boolean,
+): MeshError {
   const total = failures.reduce((n, f) => n + f.issues.length, 0);
   const lines = [`${source} is invalid (${plural(total, "problem")}):`];
   for (const failure of failures) {
-    const indent = failure.label && failures.length > 1 ? "    " : "  ";
-    if (failure.label && failures.length > 1) lines.push(`  ${failure.label}:`);
+    const indent = labelled ? "    " : "  ";
+    if (labelled) lines.push(`  ${failure.label}:`);
     for (const issue of failure.issues) lines.push(`${indent}${formatConfigIssue(issue)}`);
   }
   return new MeshError(ErrorCode.InvalidConfig, lines.join("\n"));
