@@ -29,7 +29,26 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host: host === "" ? "0.0.0.0" : host, port };
 }
 
+const PINO_LEVELS = new Set(["trace", "debug", "info", "warn", "error", "fatal", "silent"]);
+
+/**
+ * The pino level for `--log-level`: pino's own names, plus OSM's `osmLogLevel` values (the install passes
+ * them through): `warning` → warn, `panic` → fatal, `disabled` → silent.
+ */
+export function parseLogLevel(text: string): string {
+  const level = text.trim().toLowerCase();
+  const mapped =
+    level === "warning" ? "warn" : level === "panic" ? "fatal" : level === "disabled" ? "silent" : level;
+  if (!PINO_LEVELS.has(mapped)) {
+    throw new MeshError(ErrorCode.InvalidArgument, `--log-level ${JSON.stringify(text)} is not a log level`, {
+      hint: "one of trace, debug, info, warn, error, fatal, panic, disabled",
+    });
+  }
+  return mapped;
+}
+
 async function run(flags: RunFlags): Promise<void> {
+  const level = parseLogLevel(flags.logLevel);
   const listen = parseListen(flags.listen);
   const kubeConfig = loadKubeConfig(flags);
   const destination = pino.destination({ dest: 2, sync: false });

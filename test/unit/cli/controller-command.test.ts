@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { test } from "node:test";
-import { parseListen } from "../../../src/cli/commands/controller.ts";
+import { parseListen, parseLogLevel } from "../../../src/cli/commands/controller.ts";
 import { isMeshError } from "../../../src/errors.ts";
 
 test("--listen accepts host:port, [v6]:port and :port (all interfaces)", () => {
@@ -26,4 +26,16 @@ test("osm controller run --help lists its flags", () => {
   const out = execFileSync(osm, ["controller", "run", "--help"], { encoding: "utf8" });
   for (const flag of ["--kubeconfig", "--osm-namespace", "--mesh-name", "--listen"])
     assert.match(out, new RegExp(flag));
+});
+
+test("--log-level takes pino's levels and OSM's osmLogLevel names, and rejects others naming the flag", () => {
+  assert.equal(parseLogLevel("info"), "info");
+  assert.equal(parseLogLevel("Warning"), "warn");
+  assert.equal(parseLogLevel("panic"), "fatal");
+  assert.equal(parseLogLevel("disabled"), "silent");
+  assert.throws(
+    () => parseLogLevel("loud"),
+    (error: unknown) =>
+      isMeshError(error) && error.message.includes("--log-level") && error.message.includes("loud"),
+  );
 });
