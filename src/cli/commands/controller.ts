@@ -54,7 +54,7 @@ async function run(flags: RunFlags): Promise<void> {
   const destination = pino.destination({ dest: 2, sync: false });
   const logger = pino(
     {
-      level: flags.logLevel,
+      level,
       base: { component: "osm-controller" },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
@@ -118,7 +118,11 @@ export function registerController(program: Command): void {
     )
     .option("--require-source-ip", "also require sidecars to connect from their pod's IP", false)
     .option("--no-annotate-pods", "do not write the osm-ts.io/interception-stale pod annotation")
-    .option("--log-level <level>", "pino log level (trace, debug, info, warn, error)", "info")
+    .option(
+      "--log-level <level>",
+      "log level: trace, debug, info, warn, error, fatal (OSM names warning, panic, disabled too)",
+      "info",
+    )
     .action(async (flags: RunFlags) => {
       await run(flags);
     });
