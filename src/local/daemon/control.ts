@@ -62,10 +62,16 @@ function pidOf(stateDir: string): number | undefined {
   }
 }
 
+/** True while `pid` runs; a zombie (exited, not yet reaped by whoever adopted it) counts as gone. */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
   } catch {
     return false;
   }

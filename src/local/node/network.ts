@@ -126,7 +126,9 @@ export function createHostNetwork(plan: NetworkPlan, run: CommandRunner): HostNe
           "net.ipv4.ping_group_range=0 2147483647",
         ]);
       } catch (error) {
-        await self.deleteSandbox(name);
+        // A netns of that name existed before (an earlier agent's): it is not ours to remove here, the caller
+        // must first stop what runs in it.
+        if (!/File exists/.test((error as Error).message)) await self.deleteSandbox(name);
         throw error;
       }
       return { name, ip4, ip6 };

@@ -2,7 +2,7 @@
  * Shared set-up of the node runtime tests: a runtime on the test bridge `osmt-nb0` (198.51.100.128/26,
  * 2001:db8:1:1::/64, names `osmt-nd-<slot>`), never the daemon's `osm0`, plus helpers to wait and to exec.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -141,11 +141,12 @@ export async function leftovers(prefix = TEST_NETWORK.namePrefix): Promise<strin
     .filter((n) => n.startsWith(prefix));
 }
 
-/** True while a process with this pid exists. */
+/** True while a process with this pid runs; a zombie (exited, not yet reaped by its adopter) counts as gone. */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
   } catch {
     return false;
   }

@@ -1,0 +1,281 @@
+/**
+ * Issue 6's "Done when", with the real kubectl against the real daemon: `osm mesh up` (temp kubeconfig and
+ * state dir, a test bridge so a running daemon on osm0 is never touched), namespace, a Deployment of two
+ * `sleep` containers shown `2/2 Running`, exec, exit codes, logs, `rollout restart`, a daemon `kill -9` and
+ * restart (pods come back on their address), and `osm mesh down` leaving nothing behind.
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { parse } from "yaml";
+import { alive } from "../../netns/node/harness.ts";
+
+const OSM = fileURLToPath(new URL("../../../bin/osm", import.meta.url));
+const PREFIX = "osmt-ne-";
+const BRIDGE = "osmt-ne0";
+const rootSkip =
+  process.getuid?.() === 0 ? false : "needs root: the daemon creates network namespaces and a bridge";
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(
+  file: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  input?: string,
+  timeoutMs = 60_000,
+): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      file,
+      args,
+      { env, timeout: timeoutMs, maxBuffer: 16 << 20 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function hostLeftovers(): Promise<string[]> {
+  const ns = await run("ip", ["netns", "list"], process.env);
+  const links = await run("ip", ["-o", "link", "show"], process.env);
+  return [...ns.stdout.split("\n"), ...links.stdout.split("\n").map((l) => l.split(": ")[1] ?? "")]
+    .map((l) => (l.split(" ")[0] ?? "").split("@")[0] ?? "")
+    .filter((n) => n.startsWith(PREFIX) || n === BRIDGE);
+}
+
+const DEPLOYMENT = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: sleepers
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: sleepers}
+  template:
+    metadata:
+      labels: {app: sleepers}
+    spec:
+      terminationGracePeriodSeconds: 5
+      containers:
+      - name: one
+        image: curlimages/curl
+        command: ["sleep", "365d"]
+      - name: two
+        image: busybox
+        command: ["sh", "-c", "echo hello from two; exec sleep 365d"]
+`;
+
+describe("osm mesh up, kubectl, osm mesh down", { skip: rootSkip, concurrency: false }, () => {
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+  let upArgs: string[];
+  let stateDir: string;
+  let kubeconfig: string;
+  const kubectl = (...args: string[]) => run("kubectl", args, env);
+  const osm = (...args: string[]) => run(OSM, args, env);
+
+  /** Polls `kubectl get pods -n demo` until exactly one pod is listed `2/2 Running`; returns its name. */
+  async function oneRunningPod(not?: string): Promise<string> {
+    const deadline = Date.now() + 45_000;
+    let last = "";
+    while (Date.now() < deadline) {
+      const r = await kubectl("get", "pods", "-n", "demo", "--no-headers");
+      last = r.stdout + r.stderr;
+      const rows = r.stdout.trim().split("\n").filter(Boolean);
+      const row = rows[0]?.split(/\s+/) ?? [];
+      if (rows.length === 1 && row[1] === "2/2" && row[2] === "Running" && row[0] !== not)
+        return row[0] as string;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    throw new Error(`no single 2/2 Running pod; last output:\n${last}`);
+  }
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "osmt-mesh-"));
+    stateDir = join(dir, "state");
+    kubeconfig = join(dir, "kubeconfig");
+    // A kubeconfig with another context: `up` must merge, `down` must keep it.
+    writeFileSync(
+      kubeconfig,
+      "apiVersion: v1\nkind: Config\nclusters:\n- name: other\n  cluster: {server: 'https://192.0.2.1:6443'}\nusers:\n- name: other\n  user: {token: x}\ncontexts:\n- name: other\n  context: {cluster: other, user: other}\ncurrent-context: other\n",
+    );
+    env = { ...process.env, KUBECONFIG: kubeconfig, KUBECACHEDIR: join(dir, "cache"), HOME: dir };
+    upArgs = [
+      "mesh",
+      "up",
+      "--state-dir",
+      stateDir,
+      "--kubeconfig",
+      kubeconfig,
+      "--port",
+      String(await freePort()),
+      "--bridge",
+      BRIDGE,
+      "--name-prefix",
+      PREFIX,
+      "--subnet4",
+      "198.51.100.192/27",
+      "--subnet6",
+      "2001:db8:1:2::/64",
+      "--last-slot",
+      "30",
+    ];
+  });
+
+  after(async () => {
+    // Safety net when a test failed half-way; a no-op after the down test.
+    if (stateDir) await osm("mesh", "down", "--state-dir", stateDir, "--kubeconfig", kubeconfig, "--purge");
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("osm mesh up starts the daemon and makes context osm-local current; a second up is a no-op", async () => {
+    const up = await osm(...upArgs);
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stdout, /osm-local is up/);
+    const cfg = parse(readFileSync(kubeconfig, "utf8"));
+    assert.equal(cfg["current-context"], "osm-local");
+    assert.deepEqual(cfg.contexts.map((c: { name: string }) => c.name).sort(), ["osm-local", "other"]);
+    const again = await osm(...upArgs);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /already running/);
+    const status = await osm("mesh", "status", "--state-dir", stateDir);
+    assert.match(
+      status.stdout,
+      new RegExp(`running .*\\n.*API server: +https://127\\.0\\.0\\.1:\\d+\\n[\\s\\S]*bridge ${BRIDGE}`),
+    );
+  });
+
+  test("kubectl creates a namespace and a Deployment whose pod shows 2/2 Running", async () => {
+    assert.equal((await kubectl("create", "namespace", "demo")).code, 0);
+    const applied = await run("kubectl", ["apply", "-n", "demo", "-f", "-"], env, DEPLOYMENT);
+    assert.equal(applied.code, 0, applied.stderr);
+    assert.match(applied.stdout, /deployment.apps\/sleepers created/);
+    const pod = await oneRunningPod();
+    const ip = (await kubectl("get", "pod", "-n", "demo", pod, "-o", "jsonpath={.status.podIP}")).stdout;
+    assert.match(ip, /^198\.51\.100\.(19[4-9]|2[01]\d|22[0-3])$/);
+  });
+
+  test("kubectl exec runs curl in the pod and propagates exit code 7; logs show the container's output", async () => {
+    const pod = await oneRunningPod();
+    const version = await kubectl("exec", "-n", "demo", pod, "-c", "one", "--", "curl", "--version");
+    assert.equal(version.code, 0, version.stderr);
+    assert.match(version.stdout, /^curl \d+\.\d+/);
+    const seven = await kubectl("exec", "-n", "demo", pod, "-c", "one", "--", "sh", "-c", "exit 7");
+    assert.equal(seven.code, 7);
+    assert.match(seven.stderr, /command terminated with exit code 7/);
+    const logs = await kubectl("logs", "-n", "demo", pod, "-c", "two");
+    assert.equal(logs.stdout, "hello from two\n");
+  });
+
+  test("kubectl rollout restart replaces the pod: the new one runs, the old one is gone with its namespace", async () => {
+    const old = await oneRunningPod();
+    const before = await hostLeftovers();
+    const restart = await kubectl("rollout", "restart", "deployment", "sleepers", "-n", "demo");
+    assert.equal(restart.code, 0, restart.stderr);
+    const status = await kubectl(
+      "rollout",
+      "status",
+      "deployment",
+      "sleepers",
+      "-n",
+      "demo",
+      "--timeout=60s",
+    );
+    assert.equal(status.code, 0, status.stderr);
+    const fresh = await oneRunningPod(old);
+    assert.notEqual(fresh, old);
+    const after = await hostLeftovers();
+    assert.equal(
+      after.filter((n) => n.startsWith(PREFIX)).length,
+      before.filter((n) => n.startsWith(PREFIX)).length,
+    );
+  });
+
+  test("after kill -9 of the daemon, osm mesh up restarts the pod on its address and removes the old processes", async () => {
+    const pod = await oneRunningPod();
+    const ip = (await kubectl("get", "pod", "-n", "demo", pod, "-o", "jsonpath={.status.podIP}")).stdout;
+    const pid = Number(readFileSync(join(stateDir, "daemon.pid"), "utf8"));
+    const sandbox = (await hostLeftovers()).find((n) => n.startsWith(PREFIX)) ?? "";
+    const oldPids = (await run("ip", ["netns", "pids", sandbox], env)).stdout.trim().split("\n").map(Number);
+    assert.ok(oldPids.length >= 2);
+    process.kill(pid, "SIGKILL");
+    while (alive(pid)) await new Promise((r) => setTimeout(r, 50));
+    const up = await osm(...upArgs);
+    assert.equal(up.code, 0, up.stderr);
+    const deadline = Date.now() + 30_000;
+    let row: string[] = [];
+    while (Date.now() < deadline) {
+      const r = await kubectl("get", "pods", "-n", "demo", "--no-headers");
+      row = r.stdout.trim().split(/\s+/);
+      if (row[0] === pod && row[1] === "2/2" && row[2] === "Running" && row[3] === "2") break;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    // RESTARTS sums both containers, each restarted once.
+    assert.deepEqual(row.slice(0, 4), [pod, "2/2", "Running", "2"]);
+    assert.equal(
+      (await kubectl("get", "pod", "-n", "demo", pod, "-o", "jsonpath={.status.podIP}")).stdout,
+      ip,
+    );
+    for (const p of oldPids) assert.equal(alive(p), false, `old container pid ${p} survived`);
+  });
+
+  test("osm mesh down leaves no namespace, veth, bridge, process or kubeconfig context behind", async () => {
+    const sandboxes = (await hostLeftovers()).filter((n) => n.startsWith(PREFIX));
+    const pids = (await Promise.all(sandboxes.map((s) => run("ip", ["netns", "pids", s], env)))).flatMap(
+      (r) => r.stdout.trim().split("\n").filter(Boolean).map(Number),
+    );
+    const daemonPid = Number(readFileSync(join(stateDir, "daemon.pid"), "utf8"));
+    const down = await osm("mesh", "down", "--state-dir", stateDir);
+    assert.equal(down.code, 0, down.stderr);
+    assert.match(down.stdout, /osm-local stopped/);
+    assert.deepEqual(await hostLeftovers(), []);
+    assert.equal(alive(daemonPid), false);
+    for (const p of pids) assert.equal(alive(p), false, `pid ${p} survived`);
+    const cfg = parse(readFileSync(kubeconfig, "utf8"));
+    assert.deepEqual(
+      cfg.contexts.map((c: { name: string }) => c.name),
+      ["other"],
+    );
+    const status = await osm("mesh", "status", "--state-dir", stateDir);
+    assert.match(status.stdout, /not running/);
+    const again = await osm("mesh", "down", "--state-dir", stateDir, "--purge");
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /was not running/);
+  });
+
+  test("osm mesh up refuses a port that is taken, with a clear error", async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, "127.0.0.1", r));
+    const port = (blocker.address() as { port: number }).port;
+    const args = [...upArgs];
+    args[args.indexOf("--port") + 1] = String(port);
+    const up = await osm(...args);
+    blocker.close();
+    assert.equal(up.code, 1);
+    assert.match(up.stderr, new RegExp(`Error: port ${port} on 127\\.0\\.0\\.1 is already in use`));
+    assert.deepEqual(await hostLeftovers(), []);
+  });
+});
