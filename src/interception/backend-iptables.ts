@@ -46,8 +46,11 @@ export function parseOurState(save: string): OurIptablesState {
     const m = /^-A (\S+) /.exec(line);
     if (!m) continue;
     const chain = m[1]!;
-    if (OSM_CHAINS.includes(chain)) chains.set(chain, [...(chains.get(chain) ?? []), line]);
-    else if (HOOK_CHAINS.includes(chain) && isOurHookRule(line)) hooks.push(line);
+    if (OSM_CHAINS.includes(chain)) {
+      const rules = chains.get(chain);
+      if (rules) rules.push(line);
+      else chains.set(chain, [line]);
+    } else if (HOOK_CHAINS.includes(chain) && isOurHookRule(line)) hooks.push(line);
   }
   return { chains, hooks };
 }
@@ -63,10 +66,14 @@ export function diffIptables(
   const family = payload.family === 4 ? "IPv4" : "IPv6";
   const compare = (what: string, want: readonly string[], have: readonly string[]) => {
     if (want.length === have.length && want.every((l, i) => l === have[i])) return;
-    for (const l of want) if (!have.includes(l)) diff.push(`${family} ${what}: missing   ${l}`);
-    for (const l of have) if (!want.includes(l)) diff.push(`${family} ${what}: unexpected ${l}`);
-    if (want.length === have.length && diff.length === 0) diff.push(`${family} ${what}: rules out of order`);
-    else if (want.length !== have.length && diff.length === 0) {
+    const found = diff.length;
+    const haveSet = new Set(have);
+    const wantSet = new Set(want);
+    for (const l of want) if (!haveSet.has(l)) diff.push(`${family} ${what}: missing   ${l}`);
+    for (const l of have) if (!wantSet.has(l)) diff.push(`${family} ${what}: unexpected ${l}`);
+    if (want.length === have.length && diff.length === found)
+      diff.push(`${family} ${what}: rules out of order`);
+    else if (want.length !== have.length && diff.length === found) {
       diff.push(`${family} ${what}: ${have.length} rules, expected ${want.length} (duplicates)`);
     }
   };

@@ -1,0 +1,104 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import {
+  applyInterception,
+  buildPlan,
+  type CommandResult,
+  detectBackend,
+  RecordingRunner,
+  renderNftElementUpdate,
+  renderRestorePayload,
+} from "../../../src/interception/index.ts";
+import { parseCidr } from "../../../src/net/index.ts";
+import { buildTestPolicy } from "../../golden/interception/policy-builder.ts";
+
+const ok = (stdout = ""): CommandResult => ({ code: 0, stdout, stderr: "" });
+const fail = (stderr: string): CommandResult => ({ code: 1, stdout: "", stderr });
+const EMPTY_NAT = "*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n";
+
+describe("backend detection", () => {
+  it("picks nftables when nft works", async () => {
+    const d = await detectBackend(new RecordingRunner(() => ok()));
+    assert.equal(d.variant, "nftables");
+  });
+
+  it("probes the nat table of both iptables variants when nft does not work, and takes the one with rules", async () => {
+    const runner = new RecordingRunner((argv) => {
+      if (argv[0] === "nft") return fail("nft: command not found");
+      if (argv[0] === "iptables-legacy-save") return ok(`${EMPTY_NAT}-A OUTPUT -j X\n`);
+      return ok(EMPTY_NAT);
+    });
+    assert.deepEqual(await detectBackend(runner), { variant: "iptables-legacy", warnings: [] });
+    assert.deepEqual(runner.calls.map((c) => c.argv.join(" ")).sort(), [
+      "iptables-legacy-save -t nat",
+      "iptables-nft-save -t nat",
+      "nft list tables",
+    ]);
+  });
+
+  it("warns when both variants hold nat rules", async () => {
+    const runner = new RecordingRunner((argv) =>
+      argv[0] === "nft" ? fail("no") : ok(`${EMPTY_NAT}-A OUTPUT -j X\n`),
+    );
+    const d = await detectBackend(runner, "iptables");
+    assert.equal(d.variant, "iptables-nft");
+    assert.match(d.warnings[0] ?? "", /both iptables-legacy .* and iptables-nft/);
+  });
+
+  it("falls back to legacy when the nft variant cannot open the nat table", async () => {
+    const runner = new RecordingRunner((argv) =>
+      argv[0] === "iptables-nft-save" ? fail("can't initialize iptables table `nat'") : ok(EMPTY_NAT),
+    );
+    assert.equal((await detectBackend(runner, "iptables")).variant, "iptables-legacy");
+  });
+});
+
+describe("apply through the recording runner (dry run)", () => {
+  it("tests then restores exactly the rendered payload, deleting no foreign rule", async () => {
+    const plan = buildPlan(buildTestPolicy({ outboundIPRangeExclusionList: ["203.0.113.10/32"] }));
+    let restored = false;
+    const runner = new RecordingRunner((argv, stdin) => {
+      if (argv[0] === "iptables-legacy-restore" && !argv.includes("--test")) restored = true;
+      if (argv[0] === "iptables-legacy-save" && restored) {
+        // After the restore, answer with what the kernel would print back.
+        return ok(`${EMPTY_NAT}${stdin ?? ""}`);
+      }
+      return ok(`${EMPTY_NAT}-A OUTPUT -d 192.0.2.99/32 -j RETURN\n`);
+    });
+    await assert.rejects(
+      applyInterception(plan, { runner, variant: "iptables-legacy" }),
+      /differ from the plan/,
+    );
+    const restores = runner.calls.filter((c) => c.argv[0] === "iptables-legacy-restore");
+    assert.deepEqual(
+      restores.map((c) => c.argv.join(" ")),
+      ["iptables-legacy-restore --noflush --test", "iptables-legacy-restore --noflush"],
+    );
+    const input = restores[1]!.stdin ?? "";
+    assert.ok(!input.includes("192.0.2.99"), "the foreign rule is not touched");
+    const body = renderRestorePayload(plan.iptables.v4).split("\n").slice(6).join("\n");
+    assert.ok(input.endsWith(body), "the restore input ends with the planned rules");
+  });
+
+  it("refuses PodIP mode without a pod IP, before running anything", async () => {
+    const runner = new RecordingRunner();
+    const plan = buildPlan(buildTestPolicy({ localProxyMode: "PodIP" }));
+    await assert.rejects(applyInterception(plan, { runner, variant: "nftables" }), /needs the pod IP/);
+    assert.equal(runner.calls.length, 0);
+  });
+});
+
+describe("live nft element updates", () => {
+  it("puts hosts in hash sets and prefixes in interval sets, removals first, in one transaction", () => {
+    assert.equal(
+      renderNftElementUpdate({
+        list: "exclusions",
+        add: [parseCidr("203.0.113.10/32"), parseCidr("2001:db8::/64")],
+        remove: [parseCidr("198.51.100.0/24")],
+      }),
+      "delete element inet osm_proxy out_ex4_nets { 198.51.100.0/24 }\n" +
+        "add element inet osm_proxy out_ex4_hosts { 203.0.113.10 }\n" +
+        "add element inet osm_proxy out_ex6_nets { 2001:db8::/64 }\n",
+    );
+  });
+});
