@@ -42,9 +42,12 @@ export class ConfigHub {
     return this.#lastVersion;
   }
 
-  /** Sets a pod's config; returns true when the content changed (a new version was issued). */
-  set(podKey: string, content: SidecarConfigContent): boolean {
-    const contentKey = JSON.stringify(content);
+  /**
+   * Sets a pod's config; returns true when the content changed (a new version was issued). `contentKey`
+   * identifies the content (its JSON, or a digest of it): callers setting one content for many pods pass a
+   * digest computed once.
+   */
+  set(podKey: string, content: SidecarConfigContent, contentKey: string = JSON.stringify(content)): boolean {
     const existing = this.#entries.get(podKey);
     if (existing && existing.contentKey === contentKey) return false;
     const config: SidecarConfig = {

@@ -3,6 +3,7 @@
  * sidecar config (into the ConfigHub, which wakes long-polls) and staleness verdict (into the report and
  * the pod annotation). All state is derived from the informer caches, so a restart loses nothing.
  */
+import { createHash } from "node:crypto";
 import type { KubernetesObject, V1Endpoints, V1Namespace, V1Pod, V1Service } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { MeshConfig } from "../config/schema.ts";
@@ -23,6 +24,7 @@ import {
   evaluatePodStaleness,
   hasRecordedPolicy,
   type PolicyRecompute,
+  type RecomputedPolicy,
   staleAnnotationValue,
 } from "./staleness.ts";
 
@@ -51,6 +53,11 @@ export interface ControllerCoreOptions {
   readonly resyncMs?: number;
 }
 
+/** Annotations osm-ts writes (policy record, token hash, stale verdict): never inputs of the policy. */
+const OWN_ANNOTATION_PREFIX = "osm-ts.io/";
+/** Distinct annotation sets remembered; beyond this the memo starts over (bounded memory). */
+const MEMO_LIMIT = 10_000;
+
 function podKey(pod: V1Pod): string {
   return `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`;
 }
@@ -65,6 +72,9 @@ export class ControllerCore {
   #resync: NodeJS.Timeout | undefined;
   #stopped = false;
   #reconciles = 0;
+  #lastReconcileMs = 0;
+  readonly #memo = new Map<string, RecomputedPolicy>();
+  #memoFor: MeshConfig | undefined;
 
   constructor(options: ControllerCoreOptions) {
     this.#o = options;
@@ -127,10 +137,15 @@ export class ControllerCore {
   /** Runs a reconcile soon, once per burst of events. */
   schedule(): void {
     if (this.#stopped || this.#timer) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      if (!this.#stopped) this.reconcile();
-    }, this.#o.debounceMs ?? 20);
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        if (!this.#stopped) this.reconcile();
+        // Wait at least as long as the last reconcile took: under constant churn in a large mesh the loop
+        // then uses at most about half a core instead of all of it.
+      },
+      Math.max(this.#o.debounceMs ?? 20, this.#lastReconcileMs),
+    );
   }
 
   #refreshMeshConfig(): void {
@@ -154,9 +169,43 @@ export class ControllerCore {
     }
   }
 
+  /**
+   * The policy computation, memoised on its inputs: replicas share annotations, and a reconcile runs on
+   * every pod status change, so without it a large mesh would recompute every pod's policy each time.
+   * Our own `osm-ts.io/` annotations are outputs, not inputs, and are left out of the key.
+   */
+  #memoizedRecompute(meshConfig: MeshConfig): PolicyRecompute {
+    if (this.#memoFor !== meshConfig) {
+      this.#memo.clear();
+      this.#memoFor = meshConfig;
+    }
+    const compute = this.#o.recomputeFor(meshConfig);
+    return (input) => {
+      const inputs = Object.entries(input.podAnnotations).filter(
+        ([k]) => !k.startsWith(OWN_ANNOTATION_PREFIX),
+      );
+      const key = JSON.stringify([inputs, input.namespaceAnnotations]);
+      const cached = this.#memo.get(key);
+      if (cached) return cached;
+      const result = compute(input);
+      if (this.#memo.size >= MEMO_LIMIT) this.#memo.clear();
+      this.#memo.set(key, result);
+      return result;
+    };
+  }
+
   /** Recomputes everything from the caches. Synchronous and idempotent. */
   reconcile(): void {
     if (this.#stopped) return;
+    const started = performance.now();
+    try {
+      this.#reconcile();
+    } finally {
+      this.#lastReconcileMs = performance.now() - started;
+    }
+  }
+
+  #reconcile(): void {
     this.#reconciles += 1;
     const { sources, hub, metrics, meshName } = this.#o;
     this.#refreshMeshConfig();
@@ -176,8 +225,10 @@ export class ControllerCore {
       meshEndpoints,
     };
 
+    // A digest, not the JSON itself: the hub compares it once per pod, and the JSON grows with the mesh.
+    const contentKey = createHash("sha256").update(JSON.stringify(content)).digest("base64");
     const namespaceByName = new Map(namespaces.map((ns) => [ns.metadata?.name ?? "", ns]));
-    const recompute = this.#o.recomputeFor(meshConfig);
+    const recompute = this.#memoizedRecompute(meshConfig);
     const seen = new Set<string>();
     const stale: StalePodReport[] = [];
     for (const pod of pods) {
@@ -185,7 +236,7 @@ export class ControllerCore {
       const annotations = pod.metadata?.annotations ?? {};
       if (annotations[ANNOTATION_SIDECAR_TOKEN_HASH] !== undefined) {
         seen.add(key);
-        if (hub.set(key, content)) metrics.configVersions.inc();
+        if (hub.set(key, content, contentKey)) metrics.configVersions.inc();
       }
       if (!hasRecordedPolicy(pod)) continue;
       const verdict = evaluatePodStaleness(

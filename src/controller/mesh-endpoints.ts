@@ -60,9 +60,10 @@ function isServing(pod: V1Pod): boolean {
   return ready === undefined || ready.status === "True";
 }
 
-function selects(selector: Record<string, string>, pod: V1Pod): boolean {
+function selects(selector: readonly (readonly [string, string])[], pod: V1Pod): boolean {
   const labels = pod.metadata?.labels ?? {};
-  return Object.entries(selector).every(([key, value]) => labels[key] === value);
+  for (const [key, value] of selector) if (labels[key] !== value) return false;
+  return true;
 }
 
 /** The pod port a service port targets: a number, or a named container port of that pod. */
@@ -108,10 +109,10 @@ function backendsFor(
     }
     return out;
   }
-  const selector = service.spec?.selector;
-  if (!selector || Object.keys(selector).length === 0) return out;
+  const selector = Object.entries(service.spec?.selector ?? {});
+  if (selector.length === 0) return out;
   for (const pod of namespacePods) {
-    if (!isServing(pod) || !selects(selector, pod)) continue;
+    if (!selects(selector, pod)) continue;
     const port = resolveTargetPort(servicePort, pod);
     for (const ip of podIps(pod)) push(ip, port);
   }
@@ -139,7 +140,8 @@ export function buildMeshEndpoints(inventory: MeshInventory, meshName: string): 
   const podsByNamespace = new Map<string, V1Pod[]>();
   for (const pod of inventory.pods) {
     const ns = pod.metadata?.namespace ?? "";
-    if (!monitored.has(ns)) continue;
+    // Only serving pods can be backends; filtering once here keeps the per-service loop cheap.
+    if (!monitored.has(ns) || !isServing(pod)) continue;
     const list = podsByNamespace.get(ns) ?? [];
     list.push(pod);
     podsByNamespace.set(ns, list);
