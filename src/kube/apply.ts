@@ -3,18 +3,24 @@
  * against any cluster and the embedded API server): create when absent, JSON merge patch when present,
  * and the MeshConfig created only when absent (values a user patched survive a re-install, as with OSM).
  */
-import { type KubernetesObject, type KubernetesObjectApi, PatchStrategy } from "@kubernetes/client-node";
+import {
+  type KubernetesObject,
+  type KubernetesObjectApi,
+  PatchStrategy,
+  type V1APIGroupList,
+} from "@kubernetes/client-node";
 import type { Manifest } from "./manifests.ts";
 
 export const FIELD_MANAGER = "osm-install";
 
-export type ApplyAction = "created" | "configured" | "unchanged" | "deleted" | "not found";
+export type ApplyAction = "created" | "configured" | "unchanged" | "deleted" | "not found" | "skipped";
 
 export interface ApplyEvent {
   readonly kind: string;
   readonly name: string;
   readonly namespace?: string | undefined;
   readonly action: ApplyAction;
+  readonly note?: string;
 }
 
 function statusCode(error: unknown): number | undefined {
@@ -106,4 +112,14 @@ export async function waitForCrdEstablished(
     if (Date.now() >= deadline) return false;
     await sleep(250);
   }
+}
+
+/** The group/versions the API server serves (`v1` plus every `/apis` group version), from discovery. */
+export async function discoverGroupVersions(apis: {
+  getAPIVersions(): Promise<V1APIGroupList>;
+}): Promise<Set<string>> {
+  const list = await apis.getAPIVersions();
+  const served = new Set<string>(["v1"]);
+  for (const group of list.groups) for (const v of group.versions) served.add(v.groupVersion);
+  return served;
 }

@@ -26,7 +26,33 @@ export function renderInstallYaml(values: InstallValues, version: string): strin
 
 export function describeEvent(e: ApplyEvent): string {
   const ref = `${e.kind.toLowerCase()}/${e.name}`;
-  return e.namespace ? `${ref} (${e.namespace}) ${e.action}` : `${ref} ${e.action}`;
+  const line = e.namespace ? `${ref} (${e.namespace}) ${e.action}` : `${ref} ${e.action}`;
+  return e.note ? `${line}: ${e.note}` : line;
+}
+
+/**
+ * Objects of a group/version the server does not serve are skipped with a note rather than failing the
+ * install (the embedded API server has no RBAC: it authorises by token alone). Undefined `served`: all.
+ */
+function servedOnly(
+  manifests: readonly Manifest[],
+  served: ReadonlySet<string> | undefined,
+  out: (line: string) => void,
+): Manifest[] {
+  if (!served) return [...manifests];
+  return manifests.filter((m) => {
+    if (served.has(m.apiVersion)) return true;
+    out(
+      describeEvent({
+        kind: m.kind,
+        name: m.metadata.name,
+        namespace: m.metadata.namespace,
+        action: "skipped",
+        note: `${m.apiVersion} is not served by this API server`,
+      }),
+    );
+    return false;
+  });
 }
 
 /**
@@ -38,11 +64,13 @@ export async function installMesh(deps: {
   client: KubernetesObjectApi;
   values: InstallValues;
   out: (line: string) => void;
+  /** Group/versions the server serves (discoverGroupVersions); objects of others are skipped. */
+  served?: ReadonlySet<string>;
   crdTimeoutMs?: number;
 }): Promise<void> {
   const { client, values, out } = deps;
   const crd = crdManifest();
-  const manifests = buildInstallManifests(values).map(toApiObject);
+  const manifests = servedOnly(buildInstallManifests(values).map(toApiObject), deps.served, out);
   const preset = buildPresetMeshConfig(values);
   out(describeEvent(await applyOne(client, crd)));
   if (!(await waitForCrdEstablished(client, crd.metadata.name, deps.crdTimeoutMs ?? 30_000))) {
@@ -72,9 +100,10 @@ export async function uninstallMesh(deps: {
   deleteNamespace: boolean;
   deleteClusterWideResources: boolean;
   out: (line: string) => void;
+  served?: ReadonlySet<string>;
 }): Promise<void> {
   const { client, values, out } = deps;
-  const manifests = buildInstallManifests(values).map(toApiObject);
+  const manifests = servedOnly(buildInstallManifests(values).map(toApiObject), deps.served, out);
   const namespaceObject = manifests.find((m) => m.kind === "Namespace");
   const ordered = [
     ...manifests.filter((m) => WEBHOOK_KINDS.has(m.kind)),

@@ -1,9 +1,10 @@
 import { createRequire } from "node:module";
-import { KubernetesObjectApi } from "@kubernetes/client-node";
+import { ApisApi, KubernetesObjectApi } from "@kubernetes/client-node";
 import type { Command } from "commander";
 import { DEFAULT_MESH_NAME, DEFAULT_OSM_NAMESPACE } from "../../constants.ts";
 import { ErrorCode, isMeshError, MeshError } from "../../errors.ts";
 import { apiErrorMessage, loadKubeConfig } from "../../guide/kube.ts";
+import { discoverGroupVersions } from "../../kube/apply.ts";
 import { installMesh, renderInstallYaml, uninstallMesh } from "../../kube/install.ts";
 import { applySetValues, defaultInstallValues, type InstallValues } from "../../kube/install-values.ts";
 
@@ -76,8 +77,12 @@ export function registerInstall(program: Command): void {
         process.stdout.write(renderInstallYaml(v, packageJson.version));
         return;
       }
-      const client = KubernetesObjectApi.makeApiClient(loadKubeConfig(flags));
-      await withApiErrors(() => installMesh({ client, values: v, out }));
+      const kc = loadKubeConfig(flags);
+      const client = KubernetesObjectApi.makeApiClient(kc);
+      await withApiErrors(async () => {
+        const served = await discoverGroupVersions(kc.makeApiClient(ApisApi));
+        await installMesh({ client, values: v, out, served });
+      });
     });
 
   const uninstall = program.command("uninstall").description("uninstall osm-ts");
@@ -93,10 +98,12 @@ export function registerInstall(program: Command): void {
     .option("--context <name>", "kubeconfig context to use (default: the current context)")
     .action(async (flags: UninstallFlags) => {
       const v = values(flags);
-      const client = KubernetesObjectApi.makeApiClient(loadKubeConfig(flags));
-      await withApiErrors(() =>
+      const kc = loadKubeConfig(flags);
+      const client = KubernetesObjectApi.makeApiClient(kc);
+      await withApiErrors(async () =>
         uninstallMesh({
           client,
+          served: await discoverGroupVersions(kc.makeApiClient(ApisApi)),
           values: v,
           deleteNamespace: flags.deleteNamespace,
           deleteClusterWideResources: flags.deleteClusterWideResources,

@@ -1,0 +1,306 @@
+/**
+ * End to end on the embedded API server with the real kubectl: `osm install`, then the injector webhook
+ * (started here on loopback, with the real client-node reader and caBundle publisher) is called by the API
+ * server over HTTPS for pods and MeshConfig changes, exactly as kube-apiserver would.
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { CoreV1Api, CustomObjectsApi, KubeConfig, KubernetesObjectApi } from "@kubernetes/client-node";
+import pino from "pino";
+import { parseAllDocuments, stringify } from "yaml";
+import { createCaBundlePublisher } from "../../../src/kube/ca-bundle.ts";
+import { createClusterReader } from "../../../src/kube/cluster-reader.ts";
+import { type RunningInjectorWebhook, startInjectorWebhook } from "../../../src/kube/injector-webhook.ts";
+import { type ApiServer, startApiServer, writeKubeconfig } from "../../../src/local/apiserver/index.ts";
+import { OPTIONS } from "../../unit/injector/builders.ts";
+
+const osm = new URL("../../../bin/osm", import.meta.url).pathname;
+const deployDir = new URL("../../../deploy/", import.meta.url).pathname;
+const logger = pino({ level: "silent" });
+
+// biome-ignore lint/suspicious/noExplicitAny: kubectl's JSON output is navigated freely in assertions
+type Json = any;
+
+let dir: string;
+let server: ApiServer;
+let hook: RunningInjectorWebhook | undefined;
+let env: NodeJS.ProcessEnv;
+let kc: KubeConfig;
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(argv: string[]): Promise<Ran> {
+  const [file, ...args] = argv;
+  return new Promise((resolve) => {
+    execFile(file ?? "", args, { env, encoding: "utf8", timeout: 60_000 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === "number" ? error.code : null) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const kubectl = (...args: string[]) => run(["kubectl", ...args]);
+
+async function getJson(...args: string[]): Promise<Record<string, Json>> {
+  const r = await kubectl("get", ...args, "-o", "json");
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as Record<string, Json>;
+}
+
+/** Points both webhook configurations at this test's loopback port (the Service's role on a cluster). */
+async function routeWebhooksTo(port: number): Promise<void> {
+  const client = KubernetesObjectApi.makeApiClient(kc);
+  for (const [kind, name] of [
+    ["MutatingWebhookConfiguration", "osm-webhook-osm"],
+    ["ValidatingWebhookConfiguration", "osm-validator-mesh-osm"],
+  ] as const) {
+    // The injector's caBundle publication may replace the object meanwhile: re-read on 409 Conflict.
+    for (let attempt = 0; ; attempt++) {
+      const obj = (await client.read({
+        apiVersion: "admissionregistration.k8s.io/v1",
+        kind,
+        metadata: { name },
+      })) as { webhooks: { clientConfig: Record<string, Json> }[] };
+      for (const w of obj.webhooks) {
+        const path =
+          w.clientConfig["service"]?.path ?? new URL(w.clientConfig["url"] ?? "https://x/").pathname;
+        const caBundle = w.clientConfig["caBundle"];
+        w.clientConfig = { url: `https://127.0.0.1:${port}${path}`, ...(caBundle ? { caBundle } : {}) };
+      }
+      try {
+        await client.replace(obj as never);
+        break;
+      } catch (error) {
+        if ((error as { code?: number }).code !== 409 || attempt >= 10) throw error;
+      }
+    }
+  }
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), "osmt-inj-"));
+  server = await startApiServer({ stateDir: join(dir, "state"), port: 0, logger });
+  const kubeconfig = join(dir, "kubeconfig");
+  writeKubeconfig({
+    path: kubeconfig,
+    context: "osmt-inj",
+    server: server.url,
+    caPem: server.caPem,
+    token: server.token,
+    setCurrent: true,
+  });
+  env = {
+    PATH: process.env["PATH"] ?? "/usr/bin:/bin",
+    HOME: dir,
+    KUBECONFIG: kubeconfig,
+    KUBECACHEDIR: join(dir, "cache"),
+  };
+  kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+});
+
+after(async () => {
+  await hook?.close();
+  await server?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test("osm install applies the control plane and creates osm-mesh-config from the preset", async () => {
+  const r = await run([osm, "install", "--set", "osm.enableEgress=false"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /deployment\/osm-controller \(osm-system\) created/);
+  assert.match(r.stdout, /meshconfig\/osm-mesh-config \(osm-system\) created/);
+  assert.match(r.stdout, /OSM installed successfully in namespace \[osm-system\] with mesh name \[osm\]/);
+  const deployment = await getJson("deployment", "osm-controller", "-n", "osm-system");
+  assert.equal(deployment["metadata"].labels.app, "osm-controller");
+  assert.equal(deployment["metadata"].labels.meshName, "osm");
+  const mc = await getJson("meshconfig", "osm-mesh-config", "-n", "osm-system");
+  assert.equal(mc["spec"].traffic.enableEgress, false);
+});
+
+test("the injector publishes its CA into both webhook configurations and becomes ready", async () => {
+  // Start on a free port first, to know where to route; caBundle publication then happens for real.
+  hook = await startInjectorWebhook({
+    host: "127.0.0.1",
+    port: 0,
+    injector: OPTIONS,
+    reader: createClusterReader({
+      core: kc.makeApiClient(CoreV1Api),
+      custom: kc.makeApiClient(CustomObjectsApi),
+      osmNamespace: "osm-system",
+    }),
+    publisher: createCaBundlePublisher(KubernetesObjectApi.makeApiClient(kc), "osm", logger),
+    dnsNames: ["osm-injector.osm-system.svc"],
+    ipAddresses: ["127.0.0.1"],
+    caValidityHours: 24,
+    certValidityHours: 1,
+    logger,
+  });
+  await routeWebhooksTo(hook.port);
+  const deadline = Date.now() + 15_000;
+  let bundle = "";
+  while (Date.now() < deadline) {
+    const mwc = await getJson("mutatingwebhookconfiguration", "osm-webhook-osm");
+    bundle = mwc["webhooks"][0].clientConfig.caBundle ?? "";
+    if (bundle) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.equal(Buffer.from(bundle, "base64").toString(), hook.caPem());
+  const vwc = await getJson("validatingwebhookconfiguration", "osm-validator-mesh-osm");
+  assert.equal(vwc["webhooks"][0].clientConfig.caBundle, bundle);
+});
+
+test("kubectl patch meshconfig with 54.91.118.50/33 is denied naming field, value and fix; nothing changes", async () => {
+  const before = await getJson("meshconfig", "osm-mesh-config", "-n", "osm-system");
+  const r = await kubectl(
+    "patch",
+    "meshconfig",
+    "osm-mesh-config",
+    "-n",
+    "osm-system",
+    "--type=merge",
+    "-p",
+    '{"spec":{"traffic":{"outboundIPRangeExclusionList":["54.91.118.50/33"]}}}',
+  );
+  assert.equal(r.code, 1, r.stdout);
+  // Schema validation runs before validating admission (as in kube-apiserver); the embedded API server's CRD
+  // check uses the same validator, so either layer may answer, with the same field/value/fix.
+  assert.match(
+    r.stderr,
+    /admission webhook "osm-validate-meshconfig\.k8s\.io" denied the request|The request is invalid/,
+  );
+  assert.match(
+    r.stderr,
+    /spec\.traffic\.outboundIPRangeExclusionList\[0\]: Invalid value: "54\.91\.118\.50\/33"/,
+  );
+  assert.match(r.stderr, /hint: /);
+  const afterPatch = await getJson("meshconfig", "osm-mesh-config", "-n", "osm-system");
+  assert.equal(afterPatch["metadata"].resourceVersion, before["metadata"].resourceVersion);
+  assert.deepEqual(afterPatch["spec"], before["spec"]);
+});
+
+test("a valid patch of an init-time list is stored and kubectl prints the restart warning", async () => {
+  const r = await kubectl(
+    "patch",
+    "meshconfig",
+    "osm-mesh-config",
+    "-n",
+    "osm-system",
+    "--type=merge",
+    "-p",
+    '{"spec":{"traffic":{"outboundIPRangeExclusionList":["203.0.113.10/32"]}}}',
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /Warning: spec\.traffic\.outboundIPRangeExclusionList changed: running pods keep/);
+  const mc = await getJson("meshconfig", "osm-mesh-config", "-n", "osm-system");
+  assert.deepEqual(mc["spec"].traffic.outboundIPRangeExclusionList, ["203.0.113.10/32"]);
+});
+
+test("a pod created in a namespace added to the mesh gets osm-init and envoy through the API server", async () => {
+  assert.equal((await kubectl("create", "namespace", "osmt-inj-app")).code, 0);
+  const added = await run([osm, "namespace", "add", "osmt-inj-app"]);
+  assert.equal(added.code, 0, added.stderr);
+  const file = join(dir, "pod.json");
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "curl", namespace: "osmt-inj-app", labels: { app: "curl" } },
+      spec: { containers: [{ name: "curl", image: "curlimages/curl", command: ["sleep", "365d"] }] },
+    }),
+  );
+  const created = await kubectl("create", "-f", file);
+  assert.equal(created.code, 0, created.stderr);
+  const pod = await getJson("pod", "curl", "-n", "osmt-inj-app");
+  assert.deepEqual(
+    pod["spec"].initContainers.map((c: { name: string }) => c.name),
+    ["osm-init"],
+  );
+  assert.deepEqual(
+    pod["spec"].containers.map((c: { name: string }) => c.name),
+    ["curl", "envoy"],
+  );
+  assert.match(pod["spec"].initContainers[0].args[1], /-d 203\.0\.113\.10\/32 -j RETURN/);
+  assert.match(pod["metadata"].labels["osm-proxy-uuid"], /^[0-9a-f-]{36}$/);
+  assert.match(pod["metadata"].annotations["osm-ts.io/interception-policy"], /203\.0\.113\.10\/32/);
+});
+
+test("a pod with a bad sidecar-injection annotation is denied with OSM's message", async () => {
+  const file = join(dir, "bad-pod.json");
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: {
+        name: "bad",
+        namespace: "osmt-inj-app",
+        annotations: { "openservicemesh.io/sidecar-injection": "maybe" },
+      },
+      spec: { containers: [{ name: "app", image: "busybox", command: ["sleep", "1"] }] },
+    }),
+  );
+  const r = await kubectl("create", "-f", file);
+  assert.equal(r.code, 1);
+  assert.match(
+    r.stderr,
+    /admission webhook "osm-inject\.k8s\.io" denied the request: Invalid annotation value for key "openservicemesh\.io\/sidecar-injection": maybe/,
+  );
+  assert.notEqual((await kubectl("get", "pod", "bad", "-n", "osmt-inj-app")).code, 0);
+});
+
+test("the kustomize base applies to the API server with --dry-run=server (kinds it serves)", async () => {
+  const rendered = await kubectl("kustomize", deployDir);
+  assert.equal(rendered.code, 0, rendered.stderr);
+  const served = new Set((await kubectl("api-versions")).stdout.split("\n").filter(Boolean));
+  const docs = parseAllDocuments(rendered.stdout).map(
+    (d) => d.toJS() as { apiVersion: string; kind: string },
+  );
+  // The embedded API server has no RBAC (it authorises by token); every other group must be served.
+  const unserved = [...new Set(docs.filter((d) => !served.has(d.apiVersion)).map((d) => d.apiVersion))];
+  assert.ok(
+    unserved.every((v) => v.startsWith("rbac.authorization.k8s.io/")),
+    unserved.join(", "),
+  );
+  const file = join(dir, "deploy-served.yaml");
+  writeFileSync(
+    file,
+    docs
+      .filter((d) => served.has(d.apiVersion))
+      .map((d) => `---\n${stringify(d)}`)
+      .join(""),
+  );
+  const r = await kubectl("apply", "-f", file, "--dry-run=server");
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /deployment\.apps\/osm-injector .*\(server dry run\)/);
+  assert.match(
+    r.stdout,
+    /mutatingwebhookconfiguration\.admissionregistration\.k8s\.io\/osm-webhook-osm .*\(server dry run\)/,
+  );
+});
+
+test("osm install again keeps the MeshConfig the user patched", async () => {
+  const r = await run([osm, "install"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /meshconfig\/osm-mesh-config \(osm-system\) unchanged/);
+  const mc = await getJson("meshconfig", "osm-mesh-config", "-n", "osm-system");
+  assert.deepEqual(mc["spec"].traffic.outboundIPRangeExclusionList, ["203.0.113.10/32"]);
+});
+
+test("osm uninstall mesh removes webhooks and the control plane, keeping the MeshConfig", async () => {
+  const r = await run([osm, "uninstall", "mesh"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /mutatingwebhookconfiguration\/osm-webhook-osm deleted/);
+  assert.notEqual((await kubectl("get", "mutatingwebhookconfiguration", "osm-webhook-osm")).code, 0);
+  assert.notEqual((await kubectl("get", "deployment", "osm-injector", "-n", "osm-system")).code, 0);
+  assert.equal((await kubectl("get", "meshconfig", "osm-mesh-config", "-n", "osm-system")).code, 0);
+});
