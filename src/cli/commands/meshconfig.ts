@@ -55,6 +55,7 @@ export function loadMeshConfigs(text: string, source: string): LoadedMeshConfig[
       hint: "write a MeshConfig (apiVersion: config.openservicemesh.io/v1alpha2, kind: MeshConfig)",
     });
   }
+  docs = docs.flatMap(expandList);
   const loaded: LoadedMeshConfig[] = [];
   const failures: { label: string; issues: readonly ConfigIssue[] }[] = [];
   docs.forEach((doc, index) => {
@@ -69,6 +70,13 @@ export function loadMeshConfigs(text: string, source: string): LoadedMeshConfig[
   });
   if (failures.length > 0) throw invalid(source, failures, docs.length > 1);
   return loaded;
+}
+
+/** `kubectl get meshconfig -o yaml` prints a `List` (or `MeshConfigList`): check each item. */
+function expandList(doc: unknown): unknown[] {
+  const d = doc as { kind?: unknown; items?: unknown } | null;
+  if ((d?.kind === "List" || d?.kind === "MeshConfigList") && Array.isArray(d.items)) return d.items;
+  return [doc];
 }
 
 function invalid(

@@ -50,14 +50,15 @@ function summary(policy: EffectiveTrafficPolicy): string[] {
   ].filter(Boolean);
   if (bypass.length > 0)
     lines.push(`Outbound TCP ${bypass.join(" and ")} goes direct, bypassing the sidecar.`);
+  const other = bypass.length > 0;
   const intercepted =
-    included.length > 0 ? `Outbound TCP to ${included.join(", ")}` : "All other outbound TCP";
+    included.length > 0
+      ? `${other ? "Other outbound" : "Outbound"} TCP to ${included.join(", ")}`
+      : `All ${other ? "other " : ""}outbound TCP`;
   const egress = policy.enableEgress
     ? "which passes non-mesh destinations through (egress enabled)"
     : "which refuses non-mesh destinations (egress disabled)";
-  lines.push(
-    `${bypass.length > 0 && included.length === 0 ? intercepted : intercepted.replace("All other", "All")} goes through the sidecar, ${egress}.`,
-  );
+  lines.push(`${intercepted} goes through the sidecar, ${egress}.`);
   if (included.length > 0)
     lines.push("Outbound TCP to every other destination goes direct (inclusion list).");
   return lines;
@@ -90,12 +91,13 @@ export function renderPolicyTable(
       "",
     ),
   );
+  const empty: string[] = [];
   const section = (title: string, note: string, rows: string[][], header: string[]) => {
-    out.push("");
     if (rows.length === 0) {
-      out.push(`${title}: none`);
+      empty.push(title.charAt(0).toLowerCase() + title.slice(1));
       return;
     }
+    out.push("");
     out.push(`${title} (${note}):`);
     out.push(...table(header, rows));
   };
@@ -126,6 +128,10 @@ export function renderPolicyTable(
     c.networkInterfaceExclusions.map((i) => [i, "MeshConfig spec.traffic.networkInterfaceExclusionList"]),
     ["INTERFACE", "FROM"],
   );
+  if (empty.length > 0) {
+    out.push("");
+    out.push(`None set: ${empty.join(", ")}.`);
+  }
   out.push("");
   out.push("In short:");
   for (const line of summary(policy)) out.push(`  ${line}`);

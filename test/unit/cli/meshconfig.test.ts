@@ -97,6 +97,26 @@ describe("osm meshconfig validate", () => {
     );
   });
 
+  test("a List as printed by kubectl get -o yaml is checked item by item", () => {
+    const path = file(
+      "list.yaml",
+      [
+        "apiVersion: v1",
+        "kind: List",
+        "items:",
+        "- {apiVersion: config.openservicemesh.io/v1alpha2, kind: MeshConfig, metadata: {name: a}}",
+        "- {apiVersion: config.openservicemesh.io/v1alpha2, kind: MeshConfig, metadata: {name: b}}",
+        "",
+      ].join("\n"),
+    );
+    const r = run(["meshconfig", "validate", "-f", path]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(
+      r.stdout,
+      `${path}: document 1, MeshConfig a is valid (config.openservicemesh.io/v1alpha2)\n${path}: document 2, MeshConfig b is valid (config.openservicemesh.io/v1alpha2)\n`,
+    );
+  });
+
   test("v1alpha1 is accepted with kubectl's deprecation warning", () => {
     const path = file("v1.yaml", "apiVersion: config.openservicemesh.io/v1alpha1\nkind: MeshConfig\n");
     const r = run(["meshconfig", "validate", "-f", path]);

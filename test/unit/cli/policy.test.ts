@@ -20,6 +20,10 @@ describe("osm policy show", () => {
       r.stdout,
       /^ {2}IPv4 +203\.0\.113\.10\/32 +203\.0\.113\.10\/32 +MeshConfig spec\.traffic\.outboundIPRangeExclusionList$/m,
     );
+    assert.match(
+      r.stdout,
+      /^None set: outbound IP range inclusions, outbound port exclusions, inbound port exclusions, network interface exclusions\.$/m,
+    );
     assert.match(r.stdout, /Outbound TCP to 203\.0\.113\.10\/32 goes direct, bypassing the sidecar\./);
     assert.match(
       r.stdout,
