@@ -249,3 +249,20 @@ test("reverting the MeshConfig clears the stale annotation of a pod that matches
     undefined,
   );
 });
+
+test("pods of one MeshConfig but different exclusion annotations get their own verdicts", async () => {
+  const { sources, core } = setup();
+  sources.meshConfigs.put(meshConfigObject());
+  const plain = meshedPod("plain", []);
+  const annotated = meshedPod("annotated", []);
+  // Admitted without the annotation; it was added later (OSM reads annotations at admission only).
+  annotated.metadata!.annotations!["openservicemesh.io/outbound-ip-range-exclusion-list"] = "198.51.100.0/24";
+  sources.pods.put(plain);
+  sources.pods.put(annotated);
+  core.reconcile();
+  await core.idle();
+  assert.deepEqual(
+    core.stalePods().map((p) => [p.name, p.diff]),
+    [["annotated", ["+198.51.100.0/24"]]],
+  );
+});
