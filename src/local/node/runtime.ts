@@ -262,11 +262,26 @@ export class NodeRuntime implements NodeConnector {
    * via the leg — layer 2 on the bridge, no forwarding. Idempotent per name.
    */
   async addExternalHost(name: string, addresses: readonly string[]): Promise<ExternalHost> {
-    if (!/^[a-z0-9-]{1,40}$/.test(name))
+    if (!/^[a-z0-9-]{1,40}$/.test(name)) {
       throw new MeshError(
         ErrorCode.InvalidArgument,
-        `external host name ${JSON.stringify(name)} must be [a-z0-9-]`,
+        `external host name ${JSON.stringify(name)} must be [a-z0-9-]{1,40}`,
       );
+    }
+    if (addresses.length === 0) {
+      throw new MeshError(ErrorCode.InvalidArgument, `external host ${name} needs at least one address`);
+    }
+    for (const a of addresses) {
+      // Documentation ranges only (RFC 5737, RFC 3849): an external host must never shadow a real network.
+      const cidr = parseCidr(a.includes("/") ? a : `${a}/${a.includes(":") ? 128 : 32}`);
+      if (!DOCUMENTATION_RANGES.some((r) => cidrCovers(r, cidr))) {
+        throw new MeshError(
+          ErrorCode.InvalidArgument,
+          `external host address ${JSON.stringify(a)} is outside the documentation ranges`,
+          { hint: "use addresses from 203.0.113.0/24, 192.0.2.0/24 or 2001:db8::/32" },
+        );
+      }
+    }
     const existing = this.#readExternal().find((h) => h.name === name);
     if (existing) return existing;
     const slot = this.#ipam.allocate({ owner: `external:${name}`, label: name });

@@ -342,6 +342,7 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
     const pod = makePod({ containers: [{ name: "c", image: "busybox", command: ["sleep", "3600"] }] });
     runtime.runPod(pod);
     await waitFor(runtime, uid(pod), allRunning, "running");
+    await assert.rejects(runtime.addExternalHost("bad", ["8.8.8.8/32"]), /outside the documentation ranges/);
     const ext = await runtime.addExternalHost("web", ["203.0.113.10/32", "203.0.113.11/32"]);
     assert.ok(ext.netns.startsWith(TEST_NETWORK.namePrefix));
     const { spawn } = await import("node:child_process");

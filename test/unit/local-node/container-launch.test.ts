@@ -1,0 +1,224 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type { V1Container, V1Pod } from "@kubernetes/client-node";
+import {
+  buildContainerLaunch,
+  buildEnv,
+  checkExecutable,
+  effectiveCapabilities,
+  expandVars,
+  type FileProbe,
+  resolveCommand,
+} from "../../../src/local/node/container-launch.ts";
+import { builtinEntrypoints, normalizeImage } from "../../../src/local/node/entrypoints.ts";
+
+const facts = {
+  podIP: "198.51.100.7",
+  podIPs: ["198.51.100.7", "2001:db8:1::7"],
+  hostIP: "198.51.100.1",
+  nodeName: "osm-local",
+  netnsPath: "/run/netns/osm-pod-7",
+};
+
+/** A tiny fake filesystem: path → [mode, uid, gid, kind]. */
+function fakeFs(entries: Record<string, [number, number, number, "d" | "f"]>): FileProbe {
+  return {
+    stat(path) {
+      const e = entries[path];
+      return e
+        ? { mode: e[0], uid: e[1], gid: e[2], isFile: e[3] === "f", isDirectory: e[3] === "d" }
+        : undefined;
+    },
+  };
+}
+
+const fs = fakeFs({
+  "/usr": [0o755, 0, 0, "d"],
+  "/usr/bin": [0o755, 0, 0, "d"],
+  "/usr/bin/sleep": [0o755, 0, 0, "f"],
+  "/usr/bin/env": [0o755, 0, 0, "f"],
+  "/root": [0o700, 0, 0, "d"],
+  "/root/tool": [0o755, 0, 0, "f"],
+  "/opt": [0o755, 0, 0, "d"],
+  "/opt/owner-only": [0o700, 1500, 1500, "f"],
+  "/opt/group-only": [0o750, 0, 42, "f"],
+  "/opt/data.txt": [0o644, 0, 0, "f"],
+});
+
+const pod = (spec: Partial<V1Pod["spec"]> = {}): V1Pod => ({
+  metadata: { name: "curl-1", namespace: "curl", uid: "u-1", labels: { app: "curl" } },
+  spec: { containers: [], serviceAccountName: "curl", ...spec } as V1Pod["spec"],
+});
+
+describe("$(VAR) expansion", () => {
+  const cases: [string, string, Record<string, string>, string][] = [
+    ["a known variable is replaced", "x=$(A)", { A: "1" }, "x=1"],
+    ["an unknown variable stays as written", "x=$(B)", { A: "1" }, "x=$(B)"],
+    ["$$ escapes a reference", "$$(A)", { A: "1" }, "$(A)"],
+    ["shell-style $A is left to the shell", "$A and $A_B", { A: "1" }, "$A and $A_B"],
+  ];
+  for (const [name, text, vars, want] of cases) test(name, () => assert.equal(expandVars(text, vars), want));
+});
+
+describe("the container environment", () => {
+  test("fieldRef status.podIP, metadata and labels resolve; later entries see earlier ones", () => {
+    const c: V1Container = {
+      name: "c",
+      env: [
+        { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
+        { name: "IPS", valueFrom: { fieldRef: { fieldPath: "status.podIPs" } } },
+        { name: "NS", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+        { name: "APP", valueFrom: { fieldRef: { fieldPath: "metadata.labels['app']" } } },
+        { name: "SA", valueFrom: { fieldRef: { fieldPath: "spec.serviceAccountName" } } },
+        { name: "URL", value: "http://$(POD_IP):80" },
+      ],
+    };
+    const r = buildEnv(pod(), c, facts, 1500);
+    assert.ok("env" in r);
+    assert.equal(r.env.POD_IP, "198.51.100.7");
+    assert.equal(r.env.IPS, "198.51.100.7,2001:db8:1::7");
+    assert.equal(r.env.NS, "curl");
+    assert.equal(r.env.APP, "curl");
+    assert.equal(r.env.SA, "curl");
+    assert.equal(r.env.URL, "http://198.51.100.7:80");
+    assert.equal(r.env.HOSTNAME, "curl-1");
+    assert.equal(r.env.HOME, "/");
+  });
+
+  test("a secretKeyRef is refused with CreateContainerConfigError naming the variable", () => {
+    const c: V1Container = {
+      name: "c",
+      env: [{ name: "TOKEN", valueFrom: { secretKeyRef: { name: "s", key: "k" } } }],
+    };
+    const r = buildEnv(pod(), c, facts, 0);
+    assert.ok("reason" in r);
+    assert.equal(r.reason, "CreateContainerConfigError");
+    assert.match(r.message, /^env TOKEN: valueFrom secretKeyRef is not supported/);
+  });
+});
+
+describe("the command a container runs", () => {
+  const eps = builtinEntrypoints("/usr/bin/node");
+  test("command and args are joined and expanded", () => {
+    const r = resolveCommand({ name: "c", command: ["sleep"], args: ["$(T)"] }, { T: "365d" }, eps);
+    assert.deepEqual(r, { command: ["sleep", "365d"] });
+  });
+  test("no command runs the image's registered entrypoint with its default args", () => {
+    const r = resolveCommand({ name: "httpbin", image: "docker.io/kennethreitz/httpbin:latest" }, {}, eps);
+    assert.ok("command" in r);
+    assert.equal(r.command[0], "/usr/bin/node");
+    assert.match(r.command[1] ?? "", /httpbin\.ts$/);
+    assert.deepEqual(r.command.slice(2), ["--port", "80"]);
+  });
+  test("args replace the entrypoint's default args", () => {
+    const r = resolveCommand({ name: "h", image: "kennethreitz/httpbin", args: ["--port", "8000"] }, {}, eps);
+    assert.ok("command" in r);
+    assert.deepEqual(r.command.slice(2), ["--port", "8000"]);
+  });
+  test("no command and an unknown image is a StartError naming the image", () => {
+    const r = resolveCommand({ name: "x", image: "nginx:1.25" }, {}, eps);
+    assert.ok("reason" in r);
+    assert.equal(r.reason, "StartError");
+    assert.match(r.message, /no local entrypoint for image "nginx:1\.25"/);
+  });
+  test("image references normalise to repository names", () => {
+    assert.equal(normalizeImage("kennethreitz/httpbin:latest"), "kennethreitz/httpbin");
+    assert.equal(normalizeImage("docker.io/library/busybox@sha256:abc"), "busybox");
+    assert.equal(normalizeImage("localhost:5000/team/app:1"), "localhost:5000/team/app");
+  });
+});
+
+describe("who may execute a file", () => {
+  test("root may execute anything with an x bit, even under /root", () => {
+    assert.equal(checkExecutable("/root/tool", 0, [0], fs), undefined);
+  });
+  test("uid 1500 cannot reach a file under /root", () => {
+    assert.match(
+      checkExecutable("/root/tool", 1500, [1500], fs) ?? "",
+      /directory \/root is not searchable by uid 1500/,
+    );
+  });
+  test("owner, group and other bits are honoured", () => {
+    assert.equal(checkExecutable("/opt/owner-only", 1500, [1500], fs), undefined);
+    assert.match(checkExecutable("/opt/owner-only", 1600, [1600], fs) ?? "", /not executable by uid 1600/);
+    assert.equal(checkExecutable("/opt/group-only", 1600, [42], fs), undefined);
+    assert.match(checkExecutable("/opt/data.txt", 0, [0], fs) ?? "", /not executable/);
+    assert.match(checkExecutable("/opt/missing", 0, [0], fs) ?? "", /no such file/);
+  });
+});
+
+describe("capabilities", () => {
+  test("the default set, plus add, minus drop", () => {
+    const caps = effectiveCapabilities({
+      name: "c",
+      securityContext: { capabilities: { add: ["NET_ADMIN"], drop: ["NET_RAW"] } },
+    });
+    assert.ok(Array.isArray(caps));
+    assert.ok(caps.includes("NET_ADMIN"));
+    assert.ok(!caps.includes("NET_RAW"));
+    assert.ok(caps.includes("CHOWN"));
+  });
+  test("drop ALL keeps only what is added; privileged keeps everything", () => {
+    assert.deepEqual(
+      effectiveCapabilities({
+        name: "c",
+        securityContext: { capabilities: { drop: ["ALL"], add: ["CAP_NET_ADMIN"] } },
+      }),
+      ["NET_ADMIN"],
+    );
+    assert.equal(effectiveCapabilities({ name: "c", securityContext: { privileged: true } }), "all");
+  });
+});
+
+describe("the full launch", () => {
+  test("runs in the pod's netns through setpriv with uid, gid, bounding set and no-new-privs", () => {
+    const l = buildContainerLaunch(
+      pod({ securityContext: { runAsGroup: 3000 } }),
+      {
+        name: "c",
+        command: ["sleep", "1"],
+        workingDir: "/tmp",
+        securityContext: {
+          runAsUser: 1500,
+          allowPrivilegeEscalation: false,
+          capabilities: { drop: ["ALL"] },
+        },
+      },
+      facts,
+      new Map(),
+      fs,
+    );
+    assert.ok("argv" in l);
+    assert.deepEqual(l.argv, [
+      "nsenter",
+      "--net=/run/netns/osm-pod-7",
+      "--",
+      "setpriv",
+      "--reuid=1500",
+      "--regid=3000",
+      "--clear-groups",
+      "--bounding-set=-all",
+      "--no-new-privs",
+      "--",
+      "/usr/bin/sleep",
+      "1",
+    ]);
+    assert.equal(l.cwd, "/tmp");
+  });
+  test("a command that is not on PATH is a StartError", () => {
+    const l = buildContainerLaunch(pod(), { name: "c", command: ["nosuchtool"] }, facts, new Map(), fs);
+    assert.ok("reason" in l);
+    assert.match(l.message, /exec: "nosuchtool": executable file not found in \$PATH/);
+  });
+  test("runAsNonRoot without a uid is refused", () => {
+    const l = buildContainerLaunch(
+      pod({ securityContext: { runAsNonRoot: true } }),
+      { name: "c", command: ["sleep"] },
+      facts,
+      new Map(),
+      fs,
+    );
+    assert.ok("reason" in l);
+    assert.equal(l.reason, "CreateContainerConfigError");
+  });
+});
