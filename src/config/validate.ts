@@ -19,12 +19,18 @@ import {
 } from "./schema.ts";
 
 /**
- * Parses YAML or JSON text holding one or more documents (`---`-separated; JSON is YAML). Empty documents
- * are skipped. Malformed text → ConfigError whose issue names the line and column.
+ * Parses YAML or JSON text holding one or more documents (`---`-separated; JSON is YAML), with YAML 1.1
+ * scalars as kubectl does (`enableEgress: yes` is true). Empty documents are skipped. Malformed text → ConfigError whose issue names the line and column.
  */
 export function parseMeshConfigDocuments(text: string, source = "<input>"): unknown[] {
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // YAML 1.1, as kubectl reads manifests (sigs.k8s.io/yaml → go-yaml v2): unquoted yes/no/on/off are booleans.
+  const docs = parseAllDocuments(text, {
+    lineCounter,
+    prettyErrors: false,
+    uniqueKeys: true,
+    version: "1.1",
+  });
   const issues: ConfigIssue[] = [];
   const out: unknown[] = [];
   for (const doc of docs) {
@@ -240,10 +246,12 @@ function describeIssue(issue: z.core.$ZodIssue, value: unknown): { reason: strin
       const options = issue.values.map((v) => JSON.stringify(v));
       if (options.length === 1) return { reason: `must be ${options[0]}` };
       const guess = typeof value === "string" ? closest(value, issue.values.map(String)) : undefined;
-      return {
-        reason: `is not one of ${options.join(", ")}`,
-        ...(guess ? { hint: `did you mean ${JSON.stringify(guess)}?` } : {}),
-      };
+      const yaml11 =
+        typeof value === "boolean"
+          ? 'YAML (as kubectl reads it) turns unquoted on/off/yes/no into booleans; quote the value, e.g. "off"'
+          : undefined;
+      const hint = guess ? `did you mean ${JSON.stringify(guess)}?` : yaml11;
+      return { reason: `is not one of ${options.join(", ")}`, ...(hint ? { hint } : {}) };
     }
     case "too_small":
       if (issue.origin === "array") return { reason: `must have at least ${String(issue.minimum)} item(s)` };

@@ -158,6 +158,23 @@ describe("parseMeshConfigDocuments", () => {
     assert.equal(docs.length, 2);
     assert.equal(validateMeshConfig(docs[1]).spec.traffic.enableEgress, false);
   });
+  test("YAML is read as kubectl reads it (1.1): unquoted yes/off are booleans, quoted ones strings", () => {
+    const [doc] = parseMeshConfigDocuments(
+      `apiVersion: ${V2}\nkind: MeshConfig\nspec:\n  traffic: {enableEgress: no}\n`,
+    );
+    assert.equal(validateMeshConfig(doc).spec.traffic.enableEgress, false);
+    const [quoted] = parseMeshConfigDocuments(
+      `apiVersion: ${V2}\nkind: MeshConfig\nspec:\n  sidecar: {logLevel: "off"}\n`,
+    );
+    assert.equal(validateMeshConfig(quoted).spec.sidecar.logLevel, "off");
+    const [unquoted] = parseMeshConfigDocuments(
+      `apiVersion: ${V2}\nkind: MeshConfig\nspec:\n  sidecar: {logLevel: off}\n`,
+    );
+    assert.throws(() => validateMeshConfig(unquoted), {
+      message:
+        'spec.sidecar.logLevel: false is not one of "trace", "debug", "info", "warning", "warn", "error", "critical", "off" (hint: YAML (as kubectl reads it) turns unquoted on/off/yes/no into booleans; quote the value, e.g. "off")',
+    });
+  });
   test("the guide's MeshConfig: egress disabled, 203.0.113.10/32 excluded, the rest defaulted", () => {
     const text = readFileSync(new URL("../../../examples/guide/meshconfig.yaml", import.meta.url), "utf8");
     const [doc] = parseMeshConfigDocuments(text);
