@@ -112,6 +112,20 @@ function buildSources(kubeConfig: KubeConfig, osmNamespace: string, logger: Logg
   };
 }
 
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
 /** Starts the controller: HTTP API first (health answers at once), then bootstrap and informers. */
 export async function startController(options: ControllerOptions): Promise<RunningController> {
   const { kubeConfig, osmNamespace, meshName, logger } = options;
@@ -145,6 +159,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
   logger.info({ url: http.url, osmNamespace, meshName }, "controller API listening");
 
   let closed = false;
+  const closing = new AbortController();
   const custom = kubeConfig.makeApiClient(CustomObjectsApi);
   // Bootstrap retries until it succeeds (the CRD or the namespace may not exist yet), bounded by close().
   const bootstrap = (async () => {
@@ -155,7 +170,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
         return;
       } catch (error) {
         logger.warn({ err: error, retryInMs: delayMs }, "could not ensure the MeshConfig; retrying");
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        await sleep(delayMs, closing.signal);
         delayMs = Math.min(delayMs * 2, 10_000);
       }
     }
@@ -178,6 +193,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
     close: async () => {
       if (closed) return;
       closed = true;
+      closing.abort();
       hub.close();
       await Promise.allSettled([bootstrap, started]);
       await core.stop();
