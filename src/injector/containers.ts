@@ -4,7 +4,7 @@
  * that say `-c envoy` keep working, although it runs the osm-ts sidecar, not Envoy.
  */
 import type { V1Container, V1EnvVar, V1ResourceRequirements } from "@kubernetes/client-node";
-import type { MeshConfig } from "../config/schema.ts";
+import type { MeshConfig } from "../config/index.ts";
 import {
   ENV_SIDECAR_TOKEN,
   ENVOY_ADMIN_PORT,
@@ -47,8 +47,17 @@ export function buildInitContainer(input: {
   };
 }
 
-/** The argv that starts the osm-ts sidecar: the config source is the controller; identity comes from env. */
-export function buildSidecarCommand(options: InjectorOptions, logLevel: string): string[] {
+/** MeshConfig `spec.sidecar.logLevel` (Envoy's names) → the sidecar's pino level. */
+export function sidecarLogLevel(meshConfigLevel: string): string {
+  const map: Record<string, string> = { warning: "warn", critical: "fatal", off: "silent" };
+  return map[meshConfigLevel] ?? meshConfigLevel;
+}
+
+/**
+ * The argv that starts the osm-ts sidecar (`osm sidecar run`): its config source is the controller's watch
+ * API; its identity (POD_NAMESPACE/POD_NAME) and token come from the container's env.
+ */
+export function buildSidecarCommand(options: InjectorOptions, meshConfigLogLevel: string): string[] {
   return [
     ...options.osmCommand,
     "sidecar",
@@ -56,7 +65,7 @@ export function buildSidecarCommand(options: InjectorOptions, logLevel: string):
     "--controller",
     options.controllerUrl,
     "--log-level",
-    logLevel,
+    sidecarLogLevel(meshConfigLogLevel),
   ];
 }
 

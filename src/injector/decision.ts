@@ -4,7 +4,7 @@
  * denied), exactly as OSM's `isAnnotatedForInjection`.
  */
 import type { V1Namespace, V1Pod } from "@kubernetes/client-node";
-import { parseSidecarInjection } from "../config/annotations.ts";
+import { parseSidecarInjection } from "../config/index.ts";
 import { ANNOTATION_SIDECAR_INJECTION, LABEL_IGNORE, LABEL_MONITORED_BY } from "../constants.ts";
 import type { SkipReason } from "./types.ts";
 

@@ -4,6 +4,7 @@ export {
   buildSidecarCommand,
   buildSidecarContainer,
   ENVOY_WINDOWS_USER,
+  sidecarLogLevel,
 } from "./containers.ts";
 export { decideInjection, type InjectionDecision, SYSTEM_NAMESPACES } from "./decision.ts";
 export { injectPod, isWindowsPod, PREREQUISITE_MESSAGES, PROMETHEUS_ANNOTATIONS } from "./inject.ts";

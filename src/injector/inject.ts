@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import type { V1Container, V1Namespace, V1Pod } from "@kubernetes/client-node";
-import { buildEffectivePolicy, canonicalPolicyText, policyHash } from "../config/policy.ts";
+import { buildEffectivePolicy, canonicalPolicyText, policyHash } from "../config/index.ts";
 import {
   ANNOTATION_INTERCEPTION_POLICY,
   ANNOTATION_INTERCEPTION_POLICY_HASH,

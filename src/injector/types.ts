@@ -3,7 +3,7 @@
  * and mints the random pieces (proxy UUID, sidecar token), so injection itself is deterministic.
  */
 import type { V1Namespace, V1Pod } from "@kubernetes/client-node";
-import type { MeshConfig } from "../config/schema.ts";
+import type { MeshConfig } from "../config/index.ts";
 
 /** One RFC 6902 operation (the subset the injector emits). */
 export type JsonPatchOperation =

@@ -3,8 +3,7 @@
  * kustomize base in deploy/ (generated from here by scripts/generate-deploy.ts; a test keeps them equal).
  * RBAC is least privilege; every rule carries the reason it exists (rendered as a YAML comment).
  */
-import { validateMeshConfig } from "../config/index.ts";
-import { defaultMeshConfig } from "../config/validate.ts";
+import { defaultMeshConfig, validateMeshConfig } from "../config/index.ts";
 import {
   CONTROLLER_SIDECAR_API_PORT,
   INJECTOR_SERVICE_NAME,

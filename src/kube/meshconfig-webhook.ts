@@ -3,8 +3,7 @@
  * a denial lists every problem as kubectl users expect (`<field>: Invalid value: "<value>": <reason>`) with
  * the fix; footguns and restart-needed changes come back as admission warnings, which kubectl prints.
  */
-import { buildEffectivePolicy } from "../config/policy.ts";
-import { validateMeshConfig } from "../config/validate.ts";
+import { buildEffectivePolicy, validateMeshConfig } from "../config/index.ts";
 import { ConfigError, type ConfigIssue } from "../errors.ts";
 import type { AdmissionDecision, AdmissionRequest } from "./admission.ts";
 import type { AdmissionHandler } from "./webhook-server.ts";

@@ -6,7 +6,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { V1Namespace, V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { validateMeshConfig } from "../config/validate.ts";
+import { validateMeshConfig } from "../config/index.ts";
 import { MESH_CONFIG_NAME } from "../constants.ts";
 import { ConfigError, isMeshError } from "../errors.ts";
 import { decideInjection, type InjectionSeeds, type InjectorOptions, injectPod } from "../injector/index.ts";

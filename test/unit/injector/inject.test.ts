@@ -330,6 +330,19 @@ describe("the sidecar container, labels and annotations", () => {
     );
   });
 
+  for (const [level, pinoLevel] of [
+    ["warning", "warn"],
+    ["critical", "fatal"],
+    ["off", "silent"],
+    ["trace", "trace"],
+  ]) {
+    test(`MeshConfig logLevel ${level} runs the sidecar with pino level ${pinoLevel}`, () => {
+      const { pod: p } = injected({ meshConfig: meshConfig({ sidecar: { logLevel: level } }) });
+      const command = container(p, "envoy").command ?? [];
+      assert.equal(command[command.indexOf("--log-level") + 1], pinoLevel);
+    });
+  }
+
   test("a pod that already has a container named envoy is denied with the reason", () => {
     const p = pod();
     p.spec?.containers.push({ name: "envoy", image: "envoyproxy/envoy" });
