@@ -5,6 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { isMeshError } from "../errors.ts";
 import { registerController } from "./commands/controller.ts";
+import { registerDemo } from "./commands/demo.ts";
 import { registerExplain } from "./commands/explain.ts";
 import { registerInjector } from "./commands/injector.ts";
 import { registerInstall } from "./commands/install.ts";
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
     registerMesh,
     registerNamespace,
     registerProxy,
+    registerDemo,
     registerController,
     registerInstall,
     registerInjector,

@@ -31,8 +31,10 @@ export interface CommandStep {
   readonly expect: Expectation;
   /** Re-run the command until the expectation holds, for at most timeoutMs (a wait, e.g. `2/2 Running`). */
   readonly waitUntil?: { readonly timeoutMs: number; readonly intervalMs: number };
-  /** Store the trimmed stdout under this name for later steps. */
+  /** Store the trimmed stdout (or captureMatch's first group) under this name for later steps. */
   readonly capture?: string;
+  /** With capture: store the first group of this pattern's match in stdout instead (no match fails the step). */
+  readonly captureMatch?: RegExp;
   /** Per-run limit (default 60 s). */
   readonly timeoutMs?: number;
   /** A reason to skip the step given earlier captures (e.g. the mesh is already installed); undefined runs it. */
@@ -113,7 +115,15 @@ async function runCommandStep(step: CommandStep, vars: DemoVars, deps: RunnerDep
     if (step.waitUntil) problems.push(`still not so after waiting ${formatSeconds(deps.now() - started)}`);
     return problems;
   }
-  if (step.capture) vars.set(step.capture, result.stdout.trim());
+  if (step.capture) {
+    if (step.captureMatch) {
+      const found = step.captureMatch.exec(result.stdout)?.[1];
+      if (found === undefined) return [`expected the output to match ${step.captureMatch}`];
+      vars.set(step.capture, found);
+    } else {
+      vars.set(step.capture, result.stdout.trim());
+    }
+  }
   deps.write(`  ok: ${describeExpectation(step.expect)} (${formatSeconds(deps.now() - started)})\n`);
   return [];
 }
