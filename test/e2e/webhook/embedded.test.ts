@@ -1,22 +1,18 @@
 /**
- * End to end on the embedded API server with the real kubectl: `osm install`, then the injector webhook
- * (started here on loopback, with the real client-node reader and caBundle publisher) is called by the API
- * server over HTTPS for pods and MeshConfig changes, exactly as kube-apiserver would.
+ * End to end on the embedded API server with the real kubectl: `osm install`, then `osm injector run` (the
+ * command the osm-injector Deployment runs, here as a loopback process) publishes its CA and is called by the
+ * API server over HTTPS for pods and MeshConfig changes, exactly as kube-apiserver would.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { CoreV1Api, CustomObjectsApi, KubeConfig, KubernetesObjectApi } from "@kubernetes/client-node";
+import { KubeConfig, KubernetesObjectApi } from "@kubernetes/client-node";
 import pino from "pino";
 import { parseAllDocuments, stringify } from "yaml";
-import { createCaBundlePublisher } from "../../../src/kube/ca-bundle.ts";
-import { createClusterReader } from "../../../src/kube/cluster-reader.ts";
-import { type RunningInjectorWebhook, startInjectorWebhook } from "../../../src/kube/injector-webhook.ts";
 import { type ApiServer, startApiServer, writeKubeconfig } from "../../../src/local/apiserver/index.ts";
-import { OPTIONS } from "../../unit/injector/builders.ts";
 
 const osm = new URL("../../../bin/osm", import.meta.url).pathname;
 const deployDir = new URL("../../../deploy/", import.meta.url).pathname;
@@ -27,7 +23,7 @@ type Json = any;
 
 let dir: string;
 let server: ApiServer;
-let hook: RunningInjectorWebhook | undefined;
+let injector: ChildProcess | undefined;
 let env: NodeJS.ProcessEnv;
 let kc: KubeConfig;
 
@@ -108,7 +104,11 @@ before(async () => {
 });
 
 after(async () => {
-  await hook?.close();
+  if (injector?.pid !== undefined && injector.exitCode === null) {
+    const exited = new Promise((r) => injector?.once("exit", r));
+    injector.kill("SIGTERM");
+    await exited;
+  }
   await server?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -126,25 +126,41 @@ test("osm install applies the control plane and creates osm-mesh-config from the
   assert.equal(mc["spec"].traffic.enableEgress, false);
 });
 
-test("the injector publishes its CA into both webhook configurations and becomes ready", async () => {
-  // Start on a free port first, to know where to route; caBundle publication then happens for real.
-  hook = await startInjectorWebhook({
-    host: "127.0.0.1",
-    port: 0,
-    injector: OPTIONS,
-    reader: createClusterReader({
-      core: kc.makeApiClient(CoreV1Api),
-      custom: kc.makeApiClient(CustomObjectsApi),
-      osmNamespace: "osm-system",
-    }),
-    publisher: createCaBundlePublisher(KubernetesObjectApi.makeApiClient(kc), "osm", logger),
-    dnsNames: ["osm-injector.osm-system.svc"],
-    ipAddresses: ["127.0.0.1"],
-    caValidityHours: 24,
-    certValidityHours: 1,
-    logger,
+test("osm injector run publishes its CA into both webhook configurations", async () => {
+  injector = spawn(
+    osm,
+    [
+      "injector",
+      "run",
+      "--listen",
+      "127.0.0.1:0",
+      "--sidecar-image",
+      "osm-ts/sidecar:test",
+      "--init-container-image",
+      "osm-ts/init:test",
+      "--log-level",
+      "warn",
+    ],
+    { env, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let stderr = "";
+  injector.stderr?.on("data", (c: Buffer) => {
+    stderr += c.toString();
   });
-  await routeWebhooksTo(hook.port);
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`injector did not start: ${stderr}`)), 20_000);
+    injector?.stdout?.on("data", (c: Buffer) => {
+      out += c.toString();
+      const m = /osm-injector listening on https:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    injector?.once("exit", (code) => reject(new Error(`injector exited ${code}: ${stderr}`)));
+  });
+  await routeWebhooksTo(port);
   const deadline = Date.now() + 15_000;
   let bundle = "";
   while (Date.now() < deadline) {
@@ -153,7 +169,7 @@ test("the injector publishes its CA into both webhook configurations and becomes
     if (bundle) break;
     await new Promise((r) => setTimeout(r, 200));
   }
-  assert.equal(Buffer.from(bundle, "base64").toString(), hook.caPem());
+  assert.match(Buffer.from(bundle, "base64").toString(), /^-----BEGIN CERTIFICATE-----/);
   const vwc = await getJson("validatingwebhookconfiguration", "osm-validator-mesh-osm");
   assert.equal(vwc["webhooks"][0].clientConfig.caBundle, bundle);
 });
