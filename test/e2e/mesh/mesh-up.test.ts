@@ -214,6 +214,53 @@ describe("osm mesh up, kubectl, osm mesh down", { skip: rootSkip, concurrency: f
     );
   });
 
+  test("a failing init container shows Init:Error under restartPolicy Never and Init:CrashLoopBackOff under Always", async () => {
+    const pods = ["Never", "Always"]
+      .map(
+        (policy) => `apiVersion: v1
+kind: Pod
+metadata: {name: init-${policy.toLowerCase()}}
+spec:
+  restartPolicy: ${policy}
+  initContainers:
+  - {name: setup, image: busybox, command: ["sh", "-c", "exit 3"]}
+  containers:
+  - {name: main, image: busybox, command: ["sleep", "365d"]}
+`,
+      )
+      .join("---\n");
+    const applied = await run("kubectl", ["apply", "-n", "demo", "-f", "-"], env, pods);
+    assert.equal(applied.code, 0, applied.stderr);
+    const want = { "init-never": "Init:Error", "init-always": "Init:CrashLoopBackOff" };
+    const deadline = Date.now() + 30_000;
+    let seen: Record<string, string> = {};
+    while (Date.now() < deadline) {
+      const r = await kubectl("get", "pods", "-n", "demo", "--no-headers");
+      seen = Object.fromEntries(
+        r.stdout
+          .trim()
+          .split("\n")
+          .map((l) => l.split(/\s+/))
+          .map((c) => [c[0], c[2]]),
+      );
+      if (seen["init-never"] === want["init-never"] && seen["init-always"] === want["init-always"]) break;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    assert.equal(seen["init-never"], "Init:Error");
+    assert.equal(seen["init-always"], "Init:CrashLoopBackOff");
+    const deleted = await kubectl(
+      "delete",
+      "pod",
+      "-n",
+      "demo",
+      "init-never",
+      "init-always",
+      "--wait=true",
+      "--timeout=60s",
+    );
+    assert.equal(deleted.code, 0, deleted.stderr);
+  });
+
   test("after kill -9 of the daemon, osm mesh up restarts the pod on its address and removes the old processes", async () => {
     const pod = await oneRunningPod();
     const ip = (await kubectl("get", "pod", "-n", "demo", pod, "-o", "jsonpath={.status.podIP}")).stdout;
