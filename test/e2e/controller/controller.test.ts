@@ -1,6 +1,7 @@
 // The embedded API server makes certificates with @peculiar/x509, which needs this polyfill loaded first.
 import "reflect-metadata";
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,24 +14,20 @@ import {
   PatchStrategy,
   setHeaderOptions,
   type V1CustomResourceDefinition,
+  type V1Namespace,
   type V1Pod,
 } from "@kubernetes/client-node";
+import fastJsonPatch, { type Operation } from "fast-json-patch";
 import pino from "pino";
-import {
-  buildEffectivePolicy,
-  canonicalPolicyText,
-  defaultMeshConfig,
-  meshConfigCrd,
-  policyHash,
-} from "../../../src/config/index.ts";
+import { defaultMeshConfig, meshConfigCrd } from "../../../src/config/index.ts";
 import { SIDECAR_CONFIG_PATH, type SidecarConfig } from "../../../src/config/sidecar-api.ts";
 import {
   ANNOTATION_INTERCEPTION_POLICY,
-  ANNOTATION_INTERCEPTION_POLICY_HASH,
   ANNOTATION_INTERCEPTION_STALE,
-  ANNOTATION_SIDECAR_TOKEN_HASH,
+  ENV_SIDECAR_TOKEN,
 } from "../../../src/constants.ts";
-import { hashSidecarToken, type RunningController, startController } from "../../../src/controller/index.ts";
+import { type RunningController, startController } from "../../../src/controller/index.ts";
+import { injectPod } from "../../../src/injector/index.ts";
 import { startApiServer } from "../../../src/local/apiserver/index.ts";
 import { watchControlPlane } from "../../../src/sidecar/config-source.ts";
 import { ConfigStore } from "../../../src/sidecar/config-store.ts";
@@ -93,26 +90,48 @@ async function stopController(controller: RunningController): Promise<void> {
   controllers.splice(controllers.indexOf(controller), 1);
 }
 
-/** A pod as the injector admits it when the MeshConfig excludes `exclusions`. */
+/** The app namespace as `osm namespace add` leaves it. */
+const APP_NAMESPACE: V1Namespace = {
+  metadata: {
+    name: APP_NS,
+    labels: { "openservicemesh.io/monitored-by": "osm" },
+    annotations: { "openservicemesh.io/sidecar-injection": "enabled" },
+  },
+};
+
+/**
+ * A pod as the real injector (src/injector) admits it while the MeshConfig excludes `exclusions`: its
+ * JSON patch applied, so the policy record, the token hash and the sidecar's token env are the injector's.
+ */
 function meshedPod(name: string, exclusions: string[]): V1Pod {
   const preset = defaultMeshConfig();
-  const policy = buildEffectivePolicy({
-    ...preset,
-    spec: { ...preset.spec, traffic: { ...preset.spec.traffic, outboundIPRangeExclusionList: exclusions } },
-  });
-  return {
-    metadata: {
-      name,
-      namespace: APP_NS,
-      labels: { app: "curl" },
-      annotations: {
-        [ANNOTATION_INTERCEPTION_POLICY_HASH]: policyHash(policy),
-        [ANNOTATION_INTERCEPTION_POLICY]: canonicalPolicyText(policy),
-        [ANNOTATION_SIDECAR_TOKEN_HASH]: hashSidecarToken(TOKEN),
-      },
-    },
+  const pod: V1Pod = {
+    metadata: { name, namespace: APP_NS, labels: { app: "curl" } },
     spec: { containers: [{ name: "curl", image: "curl", ports: [{ name: "http", containerPort: 8080 }] }] },
   };
+  const result = injectPod({
+    pod,
+    namespace: APP_NAMESPACE,
+    meshConfig: {
+      ...preset,
+      spec: { ...preset.spec, traffic: { ...preset.spec.traffic, outboundIPRangeExclusionList: exclusions } },
+    },
+    seeds: { proxyUuid: randomUUID(), sidecarToken: TOKEN },
+    options: {
+      meshName: "osm",
+      osmNamespace: OSM_NS,
+      defaultSidecarImage: "osm-ts/sidecar",
+      defaultInitContainerImage: "osm-ts/init",
+      imagePullPolicy: "IfNotPresent",
+      osmCommand: ["osm"],
+      controllerUrl: "http://127.0.0.1:15128",
+      initBackend: "iptables",
+    },
+  });
+  assert.equal(result.kind, "inject", JSON.stringify(result));
+  if (result.kind !== "inject") throw new Error("not injected");
+  return fastJsonPatch.applyPatch(structuredClone(pod), result.patch as Operation[], false, false)
+    .newDocument;
 }
 
 async function createRunningPod(pod: V1Pod, ip: string): Promise<void> {
@@ -188,7 +207,7 @@ before(async () => {
     .createCustomResourceDefinition({ body: meshConfigCrd() as unknown as V1CustomResourceDefinition });
   await core.createNamespace({ body: { metadata: { name: OSM_NS } } });
   await core.createNamespace({
-    body: { metadata: { name: APP_NS, labels: { "openservicemesh.io/monitored-by": "osm" } } },
+    body: APP_NAMESPACE,
   });
   await eventually("the MeshConfig resource is served", () => custom.listNamespacedCustomObject(MC));
 });
@@ -241,7 +260,11 @@ test("a pod behind a service in a monitored namespace is a mesh endpoint in a si
       spec: { selector: { app: "curl" }, ports: [{ name: "http", port: 80, targetPort: "http" as never }] },
     },
   });
-  await createRunningPod(meshedPod("curl-1", []), "198.51.100.5");
+  const curl1 = meshedPod("curl-1", []);
+  // The sidecar's token reaches it through its env, as the injector wrote it.
+  const envoy = curl1.spec?.containers.find((c) => c.name === "envoy");
+  assert.equal(envoy?.env?.find((e) => e.name === ENV_SIDECAR_TOKEN)?.value, TOKEN);
+  await createRunningPod(curl1, "198.51.100.5");
   const config = await eventually("curl-1's config lists its own pod IP", async () => {
     const { config } = await fetchConfig(controller, "curl-1");
     return config?.meshEndpoints.some((e) => e.ip === "198.51.100.5" && e.port === 8080) ? config : undefined;
