@@ -161,9 +161,11 @@ export async function handleRequest(
       return;
     case "/healthz":
     case "/livez":
+    case "/health/alive": // OSM's osm-controller probe paths (charts/osm: livenessProbe, readinessProbe)
       sendText(res, 200, "ok\n");
       return;
     case "/readyz":
+    case "/health/ready":
       if (options.state.isReady()) sendText(res, 200, "ok\n");
       else sendText(res, 503, "caches not synced\n");
       return;

@@ -135,6 +135,8 @@ test("the stale report, metrics and health endpoints answer", async () => {
   assert.match(metrics, /osm_ts_controller_sidecar_config_responses_total\{status="200"\}/);
   assert.equal((await fetch(`${api.url}/healthz`)).status, 200);
   assert.equal((await fetch(`${api.url}/readyz`)).status, 200);
+  assert.equal((await fetch(`${api.url}/health/alive`)).status, 200);
+  assert.equal((await fetch(`${api.url}/health/ready`)).status, 200);
   assert.equal((await fetch(`${api.url}/nope`)).status, 404);
   assert.equal((await fetch(`${api.url}/healthz`, { method: "POST" })).status, 405);
 });
