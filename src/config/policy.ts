@@ -16,7 +16,7 @@ import {
   type Cidr,
   cidrCovers,
   cidrRange,
-  cidrsOverlap,
+  compareCidrs,
   parseCidr,
   tryParseCidr,
 } from "../net/index.ts";
@@ -91,14 +91,35 @@ function fromAnnotation(list: readonly AnnotationCidr[] | undefined, key: string
   return (list ?? []).map((a) => ({ ...a, provenance: { source: "annotation", key } }));
 }
 
+/** Index of the prefix in `sorted` (disjoint, in compareCidrs order) that contains `cidr`, or -1. */
+function findContaining(sorted: readonly Cidr[], cidr: Cidr): number {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const m = sorted[mid]!;
+    if (m.family < cidr.family || (m.family === cidr.family && m.address <= cidr.address)) {
+      found = mid;
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return found >= 0 && cidrCovers(sorted[found]!, cidr) ? found : -1;
+}
+
 /**
  * One canonical entry per aggregated prefix; `given`/`provenance` are those of the first contributing item
- * (in merge order), `sources` lists every contributing item.
+ * (in merge order), `sources` lists every contributing item. Each input prefix lies inside exactly one
+ * aggregated prefix (aligned blocks nest or are disjoint), so this is a binary search per item.
  */
 function canonicalCidrs(items: readonly GivenCidr[]): { v4: CidrEntry[]; v6: CidrEntry[] } {
   const aggregated = aggregateCidrs(items.map((i) => i.cidr));
-  const entries = aggregated.map((cidr): CidrEntry => {
-    const contributors = items.filter((i) => cidrsOverlap(i.cidr, cidr));
+  const buckets: GivenCidr[][] = aggregated.map(() => []);
+  for (const item of items) buckets[findContaining(aggregated, item.cidr)]!.push(item);
+  const entries = aggregated.map((cidr, k): CidrEntry => {
+    const contributors = buckets[k]!;
     const first = contributors[0]!;
     return {
       cidr,
@@ -224,40 +245,55 @@ function detectWarnings(
   }
   for (const list of [exclusions, inclusions]) {
     const kind = list === exclusions ? "exclusion" : "inclusion";
-    list.forEach((e, i) => {
-      // Covered by a strictly larger prefix, or the same prefix written earlier in another spelling.
-      const outer = list.find(
-        (o, j) =>
-          j !== i && cidrCovers(o.cidr, e.cidr) && (o.cidr.prefixLength < e.cidr.prefixLength || j < i),
-      );
-      if (outer) {
-        warnings.push({
-          code: "redundant-entry",
-          message: `${kind} ${e.given} ${from(e)} is already covered by ${outer.given} ${from(outer)}`,
+    // Sweep in address order (ties: shorter prefix, then written first): prefixes nest or are disjoint, so an
+    // entry is redundant exactly when the widest entry seen so far reaches past its end.
+    const sorted = list
+      .map((item, index) => ({ item, index, ...cidrRange(item.cidr) }))
+      .sort((x, y) => compareCidrs(x.item.cidr, y.item.cidr) || x.index - y.index);
+    const redundant: { index: number; warning: PolicyWarning }[] = [];
+    let outer: (typeof sorted)[number] | undefined;
+    for (const r of sorted) {
+      if (outer && outer.item.cidr.family === r.item.cidr.family && outer.last >= r.last) {
+        redundant.push({
+          index: r.index,
+          warning: {
+            code: "redundant-entry",
+            message: `${kind} ${r.item.given} ${from(r.item)} is already covered by ${outer.item.given} ${from(outer.item)}`,
+          },
         });
+      } else {
+        outer = r;
       }
-    });
+    }
+    warnings.push(...redundant.sort((x, y) => x.index - y.index).map((r) => r.warning));
   }
-  if (inclusions.length > 0) {
+  const included = [
+    ...policy.canonical.outboundIPRangeInclusions.v4,
+    ...policy.canonical.outboundIPRangeInclusions.v6,
+  ];
+  if (included.length > 0) {
+    const families = new Set(included.map((i) => i.cidr.family));
     for (const e of exclusions) {
-      const overlapping = inclusions.filter((inc) => cidrsOverlap(inc.cidr, e.cidr));
-      for (const inc of overlapping) {
-        if (cidrCovers(e.cidr, inc.cidr)) {
-          warnings.push({
-            code: "exclusion-covers-inclusion",
-            message: `exclusion ${e.given} ${from(e)} covers all of inclusion ${inc.given} ${from(inc)}: exclusions are evaluated first, so nothing in that inclusion is intercepted`,
-          });
-        } else {
-          warnings.push({
-            code: "exclusion-inside-inclusion",
-            message: `exclusion ${e.given} ${from(e)} lies inside inclusion ${inc.given} ${from(inc)}: exclusions are evaluated first, so it is still bypassed`,
-          });
-        }
-      }
-      if (overlapping.length > 0) {
+      const container = findContaining(
+        included.map((i) => i.cidr),
+        e.cidr,
+      );
+      const inc = (i: CidrEntry) => `inclusion ${i.cidr.toString()} (${describeProvenance(i.provenance)})`;
+      if (container >= 0) {
+        warnings.push({
+          code: "exclusion-inside-inclusion",
+          message: `exclusion ${e.given} ${from(e)} lies inside ${inc(included[container]!)}: exclusions are evaluated first, so it is still bypassed`,
+        });
         continue;
       }
-      if (inclusions.some((inc) => inc.cidr.family === e.cidr.family)) {
+      const covered = included.filter((i) => cidrCovers(e.cidr, i.cidr));
+      for (const i of covered) {
+        warnings.push({
+          code: "exclusion-covers-inclusion",
+          message: `exclusion ${e.given} ${from(e)} covers all of ${inc(i)}: exclusions are evaluated first, so nothing in that inclusion is intercepted`,
+        });
+      }
+      if (covered.length === 0 && families.has(e.cidr.family)) {
         warnings.push({
           code: "exclusion-outside-inclusions",
           message: `exclusion ${e.given} ${from(e)} lies outside every inclusion: traffic there is not intercepted anyway, so the exclusion has no effect`,
@@ -307,7 +343,29 @@ function detectWarnings(
       });
     }
   }
-  return warnings;
+  return capWarnings(warnings);
+}
+
+/** At most this many warnings of one code are listed; the rest are counted in one last warning. */
+export const MAX_WARNINGS_PER_CODE = 10;
+
+function capWarnings(warnings: readonly PolicyWarning[]): PolicyWarning[] {
+  const counts = new Map<string, number>();
+  const out: PolicyWarning[] = [];
+  for (const w of warnings) {
+    const n = (counts.get(w.code) ?? 0) + 1;
+    counts.set(w.code, n);
+    if (n <= MAX_WARNINGS_PER_CODE) out.push(w);
+  }
+  for (const [code, n] of counts) {
+    if (n > MAX_WARNINGS_PER_CODE) {
+      out.push({
+        code,
+        message: `... and ${n - MAX_WARNINGS_PER_CODE} more ${code} warnings like the above`,
+      });
+    }
+  }
+  return out;
 }
 
 function rangeSize(cidr: Cidr): string {

@@ -264,3 +264,33 @@ describe("canonical text and hash", () => {
     assert.equal(policyHash(buildEffectivePolicy(mc({ enableEgress: false }))), base);
   });
 });
+
+describe("scale", () => {
+  test("50,000 exclusions validate, merge and aggregate quickly (no quadratic step)", {
+    timeout: 30_000,
+  }, () => {
+    const list: string[] = [];
+    for (let i = 0; i < 50_000; i++) list.push(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32`);
+    for (let i = 0; i < 1000; i++) list.push(`2001:db8::${i.toString(16)}/128`);
+    const config = mc({
+      enableEgress: false,
+      outboundIPRangeExclusionList: list,
+      outboundIPRangeInclusionList: ["10.0.0.0/8"],
+    });
+    const p = buildEffectivePolicy(config, { podAnnotations: { [IP_EXCL]: list.slice(0, 5000).join(",") } });
+    assert.equal(p.asGiven.outboundIPRangeExclusionList.length, 51_000);
+    // 10.0.0.0 .. 10.0.195.79 (50,000 addresses) as the minimal prefixes:
+    assert.deepEqual(
+      p.canonical.outboundIPRangeExclusions.v4.map((e) => e.cidr.toString()),
+      ["10.0.0.0/17", "10.0.128.0/18", "10.0.192.0/23", "10.0.194.0/24", "10.0.195.0/26", "10.0.195.64/28"],
+    );
+    assert.equal(p.canonical.outboundIPRangeExclusions.v4[0]!.sources?.length, 32_768);
+    // Warnings are capped per code: 10 listed, then a count.
+    const inside = p.warnings.filter((w) => w.code === "exclusion-inside-inclusion");
+    assert.equal(inside.length, 11);
+    assert.equal(
+      inside[10]!.message,
+      "... and 49990 more exclusion-inside-inclusion warnings like the above",
+    );
+  });
+});
