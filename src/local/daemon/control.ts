@@ -10,8 +10,9 @@ import { fileURLToPath } from "node:url";
 import pino from "pino";
 import { ErrorCode, MeshError } from "../../errors.ts";
 import { removeKubeconfigContext } from "../apiserver/index.ts";
+import { checkHostPrerequisites } from "../node/prerequisites.ts";
 import type { ExternalHost } from "../node/runtime.ts";
-import { checkHostPrerequisites, NodeRuntime } from "../node/runtime.ts";
+import { NodeRuntime } from "../node/runtime.ts";
 import { buildDaemonConfig, type DaemonConfig, statePaths } from "./config.ts";
 import type { Health } from "./daemon.ts";
 

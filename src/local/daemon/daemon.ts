@@ -10,7 +10,8 @@ import { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { NODE_NAME, startApiServer, writeKubeconfig } from "../apiserver/index.ts";
 import { type NodeAgent, startNodeAgent } from "../node/agent.ts";
-import { checkHostPrerequisites, NodeRuntime } from "../node/runtime.ts";
+import { checkHostPrerequisites } from "../node/prerequisites.ts";
+import { NodeRuntime } from "../node/runtime.ts";
 import { type DaemonConfig, statePaths } from "./config.ts";
 
 export interface Health {

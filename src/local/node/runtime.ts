@@ -58,42 +58,6 @@ const hostFiles: FileProbe = {
   },
 };
 
-/** Checks what the runtime needs on this host: root, `ip netns`, nsenter and setpriv. Throws MeshError. */
-export async function checkHostPrerequisites(run: CommandRunner = runCommand): Promise<void> {
-  if (process.getuid?.() !== 0) {
-    throw new MeshError(
-      ErrorCode.NotRoot,
-      "the local node agent must run as root (it creates network namespaces)",
-      {
-        hint: "run with sudo",
-      },
-    );
-  }
-  for (const [argv, pkg] of [
-    [["ip", "netns", "list"], "iproute2"],
-    [["nsenter", "--version"], "util-linux"],
-    [["setpriv", "--version"], "util-linux"],
-  ] as const) {
-    let r: Awaited<ReturnType<CommandRunner>>;
-    try {
-      r = await run(argv);
-    } catch (error) {
-      throw new MeshError(
-        ErrorCode.MissingTool,
-        `\`${argv.join(" ")}\` is not available: ${(error as Error).message}`,
-        {
-          hint: `install ${pkg}`,
-        },
-      );
-    }
-    if (r.code !== 0) {
-      throw new MeshError(ErrorCode.MissingTool, `\`${argv.join(" ")}\` failed: ${r.stderr.trim()}`, {
-        hint: `install ${pkg}`,
-      });
-    }
-  }
-}
-
 export class NodeRuntime implements NodeConnector {
   readonly plan: NetworkPlan;
   readonly network: HostNetwork;

@@ -293,6 +293,69 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
     await runtime.killPod(uid(pod), 0);
   });
 
+  test("readiness probes gate readiness: httpGet and exec, passing and failing", async () => {
+    const pod = makePod({
+      containers: [
+        {
+          name: "web",
+          image: "kennethreitz/httpbin",
+          readinessProbe: { httpGet: { path: "/status/200", port: 80 as never }, periodSeconds: 1 },
+        },
+        {
+          name: "sad",
+          image: "busybox",
+          command: ["sleep", "3600"],
+          readinessProbe: { exec: { command: ["sh", "-c", "exit 1"] }, periodSeconds: 1 },
+        },
+        {
+          name: "tcp",
+          image: "busybox",
+          command: ["sleep", "3600"],
+          readinessProbe: { tcpSocket: { port: 80 as never }, periodSeconds: 1 },
+        },
+      ],
+    });
+    runtime.runPod(pod);
+    const v = await waitFor(
+      runtime,
+      uid(pod),
+      (x) =>
+        x.containers.find((c) => c.name === "web")?.ready === true &&
+        x.containers.find((c) => c.name === "tcp")?.ready === true,
+      "web and tcp ready",
+    );
+    assert.equal(v.containers.find((c) => c.name === "sad")?.ready, false);
+    const status = buildPodStatus(v);
+    assert.equal(status.phase, "Running");
+    const ready = status.conditions?.find((c) => c.type === "Ready");
+    assert.equal(ready?.status, "False");
+    assert.equal(ready?.message, "containers with unready status: [sad]");
+    await runtime.killPod(uid(pod), 0);
+  });
+
+  test("a failing liveness probe restarts the container", async () => {
+    const pod = makePod({
+      containers: [
+        {
+          name: "c",
+          image: "busybox",
+          command: ["sleep", "3600"],
+          livenessProbe: { exec: { command: ["false"] }, periodSeconds: 1, failureThreshold: 1 },
+        },
+      ],
+      terminationGracePeriodSeconds: 1,
+    });
+    runtime.runPod(pod);
+    const v = await waitFor(
+      runtime,
+      uid(pod),
+      (x) => (x.containers[0]?.restartCount ?? 0) >= 1,
+      "restarted by liveness",
+    );
+    assert.equal(v.containers[0]?.lastState && "terminated" in v.containers[0].lastState, true);
+    await runtime.killPod(uid(pod), 0);
+  });
+
   test("delete sends SIGTERM, then SIGKILL after the grace period, and leaves no netns, veth or process", async () => {
     const pod = makePod({
       terminationGracePeriodSeconds: 1,

@@ -1,0 +1,45 @@
+/**
+ * What the node needs from the host, checked before anything is created, so `osm mesh up` fails with one
+ * clear message (not root, `ip netns` missing...) instead of half a setup.
+ */
+import { ErrorCode, MeshError } from "../../errors.ts";
+import { type CommandRunner, runCommand } from "./command-runner.ts";
+
+/** Checks what the runtime needs on this host: root, `ip netns`, nsenter and setpriv. Throws MeshError. */
+export async function checkHostPrerequisites(
+  run: CommandRunner = runCommand,
+  uid: number | undefined = process.getuid?.(),
+): Promise<void> {
+  if (uid !== 0) {
+    throw new MeshError(
+      ErrorCode.NotRoot,
+      "the local node agent must run as root (it creates network namespaces)",
+      {
+        hint: "run with sudo",
+      },
+    );
+  }
+  for (const [argv, pkg] of [
+    [["ip", "netns", "list"], "iproute2"],
+    [["nsenter", "--version"], "util-linux"],
+    [["setpriv", "--version"], "util-linux"],
+  ] as const) {
+    let r: Awaited<ReturnType<CommandRunner>>;
+    try {
+      r = await run(argv);
+    } catch (error) {
+      throw new MeshError(
+        ErrorCode.MissingTool,
+        `\`${argv.join(" ")}\` is not available: ${(error as Error).message}`,
+        {
+          hint: `install ${pkg}`,
+        },
+      );
+    }
+    if (r.code !== 0) {
+      throw new MeshError(ErrorCode.MissingTool, `\`${argv.join(" ")}\` failed: ${r.stderr.trim()}`, {
+        hint: `install ${pkg}`,
+      });
+    }
+  }
+}
