@@ -73,7 +73,9 @@ export class ControllerCore {
   #stopped = false;
   #reconciles = 0;
   #lastReconcileMs = 0;
-  readonly #memo = new Map<string, RecomputedPolicy>();
+  readonly #memo = new Map<string, { ok: true; policy: RecomputedPolicy } | { ok: false; error: unknown }>();
+  /** Pods whose policy could not be recomputed at the last reconcile (logged once, when they start to). */
+  #failing = new Set<string>();
   #memoFor: MeshConfig | undefined;
 
   constructor(options: ControllerCoreOptions) {
@@ -185,12 +187,19 @@ export class ControllerCore {
         ([k]) => !k.startsWith(OWN_ANNOTATION_PREFIX),
       );
       const key = JSON.stringify([inputs, input.namespaceAnnotations]);
-      const cached = this.#memo.get(key);
-      if (cached) return cached;
-      const result = compute(input);
-      if (this.#memo.size >= MEMO_LIMIT) this.#memo.clear();
-      this.#memo.set(key, result);
-      return result;
+      let entry = this.#memo.get(key);
+      if (!entry) {
+        try {
+          entry = { ok: true, policy: compute(input) };
+        } catch (error) {
+          // Remembered too: the same bad input fails the same way, and throwing is not cheap.
+          entry = { ok: false, error };
+        }
+        if (this.#memo.size >= MEMO_LIMIT) this.#memo.clear();
+        this.#memo.set(key, entry);
+      }
+      if (!entry.ok) throw entry.error;
+      return entry.policy;
     };
   }
 
@@ -231,6 +240,7 @@ export class ControllerCore {
     const recompute = this.#memoizedRecompute(meshConfig);
     const seen = new Set<string>();
     const stale: StalePodReport[] = [];
+    const failing = new Set<string>();
     for (const pod of pods) {
       const key = podKey(pod);
       const annotations = pod.metadata?.annotations ?? {};
@@ -253,7 +263,10 @@ export class ControllerCore {
           diff: verdict.diff,
         });
       } else if (verdict?.state === "error") {
-        this.#o.logger.warn({ pod: key, reason: verdict.reason }, "cannot recompute the pod's policy");
+        failing.add(key);
+        if (!this.#failing.has(key)) {
+          this.#o.logger.warn({ pod: key, reason: verdict.reason }, "cannot recompute the pod's policy");
+        }
       }
       // A verdict of "error" leaves the annotation as it is: we do not know better than before.
       if (verdict?.state !== "error" && pod.metadata?.deletionTimestamp === undefined) {
@@ -268,6 +281,7 @@ export class ControllerCore {
     for (const key of hub.keys()) if (!seen.has(key)) hub.delete(key);
     stale.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
     this.#stale = stale;
+    this.#failing = failing;
     metrics.meshedPods.set(seen.size);
     metrics.stalePods.set(stale.length);
   }

@@ -100,7 +100,7 @@ function meshedPod(name: string, exclusions: string[], ip = "198.51.100.5"): V1P
   };
 }
 
-function setup(options: { synced?: boolean } = {}) {
+function setup(options: { synced?: boolean; logger?: pino.Logger } = {}) {
   const sources = {
     meshConfigs: new FakeSource<KubernetesObject>("meshconfigs", options.synced ?? true),
     namespaces: new FakeSource<V1Namespace>("namespaces", options.synced ?? true),
@@ -115,7 +115,7 @@ function setup(options: { synced?: boolean } = {}) {
     hub,
     osmNamespace: "osm-system",
     meshName: "osm",
-    logger: pino({ level: "silent" }),
+    logger: options.logger ?? pino({ level: "silent" }),
     metrics: createControllerMetrics(),
     recomputeFor: recomputeWith,
     patchStale: async (namespace, name, value) => {
@@ -265,4 +265,22 @@ test("pods of one MeshConfig but different exclusion annotations get their own v
     core.stalePods().map((p) => [p.name, p.diff]),
     [["annotated", ["+198.51.100.0/24"]]],
   );
+});
+
+test("a pod whose policy cannot be recomputed is neither reported nor patched, and is logged once", async () => {
+  const lines: string[] = [];
+  const logger = pino({ level: "warn" }, { write: (line: string) => lines.push(line) });
+  const { sources, core, patches } = setup({ logger });
+  sources.meshConfigs.put(meshConfigObject());
+  const bad = meshedPod("bad", []);
+  bad.metadata!.annotations!["openservicemesh.io/outbound-ip-range-exclusion-list"] = "999.1.1.1/99";
+  sources.pods.put(bad);
+  core.reconcile();
+  core.reconcile();
+  await core.idle();
+  assert.deepEqual(core.stalePods(), []);
+  assert.deepEqual(patches, []);
+  const warnings = lines.filter((l) => l.includes("cannot recompute"));
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /curl\/bad/);
 });
