@@ -1,0 +1,91 @@
+/** relay() between real loopback sockets: half-close, resets, idle timeout, byte counts. */
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
+import { after, test } from "node:test";
+import { type RelayResult, relay } from "../../../src/sidecar/relay.ts";
+
+const servers: Server[] = [];
+const sockets: Socket[] = [];
+after(() => {
+  for (const socket of sockets) socket.destroy();
+  for (const server of servers) server.close();
+});
+
+/** A connected pair through relay: the test's `client` ↔ [relay] ↔ `server` side, all on 127.0.0.1. */
+async function relayPair(
+  idleTimeoutMs = 0,
+): Promise<{ client: Socket; server: Socket; result: Promise<RelayResult> }> {
+  const backend = createServer({ allowHalfOpen: true });
+  const front = createServer({ allowHalfOpen: true });
+  servers.push(backend, front);
+  backend.listen(0, "127.0.0.1");
+  front.listen(0, "127.0.0.1");
+  await Promise.all([once(backend, "listening"), once(front, "listening")]);
+  let resolveResult!: (result: RelayResult) => void;
+  const result = new Promise<RelayResult>((resolve) => {
+    resolveResult = resolve;
+  });
+  const relaying = new Promise<void>((resolve) => {
+    front.on("connection", (accepted: Socket) => {
+      const port = (backend.address() as AddressInfo).port;
+      const upstream = connect({ port, host: "127.0.0.1", allowHalfOpen: true });
+      sockets.push(accepted, upstream);
+      upstream.once("connect", () => {
+        relay(accepted, upstream, idleTimeoutMs, resolveResult);
+        resolve();
+      });
+    });
+  });
+  const serverSide = once(backend, "connection") as Promise<[Socket]>;
+  const client = connect({
+    port: (front.address() as AddressInfo).port,
+    host: "127.0.0.1",
+    allowHalfOpen: true,
+  });
+  client.on("error", () => {});
+  const [[server]] = await Promise.all([serverSide, relaying, once(client, "connect")]);
+  server.on("error", () => {});
+  sockets.push(client, server);
+  return { client, server, result };
+}
+
+function readAll(socket: Socket): Promise<string> {
+  return new Promise((resolve) => {
+    let text = "";
+    socket.on("data", (chunk: Buffer) => {
+      text += chunk.toString();
+    });
+    socket.on("end", () => resolve(text));
+  });
+}
+
+test("relay carries a half-close: the server sees the client's FIN and can still answer", async () => {
+  const { client, server, result } = await relayPair();
+  const serverRead = readAll(server);
+  client.end("question");
+  assert.equal(await serverRead, "question");
+  const clientRead = readAll(client);
+  server.end("answer after your FIN");
+  assert.equal(await clientRead, "answer after your FIN");
+  const done = await result;
+  assert.deepEqual(done, { bytesUp: 8, bytesDown: 21, error: undefined });
+});
+
+test("relay turns an RST from the server into an RST to the client, and reports it", async () => {
+  const { client, server, result } = await relayPair();
+  const clientError = new Promise<NodeJS.ErrnoException>((resolve) => client.once("error", resolve));
+  server.resetAndDestroy();
+  const error = await clientError;
+  assert.equal(error.code, "ECONNRESET");
+  assert.equal((await result).error, "ECONNRESET");
+});
+
+test("relay resets both sides of a connection idle past the idle timeout", async () => {
+  const { client, result } = await relayPair(150);
+  const started = Date.now();
+  const error = await new Promise<NodeJS.ErrnoException>((resolve) => client.once("error", resolve));
+  assert.equal(error.code, "ECONNRESET");
+  assert.equal((await result).error, "idle-timeout");
+  assert.ok(Date.now() - started >= 100);
+});
