@@ -32,7 +32,7 @@ const { runtime, stateDir } = newRuntime({
   ...TEST_NETWORK,
   bridge: "osmt-nb1",
   namePrefix: "osmt-nc-",
-  subnet4: "198.51.100.224/27",
+  subnet4: "203.0.113.192/27",
   lastSlot: 30,
   subnet6: "2001:db8:1:3::/64",
 });

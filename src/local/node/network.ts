@@ -48,7 +48,10 @@ export interface HostNetwork {
     routes: readonly SandboxRoute[],
     extraLoAddresses?: readonly string[],
   ): Promise<SandboxAddresses>;
-  /** Removes a sandbox's veth and netns (each no-op when absent). */
+  /**
+   * Removes a sandbox: first SIGKILLs every process still inside its netns (a netns deleted under live processes
+   * would keep them running where nobody can find them), then the veth and the netns (each no-op when absent).
+   */
   deleteSandbox(name: string): Promise<void>;
   /** Adds (replaces) routes in an existing sandbox; missing sandboxes are skipped. */
   addRoutes(name: string, routes: readonly SandboxRoute[]): Promise<void>;
@@ -134,6 +137,18 @@ export function createHostNetwork(plan: NetworkPlan, run: CommandRunner): HostNe
       return { name, ip4, ip6 };
     },
     async deleteSandbox(name) {
+      for (let round = 0; round < 40; round++) {
+        const pids = await self.pidsIn(name);
+        if (pids.length === 0) break;
+        for (const pid of pids) {
+          try {
+            process.kill(pid, "SIGKILL");
+          } catch {
+            // Already gone.
+          }
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
       // Deleting the host end removes both veth ends synchronously; netns teardown alone would be deferred to a
       // kernel work queue and leave the link visible for a while.
       const link = await run(["ip", "link", "del", name]);

@@ -273,7 +273,6 @@ export class PodWorker {
       return await network.createSandbox(slot, this.#deps.routes());
     } catch {
       const name = network.sandboxName(slot);
-      await killPids(network, name);
       await network.deleteSandbox(name);
       return network.createSandbox(slot, this.#deps.routes());
     }
@@ -590,26 +589,9 @@ export class PodWorker {
     await this.#done;
     const { network, ipam, logs } = this.#deps;
     if (this.#sandbox) {
-      await killPids(network, this.#sandbox);
       await network.deleteSandbox(this.#sandbox);
     }
     ipam.release(this.uid);
     logs.removePod(this.uid);
-  }
-}
-
-/** SIGKILLs every process in a sandbox's netns until none is left (bounded: ~2 s). */
-export async function killPids(network: HostNetwork, name: string): Promise<void> {
-  for (let round = 0; round < 40; round++) {
-    const pids = await network.pidsIn(name);
-    if (pids.length === 0) return;
-    for (const pid of pids) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    }
-    await new Promise((r) => setTimeout(r, 50));
   }
 }

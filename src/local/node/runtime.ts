@@ -20,7 +20,7 @@ import { type Ipam, openIpam } from "./ipam.ts";
 import { LogStore } from "./log-store.ts";
 import { createHostNetwork, type HostNetwork, type SandboxRoute } from "./network.ts";
 import { buildNetworkPlan, type NetworkPlan, type NodeNetworkConfig } from "./network-config.ts";
-import { type Backoff, killPids, type PodView, PodWorker, type ResumeState } from "./pod-worker.ts";
+import { type Backoff, type PodView, PodWorker, type ResumeState } from "./pod-worker.ts";
 
 export interface NodeRuntimeOptions {
   readonly stateDir: string;
@@ -283,7 +283,6 @@ export class NodeRuntime implements NodeConnector {
     for (const w of this.#workers.values()) if (w.sandbox) await this.network.removeRoutes(w.sandbox, routes);
     for (const r of routes)
       await this.#run(["ip", "route", "del", r.dst, "via", r.via, "dev", this.plan.config.bridge]);
-    await killPids(this.network, host.netns);
     await this.network.deleteSandbox(host.netns);
     this.#ipam.release(`external:${name}`);
     writeFileSync(this.#externalFile, JSON.stringify(all.filter((h) => h.name !== name)));
@@ -308,7 +307,6 @@ export class NodeRuntime implements NodeConnector {
         owned.add(name);
         continue;
       }
-      await killPids(this.network, name);
       await this.network.deleteSandbox(name);
       this.#ipam.release(owner.owner);
       this.logStore.removePod(owner.owner);
@@ -317,7 +315,6 @@ export class NodeRuntime implements NodeConnector {
     const ours = await this.network.listOurs();
     for (const name of new Set([...ours.netns, ...ours.links])) {
       if (owned.has(name)) continue;
-      await killPids(this.network, name);
       await this.network.deleteSandbox(name);
       removed.push(name);
     }
