@@ -1,7 +1,7 @@
 /**
  * Interception benchmark (numbers, not pass/fail): OSM's one-rule-per-CIDR chain (iptables-legacy and
  * iptables-nft) vs our nft sets, for N excluded CIDRs. Run as root: `npm run bench:interception`
- * (or `node bench/interception/run.ts [--quick]`). Prints a Markdown table.
+ * (or `node bench/interception/run.ts [--quick] [--only=nftables|iptables-legacy|iptables-nft]`). Prints a Markdown table.
  *
  * Setup: the two-namespace lab of test/netns/interception (documentation addresses, removed afterwards).
  * The excluded list is N distinct non-adjacent /32s from the benchmarking range 198.18.0.0/15 (rule entries
@@ -30,11 +30,13 @@ const RUNS = quick ? 3 : 5;
 const COUNT = quick ? 300 : 3000;
 const SERVER = "203.0.113.10";
 const RATE = fileURLToPath(new URL("./connect-rate.ts", import.meta.url));
-const MODES: { name: string; variant: BackendVariant }[] = [
+const only = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
+const ALL_MODES: { name: string; variant: BackendVariant }[] = [
   { name: "OSM chain, iptables-legacy", variant: "iptables-legacy" },
   { name: "OSM chain, iptables-nft", variant: "iptables-nft" },
   { name: "osm-ts nft sets", variant: "nftables" },
 ];
+const MODES = ALL_MODES.filter((m) => only === undefined || m.variant === only);
 
 if (process.getuid?.() !== 0) {
   process.stderr.write("bench:interception needs root (it creates network namespaces)\n");
@@ -57,103 +59,109 @@ const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
 const lab = await createLab("b");
 const runner = createProcessRunner({ netns: lab.clientPath });
 const rows: string[][] = [];
+interface Sample {
+  program: number[];
+  engine: number;
+  c1: number[];
+  c4: number[];
+  add: number[];
+  remove: number[];
+}
+const samples = new Map<string, Sample>();
+const key = (variant: string, n: number) => `${variant}/${n}`;
+
+function rate(concurrency: number): number {
+  const out = execFileSync(
+    "ip",
+    ["netns", "exec", lab.client, process.execPath, RATE, SERVER, "80", String(COUNT), String(concurrency)],
+    { encoding: "utf8" },
+  );
+  return Number(out.trim());
+}
+
+async function program(variant: BackendVariant, plan: ReturnType<typeof buildPlan>): Promise<number> {
+  await cleanupInterception({ runner, variant });
+  const t0 = process.hrtime.bigint();
+  const res =
+    variant === "nftables"
+      ? await runner.run(["nft", "-f", "-"], { stdin: renderNft(plan) })
+      : await runner.run(
+          [`iptables-${variant === "iptables-legacy" ? "legacy" : "nft"}-restore`, "--noflush"],
+          {
+            stdin: renderRestorePayload(plan.iptables.v4),
+          },
+        );
+  const took = ms(t0);
+  if (res.code !== 0) throw new Error(`programming failed: ${res.stderr}`);
+  return took;
+}
+
+async function updateOne(variant: BackendVariant, s: Sample): Promise<void> {
+  const entry = "198.19.255.255/32";
+  let t0: bigint;
+  if (variant === "nftables") {
+    t0 = process.hrtime.bigint();
+    await updateNftElements(runner, { list: "exclusions", add: [parseCidr(entry)] });
+    s.add.push(ms(t0));
+    t0 = process.hrtime.bigint();
+    await updateNftElements(runner, { list: "exclusions", remove: [parseCidr(entry)] });
+    s.remove.push(ms(t0));
+    return;
+  }
+  // OSM's only way is a new init script; the cheapest chain edit is one rule in place.
+  const tool = variant === "iptables-legacy" ? "iptables-legacy" : "iptables-nft";
+  const rule = ["-d", entry, "-j", "RETURN"];
+  t0 = process.hrtime.bigint();
+  await runner.run([tool, "-t", "nat", "-I", "OSM_PROXY_OUTBOUND", "5", ...rule]);
+  s.add.push(ms(t0));
+  t0 = process.hrtime.bigint();
+  await runner.run([tool, "-t", "nat", "-D", "OSM_PROXY_OUTBOUND", ...rule]);
+  s.remove.push(ms(t0));
+}
+
 try {
-  for (const mode of MODES) {
-    const base: Record<number, number> = {};
-    for (const n of SIZES) {
-      const plan = buildPlan(buildTestPolicy({ outboundIPRangeExclusionList: excluded(n) }));
-      const o = { runner, variant: mode.variant };
-      // Time to program: the one kernel transaction (iptables-restore / nft -f) from a clean namespace.
-      const program: number[] = [];
-      for (let r = 0; r < RUNS; r++) {
+  const plans = new Map(
+    SIZES.map((n) => [n, buildPlan(buildTestPolicy({ outboundIPRangeExclusionList: excluded(n) }))]),
+  );
+  // Rounds interleave every size and backend, so a load spike on this shared machine hits them alike.
+  for (let round = 0; round < RUNS; round++) {
+    for (const mode of MODES) {
+      for (const n of SIZES) {
+        const plan = plans.get(n)!;
+        const o = { runner, variant: mode.variant };
+        let s = samples.get(key(mode.variant, n));
+        if (!s) {
+          // The engine's whole apply (read back, diff, test, restore, verify), once.
+          await cleanupInterception(o);
+          const t0 = process.hrtime.bigint();
+          await applyInterception(plan, o);
+          s = { program: [], engine: ms(t0), c1: [], c4: [], add: [], remove: [] };
+          samples.set(key(mode.variant, n), s);
+        }
+        s.program.push(await program(mode.variant, plan));
+        s.c1.push(rate(1));
+        s.c4.push(rate(4));
+        if (n === SIZES[SIZES.length - 1]) await updateOne(mode.variant, s);
         await cleanupInterception(o);
-        const t0 = process.hrtime.bigint();
-        const res =
-          mode.variant === "nftables"
-            ? await runner.run(["nft", "-f", "-"], { stdin: renderNft(plan) })
-            : await runner.run(
-                [`iptables-${mode.variant === "iptables-legacy" ? "legacy" : "nft"}-restore`, "--noflush"],
-                {
-                  stdin: renderRestorePayload(plan.iptables.v4),
-                },
-              );
-        program.push(ms(t0));
-        if (res.code !== 0) throw new Error(`programming failed: ${res.stderr}`);
+        process.stderr.write(`round ${round + 1}: ${mode.name} N=${n} done\n`);
       }
-      // The engine's whole apply (read back, diff, test, restore, verify) from clean, once.
-      await cleanupInterception(o);
-      let t0 = process.hrtime.bigint();
-      await applyInterception(plan, o);
-      const engine = ms(t0);
-      const rate = (concurrency: number) => {
-        const xs: number[] = [];
-        for (let r = 0; r < RUNS; r++) {
-          const out = execFileSync(
-            "ip",
-            [
-              "netns",
-              "exec",
-              lab.client,
-              process.execPath,
-              RATE,
-              SERVER,
-              "80",
-              String(COUNT),
-              String(concurrency),
-            ],
-            { encoding: "utf8" },
-          );
-          xs.push(Number(out.trim()));
-        }
-        return median(xs);
-      };
-      const c1 = rate(1);
-      const c4 = rate(4);
-      if (n === 0) {
-        base[1] = c1;
-        base[4] = c4;
-      }
-      let add = "";
-      let remove = "";
-      if (n === SIZES[SIZES.length - 1]) {
-        const adds: number[] = [];
-        const removes: number[] = [];
-        const entry = "198.19.255.255/32";
-        for (let r = 0; r < RUNS; r++) {
-          if (mode.variant === "nftables") {
-            t0 = process.hrtime.bigint();
-            await updateNftElements(runner, { list: "exclusions", add: [parseCidr(entry)] });
-            adds.push(ms(t0));
-            t0 = process.hrtime.bigint();
-            await updateNftElements(runner, { list: "exclusions", remove: [parseCidr(entry)] });
-            removes.push(ms(t0));
-          } else {
-            const tool = mode.variant === "iptables-legacy" ? "iptables-legacy" : "iptables-nft";
-            const rule = ["-d", entry, "-j", "RETURN"];
-            t0 = process.hrtime.bigint();
-            await runner.run([tool, "-t", "nat", "-I", "OSM_PROXY_OUTBOUND", "5", ...rule]);
-            adds.push(ms(t0));
-            t0 = process.hrtime.bigint();
-            await runner.run([tool, "-t", "nat", "-D", "OSM_PROXY_OUTBOUND", ...rule]);
-            removes.push(ms(t0));
-          }
-        }
-        add = median(adds).toFixed(1);
-        remove = median(removes).toFixed(1);
-      }
-      await cleanupInterception(o);
-      const ratio = (v: number, c: number) => `${v} (${(v / base[c]!).toFixed(2)}×)`;
+    }
+  }
+  for (const mode of MODES) {
+    const base = samples.get(key(mode.variant, 0))!;
+    for (const n of SIZES) {
+      const s = samples.get(key(mode.variant, n))!;
+      const ratio = (xs: number[], b: number[]) => `${median(xs)} (${(median(xs) / median(b)).toFixed(2)}×)`;
       rows.push([
         mode.name,
         String(n),
-        median(program).toFixed(0),
-        engine.toFixed(0),
-        ratio(c1, 1),
-        ratio(c4, 4),
-        add,
-        remove,
+        median(s.program).toFixed(0),
+        s.engine.toFixed(0),
+        ratio(s.c1, base.c1),
+        ratio(s.c4, base.c4),
+        s.add.length > 0 ? median(s.add).toFixed(1) : "",
+        s.remove.length > 0 ? median(s.remove).toFixed(1) : "",
       ]);
-      process.stderr.write(`${rows[rows.length - 1]!.join(" | ")}\n`);
     }
   }
 } finally {

@@ -12,6 +12,7 @@ import {
   explain,
   type InterceptionPlan,
   probeInterception,
+  renderInitScript,
   verifyInterception,
 } from "../../../src/interception/index.ts";
 import { parseIp } from "../../../src/net/index.ts";
@@ -85,6 +86,42 @@ describe("interception in real network namespaces", { skip }, () => {
     pristine = lab.snapshot();
   });
   after(() => lab?.teardown());
+
+  for (const [backend, variant] of [
+    ["iptables", "iptables-nft"],
+    ["auto", "nftables"],
+  ] as const) {
+    it(`runs the osm-init script (backend ${backend}) under /bin/sh and programs exactly the plan (${variant})`, async () => {
+      const policy = buildTestPolicy({
+        localProxyMode: "PodIP",
+        outboundIPRangeExclusionList: ["203.0.113.10/32", "2001:db8::10/128"],
+        outboundPortExclusionList: [7070],
+      });
+      const script = renderInitScript(policy, { backend });
+      const runner = createProcessRunner({ netns: lab.clientPath });
+      const o = { runner, variant, podIp: CLIENT_V4 };
+      try {
+        execFileSync("ip", ["netns", "exec", lab.client, "/bin/sh", "-c", script], {
+          env: { PATH: process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin", POD_IP: CLIENT_V4 },
+          stdio: "ignore",
+        });
+        execFileSync("ip", ["netns", "exec", lab.client, "/bin/sh", "-c", script], {
+          env: { PATH: process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin", POD_IP: CLIENT_V4 },
+          stdio: "ignore",
+        });
+        const diff = await verifyInterception(buildPlan(policy), o);
+        // OSM's script re-run appends a second jump (spec §1.7); our apply would not. nft replaces atomically.
+        if (backend === "iptables")
+          assert.ok(diff.every((l) => /duplicates|unexpected/.test(l)) && diff.length > 0, diff.join("\n"));
+        else assert.deepEqual(diff, []);
+        assert.equal((await applyInterception(buildPlan(policy), o)).changed, backend === "iptables");
+        assert.deepEqual(await verifyInterception(buildPlan(policy), o), []);
+      } finally {
+        await cleanupInterception(o);
+      }
+      assert.equal(lab.snapshot(), pristine);
+    });
+  }
 
   for (const variant of VARIANTS) {
     describe(`backend ${variant}`, () => {
