@@ -24,6 +24,11 @@ export interface InstallValues {
   interceptionBackend: InitBackend;
   /** Log level of the controller and the injector. */
   osmLogLevel: string;
+  /**
+   * `--kubeconfig` for the controller and the injector. Unset on a cluster (in-cluster config); on the
+   * embedded default, where commands run on the host, it names the host file the control plane reads.
+   */
+  kubeconfig?: string;
   /** MeshConfig spec fields set with --set (merged over the preset). */
   meshConfigSpec: { traffic: Record<string, unknown>; sidecar: Record<string, unknown> };
 }
@@ -135,6 +140,12 @@ export const SET_KEYS: Readonly<Record<string, { kind: Kind; apply: Apply; oneOf
     kind: "stringList",
     apply: (v, x) => {
       v.osmCommand = x as string[];
+    },
+  },
+  "osm.kubeconfig": {
+    kind: "string",
+    apply: (v, x) => {
+      v.kubeconfig = x as string;
     },
   },
   "osm.controllerUrl": {

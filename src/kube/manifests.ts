@@ -259,6 +259,7 @@ export function buildInstallManifests(values: InstallValues): Manifest[] {
   const controllerRbac = `${OSM_CONTROLLER_NAME}-${values.meshName}`;
   const injectorRbac = `${INJECTOR_SERVICE_NAME}-${values.meshName}`;
   const logLevel = values.osmLogLevel;
+  const kubeconfig = values.kubeconfig ? ["--kubeconfig", values.kubeconfig] : [];
 
   const controllerContainer = {
     name: OSM_CONTROLLER_NAME,
@@ -274,6 +275,7 @@ export function buildInstallManifests(values: InstallValues): Manifest[] {
       values.meshName,
       "--listen",
       `0.0.0.0:${CONTROLLER_SIDECAR_API_PORT}`,
+      ...kubeconfig,
       "--log-level",
       logLevel,
     ],
@@ -310,6 +312,7 @@ export function buildInstallManifests(values: InstallValues): Manifest[] {
       values.interceptionBackend,
       "--osm-command",
       values.osmCommand.join(" "),
+      ...kubeconfig,
       "--log-level",
       logLevel,
     ],

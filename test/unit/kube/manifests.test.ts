@@ -152,6 +152,7 @@ describe("--set parsing (Helm syntax, OSM value names)", () => {
       "osm.osmCommand={/usr/local/bin/osm}",
       "osm.controllerUrl=http://127.0.0.1:15128",
       "osm.interceptionBackend=iptables",
+      "osm.kubeconfig=/root/.kube/config",
     ]);
     const injector = buildInstallManifests(v).find(
       (m) => m.kind === "Deployment" && m.metadata.name === "osm-injector",
@@ -162,6 +163,11 @@ describe("--set parsing (Helm syntax, OSM value names)", () => {
     assert.match(text, /"command":\["\/usr\/local\/bin\/osm","injector","run"/);
     assert.match(text, /"--controller-url","http:\/\/127\.0\.0\.1:15128"/);
     assert.match(text, /"--interception-backend","iptables"/);
+    assert.match(text, /"--kubeconfig","\/root\/.kube\/config"/);
+    const controller = buildInstallManifests(v).find(
+      (m) => m.kind === "Deployment" && m.metadata.name === "osm-controller",
+    );
+    assert.match(JSON.stringify(controller), /"--kubeconfig","\/root\/.kube\/config"/);
   });
 
   const bad: [string, RegExp][] = [
