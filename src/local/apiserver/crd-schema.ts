@@ -126,10 +126,14 @@ export function applySchema(value: unknown, schema: Schema | undefined, path: st
       }
       for (const key of (s.required as string[] | undefined) ?? []) {
         if (obj[key] === undefined)
-          causes.push({ reason: "FieldValueRequired", field: `${p}.${key}`, message: "Required value" });
+          causes.push({
+            reason: "FieldValueRequired",
+            field: p ? `${p}.${key}` : key,
+            message: "Required value",
+          });
       }
       for (const [key, child] of Object.entries(obj)) {
-        const childPath = `${p}.${key}`;
+        const childPath = p ? `${p}.${key}` : key;
         if (props && key in props) out[key] = walk(child, props[key], childPath);
         else if (s.additionalProperties && typeof s.additionalProperties === "object")
           out[key] = walk(child, s.additionalProperties, childPath);
