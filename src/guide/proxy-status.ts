@@ -189,3 +189,17 @@ export async function fetchProxyStatus(
   const statuses = evaluatePods(pods, annotations, meshConfig);
   return statuses.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.pod.localeCompare(b.pod));
 }
+
+/**
+ * One line for `osm mesh status` to print: `3 meshed pod(s), 1 with an out-of-date interception policy (see
+ * osm proxy status -A)`, or `2 meshed pod(s), all current`.
+ */
+export function summarizeStaleness(statuses: readonly PodPolicyStatus[]): string {
+  const stale = statuses.filter((s) => s.state === "stale").length;
+  const errors = statuses.filter((s) => s.state === "error").length;
+  if (stale === 0 && errors === 0) return `${statuses.length} meshed pod(s), all current`;
+  const parts = [`${statuses.length} meshed pod(s)`];
+  if (stale > 0) parts.push(`${stale} with an out-of-date interception policy`);
+  if (errors > 0) parts.push(`${errors} whose policy cannot be recomputed`);
+  return `${parts.join(", ")} (see osm proxy status -A)`;
+}

@@ -159,6 +159,7 @@ export async function runDemo(options: DemoOptions): Promise<RunOutcome> {
         argv: ["kubectl", "rollout", "status", "deployment", name, "-n", "osm-system", "--timeout=180s"],
         expect: { stdout: [/successfully rolled out/] },
         timeoutMs: 200_000,
+        diagnose: [["kubectl", "get", "pods", "-n", "osm-system", "-o", "yaml"]],
       }),
     ),
     {

@@ -37,6 +37,8 @@ export interface CommandStep {
   readonly captureMatch?: RegExp;
   /** Per-run limit (default 60 s). */
   readonly timeoutMs?: number;
+  /** Commands whose output helps understand a failure of this step; run and shown only when it fails. */
+  readonly diagnose?: readonly (readonly string[])[];
   /** A reason to skip the step given earlier captures (e.g. the mesh is already installed); undefined runs it. */
   readonly skip?: (vars: DemoVars) => string | undefined;
 }
@@ -113,6 +115,12 @@ async function runCommandStep(step: CommandStep, vars: DemoVars, deps: RunnerDep
   deps.write(ensureNewline(result.stderr));
   if (problems.length > 0) {
     if (step.waitUntil) problems.push(`still not so after waiting ${formatSeconds(deps.now() - started)}`);
+    for (const extra of step.diagnose ?? []) {
+      deps.write(`(diagnostics) $ ${formatCommand(extra)}\n`);
+      const shown = await deps.exec(extra, { timeoutMs: 30_000 });
+      deps.write(ensureNewline(shown.stdout));
+      deps.write(ensureNewline(shown.stderr));
+    }
     return problems;
   }
   if (step.capture) {

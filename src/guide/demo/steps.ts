@@ -146,6 +146,7 @@ export function buildDemoSteps(o: DemoStepOptions): Step[] {
       argv: [k, "get", "pods", "-n", "curl"],
       expect: ONE_POD_READY,
       waitUntil: WAIT_PODS,
+      diagnose: [[k, "get", "pods", "-n", "curl", "-o", "yaml"]],
     },
     getPodName,
     {

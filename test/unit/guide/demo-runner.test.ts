@@ -265,3 +265,28 @@ test("a refused connection may be any of several curl exit codes", () => {
     "expected exit code 7 or 52 or 56, got 0",
   ]);
 });
+
+test("a failed step runs its diagnostics and shows their output", async () => {
+  const world = fakeDeps({
+    "kubectl rollout status deployment osm-controller": [{ exitCode: 1, stdout: "", stderr: "timed out\n" }],
+    "kubectl get pods -n osm-system": [ok("osm-controller-1 0/1 CrashLoopBackOff\n")],
+  });
+  const outcome = await runSteps(
+    [
+      {
+        kind: "command",
+        title: "wait",
+        argv: ["kubectl", "rollout", "status", "deployment", "osm-controller"],
+        expect: {},
+        diagnose: [["kubectl", "get", "pods", "-n", "osm-system"]],
+      },
+    ],
+    [],
+    world.deps,
+  );
+  assert.equal(outcome.ok, false);
+  assert.match(
+    world.output(),
+    /\(diagnostics\) \$ kubectl get pods -n osm-system\nosm-controller-1 0\/1 CrashLoopBackOff\n/,
+  );
+});

@@ -36,3 +36,28 @@ test("a pod without an osm-ts sidecar command is refused with its name", () => {
   );
   assert.throws(() => adminGetCommand(pod(undefined), "config_dump"), /Pod curl-1 has no/);
 });
+
+test("inside the pod, admin-get prints the admin endpoint's body and fails on an error status", async () => {
+  const { createServer } = await import("node:http");
+  const { PassThrough } = await import("node:stream");
+  const { adminGet } = await import("../../../src/guide/proxy-get.ts");
+  const server = createServer((req, res) => {
+    if (req.url === "/config_dump")
+      res.writeHead(200, { "content-type": "application/json" }).end('{"version":"7"}\n');
+    else res.writeHead(404).end("ready, config_dump, stats/prometheus\n");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  try {
+    const out = new PassThrough();
+    let text = "";
+    out.on("data", (chunk: Buffer) => {
+      text += chunk.toString();
+    });
+    await adminGet("/config_dump", out, port);
+    assert.equal(text, '{"version":"7"}\n');
+    await assert.rejects(adminGet("clusters", new PassThrough(), port), /HTTP 404: ready, config_dump/);
+  } finally {
+    server.close();
+  }
+});

@@ -131,3 +131,15 @@ test("the restart command follows the pod's owner", () => {
   );
   assert.match(restartCommand("ns", "lonely", undefined, undefined), /^kubectl delete pod lonely -n ns/);
 });
+
+test("the one-line summary for osm mesh status counts stale pods", async () => {
+  const { summarizeStaleness } = await import("../../../src/guide/proxy-status.ts");
+  assert.equal(summarizeStaleness([]), "0 meshed pod(s), all current");
+  assert.equal(
+    summarizeStaleness([
+      { namespace: "a", pod: "x", state: "current", details: [] },
+      { namespace: "a", pod: "y", state: "stale", details: ["+203.0.113.10/32"] },
+    ]),
+    "2 meshed pod(s), 1 with an out-of-date interception policy (see osm proxy status -A)",
+  );
+});
