@@ -96,9 +96,14 @@ describe("osm-init is built exactly as OSM's getInitContainerSpec (spec §1.7)",
     assert.equal(container(p, "osm-init", true).image, "mine/init:1");
   });
 
-  test("the auto backend renders a script that chooses nft at run time and keeps the iptables fallback", () => {
+  test("the auto backend puts interception's run-time-choosing script (nft, else iptables) in osm-init", () => {
     const { pod: p } = injected({ options: { ...OPTIONS, initBackend: "auto" } });
     const script = container(p, "osm-init", true).args?.[1] ?? "";
+    const policy = buildEffectivePolicy(meshConfig(), {
+      podAnnotations: {},
+      namespaceAnnotations: namespace().metadata?.annotations ?? {},
+    });
+    assert.equal(script, renderInitScript(policy, { backend: "auto" }));
     assert.match(script, /nft -f -/);
     assert.match(script, /iptables-restore --noflush/);
   });
