@@ -1,0 +1,203 @@
+/**
+ * @kubernetes/client-node against the embedded API server (in process): informers see adds, updates and
+ * deletes; a stale update is a 409 Conflict; a watch from a resourceVersion older than the history is 410
+ * Gone; pod status written by a node round-trips.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import * as k8s from "@kubernetes/client-node";
+import pino from "pino";
+import { type ApiServer, startApiServer, writeKubeconfig } from "../../../src/local/apiserver/index.ts";
+import { kubeConfigFrom, tempDir } from "./helpers.ts";
+
+async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function httpCode(error: unknown): number | undefined {
+  return (error as { code?: number }).code;
+}
+
+describe("client-node against the embedded API server", () => {
+  const dir = tempDir("client-node");
+  let server: ApiServer;
+  let kc: k8s.KubeConfig;
+  let core: k8s.CoreV1Api;
+
+  before(async () => {
+    server = await startApiServer({
+      stateDir: `${dir.path}/state`,
+      logger: pino({ level: "silent" }),
+      crdDirs: [],
+      watchHistory: 20,
+    });
+    writeKubeconfig({
+      path: `${dir.path}/kubeconfig`,
+      context: "osm-local",
+      server: server.url,
+      caPem: server.caPem,
+      token: server.token,
+      setCurrent: true,
+    });
+    kc = kubeConfigFrom(`${dir.path}/kubeconfig`);
+    core = kc.makeApiClient(k8s.CoreV1Api);
+    await core.createNamespace({ body: { metadata: { name: "inf" } } });
+  });
+  after(async () => {
+    await server?.close();
+    dir.remove();
+  });
+
+  it("lets an informer see a ConfigMap added, updated and deleted", async () => {
+    const seen: string[] = [];
+    const informer = k8s.makeInformer(kc, "/api/v1/namespaces/inf/configmaps", () =>
+      core.listNamespacedConfigMap({ namespace: "inf" }),
+    );
+    informer.on("add", (o) => seen.push(`add ${o.metadata?.name} ${o.data?.k}`));
+    informer.on("update", (o) => seen.push(`update ${o.metadata?.name} ${o.data?.k}`));
+    informer.on("delete", (o) => seen.push(`delete ${o.metadata?.name}`));
+    await informer.start();
+    try {
+      await core.createNamespacedConfigMap({
+        namespace: "inf",
+        body: { metadata: { name: "cm1" }, data: { k: "v1" } },
+      });
+      await until("add", () => (seen.includes("add cm1 v1") ? true : undefined));
+      await core.replaceNamespacedConfigMap({
+        name: "cm1",
+        namespace: "inf",
+        body: { metadata: { name: "cm1" }, data: { k: "v2" } },
+      });
+      await until("update", () => (seen.includes("update cm1 v2") ? true : undefined));
+      await core.deleteNamespacedConfigMap({ name: "cm1", namespace: "inf" });
+      await until("delete", () => (seen.includes("delete cm1") ? true : undefined));
+      assert.deepEqual(seen, ["add cm1 v1", "update cm1 v2", "delete cm1"]);
+    } finally {
+      await informer.stop();
+    }
+  });
+
+  it("answers an update with a stale resourceVersion with 409 Conflict, and a duplicate create with 409", async () => {
+    const created = await core.createNamespacedConfigMap({
+      namespace: "inf",
+      body: { metadata: { name: "cm2" }, data: { k: "a" } },
+    });
+    const rv = created.metadata?.resourceVersion;
+    await core.replaceNamespacedConfigMap({
+      name: "cm2",
+      namespace: "inf",
+      body: { metadata: { name: "cm2", resourceVersion: rv }, data: { k: "b" } },
+    });
+    await assert.rejects(
+      core.replaceNamespacedConfigMap({
+        name: "cm2",
+        namespace: "inf",
+        body: { metadata: { name: "cm2", resourceVersion: rv }, data: { k: "c" } },
+      }),
+      (error) =>
+        httpCode(error) === 409 && /the object has been modified/.test(String((error as Error).message)),
+    );
+    await assert.rejects(
+      core.createNamespacedConfigMap({ namespace: "inf", body: { metadata: { name: "cm2" } } }),
+      (error) => httpCode(error) === 409,
+    );
+    const current = await core.readNamespacedConfigMap({ name: "cm2", namespace: "inf" });
+    assert.equal(current.data?.k, "b");
+  });
+
+  it("answers a watch from a resourceVersion older than its history with 410 Gone", async () => {
+    const first = await core.createNamespacedConfigMap({
+      namespace: "inf",
+      body: { metadata: { name: "old" } },
+    });
+    for (let i = 0; i < 25; i++)
+      await core.patchNamespacedConfigMap(
+        { name: "old", namespace: "inf", body: { data: { i: String(i) } } },
+        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+      );
+    const watch = new k8s.Watch(kc);
+    const result = await new Promise<{ type: string; code?: number }>((resolve, reject) => {
+      watch
+        .watch(
+          "/api/v1/namespaces/inf/configmaps",
+          { resourceVersion: first.metadata?.resourceVersion },
+          (type, obj) => resolve({ type, code: (obj as { code?: number }).code }),
+          (err) =>
+            err
+              ? resolve({ type: "error", code: httpCode(err) ?? (err as { statusCode?: number }).statusCode })
+              : undefined,
+        )
+        .catch(reject);
+    });
+    assert.equal(result.code, 410, JSON.stringify(result));
+  });
+
+  it("round-trips pod status written to the status subresource, and schedules pods to osm-local", async () => {
+    const pod = await core.createNamespacedPod({
+      namespace: "inf",
+      body: {
+        metadata: { name: "p1" },
+        spec: {
+          containers: [{ name: "c", image: "busybox" }],
+          initContainers: [{ name: "i", image: "busybox" }],
+        },
+      },
+    });
+    assert.equal(pod.spec?.nodeName, "osm-local");
+    assert.equal(pod.status?.phase, "Pending");
+    const status: k8s.V1PodStatus = {
+      phase: "Pending",
+      podIP: "198.51.100.7",
+      podIPs: [{ ip: "198.51.100.7" }, { ip: "2001:db8:1::7" }],
+      conditions: [{ type: "Initialized", status: "False", reason: "ContainersNotInitialized" }],
+      initContainerStatuses: [
+        {
+          name: "i",
+          image: "busybox",
+          imageID: "",
+          ready: false,
+          restartCount: 3,
+          state: { waiting: { reason: "CrashLoopBackOff", message: "back-off 40s" } },
+          lastState: { terminated: { exitCode: 1, reason: "Error" } },
+        },
+      ],
+      containerStatuses: [
+        {
+          name: "c",
+          image: "busybox",
+          imageID: "",
+          ready: false,
+          restartCount: 0,
+          state: { waiting: { reason: "PodInitializing" } },
+        },
+      ],
+    };
+    await core.replaceNamespacedPodStatus({ name: "p1", namespace: "inf", body: { ...pod, status } });
+    const back = await core.readNamespacedPod({ name: "p1", namespace: "inf" });
+    assert.deepEqual(
+      back.status?.podIPs?.map((p) => p.ip),
+      ["198.51.100.7", "2001:db8:1::7"],
+    );
+    assert.equal(back.status?.initContainerStatuses?.[0]?.state?.waiting?.reason, "CrashLoopBackOff");
+    assert.equal(back.status?.initContainerStatuses?.[0]?.lastState?.terminated?.exitCode, 1);
+    // A spec change through the status endpoint is ignored; a status change through the main one too.
+    await core.patchNamespacedPod(
+      { name: "p1", namespace: "inf", body: { status: { phase: "Running" } } },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    );
+    assert.equal((await core.readNamespacedPod({ name: "p1", namespace: "inf" })).status?.phase, "Pending");
+  });
+
+  it("lists pods of one node with a field selector", async () => {
+    const list = await core.listPodForAllNamespaces({ fieldSelector: "spec.nodeName=osm-local" });
+    assert.ok(list.items.some((p) => p.metadata?.name === "p1"));
+    const none = await core.listPodForAllNamespaces({ fieldSelector: "spec.nodeName=elsewhere" });
+    assert.equal(none.items.length, 0);
+  });
+});
