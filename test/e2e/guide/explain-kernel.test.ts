@@ -1,0 +1,181 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { CoreV1Api, KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import jsonpatch from "fast-json-patch";
+import { ANNOTATION_SIDECAR_INJECTION, LABEL_MONITORED_BY } from "../../../src/constants.ts";
+import { readMeshConfig } from "../../../src/guide/proxy-status.ts";
+import { injectPod } from "../../../src/injector/index.ts";
+
+/**
+ * `osm explain pod/NAME` against a pod the embedded node agent really runs: the pod is admitted as the
+ * injector would admit it (its osm-init programs the rules in the pod's netns), and explain must read those
+ * rules back and agree with them. Own bridge, subnets, port and state dir: no collision with other suites.
+ */
+const repo = new URL("../../../", import.meta.url).pathname;
+const osm = join(repo, "bin/osm");
+const isRoot = process.getuid?.() === 0;
+const NS = "osmt-gd-k";
+
+let dir: string;
+let env: NodeJS.ProcessEnv;
+let stateDir: string;
+let kubeconfig: string;
+let podName = "";
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(file: string, ...args: string[]): Promise<Ran> {
+  return new Promise((resolve) => {
+    execFile(file, args, { env, encoding: "utf8", timeout: 120_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === "number" ? error.code : null) : 0, stdout, stderr });
+    });
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+before(async () => {
+  if (!isRoot) return;
+  dir = mkdtempSync(join(tmpdir(), "osmt-gd-k-"));
+  stateDir = join(dir, "state");
+  kubeconfig = join(dir, "kubeconfig");
+  env = { ...process.env, HOME: dir, KUBECONFIG: kubeconfig, KUBECACHEDIR: join(dir, "cache") };
+  const up = await run(
+    osm,
+    "mesh",
+    "up",
+    "--state-dir",
+    stateDir,
+    "--kubeconfig",
+    kubeconfig,
+    "--port",
+    String(await freePort()),
+    "--bridge",
+    "osmt-gd1",
+    "--name-prefix",
+    "osmt-ge-",
+    "--subnet4",
+    "203.0.113.160/27",
+    "--subnet6",
+    "2001:db8:1:8::/64",
+    "--last-slot",
+    "30",
+  );
+  assert.equal(up.code, 0, up.stderr);
+  assert.equal((await run("kubectl", "create", "namespace", "osm-system")).code, 0);
+  const mc = await run("kubectl", "apply", "-f", join(repo, "examples/guide/meshconfig.yaml"));
+  assert.equal(mc.code, 0, mc.stderr);
+
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const core = kc.makeApiClient(CoreV1Api);
+  const namespace = await core.createNamespace({
+    body: {
+      metadata: {
+        name: NS,
+        labels: { [LABEL_MONITORED_BY]: "osm" },
+        annotations: { [ANNOTATION_SIDECAR_INJECTION]: "enabled" },
+      },
+    },
+  });
+  const pod: V1Pod = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "curl-k", namespace: NS, labels: { app: "curl" } },
+    spec: { containers: [{ name: "curl", image: "curlimages/curl", command: ["sleep", "365d"] }] },
+  };
+  // What the injector webhook does at admission (no webhook is registered in this API server).
+  const result = injectPod({
+    pod,
+    namespace,
+    meshConfig: await readMeshConfig(kc, "osm-system"),
+    seeds: { proxyUuid: "osmt-gd-uuid", sidecarToken: "osmt-gd-token" },
+    options: {
+      meshName: "osm",
+      osmNamespace: "osm-system",
+      defaultSidecarImage: "osm-ts/sidecar",
+      defaultInitContainerImage: "osm-ts/init",
+      imagePullPolicy: "IfNotPresent",
+      osmCommand: [osm],
+      controllerUrl: "http://127.0.0.1:9",
+      initBackend: "auto",
+    },
+  });
+  assert.equal(result.kind, "inject");
+  if (result.kind !== "inject") return;
+  const injected = jsonpatch.applyPatch(
+    structuredClone(pod),
+    result.patch as jsonpatch.Operation[],
+  ).newDocument;
+  await core.createNamespacedPod({ namespace: NS, body: injected });
+  podName = "curl-k";
+  // osm-init must have completed (rules programmed) and the pod must have its IP.
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const p = await core.readNamespacedPod({ namespace: NS, name: podName });
+    const init = p.status?.initContainerStatuses?.[0]?.state?.terminated;
+    if (init && p.status?.podIP) {
+      assert.equal(init.exitCode, 0, `osm-init failed: ${init.message ?? ""}`);
+      break;
+    }
+    assert.ok(Date.now() < deadline, `pod not initialised: ${JSON.stringify(p.status)}`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+});
+
+after(async () => {
+  if (stateDir)
+    await run(osm, "mesh", "down", "--state-dir", stateDir, "--kubeconfig", kubeconfig, "--purge");
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const skip = !isRoot && "needs root: the node agent runs pods in network namespaces";
+
+test("explain reads the excluded destination's rule back from the pod's netns: direct", {
+  skip,
+}, async () => {
+  const r = await run(osm, "explain", `pod/${podName}`, "-n", NS, "203.0.113.10:80");
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /verdict: direct/);
+  assert.match(r.stdout, /entry from: MeshConfig spec\.traffic\.outboundIPRangeExclusionList/);
+  assert.match(
+    r.stdout,
+    /rules in the pod's network namespace osmt-ge-\d+ \((nftables|iptables-nft|iptables-legacy)\): as recorded/,
+  );
+});
+
+test("explain sends any other destination to the sidecar, which refuses it with egress off", {
+  skip,
+}, async () => {
+  const r = await run(osm, "explain", `pod/${podName}`, "-n", NS, "203.0.113.11:80");
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(
+    r.stdout,
+    /verdict: outbound sidecar \(redirected to port 15001\) → refused: egress is disabled/,
+  );
+  assert.match(r.stdout, /as recorded/);
+});
+
+test("a pod that is not in the mesh's pods is refused by name", { skip }, async () => {
+  const r = await run(osm, "explain", "pod/nope", "-n", NS, "203.0.113.11:80");
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /pods "nope" not found/);
+});
