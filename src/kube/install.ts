@@ -34,25 +34,15 @@ export function describeEvent(e: ApplyEvent): string {
  * Objects of a group/version the server does not serve are skipped with a note rather than failing the
  * install (the embedded API server has no RBAC: it authorises by token alone). Undefined `served`: all.
  */
-function servedOnly(
-  manifests: readonly Manifest[],
-  served: ReadonlySet<string> | undefined,
-  out: (line: string) => void,
-): Manifest[] {
-  if (!served) return [...manifests];
-  return manifests.filter((m) => {
-    if (served.has(m.apiVersion)) return true;
-    out(
-      describeEvent({
-        kind: m.kind,
-        name: m.metadata.name,
-        namespace: m.metadata.namespace,
-        action: "skipped",
-        note: `${m.apiVersion} is not served by this API server`,
-      }),
-    );
-    return false;
-  });
+function unservedEvent(m: Manifest, served: ReadonlySet<string> | undefined): ApplyEvent | undefined {
+  if (!served || served.has(m.apiVersion)) return undefined;
+  return {
+    kind: m.kind,
+    name: m.metadata.name,
+    namespace: m.metadata.namespace,
+    action: "skipped",
+    note: `${m.apiVersion} is not served by this API server`,
+  };
 }
 
 /**
@@ -70,7 +60,9 @@ export async function installMesh(deps: {
 }): Promise<void> {
   const { client, values, out } = deps;
   const crd = crdManifest();
-  const manifests = servedOnly(buildInstallManifests(values).map(toApiObject), deps.served, out);
+  const manifests = buildInstallManifests(values).map(toApiObject);
+  const apply = async (m: Manifest) =>
+    out(describeEvent(unservedEvent(m, deps.served) ?? (await applyOne(client, m))));
   const preset = buildPresetMeshConfig(values);
   out(describeEvent(await applyOne(client, crd)));
   if (!(await waitForCrdEstablished(client, crd.metadata.name, deps.crdTimeoutMs ?? 30_000))) {
@@ -83,9 +75,9 @@ export async function installMesh(deps: {
   );
   const late = manifests.filter((m) => m.kind === "Service" || m.kind === "Deployment");
   const webhooks = manifests.filter((m) => WEBHOOK_KINDS.has(m.kind));
-  for (const m of early) out(describeEvent(await applyOne(client, m)));
+  for (const m of early) await apply(m);
   out(describeEvent(await createIfAbsent(client, preset)));
-  for (const m of [...late, ...webhooks]) out(describeEvent(await applyOne(client, m)));
+  for (const m of [...late, ...webhooks]) await apply(m);
   out(`OSM installed successfully in namespace [${values.osmNamespace}] with mesh name [${values.meshName}]`);
 }
 
@@ -103,7 +95,7 @@ export async function uninstallMesh(deps: {
   served?: ReadonlySet<string>;
 }): Promise<void> {
   const { client, values, out } = deps;
-  const manifests = servedOnly(buildInstallManifests(values).map(toApiObject), deps.served, out);
+  const manifests = buildInstallManifests(values).map(toApiObject);
   const namespaceObject = manifests.find((m) => m.kind === "Namespace");
   const ordered = [
     ...manifests.filter((m) => WEBHOOK_KINDS.has(m.kind)),
@@ -112,7 +104,7 @@ export async function uninstallMesh(deps: {
       (m) => !WEBHOOK_KINDS.has(m.kind) && m.kind !== "Deployment" && m.kind !== "Namespace",
     ),
   ];
-  for (const m of ordered) out(describeEvent(await deleteOne(client, m)));
+  for (const m of ordered) out(describeEvent(unservedEvent(m, deps.served) ?? (await deleteOne(client, m))));
   if (deps.deleteNamespace && namespaceObject) out(describeEvent(await deleteOne(client, namespaceObject)));
   if (deps.deleteClusterWideResources) out(describeEvent(await deleteOne(client, crdManifest())));
   out(`OSM [mesh name: ${values.meshName}] in namespace [${values.osmNamespace}] uninstalled`);
