@@ -179,3 +179,21 @@ test("a pod that is not in the mesh's pods is refused by name", { skip }, async 
   assert.equal(r.code, 1);
   assert.match(r.stderr, /pods "nope" not found/);
 });
+
+test("osm proxy get config_dump and stats reach the sidecar's admin endpoint inside the pod", {
+  skip,
+}, async () => {
+  // The sidecar starts its admin endpoint before it has a config (it has no controller here: fail closed).
+  const deadline = Date.now() + 30_000;
+  let dump: Ran;
+  for (;;) {
+    dump = await run(osm, "proxy", "get", "config_dump", podName, "-n", NS);
+    if (dump.code === 0 || Date.now() > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  assert.equal(dump.code, 0, dump.stderr);
+  assert.equal((JSON.parse(dump.stdout) as { apiVersion: string }).apiVersion, "osm.sidecar/v1");
+  const stats = await run(osm, "proxy", "get", "stats", podName, "-n", NS);
+  assert.equal(stats.code, 0, stats.stderr);
+  assert.match(stats.stdout, /^# HELP /m);
+});
