@@ -34,6 +34,8 @@ export interface ApiServerOptions {
   readonly crdDirs?: readonly string[];
   /** How many store events a watch can reach back over (older → 410 Gone). */
   readonly watchHistory?: number;
+  /** Compact the store's write-ahead log into a snapshot after this many records (default 5000). */
+  readonly compactEvery?: number;
 }
 
 export interface ApiServer {
@@ -52,7 +54,11 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const logger = options.logger;
   const host = options.host ?? "127.0.0.1";
   const identity = await loadOrCreateIdentity(options.stateDir, host);
-  const store = Store.open({ dir: options.stateDir, logger: logger.child({ component: "store" }) });
+  const store = Store.open({
+    dir: options.stateDir,
+    logger: logger.child({ component: "store" }),
+    compactEvery: options.compactEvery,
+  });
   const registry = new ResourceRegistry();
   const stopCrds = watchCrds(store, registry, logger);
   const api = new Api(store, registry, logger);

@@ -202,6 +202,7 @@ export class Store {
     this.append({ rv, op: "put", gr, ns: namespace, name, o: stored });
     this.rv = rv;
     this.bucket(gr).set(`${namespace}/${name}`, stored);
+    this.maybeCompact();
     this.emit({
       type: previous ? "MODIFIED" : "ADDED",
       groupResource: gr,
@@ -221,6 +222,7 @@ export class Store {
     this.append({ rv, op: "del", gr, ns: namespace, name });
     this.rv = rv;
     this.bucket(gr).delete(`${namespace}/${name}`);
+    this.maybeCompact();
     const gone = structuredClone(previous);
     gone.metadata.resourceVersion = String(rv);
     this.emit({ type: "DELETED", groupResource: gr, namespace, object: gone, previous, resourceVersion: rv });
@@ -247,6 +249,10 @@ export class Store {
     writeSync(this.walFd, `${JSON.stringify(record)}\n`);
     fdatasyncSync(this.walFd);
     this.walRecords++;
+  }
+
+  /** Compacts once enough records piled up; called after a write is applied in memory, never before. */
+  private maybeCompact(): void {
     if (this.walRecords >= this.compactEvery) this.compact();
   }
 

@@ -9,6 +9,7 @@ import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { stringify } from "yaml";
+import type { Obj } from "../../../src/local/apiserver/json.ts";
 import { loadOrCreateIdentity } from "../../../src/local/apiserver/tls.ts";
 import {
   type KubectlResult,
