@@ -16,6 +16,7 @@ import {
   type ServingCertificate,
 } from "./certs.ts";
 import { createMeshConfigValidationHandler } from "./meshconfig-webhook.ts";
+import { createWebhookMetrics, type WebhookMetrics } from "./metrics.ts";
 import { type ClusterReader, createPodInjectionHandler } from "./pod-webhook.ts";
 import { type AdmissionHandler, startWebhookServer } from "./webhook-server.ts";
 
@@ -36,6 +37,7 @@ export interface InjectorWebhookOptions {
   readonly rotationCheckMs?: number;
   readonly logger: Logger;
   readonly now?: () => Date;
+  readonly metrics?: WebhookMetrics;
 }
 
 export interface RunningInjectorWebhook {
@@ -73,6 +75,9 @@ export async function startInjectorWebhook(options: InjectorWebhookOptions): Pro
       validityHours: options.certValidityHours,
     });
 
+  const metrics = options.metrics ?? createWebhookMetrics();
+  const setExpiry = () =>
+    metrics.certificateExpirySeconds.set((serving.notAfter.getTime() - now().getTime()) / 1000);
   let ca = await issueCa();
   let previousCa: CertificateAuthority | undefined;
   let serving = await issueServing(ca);
@@ -112,7 +117,9 @@ export async function startInjectorWebhook(options: InjectorWebhookOptions): Pro
     handlers,
     logger: log,
     ready: () => published,
+    metrics,
   });
+  setExpiry();
   publishWithRetry();
 
   async function checkRotation(): Promise<void> {
@@ -125,14 +132,18 @@ export async function startInjectorWebhook(options: InjectorWebhookOptions): Pro
       await publish();
       serving = await issueServing(ca);
       server.setCertificate(serving.certPem, serving.keyPem);
+      metrics.rotations.inc({ what: "ca" });
       log.info({ notAfter: ca.notAfter.toISOString() }, "webhook CA rotated");
+      setExpiry();
       return;
     }
     if (needsRotation(serving, t, renew)) {
       serving = await issueServing(ca);
       server.setCertificate(serving.certPem, serving.keyPem);
+      metrics.rotations.inc({ what: "serving" });
       log.info({ notAfter: serving.notAfter.toISOString() }, "webhook serving certificate rotated");
     }
+    setExpiry();
   }
 
   const rotationTimer = setInterval(() => {

@@ -13,6 +13,7 @@ import {
   buildAdmissionReview,
   parseAdmissionReview,
 } from "./admission.ts";
+import type { WebhookMetrics } from "./metrics.ts";
 
 /** Decides one admission request. Must settle before `signal` aborts (the API server has given up by then). */
 export type AdmissionHandler = (request: AdmissionRequest, signal: AbortSignal) => Promise<AdmissionDecision>;
@@ -31,6 +32,8 @@ export interface WebhookServerOptions {
   /** Upper bound for one admission call; the API server's own `?timeout=` is honoured when shorter. */
   readonly requestTimeoutMs?: number;
   readonly maxBodyBytes?: number;
+  /** Served on GET /metrics (Prometheus text) and fed per review. */
+  readonly metrics?: WebhookMetrics;
 }
 
 export interface RunningWebhookServer {
@@ -103,6 +106,12 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
       const ready = options.ready ? options.ready() : true;
       return send(res, ready ? 200 : 503, ready ? "ok" : "not ready");
     }
+    if (req.method === "GET" && url.pathname === "/metrics" && options.metrics) {
+      const text = await options.metrics.registry.metrics();
+      res.writeHead(200, { "content-type": options.metrics.registry.contentType });
+      res.end(text);
+      return;
+    }
     const handler = options.handlers.get(url.pathname);
     if (!handler) return send(res, 404, `no webhook at ${url.pathname}`);
     if (req.method !== "POST") return send(res, 405, "admission reviews are POSTed");
@@ -124,14 +133,23 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     const signal = AbortSignal.timeout(timeout);
     const started = performance.now();
     let decision: AdmissionDecision;
+    let result: "allowed" | "patched" | "denied" | "error";
     try {
       decision = await handler(request, signal);
+      result = !decision.allowed
+        ? "denied"
+        : decision.patch && decision.patch.length > 0
+          ? "patched"
+          : "allowed";
     } catch (error) {
+      result = "error";
       // An unexpected failure denies (failurePolicy Fail semantics) with the reason, rather than a bare 500.
       log.error({ err: error, uid: request.uid, path: url.pathname }, "admission handler failed");
       const message = error instanceof Error ? error.message : String(error);
       decision = { allowed: false, status: { code: 500, message, reason: "InternalError" } };
     }
+    options.metrics?.admissions.inc({ path: url.pathname, result });
+    options.metrics?.admissionSeconds.observe({ path: url.pathname }, (performance.now() - started) / 1000);
     log.info(
       {
         uid: request.uid,

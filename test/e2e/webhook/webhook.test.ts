@@ -388,6 +388,25 @@ describe("the injector webhook over HTTPS", () => {
     assert.match(reply.body, /admission\.k8s\.io\/v1beta1/);
   });
 
+  test("GET /metrics counts reviews by path and result and shows the certificate's remaining life", async () => {
+    const reply = await get(hook.port, hook.caPem(), "/metrics");
+    assert.equal(reply.status, 200);
+    assert.match(
+      reply.body,
+      /osm_ts_injector_admissions_total\{path="\/mutate-pod-creation",result="patched"\} [1-9]/,
+    );
+    assert.match(
+      reply.body,
+      /osm_ts_injector_admissions_total\{path="\/mutate-pod-creation",result="denied"\} [1-9]/,
+    );
+    assert.match(
+      reply.body,
+      /osm_ts_injector_admissions_total\{path="\/validate-meshconfig",result="denied"\} [1-9]/,
+    );
+    const expiry = /^osm_ts_injector_certificate_expiry_seconds (\S+)$/m.exec(reply.body);
+    assert.ok(expiry && Number(expiry[1]) > 3000 && Number(expiry[1]) <= 3600, expiry?.[0]);
+  });
+
   test("an unknown path answers 404", async () => {
     const reply = await post(hook.port, hook.caPem(), "/mutate-nothing", podReview(pod()));
     assert.equal(reply.status, 404);
