@@ -25,7 +25,7 @@ interface Review {
     kind: { kind: string };
     operation: string;
     namespace?: string;
-    object: Record<string, any> | null;
+    object: Obj | null;
     dryRun: boolean;
   };
 }
