@@ -1,0 +1,69 @@
+/**
+ * Runs the suite in phases, because some tests share host-wide resources:
+ *   1. unit + golden: pure, run two files at a time;
+ *   2. netns: real namespaces with per-suite name prefixes, two files at a time;
+ *   3. e2e: real daemons, bridges and kubeconfigs, one file at a time.
+ * Prints each phase with the spec reporter and ends with one line `tests: N passed, N failed, N skipped`.
+ * Usage: node scripts/run-tests.ts [GLOB...]   (globs replace the phases' own; run one at a time)
+ */
+import { glob } from "node:fs/promises";
+import { run } from "node:test";
+import { spec } from "node:test/reporters";
+
+interface Phase {
+  name: string;
+  patterns: string[];
+  concurrency: number;
+}
+
+const phases: Phase[] = [
+  {
+    name: "unit and golden",
+    patterns: ["test/unit/**/*.test.ts", "test/golden/**/*.test.ts"],
+    concurrency: 2,
+  },
+  { name: "network namespaces", patterns: ["test/netns/**/*.test.ts"], concurrency: 2 },
+  { name: "end to end", patterns: ["test/e2e/**/*.test.ts"], concurrency: 1 },
+];
+
+const FILE_TIMEOUT_MS = 10 * 60_000;
+
+async function filesOf(patterns: string[]): Promise<string[]> {
+  const files = new Set<string>();
+  for (const pattern of patterns) {
+    for await (const file of glob(pattern)) files.add(file);
+  }
+  return [...files].sort();
+}
+
+interface Totals {
+  passed: number;
+  failed: number;
+  skipped: number;
+}
+
+async function runPhase(phase: Phase, totals: Totals): Promise<void> {
+  const files = await filesOf(phase.patterns);
+  if (files.length === 0) return;
+  process.stdout.write(`\n== ${phase.name}: ${files.length} files\n`);
+  const stream = run({ files, concurrency: phase.concurrency, timeout: FILE_TIMEOUT_MS });
+  stream.on("test:summary", (summary) => {
+    // The run's own summary has no file; per-file summaries carry theirs.
+    if (summary.file !== undefined) return;
+    totals.passed += summary.counts.passed;
+    totals.failed += summary.counts.failed + summary.counts.cancelled;
+    totals.skipped += summary.counts.skipped + summary.counts.todo;
+  });
+  await new Promise<void>((resolve, reject) => {
+    stream.compose(spec).on("end", resolve).on("error", reject).pipe(process.stdout, { end: false });
+  });
+}
+
+const totals: Totals = { passed: 0, failed: 0, skipped: 0 };
+const selected = process.argv.slice(2);
+const plan = selected.length > 0 ? [{ name: "selected", patterns: selected, concurrency: 1 }] : phases;
+for (const phase of plan) await runPhase(phase, totals);
+process.stdout.write(
+  `\ntests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped\n`,
+);
+process.exitCode = totals.failed > 0 ? 1 : 0;
