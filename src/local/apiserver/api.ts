@@ -248,6 +248,9 @@ export class Api {
     if (name !== undefined) o.metadata.name = name;
     delete o.metadata.managedFields;
     delete o.metadata.selfLink;
+    // A typed Go server never keeps nulls (`creationTimestamp: null` in a template, from kubectl): drop them
+    // so equal objects compare equal (no-op updates, a rollback finding its ReplicaSet).
+    if (!type.crd) dropNulls(o);
     o.apiVersion = apiVersionOf(type);
     o.kind = type.kind;
     return o as KubeObject;
@@ -637,6 +640,18 @@ export class Api {
 
   logError(error: unknown, what: string): void {
     this.logger.error({ err: error }, what);
+  }
+}
+
+function dropNulls(v: unknown): void {
+  if (Array.isArray(v)) {
+    for (const item of v) dropNulls(item);
+  } else if (v && typeof v === "object") {
+    const o = v as Obj;
+    for (const [k, value] of Object.entries(o)) {
+      if (value === null) delete o[k];
+      else dropNulls(value);
+    }
   }
 }
 

@@ -58,9 +58,7 @@ export function applyDefaults(
         o.status = {
           phase: "Pending",
           qosClass: "BestEffort",
-          conditions: [
-            { type: "PodScheduled", status: "True", lastProbeTime: null, lastTransitionTime: nowIso() },
-          ],
+          conditions: [{ type: "PodScheduled", status: "True", lastTransitionTime: nowIso() }],
         };
       }
       break;

@@ -64,7 +64,16 @@ export function startDeploymentController(api: Api, logger: Logger): () => void 
     const desired: number = d.spec?.replicas ?? 1;
     const owned = api.store.list("apps/replicasets", ns).filter((rs) => ownedBy(rs, uid)) as Obj[];
     const hash = templateHash(d.spec.template, d.status?.collisionCount ?? 0);
-    let newRS = owned.find((rs) => rs.metadata.labels?.[HASH_LABEL] === hash);
+    // The new ReplicaSet is the one whose template equals the Deployment's, ignoring the hash label
+    // (deployment/util EqualIgnoreHash): a rollback then reuses the old ReplicaSet and its pod names.
+    const withoutHash = (template: Obj | undefined) => {
+      const t = structuredClone(template ?? {});
+      if (t.metadata?.labels) delete t.metadata.labels[HASH_LABEL];
+      return t;
+    };
+    let newRS =
+      owned.find((rs) => jsonEqual(withoutHash(rs.spec?.template), withoutHash(d.spec.template))) ??
+      owned.find((rs) => rs.metadata.labels?.[HASH_LABEL] === hash);
     const old = owned.filter((rs) => rs !== newRS);
     const revisions = owned.map((rs) => Number(rs.metadata.annotations?.[REVISION] ?? 0));
     const maxRevision = Math.max(0, ...revisions);

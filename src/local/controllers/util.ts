@@ -42,14 +42,20 @@ export function isPodActive(pod: KubeObject): boolean {
   return !(pod.metadata as Obj).deletionTimestamp && phase !== "Succeeded" && phase !== "Failed";
 }
 
+/** JSON with object keys sorted, so equal templates hash alike whatever their key order. */
+function stableJson(v: unknown): string {
+  return JSON.stringify(v, (_k, value: unknown) =>
+    value && typeof value === "object" && !Array.isArray(value)
+      ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : value,
+  );
+}
+
 const SAFE = "bcdfghjklmnpqrstvwxz2456789";
 
 /** The pod-template-hash: a hash of the template in Kubernetes' safe alphabet (10 characters). */
 export function templateHash(template: unknown, collisionCount = 0): string {
-  const digest = createHash("sha256")
-    .update(JSON.stringify(template))
-    .update(String(collisionCount))
-    .digest();
+  const digest = createHash("sha256").update(stableJson(template)).update(String(collisionCount)).digest();
   let out = "";
   for (let i = 0; i < 10; i++) out += SAFE[(digest[i] ?? 0) % SAFE.length];
   return out;
