@@ -1,0 +1,256 @@
+/**
+ * `npm run bench:sidecar`: direct vs HAProxy vs the osm-ts sidecar, in one run, in the same namespaces
+ * (test/netns/sidecar/lab.ts: OSM's interception rules in the client namespace, servers in a second one).
+ *
+ *   direct   → 203.0.113.20 (excluded from interception: the same path minus the proxy)
+ *   haproxy  → 203.0.113.10 via 15001: Debian haproxy, `mode tcp`, `server x 0.0.0.0:0` (original destination)
+ *   sidecar  → 203.0.113.10 via 15001: `osm sidecar run`, egress on (passthrough), access log on (to a file)
+ *
+ * Both proxies run as uid 1500 (the rules exempt its own upstream connections). Load and servers are C
+ * (netbench.c) so neither is the bottleneck measured. Every figure is the median of RUNS runs.
+ * Env: RUNS (3), SECONDS_PER_RUN (2), BULK_BYTES (1 GiB), TARGETS (direct,haproxy,haproxy-splice,sidecar).
+ * Writes build/bench/sidecar-results.json and prints a table with ratios to direct and to HAProxy.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ENVOY_UID } from "../../src/constants.ts";
+import { installRoot, projectNode } from "../../src/sidecar/install-access.ts";
+import { EXCLUDED_V4, EXTERNAL_V4, isRoot, Lab, prepareInstall } from "../../test/netns/sidecar/lab.ts";
+
+const RUNS = Number(process.env["RUNS"] ?? 3);
+const SECONDS = Number(process.env["SECONDS_PER_RUN"] ?? 2);
+const BULK_BYTES = Number(process.env["BULK_BYTES"] ?? 1024 ** 3);
+/** Upper bound on connections per run (bounded load; also bounds conntrack/TIME_WAIT entries). */
+const MAX_REQUESTS = 120_000;
+const TARGETS = (process.env["TARGETS"] ?? "direct,haproxy,haproxy-splice,sidecar").split(",");
+const RR_PORT = 7000;
+const BULK_PORT = 7001;
+const ENV = { ...process.env, PATH: `${process.env["PATH"] ?? "/usr/bin:/bin"}:/usr/sbin:/sbin` };
+
+const root = installRoot();
+const buildDir = join(root, "build", "bench");
+const netbench = join(buildDir, "netbench");
+
+function buildNetbench(): void {
+  const source = join(root, "bench", "sidecar", "netbench.c");
+  if (existsSync(netbench) && statSync(netbench).mtimeMs >= statSync(source).mtimeMs) return;
+  mkdirSync(buildDir, { recursive: true });
+  execFileSync("cc", ["-O2", "-Wall", "-pthread", "-o", netbench, source], { stdio: "inherit" });
+}
+
+function inNs(ns: string, argv: readonly string[]): string {
+  return execFileSync("ip", ["netns", "exec", ns, ...argv], { env: ENV, encoding: "utf8" });
+}
+
+function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return Math.round((kb / 1024) * 10) / 10;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+interface RateResult {
+  rate: number;
+  p50_us: number;
+  p99_us: number;
+  p999_us: number;
+  errors: number;
+}
+
+type Measure = "conn1" | "conn4" | "ka1" | "bulk";
+type Results = Record<string, Partial<Record<Measure, RateResult | { gbps: number }>> & { rssMb?: number }>;
+
+function load(ns: string, address: string, measure: Exclude<Measure, "bulk">): RateResult {
+  const [mode, threads] = measure === "ka1" ? ["ka", 1] : ["conn", measure === "conn1" ? 1 : 4];
+  const runs: RateResult[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const out = inNs(ns, [
+      netbench,
+      mode,
+      address,
+      String(RR_PORT),
+      String(threads),
+      String(SECONDS),
+      String(MAX_REQUESTS),
+    ]);
+    runs.push(JSON.parse(out) as RateResult);
+  }
+  return {
+    rate: median(runs.map((r) => r.rate)),
+    p50_us: median(runs.map((r) => r.p50_us)),
+    p99_us: median(runs.map((r) => r.p99_us)),
+    p999_us: median(runs.map((r) => r.p999_us)),
+    errors: runs.reduce((sum, r) => sum + r.errors, 0),
+  };
+}
+
+function bulk(ns: string, address: string): { gbps: number } {
+  const runs: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const out = JSON.parse(inNs(ns, [netbench, "bulk", address, String(BULK_PORT), String(BULK_BYTES)])) as {
+      gbps: number;
+      bytes: number;
+    };
+    if (out.bytes !== BULK_BYTES) throw new Error(`bulk: got ${out.bytes} of ${BULK_BYTES} bytes`);
+    runs.push(out.gbps);
+  }
+  return { gbps: median(runs) };
+}
+
+function haproxyConfig(splice: boolean): string {
+  return [
+    "global",
+    "  maxconn 6000",
+    ...(splice ? [] : ["  nosplice"]),
+    "defaults",
+    "  mode tcp",
+    "  timeout connect 5s",
+    "  timeout client 60s",
+    "  timeout server 60s",
+    ...(splice ? ["  option splice-auto"] : []),
+    "frontend outbound",
+    "  bind 0.0.0.0:15001",
+    "  default_backend original_destination",
+    "backend original_destination",
+    "  server x 0.0.0.0:0",
+    "",
+  ].join("\n");
+}
+
+function spawnAsProxyUser(ns: string, argv: readonly string[], logFile: string): ChildProcess {
+  const log = openSync(logFile, "w");
+  return spawn(
+    "nsenter",
+    [`--net=/run/netns/${ns}`, `--setuid=${ENVOY_UID}`, `--setgid=${ENVOY_UID}`, "--", ...argv],
+    { env: { PATH: "/usr/bin:/bin:/usr/sbin" }, stdio: ["ignore", log, log], cwd: "/" },
+  );
+}
+
+async function waitListening(ns: string, port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (inNs(ns, ["ss", "-Hltn", `sport = :${port}`]).trim() !== "") return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`nothing listens on ${port} in ${ns}`);
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGKILL");
+  await exited;
+}
+
+async function main(): Promise<void> {
+  if (!isRoot()) throw new Error("bench:sidecar needs root (network namespaces)");
+  buildNetbench();
+  const install = prepareInstall();
+  const lab = new Lab();
+  const results: Results = {};
+  try {
+    await lab.create();
+    // Bounded TIME_WAIT / conntrack footprint for many short connections, inside our namespace only.
+    inNs(lab.clientNs, ["sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=1024 65000"]);
+    inNs(lab.clientNs, ["sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1"]);
+    inNs(lab.clientNs, ["sysctl", "-q", "-w", "net.netfilter.nf_conntrack_tcp_timeout_time_wait=1"]);
+    const server = spawn(
+      "ip",
+      ["netns", "exec", lab.serverNs, netbench, "serve", "0.0.0.0", String(RR_PORT), String(BULK_PORT)],
+      {
+        env: ENV,
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
+    await new Promise((resolve) => server.stdout.once("data", resolve));
+    const configPath = lab.writeConfig({ enableEgress: true, meshEndpoints: [] });
+    for (const target of TARGETS) {
+      let proxy: ChildProcess | undefined;
+      const address = target === "direct" ? EXCLUDED_V4 : EXTERNAL_V4;
+      if (target === "haproxy" || target === "haproxy-splice") {
+        const cfg = join(lab.dir, `${target}.cfg`);
+        writeFileSync(cfg, haproxyConfig(target === "haproxy-splice"), { mode: 0o644 });
+        proxy = spawnAsProxyUser(lab.clientNs, ["haproxy", "-db", "-f", cfg], join(lab.dir, `${target}.log`));
+      } else if (target === "sidecar") {
+        proxy = spawnAsProxyUser(
+          lab.clientNs,
+          [
+            projectNode(install),
+            "--disable-warning=ExperimentalWarning",
+            join(install, "src/cli/main.ts"),
+            "sidecar",
+            "run",
+            "--config",
+            configPath,
+          ],
+          join(lab.dir, "sidecar.log"),
+        );
+      } else if (target !== "direct") {
+        throw new Error(`unknown target ${target}`);
+      }
+      if (proxy !== undefined) {
+        await waitListening(lab.clientNs, 15001);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      const entry: Results[string] = {};
+      if (proxy?.pid !== undefined) entry.rssMb = rssMb(proxy.pid);
+      process.stderr.write(`${target}: new connections (1)…`);
+      entry.conn1 = load(lab.clientNs, address, "conn1");
+      process.stderr.write(" (4)…");
+      entry.conn4 = load(lab.clientNs, address, "conn4");
+      process.stderr.write(" keep-alive…");
+      entry.ka1 = load(lab.clientNs, address, "ka1");
+      process.stderr.write(" bulk…");
+      entry.bulk = bulk(lab.clientNs, address);
+      process.stderr.write(" done\n");
+      results[target] = entry;
+      if (proxy !== undefined) await stop(proxy);
+    }
+    await stop(server);
+  } finally {
+    await lab.destroy();
+  }
+  mkdirSync(buildDir, { recursive: true });
+  writeFileSync(join(buildDir, "sidecar-results.json"), `${JSON.stringify(results, null, 2)}\n`);
+  printTable(results);
+}
+
+function printTable(results: Results): void {
+  const direct = results["direct"];
+  const haproxy = results["haproxy"];
+  const rate = (r: Results[string] | undefined, m: Exclude<Measure, "bulk">) =>
+    (r?.[m] as RateResult | undefined)?.rate;
+  const gbps = (r: Results[string] | undefined) => (r?.bulk as { gbps: number } | undefined)?.gbps;
+  const ratio = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined || b === 0 ? "" : ` (${(a / b).toFixed(2)}×d`;
+  const vsHa = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined || b === 0 ? "" : `, ${(a / b).toFixed(2)}×ha)`;
+  const lines = [
+    `RUNS=${RUNS} SECONDS_PER_RUN=${SECONDS} BULK_BYTES=${BULK_BYTES}; rates are requests/s; ×d = ratio to direct, ×ha = to haproxy`,
+    "| target | new conn/s (1) | new conn/s (4) | keep-alive req/s (1) | bulk Gbit/s | p50/p99/p99.9 µs new conn (1) | p50/p99/p99.9 µs keep-alive | idle RSS MB |",
+    "|---|---|---|---|---|---|---|---|",
+  ];
+  for (const [target, r] of Object.entries(results)) {
+    const cells = (["conn1", "conn4", "ka1"] as const).map((m) => {
+      const value = rate(r, m);
+      const suffix =
+        target === "direct" ? "" : ratio(value, rate(direct, m)) + (vsHa(value, rate(haproxy, m)) || ")");
+      return `${Math.round(value ?? 0)}${suffix}`;
+    });
+    const bulkCell = `${gbps(r)?.toFixed(2)}${target === "direct" ? "" : ratio(gbps(r), gbps(direct)) + (vsHa(gbps(r), gbps(haproxy)) || ")")}`;
+    const lat = (m: "conn1" | "ka1") => {
+      const x = r[m] as RateResult;
+      return `${x.p50_us}/${x.p99_us}/${x.p999_us}`;
+    };
+    lines.push(
+      `| ${target} | ${cells.join(" | ")} | ${bulkCell} | ${lat("conn1")} | ${lat("ka1")} | ${r.rssMb ?? "-"} |`,
+    );
+  }
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+await main();
