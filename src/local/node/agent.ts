@@ -6,6 +6,7 @@
  * On start it reconciles: pods still in the API are (re)started on their old address; every sandbox,
  * address or process that no pod owns any more is removed.
  */
+import { randomBytes } from "node:crypto";
 import {
   CoreV1Api,
   type KubeConfig,
@@ -16,7 +17,7 @@ import {
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { buildPodStatus } from "./pod-status.ts";
-import type { ResumeState } from "./pod-worker.ts";
+import type { PodEvent, ResumeState } from "./pod-worker.ts";
 import type { NodeRuntime } from "./runtime.ts";
 
 export interface NodeAgentOptions {
@@ -113,6 +114,44 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
     setTimeout(() => void writeStatus(uid), statusDelay).unref();
   };
 
+  // ---- events, as the kubelet posts them (kubectl describe pod / get events); bounded, best effort ----------
+  let pendingEvents = 0;
+  const postEvent = (pod: V1Pod, event: PodEvent) => {
+    if (stopped || pendingEvents >= 100) return;
+    const namespace = pod.metadata?.namespace ?? "default";
+    const podName = pod.metadata?.name ?? "";
+    const time = new Date();
+    pendingEvents++;
+    core
+      .createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { name: `${podName}.${randomBytes(8).toString("hex")}`, namespace },
+          involvedObject: {
+            apiVersion: "v1",
+            kind: "Pod",
+            namespace,
+            name: podName,
+            ...(pod.metadata?.uid ? { uid: pod.metadata.uid } : {}),
+            ...(event.fieldPath ? { fieldPath: event.fieldPath } : {}),
+          },
+          type: event.type,
+          reason: event.reason,
+          message: event.message,
+          source: { component: "kubelet", host: nodeName },
+          reportingComponent: "kubelet",
+          reportingInstance: nodeName,
+          firstTimestamp: time,
+          lastTimestamp: time,
+          count: 1,
+        },
+      })
+      .catch((error: unknown) => logger.debug({ err: error, reason: event.reason }, "event not posted"))
+      .finally(() => {
+        pendingEvents--;
+      });
+  };
+
   // ---- reconcile one pod ----------------------------------------------------------------------------------
   const finalizing = new Set<string>();
   const reconcile = async (pod: V1Pod): Promise<void> => {
@@ -184,6 +223,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
   if (removed.length > 0) logger.info({ removed }, "removed orphaned pod sandboxes");
 
   runtime.onChange = onRuntimeChange;
+  runtime.onEvent = (pod, event) => postEvent(pod, event);
   const informer = new ListWatch<V1Pod>(
     "/api/v1/pods",
     new Watch(options.kubeConfig),
@@ -211,6 +251,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
     async stop() {
       stopped = true;
       runtime.onChange = undefined;
+      runtime.onEvent = undefined;
       await informer.stop();
     },
   };

@@ -48,6 +48,15 @@ function parseLine(raw: string): LogLine | undefined {
   };
 }
 
+/**
+ * Writes and waits until `out` has taken the chunk: a caller that ends its response right after `read`
+ * resolves must not lose lines still buffered in `out`.
+ */
+function writeFully(out: Writable, text: string): Promise<void> {
+  if (text === "" || out.destroyed) return Promise.resolve();
+  return new Promise((resolve) => out.write(text, () => resolve()));
+}
+
 export class LogStore {
   readonly dir: string;
   readonly #live = new EventEmitter<Record<string, [LogLine | null]>>();
@@ -138,9 +147,15 @@ export class LogStore {
       const existing = this.lines(podUid, container, attempt);
       const n = options.tailLines;
       const start = n === undefined || n < 0 ? existing : n === 0 ? [] : existing.slice(-n);
-      for (const line of start) out.write(formatLine(line, options.timestamps));
+      await writeFully(out, start.map((l) => formatLine(l, options.timestamps)).join(""));
       while (!signal.aborted) {
-        for (const line of queued.splice(0)) out.write(formatLine(line, options.timestamps));
+        await writeFully(
+          out,
+          queued
+            .splice(0)
+            .map((l) => formatLine(l, options.timestamps))
+            .join(""),
+        );
         if (ended) break;
         await new Promise<void>((resolve) => {
           wake = resolve;

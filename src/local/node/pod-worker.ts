@@ -87,6 +87,16 @@ export interface PodWorkerDeps {
   /** Routes every sandbox gets (external hosts), read when the sandbox is made. */
   readonly routes: () => readonly SandboxRoute[];
   readonly onChange: () => void;
+  /** A kubelet-style event about this pod (Created, Started, BackOff, Killing, Unhealthy, Failed...). */
+  readonly onEvent: (event: PodEvent) => void;
+}
+
+export interface PodEvent {
+  readonly type: "Normal" | "Warning";
+  readonly reason: string;
+  readonly message: string;
+  /** `spec.containers{name}` / `spec.initContainers{name}`, as the kubelet sets involvedObject.fieldPath. */
+  readonly fieldPath?: string;
 }
 
 /** Counts carried over from an earlier agent run (reconcile after restart). */
@@ -182,6 +192,13 @@ export class PodWorker {
     this.#deps.onChange();
   }
 
+  #event(type: PodEvent["type"], reason: string, message: string, rec?: ContainerRecord): void {
+    const fieldPath = rec
+      ? `spec.${rec.init ? "initContainers" : "containers"}{${rec.spec.name}}`
+      : undefined;
+    this.#deps.onEvent({ type, reason, message, ...(fieldPath ? { fieldPath } : {}) });
+  }
+
   /** Starts the pod; returns at once (the pod runs in the background until `terminate`). */
   start(): void {
     this.#done = this.#run().catch((error: unknown) => {
@@ -258,6 +275,7 @@ export class PodWorker {
         return;
       } catch (error) {
         this.#sandboxError = `failed to create pod sandbox: ${(error as Error).message}`;
+        this.#event("Warning", "FailedCreatePodSandBox", this.#sandboxError);
         this.#deps.logger.warn({ pod: `${this.namespace}/${this.name}`, err: error }, "sandbox setup failed");
         this.#changed();
         await sleep(delay, signal);
@@ -310,6 +328,7 @@ export class PodWorker {
         // The kubelet keeps such a container waiting and retries; it never counts as a restart.
         rec.state = { waiting: { reason: launch.reason, message: launch.message } };
         this.#changed();
+        this.#event("Warning", "Failed", `Error: ${launch.message}`, rec);
         attempted = false;
         await sleep(delay, signal);
         delay = Math.min(delay * 2, backoff.maxMs);
@@ -329,6 +348,12 @@ export class PodWorker {
       // A container that ran long enough earns a fresh back-off (the kubelet forgets after 10 minutes).
       if (Date.now() - startedMs > 2 * backoff.maxMs) delay = backoff.baseMs;
       rec.lastState = rec.state;
+      this.#event(
+        "Warning",
+        "BackOff",
+        `Back-off restarting failed container ${rec.spec.name} in pod ${this.name}_${this.namespace}(${this.uid})`,
+        rec,
+      );
       rec.state = {
         waiting: {
           reason: "CrashLoopBackOff",
@@ -363,6 +388,7 @@ export class PodWorker {
       };
       rec.containerID = containerID;
       this.#changed();
+      this.#event("Warning", "Failed", `Error: ${message}`, rec);
       return 128;
     };
     if ("reason" in launch) return fail(launch.message);
@@ -386,6 +412,14 @@ export class PodWorker {
     rec.state = { running: { startedAt } };
     rec.ready = !rec.init && !rec.spec.readinessProbe;
     this.#changed();
+    this.#event(
+      "Normal",
+      "Pulled",
+      `Container image "${rec.spec.image ?? ""}" already present on machine (images are not pulled: commands resolve on the host)`,
+      rec,
+    );
+    this.#event("Normal", "Created", `Created container ${rec.spec.name}`, rec);
+    this.#event("Normal", "Started", `Started container ${rec.spec.name}`, rec);
     if (!rec.init) {
       if (rec.spec.readinessProbe)
         void this.#probeLoop(rec, proc, rec.spec.readinessProbe, "readiness", signal);
@@ -427,6 +461,13 @@ export class PodWorker {
         this.#execSimple(rec, cmd, timeoutMs),
       );
       if (rec.proc !== proc) return;
+      if (!success)
+        this.#event(
+          "Warning",
+          "Unhealthy",
+          `${kind === "readiness" ? "Readiness" : "Liveness"} probe failed`,
+          rec,
+        );
       ok = success ? ok + 1 : 0;
       bad = success ? 0 : bad + 1;
       if (kind === "readiness") {
@@ -439,6 +480,12 @@ export class PodWorker {
         this.#deps.logger.info(
           { pod: `${this.namespace}/${this.name}`, container: rec.spec.name },
           "liveness probe failed; restarting",
+        );
+        this.#event(
+          "Normal",
+          "Killing",
+          `Container ${rec.spec.name} failed liveness probe, will be restarted`,
+          rec,
         );
         await this.#stopProcess(proc, this.#grace());
         return;
@@ -583,7 +630,9 @@ export class PodWorker {
     }
     this.#abort.abort();
     const graceMs = (graceSeconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000;
-    const procs = [...this.#main, ...this.#init].flatMap((r) => (r.proc ? [r.proc] : []));
+    const running = [...this.#main, ...this.#init].filter((r) => r.proc);
+    for (const r of running) this.#event("Normal", "Killing", `Stopping container ${r.spec.name}`, r);
+    const procs = running.flatMap((r) => (r.proc ? [r.proc] : []));
     await Promise.all(procs.map((p) => this.#stopProcess(p, graceMs)));
     for (const e of this.#execs) e.signal("SIGKILL");
     await this.#done;

@@ -20,7 +20,7 @@ import { type Ipam, openIpam } from "./ipam.ts";
 import { LogStore } from "./log-store.ts";
 import { createHostNetwork, type HostNetwork, type SandboxRoute } from "./network.ts";
 import { buildNetworkPlan, type NetworkPlan, type NodeNetworkConfig } from "./network-config.ts";
-import { type Backoff, type PodView, PodWorker, type ResumeState } from "./pod-worker.ts";
+import { type Backoff, type PodEvent, type PodView, PodWorker, type ResumeState } from "./pod-worker.ts";
 
 export interface NodeRuntimeOptions {
   readonly stateDir: string;
@@ -70,6 +70,8 @@ export class NodeRuntime implements NodeConnector {
   readonly #externalFile: string;
   /** Called (synchronously, possibly often) whenever a pod's view changes; the node agent sets it. */
   onChange: ((uid: string) => void) | undefined;
+  /** Called with every kubelet-style event of a pod; the node agent posts them as core/v1 Events. */
+  onEvent: ((pod: V1Pod, event: PodEvent) => void) | undefined;
 
   constructor(options: NodeRuntimeOptions) {
     this.#opts = options;
@@ -109,6 +111,7 @@ export class NodeRuntime implements NodeConnector {
         logger: this.#opts.logger,
         routes: () => this.#externalRoutes(),
         onChange: () => this.onChange?.(uid),
+        onEvent: (event) => this.onEvent?.(pod, event),
       },
       resume,
     );

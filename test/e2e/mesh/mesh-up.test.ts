@@ -188,6 +188,44 @@ describe("osm mesh up, kubectl, osm mesh down", { skip: rootSkip, concurrency: f
     assert.match(seven.stderr, /command terminated with exit code 7/);
     const logs = await kubectl("logs", "-n", "demo", pod, "-c", "two");
     assert.equal(logs.stdout, "hello from two\n");
+    const events = await kubectl(
+      "get",
+      "events",
+      "-n",
+      "demo",
+      "-o",
+      'jsonpath={range .items[*]}{.reason}:{.message}{"\\n"}{end}',
+    );
+    assert.match(events.stdout, /^Started:Started container one$/m);
+    assert.match(events.stdout, /^Started:Started container two$/m);
+  });
+
+  test("kubectl logs -f follows a running container until it exits, then logs prints its whole output", async () => {
+    const pod = `apiVersion: v1
+kind: Pod
+metadata: {name: talker}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: talk, image: busybox, command: ["sh", "-c", "sleep 1; for i in 1 2 3; do echo $i; sleep 0.3; done; echo bye >&2"]}
+`;
+    assert.equal((await run("kubectl", ["apply", "-n", "demo", "-f", "-"], env, pod)).code, 0);
+    try {
+      const deadline = Date.now() + 20_000;
+      let phase = "";
+      while (phase !== "Running" && phase !== "Succeeded" && Date.now() < deadline) {
+        phase = (await kubectl("get", "pod", "-n", "demo", "talker", "-o", "jsonpath={.status.phase}"))
+          .stdout;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const followed = await kubectl("logs", "-f", "-n", "demo", "talker");
+      assert.equal(followed.code, 0, followed.stderr);
+      assert.equal(followed.stdout, "1\n2\n3\nbye\n");
+      const again = await kubectl("logs", "-n", "demo", "talker", "--tail=1");
+      assert.equal(again.stdout, "bye\n");
+    } finally {
+      await kubectl("delete", "pod", "-n", "demo", "talker", "--timeout=30s");
+    }
   });
 
   test("kubectl rollout restart replaces the pod: the new one runs, the old one is gone with its namespace", async () => {
