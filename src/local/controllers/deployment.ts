@@ -10,6 +10,7 @@ import type { Logger } from "pino";
 import { type Api, internalContext, jsonEqual } from "../apiserver/api.ts";
 import { nowIso } from "../apiserver/defaults.ts";
 import type { KubeObject } from "../store/store.ts";
+import { createRecorder } from "./events.ts";
 import { WorkQueue } from "./queue.ts";
 import {
   controllerOf,
@@ -40,8 +41,19 @@ export function startDeploymentController(api: Api, logger: Logger): () => void 
   const log = logger.child({ controller: "deployment" });
   const ctx = internalContext;
 
-  const scale = async (rs: Obj, replicas: number, annotations?: Record<string, string>) => {
+  const record = createRecorder(api, "deployment-controller", log);
+
+  const scale = async (rs: Obj, replicas: number, annotations?: Record<string, string>, owner?: Obj) => {
     if (rs.spec.replicas === replicas && !annotations) return;
+    if (owner && rs.spec.replicas !== replicas) {
+      const verb = replicas > rs.spec.replicas ? "up" : "down";
+      await record(
+        api.present(deployType, owner as KubeObject),
+        "Normal",
+        "ScalingReplicaSet",
+        `Scaled ${verb} replica set ${rs.metadata.name} from ${rs.spec.replicas} to ${replicas}`,
+      );
+    }
     await api.mutate(
       rsType,
       rs.metadata.namespace,
@@ -92,6 +104,29 @@ export function startDeploymentController(api: Api, logger: Logger): () => void 
         : desired;
     if (maxSurge === 0 && maxUnavailable === 0) maxUnavailable = 1;
 
+    if (d.spec?.paused) {
+      // Paused: no rollout; the newest ReplicaSet is kept at the desired size.
+      const latest =
+        newRS ??
+        [...old].sort(
+          (a, b) =>
+            Number(b.metadata.annotations?.[REVISION] ?? 0) - Number(a.metadata.annotations?.[REVISION] ?? 0),
+        )[0];
+      if (!latest) return;
+      await scale(latest, desired, undefined, d);
+      await writeStatus(
+        ns,
+        name,
+        latest,
+        owned.filter((rs) => rs !== latest),
+        podsOf,
+        readyOf,
+        desired,
+        maxUnavailable,
+      );
+      return;
+    }
+
     if (!newRS) {
       const template = structuredClone(d.spec.template ?? {});
       template.metadata ??= {};
@@ -124,6 +159,12 @@ export function startDeploymentController(api: Api, logger: Logger): () => void 
         },
       };
       newRS = (await api.create(rsType, ns, rs, ctx())) as Obj;
+      await record(
+        api.present(deployType, d as KubeObject),
+        "Normal",
+        "ScalingReplicaSet",
+        `Scaled up replica set ${rs.metadata.name} to ${initial}`,
+      );
       log.info({ deployment: key, replicaset: rs.metadata.name }, "created replicaset");
     } else if (Number(newRS.metadata.annotations?.[REVISION] ?? 0) < maxRevision) {
       // Rolled back to an earlier template: it becomes the newest revision again.
@@ -131,16 +172,16 @@ export function startDeploymentController(api: Api, logger: Logger): () => void 
     }
 
     if (strategy === "Recreate") {
-      for (const rs of old) await scale(rs, 0);
+      for (const rs of old) await scale(rs, 0, undefined, d);
       const oldRunning = old.some((rs) => podsOf(rs).length > 0);
-      if (!oldRunning) await scale(newRS, desired);
+      if (!oldRunning) await scale(newRS, desired, undefined, d);
     } else {
       const total = old.reduce((n, rs) => n + (rs.spec?.replicas ?? 0), newRS.spec.replicas as number);
       let newTarget: number = newRS.spec.replicas;
       if (newTarget > desired) newTarget = desired;
       else if (newTarget < desired)
         newTarget = Math.min(desired, newTarget + Math.max(0, desired + maxSurge - total));
-      await scale(newRS, newTarget);
+      await scale(newRS, newTarget, undefined, d);
       const minAvailable = desired - maxUnavailable;
       let budget = Math.max(0, readyOf(newRS) + old.reduce((n, rs) => n + readyOf(rs), 0) - minAvailable);
       for (const rs of [...old].sort((a, b) =>
@@ -151,7 +192,7 @@ export function startDeploymentController(api: Api, logger: Logger): () => void 
         const unhealthy = Math.max(0, replicas - readyOf(rs));
         const down = Math.min(replicas, unhealthy + budget);
         budget -= Math.max(0, down - unhealthy);
-        if (down > 0) await scale(rs, replicas - down);
+        if (down > 0) await scale(rs, replicas - down, undefined, d);
       }
     }
 
@@ -201,6 +242,45 @@ export function startDeploymentController(api: Api, logger: Logger): () => void 
         message,
       };
     };
+    // Progress = the counts moved since the last status; none for progressDeadlineSeconds → the
+    // Progressing condition turns False/ProgressDeadlineExceeded, which `kubectl rollout status` reports.
+    const progressed =
+      (current.status?.updatedReplicas ?? 0) !== updated ||
+      (current.status?.readyReplicas ?? 0) !== ready ||
+      (current.status?.replicas ?? 0) !== replicas ||
+      (current.status?.observedGeneration ?? 0) !== (current.metadata.generation ?? 1);
+    const deadlineMs = (current.spec?.progressDeadlineSeconds ?? 600) * 1000;
+    const progressing = () => {
+      const rsName = newRS.metadata.name;
+      if (complete)
+        return condition(
+          "Progressing",
+          "True",
+          "NewReplicaSetAvailable",
+          `ReplicaSet "${rsName}" has successfully progressed.`,
+        );
+      const before = previous.find((c) => c.type === "Progressing");
+      const since = before && !progressed ? Date.parse(before.lastUpdateTime) : Date.now();
+      if (before?.reason === "ProgressDeadlineExceeded" && !progressed) return before;
+      if (Date.now() - since > deadlineMs) {
+        return condition(
+          "Progressing",
+          "False",
+          "ProgressDeadlineExceeded",
+          `ReplicaSet "${rsName}" has timed out progressing.`,
+        );
+      }
+      queue.after(`${ns}/${name}`, Math.max(100, since + deadlineMs - Date.now() + 100));
+      const t = nowIso();
+      return {
+        type: "Progressing",
+        status: "True",
+        lastUpdateTime: progressed || !before ? t : before.lastUpdateTime,
+        lastTransitionTime: before?.status === "True" ? before.lastTransitionTime : t,
+        reason: "ReplicaSetUpdated",
+        message: `ReplicaSet "${rsName}" is progressing.`,
+      };
+    };
     const status: Obj = {
       observedGeneration: current.metadata.generation ?? 1,
       replicas,
@@ -217,19 +297,7 @@ export function startDeploymentController(api: Api, logger: Logger): () => void 
               "MinimumReplicasUnavailable",
               "Deployment does not have minimum availability.",
             ),
-        complete
-          ? condition(
-              "Progressing",
-              "True",
-              "NewReplicaSetAvailable",
-              `ReplicaSet "${newRS.metadata.name}" has successfully progressed.`,
-            )
-          : condition(
-              "Progressing",
-              "True",
-              "ReplicaSetUpdated",
-              `ReplicaSet "${newRS.metadata.name}" is progressing.`,
-            ),
+        progressing(),
       ],
     };
     if (status.replicas === 0) delete status.replicas;

@@ -6,6 +6,7 @@
 import type { Logger } from "pino";
 import { type Api, internalContext, jsonEqual, randomSuffix } from "../apiserver/api.ts";
 import type { KubeObject } from "../store/store.ts";
+import { createRecorder } from "./events.ts";
 import { WorkQueue } from "./queue.ts";
 import { controllerOf, isPodActive, isPodReady, type Obj, ownedBy, ownerReference, typeOf } from "./util.ts";
 
@@ -13,6 +14,7 @@ export function startReplicaSetController(api: Api, logger: Logger): () => void 
   const rsType = typeOf(api, "apps", "replicasets");
   const podType = typeOf(api, "", "pods");
   const log = logger.child({ controller: "replicaset" });
+  const record = createRecorder(api, "replicaset-controller", log);
 
   const reconcile = async (key: string): Promise<void> => {
     const [ns = "", name = ""] = key.split("/");
@@ -38,7 +40,23 @@ export function startReplicaSetController(api: Api, logger: Logger): () => void 
           spec: structuredClone(template.spec ?? {}),
         };
         if (Object.keys(pod.metadata.annotations).length === 0) delete (pod.metadata as Obj).annotations;
-        await api.create(podType, ns, pod, internalContext());
+        try {
+          await api.create(podType, ns, pod, internalContext());
+        } catch (error) {
+          await record(
+            api.present(rsType, rs as KubeObject),
+            "Warning",
+            "FailedCreate",
+            `Error creating: ${(error as Error).message}`,
+          );
+          throw error;
+        }
+        await record(
+          api.present(rsType, rs as KubeObject),
+          "Normal",
+          "SuccessfulCreate",
+          `Created pod: ${pod.metadata.name}`,
+        );
         log.info({ replicaset: key, pod: pod.metadata.name }, "created pod");
       }
     } else if (active.length > want) {
@@ -56,6 +74,12 @@ export function startReplicaSetController(api: Api, logger: Logger): () => void 
       for (const pod of victims) {
         try {
           await api.delete(podType, ns, pod.metadata.name, {}, internalContext());
+          await record(
+            api.present(rsType, rs as KubeObject),
+            "Normal",
+            "SuccessfulDelete",
+            `Deleted pod: ${pod.metadata.name}`,
+          );
         } catch (error) {
           if ((error as { code?: number }).code !== 404) throw error;
         }

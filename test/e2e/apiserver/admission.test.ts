@@ -67,7 +67,9 @@ describe("admission webhooks called by the embedded API server", () => {
         const r = review.request;
         reviews.push(r);
         let response: Record<string, unknown> = { uid: r.uid, allowed: true };
-        if (req.url === "/validate" && r.object?.data?.bad) {
+        if (req.url === "/deny-pods") {
+          response = { uid: r.uid, allowed: false, status: { message: "pods are not welcome here" } };
+        } else if (req.url === "/validate" && r.object?.data?.bad) {
           response = {
             uid: r.uid,
             allowed: false,
@@ -221,6 +223,48 @@ describe("admission webhooks called by the embedded API server", () => {
       });
     assert.equal(await label("meshed"), "true|");
     assert.equal(await label("plain"), "|");
+  });
+
+  it("records the ReplicaSet's FailedCreate event with the webhook's denial", async () => {
+    ok(await kubectl(["create", "namespace", "closed"]));
+    const config = {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "ValidatingWebhookConfiguration",
+      metadata: { name: "osmt-api-test-deny-pods" },
+      webhooks: [
+        {
+          name: "nopods.osmt.test",
+          admissionReviewVersions: ["v1"],
+          sideEffects: "None",
+          clientConfig: { url: `https://127.0.0.1:${port}/deny-pods`, caBundle },
+          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "closed" } },
+          rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"] }],
+        },
+      ],
+    };
+    ok(await kubectl(["apply", "-f", "-"], JSON.stringify(config)));
+    const deployment = stringify({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "app", namespace: "closed" },
+      spec: {
+        selector: { matchLabels: { app: "app" } },
+        template: {
+          metadata: { labels: { app: "app" } },
+          spec: { containers: [{ name: "c", image: "busybox" }] },
+        },
+      },
+    });
+    ok(await kubectl(["apply", "-f", "-"], deployment));
+    const events = await until("a FailedCreate event", async () => {
+      const out = ok(await kubectl(["get", "events", "-n", "closed"]));
+      return out.includes("FailedCreate") ? out : undefined;
+    });
+    assert.match(
+      events,
+      /Warning\s+FailedCreate\s+replicaset\/app-\w+\s+Error creating: admission webhook "nopods.osmt.test" denied the request: pods are not welcome here/,
+    );
+    ok(await kubectl(["delete", "validatingwebhookconfiguration", "osmt-api-test-deny-pods"]));
   });
 
   it("fails closed with failurePolicy Fail and open with Ignore when the webhook cannot be reached", async () => {

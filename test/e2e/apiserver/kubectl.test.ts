@@ -422,6 +422,36 @@ describe("kubectl against the embedded API server", () => {
     });
   });
 
+  it("records what the controllers did as events", async () => {
+    const events = ok(await kubectl(["get", "events", "-n", "curl"]));
+    assert.match(
+      events,
+      /Normal\s+ScalingReplicaSet\s+deployment\/curl\s+Scaled up replica set curl-\w+ to 1/,
+    );
+    assert.match(events, /Normal\s+SuccessfulCreate\s+replicaset\/curl-\w+\s+Created pod: curl-\w+-\w+/);
+  });
+
+  it("fails rollout status once a Deployment passes its progress deadline", async () => {
+    const stuck = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: stuck
+  namespace: default
+spec:
+  progressDeadlineSeconds: 1
+  selector: {matchLabels: {app: stuck}}
+  template:
+    metadata: {labels: {app: stuck}}
+    spec:
+      containers: [{name: c, image: busybox, command: [sleep, 1d]}]
+`;
+    ok(await kubectl(["apply", "-f", "-"], stuck));
+    const r = await kubectl(["rollout", "status", "deployment", "stuck", "--timeout=20s"]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /error: deployment "stuck" exceeded its progress deadline/);
+    ok(await kubectl(["delete", "deployment", "stuck"]));
+  });
+
   it("streams changes to kubectl get --watch as table rows", async () => {
     const child = spawn("kubectl", ["get", "configmaps", "-n", "curl", "--watch"], {
       env: {
