@@ -1,7 +1,7 @@
 /**
  * Interception benchmark (numbers, not pass/fail): OSM's one-rule-per-CIDR chain (iptables-legacy and
  * iptables-nft) vs our nft sets, for N excluded CIDRs. Run as root: `npm run bench:interception`
- * (or `node bench/interception/run.ts [--quick] [--only=nftables|iptables-legacy|iptables-nft]`). Prints a Markdown table.
+ * (or `node bench/interception/run.ts [--quick] [--only=nftables|iptables-legacy|iptables-nft] [--sizes=0,50000]`). Prints a Markdown table.
  *
  * Setup: the two-namespace lab of test/netns/interception (documentation addresses, removed afterwards).
  * The excluded list is N distinct non-adjacent /32s from the benchmarking range 198.18.0.0/15 (rule entries
@@ -25,7 +25,8 @@ import { buildTestPolicy } from "../../test/golden/interception/policy-builder.t
 import { createLab } from "../../test/netns/interception/lab.ts";
 
 const quick = process.argv.includes("--quick");
-const SIZES = quick ? [0, 1000] : [0, 1000, 10_000, 50_000];
+const sizesArg = process.argv.find((a) => a.startsWith("--sizes="))?.slice("--sizes=".length);
+const SIZES = sizesArg ? sizesArg.split(",").map(Number) : quick ? [0, 1000] : [0, 1000, 10_000, 50_000];
 const RUNS = quick ? 3 : 5;
 const COUNT = quick ? 300 : 3000;
 const SERVER = "203.0.113.10";
@@ -62,38 +63,48 @@ const rows: string[][] = [];
 interface Sample {
   program: number[];
   engine: number;
+  programCpu: number[];
   c1: number[];
   c4: number[];
+  c1cpu: number[];
+  c4cpu: number[];
   add: number[];
   remove: number[];
 }
 const samples = new Map<string, Sample>();
 const key = (variant: string, n: number) => `${variant}/${n}`;
 
-function rate(concurrency: number): number {
+function rate(concurrency: number): [number, number] {
   const out = execFileSync(
     "ip",
     ["netns", "exec", lab.client, process.execPath, RATE, SERVER, "80", String(COUNT), String(concurrency)],
     { encoding: "utf8" },
   );
-  return Number(out.trim());
+  const [wall, cpu] = out.trim().split(" ").map(Number);
+  return [wall!, cpu!];
 }
 
-async function program(variant: BackendVariant, plan: ReturnType<typeof buildPlan>): Promise<number> {
+/** Programs the plan from clean; returns [wall ms, CPU ms of the programming process (GNU time, 10 ms)]. */
+async function program(
+  variant: BackendVariant,
+  plan: ReturnType<typeof buildPlan>,
+): Promise<[number, number]> {
   await cleanupInterception({ runner, variant });
+  const timed = ["/usr/bin/time", "-f", "cpu %U %S"];
   const t0 = process.hrtime.bigint();
   const res =
     variant === "nftables"
-      ? await runner.run(["nft", "-f", "-"], { stdin: renderNft(plan) })
+      ? await runner.run([...timed, "nft", "-f", "-"], { stdin: renderNft(plan) })
       : await runner.run(
-          [`iptables-${variant === "iptables-legacy" ? "legacy" : "nft"}-restore`, "--noflush"],
+          [...timed, `iptables-${variant === "iptables-legacy" ? "legacy" : "nft"}-restore`, "--noflush"],
           {
             stdin: renderRestorePayload(plan.iptables.v4),
           },
         );
   const took = ms(t0);
   if (res.code !== 0) throw new Error(`programming failed: ${res.stderr}`);
-  return took;
+  const m = /cpu ([\d.]+) ([\d.]+)/.exec(res.stderr);
+  return [took, m ? (Number(m[1]) + Number(m[2])) * 1000 : Number.NaN];
 }
 
 async function updateOne(variant: BackendVariant, s: Sample): Promise<void> {
@@ -135,12 +146,28 @@ try {
           await cleanupInterception(o);
           const t0 = process.hrtime.bigint();
           await applyInterception(plan, o);
-          s = { program: [], engine: ms(t0), c1: [], c4: [], add: [], remove: [] };
+          s = {
+            program: [],
+            programCpu: [],
+            engine: ms(t0),
+            c1: [],
+            c4: [],
+            c1cpu: [],
+            c4cpu: [],
+            add: [],
+            remove: [],
+          };
           samples.set(key(mode.variant, n), s);
         }
-        s.program.push(await program(mode.variant, plan));
-        s.c1.push(rate(1));
-        s.c4.push(rate(4));
+        const [wall, cpu] = await program(mode.variant, plan);
+        s.program.push(wall);
+        s.programCpu.push(cpu);
+        const [c1, c1cpu] = rate(1);
+        const [c4, c4cpu] = rate(4);
+        s.c1.push(c1);
+        s.c1cpu.push(c1cpu);
+        s.c4.push(c4);
+        s.c4cpu.push(c4cpu);
         if (n === SIZES[SIZES.length - 1]) await updateOne(mode.variant, s);
         await cleanupInterception(o);
         process.stderr.write(`round ${round + 1}: ${mode.name} N=${n} done\n`);
@@ -151,14 +178,19 @@ try {
     const base = samples.get(key(mode.variant, 0))!;
     for (const n of SIZES) {
       const s = samples.get(key(mode.variant, n))!;
-      const ratio = (xs: number[], b: number[]) => `${median(xs)} (${(median(xs) / median(b)).toFixed(2)}×)`;
+      // Ratio per round (to the same round's N = 0, measured seconds apart), then the median: paired
+      // ratios cancel most of the load drift of a shared machine.
+      const ratio = (xs: number[], b: number[]) =>
+        `${median(xs)} (${median(xs.map((x, i) => x / b[i]!)).toFixed(2)}×)`;
       rows.push([
         mode.name,
         String(n),
-        median(s.program).toFixed(0),
+        `${median(s.program).toFixed(0)} / ${median(s.programCpu).toFixed(0)}`,
         s.engine.toFixed(0),
         ratio(s.c1, base.c1),
+        ratio(s.c1cpu, base.c1cpu),
         ratio(s.c4, base.c4),
+        ratio(s.c4cpu, base.c4cpu),
         s.add.length > 0 ? median(s.add).toFixed(1) : "",
         s.remove.length > 0 ? median(s.remove).toFixed(1) : "",
       ]);
@@ -174,10 +206,12 @@ try {
 const header = [
   "backend",
   "N",
-  "program ms",
+  "program ms (wall / CPU)",
   "engine apply ms",
-  "conn/s, 1 client (× N=0)",
-  "conn/s, 4 clients (× N=0)",
+  "conn/s 1 client, wall (× N=0)",
+  "conn per CPU-s, 1 client (× N=0)",
+  "conn/s 4 clients, wall (× N=0)",
+  "conn per CPU-s, 4 clients (× N=0)",
   "add 1 ms",
   "remove 1 ms",
 ];
@@ -186,4 +220,7 @@ const lines = [
   `|${header.map(() => "---").join("|")}|`,
   ...rows.map((r) => `| ${r.join(" | ")} |`),
 ];
-process.stdout.write(`${lines.join("\n")}\n\nmedians of ${RUNS} runs; ${COUNT} connections per rate run\n`);
+const load = execFileSync("cat", ["/proc/loadavg"], { encoding: "utf8" }).trim();
+process.stdout.write(
+  `${lines.join("\n")}\n\nmedians of ${RUNS} interleaved rounds; ${COUNT} connections per rate run; loadavg at the end: ${load}\n`,
+);
