@@ -321,6 +321,8 @@ export function buildGuideCleanup(o: Pick<DemoStepOptions, "kubectl">, vars: Dem
     {
       kind: "command",
       title: "Restore the MeshConfig's egress setting and exclusion list",
+      // Only after the demo noted them (before changing anything): never overwrite what it did not change.
+      skip: (v) => (v.has("egressBefore") ? undefined : "the demo did not change the MeshConfig"),
       argv: () => [
         k,
         "patch",
