@@ -5,9 +5,10 @@ import {
   buildPlan,
   type CommandResult,
   detectBackend,
+  OSM_CHAINS,
   RecordingRunner,
   renderNftElementUpdate,
-  renderRestorePayload,
+  renderSaveRules,
 } from "../../../src/interception/index.ts";
 import { parseCidr } from "../../../src/net/index.ts";
 import { buildTestPolicy } from "../../golden/interception/policy-builder.ts";
@@ -54,21 +55,28 @@ describe("backend detection", () => {
 });
 
 describe("apply through the recording runner (dry run)", () => {
-  it("tests then restores exactly the rendered payload, deleting no foreign rule", async () => {
+  it("tests, then restores the plan in one transaction, keeps foreign rules, and is a no-op once in sync", async () => {
     const plan = buildPlan(buildTestPolicy({ outboundIPRangeExclusionList: ["203.0.113.10/32"] }));
+    const foreign = "-A OUTPUT -d 192.0.2.99/32 -j RETURN";
+    // What iptables-save prints once the plan is in the kernel.
+    const programmed = [
+      "*nat",
+      ":PREROUTING ACCEPT [0:0]",
+      ":OUTPUT ACCEPT [0:0]",
+      ...OSM_CHAINS.map((c) => `:${c} - [0:0]`),
+      foreign,
+      ...[...renderSaveRules(plan.iptables.v4).values()].flat(),
+      "COMMIT",
+      "",
+    ].join("\n");
     let restored = false;
-    const runner = new RecordingRunner((argv, stdin) => {
+    const runner = new RecordingRunner((argv) => {
       if (argv[0] === "iptables-legacy-restore" && !argv.includes("--test")) restored = true;
-      if (argv[0] === "iptables-legacy-save" && restored) {
-        // After the restore, answer with what the kernel would print back.
-        return ok(`${EMPTY_NAT}${stdin ?? ""}`);
-      }
-      return ok(`${EMPTY_NAT}-A OUTPUT -d 192.0.2.99/32 -j RETURN\n`);
+      if (argv[0] === "iptables-legacy-save") return ok(restored ? programmed : `${EMPTY_NAT}${foreign}\n`);
+      return ok();
     });
-    await assert.rejects(
-      applyInterception(plan, { runner, variant: "iptables-legacy" }),
-      /differ from the plan/,
-    );
+    const o = { runner, variant: "iptables-legacy" as const };
+    assert.equal((await applyInterception(plan, o)).changed, true);
     const restores = runner.calls.filter((c) => c.argv[0] === "iptables-legacy-restore");
     assert.deepEqual(
       restores.map((c) => c.argv.join(" ")),
@@ -76,8 +84,15 @@ describe("apply through the recording runner (dry run)", () => {
     );
     const input = restores[1]!.stdin ?? "";
     assert.ok(!input.includes("192.0.2.99"), "the foreign rule is not touched");
-    const body = renderRestorePayload(plan.iptables.v4).split("\n").slice(6).join("\n");
-    assert.ok(input.endsWith(body), "the restore input ends with the planned rules");
+    assert.ok(input.includes("-A OSM_PROXY_OUTBOUND -d 203.0.113.10/32 -j RETURN\n"));
+    const before = runner.calls.length;
+    assert.equal((await applyInterception(plan, o)).changed, false);
+    assert.ok(
+      runner.calls
+        .slice(before)
+        .every((c) => c.argv[0] === "iptables-legacy-save" || c.argv[0] === "ip6tables-legacy-save"),
+      "a re-apply only reads",
+    );
   });
 
   it("refuses PodIP mode without a pod IP, before running anything", async () => {
