@@ -493,7 +493,13 @@ export class Api {
     let apply: (current: KubeObject) => unknown;
     if (ct === "application/merge-patch+json") apply = (c) => applyMergePatch(c, patch);
     else if (ct === "application/json-patch+json") apply = (c) => applyJsonPatch(c, patch);
-    else if (ct === "application/strategic-merge-patch+json") {
+    else if (ct === "application/apply-patch+yaml") {
+      // Server-side apply, simplified: no managed fields, so no conflicts and no removal of fields the
+      // configuration dropped; the configuration is merged (strategically for built-in kinds) or creates.
+      if (subresource === "" && !this.find(type, namespace, name))
+        return this.create(type, namespace, patch, ctx);
+      apply = (c) => (type.crd ? applyMergePatch(c, patch) : applyStrategicMergePatch(c, patch, type.kind));
+    } else if (ct === "application/strategic-merge-patch+json") {
       if (type.crd) {
         throw new ApiError(
           415,
@@ -506,7 +512,7 @@ export class Api {
       throw new ApiError(
         415,
         "UnsupportedMediaType",
-        `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`,
+        `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml`,
       );
     }
     return this.mutate(type, namespace, name, apply, ctx, subresource);

@@ -498,6 +498,17 @@ spec:
     assert.match(gone.stderr, /namespaces "curl" not found/);
   });
 
+  it("applies server-side: creates, then merges the new configuration", async () => {
+    const cm = (v: string) =>
+      `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ssa, namespace: default}\ndata: {k: "${v}"}\n`;
+    assert.match(
+      ok(await kubectl(["apply", "--server-side", "-f", "-"], cm("1"))),
+      /configmap\/ssa serverside-applied/,
+    );
+    ok(await kubectl(["apply", "--server-side", "-f", "-"], cm("2")));
+    assert.equal(ok(await kubectl(["get", "configmap", "ssa", "-o", "jsonpath={.data.k}"])), "2");
+  });
+
   it("serves the MeshConfig CRD from deploy/crds: merge patch by short name, and jsonpath read back", async () => {
     ok(await kubectl(["create", "namespace", "osm-system"]));
     assert.match(
