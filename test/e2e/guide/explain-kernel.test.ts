@@ -197,3 +197,11 @@ test("osm proxy get config_dump and stats reach the sidecar's admin endpoint ins
   assert.equal(stats.code, 0, stats.stderr);
   assert.match(stats.stdout, /^# HELP /m);
 });
+
+test("an IPv6 destination is explained against the same pod's rules", { skip }, async () => {
+  const r = await run(osm, "explain", `pod/${podName}`, "-n", NS, "[2001:db8::11]:80");
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^pod osmt-gd-k\/curl-k → \[2001:db8::11\]:80/);
+  assert.match(r.stdout, /verdict: outbound sidecar/);
+  assert.match(r.stdout, /as recorded/);
+});
