@@ -161,7 +161,7 @@ export class Api {
     return { items, resourceVersion: String(this.store.resourceVersion) };
   }
 
-  private checkNamespace(type: ResourceType, namespace: string, creating: boolean): void {
+  private checkNamespace(type: ResourceType, namespace: string, creating: boolean, name = ""): void {
     if (!type.namespaced) return;
     const ns = this.store.get("/namespaces", "", namespace);
     if (!ns) throw notFound("", "namespaces", namespace);
@@ -169,9 +169,30 @@ export class Api {
       throw new ApiError(
         403,
         "Forbidden",
-        `${type.resource} "${"<name>"}" is forbidden: unable to create new content in namespace ${namespace} because it is being terminated`,
+        `${qualifiedResource(type.group, type.resource)} "${name}" is forbidden: unable to create new content in namespace ${namespace} because it is being terminated`,
       );
     }
+  }
+
+  /**
+   * Two creates may allocate the same IP while admission awaits: re-checked right before the write; an
+   * allocated IP is re-allocated, an IP the user asked for is refused.
+   */
+  private checkClusterIP(svc: Obj, requested: string | undefined): void {
+    const ip = svc.spec?.clusterIP;
+    if (!ip || ip === "None") return;
+    const taken = this.store.list("/services").some((o) => (o as Obj).spec?.clusterIP === ip);
+    if (!taken) return;
+    if (requested) {
+      throw invalid("", "Service", svc.metadata.name, [
+        {
+          field: "spec.clusterIPs",
+          message: `Invalid value: ["${ip}"]: failed to allocate IP ${ip}: provided IP is already allocated`,
+        },
+      ]);
+    }
+    svc.spec.clusterIP = this.allocateClusterIP();
+    svc.spec.clusterIPs = [svc.spec.clusterIP];
   }
 
   private allocateClusterIP = (): string => {
@@ -277,9 +298,11 @@ export class Api {
       }
       meta.name = `${meta.generateName}${randomSuffix()}`;
     }
-    this.checkNamespace(type, ns, true);
+    this.checkNamespace(type, ns, true, meta.name);
     if (this.find(type, ns, obj.metadata.name))
       throw alreadyExists(type.group, type.resource, obj.metadata.name);
+    const requestedIP: string | undefined =
+      type.kind === "Service" && !type.crd ? (obj as Obj).spec?.clusterIP : undefined;
     meta.uid = randomUUID();
     meta.creationTimestamp = nowIso();
     delete meta.deletionTimestamp;
@@ -290,9 +313,10 @@ export class Api {
     obj = await this.admit("CREATE", type, "", obj, undefined, ctx, {});
     obj = this.validate(type, obj, ctx);
     await this.admission?.validate(this.attrs("CREATE", type, "", obj, undefined, ctx, {}));
-    this.checkNamespace(type, ns, true);
+    this.checkNamespace(type, ns, true, meta.name);
     if (this.find(type, ns, obj.metadata.name))
       throw alreadyExists(type.group, type.resource, obj.metadata.name);
+    if (type.kind === "Service" && !type.crd) this.checkClusterIP(obj as Obj, requestedIP);
     if (ctx.dryRun) return this.present(type, obj);
     return this.present(type, this.store.put(groupResource(type), ns, obj));
   }

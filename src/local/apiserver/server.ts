@@ -173,6 +173,8 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
     }
     // exec/attach without an upgrade: kubectl's SPDY fallback. Same checks, then refuse with a Status.
     if (r.subresource === "exec") parseExecParams(url, ns, target.pod);
+    if (!deps.nodeConnector)
+      throw new ApiError(503, "ServiceUnavailable", "no node agent is connected to this API server");
     throw new ApiError(
       400,
       "BadRequest",

@@ -453,6 +453,7 @@ spec:
   });
 
   it("streams changes to kubectl get --watch as table rows", async () => {
+    ok(await kubectl(["create", "configmap", "listed", "-n", "curl"]));
     const child = spawn("kubectl", ["get", "configmaps", "-n", "curl", "--watch"], {
       env: {
         PATH: process.env.PATH ?? "",
@@ -466,8 +467,10 @@ spec:
       out += d.toString();
     });
     try {
-      await until("the watch to start", async () => (out.includes("NAME") || out === "" ? true : undefined));
-      await new Promise((r) => setTimeout(r, 500));
+      // The list comes first (one row), then the watch from its resourceVersion.
+      await until("the listed row", async () =>
+        /^NAME\s+DATA\s+AGE\nlisted\s+0\s+\d+s$/m.test(out) ? true : undefined,
+      );
       ok(await kubectl(["create", "configmap", "watched", "-n", "curl", "--from-literal=a=b"]));
       await until("the added row", async () => (/^watched\s+1\s+\d+s$/m.test(out) ? true : undefined));
       ok(await kubectl(["delete", "configmap", "watched", "-n", "curl"]));
