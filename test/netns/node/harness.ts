@@ -63,7 +63,7 @@ export async function waitFor(
   uid: string,
   predicate: (v: PodView) => boolean,
   what: string,
-  timeoutMs = 10_000,
+  timeoutMs = 30_000,
 ): Promise<PodView> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

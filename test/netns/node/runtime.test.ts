@@ -76,6 +76,12 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
       `http://${runtime.plan.gateway4}:${port}/`,
     ]);
     assert.equal(host.stdout, "hello from the host\n");
+    // pods/proxy: the API server's path into the pod.
+    const proxied = await runtime.proxyHttp(
+      { namespace: "t", pod: server.metadata?.name ?? "", port: 80, path: "/status/418", method: "GET" },
+      AbortSignal.timeout(5000),
+    );
+    assert.equal(proxied.status, 418);
     await Promise.all([runtime.killPod(uid(server), 1), runtime.killPod(uid(client), 1)]);
   });
 
@@ -241,6 +247,50 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
     await runtime.killPod(uid(pod), 0);
   });
 
+  test("capabilities are a bounding set: NET_ADMIN added lets root program iptables in the pod, dropped it cannot", async () => {
+    const pod = makePod({
+      restartPolicy: "Never",
+      initContainers: [
+        {
+          name: "with-net-admin",
+          image: "busybox",
+          command: ["iptables-legacy", "-t", "nat", "-N", "OSMT_PROBE"],
+          securityContext: { capabilities: { add: ["NET_ADMIN"] } },
+        },
+      ],
+      containers: [
+        { name: "without", image: "busybox", command: ["iptables-legacy", "-t", "nat", "-N", "OSMT_PROBE2"] },
+      ],
+    });
+    runtime.runPod(pod);
+    const v = await waitFor(
+      runtime,
+      uid(pod),
+      (x) => "terminated" in (x.containers[0]?.state ?? {}),
+      "main ended",
+    );
+    const init = v.initContainers[0]?.state;
+    assert.ok(init && "terminated" in init && init.terminated.exitCode === 0, JSON.stringify(init));
+    const main = v.containers[0]?.state;
+    assert.ok(main && "terminated" in main && main.terminated.exitCode !== 0, JSON.stringify(main));
+    assert.match(await logsOf(runtime, pod, "without"), /Permission denied|you must be root/i);
+    await runtime.killPod(uid(pod), 0);
+  });
+
+  test("orphans are removed: a netns with our prefix that no pod owns is emptied of processes and deleted", async () => {
+    const { spawn } = await import("node:child_process");
+    const { runCommand } = await import("../../../src/local/node/command-runner.ts");
+    const name = `${TEST_NETWORK.namePrefix}61`;
+    assert.equal((await runCommand(["ip", "netns", "add", name])).code, 0);
+    const stray = spawn("ip", ["netns", "exec", name, "sleep", "3600"], { stdio: "ignore", detached: true });
+    stray.unref();
+    await new Promise((r) => setTimeout(r, 200));
+    const removed = await runtime.removeOrphans(new Set());
+    assert.deepEqual(removed, [name]);
+    assert.deepEqual(await leftovers(), []);
+    assert.equal(alive(stray.pid ?? 0), false);
+  });
+
   test("exec returns the exit code and streams stdin, stdout and stderr", async () => {
     const pod = makePod({
       containers: [
@@ -365,19 +415,23 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
         {
           name: "stubborn",
           image: "busybox",
-          command: ["sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"],
+          command: ["sh", "-c", "trap '' TERM; echo trapped; while :; do sleep 0.1; done"],
         },
       ],
     });
     runtime.runPod(pod);
     const v = await waitFor(runtime, uid(pod), allRunning, "running");
     const sandbox = v.sandbox ?? "";
+    // Only once the trap is set does SIGTERM stay unanswered.
+    for (let i = 0; i < 200 && !(await logsOf(runtime, pod, "stubborn")).includes("trapped"); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
     const pids = await runtime.network.pidsIn(sandbox);
     assert.ok(pids.length >= 2);
     const started = Date.now();
     await runtime.killPod(uid(pod));
     const took = Date.now() - started;
-    assert.ok(took >= 900 && took < 5000, `teardown took ${took} ms`);
+    assert.ok(took >= 900 && took < 15_000, `teardown took ${took} ms`);
     assert.equal(runtime.view(uid(pod)), undefined);
     assert.deepEqual(await leftovers(), []);
     for (const pid of pids) assert.equal(alive(pid), false, `pid ${pid} survived`);
