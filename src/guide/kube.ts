@@ -24,6 +24,15 @@ export function loadKubeConfig(options: KubeConfigOptions = {}): KubeConfig {
       cause: error,
     });
   }
+  // client-node's last resort is http://localhost:8080, which only fails later with a TLS message; say why.
+  const cluster = kc.getCurrentCluster();
+  if (!options.kubeconfig && cluster?.name === "cluster" && cluster.server === "http://localhost:8080") {
+    throw new MeshError(
+      ErrorCode.InvalidArgument,
+      "no kubeconfig found: $KUBECONFIG is not set, ~/.kube/config does not exist and this is not a pod",
+      { hint: "run `osm mesh up` (it writes a kubeconfig context), or pass --kubeconfig" },
+    );
+  }
   if (options.context) {
     if (!kc.getContextObject(options.context)) {
       throw new MeshError(ErrorCode.InvalidArgument, `context "${options.context}" does not exist`);
