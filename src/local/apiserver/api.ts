@@ -421,8 +421,9 @@ export class Api {
       const latest = this.find(type, ns, name);
       if (!latest) throw notFound(type.group, type.resource, name);
       if (latest.metadata.resourceVersion !== current.metadata.resourceVersion) {
-        // Raced with another writer during admission: a patch re-applies to the new state; a PUT conflicts.
-        if (isPatch && attempt < 5) continue;
+        // Raced with another writer during admission: a patch or an unconditional PUT re-applies to the new
+        // state; a PUT that named a resourceVersion conflicts.
+        if ((isPatch || !wantRv) && attempt < 5) continue;
         throw conflict(type.group, type.resource, name, STALE_OBJECT);
       }
       if (wantRv && isPatch && wantRv !== current.metadata.resourceVersion) {

@@ -91,10 +91,11 @@ export class Store {
     this.dir = options.dir;
     this.logger = options.logger;
     this.compactEvery = options.compactEvery ?? 5000;
-    mkdirSync(this.dir, { recursive: true });
+    // Secrets live here: the directory and its files are the owner's only.
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     this.takeLock();
     this.load();
-    this.walFd = openSync(join(this.dir, WAL), "a");
+    this.walFd = openSync(join(this.dir, WAL), "a", 0o600);
   }
 
   /** Opens (or creates) the store in `dir`; throws OSM_ERR_CONFLICT if another live process holds it. */
@@ -266,7 +267,7 @@ export class Store {
       }
     }
     const tmp = join(this.dir, `${SNAPSHOT}.tmp`);
-    const fd = openSync(tmp, "w");
+    const fd = openSync(tmp, "w", 0o600);
     writeSync(fd, JSON.stringify({ rv: this.rv, objects } satisfies Snapshot));
     fsyncSync(fd);
     closeSync(fd);
