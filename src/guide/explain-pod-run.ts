@@ -19,6 +19,7 @@ import {
   createProcessRunner,
   detectBackend,
   explain,
+  NFT_TABLE,
   verifyInterception,
 } from "../interception/index.ts";
 import {
@@ -149,7 +150,11 @@ export async function explainPodReport(
       kernel = { checked: false, reason: `no network namespace on this host holds the pod's IP ${podIp}` };
     } else {
       const runner = deps.netnsRunner(`/run/netns/${netns}`);
-      const detection = await detectBackend(runner, "auto");
+      // The rules may come from either backend (the init script picks at run time, or OSM's iptables text):
+      // our nft table decides; without it, the iptables variant holding the nat rules.
+      const ours = await runner.run(["nft", "list", "table", "inet", NFT_TABLE]);
+      const detection =
+        ours.code === 0 ? { variant: "nftables" as const } : await detectBackend(runner, "iptables");
       const differences = await verifyInterception(plan, { runner, variant: detection.variant, podIp });
       backend = detection.variant === "nftables" ? "nftables" : "iptables";
       kernel = { checked: true, netns, variant: detection.variant, differences };

@@ -96,48 +96,55 @@ before(async () => {
       },
     },
   });
-  const pod: V1Pod = {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name: "curl-k", namespace: NS, labels: { app: "curl" } },
-    spec: { containers: [{ name: "curl", image: "curlimages/curl", command: ["sleep", "365d"] }] },
-  };
-  // What the injector webhook does at admission (no webhook is registered in this API server).
-  const result = injectPod({
-    pod,
-    namespace,
-    meshConfig: await readMeshConfig(kc, "osm-system"),
-    seeds: { proxyUuid: "osmt-gd-uuid", sidecarToken: "osmt-gd-token" },
-    options: {
-      meshName: "osm",
-      osmNamespace: "osm-system",
-      defaultSidecarImage: "osm-ts/sidecar",
-      defaultInitContainerImage: "osm-ts/init",
-      imagePullPolicy: "IfNotPresent",
-      osmCommand: [osm],
-      controllerUrl: "http://127.0.0.1:9",
-      initBackend: "auto",
-    },
-  });
-  assert.equal(result.kind, "inject");
-  if (result.kind !== "inject") return;
-  const injected = jsonpatch.applyPatch(
-    structuredClone(pod),
-    result.patch as jsonpatch.Operation[],
-  ).newDocument;
-  await core.createNamespacedPod({ namespace: NS, body: injected });
+  for (const [name, backend] of [
+    ["curl-k", "auto"],
+    ["curl-ipt", "iptables"],
+  ] as const) {
+    const pod: V1Pod = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name, namespace: NS, labels: { app: "curl" } },
+      spec: { containers: [{ name: "curl", image: "curlimages/curl", command: ["sleep", "365d"] }] },
+    };
+    // What the injector webhook does at admission (no webhook is registered in this API server).
+    const result = injectPod({
+      pod,
+      namespace,
+      meshConfig: await readMeshConfig(kc, "osm-system"),
+      seeds: { proxyUuid: `osmt-gd-${name}`, sidecarToken: "osmt-gd-token" },
+      options: {
+        meshName: "osm",
+        osmNamespace: "osm-system",
+        defaultSidecarImage: "osm-ts/sidecar",
+        defaultInitContainerImage: "osm-ts/init",
+        imagePullPolicy: "IfNotPresent",
+        osmCommand: [osm],
+        controllerUrl: "http://127.0.0.1:9",
+        initBackend: backend,
+      },
+    });
+    assert.equal(result.kind, "inject");
+    if (result.kind !== "inject") return;
+    const injected = jsonpatch.applyPatch(
+      structuredClone(pod),
+      result.patch as jsonpatch.Operation[],
+    ).newDocument;
+    await core.createNamespacedPod({ namespace: NS, body: injected });
+  }
   podName = "curl-k";
-  // osm-init must have completed (rules programmed) and the pod must have its IP.
+  // osm-init must have completed (rules programmed) and the pods must have their IPs.
   const deadline = Date.now() + 60_000;
-  for (;;) {
-    const p = await core.readNamespacedPod({ namespace: NS, name: podName });
-    const init = p.status?.initContainerStatuses?.[0]?.state?.terminated;
-    if (init && p.status?.podIP) {
-      assert.equal(init.exitCode, 0, `osm-init failed: ${init.message ?? ""}`);
-      break;
+  for (const name of ["curl-k", "curl-ipt"]) {
+    for (;;) {
+      const p = await core.readNamespacedPod({ namespace: NS, name });
+      const init = p.status?.initContainerStatuses?.[0]?.state?.terminated;
+      if (init && p.status?.podIP) {
+        assert.equal(init.exitCode, 0, `osm-init of ${name} failed: ${init.message ?? ""}`);
+        break;
+      }
+      assert.ok(Date.now() < deadline, `pod ${name} not initialised: ${JSON.stringify(p.status)}`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
     }
-    assert.ok(Date.now() < deadline, `pod not initialised: ${JSON.stringify(p.status)}`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
   }
 });
 
@@ -204,4 +211,16 @@ test("an IPv6 destination is explained against the same pod's rules", { skip }, 
   assert.match(r.stdout, /^pod osmt-gd-k\/curl-k → \[2001:db8::11\]:80/);
   assert.match(r.stdout, /verdict: outbound sidecar/);
   assert.match(r.stdout, /as recorded/);
+});
+
+test("rules programmed by OSM's iptables script are read back with iptables and agree", {
+  skip,
+}, async () => {
+  const r = await run(osm, "explain", "pod/curl-ipt", "-n", NS, "203.0.113.10:80");
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /verdict: direct/);
+  assert.match(
+    r.stdout,
+    /rules in the pod's network namespace osmt-ge-\d+ \(iptables-(nft|legacy)\): as recorded/,
+  );
 });
