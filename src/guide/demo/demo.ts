@@ -159,7 +159,10 @@ export async function runDemo(options: DemoOptions): Promise<RunOutcome> {
         argv: ["kubectl", "rollout", "status", "deployment", name, "-n", "osm-system", "--timeout=180s"],
         expect: { stdout: [/successfully rolled out/] },
         timeoutMs: 200_000,
-        diagnose: [["kubectl", "get", "pods", "-n", "osm-system", "-o", "yaml"]],
+        diagnose: [
+          ["kubectl", "get", "pods", "-n", "osm-system", "-o", "wide"],
+          ["kubectl", "get", "events", "-n", "osm-system"],
+        ],
       }),
     ),
     {

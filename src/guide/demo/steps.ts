@@ -146,7 +146,10 @@ export function buildDemoSteps(o: DemoStepOptions): Step[] {
       argv: [k, "get", "pods", "-n", "curl"],
       expect: ONE_POD_READY,
       waitUntil: WAIT_PODS,
-      diagnose: [[k, "get", "pods", "-n", "curl", "-o", "yaml"]],
+      diagnose: [
+        [k, "get", "pods", "-n", "curl", "-o", "wide"],
+        [k, "get", "events", "-n", "curl"],
+      ],
     },
     getPodName,
     {
