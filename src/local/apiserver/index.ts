@@ -13,6 +13,7 @@ import { Store } from "../store/store.ts";
 import { WebhookAdmission } from "./admission.ts";
 import { Api, internalContext } from "./api.ts";
 import { loadCrdFiles, watchCrds } from "./crds.ts";
+import { NODE_NAME, nowIso } from "./defaults.ts";
 import { ResourceRegistry } from "./resources.ts";
 import { createApiHttpsServer } from "./server.ts";
 import { loadOrCreateIdentity } from "./tls.ts";
@@ -50,6 +51,69 @@ export interface ApiServer {
 const DEFAULT_CRD_DIR = fileURLToPath(new URL("../../../deploy/crds/", import.meta.url));
 const SYSTEM_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
 
+/**
+ * The one Node, `osm-local`, so `kubectl get nodes` answers as on a cluster. Its status says Ready: the node
+ * agent runs in the same daemon as this server (a dead agent means a dead server).
+ */
+async function registerNode(api: Api, host: string): Promise<void> {
+  const nodeType = api.registry.find("", "v1", "nodes");
+  if (!nodeType || api.find(nodeType, "", NODE_NAME)) return;
+  const now = nowIso();
+  await api.create(
+    nodeType,
+    "",
+    {
+      metadata: {
+        name: NODE_NAME,
+        labels: {
+          "kubernetes.io/hostname": NODE_NAME,
+          "kubernetes.io/os": "linux",
+          "node-role.kubernetes.io/control-plane": "",
+        },
+      },
+    },
+    internalContext(),
+  );
+  await api.mutate(
+    nodeType,
+    "",
+    NODE_NAME,
+    (c) => ({
+      ...c,
+      status: {
+        conditions: [
+          {
+            type: "Ready",
+            status: "True",
+            reason: "KubeletReady",
+            message: "osm-ts local node agent",
+            lastHeartbeatTime: now,
+            lastTransitionTime: now,
+          },
+        ],
+        addresses: [
+          { type: "InternalIP", address: host },
+          { type: "Hostname", address: NODE_NAME },
+        ],
+        nodeInfo: {
+          kubeletVersion: "v1.32.4-osmt",
+          osImage: "osm-ts local runtime",
+          operatingSystem: "linux",
+          architecture: process.arch === "x64" ? "amd64" : process.arch,
+          containerRuntimeVersion: "osm-ts://netns",
+          kernelVersion: "",
+          kubeProxyVersion: "",
+          machineID: "",
+          systemUUID: "",
+          bootID: "",
+        },
+      },
+    }),
+    internalContext(),
+    "status",
+  );
+}
+
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const logger = options.logger;
   const host = options.host ?? "127.0.0.1";
@@ -69,6 +133,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     if (nsType && !api.find(nsType, "", name))
       await api.create(nsType, "", { metadata: { name } }, internalContext());
   }
+  await registerNode(api, host);
   for (const dir of options.crdDirs ?? [DEFAULT_CRD_DIR]) await loadCrdFiles(api, dir, logger);
   const stopControllers = startControllers(api, logger.child({ component: "controllers" }));
   const deps = {

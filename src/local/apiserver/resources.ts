@@ -73,6 +73,7 @@ export const BUILTIN_TYPES: readonly ResourceType[] = [
   builtin("", "v1", "pods", "Pod", true, ["po"], ["status", "exec", "log", "proxy"], ["all"]),
   builtin("", "v1", "services", "Service", true, ["svc"], ["status", "proxy"], ["all"]),
   builtin("", "v1", "endpoints", "Endpoints", true, ["ep"]),
+  builtin("", "v1", "nodes", "Node", false, ["no"], ["status"]),
   builtin("", "v1", "serviceaccounts", "ServiceAccount", true, ["sa"]),
   builtin("", "v1", "configmaps", "ConfigMap", true, ["cm"]),
   builtin("", "v1", "secrets", "Secret", true),

@@ -274,6 +274,33 @@ const PRINTERS: Record<string, Printer> = {
     columns: [col("Name", 0, "string", "name"), col("Endpoints"), col("Age")],
     cells: (o, now) => [o.metadata.name, endpointsText(o), age(o, now)],
   },
+  Node: {
+    columns: [
+      col("Name", 0, "string", "name"),
+      col("Status"),
+      col("Roles"),
+      col("Age"),
+      col("Version"),
+      col("Internal-IP", 1),
+      col("OS-Image", 1),
+    ],
+    cells(o, now) {
+      const ready = (o.status?.conditions ?? []).find((c: Obj) => c.type === "Ready");
+      const roles = Object.keys(o.metadata?.labels ?? {})
+        .filter((l) => l.startsWith("node-role.kubernetes.io/"))
+        .map((l) => l.slice("node-role.kubernetes.io/".length));
+      const ip = (o.status?.addresses ?? []).find((a: Obj) => a.type === "InternalIP")?.address ?? "<none>";
+      return [
+        o.metadata.name,
+        ready?.status === "True" ? "Ready" : "NotReady",
+        roles.join(",") || "<none>",
+        age(o, now),
+        o.status?.nodeInfo?.kubeletVersion ?? "",
+        ip,
+        o.status?.nodeInfo?.osImage ?? "",
+      ];
+    },
+  },
   Namespace: {
     columns: [col("Name", 0, "string", "name"), col("Status"), col("Age")],
     cells: (o, now) => [o.metadata.name, o.status?.phase ?? "Active", age(o, now)],

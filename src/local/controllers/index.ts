@@ -7,12 +7,14 @@ import type { Logger } from "pino";
 import type { Api } from "../apiserver/api.ts";
 import { startDeploymentController } from "./deployment.ts";
 import { startEndpointsController } from "./endpoints.ts";
+import { startEventTtl } from "./event-ttl.ts";
 import { startGarbageCollector } from "./garbage-collector.ts";
 import { startNamespaceController } from "./namespace.ts";
 import { startReplicaSetController } from "./replicaset.ts";
 
 export { startDeploymentController } from "./deployment.ts";
 export { startEndpointsController } from "./endpoints.ts";
+export { startEventTtl } from "./event-ttl.ts";
 export { startGarbageCollector } from "./garbage-collector.ts";
 export { startNamespaceController } from "./namespace.ts";
 export { startReplicaSetController } from "./replicaset.ts";
@@ -25,6 +27,7 @@ export function startControllers(api: Api, logger: Logger): () => void {
     startReplicaSetController(api, logger),
     startEndpointsController(api, logger),
     startGarbageCollector(api, logger),
+    startEventTtl(api, logger),
   ];
   return () => {
     for (const stop of stops) stop();

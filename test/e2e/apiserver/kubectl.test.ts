@@ -100,8 +100,12 @@ describe("kubectl against the embedded API server", () => {
     dir.remove();
   });
 
-  it("answers /version with minor 32 and refuses a request without the token with 401", async () => {
+  it("answers /version with minor 32, lists the one node, and refuses a request without the token with 401", async () => {
     assert.match(ok(await kubectl(["version", "-o", "json"])), /"minor": "32"/);
+    assert.match(
+      ok(await kubectl(["get", "nodes"])),
+      /^osm-local\s+Ready\s+control-plane\s+\d+s\s+v1\.32\.4-osmt$/m,
+    );
     const r = await kubectl(["get", "ns", "--token", "wrong"]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /error: You must be logged in to the server/);
