@@ -224,6 +224,20 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
 
   runtime.onChange = onRuntimeChange;
   runtime.onEvent = (pod, event) => postEvent(pod, event);
+  runtime.readEnvSource = async (kind, namespace, name) => {
+    try {
+      if (kind === "ConfigMap")
+        return { ...((await core.readNamespacedConfigMap({ name, namespace })).data ?? {}) };
+      const secret = await core.readNamespacedSecret({ name, namespace });
+      const out: Record<string, string> = { ...(secret.stringData ?? {}) };
+      for (const [k, v] of Object.entries(secret.data ?? {}))
+        out[k] = Buffer.from(v, "base64").toString("utf8");
+      return out;
+    } catch (error) {
+      if (statusCode(error) === 404) return null;
+      throw error;
+    }
+  };
   const informer = new ListWatch<V1Pod>(
     "/api/v1/pods",
     new Watch(options.kubeConfig),
@@ -252,6 +266,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
       stopped = true;
       runtime.onChange = undefined;
       runtime.onEvent = undefined;
+      runtime.readEnvSource = undefined;
       await informer.stop();
     },
   };

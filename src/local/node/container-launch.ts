@@ -95,39 +95,95 @@ function fieldRefValue(pod: V1Pod, facts: PodFacts, fieldPath: string): string |
   }
 }
 
-/** The container's environment: defaults, then `env` in order (each may reference earlier ones). */
+/** The ConfigMaps and Secrets a container's env reads, fetched before launch: name → data (Secret values
+ * decoded), or null when the object does not exist. */
+export interface EnvSources {
+  readonly configMaps: ReadonlyMap<string, Readonly<Record<string, string>> | null>;
+  readonly secrets: ReadonlyMap<string, Readonly<Record<string, string>> | null>;
+}
+
+export const NO_ENV_SOURCES: EnvSources = { configMaps: new Map(), secrets: new Map() };
+
+/** Names of the ConfigMaps and Secrets `env`/`envFrom` refer to. */
+export function envSourceNames(container: V1Container): { configMaps: string[]; secrets: string[] } {
+  const configMaps = new Set<string>();
+  const secrets = new Set<string>();
+  for (const f of container.envFrom ?? []) {
+    if (f.configMapRef?.name) configMaps.add(f.configMapRef.name);
+    if (f.secretRef?.name) secrets.add(f.secretRef.name);
+  }
+  for (const e of container.env ?? []) {
+    if (e.valueFrom?.configMapKeyRef?.name) configMaps.add(e.valueFrom.configMapKeyRef.name);
+    if (e.valueFrom?.secretKeyRef?.name) secrets.add(e.valueFrom.secretKeyRef.name);
+  }
+  return { configMaps: [...configMaps], secrets: [...secrets] };
+}
+
+const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
+
+/**
+ * The container's environment: defaults, then `envFrom` (ConfigMaps, Secrets, with prefix), then `env` in
+ * order (each may reference earlier ones via `$(VAR)`), with the kubelet's error texts for missing sources.
+ */
 export function buildEnv(
   pod: V1Pod,
   container: V1Container,
   facts: PodFacts,
   uid: number,
+  sources: EnvSources = NO_ENV_SOURCES,
 ): { env: Record<string, string> } | LaunchFailure {
   const env: Record<string, string> = {
     PATH: DEFAULT_PATH,
     HOSTNAME: pod.metadata?.name ?? "",
     HOME: uid === 0 ? "/root" : "/",
   };
-  if ((container.envFrom ?? []).length > 0) {
-    return {
-      reason: "CreateContainerConfigError",
-      message: "envFrom is not supported by the local node agent",
-    };
+  const ns = pod.metadata?.namespace ?? "default";
+  const configError = (message: string): LaunchFailure => ({ reason: "CreateContainerConfigError", message });
+  for (const f of container.envFrom ?? []) {
+    const ref = f.configMapRef ?? f.secretRef;
+    const kind = f.configMapRef ? "configmap" : "secret";
+    if (!ref?.name) continue;
+    const data = (f.configMapRef ? sources.configMaps : sources.secrets).get(ref.name);
+    if (!data) {
+      if (ref.optional) continue;
+      return configError(`${kind} "${ref.name}" not found`);
+    }
+    for (const [k, v] of Object.entries(data)) {
+      const name = `${f.prefix ?? ""}${k}`;
+      if (ENV_NAME.test(name)) env[name] = v;
+    }
   }
   for (const e of container.env ?? []) {
-    if (e.valueFrom) {
-      const path = e.valueFrom.fieldRef?.fieldPath;
-      const value = path === undefined ? undefined : fieldRefValue(pod, facts, path);
+    const from = e.valueFrom;
+    if (!from) {
+      env[e.name] = expandVars(e.value ?? "", env);
+      continue;
+    }
+    const keyRef = from.configMapKeyRef ?? from.secretKeyRef;
+    if (keyRef) {
+      const kind = from.configMapKeyRef ? "ConfigMap" : "Secret";
+      const data = (from.configMapKeyRef ? sources.configMaps : sources.secrets).get(keyRef.name ?? "");
+      const value = data?.[keyRef.key];
       if (value === undefined) {
-        const what = path ?? Object.keys(e.valueFrom).join(",");
-        return {
-          reason: "CreateContainerConfigError",
-          message: `env ${e.name}: valueFrom ${what} is not supported by the local node agent (fieldRef status.podIP(s), status.hostIP, spec.nodeName, spec.serviceAccountName, metadata.name/namespace/uid/labels/annotations are)`,
-        };
+        if (keyRef.optional) continue;
+        return configError(
+          data
+            ? `couldn't find key ${keyRef.key} in ${kind} ${ns}/${keyRef.name ?? ""}`
+            : `${kind.toLowerCase()} "${keyRef.name ?? ""}" not found`,
+        );
       }
       env[e.name] = value;
-    } else {
-      env[e.name] = expandVars(e.value ?? "", env);
+      continue;
     }
+    const path = from.fieldRef?.fieldPath;
+    const value = path === undefined ? undefined : fieldRefValue(pod, facts, path);
+    if (value === undefined) {
+      const what = path ?? Object.keys(from).join(",");
+      return configError(
+        `env ${e.name}: valueFrom ${what} is not supported by the local node agent (fieldRef status.podIP(s), status.hostIP, spec.nodeName, spec.serviceAccountName, metadata.name/namespace/uid/labels/annotations, configMapKeyRef and secretKeyRef are)`,
+      );
+    }
+    env[e.name] = value;
   }
   return { env };
 }
@@ -225,6 +281,7 @@ export function buildContainerLaunch(
   facts: PodFacts,
   entrypoints: EntrypointRegistry,
   probe: FileProbe,
+  sources: EnvSources = NO_ENV_SOURCES,
 ): ContainerLaunch | LaunchFailure {
   const psc = pod.spec?.securityContext;
   const sc = container.securityContext;
@@ -237,7 +294,7 @@ export function buildContainerLaunch(
       message: "container has runAsNonRoot and image will run as root",
     };
   }
-  const envResult = buildEnv(pod, container, facts, uid);
+  const envResult = buildEnv(pod, container, facts, uid, sources);
   if ("reason" in envResult) return envResult;
   const { env } = envResult;
   const cmd = resolveCommand(container, env, entrypoints);

@@ -13,8 +13,11 @@ import { NodeConnectorError } from "../node-connector.ts";
 import {
   buildContainerLaunch,
   type ContainerLaunch,
+  type EnvSources,
+  envSourceNames,
   type FileProbe,
   type LaunchFailure,
+  NO_ENV_SOURCES,
 } from "./container-launch.ts";
 import type { EntrypointRegistry } from "./entrypoints.ts";
 import type { Ipam } from "./ipam.ts";
@@ -89,6 +92,12 @@ export interface PodWorkerDeps {
   readonly onChange: () => void;
   /** A kubelet-style event about this pod (Created, Started, BackOff, Killing, Unhealthy, Failed...). */
   readonly onEvent: (event: PodEvent) => void;
+  /** Reads a ConfigMap's or Secret's data (Secret values decoded); null when absent. Throws when unreachable. */
+  readonly readEnvSource: (
+    kind: "ConfigMap" | "Secret",
+    namespace: string,
+    name: string,
+  ) => Promise<Record<string, string> | null>;
 }
 
 export interface PodEvent {
@@ -296,6 +305,27 @@ export class PodWorker {
     }
   }
 
+  /** Fetches the ConfigMaps and Secrets the container's env reads (a failure to reach the API is retried). */
+  async #envSources(spec: V1Container): Promise<EnvSources | LaunchFailure> {
+    const names = envSourceNames(spec);
+    if (names.configMaps.length === 0 && names.secrets.length === 0) return NO_ENV_SOURCES;
+    try {
+      const read = (kind: "ConfigMap" | "Secret", list: string[]) =>
+        Promise.all(
+          list.map(async (n) => [n, await this.#deps.readEnvSource(kind, this.namespace, n)] as const),
+        );
+      return {
+        configMaps: new Map(await read("ConfigMap", names.configMaps)),
+        secrets: new Map(await read("Secret", names.secrets)),
+      };
+    } catch (error) {
+      return {
+        reason: "CreateContainerConfigError",
+        message: `cannot read env sources: ${(error as Error).message}`,
+      };
+    }
+  }
+
   #facts() {
     return {
       podIP: this.#podIPs[0] ?? "",
@@ -314,13 +344,18 @@ export class PodWorker {
     while (!signal.aborted) {
       if (attempted) rec.restartCount += 1;
       attempted = true;
-      const launch = buildContainerLaunch(
-        this.pod,
-        rec.spec,
-        this.#facts(),
-        this.#deps.entrypoints,
-        this.#deps.files,
-      );
+      const sources = await this.#envSources(rec.spec);
+      const launch =
+        "reason" in sources
+          ? sources
+          : buildContainerLaunch(
+              this.pod,
+              rec.spec,
+              this.#facts(),
+              this.#deps.entrypoints,
+              this.#deps.files,
+              sources,
+            );
       const startedAt = now();
       const startedMs = Date.now();
       let exitCode: number;

@@ -72,6 +72,14 @@ export class NodeRuntime implements NodeConnector {
   onChange: ((uid: string) => void) | undefined;
   /** Called with every kubelet-style event of a pod; the node agent posts them as core/v1 Events. */
   onEvent: ((pod: V1Pod, event: PodEvent) => void) | undefined;
+  /** Reads ConfigMaps/Secrets for env (`configMapKeyRef`, `secretKeyRef`, `envFrom`); the node agent sets it. */
+  readEnvSource:
+    | ((
+        kind: "ConfigMap" | "Secret",
+        namespace: string,
+        name: string,
+      ) => Promise<Record<string, string> | null>)
+    | undefined;
 
   constructor(options: NodeRuntimeOptions) {
     this.#opts = options;
@@ -112,6 +120,8 @@ export class NodeRuntime implements NodeConnector {
         routes: () => this.#externalRoutes(),
         onChange: () => this.onChange?.(uid),
         onEvent: (event) => this.onEvent?.(pod, event),
+        readEnvSource: (kind, namespace, name) =>
+          this.readEnvSource ? this.readEnvSource(kind, namespace, name) : Promise.resolve(null),
       },
       resume,
     );

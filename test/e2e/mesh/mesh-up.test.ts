@@ -228,6 +228,44 @@ spec:
     }
   });
 
+  test("env from a ConfigMap (envFrom) and a Secret (secretKeyRef) reaches the container", async () => {
+    const manifest = `apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+data: {GREETING: hi}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+stringData: {token: s3cret}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: envy}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    command: ["sleep", "365d"]
+    envFrom: [{configMapRef: {name: cfg}}]
+    env: [{name: TOKEN, valueFrom: {secretKeyRef: {name: creds, key: token}}}]
+`;
+    const applied = await run("kubectl", ["apply", "-n", "demo", "-f", "-"], env, manifest);
+    assert.equal(applied.code, 0, applied.stderr);
+    try {
+      const deadline = Date.now() + 20_000;
+      let phase = "";
+      while (phase !== "Running" && Date.now() < deadline) {
+        phase = (await kubectl("get", "pod", "-n", "demo", "envy", "-o", "jsonpath={.status.phase}")).stdout;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const printed = await kubectl("exec", "-n", "demo", "envy", "--", "printenv", "GREETING", "TOKEN");
+      assert.equal(printed.stdout, "hi\ns3cret\n", printed.stderr);
+    } finally {
+      await kubectl("delete", "pod", "-n", "demo", "envy", "--timeout=30s");
+    }
+  });
+
   test("kubectl rollout restart replaces the pod: the new one runs, the old one is gone with its namespace", async () => {
     const old = await oneRunningPod();
     const before = await hostLeftovers();

@@ -85,15 +85,66 @@ describe("the container environment", () => {
     assert.equal(r.env.HOME, "/");
   });
 
-  test("a secretKeyRef is refused with CreateContainerConfigError naming the variable", () => {
+  test("envFrom, configMapKeyRef and secretKeyRef read the fetched sources; env overrides envFrom", () => {
     const c: V1Container = {
       name: "c",
-      env: [{ name: "TOKEN", valueFrom: { secretKeyRef: { name: "s", key: "k" } } }],
+      envFrom: [{ configMapRef: { name: "cfg" } }, { secretRef: { name: "creds" }, prefix: "S_" }],
+      env: [
+        { name: "LEVEL", valueFrom: { configMapKeyRef: { name: "cfg", key: "level" } } },
+        { name: "TOKEN", valueFrom: { secretKeyRef: { name: "creds", key: "token" } } },
+        { name: "MODE", value: "env-wins" },
+        { name: "MAYBE", valueFrom: { configMapKeyRef: { name: "absent", key: "x", optional: true } } },
+      ],
+    };
+    const sources = {
+      configMaps: new Map([
+        ["cfg", { level: "debug", MODE: "from-cfg", "bad name": "skipped" }],
+        ["absent", null],
+      ]),
+      secrets: new Map([["creds", { token: "s3cret" }]]),
+    };
+    const r = buildEnv(pod(), c, facts, 0, sources);
+    assert.ok("env" in r);
+    assert.equal(r.env.level, "debug");
+    assert.equal(r.env.S_token, "s3cret");
+    assert.equal(r.env.LEVEL, "debug");
+    assert.equal(r.env.TOKEN, "s3cret");
+    assert.equal(r.env.MODE, "env-wins");
+    assert.equal("MAYBE" in r.env, false);
+    assert.equal("bad name" in r.env, false);
+  });
+
+  test("a missing Secret or key is a CreateContainerConfigError with the kubelet's wording", () => {
+    const secret: V1Container = {
+      name: "c",
+      env: [{ name: "T", valueFrom: { secretKeyRef: { name: "s", key: "k" } } }],
+    };
+    const r1 = buildEnv(pod(), secret, facts, 0, { configMaps: new Map(), secrets: new Map([["s", null]]) });
+    assert.deepEqual(r1, { reason: "CreateContainerConfigError", message: 'secret "s" not found' });
+    const r2 = buildEnv(pod(), secret, facts, 0, {
+      configMaps: new Map(),
+      secrets: new Map([["s", { other: "1" }]]),
+    });
+    assert.deepEqual(r2, {
+      reason: "CreateContainerConfigError",
+      message: "couldn't find key k in Secret curl/s",
+    });
+    const from: V1Container = { name: "c", envFrom: [{ configMapRef: { name: "nope" } }] };
+    assert.deepEqual(buildEnv(pod(), from, facts, 0), {
+      reason: "CreateContainerConfigError",
+      message: 'configmap "nope" not found',
+    });
+  });
+
+  test("a resourceFieldRef is refused with CreateContainerConfigError naming the variable", () => {
+    const c: V1Container = {
+      name: "c",
+      env: [{ name: "CPU", valueFrom: { resourceFieldRef: { resource: "limits.cpu" } } }],
     };
     const r = buildEnv(pod(), c, facts, 0);
     assert.ok("reason" in r);
     assert.equal(r.reason, "CreateContainerConfigError");
-    assert.match(r.message, /^env TOKEN: valueFrom secretKeyRef is not supported/);
+    assert.match(r.message, /^env CPU: valueFrom resourceFieldRef is not supported/);
   });
 });
 
