@@ -26,6 +26,8 @@ export interface Expectation {
   readonly notOutput?: readonly RegExp[];
   /** Exact stdout (after trimming trailing whitespace). */
   readonly stdoutEquals?: string;
+  /** How to say what was checked, when the patterns do not read well (`one pod, 2/2 Running`). */
+  readonly describe?: string;
 }
 
 /** Every unmet condition, as sentences; empty when the result is as expected. */
@@ -54,11 +56,17 @@ export function checkResult(expect: Expectation, result: CommandResult): string[
   return problems;
 }
 
+/** A pattern as a reader would write it: `/namespace\/curl created/` → `"namespace/curl created"`. */
+function readable(pattern: RegExp): string {
+  return JSON.stringify(pattern.source.replace(/\\(.)/g, "$1"));
+}
+
 /** A one-line summary of what a step checks, printed after a step holds: `exit 0, "HTTP/1.1 200 OK"`. */
 export function describeExpectation(expect: Expectation): string {
   const parts = [`exit ${(expect.exitCodeIn ?? [expect.exitCode ?? 0]).join("|")}`];
-  for (const pattern of [...(expect.stdout ?? []), ...(expect.output ?? [])]) parts.push(pattern.source);
-  for (const pattern of expect.notOutput ?? []) parts.push(`not ${pattern.source}`);
+  if (expect.describe !== undefined) return `${parts[0]}, ${expect.describe}`;
+  for (const pattern of [...(expect.stdout ?? []), ...(expect.output ?? [])]) parts.push(readable(pattern));
+  for (const pattern of expect.notOutput ?? []) parts.push(`not ${readable(pattern)}`);
   if (expect.stdoutEquals !== undefined) parts.push(JSON.stringify(expect.stdoutEquals));
   return parts.join(", ");
 }

@@ -44,10 +44,17 @@ export function urlOf(address: string, port: number): string {
 }
 
 /** curl's exit codes for a connection the sidecar does not let through: refused (7), closed (52), reset (56). */
-export const REFUSED: Expectation = { exitCodeIn: [7, 52, 56], output: [/curl: \((7|52|56)\)/] };
-const OK_200: Expectation = { stdout: [/HTTP\/1\.1 200 OK/] };
+export const REFUSED: Expectation = {
+  exitCodeIn: [7, 52, 56],
+  output: [/curl: \((7|52|56)\)/],
+  describe: "refused (curl: (7) no listener, (52)/(56) closed by the sidecar)",
+};
+const OK_200: Expectation = { stdout: [/HTTP\/1\.1 200 OK/], describe: '"HTTP/1.1 200 OK"' };
 /** Exactly one pod row, and it is 2/2 Running (an old pod still terminating does not count as done). */
-const ONE_POD_READY: Expectation = { stdout: [/^NAME[^\n]*\n\S+\s+2\/2\s+Running[^\n]*\n?$/] };
+const ONE_POD_READY: Expectation = {
+  stdout: [/^NAME[^\n]*\n\S+\s+2\/2\s+Running[^\n]*\n?$/],
+  describe: "one pod, 2/2 Running",
+};
 
 const WAIT_PODS = { timeoutMs: 180_000, intervalMs: 2000 };
 

@@ -290,3 +290,16 @@ test("a failed step runs its diagnostics and shows their output", async () => {
     /\(diagnostics\) \$ kubectl get pods -n osm-system\nosm-controller-1 0\/1 CrashLoopBackOff\n/,
   );
 });
+
+test("what a step checked is printed readably", async () => {
+  const { describeExpectation } = await import("../../../src/guide/demo/expect.ts");
+  assert.equal(
+    describeExpectation({ stdout: [/namespace\/curl created/] }),
+    'exit 0, "namespace/curl created"',
+  );
+  assert.equal(describeExpectation({ exitCodeIn: [7, 56], describe: "refused" }), "exit 7|56, refused");
+  assert.equal(
+    describeExpectation({ notOutput: [/STALE/], stdoutEquals: "[]" }),
+    'exit 0, not "STALE", "[]"',
+  );
+});
