@@ -367,11 +367,51 @@ spec:
     for (const p of oldPids) assert.equal(alive(p), false, `old container pid ${p} survived`);
   });
 
+  test("kubectl delete namespace stops its pods: their processes and network namespaces go", async () => {
+    assert.equal((await kubectl("create", "namespace", "doomed")).code, 0);
+    const pod =
+      "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: c, image: busybox, command: [sleep, 365d]}\n";
+    assert.equal((await run("kubectl", ["apply", "-n", "doomed", "-f", "-"], env, pod)).code, 0);
+    let ip = "";
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      const r = await kubectl(
+        "get",
+        "pod",
+        "-n",
+        "doomed",
+        "p",
+        "-o",
+        "jsonpath={.status.phase} {.status.podIP}",
+      );
+      if (r.stdout.startsWith("Running ")) {
+        ip = r.stdout.split(" ")[1] ?? "";
+        break;
+      }
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    const sandbox = `${PREFIX}${Number(ip.split(".")[3]) - 192}`;
+    const pids = (await run("ip", ["netns", "pids", sandbox], env)).stdout
+      .trim()
+      .split("\n")
+      .filter(Boolean)
+      .map(Number);
+    assert.ok(pids.length > 0, `no process in ${sandbox}`);
+    const deleted = await kubectl("delete", "namespace", "doomed", "--timeout=60s");
+    assert.equal(deleted.code, 0, deleted.stderr);
+    const gone = Date.now() + 30_000;
+    while ((await hostLeftovers()).includes(sandbox) && Date.now() < gone)
+      await new Promise((r) => setTimeout(r, 200));
+    assert.equal((await hostLeftovers()).includes(sandbox), false);
+    for (const p of pids) assert.equal(alive(p), false, `pid ${p} survived`);
+  });
+
   test("osm mesh down leaves no namespace, veth, bridge, process or kubeconfig context behind", async () => {
     const sandboxes = (await hostLeftovers()).filter((n) => n.startsWith(PREFIX));
     const pids = (await Promise.all(sandboxes.map((s) => run("ip", ["netns", "pids", s], env)))).flatMap(
       (r) => r.stdout.trim().split("\n").filter(Boolean).map(Number),
     );
+    assert.ok(pids.length >= 2, "the Deployment's containers run when down starts");
     const daemonPid = Number(readFileSync(join(stateDir, "daemon.pid"), "utf8"));
     const down = await osm("mesh", "down", "--state-dir", stateDir);
     assert.equal(down.code, 0, down.stderr);
