@@ -83,6 +83,9 @@ export interface DeleteOptions {
   readonly preconditions?: { uid?: string; resourceVersion?: string };
 }
 
+/** As kube-apiserver's NamespaceLifecycle admission: these namespaces may not be deleted. */
+const PROTECTED_NAMESPACES = new Set(["default", "kube-system", "kube-public"]);
+
 const NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789";
 
 /** Five characters from Kubernetes' safe alphabet, as generateName and pod names use. */
@@ -558,6 +561,13 @@ export class Api {
     const ns = type.namespaced ? namespace : "";
     const current = this.find(type, ns, name);
     if (!current) throw notFound(type.group, type.resource, name);
+    if (type.kind === "Namespace" && !type.crd && PROTECTED_NAMESPACES.has(name)) {
+      throw new ApiError(
+        403,
+        "Forbidden",
+        `namespaces "${name}" is forbidden: this namespace may not be deleted`,
+      );
+    }
     const pre = options.preconditions;
     if (pre?.uid && pre.uid !== (current.metadata as Obj).uid) {
       throw conflict(

@@ -503,6 +503,11 @@ spec:
     );
     const gone = await kubectl(["get", "namespace", "curl"]);
     assert.match(gone.stderr, /namespaces "curl" not found/);
+    const protectedNs = await kubectl(["delete", "namespace", "default"]);
+    assert.match(
+      protectedNs.stderr,
+      /Error from server \(Forbidden\): namespaces "default" is forbidden: this namespace may not be deleted/,
+    );
   });
 
   it("applies server-side: creates, then merges the new configuration", async () => {
