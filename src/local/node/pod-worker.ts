@@ -4,7 +4,6 @@
  * and termination with a grace period. It keeps a plain view of its state (PodView); `pod-status.ts` turns that
  * view into the Kubernetes PodStatus.
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import type { V1Container, V1Pod, V1Probe } from "@kubernetes/client-node";
 import type { Logger } from "pino";
@@ -20,11 +19,12 @@ import {
   NO_ENV_SOURCES,
 } from "./container-launch.ts";
 import type { EntrypointRegistry } from "./entrypoints.ts";
+import { execInContainer } from "./exec.ts";
 import type { Ipam } from "./ipam.ts";
 import type { LogStore } from "./log-store.ts";
 import type { HostNetwork, SandboxRoute } from "./network.ts";
 import { runProbe } from "./probes.ts";
-import { type RunningProcess, signalGroup, startProcess } from "./process-group.ts";
+import { type RunningProcess, startProcess } from "./process-group.ts";
 
 export type ContainerStateView =
   | { readonly waiting: { readonly reason: string; readonly message?: string } }
@@ -160,7 +160,6 @@ export class PodWorker {
   #sandboxError: string | undefined;
   #terminating = false;
   #done: Promise<void> = Promise.resolve();
-  readonly #execs = new Set<RunningProcess>();
 
   constructor(pod: V1Pod, deps: PodWorkerDeps, resume?: ResumeState) {
     this.pod = pod;
@@ -488,12 +487,15 @@ export class PodWorker {
     const period = (probe.periodSeconds ?? 10) * 1000;
     const failureThreshold = probe.failureThreshold ?? 3;
     const successThreshold = probe.successThreshold ?? 1;
+    const launch = rec.launch as ContainerLaunch;
     let ok = 0;
     let bad = 0;
     await sleep((probe.initialDelaySeconds ?? 0) * 1000, signal);
     while (!signal.aborted && rec.proc === proc) {
       const success = await runProbe(probe, rec.spec, this.#podIPs[0] ?? "", (cmd, timeoutMs) =>
-        this.#execSimple(rec, cmd, timeoutMs),
+        execInContainer(launch, cmd, { stdin: null, stdout: null, stderr: null }, signal, timeoutMs).catch(
+          () => 127,
+        ),
       );
       if (rec.proc !== proc) return;
       if (!success)
@@ -554,28 +556,6 @@ export class PodWorker {
     return rec;
   }
 
-  /** Runs a command in a container (probe use): no streams, exit code only; killed after `timeoutMs`. */
-  async #execSimple(rec: ContainerRecord, command: readonly string[], timeoutMs: number): Promise<number> {
-    const launch = rec.launch;
-    if (!launch) return 1;
-    const wrapper = launch.argv.slice(0, launch.argv.length - launch.command.length);
-    const [file, ...args] = [...wrapper, ...command];
-    return new Promise((resolve) => {
-      const child = spawn(file as string, args, {
-        env: { ...launch.env },
-        cwd: launch.cwd,
-        stdio: "ignore",
-        detached: true,
-      });
-      const t = setTimeout(() => signalGroup(child.pid ?? 0, "SIGKILL"), timeoutMs);
-      child.once("error", () => resolve(127));
-      child.once("close", (code) => {
-        clearTimeout(t);
-        resolve(code ?? 1);
-      });
-    });
-  }
-
   /** `kubectl exec`: runs `command` in a container as its uid with its env, streams attached; resolves the exit code. */
   async exec(
     containerName: string | undefined,
@@ -584,39 +564,19 @@ export class PodWorker {
     signal: AbortSignal,
   ): Promise<number> {
     const rec = this.#running(containerName);
-    const launch = rec.launch as ContainerLaunch;
-    if (command.length === 0)
+    if (command.length === 0) {
       throw new NodeConnectorError(400, "you must specify at least one command for the container");
-    const wrapper = launch.argv.slice(0, launch.argv.length - launch.command.length);
-    const [file, ...args] = [...wrapper, ...command];
-    const child = spawn(file as string, args, {
-      env: { ...launch.env },
-      cwd: launch.cwd,
-      detached: true,
-      stdio: [streams.stdin ? "pipe" : "ignore", "pipe", "pipe"],
-    });
-    const handle: RunningProcess = {
-      pid: child.pid ?? 0,
-      exited: Promise.resolve({ exitCode: 0, signal: undefined }),
-      signal: (sig) => signalGroup(child.pid ?? 0, sig),
-    };
-    this.#execs.add(handle);
-    const onAbort = () => handle.signal("SIGKILL");
-    signal.addEventListener("abort", onAbort, { once: true });
-    if (streams.stdin && child.stdin) {
-      child.stdin.on("error", () => {});
-      streams.stdin.pipe(child.stdin);
     }
-    child.stdout?.pipe(streams.stdout, { end: false });
-    child.stderr?.pipe(streams.stderr, { end: false });
     try {
-      return await new Promise<number>((resolve, reject) => {
-        child.once("error", (e) => reject(new NodeConnectorError(500, `exec failed: ${e.message}`)));
-        child.once("close", (code, sig) => resolve(code ?? 128 + (sig === "SIGKILL" ? 9 : 15)));
-      });
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-      this.#execs.delete(handle);
+      // Ends with the pod too: terminate() aborts the worker's signal.
+      return await execInContainer(
+        rec.launch as ContainerLaunch,
+        command,
+        streams,
+        AbortSignal.any([signal, this.#abort.signal]),
+      );
+    } catch (error) {
+      throw new NodeConnectorError(500, `exec failed: ${(error as Error).message}`);
     }
   }
 
@@ -669,7 +629,6 @@ export class PodWorker {
     for (const r of running) this.#event("Normal", "Killing", `Stopping container ${r.spec.name}`, r);
     const procs = running.flatMap((r) => (r.proc ? [r.proc] : []));
     await Promise.all(procs.map((p) => this.#stopProcess(p, graceMs)));
-    for (const e of this.#execs) e.signal("SIGKILL");
     await this.#done;
     const { network, ipam, logs } = this.#deps;
     if (this.#sandbox) {
