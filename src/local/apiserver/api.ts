@@ -289,20 +289,20 @@ export class Api {
     const ns = type.namespaced ? namespace : "";
     let obj = this.checkBody(type, body, ns, undefined);
     const meta = obj.metadata as Obj;
-    if (!meta.name) {
-      if (!meta.generateName) {
-        throw invalid(type.group, type.kind, "", [
-          {
-            reason: "FieldValueRequired",
-            field: "metadata.name",
-            message: "Required value: name or generateName is required",
-          },
-        ]);
-      }
-      meta.name = `${meta.generateName}${randomSuffix()}`;
+    if (!meta.name && !meta.generateName) {
+      throw invalid(type.group, type.kind, "", [
+        {
+          reason: "FieldValueRequired",
+          field: "metadata.name",
+          message: "Required value: name or generateName is required",
+        },
+      ]);
     }
+    // As kube-apiserver: a generated name is chosen after mutating admission (webhooks see name "").
+    const generate = !meta.name;
+    if (generate) meta.name = "";
     this.checkNamespace(type, ns, true, meta.name);
-    if (this.find(type, ns, obj.metadata.name))
+    if (!generate && this.find(type, ns, obj.metadata.name))
       throw alreadyExists(type.group, type.resource, obj.metadata.name);
     const requestedIP: string | undefined =
       type.kind === "Service" && !type.crd ? (obj as Obj).spec?.clusterIP : undefined;
@@ -314,6 +314,11 @@ export class Api {
     if (type.crd?.schema && hasCrdStatus(type)) delete (obj as Obj).status;
     applyDefaults(type, obj, undefined, this.allocateClusterIP);
     obj = await this.admit("CREATE", type, "", obj, undefined, ctx, {});
+    if (generate) {
+      const prefix = String((obj.metadata as Obj).generateName ?? meta.generateName);
+      do obj.metadata.name = `${prefix}${randomSuffix()}`;
+      while (this.find(type, ns, obj.metadata.name));
+    }
     obj = this.validate(type, obj, ctx);
     await this.admission?.validate(this.attrs("CREATE", type, "", obj, undefined, ctx, {}));
     this.checkNamespace(type, ns, true, meta.name);

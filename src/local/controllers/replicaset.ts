@@ -4,7 +4,7 @@
  * writes `status` (replicas, readyReplicas, availableReplicas, observedGeneration).
  */
 import type { Logger } from "pino";
-import { type Api, internalContext, jsonEqual, randomSuffix } from "../apiserver/api.ts";
+import { type Api, internalContext, jsonEqual } from "../apiserver/api.ts";
 import type { KubeObject } from "../store/store.ts";
 import { createRecorder } from "./events.ts";
 import { WorkQueue } from "./queue.ts";
@@ -31,7 +31,7 @@ export function startReplicaSetController(api: Api, logger: Logger): () => void 
           apiVersion: "v1",
           kind: "Pod",
           metadata: {
-            name: `${name}-${randomSuffix()}`,
+            generateName: `${name}-`,
             namespace: ns,
             labels: { ...(template.metadata?.labels ?? {}) },
             annotations: { ...(template.metadata?.annotations ?? {}) },
@@ -40,8 +40,9 @@ export function startReplicaSetController(api: Api, logger: Logger): () => void 
           spec: structuredClone(template.spec ?? {}),
         };
         if (Object.keys(pod.metadata.annotations).length === 0) delete (pod.metadata as Obj).annotations;
+        let created: KubeObject;
         try {
-          await api.create(podType, ns, pod, internalContext());
+          created = await api.create(podType, ns, pod, internalContext());
         } catch (error) {
           await record(
             api.present(rsType, rs as KubeObject),
@@ -55,9 +56,9 @@ export function startReplicaSetController(api: Api, logger: Logger): () => void 
           api.present(rsType, rs as KubeObject),
           "Normal",
           "SuccessfulCreate",
-          `Created pod: ${pod.metadata.name}`,
+          `Created pod: ${created.metadata.name}`,
         );
-        log.info({ replicaset: key, pod: pod.metadata.name }, "created pod");
+        log.info({ replicaset: key, pod: created.metadata.name }, "created pod");
       }
     } else if (active.length > want) {
       // Not ready first, then the newest: the ones whose loss hurts least (controller.ActivePods ordering).
