@@ -159,6 +159,8 @@ export class PodWorker {
   #initFailed = false;
   #sandboxError: string | undefined;
   #terminating = false;
+  /** The sandbox was given back when the pod finished; its name may belong to another pod by now. */
+  #released = false;
   #done: Promise<void> = Promise.resolve();
 
   constructor(pod: V1Pod, deps: PodWorkerDeps, resume?: ResumeState) {
@@ -243,8 +245,9 @@ export class PodWorker {
     };
   }
 
+  /** The live sandbox (undefined before it exists and after a finished pod gave it back). */
   get sandbox(): string | undefined {
-    return this.#sandbox;
+    return this.#released ? undefined : this.#sandbox;
   }
 
   async #run(): Promise<void> {
@@ -258,6 +261,7 @@ export class PodWorker {
           if (!signal.aborted) {
             this.#initFailed = true;
             this.#changed();
+            await this.#releaseSandbox();
           }
           return;
         }
@@ -267,6 +271,16 @@ export class PodWorker {
       this.#changed();
     }
     await Promise.all(this.#main.map((rec) => this.#runContainer(rec, signal)));
+    // Every container is done for good (Never/OnFailure): the pod keeps its status and logs, not its netns.
+    if (!signal.aborted) await this.#releaseSandbox();
+  }
+
+  /** Gives back the netns and address of a finished pod, as the kubelet tears down a completed pod's sandbox. */
+  async #releaseSandbox(): Promise<void> {
+    if (!this.#sandbox || this.#released) return;
+    this.#released = true;
+    await this.#deps.network.deleteSandbox(this.#sandbox);
+    this.#deps.ipam.release(this.uid);
   }
 
   async #setupSandbox(signal: AbortSignal): Promise<void> {
@@ -631,7 +645,7 @@ export class PodWorker {
     await Promise.all(procs.map((p) => this.#stopProcess(p, graceMs)));
     await this.#done;
     const { network, ipam, logs } = this.#deps;
-    if (this.#sandbox) {
+    if (this.#sandbox && !this.#released) {
       await network.deleteSandbox(this.#sandbox);
     }
     ipam.release(this.uid);

@@ -129,6 +129,12 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
     assert.equal(status.containerStatuses?.[0]?.state?.waiting?.reason, "PodInitializing");
     assert.equal(await logsOf(runtime, pod, "init"), "boom\n");
     assert.throws(() => readFileSync(marker));
+    // A finished pod gives its netns and address back at once; its status and logs stay.
+    const sandbox = v.sandbox ?? "";
+    for (let i = 0; i < 100 && (await leftovers()).includes(sandbox); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.equal((await leftovers()).includes(sandbox), false);
+    assert.equal(buildPodStatus(runtime.view(uid(pod)) as never).podIP, v.podIPs[0]);
     await runtime.killPod(uid(pod), 0);
   });
 
