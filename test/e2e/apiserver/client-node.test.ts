@@ -4,10 +4,13 @@
  * Gone; pod status written by a node round-trips.
  */
 import assert from "node:assert/strict";
+import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import pino from "pino";
+import WebSocket from "ws";
 import { type ApiServer, startApiServer, writeKubeconfig } from "../../../src/local/apiserver/index.ts";
+import { LocalProcessNode } from "./fixtures/local-node.ts";
 import { kubeConfigFrom, tempDir } from "./helpers.ts";
 
 async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 5000): Promise<T> {
@@ -36,6 +39,7 @@ describe("client-node against the embedded API server", () => {
       logger: pino({ level: "silent" }),
       crdDirs: [],
       watchHistory: 20,
+      nodeConnector: new LocalProcessNode(),
     });
     writeKubeconfig({
       path: `${dir.path}/kubeconfig`,
@@ -199,5 +203,104 @@ describe("client-node against the embedded API server", () => {
     assert.ok(list.items.some((p) => p.metadata?.name === "p1"));
     const none = await core.listPodForAllNamespaces({ fieldSelector: "spec.nodeName=elsewhere" });
     assert.equal(none.items.length, 0);
+  });
+
+  it("deletes a pod a node started gracefully (deletionTimestamp first), and at once with gracePeriodSeconds=0", async () => {
+    const body = {
+      metadata: { name: "g1" },
+      spec: { terminationGracePeriodSeconds: 7, containers: [{ name: "c", image: "busybox" }] },
+    };
+    const pod = await core.createNamespacedPod({ namespace: "inf", body });
+    const running = {
+      phase: "Running",
+      containerStatuses: [
+        { name: "c", image: "busybox", imageID: "", ready: true, restartCount: 0, state: { running: {} } },
+      ],
+    };
+    await core.replaceNamespacedPodStatus({
+      name: "g1",
+      namespace: "inf",
+      body: { ...pod, status: running },
+    });
+    await core.deleteNamespacedPod({ name: "g1", namespace: "inf" });
+    const marked = await core.readNamespacedPod({ name: "g1", namespace: "inf" });
+    assert.ok(marked.metadata?.deletionTimestamp, "still there, being deleted");
+    assert.equal(marked.metadata?.deletionGracePeriodSeconds, 7);
+    await core.deleteNamespacedPod({
+      name: "g1",
+      namespace: "inf",
+      gracePeriodSeconds: 0,
+      body: { preconditions: { uid: pod.metadata?.uid } },
+    });
+    await assert.rejects(
+      core.readNamespacedPod({ name: "g1", namespace: "inf" }),
+      (error) => httpCode(error) === 404,
+    );
+    // A pod no node has reported on goes at once.
+    await core.createNamespacedPod({ namespace: "inf", body: { ...body, metadata: { name: "g2" } } });
+    await core.deleteNamespacedPod({ name: "g2", namespace: "inf" });
+    await assert.rejects(
+      core.readNamespacedPod({ name: "g2", namespace: "inf" }),
+      (error) => httpCode(error) === 404,
+    );
+  });
+
+  it("execs with client-node (v5) and with a v4-only WebSocket client, exit codes on the error channel", async () => {
+    await core.createNamespacedPod({
+      namespace: "inf",
+      body: { metadata: { name: "x1" }, spec: { containers: [{ name: "c", image: "busybox" }] } },
+    });
+    const out: string[] = [];
+    const stdout = new Writable({
+      write(chunk: Buffer, _e, cb) {
+        out.push(chunk.toString());
+        cb();
+      },
+    });
+    const status = await new Promise<k8s.V1Status>((resolve, reject) => {
+      new k8s.Exec(kc)
+        .exec("inf", "x1", "c", ["sh", "-c", "echo v5; exit 4"], stdout, null, null, false, (s) => resolve(s))
+        .catch(reject);
+    });
+    assert.equal(out.join(""), "v5\n");
+    assert.equal(status.status, "Failure");
+    assert.equal(status.details?.causes?.[0]?.message, "4");
+
+    const url = `${server.url.replace("https", "wss")}/api/v1/namespaces/inf/pods/x1/exec?command=sh&command=-c&command=echo%20v4%3B%20exit%203&stdout=true&stderr=true`;
+    const frames: Buffer[] = [];
+    const protocol = await new Promise<string>((resolve, reject) => {
+      const ws = new WebSocket(url, ["v4.channel.k8s.io"], {
+        ca: server.caPem,
+        headers: { Authorization: `Bearer ${server.token}` },
+      });
+      ws.on("message", (data: Buffer) => frames.push(Buffer.from(data)));
+      ws.on("close", () => resolve(ws.protocol));
+      ws.on("error", reject);
+    });
+    assert.equal(protocol, "v4.channel.k8s.io");
+    const stdoutText = frames
+      .filter((f) => f[0] === 1)
+      .map((f) => f.subarray(1).toString())
+      .join("");
+    const error = JSON.parse(
+      frames
+        .find((f) => f[0] === 3)
+        ?.subarray(1)
+        .toString() ?? "{}",
+    );
+    assert.equal(stdoutText, "v4\n");
+    assert.equal(error.reason, "NonZeroExitCode");
+    assert.equal(error.details.causes[0].message, "3");
+  });
+
+  it("refuses a WebSocket exec without the token", async () => {
+    const url = `${server.url.replace("https", "wss")}/api/v1/namespaces/inf/pods/x1/exec?command=true&stdout=true`;
+    const code = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(url, ["v5.channel.k8s.io"], { ca: server.caPem });
+      ws.on("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on("open", () => resolve(101));
+      ws.on("error", () => undefined);
+    });
+    assert.equal(code, 401);
   });
 });
