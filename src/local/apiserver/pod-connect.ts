@@ -88,13 +88,17 @@ export function parseExecParams(url: URL, namespace: string, pod: KubeObject): E
   };
 }
 
-const wss = new WebSocketServer({
-  noServer: true,
-  handleProtocols: (protocols) => EXEC_PROTOCOLS.find((p) => protocols.has(p)) ?? false,
-});
+/** The WebSocket endpoint for exec: one per HTTPS server; picks v5, else v4 (else no protocol → SPDY fallback). */
+export function createExecWebSocketServer(): WebSocketServer {
+  return new WebSocketServer({
+    noServer: true,
+    handleProtocols: (protocols) => EXEC_PROTOCOLS.find((p) => protocols.has(p)) ?? false,
+  });
+}
 
 /** Upgrades the request and runs the command; errors before the upgrade are answered as HTTP Status. */
 export function serveExec(
+  wss: WebSocketServer,
   connector: NodeConnector | undefined,
   req: IncomingMessage,
   socket: Duplex,

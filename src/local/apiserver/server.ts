@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
+import type { WebSocketServer } from "ws";
 import type { NodeConnector } from "../node-connector.ts";
 import type { Api } from "./api.ts";
 import {
@@ -25,7 +26,13 @@ import { handleResource } from "./handlers.ts";
 import { sendError, sendJson } from "./http-util.ts";
 import type { Obj } from "./json.ts";
 import { buildOpenApiGroupVersion, buildOpenApiRoot } from "./openapi.ts";
-import { parseExecParams, serveExec, serveLogs, serveProxy } from "./pod-connect.ts";
+import {
+  createExecWebSocketServer,
+  parseExecParams,
+  serveExec,
+  serveLogs,
+  serveProxy,
+} from "./pod-connect.ts";
 import { parseResourcePath } from "./router.ts";
 import { ApiError, internalError } from "./status.ts";
 import type { WatchHub } from "./watch.ts";
@@ -74,9 +81,11 @@ export function createApiHttpsServer(deps: ServerDeps, tls: { key: string; cert:
       sendError(res, e);
     });
   });
+  const wss = createExecWebSocketServer();
+  server.on("close", () => wss.close());
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     try {
-      handleUpgrade(deps, req, socket, head);
+      handleUpgrade(deps, wss, req, socket, head);
     } catch (error) {
       const e = error instanceof ApiError ? error : internalError((error as Error).message);
       const body = JSON.stringify(e.toStatus());
@@ -105,14 +114,20 @@ function podFor(deps: ServerDeps, url: URL, wanted: string) {
   return { r, pod, port };
 }
 
-function handleUpgrade(deps: ServerDeps, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+function handleUpgrade(
+  deps: ServerDeps,
+  wss: WebSocketServer,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+): void {
   if (!authenticated(req, deps.token)) throw UNAUTHORIZED;
   const url = new URL(req.url ?? "/", "https://localhost");
   const target = podFor(deps, url, "exec") ?? podFor(deps, url, "attach");
   if (target?.r.subresource !== "exec")
     throw new ApiError(404, "NotFound", "the server could not find the requested resource");
   const params = parseExecParams(url, target.r.namespace ?? "", target.pod);
-  serveExec(deps.nodeConnector, req, socket, head, params, deps.logger);
+  serveExec(wss, deps.nodeConnector, req, socket, head, params, deps.logger);
 }
 
 async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
