@@ -118,6 +118,12 @@ export function registerMesh(program: Command): void {
         purge: flags.purge,
         ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
       });
+      if (result.nothingThere) {
+        process.stdout.write(
+          `osm-local was not running (no daemon state in ${flags.stateDir}); nothing to clean up\n`,
+        );
+        return;
+      }
       process.stdout.write(
         `${result.stoppedPid ? `osm-local stopped (pid ${result.stoppedPid})` : "osm-local was not running"}; host network cleaned up${result.purged ? "; state deleted" : ""}\n`,
       );

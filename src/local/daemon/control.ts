@@ -13,6 +13,7 @@ import { removeKubeconfigContext } from "../apiserver/index.ts";
 import { checkHostPrerequisites } from "../node/prerequisites.ts";
 import type { ExternalHost } from "../node/runtime.ts";
 import { NodeRuntime } from "../node/runtime.ts";
+import { otherOwner, releaseBridge } from "./bridge-claim.ts";
 import { buildDaemonConfig, type DaemonConfig, statePaths } from "./config.ts";
 import type { Health } from "./daemon.ts";
 
@@ -137,6 +138,16 @@ export async function meshUp(
       },
     );
   }
+  const owner = otherOwner(config.network.bridge, config.stateDir);
+  if (owner) {
+    throw new MeshError(
+      ErrorCode.Conflict,
+      `bridge ${config.network.bridge} is in use by the osm-local daemon of ${owner.stateDir} (pid ${owner.pid})`,
+      {
+        hint: `stop it with \`osm mesh down --state-dir ${owner.stateDir}\`, or use another --bridge and --name-prefix`,
+      },
+    );
+  }
   await assertPortFree(config.host, config.port);
   mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   writeFileSync(paths.config, JSON.stringify(config, null, 2));
@@ -176,6 +187,8 @@ export async function meshUp(
 export interface DownResult {
   readonly stoppedPid: number | undefined;
   readonly purged: boolean;
+  /** The state directory holds no daemon config: nothing was touched. */
+  readonly nothingThere?: boolean;
 }
 
 /**
@@ -194,12 +207,10 @@ export async function meshDown(options: {
       hint: "run with sudo",
     });
   }
-  const config =
-    readConfig(options.stateDir) ??
-    buildDaemonConfig({
-      stateDir: options.stateDir,
-      ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}),
-    });
+  const config = readConfig(options.stateDir);
+  // No config: `up` never ran with this state directory (or it was purged). Sweeping by name prefix now could
+  // hit another daemon's pods, so there is nothing to do.
+  if (!config) return { stoppedPid: undefined, purged: options.purge, nothingThere: true };
   const pid = pidOf(options.stateDir);
   const timeoutMs = options.timeoutMs ?? (config.shutdownGraceSeconds + 30) * 1000;
   let stoppedPid: number | undefined;
@@ -220,6 +231,7 @@ export async function meshDown(options: {
   });
   await runtime.shutdown({ graceSeconds: 0, removeBridge: true });
   removeKubeconfigContext(options.kubeconfig ?? config.kubeconfig, config.context);
+  releaseBridge(config.network.bridge, options.stateDir);
   rmSync(statePaths(options.stateDir).socket, { force: true });
   rmSync(statePaths(options.stateDir).pidfile, { force: true });
   if (options.purge) rmSync(options.stateDir, { recursive: true, force: true });

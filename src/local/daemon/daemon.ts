@@ -12,6 +12,7 @@ import { NODE_NAME, startApiServer, writeKubeconfig } from "../apiserver/index.t
 import { type NodeAgent, startNodeAgent } from "../node/agent.ts";
 import { checkHostPrerequisites } from "../node/prerequisites.ts";
 import { NodeRuntime } from "../node/runtime.ts";
+import { claimBridge, releaseBridge } from "./bridge-claim.ts";
 import { type DaemonConfig, statePaths } from "./config.ts";
 
 export interface Health {
@@ -61,6 +62,7 @@ function reply(res: ServerResponse, status: number, body: unknown): void {
 export async function startDaemon(config: DaemonConfig, logger: Logger): Promise<RunningDaemon> {
   const paths = statePaths(config.stateDir);
   await checkHostPrerequisites();
+  claimBridge(config.network.bridge, config.stateDir);
   mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   chmodSync(config.stateDir, 0o700);
   const runtime = new NodeRuntime({
@@ -88,6 +90,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       await api?.close().catch((e: unknown) => logger.warn({ err: e }, "API server close failed"));
       await new Promise<void>((r) => (control ? control.close(() => r()) : r()));
       for (const f of [paths.socket, paths.pidfile]) rmSync(f, { force: true });
+      releaseBridge(config.network.bridge, config.stateDir);
       if (purge) {
         rmSync(paths.apiserver, { recursive: true, force: true });
         rmSync(paths.node, { recursive: true, force: true });
@@ -188,7 +191,10 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   });
   chmodSync(paths.socket, 0o600);
   writeFileSync(paths.pidfile, `${process.pid}\n`);
-  logger.info(health(), "osm-local is up");
+  logger.info(
+    { apiServer: apiUrl, bridge: config.network.bridge, kubeconfig: config.kubeconfig },
+    "osm-local is up",
+  );
   return { health, stop, stopped };
 }
 

@@ -161,6 +161,15 @@ describe("osm mesh up, kubectl, osm mesh down", { skip: rootSkip, concurrency: f
     const again = await osm(...upArgs);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /already running/);
+    // A second daemon (another state directory) on the same bridge would tear down this one's pods.
+    const other = [...upArgs];
+    other[other.indexOf("--state-dir") + 1] = join(dir, "other-state");
+    const refused = await osm(...other);
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stderr,
+      new RegExp(`Error: bridge ${BRIDGE} is in use by the osm-local daemon of ${stateDir}`),
+    );
     const status = await osm("mesh", "status", "--state-dir", stateDir);
     assert.match(
       status.stdout,
