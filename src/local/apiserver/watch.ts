@@ -34,8 +34,10 @@ export class WatchHub {
   private oldest: number;
   private readonly watchers = new Set<Watcher>();
   private readonly unsubscribe: () => void;
+  private readonly store: Store;
 
   constructor(store: Store, capacity = 5000) {
+    this.store = store;
     this.capacity = capacity;
     this.oldest = store.resourceVersion;
     this.unsubscribe = store.subscribe((event) => this.onEvent(event));
@@ -64,6 +66,8 @@ export class WatchHub {
   ): () => void {
     if (fromResourceVersion !== undefined) {
       if (fromResourceVersion < this.oldest) throw goneError(fromResourceVersion, this.oldest);
+      // From the future (a client that outlived a purged state directory): make it re-list.
+      if (fromResourceVersion > this.store.resourceVersion) throw goneError(fromResourceVersion, this.oldest);
       for (const event of this.history) {
         if (event.resourceVersion <= fromResourceVersion) continue;
         const e = translate(event, filter);
