@@ -3,10 +3,14 @@
  * transaction; verify parses `nft list table` back (sets compared as sets, chains rule by rule); cleanup
  * deletes the table.
  */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ErrorCode, MeshError } from "../errors.ts";
 import type { ApplyOutcome } from "./backend-iptables.ts";
 import { POD_IP_PLACEHOLDER } from "./plan.ts";
-import { renderNft, renderNftTable } from "./render-nft.ts";
+import { renderNftTable } from "./render-nft.ts";
+import { renderNftJson } from "./render-nft-json.ts";
 import type { CommandRunner } from "./runner.ts";
 import type { InterceptionPlan } from "./types.ts";
 
@@ -125,12 +129,25 @@ export async function applyNft(
   }
   const before = await verifyNft(runner, plan, podIp);
   if (before.length === 0) return { changed: false, diff: [] };
-  const input = renderNft(plan, podIp ? { podIp } : {});
-  const r = await runner.run(["nft", "-f", "-"], { stdin: input });
+  // JSON loads large sets faster than text; verify (above and in apply.ts) checks it against the text form.
+  // `nft -j -f -` opens /dev/stdin, which fails on the socketpair Node gives a child: use a private file.
+  const dir = mkdtempSync(join(tmpdir(), "osm-nft-"));
+  const file = join(dir, "ruleset.json");
+  let r: Awaited<ReturnType<CommandRunner["run"]>>;
+  try {
+    writeFileSync(file, renderNftJson(plan, podIp), { mode: 0o600 });
+    r = await runner.run(["nft", "-j", "-f", file]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   if (r.code !== 0) {
+    // JSON errors carry no location; a check-only run of the text form names the offending rule or element.
+    const text = renderNftTable(plan.nft).replaceAll(POD_IP_PLACEHOLDER, podIp ?? "127.0.0.1");
+    const check = await runner.run(["nft", "-c", "-f", "-"], { stdin: text });
+    const why = check.code !== 0 && check.stderr.trim() !== "" ? check.stderr.trim() : r.stderr.trim();
     throw new MeshError(
       ErrorCode.ApplyFailed,
-      `nft -f rejected the ruleset (exit ${r.code}): ${r.stderr.trim()}`,
+      `nft rejected the ruleset (exit ${r.code}); nothing was applied: ${why}`,
     );
   }
   return { changed: true, diff: before };

@@ -16,5 +16,6 @@ export { type ElementChanges, renderNftElementUpdate, updateNftElements } from "
 export { buildPlan, chunkPorts, effectiveOrder, NFT_TABLE, OSM_CHAINS, POD_IP_PLACEHOLDER } from "./plan.ts";
 export { renderIptables, renderRestorePayload, renderSaveRules } from "./render-iptables.ts";
 export { renderNft, renderNftTable } from "./render-nft.ts";
+export { renderNftJson } from "./render-nft-json.ts";
 export { type CommandResult, type CommandRunner, createProcessRunner, RecordingRunner } from "./runner.ts";
 export type * from "./types.ts";

@@ -8,6 +8,7 @@ import {
   OSM_CHAINS,
   RecordingRunner,
   renderNftElementUpdate,
+  renderNftJson,
   renderSaveRules,
 } from "../../../src/interception/index.ts";
 import { parseCidr } from "../../../src/net/index.ts";
@@ -115,5 +116,37 @@ describe("live nft element updates", () => {
         "add element inet osm_proxy out_ex4_hosts { 203.0.113.10 }\n" +
         "add element inet osm_proxy out_ex6_nets { 2001:db8::/64 }\n",
     );
+  });
+});
+
+describe("nft JSON rendering (what apply sends)", () => {
+  it("replaces our table atomically and carries every rule of the plan with its osm/ comment", () => {
+    const plan = buildPlan(
+      buildTestPolicy({
+        outboundIPRangeExclusionList: ["203.0.113.10/32", "2001:db8::/64"],
+        localProxyMode: "PodIP",
+      }),
+    );
+    const doc = JSON.parse(renderNftJson(plan, "192.0.2.9")) as {
+      nftables: Record<string, Record<string, unknown>>[];
+    };
+    const cmds = doc.nftables;
+    assert.deepEqual(
+      cmds.slice(0, 3).map((c) => Object.keys(c)[0]),
+      ["add", "delete", "add"],
+    );
+    const rules = cmds
+      .filter((c) => c["add"]?.["rule"])
+      .map((c) => c["add"]!["rule"] as { comment: string; expr: unknown[] });
+    assert.equal(
+      rules.length,
+      plan.nft.chains.reduce((n, c) => n + c.rules.length, 0),
+    );
+    for (const r of rules) assert.match(r.comment, /^osm\/[a-z0-9_-]+$/);
+    assert.ok(JSON.stringify(rules).includes('"addr":"192.0.2.9"'), "PodIP DNAT carries the literal pod IP");
+    const hosts = cmds.find(
+      (c) => (c["add"]?.["set"] as { name?: string } | undefined)?.name === "out_ex4_hosts",
+    );
+    assert.deepEqual((hosts!["add"]!["set"] as { elem: unknown[]; size: number }).elem, ["203.0.113.10"]);
   });
 });
