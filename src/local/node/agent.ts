@@ -82,6 +82,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
   const writeStatus = async (uid: string): Promise<void> => {
     if (writing.has(uid)) return;
     writing.add(uid);
+    let failures = 0;
     try {
       while (dirty.delete(uid) && !stopped) {
         const pod = known.get(uid);
@@ -92,16 +93,28 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
           await core.patchNamespacedPodStatus({
             name: pod.metadata?.name ?? "",
             namespace: pod.metadata?.namespace ?? "",
-            body: [{ op: "add", path: "/status", value: status }],
+            // The test op: never write this pod's status onto a new pod that took its name.
+            body: [
+              { op: "test", path: "/metadata/uid", value: uid },
+              { op: "add", path: "/status", value: status },
+            ],
           });
           lastStatus.set(uid, status);
+          failures = 0;
         } catch (error) {
-          if (statusCode(error) !== 404)
-            logger.warn({ err: error, pod: pod.metadata?.name }, "status write failed");
-          if (statusCode(error) !== 404 && !stopped) {
-            dirty.add(uid);
-            await sleep(500);
+          const code = statusCode(error);
+          if (code === 404 || stopped) continue;
+          // Retried a few times (API restarting, transient errors); the next change of the pod writes again.
+          if (++failures >= 5) {
+            logger.warn(
+              { err: error, pod: pod.metadata?.name },
+              "status write failed; giving up until the pod changes",
+            );
+            continue;
           }
+          logger.debug({ err: error, pod: pod.metadata?.name }, "status write failed; retrying");
+          dirty.add(uid);
+          await sleep(200 * failures);
         }
       }
     } finally {
