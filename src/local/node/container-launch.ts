@@ -312,6 +312,11 @@ export function buildContainerLaunch(
   }
   const denied = checkExecutable(file, uid, [gid, ...groups], probe);
   if (denied) return { reason: "StartError", message: `exec: ${denied}` };
+  const cwd = container.workingDir || "/";
+  // Checked here: Node reports a missing cwd as "spawn nsenter ENOENT", which would name the wrong culprit.
+  if (!probe.stat(cwd)?.isDirectory) {
+    return { reason: "StartError", message: `chdir to cwd ("${cwd}") failed: no such directory on the host` };
+  }
   const caps = effectiveCapabilities(container);
   const wrapper = [
     "nsenter",
@@ -329,7 +334,7 @@ export function buildContainerLaunch(
     argv: [...wrapper, file, ...rest],
     command: [file, ...rest],
     env,
-    cwd: container.workingDir || "/",
+    cwd,
     uid,
     gid,
   };

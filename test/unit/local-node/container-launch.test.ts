@@ -33,6 +33,8 @@ function fakeFs(entries: Record<string, [number, number, number, "d" | "f"]>): F
 }
 
 const fs = fakeFs({
+  "/": [0o755, 0, 0, "d"],
+  "/tmp": [0o1777, 0, 0, "d"],
   "/usr": [0o755, 0, 0, "d"],
   "/usr/bin": [0o755, 0, 0, "d"],
   "/usr/bin/sleep": [0o755, 0, 0, "f"],
@@ -260,6 +262,19 @@ describe("the full launch", () => {
     const l = buildContainerLaunch(pod(), { name: "c", command: ["nosuchtool"] }, facts, new Map(), fs);
     assert.ok("reason" in l);
     assert.match(l.message, /exec: "nosuchtool": executable file not found in \$PATH/);
+  });
+  test("a working directory that does not exist is a StartError naming it", () => {
+    const l = buildContainerLaunch(
+      pod(),
+      { name: "c", command: ["sleep"], workingDir: "/nope" },
+      facts,
+      new Map(),
+      fs,
+    );
+    assert.deepEqual(l, {
+      reason: "StartError",
+      message: 'chdir to cwd ("/nope") failed: no such directory on the host',
+    });
   });
   test("runAsNonRoot without a uid is refused", () => {
     const l = buildContainerLaunch(
