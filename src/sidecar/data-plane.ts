@@ -15,7 +15,7 @@ import {
   decideOutbound,
   outboundListenerWanted,
 } from "./decide.ts";
-import type { SidecarMetrics } from "./metrics.ts";
+import { bindDirectionMetrics, type DirectionMetrics, type SidecarMetrics } from "./metrics.ts";
 import { relay } from "./relay.ts";
 
 export type Direction = "outbound" | "inbound";
@@ -74,6 +74,8 @@ export class DataPlane {
   #outbound: ListenerPair | undefined;
   #inbound: ListenerPair | undefined;
   #draining = false;
+  readonly #outboundMetrics: DirectionMetrics;
+  readonly #inboundMetrics: DirectionMetrics;
   #active = 0;
   #unsubscribe: (() => void) | undefined;
   /** Outbound open/close steps run one after another, so a quick flip never leaves a stray listener. */
@@ -81,6 +83,8 @@ export class DataPlane {
 
   constructor(options: DataPlaneOptions) {
     this.#options = options;
+    this.#outboundMetrics = bindDirectionMetrics(options.metrics, "outbound");
+    this.#inboundMetrics = bindDirectionMetrics(options.metrics, "inbound");
   }
 
   /** Connections open now (both directions). */
@@ -178,10 +182,11 @@ export class DataPlane {
 
   #onConnection(direction: Direction, family: 4 | 6, client: Socket): void {
     const { logger, metrics, store } = this.#options;
+    const bound = direction === "outbound" ? this.#outboundMetrics : this.#inboundMetrics;
     const started = performance.now();
     this.#active += 1;
     this.#sockets.add(client);
-    metrics.active.inc({ direction });
+    bound.active.inc();
     const source = hostPort(client.remoteAddress, client.remotePort);
     const local: Destination = { address: client.localAddress ?? "", port: client.localPort ?? 0 };
     let original: Destination | undefined;
@@ -191,7 +196,7 @@ export class DataPlane {
       finished = true;
       this.#active -= 1;
       this.#sockets.delete(client);
-      metrics.active.dec({ direction });
+      bound.active.dec();
       const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
       logger.info(
         {
@@ -232,7 +237,7 @@ export class DataPlane {
     } else {
       decision = decideInbound(original, local, family);
     }
-    metrics.connections.inc({ direction, decision: decision.kind });
+    bound[decision.kind].inc();
     if (decision.kind === "refuse") {
       metrics.refused.inc({ direction, reason: decision.reason });
       resetWhenHeard(client, REFUSE_GRACE_MS);
@@ -272,10 +277,10 @@ export class DataPlane {
       connected = true;
       clearTimeout(timer);
       client.off("close", onEarlyClientClose);
-      metrics.connectSeconds.observe({ direction }, (performance.now() - started) / 1000);
+      bound.connectSeconds.observe((performance.now() - started) / 1000);
       relay(client, upstream, this.#options.idleTimeoutMs, (result) => {
-        metrics.bytes.inc({ direction, flow: "upstream" }, result.bytesUp);
-        metrics.bytes.inc({ direction, flow: "downstream" }, result.bytesDown);
+        bound.bytesUp.inc(result.bytesUp);
+        bound.bytesDown.inc(result.bytesDown);
         if (result.error !== undefined) {
           metrics.errors.inc({ direction, kind: result.error === "idle-timeout" ? "idle-timeout" : "reset" });
         }

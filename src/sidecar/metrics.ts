@@ -79,3 +79,26 @@ export function createSidecarMetrics(): SidecarMetrics {
     }),
   };
 }
+
+/** The per-connection metrics of one direction with their labels bound once (no label hashing per use). */
+export interface DirectionMetrics {
+  readonly active: { inc(): void; dec(): void };
+  readonly mesh: { inc(): void };
+  readonly passthrough: { inc(): void };
+  readonly refuse: { inc(): void };
+  readonly connectSeconds: { observe(value: number): void };
+  readonly bytesUp: { inc(value: number): void };
+  readonly bytesDown: { inc(value: number): void };
+}
+
+export function bindDirectionMetrics(metrics: SidecarMetrics, direction: string): DirectionMetrics {
+  return {
+    active: metrics.active.labels({ direction }),
+    mesh: metrics.connections.labels({ direction, decision: "mesh" }),
+    passthrough: metrics.connections.labels({ direction, decision: "passthrough" }),
+    refuse: metrics.connections.labels({ direction, decision: "refuse" }),
+    connectSeconds: metrics.connectSeconds.labels({ direction }),
+    bytesUp: metrics.bytes.labels({ direction, flow: "upstream" }),
+    bytesDown: metrics.bytes.labels({ direction, flow: "downstream" }),
+  };
+}

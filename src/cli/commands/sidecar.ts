@@ -9,6 +9,7 @@ import {
 } from "../../constants.ts";
 import { ErrorCode, MeshError } from "../../errors.ts";
 import { DEFAULT_BACKOFF } from "../../sidecar/backoff.ts";
+import { releaseStartupMemory } from "../../sidecar/native/index.ts";
 import { type ConfigSourceOption, startSidecar } from "../../sidecar/sidecar.ts";
 
 interface RunOptions {
@@ -109,9 +110,23 @@ async function run(options: RunOptions): Promise<void> {
     },
     destination,
   );
-  const exitNow = (code: number): never => {
-    destination.flushSync();
-    process.exit(code);
+  // The log must never take the proxy down: a closed stdout (EPIPE) stops logging, nothing else. (Not
+  // flushSync: sonic-boom retries a failed synchronous write forever.)
+  let logBroken = false;
+  destination.on("error", () => {
+    logBroken = true;
+  });
+  const flushLog = (): Promise<void> =>
+    new Promise((resolve) => {
+      if (logBroken) return resolve();
+      const timer = setTimeout(resolve, 1000);
+      destination.flush(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  const exitNow = (code: number): void => {
+    void flushLog().then(() => process.exit(code));
   };
   const sidecar = await startSidecar({
     logger,
@@ -127,9 +142,12 @@ async function run(options: RunOptions): Promise<void> {
       exitNow(1);
     },
   });
+  const memory = releaseStartupMemory();
   logger.info(
     {
       uid,
+      rssMb: Math.round(memory.after / 1e5) / 10,
+      rssBeforeTrimMb: Math.round(memory.before / 1e5) / 10,
       adminPort: options.adminPort,
       outboundOpen: sidecar.dataPlane.outboundOpen,
       version: sidecar.store.version,
@@ -144,8 +162,7 @@ async function run(options: RunOptions): Promise<void> {
       logger.info({ signal, active: sidecar.dataPlane.activeConnections }, "draining");
       void sidecar.drain(options.drainTimeout * 1000).then(() => {
         logger.info("drained; exiting");
-        destination.flushSync();
-        resolve();
+        void flushLog().then(resolve);
       });
     };
     process.once("SIGTERM", stop);

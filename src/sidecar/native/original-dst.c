@@ -7,9 +7,12 @@
  *   Returns { address, port } or throws an Error whose `code` is the errno name (ENOENT: no conntrack entry,
  *   i.e. the connection was not redirected).
  *
+ * mallocTrim(): glibc malloc_trim(0) (see below).
+ *
  * Why hand-written: no maintained npm package exposes these socket options (see README.md).
  */
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <errno.h>
 #include <linux/netfilter_ipv4.h>
 #include <netinet/in.h>
@@ -83,9 +86,19 @@ static napi_value original_dst(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* mallocTrim(): glibc malloc_trim(0), returning freed heap pages to the kernel. Called once after startup,
+   when module loading and compilation have freed a lot of memory that glibc would otherwise keep. */
+static napi_value malloc_trim_js(napi_env env, napi_callback_info info) {
+  napi_value result;
+  napi_get_boolean(env, malloc_trim(0) == 1, &result);
+  return result;
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_value fn;
   napi_create_function(env, "originalDst", NAPI_AUTO_LENGTH, original_dst, NULL, &fn);
   napi_set_named_property(env, exports, "originalDst", fn);
+  napi_create_function(env, "mallocTrim", NAPI_AUTO_LENGTH, malloc_trim_js, NULL, &fn);
+  napi_set_named_property(env, exports, "mallocTrim", fn);
   return exports;
 }
