@@ -37,7 +37,7 @@ function toContainerStatus(c: ContainerView): V1ContainerStatus {
     image: c.image,
     imageID: "",
     ready: c.ready,
-    started: "running" in c.state,
+    started: "running" in c.state && c.startupPassed,
     restartCount: c.restartCount,
     state: toState(c.state),
     lastState: c.lastState ? toState(c.lastState) : {},

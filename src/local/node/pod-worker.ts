@@ -49,6 +49,8 @@ export interface ContainerView {
   readonly restartCount: number;
   readonly ready: boolean;
   readonly started: boolean;
+  /** Running and past its startupProbe (if any): the kubelet's `containerStatuses[].started`. */
+  readonly startupPassed: boolean;
   readonly containerID: string | undefined;
 }
 
@@ -122,6 +124,7 @@ interface ContainerRecord {
   restartCount: number;
   ready: boolean;
   started: boolean;
+  startupPassed: boolean;
   containerID: string | undefined;
   proc: RunningProcess | undefined;
   launch: ContainerLaunch | undefined;
@@ -181,6 +184,7 @@ export class PodWorker {
       restartCount: resume?.restartCounts.get(`${init ? "init:" : ""}${spec.name}`) ?? 0,
       ready: false,
       started: false,
+      startupPassed: false,
       containerID: undefined,
       proc: undefined,
       launch: undefined,
@@ -225,6 +229,7 @@ export class PodWorker {
       restartCount: r.restartCount,
       ready: r.ready,
       started: r.started,
+      startupPassed: r.startupPassed,
       containerID: r.containerID,
     });
     return {
@@ -458,7 +463,8 @@ export class PodWorker {
     rec.containerID = containerID;
     rec.started = true;
     rec.state = { running: { startedAt } };
-    rec.ready = !rec.init && !rec.spec.readinessProbe;
+    rec.startupPassed = !rec.spec.startupProbe;
+    rec.ready = !rec.init && !rec.spec.readinessProbe && !rec.spec.startupProbe;
     this.#changed();
     this.#event(
       "Normal",
@@ -468,13 +474,10 @@ export class PodWorker {
     );
     this.#event("Normal", "Created", `Created container ${rec.spec.name}`, rec);
     this.#event("Normal", "Started", `Started container ${rec.spec.name}`, rec);
-    if (!rec.init) {
-      if (rec.spec.readinessProbe)
-        void this.#probeLoop(rec, proc, rec.spec.readinessProbe, "readiness", signal);
-      if (rec.spec.livenessProbe) void this.#probeLoop(rec, proc, rec.spec.livenessProbe, "liveness", signal);
-    }
+    if (!rec.init) void this.#probes(rec, proc, signal);
     const exit = await proc.exited;
     rec.proc = undefined;
+    rec.startupPassed = false;
     rec.ready = false;
     const reason = exit.exitCode === 0 ? "Completed" : "Error";
     rec.state = {
@@ -491,13 +494,31 @@ export class PodWorker {
     return exit.exitCode;
   }
 
+  /** startupProbe first (readiness and liveness wait for it, as in the kubelet), then the other two. */
+  async #probes(rec: ContainerRecord, proc: RunningProcess, signal: AbortSignal): Promise<void> {
+    const { startupProbe, readinessProbe, livenessProbe } = rec.spec;
+    if (startupProbe) {
+      if (!(await this.#probeLoop(rec, proc, startupProbe, "startup", signal))) return;
+      rec.startupPassed = true;
+      if (!readinessProbe) rec.ready = true;
+      this.#changed();
+    }
+    if (readinessProbe) void this.#probeLoop(rec, proc, readinessProbe, "readiness", signal);
+    if (livenessProbe) void this.#probeLoop(rec, proc, livenessProbe, "liveness", signal);
+  }
+
+  /**
+   * Runs one probe every period while this attempt runs. Readiness flips `ready`; liveness and startup kill the
+   * attempt after `failureThreshold` failures (the restart policy then applies). Startup resolves true on its
+   * first success.
+   */
   async #probeLoop(
     rec: ContainerRecord,
     proc: RunningProcess,
     probe: V1Probe,
-    kind: "readiness" | "liveness",
+    kind: "readiness" | "liveness" | "startup",
     signal: AbortSignal,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const period = (probe.periodSeconds ?? 10) * 1000;
     const failureThreshold = probe.failureThreshold ?? 3;
     const successThreshold = probe.successThreshold ?? 1;
@@ -511,14 +532,11 @@ export class PodWorker {
           () => 127,
         ),
       );
-      if (rec.proc !== proc) return;
-      if (!success)
-        this.#event(
-          "Warning",
-          "Unhealthy",
-          `${kind === "readiness" ? "Readiness" : "Liveness"} probe failed`,
-          rec,
-        );
+      if (rec.proc !== proc) return false;
+      if (!success) {
+        this.#event("Warning", "Unhealthy", `${kind[0]?.toUpperCase()}${kind.slice(1)} probe failed`, rec);
+      }
+      if (kind === "startup" && success) return true;
       ok = success ? ok + 1 : 0;
       bad = success ? 0 : bad + 1;
       if (kind === "readiness") {
@@ -530,19 +548,20 @@ export class PodWorker {
       } else if (bad >= failureThreshold) {
         this.#deps.logger.info(
           { pod: `${this.namespace}/${this.name}`, container: rec.spec.name },
-          "liveness probe failed; restarting",
+          `${kind} probe failed; restarting`,
         );
         this.#event(
           "Normal",
           "Killing",
-          `Container ${rec.spec.name} failed liveness probe, will be restarted`,
+          `Container ${rec.spec.name} failed ${kind} probe, will be restarted`,
           rec,
         );
         await this.#stopProcess(proc, this.#grace());
-        return;
+        return false;
       }
       await sleep(period, signal);
     }
+    return false;
   }
 
   #grace(): number {

@@ -389,6 +389,48 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
     await runtime.killPod(uid(pod), 0);
   });
 
+  test("a startupProbe holds readiness back until it passes, and restarts a container that never starts", async () => {
+    const marker = join(scratch, "started-once");
+    const pod = makePod({
+      containers: [
+        {
+          name: "slow",
+          image: "busybox",
+          command: ["sleep", "3600"],
+          // Passes from the second attempt on: the first probe sees no marker and creates it.
+          startupProbe: {
+            exec: { command: ["sh", "-c", `test -e ${marker} || { touch ${marker}; exit 1; }`] },
+            periodSeconds: 1,
+          },
+        },
+        {
+          name: "never",
+          image: "busybox",
+          command: ["sleep", "3600"],
+          startupProbe: { exec: { command: ["false"] }, periodSeconds: 1, failureThreshold: 1 },
+        },
+      ],
+    });
+    runtime.runPod(pod);
+    const early = await waitFor(
+      runtime,
+      uid(pod),
+      (x) => "running" in (x.containers[0]?.state ?? {}),
+      "slow running",
+    );
+    assert.equal(early.containers[0]?.ready, false);
+    assert.equal(early.containers[0]?.startupPassed, false);
+    const v = await waitFor(
+      runtime,
+      uid(pod),
+      (x) => x.containers[0]?.ready === true && (x.containers[1]?.restartCount ?? 0) >= 1,
+      "slow ready and never restarted",
+    );
+    assert.equal(v.containers[0]?.startupPassed, true);
+    assert.equal(v.containers[1]?.ready, false);
+    await runtime.killPod(uid(pod), 0);
+  });
+
   test("a failing liveness probe restarts the container", async () => {
     const pod = makePod({
       containers: [

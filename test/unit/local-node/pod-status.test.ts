@@ -19,6 +19,7 @@ function c(name: string, state: ContainerStateView, extra: Partial<ContainerView
     restartCount: 0,
     ready: "running" in state,
     started: "running" in state,
+    startupPassed: "running" in state,
     containerID: undefined,
     ...extra,
   };
@@ -121,6 +122,15 @@ describe("the written status", () => {
     const init = s.conditions?.find((x) => x.type === "Initialized");
     assert.equal(init?.status, "False");
     assert.equal(init?.message, "containers with incomplete status: [init]");
+  });
+
+  test("a running container still in its startupProbe is neither started nor ready", () => {
+    const s = buildPodStatus(view({ containers: [c("a", running, { startupPassed: false, ready: false })] }));
+    assert.deepEqual(
+      s.containerStatuses?.map((x) => [x.started, x.ready]),
+      [[false, false]],
+    );
+    assert.equal(s.conditions?.find((x) => x.type === "Ready")?.status, "False");
   });
 
   test("transition times of unchanged conditions are kept", () => {
