@@ -10,6 +10,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { KubeObject, Store } from "../store/store.ts";
+import { pruneUnknownBuiltinFields } from "./builtin-fields.ts";
 import { validateCustomResource } from "./crd-schema.ts";
 import { applyDefaults, nowIso, validateBuiltin, validateName } from "./defaults.ts";
 import type { Obj } from "./json.ts";
@@ -217,25 +218,27 @@ export class Api {
     const nameCause = validateName(type, obj.metadata.name);
     if (nameCause) causes.push(nameCause);
     let out = obj;
+    let unknownFields: string[];
     if (type.crd) {
       const result = validateCustomResource(obj, type.crd.schema);
       causes.push(...result.causes);
-      if (result.unknownFields.length > 0) {
-        if (ctx.fieldValidation === "Strict") {
-          throw badRequest(
-            `strict decoding error: ${result.unknownFields.map((f) => `unknown field "${f}"`).join(", ")}`,
-          );
-        }
-        if (ctx.fieldValidation === "Warn" || ctx.fieldValidation === undefined) {
-          for (const f of result.unknownFields) ctx.warnings.push(`unknown field "${f}"`);
-        }
-      }
+      unknownFields = result.unknownFields;
       out = result.value as KubeObject;
     } else {
-      causes.push(...validateBuiltin(type, obj));
+      out = clone(obj);
+      unknownFields = pruneUnknownBuiltinFields(type.kind, out as Obj);
+      causes.push(...validateBuiltin(type, out));
     }
-    if (causes.length > 0)
-      throw invalid(type.crd ? type.group : type.group, type.kind, obj.metadata.name, causes);
+    if (unknownFields.length > 0) {
+      if (ctx.fieldValidation === "Strict") {
+        throw badRequest(
+          `strict decoding error: ${unknownFields.map((f) => `unknown field "${f}"`).join(", ")}`,
+        );
+      }
+      if (ctx.fieldValidation !== "Ignore")
+        for (const f of unknownFields) ctx.warnings.push(`unknown field "${f}"`);
+    }
+    if (causes.length > 0) throw invalid(type.group, type.kind, obj.metadata.name, causes);
     return out;
   }
 

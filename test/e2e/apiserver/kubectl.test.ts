@@ -510,6 +510,25 @@ spec:
     );
   });
 
+  it("refuses unknown fields of built-in kinds as kubectl's strict validation expects, and warns without it", async () => {
+    const typo = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: typo, namespace: default}
+spec:
+  replica: 1
+  selector: {matchLabels: {app: typo}}
+  template:
+    metadata: {labels: {app: typo}}
+    spec: {containers: [{name: c, image: busybox}]}
+`;
+    const r = await kubectl(["apply", "-f", "-", "--dry-run=server"], typo);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /strict decoding error: unknown field "spec.replica"/);
+    const warn = await kubectl(["apply", "-f", "-", "--dry-run=server", "--validate=warn"], typo);
+    assert.equal(warn.code, 0, warn.stderr);
+    assert.match(warn.stderr, /Warning: unknown field "spec.replica"/);
+  });
+
   it("applies server-side: creates, then merges the new configuration", async () => {
     const cm = (v: string) =>
       `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ssa, namespace: default}\ndata: {k: "${v}"}\n`;
