@@ -54,8 +54,18 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
+/** CPU time (user + system, all threads) of a process so far, in milliseconds (CLK_TCK = 100). */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 interface RateResult {
   rate: number;
+  /** Proxy CPU per request in µs: independent of what else the machine runs. */
+  proxyCpuUs?: number;
   p50_us: number;
   p99_us: number;
   p999_us: number;
@@ -65,10 +75,11 @@ interface RateResult {
 type Measure = "conn1" | "conn4" | "ka1" | "bulk";
 type Results = Record<string, Partial<Record<Measure, RateResult | { gbps: number }>> & { rssMb?: number }>;
 
-function load(ns: string, address: string, measure: Exclude<Measure, "bulk">): RateResult {
+function load(ns: string, address: string, measure: Exclude<Measure, "bulk">, proxyPid?: number): RateResult {
   const [mode, threads] = measure === "ka1" ? ["ka", 1] : ["conn", measure === "conn1" ? 1 : 4];
   const runs: RateResult[] = [];
   for (let i = 0; i < RUNS; i++) {
+    const cpuBefore = cpuMs(proxyPid);
     const out = inNs(ns, [
       netbench,
       mode,
@@ -78,7 +89,9 @@ function load(ns: string, address: string, measure: Exclude<Measure, "bulk">): R
       String(SECONDS),
       String(MAX_REQUESTS),
     ]);
-    runs.push(JSON.parse(out) as RateResult);
+    const run = JSON.parse(out) as RateResult & { requests: number };
+    if (proxyPid !== undefined) run.proxyCpuUs = ((cpuMs(proxyPid) - cpuBefore) * 1000) / run.requests;
+    runs.push(run);
   }
   return {
     rate: median(runs.map((r) => r.rate)),
@@ -86,20 +99,29 @@ function load(ns: string, address: string, measure: Exclude<Measure, "bulk">): R
     p99_us: median(runs.map((r) => r.p99_us)),
     p999_us: median(runs.map((r) => r.p999_us)),
     errors: runs.reduce((sum, r) => sum + r.errors, 0),
+    ...(proxyPid === undefined
+      ? {}
+      : { proxyCpuUs: Math.round(median(runs.map((r) => r.proxyCpuUs ?? 0)) * 10) / 10 }),
   };
 }
 
-function bulk(ns: string, address: string): { gbps: number } {
+function bulk(ns: string, address: string, proxyPid?: number): { gbps: number; proxyCpuMsPerGiB?: number } {
   const runs: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < RUNS; i++) {
+    const cpuBefore = cpuMs(proxyPid);
     const out = JSON.parse(inNs(ns, [netbench, "bulk", address, String(BULK_PORT), String(BULK_BYTES)])) as {
       gbps: number;
       bytes: number;
     };
     if (out.bytes !== BULK_BYTES) throw new Error(`bulk: got ${out.bytes} of ${BULK_BYTES} bytes`);
     runs.push(out.gbps);
+    cpu.push(((cpuMs(proxyPid) - cpuBefore) * 1024 ** 3) / BULK_BYTES);
   }
-  return { gbps: median(runs) };
+  return {
+    gbps: median(runs),
+    ...(proxyPid === undefined ? {} : { proxyCpuMsPerGiB: Math.round(median(cpu)) }),
+  };
 }
 
 function haproxyConfig(splice: boolean): string {
@@ -152,21 +174,21 @@ async function main(): Promise<void> {
   const install = prepareInstall();
   const lab = new Lab();
   const results: Results = {};
+  const proxies: ChildProcess[] = [];
   try {
     await lab.create();
     // Bounded TIME_WAIT / conntrack footprint for many short connections, inside our namespace only.
     inNs(lab.clientNs, ["sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=1024 65000"]);
     inNs(lab.clientNs, ["sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=1"]);
     inNs(lab.clientNs, ["sysctl", "-q", "-w", "net.netfilter.nf_conntrack_tcp_timeout_time_wait=1"]);
-    const server = spawn(
-      "ip",
-      ["netns", "exec", lab.serverNs, netbench, "serve", "0.0.0.0", String(RR_PORT), String(BULK_PORT)],
-      {
-        env: ENV,
-        stdio: ["ignore", "pipe", "inherit"],
-      },
-    );
-    await new Promise((resolve) => server.stdout.once("data", resolve));
+    const server = lab.spawnIn(lab.serverNs, [
+      netbench,
+      "serve",
+      "0.0.0.0",
+      String(RR_PORT),
+      String(BULK_PORT),
+    ]);
+    await server.waitForLine((line) => line === "ready");
     const configPath = lab.writeConfig({ enableEgress: true, meshEndpoints: [] });
     for (const target of TARGETS) {
       let proxy: ChildProcess | undefined;
@@ -193,26 +215,27 @@ async function main(): Promise<void> {
         throw new Error(`unknown target ${target}`);
       }
       if (proxy !== undefined) {
+        proxies.push(proxy);
         await waitListening(lab.clientNs, 15001);
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
       const entry: Results[string] = {};
       if (proxy?.pid !== undefined) entry.rssMb = rssMb(proxy.pid);
       process.stderr.write(`${target}: new connections (1)…`);
-      entry.conn1 = load(lab.clientNs, address, "conn1");
+      entry.conn1 = load(lab.clientNs, address, "conn1", proxy?.pid);
       process.stderr.write(" (4)…");
-      entry.conn4 = load(lab.clientNs, address, "conn4");
+      entry.conn4 = load(lab.clientNs, address, "conn4", proxy?.pid);
       process.stderr.write(" keep-alive…");
-      entry.ka1 = load(lab.clientNs, address, "ka1");
+      entry.ka1 = load(lab.clientNs, address, "ka1", proxy?.pid);
       process.stderr.write(" bulk…");
-      entry.bulk = bulk(lab.clientNs, address);
+      entry.bulk = bulk(lab.clientNs, address, proxy?.pid);
       process.stderr.write(" done\n");
       results[target] = entry;
       if (proxy !== undefined) await stop(proxy);
     }
-    await stop(server);
   } finally {
-    await lab.destroy();
+    for (const proxy of proxies) await stop(proxy);
+    await lab.destroy(); // also ends the netbench server (by PID)
   }
   mkdirSync(buildDir, { recursive: true });
   writeFileSync(join(buildDir, "sidecar-results.json"), `${JSON.stringify(results, null, 2)}\n`);
@@ -222,32 +245,44 @@ async function main(): Promise<void> {
 function printTable(results: Results): void {
   const direct = results["direct"];
   const haproxy = results["haproxy"];
-  const rate = (r: Results[string] | undefined, m: Exclude<Measure, "bulk">) =>
+  const rateOf = (r: Results[string] | undefined, m: Exclude<Measure, "bulk">) =>
     (r?.[m] as RateResult | undefined)?.rate;
-  const gbps = (r: Results[string] | undefined) => (r?.bulk as { gbps: number } | undefined)?.gbps;
-  const ratio = (a: number | undefined, b: number | undefined) =>
-    a === undefined || b === undefined || b === 0 ? "" : ` (${(a / b).toFixed(2)}×d`;
-  const vsHa = (a: number | undefined, b: number | undefined) =>
-    a === undefined || b === undefined || b === 0 ? "" : `, ${(a / b).toFixed(2)}×ha)`;
+  const gbpsOf = (r: Results[string] | undefined) => (r?.bulk as { gbps: number } | undefined)?.gbps;
+  const ratios = (
+    target: string,
+    value: number | undefined,
+    d: number | undefined,
+    h: number | undefined,
+  ): string => {
+    if (target === "direct" || value === undefined) return "";
+    const parts = [
+      d ? `${(value / d).toFixed(2)}×d` : "",
+      h && target !== "haproxy" ? `${(value / h).toFixed(2)}×ha` : "",
+    ];
+    return ` (${parts.filter(Boolean).join(", ")})`;
+  };
   const lines = [
-    `RUNS=${RUNS} SECONDS_PER_RUN=${SECONDS} BULK_BYTES=${BULK_BYTES}; rates are requests/s; ×d = ratio to direct, ×ha = to haproxy`,
-    "| target | new conn/s (1) | new conn/s (4) | keep-alive req/s (1) | bulk Gbit/s | p50/p99/p99.9 µs new conn (1) | p50/p99/p99.9 µs keep-alive | idle RSS MB |",
-    "|---|---|---|---|---|---|---|---|",
+    `RUNS=${RUNS} SECONDS_PER_RUN=${SECONDS} BULK_BYTES=${BULK_BYTES}; medians; ×d = ratio to direct, ×ha = to haproxy (no splice)`,
+    "| target | new conn/s, 1 client | new conn/s, 4 clients | keep-alive req/s | bulk Gbit/s | latency µs p50/p99/p99.9, new conn | latency µs p50/p99/p99.9, keep-alive | proxy CPU µs/conn · µs/req · ms/GiB | idle RSS MB |",
+    "|---|---|---|---|---|---|---|---|---|",
   ];
   for (const [target, r] of Object.entries(results)) {
     const cells = (["conn1", "conn4", "ka1"] as const).map((m) => {
-      const value = rate(r, m);
-      const suffix =
-        target === "direct" ? "" : ratio(value, rate(direct, m)) + (vsHa(value, rate(haproxy, m)) || ")");
-      return `${Math.round(value ?? 0)}${suffix}`;
+      const value = rateOf(r, m);
+      return `${Math.round(value ?? 0)}${ratios(target, value, rateOf(direct, m), rateOf(haproxy, m))}`;
     });
-    const bulkCell = `${gbps(r)?.toFixed(2)}${target === "direct" ? "" : ratio(gbps(r), gbps(direct)) + (vsHa(gbps(r), gbps(haproxy)) || ")")}`;
+    const bulkValue = gbpsOf(r);
+    const bulkCell = `${bulkValue?.toFixed(2)}${ratios(target, bulkValue, gbpsOf(direct), gbpsOf(haproxy))}`;
     const lat = (m: "conn1" | "ka1") => {
       const x = r[m] as RateResult;
       return `${x.p50_us}/${x.p99_us}/${x.p999_us}`;
     };
+    const cpu =
+      target === "direct"
+        ? "-"
+        : `${(r.conn1 as RateResult).proxyCpuUs} · ${(r.ka1 as RateResult).proxyCpuUs} · ${(r.bulk as { proxyCpuMsPerGiB?: number }).proxyCpuMsPerGiB}`;
     lines.push(
-      `| ${target} | ${cells.join(" | ")} | ${bulkCell} | ${lat("conn1")} | ${lat("ka1")} | ${r.rssMb ?? "-"} |`,
+      `| ${target} | ${cells.join(" | ")} | ${bulkCell} | ${lat("conn1")} | ${lat("ka1")} | ${cpu} | ${r.rssMb ?? "-"} |`,
     );
   }
   process.stdout.write(`${lines.join("\n")}\n`);
