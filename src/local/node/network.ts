@@ -168,8 +168,17 @@ export function createHostNetwork(plan: NetworkPlan, run: CommandRunner): HostNe
       await run(["ip", "-n", name, "-force", "-batch", "-"], routeLines("del", routes));
     },
     async listOurs() {
-      const ns = await runChecked(run, ["ip", "netns", "list"]);
-      const links = await runChecked(run, ["ip", "-o", "link", "show"]);
+      // A netns deleted while `ip` walks the list makes it print "Peer netns reference is invalid" (and may
+      // set its exit code): what it did list is still right, so only an empty answer counts as a failure.
+      const listing = async (argv: string[]) => {
+        const r = await run(argv);
+        if (r.code !== 0 && r.stdout.trim() === "" && !/Peer netns reference is invalid/.test(r.stderr)) {
+          await runChecked(run, argv);
+        }
+        return r.stdout;
+      };
+      const ns = await listing(["ip", "netns", "list"]);
+      const links = await listing(["ip", "-o", "link", "show"]);
       const ours = (n: string) => n.startsWith(plan.config.namePrefix);
       return {
         netns: ns
