@@ -568,6 +568,31 @@ export class PodWorker {
     return (this.pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000;
   }
 
+  /** Runs a container's `lifecycle.preStop` (exec, httpGet, tcpSocket, sleep) within `budgetMs`. */
+  async #preStop(rec: ContainerRecord, budgetMs: number): Promise<void> {
+    const hook = rec.spec.lifecycle?.preStop;
+    const launch = rec.launch;
+    if (!hook || !launch || budgetMs <= 0) return;
+    if (hook.sleep) {
+      await new Promise((r) => setTimeout(r, Math.min(hook.sleep?.seconds ?? 0, budgetMs / 1000) * 1000));
+      return;
+    }
+    const ok = await runProbe(
+      { ...hook, timeoutSeconds: Math.max(1, Math.floor(budgetMs / 1000)) },
+      rec.spec,
+      this.#podIPs[0] ?? "",
+      (cmd, timeoutMs) =>
+        execInContainer(
+          launch,
+          cmd,
+          { stdin: null, stdout: null, stderr: null },
+          AbortSignal.timeout(timeoutMs),
+        ).catch(() => 127),
+    );
+    if (!ok)
+      this.#event("Warning", "FailedPreStopHook", `PreStop hook for container ${rec.spec.name} failed`, rec);
+  }
+
   async #stopProcess(proc: RunningProcess, graceMs: number): Promise<void> {
     proc.signal("SIGTERM");
     const timer = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), graceMs).unref());
@@ -660,8 +685,16 @@ export class PodWorker {
     const graceMs = (graceSeconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000;
     const running = [...this.#main, ...this.#init].filter((r) => r.proc);
     for (const r of running) this.#event("Normal", "Killing", `Stopping container ${r.spec.name}`, r);
-    const procs = running.flatMap((r) => (r.proc ? [r.proc] : []));
-    await Promise.all(procs.map((p) => this.#stopProcess(p, graceMs)));
+    // The grace period covers the preStop hook and the wait after SIGTERM, as in the kubelet.
+    const deadline = Date.now() + graceMs;
+    await Promise.all(
+      running.map(async (r) => {
+        const proc = r.proc;
+        if (!proc) return;
+        await this.#preStop(r, graceMs);
+        await this.#stopProcess(proc, Math.max(0, deadline - Date.now()));
+      }),
+    );
     await this.#done;
     const { network, ipam, logs } = this.#deps;
     if (this.#sandbox && !this.#released) {

@@ -485,6 +485,31 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
     for (const pid of pids) assert.equal(alive(pid), false, `pid ${pid} survived`);
   });
 
+  test("a preStop hook runs before SIGTERM, inside the grace period", async () => {
+    const file = join(scratch, "prestop");
+    const pod = makePod({
+      terminationGracePeriodSeconds: 5,
+      containers: [
+        {
+          name: "c",
+          image: "busybox",
+          command: [
+            "sh",
+            "-c",
+            `trap 'echo term >> ${file}; exit 0' TERM; echo up; while :; do sleep 0.1; done`,
+          ],
+          lifecycle: { preStop: { exec: { command: ["sh", "-c", `echo prestop >> ${file}`] } } },
+        },
+      ],
+    });
+    runtime.runPod(pod);
+    await waitFor(runtime, uid(pod), allRunning, "running");
+    for (let i = 0; i < 200 && !(await logsOf(runtime, pod)).includes("up"); i++)
+      await new Promise((r) => setTimeout(r, 25));
+    await runtime.killPod(uid(pod));
+    assert.equal(readFileSync(file, "utf8"), "prestop\nterm\n");
+  });
+
   test("50 create/delete cycles leave no netns, veth, process or address behind", async () => {
     const pids: number[] = [];
     const started = Date.now();
