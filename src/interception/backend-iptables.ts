@@ -170,7 +170,13 @@ export async function applyIptables(
     const diff = diffIptables(payload, state, podIp);
     if (diff.length > 0) work.push({ payload, input: replaceInput(payload, state, podIp), diff });
   }
-  if (work.length === 0) return { changed: false, diff: [] };
+  // A previous apply's IPv6 rules, when the plan has no IPv6 payload any more, are removed with the rest.
+  let staleV6 = false;
+  if (!plan.iptables.v6) {
+    const v6 = parseOurState(await save(runner, variant, 6));
+    staleV6 = v6.chains.size > 0 || v6.hooks.length > 0;
+  }
+  if (work.length === 0 && !staleV6) return { changed: false, diff: [] };
   for (const w of work) await restore(runner, variant, w.payload.family, w.input, true);
   const done: IptablesPayload[] = [];
   try {
@@ -183,7 +189,14 @@ export async function applyIptables(
     for (const p of done) await cleanupFamily(runner, variant, p.family);
     throw error;
   }
-  return { changed: true, diff: work.flatMap((w) => w.diff) };
+  if (staleV6) await cleanupFamily(runner, variant, 6);
+  return {
+    changed: true,
+    diff: [
+      ...work.flatMap((w) => w.diff),
+      ...(staleV6 ? ["IPv6: rules present but the plan has no IPv6 payload"] : []),
+    ],
+  };
 }
 
 /** Reads the kernel back and compares with the plan; empty = in sync. */

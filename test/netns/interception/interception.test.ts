@@ -195,6 +195,25 @@ describe("interception in real network namespaces", { skip }, () => {
         assert.equal(lab.snapshot(), pristine);
       });
 
+      it("moves from a dual-stack policy to an IPv4-only one without leaving IPv6 rules behind", async () => {
+        const runner = createProcessRunner({ netns: lab.clientPath });
+        const o = { runner, variant };
+        const dual = buildPlan(
+          buildTestPolicy({ outboundIPRangeExclusionList: ["203.0.113.10/32", "2001:db8::10/128"] }),
+        );
+        const v4only = buildPlan(buildTestPolicy({ outboundIPRangeExclusionList: ["203.0.113.10/32"] }));
+        try {
+          await applyInterception(dual, o);
+          assert.equal((await applyInterception(v4only, o)).changed, true);
+          assert.deepEqual(await verifyInterception(v4only, o), []);
+          assert.equal((await applyInterception(dual, o)).changed, true);
+          assert.deepEqual(await verifyInterception(dual, o), []);
+        } finally {
+          await cleanupInterception(o);
+        }
+        assert.equal(lab.snapshot(), pristine);
+      });
+
       it("reports drift after a rule is removed behind its back", async () => {
         const runner = createProcessRunner({ netns: lab.clientPath });
         const o = { runner, variant };
