@@ -133,6 +133,11 @@ async function runExec(node: NodeConnector, ws: WebSocket, p: ExecParams, logger
     if (channel === 0 && stdin && !stdin.writableEnded) stdin.write(buf.subarray(1));
     else if (channel === 255 && v5 && buf[1] === 0 && stdin) stdin.end();
   });
+  // Without a listener, a socket error (a client gone mid-frame) would be thrown and end the process.
+  ws.on("error", (error) => {
+    logger.debug({ err: error }, "exec WebSocket error");
+    abort.abort();
+  });
   ws.on("close", () => {
     abort.abort();
     stdin?.end();

@@ -303,4 +303,24 @@ describe("client-node against the embedded API server", () => {
     });
     assert.equal(code, 401);
   });
+
+  it("survives an exec client that vanishes mid-command, and stops the command", async () => {
+    const url = `${server.url.replace("https", "wss")}/api/v1/namespaces/inf/pods/x1/exec?command=sleep&command=30&stdout=true`;
+    const started = Date.now();
+    await new Promise<void>((resolve, reject) => {
+      const ws = new WebSocket(url, ["v5.channel.k8s.io"], {
+        ca: server.caPem,
+        headers: { Authorization: `Bearer ${server.token}` },
+      });
+      ws.on("open", () => {
+        ws.terminate();
+        resolve();
+      });
+      ws.on("error", reject);
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const ns = await core.readNamespace({ name: "inf" });
+    assert.equal(ns.metadata?.name, "inf");
+    assert.ok(Date.now() - started < 5000);
+  });
 });
