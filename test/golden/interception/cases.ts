@@ -9,8 +9,6 @@ export interface InterceptionCase {
   readonly input: PolicyInput;
   /** Force the ip6tables payload even without IPv6 entries. */
   readonly ipv6?: boolean;
-  /** Too big to be worth a real-namespace run per backend (the benchmark covers size). */
-  readonly goldenOnly?: boolean;
 }
 
 const ports = (from: number, count: number): number[] => Array.from({ length: count }, (_, i) => from + i);
@@ -96,7 +94,6 @@ export const INTERCEPTION_CASES: readonly InterceptionCase[] = [
   {
     name: "ten-thousand-cidrs",
     input: { outboundIPRangeExclusionList: manyCidrs(10_000) },
-    goldenOnly: true,
   },
   {
     name: "overlapping-exclusions",

@@ -125,7 +125,7 @@ describe("interception in real network namespaces", { skip }, () => {
 
   for (const variant of VARIANTS) {
     describe(`backend ${variant}`, () => {
-      for (const c of INTERCEPTION_CASES.filter((x) => !x.goldenOnly)) {
+      for (const c of INTERCEPTION_CASES) {
         it(`case ${c.name}: real connections go where explain says, re-apply is a no-op, cleanup leaves nothing`, async () => {
           const runner = createProcessRunner({ netns: lab.clientPath });
           const o = { runner, variant, podIp: CLIENT_V4 };
