@@ -86,6 +86,10 @@ export function createHostNetwork(plan: NetworkPlan, run: CommandRunner): HostNe
           `addr replace ${plan.gateway6}/${p6} dev ${bridge} nodad\n` +
           `link set ${bridge} up\n`,
       );
+      // Defence in depth: should the host forward IPv4 anyway (global ip_forward on before us), packets that
+      // arrive from pods on this bridge still may not be forwarded to another interface (ip-sysctl:
+      // conf/<if>/forwarding applies to packets received on <if>). Enabling ip_forward later resets it.
+      await runChecked(run, ["sysctl", "-q", "-w", `net/ipv4/conf/${bridge}/forwarding=0`]);
     },
     async removeBridge() {
       const r = await run(["ip", "link", "del", bridge]);

@@ -55,6 +55,11 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
     const sv = await waitFor(runtime, uid(server), allRunning, "httpbin running");
     const cv = await waitFor(runtime, uid(client), allRunning, "curl running");
     const [ip4, ip6] = sv.podIPs;
+    // No forwarding off the bridge, even if the host forwards IPv4 globally.
+    assert.equal(
+      readFileSync(`/proc/sys/net/ipv4/conf/${TEST_NETWORK.bridge}/forwarding`, "utf8").trim(),
+      "0",
+    );
     assert.match(ip4 ?? "", /^198\.51\.100\.(1[3-8]\d|19\d)$/);
     assert.match(ip6 ?? "", /^2001:db8:1:1::/);
     // httpbin may take a moment to listen after its process started.
