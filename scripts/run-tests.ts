@@ -50,9 +50,11 @@ async function runPhase(phase: Phase, totals: Totals): Promise<void> {
   stream.on("test:summary", (summary) => {
     // The run's own summary has no file; per-file summaries carry theirs.
     if (summary.file !== undefined) return;
-    totals.passed += summary.counts.passed;
-    totals.failed += summary.counts.failed + summary.counts.cancelled;
-    totals.skipped += summary.counts.skipped + summary.counts.todo;
+    const { tests, passed, skipped, todo } = summary.counts;
+    totals.passed += passed;
+    totals.skipped += skipped + todo;
+    // Everything that neither passed nor was skipped failed (including cancelled, e.g. timed out).
+    totals.failed += tests - passed - skipped - todo;
   });
   await new Promise<void>((resolve, reject) => {
     stream.compose(spec).on("end", resolve).on("error", reject).pipe(process.stdout, { end: false });
