@@ -145,19 +145,24 @@ export async function explainPodReport(
   let backend: "iptables" | "nftables" = "iptables";
   const podIp = pod.status?.podIP;
   if (deps.isRoot && podIp) {
-    const netns = await findPodNetns(deps.hostRunner, podIp);
-    if (netns === undefined) {
-      kernel = { checked: false, reason: `no network namespace on this host holds the pod's IP ${podIp}` };
-    } else {
-      const runner = deps.netnsRunner(`/run/netns/${netns}`);
-      // The rules may come from either backend (the init script picks at run time, or OSM's iptables text):
-      // our nft table decides; without it, the iptables variant holding the nat rules.
-      const ours = await runner.run(["nft", "list", "table", "inet", NFT_TABLE]);
-      const detection =
-        ours.code === 0 ? { variant: "nftables" as const } : await detectBackend(runner, "iptables");
-      const differences = await verifyInterception(plan, { runner, variant: detection.variant, podIp });
-      backend = detection.variant === "nftables" ? "nftables" : "iptables";
-      kernel = { checked: true, netns, variant: detection.variant, differences };
+    try {
+      const netns = await findPodNetns(deps.hostRunner, podIp);
+      if (netns === undefined) {
+        kernel = { checked: false, reason: `no network namespace on this host holds the pod's IP ${podIp}` };
+      } else {
+        const runner = deps.netnsRunner(`/run/netns/${netns}`);
+        // The rules may come from either backend (the init script picks at run time, or OSM's iptables text):
+        // our nft table decides; without it, the iptables variant holding the nat rules.
+        const ours = await runner.run(["nft", "list", "table", "inet", NFT_TABLE]);
+        const detection =
+          ours.code === 0 ? { variant: "nftables" as const } : await detectBackend(runner, "iptables");
+        const differences = await verifyInterception(plan, { runner, variant: detection.variant, podIp });
+        backend = detection.variant === "nftables" ? "nftables" : "iptables";
+        kernel = { checked: true, netns, variant: detection.variant, differences };
+      }
+    } catch (error) {
+      // Reading the kernel is a cross-check: when it cannot be done, the verdict from the plan still stands.
+      kernel = { checked: false, reason: `reading the rules failed: ${apiErrorMessage(error)}` };
     }
   }
   const explanation = explain(plan, { destination: destination.ip, port: destination.port }, backend);
