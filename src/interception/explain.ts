@@ -36,6 +36,8 @@ export interface Explanation {
   readonly decidingRule?: { readonly chain: string; readonly slug: string; readonly text: string };
   /** Where the deciding rule's matching entry came from; empty for static rules. */
   readonly provenance: readonly Provenance[];
+  /** The list entry that matched (a prefix or a port), when the deciding rule matched one. */
+  readonly matchedEntry?: string;
   /** Every matched rule, in order, as `chain: text`. */
   readonly trace: readonly string[];
 }
@@ -83,14 +85,14 @@ export function explain(
   }
   const render = (r: PlannedRule) => (backend === "iptables" ? renderOsmRule(r) : renderNftRule(r, plan.nft));
   const trace: string[] = [];
-  let deciding: { rule: PlannedRule; provenance: readonly Provenance[] } | undefined;
+  let deciding: { rule: PlannedRule; hit: Hit } | undefined;
 
   type Outcome = { kind: "continue" } | { kind: "terminal"; verdict: Verdict; port?: number };
   const walk = (chain: string, depth: number): Outcome => {
     if (depth > 16) return { kind: "continue" };
     for (const r of chains.get(chain) ?? []) {
-      const provenance = matchRule(plan, r, pkt);
-      if (!provenance) continue;
+      const hit = matchRule(plan, r, pkt);
+      if (!hit) continue;
       trace.push(`${chain}: ${render(r)}`);
       const t = r.target;
       if (t.kind === "jump") {
@@ -98,7 +100,7 @@ export function explain(
         if (out.kind === "terminal") return out;
         continue;
       }
-      deciding = { rule: r, provenance };
+      deciding = { rule: r, hit };
       if (t.kind === "return") return { kind: "continue" };
       if (t.kind === "accept") return { kind: "terminal", verdict: "direct" };
       if (t.kind === "dnat") return { kind: "terminal", verdict: "dnat-pod-ip" };
@@ -116,19 +118,25 @@ export function explain(
     return { kind: "continue" };
   };
   const out = walk(start, 0);
-  const d = deciding as { rule: PlannedRule; provenance: readonly Provenance[] } | undefined;
+  const d = deciding as { rule: PlannedRule; hit: Hit } | undefined;
   return {
     verdict: out.kind === "terminal" ? out.verdict : "direct",
     ...(out.kind === "terminal" && out.port !== undefined ? { port: out.port } : {}),
     backend,
     ...(d ? { decidingRule: { chain: d.rule.chain, slug: d.rule.slug, text: render(d.rule) } } : {}),
-    provenance: d ? d.provenance : [],
+    provenance: d ? d.hit.provenance : [],
+    ...(d?.hit.entry !== undefined ? { matchedEntry: d.hit.entry } : {}),
     trace,
   };
 }
 
-/** Whether the rule matches; when it does, the provenance of what matched (possibly empty). */
-function matchRule(plan: InterceptionPlan, r: PlannedRule, p: Packet): readonly Provenance[] | undefined {
+interface Hit {
+  readonly provenance: readonly Provenance[];
+  readonly entry?: string;
+}
+
+/** Whether the rule matches; when it does, the provenance of what matched (possibly empty) and the entry. */
+function matchRule(plan: InterceptionPlan, r: PlannedRule, p: Packet): Hit | undefined {
   const m = r.match;
   if (r.family !== "inet" && r.family !== p.family) return undefined;
   if (m.inInterface !== undefined && m.inInterface !== p.iif) return undefined;
@@ -150,12 +158,15 @@ function matchRule(plan: InterceptionPlan, r: PlannedRule, p: Packet): readonly 
     if (cidrContains(m.destination.cidr, p.ip) === Boolean(m.destination.negate)) return undefined;
   }
   let provenance: readonly Provenance[] = r.provenance;
+  let entry: string | undefined;
+  if (m.destination && r.provenance.length > 0) entry = m.destination.text;
   if (m.destinationSet !== undefined) {
     const set = plan.nft.addressSets.find((s) => s.name === m.destinationSet);
     if (!set || set.family !== p.family) return undefined;
     const hit = set.entries.find((e) => cidrContains(e.cidr, p.ip));
     if (!hit) return undefined;
     provenance = [hit.provenance];
+    entry = hit.cidr.toString();
   }
   if (m.destinationPort !== undefined && m.destinationPort !== p.port) return undefined;
   if (m.destinationPorts) {
@@ -163,16 +174,18 @@ function matchRule(plan: InterceptionPlan, r: PlannedRule, p: Packet): readonly 
     if (i < 0) return undefined;
     const prov = r.provenance[i];
     provenance = prov ? [prov] : [];
+    entry = `port ${p.port}`;
   }
   if (m.destinationPortSet !== undefined) {
     const set = plan.nft.portSets.find((s) => s.name === m.destinationPortSet);
     const hit = set?.entries.find((e) => e.port === p.port);
     if (!hit) return undefined;
     provenance = [hit.provenance];
+    entry = `port ${p.port}`;
   }
   if (m.uidOwner) {
     if (p.uid === undefined) return undefined;
     if ((p.uid === m.uidOwner.uid) === Boolean(m.uidOwner.negate)) return undefined;
   }
-  return provenance;
+  return entry === undefined ? { provenance } : { provenance, entry };
 }

@@ -36,7 +36,10 @@ export function renderExplanation(where: string, direction: string, e: Explanati
       ? `  deciding rule: ${e.decidingRule.text}`
       : "  deciding rule: none matched (the chain's default accept)",
   );
-  if (e.provenance.length > 0) lines.push(`  from: ${e.provenance.map(describeProvenance).join("; ")}`);
+  if (e.provenance.length > 0) {
+    const entry = e.matchedEntry ? ` (entry ${e.matchedEntry})` : "";
+    lines.push(`  from: ${e.provenance.map(describeProvenance).join("; ")}${entry}`);
+  }
   if (e.verdict === "outbound-sidecar") {
     lines.push(
       `  then: the sidecar ${egress ? "passes non-mesh destinations through (egress enabled)" : "refuses non-mesh destinations (egress disabled)"}`,

@@ -106,7 +106,7 @@ describe("osm explain", () => {
       r.stdout,
       "203.0.113.10:80 outbound (iptables): direct (not intercepted)\n" +
         "  deciding rule: -A OSM_PROXY_OUTBOUND -d 203.0.113.10/32 -j RETURN\n" +
-        "  from: MeshConfig spec.traffic.outboundIPRangeExclusionList\n",
+        "  from: MeshConfig spec.traffic.outboundIPRangeExclusionList (entry 203.0.113.10/32)\n",
     );
   });
 

@@ -35,6 +35,7 @@ describe("explain", () => {
     it(`names the pod annotation of an excluded range (${backend})`, () => {
       const e = explain(plan, at("198.51.100.9", 443), backend);
       assert.equal(e.verdict, "direct");
+      assert.equal(e.matchedEntry, "198.51.100.0/24");
       assert.deepEqual(e.provenance, [
         { source: "annotation", key: "openservicemesh.io/outbound-ip-range-exclusion-list" },
       ]);
