@@ -252,6 +252,7 @@ export function buildDemoSteps(o: DemoStepOptions): Step[] {
         hostPort(excluded, 80),
       ],
       expect: { stdout: [/verdict: direct/, /MeshConfig spec\.traffic\.outboundIPRangeExclusionList/] },
+      waitUntil: { timeoutMs: 10_000, intervalMs: 1000 },
     },
     {
       kind: "command",
@@ -265,6 +266,7 @@ export function buildDemoSteps(o: DemoStepOptions): Step[] {
         hostPort(other, 80),
       ],
       expect: { stdout: [/verdict: outbound sidecar .*refused: egress is disabled/] },
+      waitUntil: { timeoutMs: 10_000, intervalMs: 1000 },
     },
     {
       kind: "command",
