@@ -9,7 +9,7 @@
  * whole list and then goes direct to the server; N = 0 is the server's entry alone.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -95,7 +95,8 @@ async function program(
   plan: ReturnType<typeof buildPlan>,
 ): Promise<[number, number]> {
   await cleanupInterception({ runner, variant });
-  const timed = ["/usr/bin/time", "-f", "cpu %U %S"];
+  // GNU time (apt package `time`) gives the CPU figure; without it the column shows only wall time.
+  const timed = existsSync("/usr/bin/time") ? ["/usr/bin/time", "-f", "cpu %U %S"] : [];
   // nft: what applyInterception sends, the JSON batch from a file (written before the clock starts).
   writeFileSync(JSON_FILE, renderNftJson(plan));
   const t0 = process.hrtime.bigint();
@@ -192,7 +193,7 @@ try {
       rows.push([
         mode.name,
         String(n),
-        `${median(s.program).toFixed(0)} / ${median(s.programCpu).toFixed(0)}`,
+        `${median(s.program).toFixed(0)} / ${Number.isNaN(median(s.programCpu)) ? "n/a" : median(s.programCpu).toFixed(0)}`,
         s.engine.toFixed(0),
         ratio(s.c1, base.c1),
         ratio(s.c1cpu, base.c1cpu),
