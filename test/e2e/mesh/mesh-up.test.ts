@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +14,7 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import { alive } from "../../netns/node/harness.ts";
+import { apiChurn } from "./api-churn.ts";
 
 const OSM = fileURLToPath(new URL("../../../bin/osm", import.meta.url));
 const PREFIX = "osmt-ne-";
@@ -344,6 +345,28 @@ spec:
       "--timeout=60s",
     );
     assert.equal(deleted.code, 0, deleted.stderr);
+  });
+
+  test("10 pod create/delete cycles through the API leave no netns, veth or process behind", async () => {
+    const before = (await hostLeftovers()).filter((n) => n.startsWith(PREFIX)).sort();
+    const sleepers = () =>
+      readdirSync("/proc").filter((p) => {
+        try {
+          return (
+            /^\d+$/.test(p) && readFileSync(`/proc/${p}/cmdline`, "utf8") === "/usr/bin/sleep\u0000365d\u0000"
+          );
+        } catch {
+          return false;
+        }
+      }).length;
+    const sleepersBefore = sleepers();
+    assert.equal((await kubectl("create", "namespace", "churn")).code, 0);
+    const { runningMs } = await apiChurn(kubeconfig, "churn", 10);
+    assert.equal(runningMs.length, 10);
+    assert.deepEqual((await hostLeftovers()).filter((n) => n.startsWith(PREFIX)).sort(), before);
+    assert.equal(sleepers(), sleepersBefore);
+    const left = await kubectl("get", "pods", "-n", "churn", "--no-headers");
+    assert.equal(left.stdout, "");
   });
 
   test("after kill -9 of the daemon, osm mesh up restarts the pod on its address and removes the old processes", async () => {
