@@ -158,7 +158,10 @@ export function formatPodExplanation(r: PodExplainReport): string {
   else lines.push("deciding rule: none matched (the default: not intercepted)");
   if (e.provenance.length > 0) {
     const from = e.provenance.map(describeProvenance).join(", ");
-    lines.push(`entry from: ${from}${r.staleDiff.length > 0 ? " (as recorded at the pod's admission)" : ""}`);
+    const entry = e.matchedEntry === undefined ? "entry" : `entry ${e.matchedEntry}`;
+    lines.push(
+      `${entry} from: ${from}${r.staleDiff.length > 0 ? " (as recorded at the pod's admission)" : ""}`,
+    );
   }
   if (r.kernel.checked) {
     if (r.kernel.differences.length === 0) {

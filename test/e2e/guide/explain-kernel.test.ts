@@ -162,7 +162,10 @@ test("explain reads the excluded destination's rule back from the pod's netns: d
   const r = await run(osm, "explain", `pod/${podName}`, "-n", NS, "203.0.113.10:80");
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /verdict: direct/);
-  assert.match(r.stdout, /entry from: MeshConfig spec\.traffic\.outboundIPRangeExclusionList/);
+  assert.match(
+    r.stdout,
+    /entry 203\.0\.113\.10\/32 from: MeshConfig spec\.traffic\.outboundIPRangeExclusionList/,
+  );
   assert.match(
     r.stdout,
     /rules in the pod's network namespace osmt-ge-\d+ \((nftables|iptables-nft|iptables-legacy)\): as recorded/,

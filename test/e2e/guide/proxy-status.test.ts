@@ -160,7 +160,10 @@ test("osm explain pod/NAME explains the stale pod with the policy it runs, and t
   const fresh = await run(osm, "explain", "pod/curl-new", "-n", NS, "203.0.113.10:80");
   assert.equal(fresh.code, 0, fresh.stderr);
   assert.match(fresh.stdout, /verdict: direct/);
-  assert.match(fresh.stdout, /entry from: MeshConfig spec\.traffic\.outboundIPRangeExclusionList\n/);
+  assert.match(
+    fresh.stdout,
+    /entry 203\.0\.113\.10\/32 from: MeshConfig spec\.traffic\.outboundIPRangeExclusionList\n/,
+  );
   assert.doesNotMatch(fresh.stdout, /stale/);
 });
 

@@ -68,7 +68,10 @@ test("an excluded destination is direct, decided by the exclusion rule, from the
   assert.match(text, /^pod curl\/curl-1 → 203\.0\.113\.10:80 \(tcp, outbound\)\n/);
   assert.match(text, /verdict: direct \(not intercepted\)/);
   assert.match(text, /deciding rule \(iptables\): .*203\.0\.113\.10\/32/);
-  assert.match(text, /entry from: MeshConfig spec\.traffic\.outboundIPRangeExclusionList\n/);
+  assert.match(
+    text,
+    /entry 203\.0\.113\.10\/32 from: MeshConfig spec\.traffic\.outboundIPRangeExclusionList\n/,
+  );
   assert.match(text, /rules in the pod's network namespace osm-pod-5 \(nftables\): as recorded/);
 });
 
