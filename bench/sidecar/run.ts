@@ -4,11 +4,12 @@
  *
  *   direct   → 203.0.113.20 (excluded from interception: the same path minus the proxy)
  *   haproxy  → 203.0.113.10 via 15001: Debian haproxy, `mode tcp`, `server x 0.0.0.0:0` (original destination)
- *   sidecar  → 203.0.113.10 via 15001: `osm sidecar run`, egress on (passthrough), access log on (to a file)
+ *   sidecar  → 203.0.113.10 via 15001: `osm sidecar run`, egress on (passthrough), access log on (to a file);
+ *              `sidecar` relays with splice(2) in the addon (the default), `sidecar-js` with Node streams
  *
  * Both proxies run as uid 1500 (the rules exempt its own upstream connections). Load and servers are C
  * (netbench.c) so neither is the bottleneck measured. Every figure is the median of RUNS runs.
- * Env: RUNS (3), SECONDS_PER_RUN (2), BULK_BYTES (1 GiB), TARGETS (direct,haproxy,haproxy-splice,sidecar).
+ * Env: RUNS (3), SECONDS_PER_RUN (2), BULK_BYTES (1 GiB), TARGETS (direct,haproxy,haproxy-splice,sidecar,sidecar-js).
  * Writes build/bench/sidecar-results.json and prints a table with ratios to direct and to HAProxy.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -23,7 +24,7 @@ const SECONDS = Number(process.env["SECONDS_PER_RUN"] ?? 2);
 const BULK_BYTES = Number(process.env["BULK_BYTES"] ?? 1024 ** 3);
 /** Upper bound on connections per run (bounded load; also bounds conntrack/TIME_WAIT entries). */
 const MAX_REQUESTS = 120_000;
-const TARGETS = (process.env["TARGETS"] ?? "direct,haproxy,haproxy-splice,sidecar").split(",");
+const TARGETS = (process.env["TARGETS"] ?? "direct,haproxy,haproxy-splice,sidecar,sidecar-js").split(",");
 const RR_PORT = 7000;
 const BULK_PORT = 7001;
 const ENV = { ...process.env, PATH: `${process.env["PATH"] ?? "/usr/bin:/bin"}:/usr/sbin:/sbin` };
@@ -197,7 +198,7 @@ async function main(): Promise<void> {
         const cfg = join(lab.dir, `${target}.cfg`);
         writeFileSync(cfg, haproxyConfig(target === "haproxy-splice"), { mode: 0o644 });
         proxy = spawnAsProxyUser(lab.clientNs, ["haproxy", "-db", "-f", cfg], join(lab.dir, `${target}.log`));
-      } else if (target === "sidecar") {
+      } else if (target === "sidecar" || target === "sidecar-js") {
         proxy = spawnAsProxyUser(
           lab.clientNs,
           [
@@ -208,8 +209,10 @@ async function main(): Promise<void> {
             "run",
             "--config",
             configPath,
+            "--relay",
+            target === "sidecar" ? "splice" : "js",
           ],
-          join(lab.dir, "sidecar.log"),
+          join(lab.dir, `${target}.log`),
         );
       } else if (target !== "direct") {
         throw new Error(`unknown target ${target}`);

@@ -16,6 +16,7 @@ import {
   outboundListenerWanted,
 } from "./decide.ts";
 import { bindDirectionMetrics, type DirectionMetrics, type SidecarMetrics } from "./metrics.ts";
+import { type NativeRelay, startNativeRelay } from "./native/index.ts";
 import { relay } from "./relay.ts";
 
 export type Direction = "outbound" | "inbound";
@@ -32,6 +33,8 @@ export interface DataPlaneOptions {
   readonly idleTimeoutMs: number;
   /** SO_ORIGINAL_DST; injected so the data plane runs without the addon in unit tests. */
   readonly originalDestination: (socket: Socket, family: 4 | 6) => Destination;
+  /** `splice`: relay in the addon's splice(2) thread; `js`: relay.ts (streams). */
+  readonly relayMode?: "js" | "splice";
   /** Called when a listener fails for good (e.g. EADDRINUSE): the process should exit. */
   readonly onFatal: (error: Error) => void;
 }
@@ -75,6 +78,7 @@ export class DataPlane {
   #inbound: ListenerPair | undefined;
   #draining = false;
   readonly #outboundMetrics: DirectionMetrics;
+  readonly #nativeRelay: NativeRelay | undefined;
   readonly #inboundMetrics: DirectionMetrics;
   #active = 0;
   #unsubscribe: (() => void) | undefined;
@@ -83,6 +87,7 @@ export class DataPlane {
 
   constructor(options: DataPlaneOptions) {
     this.#options = options;
+    if (options.relayMode === "splice") this.#nativeRelay = startNativeRelay();
     this.#outboundMetrics = bindDirectionMetrics(options.metrics, "outbound");
     this.#inboundMetrics = bindDirectionMetrics(options.metrics, "inbound");
   }
@@ -251,6 +256,7 @@ export class DataPlane {
       allowHalfOpen: true,
       noDelay: true,
     });
+    upstream.pause(); // not one byte read in JS before the relay takes over (the splice relay needs that)
     let connected = false;
     const timer = setTimeout(() => {
       metrics.errors.inc({ direction, kind: "connect-timeout" });
@@ -278,7 +284,8 @@ export class DataPlane {
       clearTimeout(timer);
       client.off("close", onEarlyClientClose);
       bound.connectSeconds.observe((performance.now() - started) / 1000);
-      relay(client, upstream, this.#options.idleTimeoutMs, (result) => {
+      const relayFn = this.#nativeRelay === undefined ? relay : this.#nativeRelay.relay;
+      relayFn(client, upstream, this.#options.idleTimeoutMs, (result) => {
         bound.bytesUp.inc(result.bytesUp);
         bound.bytesDown.inc(result.bytesDown);
         if (result.error !== undefined) {
@@ -305,7 +312,8 @@ export class DataPlane {
     while (this.#active > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    for (const socket of this.#sockets) socket.resetAndDestroy();
+    for (const socket of this.#sockets) if (!socket.destroyed) socket.resetAndDestroy();
+    this.#nativeRelay?.abortAll();
     for (let waited = 0; this.#active > 0 && waited < 2000; waited += 10) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }

@@ -33,6 +33,8 @@ export interface SidecarOptions {
   readonly inboundPort?: number;
   readonly connectTimeoutMs?: number;
   readonly idleTimeoutMs?: number;
+  /** `splice` (default): payload relayed by splice(2) in the addon's thread; `js`: Node streams. */
+  readonly relayMode?: "js" | "splice";
   /** Replaces SO_ORIGINAL_DST (tests without netfilter). */
   readonly originalDestination?: (socket: import("node:net").Socket, family: 4 | 6) => Destination;
   readonly onFatal: (error: Error) => void;
@@ -49,6 +51,7 @@ export interface Sidecar {
 }
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+export const DEFAULT_RELAY_MODE: "js" | "splice" = "splice";
 /** Envoy's tcp_proxy default idle timeout is 1 hour. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
 
@@ -67,6 +70,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     originalDestination: options.originalDestination ?? originalDestination,
     onFatal: options.onFatal,
+    relayMode: options.relayMode ?? DEFAULT_RELAY_MODE,
   });
   // Listeners first (outbound stays closed: no config yet, fail closed), then the config that opens them.
   await dataPlane.start();

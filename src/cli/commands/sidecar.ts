@@ -1,4 +1,4 @@
-import { type Command, InvalidArgumentError } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import {
   ENV_SIDECAR_TOKEN,
@@ -10,7 +10,7 @@ import {
 import { ErrorCode, MeshError } from "../../errors.ts";
 import { DEFAULT_BACKOFF } from "../../sidecar/backoff.ts";
 import { releaseStartupMemory } from "../../sidecar/native/index.ts";
-import { type ConfigSourceOption, startSidecar } from "../../sidecar/sidecar.ts";
+import { type ConfigSourceOption, DEFAULT_RELAY_MODE, startSidecar } from "../../sidecar/sidecar.ts";
 
 interface RunOptions {
   config?: string;
@@ -26,6 +26,7 @@ interface RunOptions {
   logLevel: string;
   allowAnyUid?: boolean;
   reconnectMaxDelay: number;
+  relay: "js" | "splice";
 }
 
 function integer(min: number, max: number) {
@@ -136,6 +137,7 @@ async function run(options: RunOptions): Promise<void> {
     inboundPort: options.inboundPort,
     connectTimeoutMs: options.connectTimeout,
     idleTimeoutMs: options.idleTimeout * 1000,
+    relayMode: options.relay,
     onFatal: (error) => {
       logger.fatal({ err: error }, "sidecar failed");
       process.stderr.write(`Error: ${error.message}\n`);
@@ -218,6 +220,14 @@ export function registerSidecar(program: Command): void {
       "longest wait between controller reconnects (jittered exponential backoff)",
       integer(100, 600_000),
       DEFAULT_BACKOFF.maxMs,
+    )
+    .addOption(
+      new Option(
+        "--relay <mode>",
+        "how bytes are relayed: splice (kernel splice(2) in the addon) or js (streams)",
+      )
+        .choices(["splice", "js"])
+        .default(DEFAULT_RELAY_MODE),
     )
     .option("--log-level <level>", "pino level: fatal|error|warn|info|debug", "info")
     .option("--allow-any-uid", "do not insist on uid 1500 (only where no interception rules apply)")

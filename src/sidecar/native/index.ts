@@ -9,11 +9,15 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { ErrorCode, MeshError } from "../../errors.ts";
 import type { Destination } from "../decide.ts";
+import type { RelayResult } from "../relay.ts";
 import { nativeAddonPath } from "./addon-path.ts";
 
 interface NativeAddon {
   originalDst(fd: number, family: 4 | 6): { address: string; port: number };
   mallocTrim(): boolean;
+  relayStart(callback: (id: number, bytesUp: number, bytesDown: number, error: string) => void): void;
+  relayPair(fdClient: number, fdUpstream: number, idleMs: number): number;
+  relayAbortAll(): void;
 }
 
 let addon: NativeAddon | undefined;
@@ -71,4 +75,45 @@ export function releaseStartupMemory(): { before: number; after: number } {
   (runInNewContext("gc") as () => void)();
   loadNativeAddon().mallocTrim();
   return { before, after: process.memoryUsage.rss() };
+}
+
+/** The splice(2) relay (splice-relay.c): same contract as relay.ts, payload never enters JS. */
+export interface NativeRelay {
+  /**
+   * Hands a connected pair over to the relay thread and closes the JS handles (the thread holds dup()s).
+   * Neither socket may have read a byte yet (the client is paused on connect, the upstream paused).
+   */
+  relay(client: Socket, upstream: Socket, idleTimeoutMs: number, done: (result: RelayResult) => void): void;
+  /** Resets every relayed pair (the drain deadline). */
+  abortAll(): void;
+  /** Pairs handed over and not finished. */
+  readonly active: number;
+}
+
+let nativeRelay: NativeRelay | undefined;
+
+/** Starts the relay thread once per process and returns the relay. */
+export function startNativeRelay(): NativeRelay {
+  if (nativeRelay !== undefined) return nativeRelay;
+  const native = loadNativeAddon();
+  const pending = new Map<number, (result: RelayResult) => void>();
+  // Runs on the JS thread, after relayPair returned, so `pending` always has the id.
+  native.relayStart((id, bytesUp, bytesDown, error) => {
+    const done = pending.get(id);
+    pending.delete(id);
+    done?.({ bytesUp, bytesDown, error: error === "" ? undefined : error });
+  });
+  nativeRelay = {
+    relay(client, upstream, idleTimeoutMs, done) {
+      const id = native.relayPair(socketFd(client), socketFd(upstream), idleTimeoutMs);
+      pending.set(id, done);
+      client.destroy();
+      upstream.destroy();
+    },
+    abortAll: () => native.relayAbortAll(),
+    get active() {
+      return pending.size;
+    },
+  };
+  return nativeRelay;
 }

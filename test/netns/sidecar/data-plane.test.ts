@@ -15,81 +15,88 @@ const MESH = [
   { service: "demo/mesh", ip: MESH_V4, port: 9001 },
 ];
 
-describe("sidecar data plane under real traffic", { skip }, () => {
-  const lab = new Lab();
-  let sidecar: Proc;
+for (const relay of ["splice", "js"]) {
+  describe(`sidecar data plane under real traffic (--relay ${relay})`, { skip }, () => {
+    const lab = new Lab();
+    let sidecar: Proc;
 
-  before(async () => {
-    await lab.create();
-    sidecar = await lab.startSidecar([
-      "--config",
-      lab.writeConfig({ enableEgress: true, meshEndpoints: MESH }),
-    ]);
-  });
-  after(() => lab.destroy());
-
-  test("100 MB each way through the sidecar arrive intact (sha256 matches)", async () => {
-    const result = await lab.client(["bulk", MESH_V4, "9000", String(100 * MB)]);
-    assert.equal(result["receivedBytes"], 100 * MB);
-    assert.equal(result["received"], result["sent"]);
-    await lab.waitFor(() => accessLog(sidecar).some((line) => line["bytesUp"] === 100 * MB));
-    const line = accessLog(sidecar).find((entry) => entry["bytesUp"] === 100 * MB)!;
-    assert.equal(line["bytesDown"], 100 * MB);
-    assert.equal(line["error"], undefined);
-  });
-
-  test("an IPv6 mesh connection and an IPv4 passthrough connection each carry 10 MB both ways intact", async () => {
-    const result = await lab.client(["bulk", MESH_V6, "9000", String(10 * MB)]);
-    assert.equal(result["received"], result["sent"]);
-    const passthrough = await lab.client(["bulk", EXTERNAL_V4, "9000", String(10 * MB)]);
-    assert.equal(passthrough["received"], passthrough["sent"]);
-  });
-
-  test("half-close: the client's FIN reaches the server and the server's reply still comes back", async () => {
-    const result = await lab.client(["halfclose", MESH_V4, "9001"]);
-    assert.equal(result["reply"], "received 5 bytes\n");
-  });
-
-  test("500 connections open at once are all relayed, each to its own echo", async () => {
-    const proc = lab.spawnClient(["concurrent", MESH_V4, "9000", "500"]);
-    await proc.waitForLine((line) => line === '{"open":500}', 20_000);
-    await lab.waitFor(async () => JSON.parse(await lab.admin("/config_dump")).activeConnections >= 500);
-    proc.child.stdin!.write("go\n");
-    const line = await proc.waitForLine((text) => text.startsWith('{"echoed"'), 20_000);
-    assert.deepEqual(JSON.parse(line), { echoed: 500 });
-  });
-
-  test("past maxDataPlaneConnections, new connections are reset and open ones keep working", async () => {
-    lab.writeConfig({ enableEgress: true, meshEndpoints: MESH, maxDataPlaneConnections: 1 });
-    await lab.waitFor(
-      async () => JSON.parse(await lab.admin("/config_dump")).config.maxDataPlaneConnections === 1,
-    );
-    const proc = lab.spawnClient(["concurrent", MESH_V4, "9000", "1"]);
-    await proc.waitForLine((line) => line === '{"open":1}');
-    await lab.waitFor(async () => JSON.parse(await lab.admin("/config_dump")).activeConnections === 1);
-    const refused = await lab.curl(["-s", "--max-time", "5", `http://${EXTERNAL_V4}/`]);
-    assert.equal(refused.exitCode, 56);
-    proc.child.stdin!.write("go\n");
-    assert.deepEqual(JSON.parse(await proc.waitForLine((text) => text.startsWith('{"echoed"'))), {
-      echoed: 1,
+    before(async () => {
+      await lab.create();
+      const config = lab.writeConfig({ enableEgress: true, meshEndpoints: MESH });
+      sidecar = await lab.startSidecar(["--config", config, "--relay", relay, "--idle-timeout", "1"]);
     });
-    assert.ok(accessLog(sidecar).some((line) => line["reason"] === "connection-limit"));
-    lab.writeConfig({ enableEgress: true, meshEndpoints: MESH, maxDataPlaneConnections: 0 });
-    await lab.waitFor(
-      async () => JSON.parse(await lab.admin("/config_dump")).config.maxDataPlaneConnections === 0,
-    );
-    assert.equal((await lab.curl(["-s", "--max-time", "5", `http://${EXTERNAL_V4}/`])).exitCode, 0);
-  });
+    after(() => lab.destroy());
 
-  test("the sidecar killed: intercepted connections are refused at once, excluded ones still work", async () => {
-    await sidecar.stop("SIGKILL");
-    const intercepted = await lab.curl(["-s", "--max-time", "5", `http://${EXTERNAL_V4}/`]);
-    assert.equal(intercepted.exitCode, 7);
-    assert.ok(intercepted.ms < 1000);
-    const mesh = await lab.curl(["-s", "--max-time", "5", `http://${MESH_V4}:9001/`]);
-    assert.equal(mesh.exitCode, 7);
-    const excluded = await lab.curl(["-s", "--max-time", "5", `http://${EXCLUDED_V4}/`]);
-    assert.equal(excluded.exitCode, 0);
-    assert.match(excluded.stdout, /^hello from 203\.0\.113\.20:80/);
+    test("100 MB each way through the sidecar arrive intact (sha256 matches)", async () => {
+      const result = await lab.client(["bulk", MESH_V4, "9000", String(100 * MB)]);
+      assert.equal(result["receivedBytes"], 100 * MB);
+      assert.equal(result["received"], result["sent"]);
+      await lab.waitFor(() => accessLog(sidecar).some((line) => line["bytesUp"] === 100 * MB));
+      const line = accessLog(sidecar).find((entry) => entry["bytesUp"] === 100 * MB)!;
+      assert.equal(line["bytesDown"], 100 * MB);
+      assert.equal(line["error"], undefined);
+    });
+
+    test("an IPv6 mesh connection and an IPv4 passthrough connection each carry 10 MB both ways intact", async () => {
+      const result = await lab.client(["bulk", MESH_V6, "9000", String(10 * MB)]);
+      assert.equal(result["received"], result["sent"]);
+      const passthrough = await lab.client(["bulk", EXTERNAL_V4, "9000", String(10 * MB)]);
+      assert.equal(passthrough["received"], passthrough["sent"]);
+    });
+
+    test("half-close: the client's FIN reaches the server and the server's reply still comes back", async () => {
+      const result = await lab.client(["halfclose", MESH_V4, "9001"]);
+      assert.equal(result["reply"], "received 5 bytes\n");
+    });
+
+    test("500 connections open at once are all relayed, each to its own echo", async () => {
+      const proc = lab.spawnClient(["concurrent", MESH_V4, "9000", "500"]);
+      await proc.waitForLine((line) => line === '{"open":500}', 20_000);
+      await lab.waitFor(async () => JSON.parse(await lab.admin("/config_dump")).activeConnections >= 500);
+      proc.child.stdin!.write("go\n");
+      const line = await proc.waitForLine((text) => text.startsWith('{"echoed"'), 20_000);
+      assert.deepEqual(JSON.parse(line), { echoed: 500 });
+    });
+
+    test("past maxDataPlaneConnections, new connections are reset and open ones keep working", async () => {
+      lab.writeConfig({ enableEgress: true, meshEndpoints: MESH, maxDataPlaneConnections: 1 });
+      await lab.waitFor(
+        async () => JSON.parse(await lab.admin("/config_dump")).config.maxDataPlaneConnections === 1,
+      );
+      const proc = lab.spawnClient(["concurrent", MESH_V4, "9000", "1"]);
+      await proc.waitForLine((line) => line === '{"open":1}');
+      await lab.waitFor(async () => JSON.parse(await lab.admin("/config_dump")).activeConnections === 1);
+      const refused = await lab.curl(["-s", "--max-time", "5", `http://${EXTERNAL_V4}/`]);
+      assert.equal(refused.exitCode, 56);
+      proc.child.stdin!.write("go\n");
+      assert.deepEqual(JSON.parse(await proc.waitForLine((text) => text.startsWith('{"echoed"'))), {
+        echoed: 1,
+      });
+      assert.ok(accessLog(sidecar).some((line) => line["reason"] === "connection-limit"));
+      lab.writeConfig({ enableEgress: true, meshEndpoints: MESH, maxDataPlaneConnections: 0 });
+      await lab.waitFor(
+        async () => JSON.parse(await lab.admin("/config_dump")).config.maxDataPlaneConnections === 0,
+      );
+      assert.equal((await lab.curl(["-s", "--max-time", "5", `http://${EXTERNAL_V4}/`])).exitCode, 0);
+    });
+
+    test("a connection idle past --idle-timeout is reset on both sides", async () => {
+      const result = await lab.client(["idle", MESH_V4, "9000"]);
+      assert.equal(result["how"], "ECONNRESET");
+      assert.ok((result["ms"] as number) >= 900 && (result["ms"] as number) < 3000, `${result["ms"]} ms`);
+      await lab.waitFor(() => accessLog(sidecar).some((line) => line["error"] === "idle-timeout"));
+    });
+
+    test("the sidecar killed: intercepted connections are refused at once, excluded ones still work", async () => {
+      await sidecar.stop("SIGKILL");
+      const intercepted = await lab.curl(["-s", "--max-time", "5", `http://${EXTERNAL_V4}/`]);
+      assert.equal(intercepted.exitCode, 7);
+      assert.ok(intercepted.ms < 1000);
+      const mesh = await lab.curl(["-s", "--max-time", "5", `http://${MESH_V4}:9001/`]);
+      assert.equal(mesh.exitCode, 7);
+      const excluded = await lab.curl(["-s", "--max-time", "5", `http://${EXCLUDED_V4}/`]);
+      assert.equal(excluded.exitCode, 0);
+      assert.match(excluded.stdout, /^hello from 203\.0\.113\.20:80/);
+    });
   });
-});
+}

@@ -1,0 +1,334 @@
+/*
+ * Native relay: moves bytes between two connected TCP sockets with splice(2) through a pipe per direction,
+ * so payload never enters user space (what HAProxy's `option splice-auto` does). One relay thread with
+ * epoll (edge-triggered) serves every pair; JS hands a pair over once the upstream has connected and
+ * before either socket has read a byte, then forgets its own handles.
+ *
+ *   relayStart(callback)                 once: callback(id, bytesUp, bytesDown, error) per finished pair,
+ *                                        on the JS thread (threadsafe function); error "" when clean
+ *   relayPair(fdClient, fdUpstream, idleMs) → id   dup()s both fds (JS then closes its copies)
+ *   relayAbortAll()                      resets every pair (drain deadline)
+ *
+ * Semantics match relay.ts: half-close both ways (EOF on one side → shutdown(SHUT_WR) on the other once
+ * its pipe is drained), an error on either side resets both (SO_LINGER 0), idle timeout resets both.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <node_api.h>
+
+#define PIPE_CAP (64 * 1024)
+
+struct half {
+  int in, out, pipe_r, pipe_w;
+  size_t in_pipe;
+  int eof_in, shut_out;
+  uint64_t bytes;
+};
+
+struct pair {
+  uint32_t id;
+  int fd_client, fd_upstream;
+  struct half up, down;
+  int64_t idle_ms, last_ms;
+  int finished;
+  char error[32];
+  struct pair *next, *prev;
+  struct pair *queue_next;
+};
+
+struct result {
+  uint32_t id;
+  uint64_t up, down;
+  char error[32];
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pair *queue; /* handed over by JS, not yet registered */
+static int abort_all;
+static int ep = -1, wake = -1;
+static uint32_t next_id = 1;
+static napi_threadsafe_function tsfn;
+static struct pair *active; /* relay thread only */
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *errno_name(int err) {
+  switch (err) {
+    case ECONNRESET: return "ECONNRESET";
+    case EPIPE: return "EPIPE";
+    case ETIMEDOUT: return "ETIMEDOUT";
+    case EHOSTUNREACH: return "EHOSTUNREACH";
+    case ENETUNREACH: return "ENETUNREACH";
+    case ENOMEM: return "ENOMEM";
+    default: return "EIO";
+  }
+}
+
+static void reset_close(int fd) {
+  struct linger lg = {1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  close(fd);
+}
+
+static void finish(struct pair *p, int reset) {
+  if (p->finished) return;
+  p->finished = 1;
+  epoll_ctl(ep, EPOLL_CTL_DEL, p->fd_client, NULL);
+  epoll_ctl(ep, EPOLL_CTL_DEL, p->fd_upstream, NULL);
+  if (reset) {
+    reset_close(p->fd_client);
+    reset_close(p->fd_upstream);
+  } else {
+    close(p->fd_client);
+    close(p->fd_upstream);
+  }
+  close(p->up.pipe_r);
+  close(p->up.pipe_w);
+  close(p->down.pipe_r);
+  close(p->down.pipe_w);
+  if (p->prev) p->prev->next = p->next; else active = p->next;
+  if (p->next) p->next->prev = p->prev;
+  struct result *r = malloc(sizeof *r);
+  if (r) {
+    r->id = p->id;
+    r->up = p->up.bytes;
+    r->down = p->down.bytes;
+    memcpy(r->error, p->error, sizeof r->error);
+    if (napi_call_threadsafe_function(tsfn, r, napi_tsfn_blocking) != napi_ok) free(r);
+  }
+  free(p);
+}
+
+/* Moves what it can in one direction. Returns 1 on progress, 0 on none, -errno on error. */
+static int pump_half(struct half *h) {
+  int progress = 0;
+  for (;;) {
+    int moved = 0;
+    while (h->in_pipe > 0) {
+      ssize_t n = splice(h->pipe_r, NULL, h->out, NULL, h->in_pipe, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+      if (n > 0) {
+        h->in_pipe -= (size_t)n;
+        h->bytes += (uint64_t)n;
+        moved = 1;
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
+      return -(n < 0 ? errno : EPIPE);
+    }
+    if (!h->eof_in && h->in_pipe < PIPE_CAP) {
+      ssize_t n = splice(h->in, NULL, h->pipe_w, NULL, PIPE_CAP - h->in_pipe, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+      if (n > 0) {
+        h->in_pipe += (size_t)n;
+        moved = 1;
+      } else if (n == 0) {
+        h->eof_in = 1;
+        moved = 1;
+      } else if (errno != EAGAIN && errno != EINTR) {
+        return -errno;
+      }
+    }
+    if (h->eof_in && h->in_pipe == 0 && !h->shut_out) {
+      shutdown(h->out, SHUT_WR); /* half-close: this direction is over, the other goes on */
+      h->shut_out = 1;
+      moved = 1;
+    }
+    if (!moved) return progress;
+    progress = 1;
+  }
+}
+
+static void pump(struct pair *p) {
+  for (;;) {
+    int a = pump_half(&p->up);
+    int b = a < 0 ? 0 : pump_half(&p->down);
+    if (a < 0 || b < 0) {
+      snprintf(p->error, sizeof p->error, "%s", errno_name(-(a < 0 ? a : b)));
+      finish(p, 1);
+      return;
+    }
+    if (a || b) p->last_ms = now_ms();
+    if (p->up.shut_out && p->down.shut_out) {
+      finish(p, 0);
+      return;
+    }
+    if (!a && !b) return;
+  }
+}
+
+static int make_pipe(struct half *h) {
+  int fds[2];
+  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return -1;
+  h->pipe_r = fds[0];
+  h->pipe_w = fds[1];
+  return 0;
+}
+
+static void *relay_thread(void *arg) {
+  struct epoll_event events[128];
+  for (;;) {
+    int n = epoll_wait(ep, events, 128, 250);
+    for (int i = 0; i < n; i++) {
+      if (events[i].data.ptr == NULL) {
+        uint64_t v;
+        if (read(wake, &v, sizeof v) < 0) { /* spurious */ }
+        continue;
+      }
+      /* A pair may be freed while handling an earlier event of this batch: ids guard against reuse. */
+      struct pair *p = events[i].data.ptr;
+      for (struct pair *q = active; q; q = q->next) {
+        if (q == p) {
+          pump(p);
+          break;
+        }
+      }
+    }
+    pthread_mutex_lock(&lock);
+    struct pair *incoming = queue;
+    queue = NULL;
+    int do_abort = abort_all;
+    abort_all = 0;
+    pthread_mutex_unlock(&lock);
+    while (incoming) {
+      struct pair *p = incoming;
+      incoming = p->queue_next;
+      p->next = active;
+      p->prev = NULL;
+      if (active) active->prev = p;
+      active = p;
+      struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = p};
+      epoll_ctl(ep, EPOLL_CTL_ADD, p->fd_client, &ev);
+      epoll_ctl(ep, EPOLL_CTL_ADD, p->fd_upstream, &ev);
+      pump(p);
+    }
+    int64_t now = now_ms();
+    for (struct pair *p = active, *next; p; p = next) {
+      next = p->next;
+      if (do_abort) {
+        snprintf(p->error, sizeof p->error, "drain-timeout");
+        finish(p, 1);
+      } else if (p->idle_ms > 0 && now - p->last_ms > p->idle_ms) {
+        snprintf(p->error, sizeof p->error, "idle-timeout");
+        finish(p, 1);
+      }
+    }
+  }
+  return arg;
+}
+
+static void call_js(napi_env env, napi_value callback, void *context, void *data) {
+  struct result *r = data;
+  if (env != NULL && callback != NULL) {
+    napi_value argv[4], undefined;
+    napi_create_uint32(env, r->id, &argv[0]);
+    napi_create_double(env, (double)r->up, &argv[1]);
+    napi_create_double(env, (double)r->down, &argv[2]);
+    napi_create_string_utf8(env, r->error, NAPI_AUTO_LENGTH, &argv[3]);
+    napi_get_undefined(env, &undefined);
+    napi_call_function(env, undefined, callback, 4, argv, NULL);
+  }
+  free(r);
+}
+
+napi_value relay_start(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], name;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (ep >= 0) {
+    napi_throw_error(env, "EALREADY", "relayStart: already started");
+    return NULL;
+  }
+  napi_create_string_utf8(env, "osm-sidecar-relay", NAPI_AUTO_LENGTH, &name);
+  if (argc < 1 || napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, NULL, NULL, NULL, call_js, &tsfn) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "relayStart(callback) needs a function");
+    return NULL;
+  }
+  napi_unref_threadsafe_function(env, tsfn); /* the listeners keep the process alive, not the relay */
+  ep = epoll_create1(EPOLL_CLOEXEC);
+  wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+  epoll_ctl(ep, EPOLL_CTL_ADD, wake, &ev);
+  pthread_t thread;
+  pthread_create(&thread, NULL, relay_thread, NULL);
+  pthread_detach(thread);
+  return NULL;
+}
+
+static void wake_thread(void) {
+  uint64_t one = 1;
+  if (write(wake, &one, sizeof one) < 0) { /* counter full: the thread is awake anyway */ }
+}
+
+napi_value relay_pair(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd_a = -1, fd_b = -1;
+  double idle = 0;
+  if (ep < 0 || argc < 3 || napi_get_value_int32(env, argv[0], &fd_a) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &fd_b) != napi_ok || napi_get_value_double(env, argv[2], &idle) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "relayPair(fdClient, fdUpstream, idleMs) after relayStart()");
+    return NULL;
+  }
+  struct pair *p = calloc(1, sizeof *p);
+  if (!p) {
+    napi_throw_error(env, "ENOMEM", "relayPair: out of memory");
+    return NULL;
+  }
+  p->fd_client = fcntl(fd_a, F_DUPFD_CLOEXEC, 0);
+  p->fd_upstream = fcntl(fd_b, F_DUPFD_CLOEXEC, 0);
+  if (p->fd_client < 0 || p->fd_upstream < 0 || make_pipe(&p->up) != 0 || make_pipe(&p->down) != 0) {
+    int err = errno;
+    if (p->fd_client >= 0) close(p->fd_client);
+    if (p->fd_upstream >= 0) close(p->fd_upstream);
+    if (p->up.pipe_w > 0) {
+      close(p->up.pipe_r);
+      close(p->up.pipe_w);
+    }
+    free(p);
+    char message[96];
+    snprintf(message, sizeof message, "relayPair: %s", strerror(err));
+    napi_throw_error(env, "EMFILE", message);
+    return NULL;
+  }
+  p->up.in = p->fd_client;
+  p->up.out = p->fd_upstream;
+  p->down.in = p->fd_upstream;
+  p->down.out = p->fd_client;
+  p->idle_ms = (int64_t)idle;
+  p->last_ms = now_ms();
+  pthread_mutex_lock(&lock);
+  uint32_t pair_id = next_id++;
+  if (next_id == 0) next_id = 1;
+  p->id = pair_id;
+  p->queue_next = queue;
+  queue = p;
+  pthread_mutex_unlock(&lock);
+  wake_thread(); /* from here on the relay thread owns p (it may already be freed) */
+  napi_value id;
+  napi_create_uint32(env, pair_id, &id);
+  return id;
+}
+
+napi_value relay_abort_all(napi_env env, napi_callback_info info) {
+  if (ep < 0) return NULL;
+  pthread_mutex_lock(&lock);
+  abort_all = 1;
+  pthread_mutex_unlock(&lock);
+  wake_thread();
+  return NULL;
+}
