@@ -1,9 +1,15 @@
-/** relay() between real loopback sockets: half-close, resets, idle timeout, byte counts. */
+/**
+ * Both relays (relay.ts and the addon's splice relay) between real loopback sockets: half-close, resets,
+ * idle timeout, byte counts. Needs the addon built (`npm run build`, done by scripts/setup).
+ */
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
 import { after, test } from "node:test";
+import { startNativeRelay } from "../../../src/sidecar/native/index.ts";
 import { type RelayResult, relay } from "../../../src/sidecar/relay.ts";
+
+type RelayFn = typeof relay;
 
 const servers: Server[] = [];
 const sockets: Socket[] = [];
@@ -14,10 +20,11 @@ after(() => {
 
 /** A connected pair through relay: the test's `client` ↔ [relay] ↔ `server` side, all on 127.0.0.1. */
 async function relayPair(
+  relayFn: RelayFn,
   idleTimeoutMs = 0,
 ): Promise<{ client: Socket; server: Socket; result: Promise<RelayResult> }> {
   const backend = createServer({ allowHalfOpen: true });
-  const front = createServer({ allowHalfOpen: true });
+  const front = createServer({ allowHalfOpen: true, pauseOnConnect: true });
   servers.push(backend, front);
   backend.listen(0, "127.0.0.1");
   front.listen(0, "127.0.0.1");
@@ -30,9 +37,10 @@ async function relayPair(
     front.on("connection", (accepted: Socket) => {
       const port = (backend.address() as AddressInfo).port;
       const upstream = connect({ port, host: "127.0.0.1", allowHalfOpen: true });
+      upstream.pause(); // as the data plane does: no byte read in JS before the relay takes over
       sockets.push(accepted, upstream);
       upstream.once("connect", () => {
-        relay(accepted, upstream, idleTimeoutMs, resolveResult);
+        relayFn(accepted, upstream, idleTimeoutMs, resolveResult);
         resolve();
       });
     });
@@ -60,32 +68,39 @@ function readAll(socket: Socket): Promise<string> {
   });
 }
 
-test("relay carries a half-close: the server sees the client's FIN and can still answer", async () => {
-  const { client, server, result } = await relayPair();
-  const serverRead = readAll(server);
-  client.end("question");
-  assert.equal(await serverRead, "question");
-  const clientRead = readAll(client);
-  server.end("answer after your FIN");
-  assert.equal(await clientRead, "answer after your FIN");
-  const done = await result;
-  assert.deepEqual(done, { bytesUp: 8, bytesDown: 21, error: undefined });
-});
+const relays: Array<[string, RelayFn]> = [
+  ["the streams", relay],
+  ["the splice", (...args) => startNativeRelay().relay(...args)],
+];
 
-test("relay turns an RST from the server into an RST to the client, and reports it", async () => {
-  const { client, server, result } = await relayPair();
-  const clientError = new Promise<NodeJS.ErrnoException>((resolve) => client.once("error", resolve));
-  server.resetAndDestroy();
-  const error = await clientError;
-  assert.equal(error.code, "ECONNRESET");
-  assert.equal((await result).error, "ECONNRESET");
-});
+for (const [name, relayFn] of relays) {
+  test(`${name} relay carries a half-close: the server sees the client's FIN and can still answer`, async () => {
+    const { client, server, result } = await relayPair(relayFn);
+    const serverRead = readAll(server);
+    client.end("question");
+    assert.equal(await serverRead, "question");
+    const clientRead = readAll(client);
+    server.end("answer after your FIN");
+    assert.equal(await clientRead, "answer after your FIN");
+    const done = await result;
+    assert.deepEqual(done, { bytesUp: 8, bytesDown: 21, error: undefined });
+  });
 
-test("relay resets both sides of a connection idle past the idle timeout", async () => {
-  const { client, result } = await relayPair(150);
-  const started = Date.now();
-  const error = await new Promise<NodeJS.ErrnoException>((resolve) => client.once("error", resolve));
-  assert.equal(error.code, "ECONNRESET");
-  assert.equal((await result).error, "idle-timeout");
-  assert.ok(Date.now() - started >= 100);
-});
+  test(`${name} relay turns an RST from the server into an RST to the client, and reports it`, async () => {
+    const { client, server, result } = await relayPair(relayFn);
+    const clientError = new Promise<NodeJS.ErrnoException>((resolve) => client.once("error", resolve));
+    server.resetAndDestroy();
+    const error = await clientError;
+    assert.equal(error.code, "ECONNRESET");
+    assert.equal((await result).error, "ECONNRESET");
+  });
+
+  test(`${name} relay resets both sides of a connection idle past the idle timeout`, async () => {
+    const { client, result } = await relayPair(relayFn, 150);
+    const started = Date.now();
+    const error = await new Promise<NodeJS.ErrnoException>((resolve) => client.once("error", resolve));
+    assert.equal(error.code, "ECONNRESET");
+    assert.equal((await result).error, "idle-timeout");
+    assert.ok(Date.now() - started >= 100);
+  });
+}
