@@ -165,7 +165,7 @@ export async function runDemo(options: DemoOptions): Promise<RunOutcome> {
         "osm-controller",
         "-n",
         "osm-system",
-        "--timeout=45s",
+        "--timeout=30s",
       ],
       // Not ready in time is handled by the next steps (see host-control-plane.ts), so both outcomes hold.
       expect: { exitCodeIn: [0, 1], describe: "noted" },
