@@ -155,7 +155,7 @@ export class PodWorker {
   readonly #abort = new AbortController();
   readonly #init: ContainerRecord[];
   readonly #main: ContainerRecord[];
-  readonly #startTime = now();
+  readonly #startTime: string;
   #sandbox: string | undefined;
   #podIPs: string[] = [];
   #initialized: boolean;
@@ -172,6 +172,9 @@ export class PodWorker {
     this.namespace = pod.metadata?.namespace ?? "default";
     this.name = pod.metadata?.name ?? "";
     this.#deps = deps;
+    // A pod resumed after an agent restart keeps the start time it was reported with.
+    const reported = pod.status?.startTime as Date | string | undefined;
+    this.#startTime = reported ? new Date(reported).toISOString().replace(/\.\d{3}Z$/, "Z") : now();
     const initWaiting = { waiting: { reason: "PodInitializing" } };
     const record = (spec: V1Container, init: boolean): ContainerRecord => ({
       spec,
