@@ -38,6 +38,8 @@ export interface FileProbe {
   stat(
     path: string,
   ): { mode: number; uid: number; gid: number; isFile: boolean; isDirectory: boolean } | undefined;
+  /** The interpreter line of a script (`#!...` without the `#!`), or undefined for a binary or unreadable file. */
+  shebang?(path: string): string | undefined;
 }
 
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -243,6 +245,11 @@ export function checkExecutable(
   if (!st) return `${file}: no such file or directory`;
   if (!st.isFile) return `${file}: not a regular file`;
   if (!permits(st, uid, gids, 1)) return `${file}: permission denied: not executable by uid ${uid}`;
+  // A script is read by its interpreter as the container's uid: it needs r as well as x.
+  const interpreter = probe.shebang?.(file);
+  if (interpreter !== undefined && !permits(st, uid, gids, 4)) {
+    return `${file}: permission denied: script not readable by uid ${uid} (its interpreter ${interpreter} must read it)`;
+  }
   return undefined;
 }
 

@@ -3,7 +3,7 @@
  * store under `stateDir`. It knows nothing of the API server: the node agent feeds it pods and reads views
  * back; tests drive it directly. It also implements the NodeConnector (exec, logs, proxy) the API server calls.
  */
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import type { Writable } from "node:stream";
@@ -54,6 +54,20 @@ const hostFiles: FileProbe = {
       return { mode: st.mode, uid: st.uid, gid: st.gid, isFile: st.isFile(), isDirectory: st.isDirectory() };
     } catch {
       return undefined;
+    }
+  },
+  shebang(path) {
+    let fd: number | undefined;
+    try {
+      fd = openSync(path, "r");
+      const head = Buffer.alloc(128);
+      const n = readSync(fd, head, 0, head.length, 0);
+      const text = head.subarray(0, n).toString("latin1");
+      return text.startsWith("#!") ? (text.slice(2).split("\n")[0] ?? "").trim() : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
   },
 };

@@ -21,14 +21,15 @@ const facts = {
 };
 
 /** A tiny fake filesystem: path → [mode, uid, gid, kind]. */
-function fakeFs(entries: Record<string, [number, number, number, "d" | "f"]>): FileProbe {
+function fakeFs(entries: Record<string, [number, number, number, "d" | "f" | "s"]>): FileProbe {
   return {
     stat(path) {
       const e = entries[path];
       return e
-        ? { mode: e[0], uid: e[1], gid: e[2], isFile: e[3] === "f", isDirectory: e[3] === "d" }
+        ? { mode: e[0], uid: e[1], gid: e[2], isFile: e[3] !== "d", isDirectory: e[3] === "d" }
         : undefined;
     },
+    shebang: (path) => (entries[path]?.[3] === "s" ? "/bin/sh" : undefined),
   };
 }
 
@@ -45,6 +46,8 @@ const fs = fakeFs({
   "/opt/owner-only": [0o700, 1500, 1500, "f"],
   "/opt/group-only": [0o750, 0, 42, "f"],
   "/opt/data.txt": [0o644, 0, 0, "f"],
+  "/opt/script-x-only": [0o711, 0, 0, "s"],
+  "/opt/binary-x-only": [0o711, 0, 0, "f"],
 });
 
 const pod = (spec: Partial<V1Pod["spec"]> = {}): V1Pod => ({
@@ -197,6 +200,14 @@ describe("who may execute a file", () => {
     assert.equal(checkExecutable("/opt/group-only", 1600, [42], fs), undefined);
     assert.match(checkExecutable("/opt/data.txt", 0, [0], fs) ?? "", /not executable/);
     assert.match(checkExecutable("/opt/missing", 0, [0], fs) ?? "", /no such file/);
+  });
+  test("a script also needs read permission; a binary does not", () => {
+    assert.equal(checkExecutable("/opt/binary-x-only", 1500, [1500], fs), undefined);
+    assert.match(
+      checkExecutable("/opt/script-x-only", 1500, [1500], fs) ?? "",
+      /script not readable by uid 1500 \(its interpreter \/bin\/sh must read it\)/,
+    );
+    assert.equal(checkExecutable("/opt/script-x-only", 0, [0], fs), undefined);
   });
 });
 
