@@ -307,20 +307,22 @@ export async function runDemo(options: DemoOptions): Promise<RunOutcome> {
           run: async () => stopProcessGroup(server),
         },
         {
-          kind: "action",
-          title: "Stop the control plane started on the host",
-          skip: () => (hostControlPlane.length === 0 ? "none was started" : undefined),
-          run: async () => stopProcesses(hostControlPlane),
-        },
-        {
           kind: "command",
           title: "Detach the external host",
           argv: ["osm", "mesh", "external-host", "remove", EXTERNAL_HOST, ...stateDirArgs(options.mesh)],
           expect: {},
           timeoutMs: 60_000,
         },
+        // The MeshConfig is restored through the validating webhook: stop the host control plane after it.
+        ...(meshWasUp ? buildGuideCleanup({ kubectl: "kubectl" }, vars) : []),
+        {
+          kind: "action",
+          title: "Stop the control plane started on the host",
+          skip: () => (hostControlPlane.length === 0 ? "none was started" : undefined),
+          run: async () => stopProcesses(hostControlPlane),
+        },
         ...(meshWasUp
-          ? buildGuideCleanup({ kubectl: "kubectl" }, vars)
+          ? []
           : [
               {
                 kind: "command" as const,

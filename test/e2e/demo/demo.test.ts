@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -8,12 +8,9 @@ import { after, before, test } from "node:test";
 
 /**
  * `osm demo` end to end, as a user runs it, on its own bridge, subnets, port, state directory and kubeconfig.
- * Asserts every step's observable in the printed output, and that nothing is left behind.
- *
- * The control plane runs as host processes here — the very commands its Deployments run (`osm controller
- * run`, `osm injector run`) — reachable on the bridge's host address, with the injector Service pointed at
- * it. The mesh is up before the demo starts, so the demo takes its "mesh already running" path and
- * restores the MeshConfig afterwards.
+ * First from scratch (the demo brings the mesh up, installs, runs the guide over IPv4 and tears everything
+ * down: the README's command), then over IPv6 on a mesh that was already running (the demo must put the
+ * MeshConfig back and leave the mesh up). Asserts every step's observable and that nothing is left behind.
  */
 const repo = new URL("../../../", import.meta.url).pathname;
 const osm = join(repo, "bin/osm");
@@ -21,13 +18,11 @@ const isRoot = process.getuid?.() === 0;
 const skip = !isRoot && "needs root: pods are network namespaces";
 const BRIDGE = "osmt-gd0";
 const PREFIX = "osmt-gd-";
-const HOST = "198.51.100.225"; // the bridge's host address in 198.51.100.224/27
 
 let dir: string;
 let env: NodeJS.ProcessEnv;
 let stateDir: string;
 let kubeconfig: string;
-const controlPlane: ChildProcess[] = [];
 
 interface Ran {
   code: number | null;
@@ -68,22 +63,16 @@ async function must(file: string, ...args: string[]): Promise<string> {
   return r.stdout;
 }
 
-before(async () => {
-  if (!isRoot) return;
-  dir = mkdtempSync(join(tmpdir(), "osmt-gd-demo-"));
-  stateDir = join(dir, "state");
-  kubeconfig = join(dir, "kubeconfig");
-  env = { ...process.env, HOME: dir, KUBECONFIG: kubeconfig, KUBECACHEDIR: join(dir, "cache") };
-  await must(
-    osm,
-    "mesh",
-    "up",
+let port = 0;
+
+function meshArgs(): string[] {
+  return [
     "--state-dir",
     stateDir,
     "--kubeconfig",
     kubeconfig,
     "--port",
-    String(await freePort()),
+    String(port),
     "--bridge",
     BRIDGE,
     "--name-prefix",
@@ -94,83 +83,26 @@ before(async () => {
     "2001:db8:1:7::/64",
     "--last-slot",
     "30",
-  );
-  await must(osm, "install");
-  await must(
-    "kubectl",
-    "scale",
-    "deployment",
-    "osm-controller",
-    "osm-injector",
-    "-n",
-    "osm-system",
-    "--replicas=0",
-  );
-  await must(
-    "kubectl",
-    "patch",
-    "service",
-    "osm-injector",
-    "-n",
-    "osm-system",
-    "--type=json",
-    "-p",
-    '[{"op":"remove","path":"/spec/selector"}]',
-  );
-  const endpoints = `{"apiVersion":"v1","kind":"Endpoints","metadata":{"name":"osm-injector","namespace":"osm-system"},"subsets":[{"addresses":[{"ip":"${HOST}"}],"ports":[{"name":"webhook","port":9090,"protocol":"TCP"}]}]}`;
-  const applied = await run("kubectl", ["apply", "-f", "-"], 60_000, endpoints);
-  assert.equal(applied.code, 0, applied.stderr);
-  const start = (args: string[]) => {
-    const child = spawn(osm, args, { env, stdio: "ignore" });
-    controlPlane.push(child);
-  };
-  start(["controller", "run", "--kubeconfig", kubeconfig, "--listen", `${HOST}:15128`]);
-  start([
-    "injector",
-    "run",
-    "--kubeconfig",
-    kubeconfig,
-    "--listen",
-    `${HOST}:9090`,
-    "--sidecar-image",
-    "osm-ts/sidecar",
-    "--init-container-image",
-    "osm-ts/init",
-    "--controller-url",
-    `http://${HOST}:15128`,
-    "--osm-command",
-    osm,
-  ]);
-  // Ready when the injector has published its CA into the webhook configuration.
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const ca = await run("kubectl", [
-      "get",
-      "mutatingwebhookconfiguration",
-      "osm-webhook-osm",
-      "-o",
-      "jsonpath={.webhooks[0].clientConfig.caBundle}",
-    ]);
-    if (ca.stdout.length > 0) break;
-    assert.ok(Date.now() < deadline, "the injector did not publish its caBundle");
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
+  ];
+}
+
+before(async () => {
+  if (!isRoot) return;
+  dir = mkdtempSync(join(tmpdir(), "osmt-gd-demo-"));
+  stateDir = join(dir, "state");
+  kubeconfig = join(dir, "kubeconfig");
+  env = { ...process.env, HOME: dir, KUBECONFIG: kubeconfig, KUBECACHEDIR: join(dir, "cache") };
+  port = await freePort();
 });
 
 after(async () => {
-  for (const child of controlPlane)
-    if (child.pid !== undefined && child.exitCode === null) child.kill("SIGTERM");
   if (stateDir)
     await run(osm, ["mesh", "down", "--state-dir", stateDir, "--kubeconfig", kubeconfig, "--purge"]);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-function demo(ipv6: boolean): Promise<Ran> {
-  return run(
-    osm,
-    ["demo", ...(ipv6 ? ["--ipv6"] : []), "--state-dir", stateDir, "--kubeconfig", kubeconfig],
-    600_000,
-  );
+function demo(...args: string[]): Promise<Ran> {
+  return run(osm, ["demo", ...args, ...meshArgs()], 600_000);
 }
 
 /** The block of output a step printed: from its progress line to the next one. */
@@ -258,29 +190,42 @@ async function assertDemoCleanedUp(): Promise<void> {
   }
 }
 
-test("osm demo runs the guide end to end over IPv4 and puts the mesh back as it found it", {
+async function assertNothingLeft(): Promise<void> {
+  const links = await must("ip", "-o", "link", "show");
+  assert.doesNotMatch(links, new RegExp(`${BRIDGE}|${PREFIX}`), "a bridge or veth is left");
+  const netns = await must("ip", "netns", "list");
+  assert.doesNotMatch(netns, new RegExp(PREFIX), "a network namespace is left");
+  assert.equal(existsSync(stateDir), false, "the state directory is left");
+  if (existsSync(kubeconfig)) assert.doesNotMatch(readFileSync(kubeconfig, "utf8"), /osm-local/);
+  const ps = await must("ps", "-eo", "args");
+  assert.doesNotMatch(
+    ps,
+    new RegExp(`${esc(stateDir)}|httpbin\\.ts --port 80|--listen 198\\.51\\.100\\.225`),
+  );
+}
+
+test("osm demo from scratch: mesh up, install, the guide over IPv4, and nothing left behind", {
   skip,
 }, async () => {
-  const out = await demo(false);
+  const out = await demo();
   assert.equal(out.code, 0, `${out.stdout}\n${out.stderr}`);
+  assert.match(stepBlock(out.stdout, /Start the mesh on this host/), /osm-local is up/);
+  assert.match(stepBlock(out.stdout, /Install the control plane/), /OSM installed successfully/);
   assertGuideObservables(out.stdout, "203.0.113.10", "203.0.113.11", "203.0.113.10/32");
-  await assertDemoCleanedUp();
+  assert.match(out.stdout, /Stop the mesh and remove everything it created\n\$ osm mesh down .*--purge\n/);
+  await assertNothingLeft();
 });
 
-test("osm demo --ipv6 runs the same guide with 2001:db8::10 and 2001:db8::11", { skip }, async () => {
-  const out = await demo(true);
+test("osm demo --ipv6 on a running mesh runs the guide and puts the mesh back as it found it", {
+  skip,
+}, async () => {
+  await must(osm, "mesh", "up", ...meshArgs());
+  await must(osm, "install");
+  const out = await demo("--ipv6");
   assert.equal(out.code, 0, `${out.stdout}\n${out.stderr}`);
+  assert.match(stepBlock(out.stdout, /mesh is already running/), /osm-local is running/);
   assertGuideObservables(out.stdout, "2001:db8::10", "2001:db8::11", "2001:db8::10/128");
   await assertDemoCleanedUp();
-});
-
-test("after osm mesh down nothing of the demo's mesh is left on the host", { skip }, async () => {
-  for (const child of controlPlane) child.kill("SIGTERM");
   await must(osm, "mesh", "down", "--state-dir", stateDir, "--kubeconfig", kubeconfig, "--purge");
-  const links = await must("ip", "-o", "link", "show");
-  assert.doesNotMatch(links, new RegExp(`${BRIDGE}|${PREFIX}`));
-  const netns = await must("ip", "netns", "list");
-  assert.doesNotMatch(netns, new RegExp(PREFIX));
-  assert.equal(existsSync(stateDir), false);
-  assert.doesNotMatch(readFileSync(kubeconfig, "utf8"), /osm-local/);
+  await assertNothingLeft();
 });
