@@ -7,6 +7,7 @@
  *   sidecar  → 203.0.113.10 via 15001: `osm sidecar run`, egress on (passthrough), access log on (to a file);
  *              `sidecar` relays with splice(2) in the addon (the default), `sidecar-js` with Node streams
  *
+ * Each target runs in a fresh pair of namespaces (no TIME_WAIT or conntrack left over from the previous one).
  * Both proxies run as uid 1500 (the rules exempt its own upstream connections). Load and servers are C
  * (netbench.c) so neither is the bottleneck measured. Every figure is the median of RUNS runs.
  * Env: RUNS (3), SECONDS_PER_RUN (2), BULK_BYTES (1 GiB), TARGETS (direct,haproxy,haproxy-splice,sidecar,sidecar-js).
@@ -169,13 +170,13 @@ async function stop(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-async function main(): Promise<void> {
-  if (!isRoot()) throw new Error("bench:sidecar needs root (network namespaces)");
-  buildNetbench();
-  const install = prepareInstall();
+/**
+ * Measures one target in a fresh pair of namespaces: TIME_WAIT sockets and conntrack entries left by the
+ * previous target's tens of thousands of connections would otherwise slow the next one's connect().
+ */
+async function measure(target: string, install: string): Promise<Results[string]> {
   const lab = new Lab();
-  const results: Results = {};
-  const proxies: ChildProcess[] = [];
+  let proxy: ChildProcess | undefined;
   try {
     await lab.create();
     // Bounded TIME_WAIT / conntrack footprint for many short connections, inside our namespace only.
@@ -191,55 +192,59 @@ async function main(): Promise<void> {
     ]);
     await server.waitForLine((line) => line === "ready");
     const configPath = lab.writeConfig({ enableEgress: true, meshEndpoints: [] });
-    for (const target of TARGETS) {
-      let proxy: ChildProcess | undefined;
-      const address = target === "direct" ? EXCLUDED_V4 : EXTERNAL_V4;
-      if (target === "haproxy" || target === "haproxy-splice") {
-        const cfg = join(lab.dir, `${target}.cfg`);
-        writeFileSync(cfg, haproxyConfig(target === "haproxy-splice"), { mode: 0o644 });
-        proxy = spawnAsProxyUser(lab.clientNs, ["haproxy", "-db", "-f", cfg], join(lab.dir, `${target}.log`));
-      } else if (target === "sidecar" || target === "sidecar-js") {
-        proxy = spawnAsProxyUser(
-          lab.clientNs,
-          [
-            projectNode(install),
-            "--disable-warning=ExperimentalWarning",
-            join(install, "src/cli/main.ts"),
-            "sidecar",
-            "run",
-            "--config",
-            configPath,
-            "--relay",
-            target === "sidecar" ? "splice" : "js",
-          ],
-          join(lab.dir, `${target}.log`),
-        );
-      } else if (target !== "direct") {
-        throw new Error(`unknown target ${target}`);
-      }
-      if (proxy !== undefined) {
-        proxies.push(proxy);
-        await waitListening(lab.clientNs, 15001);
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
-      const entry: Results[string] = {};
-      if (proxy?.pid !== undefined) entry.rssMb = rssMb(proxy.pid);
-      process.stderr.write(`${target}: new connections (1)…`);
-      entry.conn1 = load(lab.clientNs, address, "conn1", proxy?.pid);
-      process.stderr.write(" (4)…");
-      entry.conn4 = load(lab.clientNs, address, "conn4", proxy?.pid);
-      process.stderr.write(" keep-alive…");
-      entry.ka1 = load(lab.clientNs, address, "ka1", proxy?.pid);
-      process.stderr.write(" bulk…");
-      entry.bulk = bulk(lab.clientNs, address, proxy?.pid);
-      process.stderr.write(" done\n");
-      results[target] = entry;
-      if (proxy !== undefined) await stop(proxy);
+    const address = target === "direct" ? EXCLUDED_V4 : EXTERNAL_V4;
+    if (target === "haproxy" || target === "haproxy-splice") {
+      const cfg = join(lab.dir, `${target}.cfg`);
+      writeFileSync(cfg, haproxyConfig(target === "haproxy-splice"), { mode: 0o644 });
+      proxy = spawnAsProxyUser(lab.clientNs, ["haproxy", "-db", "-f", cfg], join(lab.dir, `${target}.log`));
+    } else if (target === "sidecar" || target === "sidecar-js") {
+      const relay = target === "sidecar" ? "splice" : "js";
+      proxy = spawnAsProxyUser(
+        lab.clientNs,
+        [
+          projectNode(install),
+          "--disable-warning=ExperimentalWarning",
+          join(install, "src/cli/main.ts"),
+          "sidecar",
+          "run",
+          "--config",
+          configPath,
+          "--relay",
+          relay,
+        ],
+        join(lab.dir, `${target}.log`),
+      );
+    } else if (target !== "direct") {
+      throw new Error(`unknown target ${target}`);
     }
+    if (proxy !== undefined) {
+      await waitListening(lab.clientNs, 15001);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    const entry: Results[string] = {};
+    if (proxy?.pid !== undefined) entry.rssMb = rssMb(proxy.pid);
+    process.stderr.write(`${target}: new connections (1)…`);
+    entry.conn1 = load(lab.clientNs, address, "conn1", proxy?.pid);
+    process.stderr.write(" (4)…");
+    entry.conn4 = load(lab.clientNs, address, "conn4", proxy?.pid);
+    process.stderr.write(" keep-alive…");
+    entry.ka1 = load(lab.clientNs, address, "ka1", proxy?.pid);
+    process.stderr.write(" bulk…");
+    entry.bulk = bulk(lab.clientNs, address, proxy?.pid);
+    process.stderr.write(" done\n");
+    return entry;
   } finally {
-    for (const proxy of proxies) await stop(proxy);
+    if (proxy !== undefined) await stop(proxy);
     await lab.destroy(); // also ends the netbench server (by PID)
   }
+}
+
+async function main(): Promise<void> {
+  if (!isRoot()) throw new Error("bench:sidecar needs root (network namespaces)");
+  buildNetbench();
+  const install = prepareInstall();
+  const results: Results = {};
+  for (const target of TARGETS) results[target] = await measure(target, install);
   mkdirSync(buildDir, { recursive: true });
   writeFileSync(join(buildDir, "sidecar-results.json"), `${JSON.stringify(results, null, 2)}\n`);
   printTable(results);
