@@ -66,12 +66,18 @@ const SNAPSHOT = "snapshot.json";
 const WAL = "wal.jsonl";
 const LOCK = "store.lock";
 
+/** True while `pid` runs; a zombie (killed, not yet reaped by whoever adopted it) counts as gone. */
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
+    if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
   }
 }
 

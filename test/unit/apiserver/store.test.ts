@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -87,4 +88,24 @@ describe("the embedded store", () => {
       const s = Store.open({ dir, logger });
       s.close();
     }));
+
+  it("takes over the lock of an owner that was killed but not yet reaped (a zombie)", async () => {
+    const child = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" });
+    try {
+      await new Promise((r) => child.once("spawn", r));
+      const pid = child.pid as number;
+      // libuv reaps children on the event loop: blocking it (execFileSync) keeps the killed child a zombie.
+      process.kill(pid, "SIGKILL");
+      for (let i = 0; i < 100 && !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z "); i++) {
+        execFileSync("sleep", ["0.01"]);
+      }
+      assert.match(readFileSync(`/proc/${pid}/stat`, "utf8"), /\) Z /);
+      withDir((dir) => {
+        writeFileSync(join(dir, "store.lock"), String(pid));
+        Store.open({ dir, logger }).close();
+      });
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
 });
