@@ -285,14 +285,26 @@ export class DataPlane {
       client.off("close", onEarlyClientClose);
       bound.connectSeconds.observe((performance.now() - started) / 1000);
       const relayFn = this.#nativeRelay === undefined ? relay : this.#nativeRelay.relay;
-      relayFn(client, upstream, this.#options.idleTimeoutMs, (result) => {
-        bound.bytesUp.inc(result.bytesUp);
-        bound.bytesDown.inc(result.bytesDown);
-        if (result.error !== undefined) {
-          metrics.errors.inc({ direction, kind: result.error === "idle-timeout" ? "idle-timeout" : "reset" });
-        }
-        finish(decision, { bytesUp: result.bytesUp, bytesDown: result.bytesDown, error: result.error });
-      });
+      try {
+        relayFn(client, upstream, this.#options.idleTimeoutMs, (result) => {
+          bound.bytesUp.inc(result.bytesUp);
+          bound.bytesDown.inc(result.bytesDown);
+          if (result.error !== undefined) {
+            metrics.errors.inc({
+              direction,
+              kind: result.error === "idle-timeout" ? "idle-timeout" : "reset",
+            });
+          }
+          finish(decision, { bytesUp: result.bytesUp, bytesDown: result.bytesDown, error: result.error });
+        });
+      } catch (cause) {
+        // The splice relay could not take the pair (out of file descriptors or pipes): reset, never crash.
+        metrics.errors.inc({ direction, kind: "relay" });
+        upstream.resetAndDestroy();
+        client.resetAndDestroy();
+        const code = (cause as NodeJS.ErrnoException).code ?? "EUNKNOWN";
+        finish(decision, { bytesUp: 0, bytesDown: 0, error: `relay:${code}` });
+      }
     });
   }
 

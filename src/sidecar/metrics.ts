@@ -50,7 +50,7 @@ export function createSidecarMetrics(): SidecarMetrics {
     }),
     errors: new Counter({
       name: "osm_sidecar_errors_total",
-      help: "Connection errors by kind (connect, connect-timeout, reset, idle-timeout, original-dst)",
+      help: "Connection errors by kind (connect, connect-timeout, reset, idle-timeout, original-dst, relay)",
       labelNames: ["direction", "kind"],
       registers,
     }),
