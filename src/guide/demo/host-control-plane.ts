@@ -95,7 +95,7 @@ export async function startHostControlPlane(deps: HostControlPlaneDeps): Promise
       subsets: [{ addresses: [{ ip: host }], ports: [{ name: "webhook", port: 9090, protocol: "TCP" }] }],
     }),
   );
-  await mustRun(deps, ["kubectl", "apply", "-f", endpoints]);
+  await mustRun(deps, ["kubectl", "replace", "-f", endpoints]);
   const processes = [
     startDetached(deps, ["osm", "controller", "run", "--listen", `${host}:15128`], "osm-controller.log"),
     startDetached(
