@@ -61,6 +61,38 @@ static uint32_t next_id = 1;
 static napi_threadsafe_function tsfn;
 static struct pair *active; /* relay thread only */
 
+/* Empty pipes kept for the next pairs (relay thread only): saves pipe2() and two close() per direction. */
+#define POOL_MAX 256
+static int pool[POOL_MAX][2];
+static int pool_size;
+
+static int take_pipe(struct half *h) {
+  if (pool_size > 0) {
+    pool_size--;
+    h->pipe_r = pool[pool_size][0];
+    h->pipe_w = pool[pool_size][1];
+    return 0;
+  }
+  int fds[2];
+  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return -1;
+  h->pipe_r = fds[0];
+  h->pipe_w = fds[1];
+  return 0;
+}
+
+static void give_pipe(struct half *h) {
+  if (h->pipe_r < 0) return;
+  if (h->in_pipe == 0 && pool_size < POOL_MAX) {
+    pool[pool_size][0] = h->pipe_r;
+    pool[pool_size][1] = h->pipe_w;
+    pool_size++;
+  } else {
+    close(h->pipe_r);
+    close(h->pipe_w);
+  }
+  h->pipe_r = h->pipe_w = -1;
+}
+
 static int64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -97,10 +129,8 @@ static void finish(struct pair *p, int reset) {
     close(p->fd_client);
     close(p->fd_upstream);
   }
-  close(p->up.pipe_r);
-  close(p->up.pipe_w);
-  close(p->down.pipe_r);
-  close(p->down.pipe_w);
+  give_pipe(&p->up);
+  give_pipe(&p->down);
   if (p->prev) p->prev->next = p->next; else active = p->next;
   if (p->next) p->next->prev = p->prev;
   struct result *r = malloc(sizeof *r);
@@ -170,14 +200,6 @@ static void pump(struct pair *p) {
   }
 }
 
-static int make_pipe(struct half *h) {
-  int fds[2];
-  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return -1;
-  h->pipe_r = fds[0];
-  h->pipe_w = fds[1];
-  return 0;
-}
-
 static void *relay_thread(void *arg) {
   struct epoll_event events[128];
   for (;;) {
@@ -210,6 +232,11 @@ static void *relay_thread(void *arg) {
       p->prev = NULL;
       if (active) active->prev = p;
       active = p;
+      if (take_pipe(&p->up) != 0 || take_pipe(&p->down) != 0) {
+        snprintf(p->error, sizeof p->error, "%s", errno == EMFILE ? "EMFILE" : "ENFILE");
+        finish(p, 1);
+        continue;
+      }
       struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = p};
       epoll_ctl(ep, EPOLL_CTL_ADD, p->fd_client, &ev);
       epoll_ctl(ep, EPOLL_CTL_ADD, p->fd_upstream, &ev);
@@ -291,14 +318,11 @@ napi_value relay_pair(napi_env env, napi_callback_info info) {
   }
   p->fd_client = fcntl(fd_a, F_DUPFD_CLOEXEC, 0);
   p->fd_upstream = fcntl(fd_b, F_DUPFD_CLOEXEC, 0);
-  if (p->fd_client < 0 || p->fd_upstream < 0 || make_pipe(&p->up) != 0 || make_pipe(&p->down) != 0) {
+  p->up.pipe_r = p->up.pipe_w = p->down.pipe_r = p->down.pipe_w = -1; /* the relay thread takes pipes */
+  if (p->fd_client < 0 || p->fd_upstream < 0) {
     int err = errno;
     if (p->fd_client >= 0) close(p->fd_client);
     if (p->fd_upstream >= 0) close(p->fd_upstream);
-    if (p->up.pipe_w > 0) {
-      close(p->up.pipe_r);
-      close(p->up.pipe_w);
-    }
     free(p);
     char message[96];
     snprintf(message, sizeof message, "relayPair: %s", strerror(err));
