@@ -1,44 +1,56 @@
 /**
  * The `osm` command. The only module that reads argv/env, prints, or exits: command modules register
  * themselves on the program and throw MeshError; this file turns errors into messages and exit codes.
+ *
+ * Command modules are loaded lazily: `osm sidecar run` (one per pod) must not pay for the Kubernetes client
+ * and everything else the other commands import (measured: ~60 MB of RSS and most of the start-up time).
  */
 import { Command, CommanderError } from "commander";
 import { isMeshError } from "../errors.ts";
-import { registerController } from "./commands/controller.ts";
-import { registerDemo } from "./commands/demo.ts";
-import { registerExplain } from "./commands/explain.ts";
-import { registerInjector } from "./commands/injector.ts";
-import { registerInstall } from "./commands/install.ts";
-import { registerInterception } from "./commands/interception.ts";
-import { registerMesh } from "./commands/mesh.ts";
-import { registerMeshConfig } from "./commands/meshconfig.ts";
-import { registerNamespace } from "./commands/namespace.ts";
-import { registerPolicy } from "./commands/policy.ts";
-import { registerProxy } from "./commands/proxy.ts";
-import { registerSidecar } from "./commands/sidecar.ts";
 import { registerVersion } from "./commands/version.ts";
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/** Top-level command name → the module that registers it. */
+const commandModules: Record<string, () => Promise<Register>> = {
+  meshconfig: async () => (await import("./commands/meshconfig.ts")).registerMeshConfig,
+  policy: async () => (await import("./commands/policy.ts")).registerPolicy,
+  interception: async () => (await import("./commands/interception.ts")).registerInterception,
+  explain: async () => (await import("./commands/explain.ts")).registerExplain,
+  sidecar: async () => (await import("./commands/sidecar.ts")).registerSidecar,
+  mesh: async () => (await import("./commands/mesh.ts")).registerMesh,
+  namespace: async () => (await import("./commands/namespace.ts")).registerNamespace,
+  ns: async () => (await import("./commands/namespace.ts")).registerNamespace,
+  proxy: async () => (await import("./commands/proxy.ts")).registerProxy,
+  demo: async () => (await import("./commands/demo.ts")).registerDemo,
+  controller: async () => (await import("./commands/controller.ts")).registerController,
+  install: async () => (await import("./commands/install.ts")).registerInstall,
+  uninstall: async () => (await import("./commands/install.ts")).registerInstall,
+  injector: async () => (await import("./commands/injector.ts")).registerInjector,
+};
+
+/**
+ * Builds the program with the modules `argv` needs: only the named command's when the first word is a known
+ * command, otherwise all of them (so `--help`, `help` and did-you-mean suggestions see every command).
+ */
+export async function buildProgram(argv: readonly string[]): Promise<Command> {
   const program = new Command("osm")
     .description("osm-ts: OSM-compatible sidecar traffic interception and egress control")
     .showSuggestionAfterError(true)
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
-  for (const register of [
-    registerVersion,
-    registerMeshConfig,
-    registerPolicy,
-    registerInterception,
-    registerExplain,
-    registerSidecar,
-    registerMesh,
-    registerNamespace,
-    registerProxy,
-    registerDemo,
-    registerController,
-    registerInstall,
-    registerInjector,
-  ]) {
+  registerVersion(program);
+  const first = argv.slice(2).find((word) => !word.startsWith("-"));
+  const loaders =
+    first === "version"
+      ? [] // registered above
+      : first !== undefined && commandModules[first]
+        ? [commandModules[first]]
+        : Object.values(commandModules);
+  const registered = new Set<Register>();
+  for (const register of await Promise.all(loaders.map((load) => load()))) {
+    if (registered.has(register)) continue; // install.ts registers both install and uninstall
+    registered.add(register);
     register(program);
   }
   return program;
@@ -48,8 +60,8 @@ export function buildProgram(): Command {
 const EXIT_ERROR = 1;
 
 async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
   try {
+    const program = await buildProgram(argv);
     await program.parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError) {
