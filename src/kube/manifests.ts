@@ -206,7 +206,13 @@ function probe(path: string, port: number, scheme: "HTTP" | "HTTPS"): Record<str
   return { httpGet: { path, port, scheme }, initialDelaySeconds: 1, periodSeconds: 5, timeoutSeconds: 3 };
 }
 
+// The image's USER (deploy/docker/controller.Dockerfile), stated in the PodSpec too: a runtime that ignores
+// images (the embedded node agent) then runs the same uid, which also keeps root's ~/.kube/config on such a
+// host out of the in-cluster config lookup.
 const CONTAINER_SECURITY = {
+  runAsNonRoot: true,
+  runAsUser: 65532,
+  runAsGroup: 65532,
   allowPrivilegeEscalation: false,
   readOnlyRootFilesystem: true,
   capabilities: { drop: ["ALL"] },

@@ -30,6 +30,7 @@ interface UpFlags {
   firstSlot: number;
   lastSlot: number;
   shutdownGrace: number;
+  containerPath?: string;
 }
 
 /** Registers `osm mesh up | down | status | external-host` on the program. */
@@ -78,6 +79,10 @@ export function registerMesh(program: Command): void {
       integer("--shutdown-grace"),
       5,
     )
+    .option(
+      "--container-path <PATH>",
+      "PATH of every container, where their commands (e.g. `osm`) resolve on the host (default: /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)",
+    )
     .action(async (flags: UpFlags) => {
       const network: NodeNetworkConfig = {
         bridge: flags.bridge,
@@ -95,6 +100,7 @@ export function registerMesh(program: Command): void {
         port: flags.port,
         network,
         shutdownGraceSeconds: flags.shutdownGrace,
+        ...(flags.containerPath ? { containerPath: flags.containerPath } : {}),
       });
       const h = result.health;
       process.stdout.write(

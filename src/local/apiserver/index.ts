@@ -27,6 +27,11 @@ export { removeKubeconfigContext, writeKubeconfig } from "./kubeconfig.ts";
 export interface ApiServerOptions {
   readonly stateDir: string;
   readonly host?: string;
+  /**
+   * More addresses to listen on, with the same port (and in the certificate): the daemon adds the pod bridge's
+   * gateway addresses so pods reach the API as in-cluster clients do.
+   */
+  readonly extraHosts?: readonly string[];
   /** 0 (default) picks a free port. */
   readonly port?: number;
   readonly nodeConnector?: NodeConnector;
@@ -117,7 +122,8 @@ async function registerNode(api: Api, host: string): Promise<void> {
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const logger = options.logger;
   const host = options.host ?? "127.0.0.1";
-  const identity = await loadOrCreateIdentity(options.stateDir, host);
+  const extraHosts = options.extraHosts ?? [];
+  const identity = await loadOrCreateIdentity(options.stateDir, [host, ...extraHosts]);
   const store = Store.open({
     dir: options.stateDir,
     logger: logger.child({ component: "store" }),
@@ -145,25 +151,37 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     now: () => Date.now(),
     serverAddress: "",
   };
-  const server = createApiHttpsServer(deps, { key: identity.keyPem, cert: identity.certPem });
   const sockets = new Set<Duplex>();
-  server.on("connection", (s: Duplex) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  server.on("secureConnection", (s: Duplex) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(options.port ?? 0, host, () => {
-        server.off("error", reject);
+  const newServer = () => {
+    const s = createApiHttpsServer(deps, { key: identity.keyPem, cert: identity.certPem });
+    for (const event of ["connection", "secureConnection"]) {
+      s.on(event, (c: Duplex) => {
+        sockets.add(c);
+        c.on("close", () => sockets.delete(c));
+      });
+    }
+    return s;
+  };
+  const listenOn = (s: ReturnType<typeof newServer>, port: number, address: string) =>
+    new Promise<void>((resolve, reject) => {
+      s.once("error", reject);
+      s.listen(port, address, () => {
+        s.off("error", reject);
         resolve();
       });
     });
+  const server = newServer();
+  const servers = [server];
+  try {
+    await listenOn(server, options.port ?? 0, host);
+    const chosen = (server.address() as AddressInfo).port;
+    for (const address of extraHosts) {
+      const extra = newServer();
+      servers.push(extra);
+      await listenOn(extra, chosen, address);
+    }
   } catch (error) {
+    for (const s of servers) s.close();
     stopControllers();
     stopCrds();
     hub.close();
@@ -186,10 +204,15 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       closed = true;
       stopControllers();
       hub.close();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      });
+      await Promise.all(
+        servers.map(
+          (srv) =>
+            new Promise<void>((resolve) => {
+              srv.close(() => resolve());
+              for (const s of sockets) s.destroy();
+            }),
+        ),
+      );
       stopCrds();
       store.close();
     },

@@ -1,7 +1,7 @@
 import "reflect-metadata";
 /**
  * The server's identity: a self-signed CA, a serving certificate for 127.0.0.1/::1/localhost (plus the
- * configured host) signed by it, and a random bearer token, all kept in `<stateDir>/pki/` so kubeconfigs
+ * configured hosts, e.g. the pod bridge's gateway addresses) signed by it, and a random bearer token, all kept in `<stateDir>/pki/` so kubeconfigs
  * written earlier stay valid across restarts. Keys are ECDSA P-256 (WebCrypto), certificates via
  * @peculiar/x509.
  */
@@ -34,7 +34,10 @@ function writeAtomic(path: string, text: string): void {
 }
 
 /** Loads the identity from `<stateDir>/pki`, creating it on first use (or when `host` is not covered). */
-export async function loadOrCreateIdentity(stateDir: string, host: string): Promise<ServerIdentity> {
+export async function loadOrCreateIdentity(
+  stateDir: string,
+  host: string | readonly string[],
+): Promise<ServerIdentity> {
   const dir = join(stateDir, "pki");
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const files = {
@@ -45,7 +48,9 @@ export async function loadOrCreateIdentity(stateDir: string, host: string): Prom
     token: join(dir, "token"),
     hosts: join(dir, "hosts"),
   };
-  const hosts = [...new Set(["127.0.0.1", "::1", "localhost", host])].sort();
+  const hosts = [
+    ...new Set(["127.0.0.1", "::1", "localhost", ...(typeof host === "string" ? [host] : host)]),
+  ].sort();
   let token: string;
   if (existsSync(files.token)) token = readFileSync(files.token, "utf8").trim();
   else {

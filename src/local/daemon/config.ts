@@ -11,6 +11,8 @@ export const DEFAULT_STATE_DIR = "/var/lib/osm-ts";
 export const DEFAULT_CONTEXT = "osm-local";
 export const DEFAULT_API_PORT = 6443;
 export const DEFAULT_API_HOST = "127.0.0.1";
+/** The embedded API server's Service (ClusterIP) range (`apiserver/api.ts` allocates from it). */
+export const SERVICE_CIDR4 = "192.0.2.0/24";
 
 export interface DaemonConfig {
   readonly stateDir: string;
@@ -22,6 +24,8 @@ export interface DaemonConfig {
   readonly network: NodeNetworkConfig;
   /** Grace period given to pods when the daemon stops (`osm mesh down`). */
   readonly shutdownGraceSeconds: number;
+  /** PATH of every container (the image's PATH; commands resolve on the host); default the runtime's. */
+  readonly containerPath?: string;
 }
 
 /** The kubeconfig path kubectl would use: $KUBECONFIG's first entry, else ~/.kube/config. */
@@ -39,6 +43,7 @@ export function buildDaemonConfig(partial: Partial<DaemonConfig> & { stateDir?: 
     port: partial.port ?? DEFAULT_API_PORT,
     network: partial.network ?? DEFAULT_NETWORK,
     shutdownGraceSeconds: partial.shutdownGraceSeconds ?? 5,
+    ...(partial.containerPath ? { containerPath: partial.containerPath } : {}),
   };
 }
 

@@ -13,7 +13,7 @@ import { type NodeAgent, startNodeAgent } from "../node/agent.ts";
 import { checkHostPrerequisites } from "../node/prerequisites.ts";
 import { NodeRuntime } from "../node/runtime.ts";
 import { claimBridge, releaseBridge } from "./bridge-claim.ts";
-import { type DaemonConfig, statePaths } from "./config.ts";
+import { type DaemonConfig, SERVICE_CIDR4, statePaths } from "./config.ts";
 
 export interface Health {
   readonly status: "ok" | "stopping";
@@ -70,6 +70,8 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     network: config.network,
     nodeName: NODE_NAME,
     logger: logger.child({ component: "node" }),
+    serviceCidr4: SERVICE_CIDR4,
+    ...(config.containerPath ? { containerPath: config.containerPath } : {}),
   });
   await runtime.start();
   let api: Awaited<ReturnType<typeof startApiServer>> | undefined;
@@ -105,6 +107,8 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     api = await startApiServer({
       stateDir: paths.apiserver,
       host: config.host,
+      // Pods reach the API on the bridge's gateway addresses (their default gateway), as in-cluster clients.
+      extraHosts: [runtime.plan.gateway4, runtime.plan.gateway6],
       port: config.port,
       nodeConnector: runtime,
       logger: logger.child({ component: "apiserver" }),
@@ -131,6 +135,12 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       contexts: [{ name: config.context, cluster: config.context, user: config.context }],
       currentContext: config.context,
     });
+    runtime.podApiAccess = {
+      host: runtime.plan.gateway4,
+      port: api.port,
+      caPem: api.caPem,
+      token: api.token,
+    };
     agent = await startNodeAgent({
       kubeConfig: kc,
       runtime,

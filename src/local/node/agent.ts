@@ -10,15 +10,19 @@ import { randomBytes } from "node:crypto";
 import {
   CoreV1Api,
   type KubeConfig,
+  type KubernetesObject,
   ListWatch,
+  type V1Endpoints,
   type V1Pod,
   type V1PodStatus,
+  type V1Service,
   Watch,
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { buildPodStatus } from "./pod-status.ts";
 import type { PodEvent, ResumeState } from "./pod-worker.ts";
 import type { NodeRuntime } from "./runtime.ts";
+import { planServiceAddresses } from "./service-addresses.ts";
 
 export interface NodeAgentOptions {
   readonly kubeConfig: KubeConfig;
@@ -251,6 +255,52 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
       throw error;
     }
   };
+  // ---- Services and Endpoints (before any pod starts): /etc/hosts entries, ClusterIP holders -------------
+  const watchAll = <T extends KubernetesObject>(path: string, list: () => Promise<{ items: T[] }>) => {
+    const lw = new ListWatch<T>(path, new Watch(options.kubeConfig), list, false);
+    lw.on("add", () => scheduleServices());
+    lw.on("update", () => scheduleServices());
+    lw.on("delete", () => scheduleServices());
+    lw.on("error", (error) => {
+      if (stopped) return;
+      logger.warn({ err: error, path }, "watch failed; restarting");
+      setTimeout(() => {
+        if (!stopped) void lw.start();
+      }, 1000).unref();
+    });
+    return lw;
+  };
+  let servicesTimer: NodeJS.Timeout | undefined;
+  const scheduleServices = () => {
+    if (stopped || servicesTimer) return;
+    servicesTimer = setTimeout(() => {
+      servicesTimer = undefined;
+      const plan = planServiceAddresses(
+        services.list(),
+        endpoints.list(),
+        (uid) => runtime.has(uid),
+        runtime.serviceHolders(),
+      );
+      void runtime.assignServiceAddresses(plan);
+    }, 50);
+    servicesTimer.unref();
+  };
+  const services = watchAll<V1Service>("/api/v1/services", () => core.listServiceForAllNamespaces());
+  const endpoints = watchAll<V1Endpoints>("/api/v1/endpoints", () => core.listEndpointsForAllNamespaces());
+  runtime.serviceNames = () =>
+    services.list().flatMap((s) =>
+      s.spec?.clusterIP && s.spec.clusterIP !== "None"
+        ? [
+            {
+              name: s.metadata?.name ?? "",
+              namespace: s.metadata?.namespace ?? "",
+              clusterIP: s.spec.clusterIP,
+            },
+          ]
+        : [],
+    );
+  await Promise.all([services.start(), endpoints.start()]);
+
   const informer = new ListWatch<V1Pod>(
     "/api/v1/pods",
     new Watch(options.kubeConfig),
@@ -277,10 +327,12 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
   return {
     async stop() {
       stopped = true;
+      if (servicesTimer) clearTimeout(servicesTimer);
       runtime.onChange = undefined;
       runtime.onEvent = undefined;
       runtime.readEnvSource = undefined;
-      await informer.stop();
+      runtime.serviceNames = undefined;
+      await Promise.all([informer.stop(), services.stop(), endpoints.stop()]);
     },
   };
 }

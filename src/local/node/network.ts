@@ -11,10 +11,13 @@ import type { CommandRunner } from "./command-runner.ts";
 import { runChecked } from "./command-runner.ts";
 import type { NetworkPlan } from "./network-config.ts";
 
-/** A route every sandbox gets: `dst` via the bridge-leg address `via` (an external host). */
+/**
+ * A route every sandbox gets: `dst` via the bridge-leg address `via` (an external host), or on-link over the
+ * bridge without `via` (the Service range: the pod holding a ClusterIP answers ARP for it).
+ */
 export interface SandboxRoute {
   readonly dst: string;
-  readonly via: string;
+  readonly via?: string;
 }
 
 export interface SandboxAddresses {
@@ -68,7 +71,7 @@ export function createHostNetwork(plan: NetworkPlan, run: CommandRunner): HostNe
   const p4 = plan.subnet4.prefixLength;
   const p6 = plan.subnet6.prefixLength;
   const routeLines = (verb: "replace" | "del", routes: readonly SandboxRoute[]) =>
-    routes.map((r) => `route ${verb} ${r.dst} via ${r.via} dev eth0\n`).join("");
+    routes.map((r) => `route ${verb} ${r.dst}${r.via ? ` via ${r.via}` : ""} dev eth0\n`).join("");
 
   const self: HostNetwork = {
     sandboxName: (slot) => plan.sandboxName(slot),

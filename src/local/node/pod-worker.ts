@@ -23,6 +23,7 @@ import { execInContainer } from "./exec.ts";
 import type { Ipam } from "./ipam.ts";
 import type { LogStore } from "./log-store.ts";
 import type { HostNetwork, SandboxRoute } from "./network.ts";
+import type { PodEnvironment } from "./pod-files.ts";
 import { runProbe } from "./probes.ts";
 import { type RunningProcess, startProcess } from "./process-group.ts";
 
@@ -89,6 +90,12 @@ export interface PodWorkerDeps {
   readonly nodeName: string;
   readonly hostIP: string;
   readonly logger: Logger;
+  /**
+   * The kubelet-managed files and env of the pod (hosts, service account), made once its IPs are known;
+   * undefined: none (the runtime alone, without an API server). `dropPodFiles` removes them at teardown.
+   */
+  readonly podEnvironment?: (pod: V1Pod, podIPs: readonly string[]) => PodEnvironment;
+  readonly dropPodFiles?: (uid: string) => void;
   /** Routes every sandbox gets (external hosts), read when the sandbox is made. */
   readonly routes: () => readonly SandboxRoute[];
   readonly onChange: () => void;
@@ -158,6 +165,7 @@ export class PodWorker {
   readonly #startTime: string;
   #sandbox: string | undefined;
   #podIPs: string[] = [];
+  #environment: PodEnvironment | undefined;
   #initialized: boolean;
   #initFailed = false;
   #sandboxError: string | undefined;
@@ -300,6 +308,7 @@ export class PodWorker {
         const sandbox = await this.#freshSandbox(slot);
         this.#sandbox = sandbox.name;
         this.#podIPs = [sandbox.ip4, sandbox.ip6];
+        this.#environment = this.#deps.podEnvironment?.(this.pod, this.#podIPs);
         this.#sandboxError = undefined;
         this.#changed();
         return;
@@ -354,6 +363,8 @@ export class PodWorker {
       hostIP: this.#deps.hostIP,
       nodeName: this.#deps.nodeName,
       netnsPath: `/run/netns/${this.#sandbox ?? ""}`,
+      mounts: this.#environment?.mounts ?? [],
+      serviceEnv: this.#environment?.env ?? {},
     };
   }
 
@@ -705,5 +716,6 @@ export class PodWorker {
     }
     ipam.release(this.uid);
     logs.removePod(this.uid);
+    this.#deps.dropPodFiles?.(this.uid);
   }
 }

@@ -5,7 +5,7 @@
 import { ErrorCode, MeshError } from "../../errors.ts";
 import { type CommandRunner, runCommand } from "./command-runner.ts";
 
-/** Checks what the runtime needs on this host: root, `ip netns`, nsenter and setpriv. Throws MeshError. */
+/** Checks what the runtime needs on this host: root, `ip netns`, nsenter, setpriv, unshare and mount. Throws MeshError. */
 export async function checkHostPrerequisites(
   run: CommandRunner = runCommand,
   uid: number | undefined = process.getuid?.(),
@@ -23,6 +23,9 @@ export async function checkHostPrerequisites(
     [["ip", "netns", "list"], "iproute2"],
     [["nsenter", "--version"], "util-linux"],
     [["setpriv", "--version"], "util-linux"],
+    // Each container's private mount namespace (kubelet-managed /etc/hosts, service account files).
+    [["unshare", "--version"], "util-linux"],
+    [["mount", "--version"], "mount"],
   ] as const) {
     let r: Awaited<ReturnType<CommandRunner>>;
     try {

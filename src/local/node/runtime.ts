@@ -20,6 +20,13 @@ import { type Ipam, openIpam } from "./ipam.ts";
 import { LogStore } from "./log-store.ts";
 import { createHostNetwork, type HostNetwork, type SandboxRoute } from "./network.ts";
 import { buildNetworkPlan, type NetworkPlan, type NodeNetworkConfig } from "./network-config.ts";
+import {
+  type PodApiAccess,
+  type PodEnvironment,
+  removePodFiles,
+  type ServiceName,
+  writePodFiles,
+} from "./pod-files.ts";
 import { type Backoff, type PodEvent, type PodView, PodWorker, type ResumeState } from "./pod-worker.ts";
 
 export interface NodeRuntimeOptions {
@@ -31,6 +38,13 @@ export interface NodeRuntimeOptions {
   /** Restart back-off; the kubelet's 10 s → 300 s by default. */
   readonly backoff?: Backoff;
   readonly run?: CommandRunner;
+  /**
+   * The Service (ClusterIP) range, routed on-link in every pod so that the pod holding a ClusterIP answers
+   * for it (`assignServiceAddresses`); unset: no such route.
+   */
+  readonly serviceCidr4?: string;
+  /** PATH of every container (the image's PATH, which the host stands in for); default DEFAULT_PATH. */
+  readonly containerPath?: string;
 }
 
 /** An external (non-pod) host on the bridge: its own netns, a bridge leg, and addresses pods route to. */
@@ -95,6 +109,17 @@ export class NodeRuntime implements NodeConnector {
       ) => Promise<Record<string, string> | null>)
     | undefined;
 
+  /**
+   * How pods reach the API server. Set (by the daemon) before pods start: then every pod gets the
+   * kubelet-managed files (`/etc/hosts`, service account) and env. Unset: pods get none (the runtime alone).
+   */
+  podApiAccess: PodApiAccess | undefined;
+  /** The Services for pods' `/etc/hosts` (read at pod start); the node agent sets it. */
+  serviceNames: (() => readonly ServiceName[]) | undefined;
+  /** ClusterIP → sandbox holding it (see `assignServiceAddresses`). */
+  readonly #serviceHolders = new Map<string, string>();
+  #serviceQueue: Promise<void> = Promise.resolve();
+
   constructor(options: NodeRuntimeOptions) {
     this.#opts = options;
     this.#run = options.run ?? runCommand;
@@ -131,7 +156,14 @@ export class NodeRuntime implements NodeConnector {
         nodeName: this.#opts.nodeName,
         hostIP: this.plan.gateway4,
         logger: this.#opts.logger,
-        routes: () => this.#externalRoutes(),
+        routes: () => [
+          ...(this.#opts.serviceCidr4 ? [{ dst: this.#opts.serviceCidr4 }] : []),
+          ...this.#externalRoutes(),
+        ],
+        ...(this.podApiAccess
+          ? { podEnvironment: (p: V1Pod, ips: readonly string[]) => this.#podEnvironment(p, ips) }
+          : {}),
+        dropPodFiles: (podUid: string) => removePodFiles(join(this.#opts.stateDir, "pods", podUid)),
         onChange: () => this.onChange?.(uid),
         onEvent: (event) => this.onEvent?.(pod, event),
         readEnvSource: (kind, namespace, name) =>
@@ -149,13 +181,76 @@ export class NodeRuntime implements NodeConnector {
     if (pending) return pending;
     const worker = this.#workers.get(uid);
     if (!worker) return Promise.resolve();
+    const sandbox = worker.sandbox;
     const done = worker.terminate(graceSeconds).finally(() => {
+      // Its ClusterIPs went with its netns; the slot (and netns name) may go to another pod next.
+      for (const [ip, holder] of this.#serviceHolders)
+        if (holder === sandbox) this.#serviceHolders.delete(ip);
       this.#workers.delete(uid);
       this.#terminations.delete(uid);
       this.onChange?.(uid);
     });
     this.#terminations.set(uid, done);
     return done;
+  }
+
+  #podEnvironment(pod: V1Pod, ips: readonly string[]): PodEnvironment {
+    const dir = join(this.#opts.stateDir, "pods", pod.metadata?.uid ?? "");
+    const made = writePodFiles(dir, pod, ips, this.serviceNames?.() ?? [], this.podApiAccess);
+    const path = this.#opts.containerPath;
+    return path ? { mounts: made.mounts, env: { PATH: path, ...made.env } } : made;
+  }
+
+  /**
+   * Makes each ClusterIP in `holders` (ClusterIP → pod uid) an extra /32 on that pod's `eth0` (pods route the
+   * Service range on-link); takes it off pods that no longer hold it. After a move, every pod's neighbour entry
+   * for the address is flushed, so clients ARP for the new holder at once. Calls are serialised; errors are
+   * logged (the next call retries). The host gets no route: 192.0.2.0/24 may be its own uplink network (it is
+   * on some of these machines, gateway 192.0.2.1 included), so a host route could cut it off.
+   */
+  assignServiceAddresses(holders: ReadonlyMap<string, string>): Promise<void> {
+    this.#serviceQueue = this.#serviceQueue
+      .then(() => this.#applyServiceAddresses(holders))
+      .catch((error: unknown) => this.#opts.logger.warn({ err: error }, "service address update failed"));
+    return this.#serviceQueue;
+  }
+
+  /** ClusterIP → uid of the pod holding it now. */
+  serviceHolders(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const [ip, sandbox] of this.#serviceHolders) {
+      for (const w of this.#workers.values()) if (w.sandbox === sandbox) out.set(ip, w.uid);
+    }
+    return out;
+  }
+
+  async #applyServiceAddresses(holders: ReadonlyMap<string, string>): Promise<void> {
+    const target = new Map<string, string>();
+    for (const [ip, uid] of holders) {
+      const sandbox = this.#workers.get(uid)?.sandbox;
+      if (sandbox) target.set(ip, sandbox);
+    }
+    const moved: string[] = [];
+    for (const [ip, sandbox] of [...this.#serviceHolders]) {
+      if (target.get(ip) === sandbox) continue;
+      // The sandbox may be gone with its pod: nothing to take off then.
+      await this.#run(["ip", "-n", sandbox, "addr", "del", `${ip}/32`, "dev", "eth0"]);
+      this.#serviceHolders.delete(ip);
+      moved.push(ip);
+    }
+    for (const [ip, sandbox] of target) {
+      if (this.#serviceHolders.get(ip) === sandbox) continue;
+      const r = await this.#run(["ip", "-n", sandbox, "addr", "replace", `${ip}/32`, "dev", "eth0"]);
+      if (r.code !== 0) continue;
+      this.#serviceHolders.set(ip, sandbox);
+      moved.push(ip);
+    }
+    if (moved.length === 0) return;
+    const flush = moved.map((ip) => `neigh flush to ${ip}\n`).join("");
+    for (const w of this.#workers.values()) {
+      if (w.sandbox) await this.#run(["ip", "-n", w.sandbox, "-force", "-batch", "-"], flush);
+    }
+    this.#opts.logger.info({ holders: Object.fromEntries(this.#serviceHolders) }, "service addresses");
   }
 
   view(uid: string): PodView | undefined {

@@ -8,6 +8,7 @@ import {
   effectiveCapabilities,
   expandVars,
   type FileProbe,
+  MOUNT_SCRIPT,
   resolveCommand,
 } from "../../../src/local/node/container-launch.ts";
 import { builtinEntrypoints, normalizeImage } from "../../../src/local/node/entrypoints.ts";
@@ -268,6 +269,40 @@ describe("the full launch", () => {
       "1",
     ]);
     assert.equal(l.cwd, "/tmp");
+  });
+  test("with pod files, mounts them read-only in a private mount namespace and adds the API service env first", () => {
+    const l = buildContainerLaunch(
+      pod(),
+      { name: "c", command: ["sleep", "1"], env: [{ name: "KUBERNETES_SERVICE_PORT", value: "1" }] },
+      {
+        ...facts,
+        mounts: [{ source: "/state/pods/u/hosts", target: "/etc/hosts" }],
+        serviceEnv: { KUBERNETES_SERVICE_HOST: "198.51.100.1", KUBERNETES_SERVICE_PORT: "6443" },
+      },
+      new Map(),
+      fs,
+    );
+    assert.ok("argv" in l);
+    assert.deepEqual(l.argv.slice(0, 14), [
+      "nsenter",
+      "--net=/run/netns/osm-pod-7",
+      "--",
+      "unshare",
+      "--mount",
+      "--propagation",
+      "private",
+      "--",
+      "sh",
+      "-c",
+      MOUNT_SCRIPT,
+      "osm-pod-mounts",
+      "/state/pods/u/hosts",
+      "/etc/hosts",
+    ]);
+    assert.deepEqual(l.argv.slice(14, 16), ["--", "setpriv"]);
+    assert.equal(l.env.KUBERNETES_SERVICE_HOST, "198.51.100.1");
+    // The container's own env wins, as with the kubelet's service env.
+    assert.equal(l.env.KUBERNETES_SERVICE_PORT, "1");
   });
   test("a command that is not on PATH is a StartError", () => {
     const l = buildContainerLaunch(pod(), { name: "c", command: ["nosuchtool"] }, facts, new Map(), fs);

@@ -1,0 +1,116 @@
+/**
+ * What a kubelet gives every pod besides its network: a managed `/etc/hosts` and, unless the pod opts out
+ * (`automountServiceAccountToken: false`), the service account directory
+ * (`/var/run/secrets/kubernetes.io/serviceaccount/{token,ca.crt,namespace}`) with `KUBERNETES_SERVICE_HOST/PORT`,
+ * so client libraries' in-cluster config works in the pod unchanged. The files live under the node's state
+ * directory (mode 0700 up the path; bind mounts do not need the path to be searchable) and are bind-mounted
+ * read-only into each container's own mount namespace (`container-launch.ts`). Rendering is pure.
+ */
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { V1Pod } from "@kubernetes/client-node";
+import type { PodMount } from "./container-launch.ts";
+
+/** Where in-cluster clients look for their credentials (client-go, client-node). */
+export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/** How pods reach the API server: the address on the bridge, the port, the CA and a bearer token. */
+export interface PodApiAccess {
+  readonly host: string;
+  readonly port: number;
+  readonly caPem: string;
+  readonly token: string;
+}
+
+/** A Service as a hosts-file entry (its ClusterIP). */
+export interface ServiceName {
+  readonly name: string;
+  readonly namespace: string;
+  readonly clusterIP: string;
+}
+
+/**
+ * The pod's `/etc/hosts`: the kubelet's header and localhost lines, the pod's own name on its IPs, and, as a
+ * stand-in for cluster DNS, `<svc>.<ns>.svc.cluster.local <svc>.<ns>.svc <svc>.<ns>` (plus `<svc>` for the
+ * pod's own namespace) for every Service that has a ClusterIP when the pod starts. Static: a Service created
+ * later is not added to running pods.
+ */
+export function renderHostsFile(
+  pod: { readonly name: string; readonly namespace: string; readonly ips: readonly string[] },
+  services: readonly ServiceName[],
+): string {
+  const lines = [
+    "# Kubernetes-managed hosts file (osm-ts local node agent; Services as of pod start).",
+    "127.0.0.1\tlocalhost",
+    "::1\tlocalhost ip6-localhost ip6-loopback",
+    "fe00::0\tip6-localnet",
+    "fe00::1\tip6-allnodes",
+    "fe00::2\tip6-allrouters",
+    ...pod.ips.map((ip) => `${ip}\t${pod.name}`),
+  ];
+  const sorted = [...services]
+    .filter((s) => /^\d+\.\d+\.\d+\.\d+$|:/.test(s.clusterIP))
+    .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+  for (const s of sorted) {
+    const fqdn = `${s.name}.${s.namespace}`;
+    const names = [`${fqdn}.svc.cluster.local`, `${fqdn}.svc`, fqdn];
+    if (s.namespace === pod.namespace) names.push(s.name);
+    lines.push(`${s.clusterIP}\t${names.join(" ")}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** True when the pod gets the service account files (the PodSpec field; a ServiceAccount's own is not read). */
+export function automountsToken(pod: V1Pod): boolean {
+  return pod.spec?.automountServiceAccountToken !== false;
+}
+
+/** The env the kubelet sets for the API service (`KUBERNETES_SERVICE_HOST` is read by in-cluster config). */
+export function apiServiceEnv(access: PodApiAccess): Record<string, string> {
+  const port = String(access.port);
+  return {
+    KUBERNETES_SERVICE_HOST: access.host,
+    KUBERNETES_SERVICE_PORT: port,
+    KUBERNETES_SERVICE_PORT_HTTPS: port,
+  };
+}
+
+export interface PodEnvironment {
+  readonly mounts: readonly PodMount[];
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/**
+ * Writes the pod's files under `dir` (replacing earlier ones) and returns the mounts and env its containers
+ * get. Files are 0644, as the kubelet's projected token defaults: any uid in the pod may read them.
+ */
+export function writePodFiles(
+  dir: string,
+  pod: V1Pod,
+  ips: readonly string[],
+  services: readonly ServiceName[],
+  access: PodApiAccess | undefined,
+): PodEnvironment {
+  const namespace = pod.metadata?.namespace ?? "default";
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const hosts = join(dir, "hosts");
+  writeFileSync(hosts, renderHostsFile({ name: pod.metadata?.name ?? "", namespace, ips }, services), {
+    mode: 0o644,
+  });
+  const mounts: PodMount[] = [{ source: hosts, target: "/etc/hosts" }];
+  if (!access || !automountsToken(pod)) return { mounts, env: {} };
+  const sa = join(dir, "serviceaccount");
+  mkdirSync(sa, { recursive: true, mode: 0o755 });
+  writeFileSync(join(sa, "token"), access.token, { mode: 0o644 });
+  writeFileSync(join(sa, "ca.crt"), access.caPem, { mode: 0o644 });
+  writeFileSync(join(sa, "namespace"), namespace, { mode: 0o644 });
+  // The mount point, once, on the host (/var/run is the /run tmpfs: gone after a reboot, like /run/netns).
+  // Never removed: a mount point removed on the host detaches the mounts of running pods (of any daemon).
+  mkdirSync(SERVICE_ACCOUNT_DIR, { recursive: true, mode: 0o755 });
+  mounts.push({ source: sa, target: SERVICE_ACCOUNT_DIR });
+  return { mounts, env: apiServiceEnv(access) };
+}
+
+export function removePodFiles(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
