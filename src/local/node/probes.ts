@@ -1,8 +1,9 @@
 /**
- * One probe attempt (exec, httpGet, tcpSocket), as the kubelet runs them: httpGet/tcpSocket from the host
- * to the pod IP (the host sits on the bridge), exec inside the container. Resolves true on success.
+ * One probe attempt (exec, httpGet over HTTP or HTTPS, tcpSocket), as the kubelet runs them: httpGet/tcpSocket
+ * from the host to the pod IP (the host sits on the bridge), exec inside the container. True on success.
  */
 import { request } from "node:http";
+import { request as requestTls } from "node:https";
 import { connect } from "node:net";
 import type { V1Container, V1Probe } from "@kubernetes/client-node";
 
@@ -36,9 +37,20 @@ export async function runProbe(
     const host = probe.httpGet.host || podIP;
     const headers: Record<string, string> = { "User-Agent": "kube-probe/1.32" };
     for (const h of probe.httpGet.httpHeaders ?? []) headers[h.name] = h.value;
+    // scheme HTTPS: like the kubelet, TLS without verifying the certificate (the probe checks liveness only).
+    const tls = (probe.httpGet.scheme ?? "HTTP").toUpperCase() === "HTTPS";
+    const send = tls ? requestTls : request;
     return new Promise((resolve) => {
-      const req = request(
-        { host, port, path: probe.httpGet?.path ?? "/", method: "GET", headers, timeout: timeoutMs },
+      const req = send(
+        {
+          host,
+          port,
+          path: probe.httpGet?.path ?? "/",
+          method: "GET",
+          headers,
+          timeout: timeoutMs,
+          ...(tls ? { rejectUnauthorized: false } : {}),
+        },
         (res) => {
           res.resume();
           const code = res.statusCode ?? 0;
