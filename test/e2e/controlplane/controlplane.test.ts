@@ -1,0 +1,348 @@
+/**
+ * Issue 7 item 5 on the embedded default: `osm mesh up` + `osm install` run the control plane as pods of the
+ * local node agent, from the same manifests as `kubectl kustomize deploy/` (commands resolve on the host):
+ * the controller and injector pods reach the API in-cluster (service account files, KUBERNETES_SERVICE_HOST
+ * on the bridge gateway), the injector pod serves both webhooks, a meshed Deployment gets `osm-init` + `envoy`
+ * and its sidecar reads its config from the controller pod through the Service name (pod /etc/hosts, the
+ * ClusterIP held by the controller pod). Real kubectl, temp kubeconfig and state dir, a bridge of its own.
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { parse } from "yaml";
+
+const REPO = fileURLToPath(new URL("../../../", import.meta.url));
+const OSM = join(REPO, "bin", "osm");
+const PREFIX = "osmt-cp-";
+const BRIDGE = "osmt-cp0";
+const GATEWAY = "203.0.113.129";
+const NS = "osmt-cp-app";
+const rootSkip =
+  process.getuid?.() === 0 ? false : "needs root: the daemon creates network namespaces and a bridge";
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(file: string, args: readonly string[], env: NodeJS.ProcessEnv, input?: string): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      file,
+      args,
+      { env, timeout: 60_000, maxBuffer: 16 << 20 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `check` every 250 ms until it returns a value, for at most `ms`; throws with `what` and the last note. */
+async function waitFor<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const value = await check();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+/** The netns of a pod of this daemon: its slot N is the last octet minus the subnet base (203.0.113.128/27). */
+function netnsOf(podIP: string): string {
+  return `${PREFIX}${Number(podIP.split(".")[3]) - 128}`;
+}
+
+/** PIDs whose environment names this daemon's API address: every container process it started. */
+function podProcesses(): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, "latin1").includes(`KUBERNETES_SERVICE_HOST=${GATEWAY}\0`))
+        out.push(Number(entry));
+    } catch {
+      // Gone, or a kernel thread.
+    }
+  }
+  return out;
+}
+
+const APP = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: osmt-cp-sleep
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: osmt-cp-sleep}
+  template:
+    metadata:
+      labels: {app: osmt-cp-sleep}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: app
+        image: curlimages/curl
+        command: ["sleep", "365d"]
+`;
+
+describe("the control plane as pods of the local node agent", { skip: rootSkip, concurrency: false }, () => {
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+  let stateDir: string;
+  let kubeconfig: string;
+  let upArgs: string[];
+  const kubectl = (...args: string[]) => run("kubectl", args, env);
+  const osm = (...args: string[]) => run(OSM, args, env);
+  const jsonpath = async (...args: string[]) => (await kubectl(...args)).stdout.trim();
+
+  /** The name of the one Ready pod with label app=<app> in `namespace` (other than `not`). */
+  const readyPod = (namespace: string, app: string, ready: string, not?: string) =>
+    waitFor(`${namespace}/${app} ${ready} Running`, 60_000, async () => {
+      const r = await kubectl("get", "pods", "-n", namespace, "-l", `app=${app}`, "--no-headers");
+      const rows = r.stdout.trim().split("\n").filter(Boolean);
+      const row = rows[0]?.split(/\s+/) ?? [];
+      return rows.length === 1 && row[1] === ready && row[2] === "Running" && row[0] !== not
+        ? row[0]
+        : undefined;
+    });
+
+  const configDump = async (pod: string) => {
+    const r = await osm("proxy", "get", "config_dump", pod, "-n", NS);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as { source: string; config: { version: number; enableEgress: boolean } };
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "osmt-cp-"));
+    stateDir = join(dir, "state");
+    kubeconfig = join(dir, "kubeconfig");
+    env = { ...process.env, KUBECONFIG: kubeconfig, KUBECACHEDIR: join(dir, "cache"), HOME: dir };
+    upArgs = [
+      "mesh",
+      "up",
+      "--state-dir",
+      stateDir,
+      "--kubeconfig",
+      kubeconfig,
+      "--port",
+      String(await freePort()),
+      "--bridge",
+      BRIDGE,
+      "--name-prefix",
+      PREFIX,
+      "--subnet4",
+      "203.0.113.128/27",
+      "--subnet6",
+      "2001:db8:1:9::/64",
+      "--last-slot",
+      "30",
+      // Pods run this checkout's `osm` (the manifests say `osm`; /usr/local/bin/osm may be another clone's).
+      "--container-path",
+      `${join(REPO, "bin")}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+    ];
+  });
+
+  after(async () => {
+    // Safety net when a test failed half-way; a no-op after the last test.
+    if (stateDir) await osm("mesh", "down", "--state-dir", stateDir, "--kubeconfig", kubeconfig, "--purge");
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("osm install runs osm-controller and osm-injector as Ready pods on the bridge, reaching the API in-cluster", async () => {
+    const up = await osm(...upArgs);
+    assert.equal(up.code, 0, up.stderr);
+    const install = await osm("install");
+    assert.equal(install.code, 0, install.stderr);
+    const controller = await readyPod("osm-system", "osm-controller", "1/1");
+    const injector = await readyPod("osm-system", "osm-injector", "1/1");
+    for (const pod of [controller, injector]) {
+      const ip = await jsonpath("get", "pod", "-n", "osm-system", pod, "-o", "jsonpath={.status.podIP}");
+      assert.match(ip, /^203\.0\.113\.(129|1[3-5]\d)$/, `${pod} runs on the node's bridge`);
+    }
+    // In-cluster config: the service account files and KUBERNETES_SERVICE_HOST, as on a cluster.
+    const files = await kubectl(
+      "exec",
+      "-n",
+      "osm-system",
+      controller,
+      "--",
+      "sh",
+      "-c",
+      'cat /var/run/secrets/kubernetes.io/serviceaccount/namespace; echo " $KUBERNETES_SERVICE_HOST"; id -u',
+    );
+    assert.equal(files.code, 0, files.stderr);
+    assert.equal(files.stdout, `osm-system ${GATEWAY}\n65532\n`);
+    // The injector pod published its CA into both webhook configurations.
+    for (const kind of [
+      "mutatingwebhookconfiguration/osm-webhook-osm",
+      "validatingwebhookconfiguration/osm-validator-mesh-osm",
+    ]) {
+      const ca = await jsonpath("get", kind, "-o", "jsonpath={.webhooks[0].clientConfig.caBundle}");
+      assert.ok(ca.length > 100, `${kind} has a caBundle`);
+    }
+  });
+
+  test("a Deployment in a meshed namespace gets osm-init + envoy, runs 2/2, and its rules verify", async () => {
+    assert.equal((await kubectl("create", "namespace", NS)).code, 0);
+    const added = await osm("namespace", "add", NS);
+    assert.equal(added.code, 0, added.stderr);
+    const applied = await run("kubectl", ["apply", "-n", NS, "-f", "-"], env, APP);
+    assert.equal(applied.code, 0, applied.stderr);
+    const pod = await readyPod(NS, "osmt-cp-sleep", "2/2");
+    const names = await jsonpath(
+      "get",
+      "pod",
+      "-n",
+      NS,
+      pod,
+      "-o",
+      "jsonpath={.spec.initContainers[*].name} {.spec.containers[*].name}",
+    );
+    assert.equal(names, "osm-init app envoy");
+    const ip = await jsonpath("get", "pod", "-n", NS, pod, "-o", "jsonpath={.status.podIP}");
+    const verify = await osm("interception", "verify", "--netns", `/var/run/netns/${netnsOf(ip)}`);
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+    assert.match(verify.stdout, /in sync/);
+  });
+
+  test("the sidecar's config comes from the controller pod, through the Service name and its ClusterIP", async () => {
+    const pod = await readyPod(NS, "osmt-cp-sleep", "2/2");
+    const dump = await waitFor("a config from the controller", 20_000, async () => {
+      const d = await configDump(pod);
+      return d.config?.version > 0 ? d : undefined;
+    });
+    assert.equal(dump.source, "http://osm-controller.osm-system.svc.cluster.local:15128");
+    const clusterIP = await jsonpath(
+      "get",
+      "svc",
+      "-n",
+      "osm-system",
+      "osm-controller",
+      "-o",
+      "jsonpath={.spec.clusterIP}",
+    );
+    const controller = await readyPod("osm-system", "osm-controller", "1/1");
+    const controllerIP = await jsonpath(
+      "get",
+      "pod",
+      "-n",
+      "osm-system",
+      controller,
+      "-o",
+      "jsonpath={.status.podIP}",
+    );
+    const held = await run("ip", ["-n", netnsOf(controllerIP), "-o", "addr", "show", "dev", "eth0"], env);
+    assert.match(held.stdout, new RegExp(`inet ${clusterIP.replaceAll(".", "\\.")}/32`));
+    const hosts = await kubectl("exec", "-n", NS, pod, "-c", "envoy", "--", "cat", "/etc/hosts");
+    assert.match(
+      hosts.stdout,
+      new RegExp(`${clusterIP.replaceAll(".", "\\.")}\tosm-controller\\.osm-system\\.svc\\.cluster\\.local `),
+    );
+  });
+
+  test("an invalid MeshConfig patch is denied by the injector pod's webhook and nothing changes", async () => {
+    const before = await jsonpath("get", "meshconfig", "osm-mesh-config", "-n", "osm-system", "-o", "json");
+    const denied = await kubectl(
+      "patch",
+      "meshconfig",
+      "osm-mesh-config",
+      "-n",
+      "osm-system",
+      "--type=merge",
+      "-p",
+      '{"spec":{"traffic":{"outboundIPRangeExclusionList":["54.91.118.50/33"]}}}',
+    );
+    assert.notEqual(denied.code, 0);
+    assert.match(denied.stderr, /outboundIPRangeExclusionList\[0\]: Invalid value: "54\.91\.118\.50\/33"/);
+    const afterPatch = await jsonpath(
+      "get",
+      "meshconfig",
+      "osm-mesh-config",
+      "-n",
+      "osm-system",
+      "-o",
+      "json",
+    );
+    assert.deepEqual(JSON.parse(afterPatch).spec, JSON.parse(before).spec);
+    const injector = await readyPod("osm-system", "osm-injector", "1/1");
+    const logs = await kubectl("logs", "-n", "osm-system", injector);
+    assert.match(logs.stdout, /"path":"\/validate-meshconfig".*"allowed":false/);
+  });
+
+  test("enableEgress reaches the running sidecar live, also after the controller pod is deleted and recreated", async () => {
+    const pod = await readyPod(NS, "osmt-cp-sleep", "2/2");
+    const setEgress = async (value: boolean) => {
+      const r = await kubectl(
+        "patch",
+        "meshconfig",
+        "osm-mesh-config",
+        "-n",
+        "osm-system",
+        "--type=merge",
+        "-p",
+        JSON.stringify({ spec: { traffic: { enableEgress: value } } }),
+      );
+      assert.equal(r.code, 0, r.stderr);
+      return waitFor(`enableEgress ${value} in the sidecar`, 20_000, async () => {
+        const d = await configDump(pod);
+        return d.config.enableEgress === value ? d.config.version : undefined;
+      });
+    };
+    const first = await setEgress(false);
+    const old = await readyPod("osm-system", "osm-controller", "1/1");
+    const deleted = await kubectl("delete", "pod", "-n", "osm-system", old);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    await readyPod("osm-system", "osm-controller", "1/1", old);
+    const second = await setEgress(true);
+    assert.ok(second > first, "versions keep increasing across controller restarts");
+    const spec = JSON.parse(
+      await jsonpath("get", "meshconfig", "osm-mesh-config", "-n", "osm-system", "-o", "json"),
+    ).spec;
+    assert.equal(spec.traffic.enableEgress, true);
+  });
+
+  test("right after kill -9 of the daemon, up brings it back with every pod; down leaves nothing", async () => {
+    const pid = Number(readFileSync(join(stateDir, "daemon.pid"), "utf8"));
+    process.kill(pid, "SIGKILL");
+    const up = await osm(...upArgs);
+    assert.equal(up.code, 0, up.stderr);
+    await readyPod("osm-system", "osm-controller", "1/1");
+    await readyPod(NS, "osmt-cp-sleep", "2/2");
+    const down = await osm("mesh", "down", "--state-dir", stateDir, "--kubeconfig", kubeconfig, "--purge");
+    assert.equal(down.code, 0, down.stderr);
+    const ns = await run("ip", ["netns", "list"], env);
+    const links = await run("ip", ["-o", "link", "show"], env);
+    const ours = [...ns.stdout.split("\n"), ...links.stdout.split("\n").map((l) => l.split(": ")[1] ?? "")]
+      .map((l) => (l.split(" ")[0] ?? "").split("@")[0] ?? "")
+      .filter((n) => n.startsWith(PREFIX) || n === BRIDGE);
+    assert.deepEqual(ours, []);
+    assert.deepEqual(podProcesses(), []);
+    const mounts = readFileSync("/proc/mounts", "utf8")
+      .split("\n")
+      .filter((l) => l.includes(dir) || l.includes(PREFIX));
+    assert.deepEqual(mounts, []);
+    const cfg = parse(readFileSync(kubeconfig, "utf8"));
+    assert.deepEqual(cfg.contexts ?? [], []);
+  });
+});
