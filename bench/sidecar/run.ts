@@ -175,7 +175,7 @@ async function stop(child: ChildProcess): Promise<void> {
  * previous target's tens of thousands of connections would otherwise slow the next one's connect().
  */
 async function measure(target: string, install: string): Promise<Results[string]> {
-  const lab = new Lab();
+  const lab = new Lab("osmt-sp");
   let proxy: ChildProcess | undefined;
   try {
     await lab.create();

@@ -33,6 +33,9 @@ struct half {
   int in, out, pipe_r, pipe_w;
   size_t in_pipe;
   int eof_in, shut_out;
+  /* Edge-triggered readiness: set by an event on that fd, cleared by EAGAIN. A half whose `in` has not
+   * signalled since its last EAGAIN is not tried again (no wasted splice calls). */
+  int readable, writable;
   uint64_t bytes;
 };
 
@@ -60,6 +63,7 @@ static int ep = -1, wake = -1;
 static uint32_t next_id = 1;
 static napi_threadsafe_function tsfn;
 static struct pair *active; /* relay thread only */
+static struct pair *dead;   /* finished in this loop turn, freed at its end (later events may name them) */
 
 /* Empty pipes kept for the next pairs (relay thread only): saves pipe2() and two close() per direction. */
 #define POOL_MAX 256
@@ -141,7 +145,8 @@ static void finish(struct pair *p, int reset) {
     memcpy(r->error, p->error, sizeof r->error);
     if (napi_call_threadsafe_function(tsfn, r, napi_tsfn_blocking) != napi_ok) free(r);
   }
-  free(p);
+  p->next = dead;
+  dead = p;
 }
 
 /* Moves what it can in one direction. Returns 1 on progress, 0 on none, -errno on error. */
@@ -149,7 +154,7 @@ static int pump_half(struct half *h) {
   int progress = 0;
   for (;;) {
     int moved = 0;
-    while (h->in_pipe > 0) {
+    while (h->in_pipe > 0 && h->writable) {
       ssize_t n = splice(h->pipe_r, NULL, h->out, NULL, h->in_pipe, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
       if (n > 0) {
         h->in_pipe -= (size_t)n;
@@ -157,10 +162,11 @@ static int pump_half(struct half *h) {
         moved = 1;
         continue;
       }
+      if (n < 0 && errno == EAGAIN) h->writable = 0;
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
       return -(n < 0 ? errno : EPIPE);
     }
-    if (!h->eof_in && h->in_pipe < PIPE_CAP) {
+    if (!h->eof_in && h->readable && h->in_pipe < PIPE_CAP) {
       ssize_t n = splice(h->in, NULL, h->pipe_w, NULL, PIPE_CAP - h->in_pipe, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
       if (n > 0) {
         h->in_pipe += (size_t)n;
@@ -168,7 +174,9 @@ static int pump_half(struct half *h) {
       } else if (n == 0) {
         h->eof_in = 1;
         moved = 1;
-      } else if (errno != EAGAIN && errno != EINTR) {
+      } else if (errno == EAGAIN) {
+        h->readable = 0;
+      } else if (errno != EINTR) {
         return -errno;
       }
     }
@@ -180,6 +188,14 @@ static int pump_half(struct half *h) {
     if (!moved) return progress;
     progress = 1;
   }
+}
+
+/* Records what an epoll event says about one of the pair's sockets (the other half's `out` is the same fd). */
+static void note_event(struct pair *p, int fd, uint32_t events) {
+  struct half *reading = fd == p->up.in ? &p->up : &p->down;
+  struct half *writing = fd == p->up.out ? &p->up : &p->down;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) reading->readable = 1;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writing->writable = 1;
 }
 
 static void pump(struct pair *p) {
@@ -210,14 +226,13 @@ static void *relay_thread(void *arg) {
         if (read(wake, &v, sizeof v) < 0) { /* spurious */ }
         continue;
       }
-      /* A pair may be freed while handling an earlier event of this batch: ids guard against reuse. */
-      struct pair *p = events[i].data.ptr;
-      for (struct pair *q = active; q; q = q->next) {
-        if (q == p) {
-          pump(p);
-          break;
-        }
-      }
+      /* The low bit says which socket (pairs are malloc-aligned). A pair finished by an earlier event of
+       * this batch is on `dead`, not freed yet. */
+      uintptr_t tagged = (uintptr_t)events[i].data.ptr;
+      struct pair *p = (struct pair *)(tagged & ~(uintptr_t)1);
+      if (p->finished) continue;
+      note_event(p, (tagged & 1) ? p->fd_upstream : p->fd_client, events[i].events);
+      pump(p);
     }
     pthread_mutex_lock(&lock);
     struct pair *incoming = queue;
@@ -239,7 +254,9 @@ static void *relay_thread(void *arg) {
       }
       struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = p};
       epoll_ctl(ep, EPOLL_CTL_ADD, p->fd_client, &ev);
+      ev.data.ptr = (void *)((uintptr_t)p | 1);
       epoll_ctl(ep, EPOLL_CTL_ADD, p->fd_upstream, &ev);
+      p->up.readable = p->up.writable = p->down.readable = p->down.writable = 1;
       pump(p);
     }
     int64_t now = now_ms();
@@ -252,6 +269,11 @@ static void *relay_thread(void *arg) {
         snprintf(p->error, sizeof p->error, "idle-timeout");
         finish(p, 1);
       }
+    }
+    while (dead) {
+      struct pair *p = dead;
+      dead = p->next;
+      free(p);
     }
   }
   return arg;

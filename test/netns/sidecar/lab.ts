@@ -1,7 +1,7 @@
 /**
  * The sidecar's netns test bench: a client namespace (OSM's interception rules, the sidecar as uid 1500)
  * and a server namespace (external hosts and mesh pods on documentation addresses), joined by a veth pair.
- * Everything is named `osmt-sc-*` and removed by `destroy()`, processes by PID.
+ * Everything is named `osmt-sc-*` (the bench: `osmt-sp-*`) and removed by `destroy()`, processes by PID.
  *
  *   client ns  veth 198.51.100.1/24, 2001:db8:51::1/64  ── veth ──  server ns 198.51.100.2, 2001:db8:51::2
  *   routes 203.0.113.0/24, 192.0.2.0/24, 2001:db8:203::/64 via the server; servers answer on:
@@ -177,19 +177,26 @@ export interface CurlResult {
 
 export class Lab {
   readonly id = randomBytes(2).toString("hex");
-  readonly clientNs = `osmt-sc-c${this.id}`;
-  readonly serverNs = `osmt-sc-s${this.id}`;
-  readonly dir = mkdtempSync(join(tmpdir(), "osmt-sc-"));
+  readonly clientNs: string;
+  readonly serverNs: string;
+  readonly dir: string;
   readonly #children = new Set<ChildProcess>();
   #configVersion = 0;
+
+  /** `prefix` names the namespaces, links and temp dir: the tests use `osmt-sc`, the bench `osmt-sp`. */
+  constructor(prefix = "osmt-sc") {
+    this.clientNs = `${prefix}-c${this.id}`;
+    this.serverNs = `${prefix}-s${this.id}`;
+    this.dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  }
 
   /** Creates both namespaces, links, routes and OSM's rules (v4 and v6), then starts the servers. */
   async create(): Promise<void> {
     chmodSync(this.dir, 0o755); // the sidecar (uid 1500) reads its config file here
     const c = this.clientNs;
     const s = this.serverNs;
-    const vc = `osmt-sc-c${this.id}`;
-    const vs = `osmt-sc-s${this.id}`;
+    const vc = c;
+    const vs = s;
     run(["ip", "netns", "add", c]);
     run(["ip", "netns", "add", s]);
     run(["ip", "link", "add", vc, "netns", c, "type", "veth", "peer", "name", vs, "netns", s]);
