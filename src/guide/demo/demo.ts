@@ -9,7 +9,6 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { makeExec } from "./exec.ts";
 import type { CommandResult } from "./expect.ts";
-import { startHostControlPlane, stopProcesses } from "./host-control-plane.ts";
 import { type RunnerDeps, type RunOutcome, runSteps, type Step } from "./runner.ts";
 import { formatCommand } from "./shell-quote.ts";
 import {
@@ -122,7 +121,6 @@ export async function runDemo(options: DemoOptions): Promise<RunOutcome> {
   const meshWasUp = parseRunning(status);
   const stateDirExisted = existsSync(stateDir);
   let server: ChildProcess | undefined;
-  let hostControlPlane: ChildProcess[] = [];
 
   const setup: Step[] = [
     meshWasUp
@@ -154,62 +152,19 @@ export async function runDemo(options: DemoOptions): Promise<RunOutcome> {
       skip: (vars) => (vars.get("controllers") ? "already installed" : undefined),
       timeoutMs: 120_000,
     },
-    {
-      kind: "command",
-      title: "Wait for the controller",
-      argv: [
-        "kubectl",
-        "rollout",
-        "status",
-        "deployment",
-        "osm-controller",
-        "-n",
-        "osm-system",
-        "--timeout=30s",
-      ],
-      // Not ready in time is handled by the next steps (see host-control-plane.ts), so both outcomes hold.
-      expect: { exitCodeIn: [0, 1], describe: "noted" },
-      capture: "controllerRollout",
-      timeoutMs: 60_000,
-    },
-    {
-      kind: "command",
-      title: "Wait for the injector",
-      argv: [
-        "kubectl",
-        "rollout",
-        "status",
-        "deployment",
-        "osm-injector",
-        "-n",
-        "osm-system",
-        "--timeout=120s",
-      ],
-      expect: { stdout: [/successfully rolled out/] },
-      skip: (vars) =>
-        controlPlaneRunsAsPods(vars) ? undefined : "the controller's pod did not become ready",
-      timeoutMs: 150_000,
-      diagnose: [
-        ["kubectl", "get", "pods", "-n", "osm-system", "-o", "wide"],
-        ["kubectl", "get", "events", "-n", "osm-system"],
-      ],
-    },
-    {
-      kind: "action",
-      title:
-        "The control plane's pods cannot reach the API server on this host yet: run their commands on the host instead",
-      skip: (vars) => (controlPlaneRunsAsPods(vars) ? "the control plane runs as pods" : undefined),
-      run: async (_vars, out) => {
-        hostControlPlane = await startHostControlPlane({
-          exec,
-          write: out,
-          env,
-          workDir: join(stateDir, "demo"),
-          osmPath: join(REPO, "bin/osm"),
-          stateDirArgs: stateDirArgs(options.mesh),
-        });
-      },
-    },
+    ...["osm-controller", "osm-injector"].map(
+      (name): Step => ({
+        kind: "command",
+        title: `Wait for ${name}`,
+        argv: ["kubectl", "rollout", "status", "deployment", name, "-n", "osm-system", "--timeout=120s"],
+        expect: { stdout: [/successfully rolled out/] },
+        timeoutMs: 150_000,
+        diagnose: [
+          ["kubectl", "get", "pods", "-n", "osm-system", "-o", "wide"],
+          ["kubectl", "get", "events", "-n", "osm-system"],
+        ],
+      }),
+    ),
     {
       kind: "command",
       title: "Note the MeshConfig's egress setting (restored afterwards)",
@@ -313,16 +268,8 @@ export async function runDemo(options: DemoOptions): Promise<RunOutcome> {
           expect: {},
           timeoutMs: 60_000,
         },
-        // The MeshConfig is restored through the validating webhook: stop the host control plane after it.
-        ...(meshWasUp ? buildGuideCleanup({ kubectl: "kubectl" }, vars) : []),
-        {
-          kind: "action",
-          title: "Stop the control plane started on the host",
-          skip: () => (hostControlPlane.length === 0 ? "none was started" : undefined),
-          run: async () => stopProcesses(hostControlPlane),
-        },
         ...(meshWasUp
-          ? []
+          ? buildGuideCleanup({ kubectl: "kubectl" }, vars)
           : [
               {
                 kind: "command" as const,
@@ -342,11 +289,8 @@ export async function runDemo(options: DemoOptions): Promise<RunOutcome> {
       ];
   const outcome = await runSteps(steps, cleanup, deps, vars);
   if (options.keep) {
-    if (!outcome.ok) {
-      stopProcessGroup(server);
-      stopProcesses(hostControlPlane);
-    }
-    write(keepHints(vars, addresses, options.mesh, hostControlPlane));
+    if (!outcome.ok) stopProcessGroup(server);
+    write(keepHints(vars, addresses, options.mesh));
   }
   return outcome;
 }
@@ -360,17 +304,7 @@ function parseRunning(result: CommandResult): boolean {
   }
 }
 
-/** True once `kubectl rollout status` saw the controller's Deployment roll out. */
-function controlPlaneRunsAsPods(vars: Map<string, string>): boolean {
-  return /successfully rolled out/.test(vars.get("controllerRollout") ?? "");
-}
-
-function keepHints(
-  vars: Map<string, string>,
-  a: ExternalAddresses,
-  mesh: MeshUpSettings,
-  hostControlPlane: readonly ChildProcess[],
-): string {
+function keepHints(vars: Map<string, string>, a: ExternalAddresses, mesh: MeshUpSettings): string {
   const pod = vars.get("curlPod") ?? "<curl pod>";
   const kubeconfig = mesh.kubeconfig ? `  export KUBECONFIG=${mesh.kubeconfig}\n` : "";
   return (
@@ -383,9 +317,6 @@ function keepHints(
     `  osm proxy get config_dump ${pod} -n curl\n` +
     `When done: osm mesh down${stateDirArgs(mesh)
       .map((x) => ` ${x}`)
-      .join("")}\n` +
-    (hostControlPlane.length > 0
-      ? `  and stop the control plane started on the host: kill ${hostControlPlane.map((c) => c.pid).join(" ")}\n`
-      : "")
+      .join("")}\n`
   );
 }

@@ -48,8 +48,6 @@ export interface ActionStep {
   readonly title: string;
   /** Does something that is not one of the guide's commands; throws (with a clear message) when it fails. */
   readonly run: (vars: DemoVars, write: (text: string) => void) => Promise<void>;
-  /** A reason to skip the step given earlier captures; undefined runs it. */
-  readonly skip?: (vars: DemoVars) => string | undefined;
 }
 
 export type Step = CommandStep | ActionStep;
@@ -139,11 +137,6 @@ async function runCommandStep(step: CommandStep, vars: DemoVars, deps: RunnerDep
 }
 
 async function runActionStep(step: ActionStep, vars: DemoVars, deps: RunnerDeps): Promise<string[]> {
-  const skip = step.skip?.(vars);
-  if (skip !== undefined) {
-    deps.write(`  skipped: ${skip}\n`);
-    return [];
-  }
   const started = deps.now();
   try {
     await step.run(vars, deps.write);

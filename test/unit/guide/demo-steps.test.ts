@@ -55,10 +55,3 @@ test("the IPv6 demo brackets its URLs and excludes a /128", () => {
   assert.ok(list.some((c) => c.includes('["2001:db8::10/129"]')));
   assert.ok(list.includes("osm explain pod/curl-54ccc6954c-9rlvp -n curl '[2001:db8::11]:80'"));
 });
-
-test("the host fallback takes the bridge's host address from osm mesh status -o json", async () => {
-  const { hostAddress } = await import("../../../src/guide/demo/host-control-plane.ts");
-  assert.equal(hostAddress('{"running":true,"health":{"gateway4":"198.51.100.1/24"}}'), "198.51.100.1");
-  assert.equal(hostAddress('{"running":false}'), undefined);
-  assert.equal(hostAddress("not json"), undefined);
-});
