@@ -81,7 +81,7 @@ export function registerMesh(program: Command): void {
     )
     .option(
       "--container-path <PATH>",
-      "PATH of every container, where their commands (e.g. `osm`) resolve on the host (default: /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)",
+      "PATH of every container, where their commands resolve on the host (default: this osm-ts's bin/, then /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)",
     )
     .action(async (flags: UpFlags) => {
       const network: NodeNetworkConfig = {

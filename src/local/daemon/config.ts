@@ -5,12 +5,21 @@
  */
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { DEFAULT_PATH } from "../node/container-launch.ts";
 import { DEFAULT_NETWORK, type NodeNetworkConfig } from "../node/network-config.ts";
 
 export const DEFAULT_STATE_DIR = "/var/lib/osm-ts";
 export const DEFAULT_CONTEXT = "osm-local";
 export const DEFAULT_API_PORT = 6443;
 export const DEFAULT_API_HOST = "127.0.0.1";
+/**
+ * Containers' default PATH: this checkout's `bin/` first, then the usual directories. So the `osm` of the
+ * control-plane manifests (and of injected sidecars) is the osm-ts that runs the daemon, whatever else
+ * `/usr/local/bin/osm` points at (the image's PATH, which the host stands in for, would carry its own `osm`).
+ */
+export const DEFAULT_CONTAINER_PATH = `${fileURLToPath(new URL("../../../bin", import.meta.url))}:${DEFAULT_PATH}`;
+
 /** The embedded API server's Service (ClusterIP) range (`apiserver/api.ts` allocates from it). */
 export const SERVICE_CIDR4 = "192.0.2.0/24";
 
@@ -24,8 +33,8 @@ export interface DaemonConfig {
   readonly network: NodeNetworkConfig;
   /** Grace period given to pods when the daemon stops (`osm mesh down`). */
   readonly shutdownGraceSeconds: number;
-  /** PATH of every container (the image's PATH; commands resolve on the host); default the runtime's. */
-  readonly containerPath?: string;
+  /** PATH of every container (the image's PATH; commands resolve on the host). */
+  readonly containerPath: string;
 }
 
 /** The kubeconfig path kubectl would use: $KUBECONFIG's first entry, else ~/.kube/config. */
@@ -43,7 +52,7 @@ export function buildDaemonConfig(partial: Partial<DaemonConfig> & { stateDir?: 
     port: partial.port ?? DEFAULT_API_PORT,
     network: partial.network ?? DEFAULT_NETWORK,
     shutdownGraceSeconds: partial.shutdownGraceSeconds ?? 5,
-    ...(partial.containerPath ? { containerPath: partial.containerPath } : {}),
+    containerPath: partial.containerPath ?? DEFAULT_CONTAINER_PATH,
   };
 }
 

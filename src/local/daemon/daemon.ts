@@ -71,7 +71,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     nodeName: NODE_NAME,
     logger: logger.child({ component: "node" }),
     serviceCidr4: SERVICE_CIDR4,
-    ...(config.containerPath ? { containerPath: config.containerPath } : {}),
+    containerPath: config.containerPath,
   });
   await runtime.start();
   let api: Awaited<ReturnType<typeof startApiServer>> | undefined;

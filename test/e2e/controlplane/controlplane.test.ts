@@ -157,9 +157,6 @@ describe("the control plane as pods of the local node agent", { skip: rootSkip, 
       "2001:db8:1:9::/64",
       "--last-slot",
       "30",
-      // Pods run this checkout's `osm` (the manifests say `osm`; /usr/local/bin/osm may be another clone's).
-      "--container-path",
-      `${join(REPO, "bin")}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
     ];
   });
 
@@ -193,6 +190,9 @@ describe("the control plane as pods of the local node agent", { skip: rootSkip, 
     );
     assert.equal(files.code, 0, files.stderr);
     assert.equal(files.stdout, `osm-system ${GATEWAY}\n65532\n`);
+    // The manifests say `osm`: containers find this checkout's first (the daemon's default container PATH).
+    const which = await kubectl("exec", "-n", "osm-system", controller, "--", "sh", "-c", "command -v osm");
+    assert.equal(which.stdout, `${join(REPO, "bin", "osm")}\n`);
     // The injector pod published its CA into both webhook configurations.
     for (const kind of [
       "mutatingwebhookconfiguration/osm-webhook-osm",
