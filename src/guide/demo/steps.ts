@@ -93,7 +93,7 @@ export function buildDemoSteps(o: DemoStepOptions): Step[] {
     kind: "command",
     title: "Look up the curl pod's name",
     argv: [k, "get", "pod", "-n", "curl", "-l", "app=curl", "-o", "jsonpath={.items[0].metadata.name}"],
-    expect: { stdout: [/^curl-\S+$/] },
+    expect: { stdout: [/^curl-\S+$/], describe: "a pod name (curl-…)" },
     capture: "curlPod",
   };
   const readBack: Step = {
@@ -297,7 +297,7 @@ export function buildDemoSteps(o: DemoStepOptions): Step[] {
       kind: "command",
       title: "Look up the httpbin Service's cluster IP",
       argv: [k, "get", "service", "httpbin", "-n", "httpbin", "-o", "jsonpath={.spec.clusterIP}"],
-      expect: { stdout: [/^\S+$/] },
+      expect: { stdout: [/^\S+$/], describe: "an address" },
       capture: "httpbinIP",
     },
     {
