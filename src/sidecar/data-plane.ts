@@ -250,6 +250,10 @@ export class DataPlane {
       return;
     }
 
+    if (this.#nativeRelay !== undefined) {
+      this.#connectInRelay(this.#nativeRelay, direction, bound, client, decision, finish);
+      return;
+    }
     const upstream = connect({
       host: decision.upstream.address,
       port: decision.upstream.port,
@@ -306,6 +310,49 @@ export class DataPlane {
         finish(decision, { bytesUp: 0, bytesDown: 0, error: `relay:${code}` });
       }
     });
+  }
+
+  /**
+   * The splice relay's path: the relay thread connects the upstream and relays, so this thread only accepts,
+   * decides and logs (no upstream socket in Node at all). Outcomes match the JS path's: a failed or timed-out
+   * connect resets the client, a client reset before the upstream answered ends it as `client-closed`.
+   */
+  #connectInRelay(
+    nativeRelay: NativeRelay,
+    direction: Direction,
+    bound: DirectionMetrics,
+    client: Socket,
+    decision: Exclude<Decision, { kind: "refuse" }>,
+    finish: (decision: Decision, fields: Record<string, unknown>) => void,
+  ): void {
+    const { metrics } = this.#options;
+    try {
+      nativeRelay.connectAndRelay(
+        client,
+        decision.upstream,
+        this.#options.connectTimeoutMs,
+        this.#options.idleTimeoutMs,
+        (result) => {
+          if (result.connectSeconds !== undefined) bound.connectSeconds.observe(result.connectSeconds);
+          bound.bytesUp.inc(result.bytesUp);
+          bound.bytesDown.inc(result.bytesDown);
+          const error = result.error;
+          if (error === "connect-timeout") metrics.errors.inc({ direction, kind: "connect-timeout" });
+          else if (error?.startsWith("connect:")) metrics.errors.inc({ direction, kind: "connect" });
+          else if (error === "idle-timeout") metrics.errors.inc({ direction, kind: "idle-timeout" });
+          else if (error !== undefined && error !== "client-closed") {
+            metrics.errors.inc({ direction, kind: "reset" });
+          }
+          finish(decision, { bytesUp: result.bytesUp, bytesDown: result.bytesDown, error });
+        },
+      );
+    } catch (cause) {
+      // The relay could not take the client (out of file descriptors): reset, never crash.
+      metrics.errors.inc({ direction, kind: "relay" });
+      client.resetAndDestroy();
+      const code = (cause as NodeJS.ErrnoException).code ?? "EUNKNOWN";
+      finish(decision, { bytesUp: 0, bytesDown: 0, error: `relay:${code}` });
+    }
   }
 
   /**

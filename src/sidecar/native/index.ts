@@ -15,8 +15,17 @@ import { nativeAddonPath } from "./addon-path.ts";
 interface NativeAddon {
   originalDst(fd: number, family: 4 | 6): { address: string; port: number };
   mallocTrim(): boolean;
-  relayStart(callback: (id: number, bytesUp: number, bytesDown: number, error: string) => void): void;
+  relayStart(
+    callback: (id: number, bytesUp: number, bytesDown: number, error: string, connectUs: number) => void,
+  ): void;
   relayPair(fdClient: number, fdUpstream: number, idleMs: number): number;
+  relayConnect(
+    fdClient: number,
+    address: string,
+    port: number,
+    idleMs: number,
+    connectTimeoutMs: number,
+  ): number;
   relayAbortAll(): void;
 }
 
@@ -77,6 +86,12 @@ export function releaseStartupMemory(): { before: number; after: number } {
   return { before, after: process.memoryUsage.rss() };
 }
 
+/** What a pair handed over with `connectAndRelay` ends with. */
+export interface ConnectRelayResult extends RelayResult {
+  /** How long the upstream took to accept; absent when it never did. */
+  readonly connectSeconds?: number;
+}
+
 /** The splice(2) relay (splice-relay.c): same contract as relay.ts, payload never enters JS. */
 export interface NativeRelay {
   /**
@@ -84,6 +99,19 @@ export interface NativeRelay {
    * Neither socket may have read a byte yet (the client is paused on connect, the upstream paused).
    */
   relay(client: Socket, upstream: Socket, idleTimeoutMs: number, done: (result: RelayResult) => void): void;
+  /**
+   * Hands the accepted client (paused, not one byte read) to the relay thread, which connects to `upstream`
+   * itself (non-blocking, `connectTimeoutMs`) and then relays; closes the JS handle. `done.error` is
+   * `connect:<errno>` or `connect-timeout` (the client has been reset), `client-closed` (the client reset
+   * first), or a relay error as with `relay`.
+   */
+  connectAndRelay(
+    client: Socket,
+    upstream: Destination,
+    connectTimeoutMs: number,
+    idleTimeoutMs: number,
+    done: (result: ConnectRelayResult) => void,
+  ): void;
   /** Resets every relayed pair (the drain deadline). */
   abortAll(): void;
   /** Pairs handed over and not finished. */
@@ -96,12 +124,17 @@ let nativeRelay: NativeRelay | undefined;
 export function startNativeRelay(): NativeRelay {
   if (nativeRelay !== undefined) return nativeRelay;
   const native = loadNativeAddon();
-  const pending = new Map<number, (result: RelayResult) => void>();
-  // Runs on the JS thread, after relayPair returned, so `pending` always has the id.
-  native.relayStart((id, bytesUp, bytesDown, error) => {
+  const pending = new Map<number, (result: ConnectRelayResult) => void>();
+  // Runs on the JS thread, after relayPair/relayConnect returned, so `pending` always has the id.
+  native.relayStart((id, bytesUp, bytesDown, error, connectUs) => {
     const done = pending.get(id);
     pending.delete(id);
-    done?.({ bytesUp, bytesDown, error: error === "" ? undefined : error });
+    done?.({
+      bytesUp,
+      bytesDown,
+      error: error === "" ? undefined : error,
+      ...(connectUs >= 0 ? { connectSeconds: connectUs / 1e6 } : {}),
+    });
   });
   nativeRelay = {
     relay(client, upstream, idleTimeoutMs, done) {
@@ -109,6 +142,17 @@ export function startNativeRelay(): NativeRelay {
       pending.set(id, done);
       client.destroy();
       upstream.destroy();
+    },
+    connectAndRelay(client, upstream, connectTimeoutMs, idleTimeoutMs, done) {
+      const id = native.relayConnect(
+        socketFd(client),
+        upstream.address,
+        upstream.port,
+        idleTimeoutMs,
+        connectTimeoutMs,
+      );
+      pending.set(id, done);
+      client.destroy();
     },
     abortAll: () => native.relayAbortAll(),
     get active() {

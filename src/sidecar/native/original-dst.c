@@ -97,6 +97,7 @@ static napi_value malloc_trim_js(napi_env env, napi_callback_info info) {
 /* splice-relay.c */
 napi_value relay_start(napi_env env, napi_callback_info info);
 napi_value relay_pair(napi_env env, napi_callback_info info);
+napi_value relay_connect(napi_env env, napi_callback_info info);
 napi_value relay_abort_all(napi_env env, napi_callback_info info);
 
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
@@ -105,6 +106,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_set_named_property(env, exports, "relayStart", fn);
   napi_create_function(env, "relayPair", NAPI_AUTO_LENGTH, relay_pair, NULL, &fn);
   napi_set_named_property(env, exports, "relayPair", fn);
+  napi_create_function(env, "relayConnect", NAPI_AUTO_LENGTH, relay_connect, NULL, &fn);
+  napi_set_named_property(env, exports, "relayConnect", fn);
   napi_create_function(env, "relayAbortAll", NAPI_AUTO_LENGTH, relay_abort_all, NULL, &fn);
   napi_set_named_property(env, exports, "relayAbortAll", fn);
   napi_create_function(env, "originalDst", NAPI_AUTO_LENGTH, original_dst, NULL, &fn);

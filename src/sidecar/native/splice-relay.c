@@ -22,6 +22,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +47,11 @@ struct pair {
   int fd_client, fd_upstream;
   struct half up, down;
   int64_t idle_ms, last_ms;
+  /* relayConnect: the thread opens the upstream itself (fd_upstream < 0 until then). */
+  struct sockaddr_storage addr;
+  socklen_t addr_len;
+  int connecting;
+  int64_t connect_timeout_ms, connect_deadline_ms, connect_start_us, connect_us;
   int finished;
   char error[32];
   struct pair *next, *prev;
@@ -52,6 +60,7 @@ struct pair {
 
 struct result {
   uint32_t id;
+  int64_t connect_us;
   uint64_t up, down;
   char error[32];
 };
@@ -97,11 +106,13 @@ static void give_pipe(struct half *h) {
   h->pipe_r = h->pipe_w = -1;
 }
 
-static int64_t now_ms(void) {
+static int64_t now_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
+
+static int64_t now_ms(void) { return now_us() / 1000; }
 
 static const char *errno_name(int err) {
   switch (err) {
@@ -111,6 +122,17 @@ static const char *errno_name(int err) {
     case EHOSTUNREACH: return "EHOSTUNREACH";
     case ENETUNREACH: return "ENETUNREACH";
     case ENOMEM: return "ENOMEM";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case ECONNABORTED: return "ECONNABORTED";
+    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+    case EADDRINUSE: return "EADDRINUSE";
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case EMFILE: return "EMFILE";
+    case ENFILE: return "ENFILE";
+    case ENOBUFS: return "ENOBUFS";
+    case ENETDOWN: return "ENETDOWN";
+    case EHOSTDOWN: return "EHOSTDOWN";
     default: return "EIO";
   }
 }
@@ -140,6 +162,7 @@ static void finish(struct pair *p, int reset) {
   struct result *r = malloc(sizeof *r);
   if (r) {
     r->id = p->id;
+    r->connect_us = p->connect_us;
     r->up = p->up.bytes;
     r->down = p->down.bytes;
     memcpy(r->error, p->error, sizeof r->error);
@@ -216,10 +239,68 @@ static void pump(struct pair *p) {
   }
 }
 
+static void connect_failed(struct pair *p, int err) {
+  snprintf(p->error, sizeof p->error, "connect:%s", errno_name(err));
+  finish(p, 1); /* the client is reset, as when JS saw the connect fail */
+}
+
+static void connected(struct pair *p) {
+  p->connecting = 0;
+  p->connect_us = now_us() - p->connect_start_us;
+  p->last_ms = now_ms();
+  p->up.readable = p->up.writable = p->down.readable = p->down.writable = 1;
+  pump(p);
+}
+
+/* relayConnect pairs: non-blocking connect from this thread (on veth the handshake runs inside connect()). */
+static void start_connect(struct pair *p) {
+  int fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    connect_failed(p, errno);
+    return;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  p->fd_upstream = p->up.out = p->down.in = fd;
+  p->connecting = 1;
+  p->connect_start_us = now_us();
+  p->connect_deadline_ms = p->connect_start_us / 1000 + p->connect_timeout_ms;
+  /* Both sockets are watched from now on: the client for a reset while the upstream connects. */
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = p};
+  epoll_ctl(ep, EPOLL_CTL_ADD, p->fd_client, &ev);
+  ev.data.ptr = (void *)((uintptr_t)p | 1);
+  epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+  if (connect(fd, (struct sockaddr *)&p->addr, p->addr_len) == 0) {
+    connected(p);
+  } else if (errno != EINPROGRESS) {
+    connect_failed(p, errno);
+  }
+}
+
+/* An event on a pair whose upstream is still connecting. */
+static void connect_event(struct pair *p, int on_upstream, uint32_t events) {
+  if (!on_upstream) {
+    if (events & (EPOLLHUP | EPOLLERR)) { /* the client went away (RST) before the upstream answered */
+      snprintf(p->error, sizeof p->error, "client-closed");
+      finish(p, 1);
+    }
+    return; /* its bytes wait in its receive buffer: pumped once connected */
+  }
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(p->fd_upstream, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (err != 0) {
+    connect_failed(p, err);
+  } else if (events & EPOLLOUT) {
+    connected(p);
+  }
+}
+
 static void *relay_thread(void *arg) {
   struct epoll_event events[128];
+  int wait_ms = 250;
   for (;;) {
-    int n = epoll_wait(ep, events, 128, 250);
+    int n = epoll_wait(ep, events, 128, wait_ms);
     for (int i = 0; i < n; i++) {
       if (events[i].data.ptr == NULL) {
         uint64_t v;
@@ -231,6 +312,10 @@ static void *relay_thread(void *arg) {
       uintptr_t tagged = (uintptr_t)events[i].data.ptr;
       struct pair *p = (struct pair *)(tagged & ~(uintptr_t)1);
       if (p->finished) continue;
+      if (p->connecting) {
+        connect_event(p, (int)(tagged & 1), events[i].events);
+        continue;
+      }
       note_event(p, (tagged & 1) ? p->fd_upstream : p->fd_client, events[i].events);
       pump(p);
     }
@@ -252,6 +337,10 @@ static void *relay_thread(void *arg) {
         finish(p, 1);
         continue;
       }
+      if (p->fd_upstream < 0) {
+        start_connect(p);
+        continue;
+      }
       struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = p};
       epoll_ctl(ep, EPOLL_CTL_ADD, p->fd_client, &ev);
       ev.data.ptr = (void *)((uintptr_t)p | 1);
@@ -260,11 +349,19 @@ static void *relay_thread(void *arg) {
       pump(p);
     }
     int64_t now = now_ms();
+    wait_ms = 250;
     for (struct pair *p = active, *next; p; p = next) {
       next = p->next;
       if (do_abort) {
         snprintf(p->error, sizeof p->error, "drain-timeout");
         finish(p, 1);
+      } else if (p->connecting) {
+        if (now >= p->connect_deadline_ms) {
+          snprintf(p->error, sizeof p->error, "connect-timeout");
+          finish(p, 1);
+        } else if (p->connect_deadline_ms - now < wait_ms) {
+          wait_ms = (int)(p->connect_deadline_ms - now);
+        }
       } else if (p->idle_ms > 0 && now - p->last_ms > p->idle_ms) {
         snprintf(p->error, sizeof p->error, "idle-timeout");
         finish(p, 1);
@@ -282,13 +379,14 @@ static void *relay_thread(void *arg) {
 static void call_js(napi_env env, napi_value callback, void *context, void *data) {
   struct result *r = data;
   if (env != NULL && callback != NULL) {
-    napi_value argv[4], undefined;
+    napi_value argv[5], undefined;
     napi_create_uint32(env, r->id, &argv[0]);
     napi_create_double(env, (double)r->up, &argv[1]);
     napi_create_double(env, (double)r->down, &argv[2]);
     napi_create_string_utf8(env, r->error, NAPI_AUTO_LENGTH, &argv[3]);
+    napi_create_double(env, (double)r->connect_us, &argv[4]);
     napi_get_undefined(env, &undefined);
-    napi_call_function(env, undefined, callback, 4, argv, NULL);
+    napi_call_function(env, undefined, callback, 5, argv, NULL);
   }
   free(r);
 }
@@ -321,6 +419,8 @@ static void wake_thread(void) {
   uint64_t one = 1;
   if (write(wake, &one, sizeof one) < 0) { /* counter full: the thread is awake anyway */ }
 }
+
+static napi_value hand_over(napi_env env, struct pair *p);
 
 napi_value relay_pair(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -357,6 +457,72 @@ napi_value relay_pair(napi_env env, napi_callback_info info) {
   p->down.out = p->fd_client;
   p->idle_ms = (int64_t)idle;
   p->last_ms = now_ms();
+  p->connect_us = -1;
+  return hand_over(env, p);
+}
+
+/*
+ * relayConnect(fdClient, address, port, idleMs, connectTimeoutMs) → id: dup()s the client; the relay thread
+ * connects to address:port (IPv4 or IPv6 text) and relays once connected. Failures come back through the
+ * callback: "connect:<errno>" or "connect-timeout" (client reset), "client-closed" (client reset first).
+ */
+napi_value relay_connect(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd_a = -1, port = 0;
+  double idle = 0, timeout = 0;
+  char address[64];
+  size_t address_len = 0;
+  if (ep < 0 || argc < 5 || napi_get_value_int32(env, argv[0], &fd_a) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[1], address, sizeof address, &address_len) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &port) != napi_ok || napi_get_value_double(env, argv[3], &idle) != napi_ok ||
+      napi_get_value_double(env, argv[4], &timeout) != napi_ok || port < 1 || port > 65535) {
+    napi_throw_type_error(env, "EINVAL",
+                          "relayConnect(fdClient, address, port, idleMs, connectTimeoutMs) after relayStart()");
+    return NULL;
+  }
+  struct pair *p = calloc(1, sizeof *p);
+  if (!p) {
+    napi_throw_error(env, "ENOMEM", "relayConnect: out of memory");
+    return NULL;
+  }
+  struct sockaddr_in *v4 = (struct sockaddr_in *)&p->addr;
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&p->addr;
+  if (inet_pton(AF_INET, address, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons((uint16_t)port);
+    p->addr_len = sizeof *v4;
+  } else if (inet_pton(AF_INET6, address, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons((uint16_t)port);
+    p->addr_len = sizeof *v6;
+  } else {
+    free(p);
+    napi_throw_type_error(env, "EINVAL", "relayConnect: address is not an IP address");
+    return NULL;
+  }
+  p->fd_client = fcntl(fd_a, F_DUPFD_CLOEXEC, 0);
+  if (p->fd_client < 0) {
+    char message[96];
+    snprintf(message, sizeof message, "relayConnect: %s", strerror(errno));
+    free(p);
+    napi_throw_error(env, "EMFILE", message);
+    return NULL;
+  }
+  p->fd_upstream = -1; /* opened by the relay thread */
+  p->up.pipe_r = p->up.pipe_w = p->down.pipe_r = p->down.pipe_w = -1;
+  p->up.in = p->down.out = p->fd_client;
+  p->up.out = p->down.in = -1;
+  p->idle_ms = (int64_t)idle;
+  p->last_ms = now_ms();
+  p->connect_timeout_ms = (int64_t)timeout;
+  p->connect_us = -1;
+  return hand_over(env, p);
+}
+
+/* Queues a new pair for the relay thread and returns its id. */
+static napi_value hand_over(napi_env env, struct pair *p) {
   pthread_mutex_lock(&lock);
   uint32_t pair_id = next_id++;
   if (next_id == 0) next_id = 1;

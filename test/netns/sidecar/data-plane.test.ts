@@ -3,6 +3,7 @@
  * concurrent connections, the connection cap, and failing closed when the sidecar dies.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { accessLog, EXCLUDED_V4, EXTERNAL_V4, isRoot, Lab, MESH_V4, MESH_V6, type Proc } from "./lab.ts";
 
@@ -23,7 +24,16 @@ for (const relay of ["splice", "js"]) {
     before(async () => {
       await lab.create();
       const config = lab.writeConfig({ enableEgress: true, meshEndpoints: MESH });
-      sidecar = await lab.startSidecar(["--config", config, "--relay", relay, "--idle-timeout", "1"]);
+      sidecar = await lab.startSidecar([
+        "--config",
+        config,
+        "--relay",
+        relay,
+        "--idle-timeout",
+        "1",
+        "--connect-timeout",
+        "1500",
+      ]);
     });
     after(() => lab.destroy());
 
@@ -42,6 +52,38 @@ for (const relay of ["splice", "js"]) {
       assert.equal(result["received"], result["sent"]);
       const passthrough = await lab.client(["bulk", EXTERNAL_V4, "9000", String(10 * MB)]);
       assert.equal(passthrough["received"], passthrough["sent"]);
+    });
+
+    test("an upstream that refuses, or never answers within --connect-timeout, gets the client reset", async () => {
+      // Port 81: nothing listens (RST). Port 82: SYNs dropped in the server namespace (no answer at all).
+      execFileSync("ip", [
+        "netns",
+        "exec",
+        lab.serverNs,
+        "iptables",
+        "-A",
+        "INPUT",
+        "-p",
+        "tcp",
+        "--dport",
+        "82",
+        "-j",
+        "DROP",
+      ]);
+      const refused = await lab.curl(["-s", "--max-time", "5", `http://${EXTERNAL_V4}:81/`]);
+      assert.ok([7, 56].includes(refused.exitCode), `curl exit ${refused.exitCode}`);
+      const silent = await lab.curl(["-s", "--max-time", "5", `http://${EXTERNAL_V4}:82/`]);
+      assert.equal(silent.exitCode, 56);
+      assert.ok(silent.ms >= 1400 && silent.ms < 4000, `reset after ${silent.ms} ms`);
+      await lab.waitFor(() => accessLog(sidecar).some((line) => line["error"] === "connect-timeout"));
+      const lines = accessLog(sidecar);
+      const refusedLine = lines.find((line) => line["dst"] === `${EXTERNAL_V4}:81`)!;
+      assert.equal(refusedLine["error"], "connect:ECONNREFUSED");
+      assert.equal(refusedLine["decision"], "passthrough");
+      assert.equal(lines.find((line) => line["dst"] === `${EXTERNAL_V4}:82`)!["error"], "connect-timeout");
+      const metrics = await lab.admin("/stats/prometheus");
+      assert.match(metrics, /osm_sidecar_errors_total\{direction="outbound",kind="connect"\} 1/);
+      assert.match(metrics, /osm_sidecar_errors_total\{direction="outbound",kind="connect-timeout"\} 1/);
     });
 
     test("half-close: the client's FIN reaches the server and the server's reply still comes back", async () => {
