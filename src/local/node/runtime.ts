@@ -370,6 +370,7 @@ export class NodeRuntime implements NodeConnector {
     }
     const existing = this.#readExternal().find((h) => h.name === name);
     if (existing) return existing;
+    for (const a of addresses) await this.#refuseHostNetwork(a);
     const slot = this.#ipam.allocate({ owner: `external:${name}`, label: name });
     const sb = await this.network.createSandbox(slot, [], addresses);
     const host: ExternalHost = {
@@ -394,6 +395,37 @@ export class NodeRuntime implements NodeConnector {
         this.plan.config.bridge,
       ]);
     return host;
+  }
+
+  /**
+   * Refuses an external address inside a network directly connected to the host on another interface (a
+   * `proto kernel` route): the host route to the external host would take those addresses over. Documentation
+   * ranges are not always free: on some of these machines the uplink is 192.0.2.0/24, gateway 192.0.2.1.
+   * (Another daemon's route to the same external address is not such a clash: the last one wins, as before.)
+   */
+  async #refuseHostNetwork(address: string): Promise<void> {
+    const v6 = address.includes(":");
+    const cidr = address.includes("/") ? address : `${address}/${v6 ? 128 : 32}`;
+    const routes = await runChecked(this.#run, [
+      "ip",
+      v6 ? "-6" : "-4",
+      "-o",
+      "route",
+      "show",
+      "match",
+      cidr,
+    ]);
+    const clash = routes
+      .split("\n")
+      .map((l) => l.trim())
+      .find((l) => / proto kernel /.test(`${l} `) && !l.includes(` dev ${this.plan.config.bridge} `));
+    if (clash) {
+      throw new MeshError(
+        ErrorCode.InvalidArgument,
+        `external host address ${JSON.stringify(address)} lies in a network of this host (${clash.split(" proto")[0]})`,
+        { hint: "pick an address from a documentation range this host does not use, e.g. 203.0.113.0/24" },
+      );
+    }
   }
 
   /** Detaches an external host: routes, its processes, netns, slot. No-op when unknown. */
