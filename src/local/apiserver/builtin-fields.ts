@@ -40,6 +40,10 @@ const TOP: Record<string, Set<string>> = {
     "automountServiceAccountToken",
   ),
   Endpoints: set("apiVersion", "kind", "metadata", "subsets"),
+  ClusterRole: set("apiVersion", "kind", "metadata", "rules", "aggregationRule"),
+  Role: set("apiVersion", "kind", "metadata", "rules"),
+  ClusterRoleBinding: set("apiVersion", "kind", "metadata", "subjects", "roleRef"),
+  RoleBinding: set("apiVersion", "kind", "metadata", "subjects", "roleRef"),
   MutatingWebhookConfiguration: set("apiVersion", "kind", "metadata", "webhooks"),
   ValidatingWebhookConfiguration: set("apiVersion", "kind", "metadata", "webhooks"),
   Event: set(

@@ -80,6 +80,12 @@ export const BUILTIN_TYPES: readonly ResourceType[] = [
   builtin("", "v1", "events", "Event", true, ["ev"]),
   builtin("apps", "v1", "deployments", "Deployment", true, ["deploy"], ["status", "scale"], ["all"]),
   builtin("apps", "v1", "replicasets", "ReplicaSet", true, ["rs"], ["status", "scale"], ["all"]),
+  // RBAC objects are stored and served so the same install manifests apply here as on a cluster; this
+  // single-user server does not enforce them (one token has full access; see README "not served").
+  builtin("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false),
+  builtin("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false),
+  builtin("rbac.authorization.k8s.io", "v1", "roles", "Role", true),
+  builtin("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true),
   builtin(
     "apiextensions.k8s.io",
     "v1",
