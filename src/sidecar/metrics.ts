@@ -2,7 +2,21 @@
  * The sidecar's Prometheus metrics on its own registry (never prom-client's global one, so two sidecars in
  * one process, as in tests, do not collide).
  */
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { createRequire } from "node:module";
+import type * as PromClient from "prom-client";
+
+// prom-client's index also loads Summary (tdigest), Pushgateway (node:http and node:https), default metrics
+// and the cluster aggregator, none of which the sidecar uses. The four classes it needs, from their own
+// modules (the same module instances the index would give).
+const require = createRequire(import.meta.url);
+const Counter = require("prom-client/lib/counter") as typeof PromClient.Counter;
+const Gauge = require("prom-client/lib/gauge") as typeof PromClient.Gauge;
+const Histogram = require("prom-client/lib/histogram") as typeof PromClient.Histogram;
+const Registry = require("prom-client/lib/registry") as typeof PromClient.Registry;
+type Counter<T extends string> = PromClient.Counter<T>;
+type Gauge<T extends string = string> = PromClient.Gauge<T>;
+type Histogram<T extends string> = PromClient.Histogram<T>;
+type Registry = PromClient.Registry;
 
 export interface SidecarMetrics {
   readonly registry: Registry;
