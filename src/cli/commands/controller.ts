@@ -1,9 +1,9 @@
 import type { Command } from "commander";
-import pino from "pino";
-import { CONTROLLER_SIDECAR_API_PORT, DEFAULT_MESH_NAME, DEFAULT_OSM_NAMESPACE } from "../../constants.ts";
+import { CONTROLLER_SIDECAR_API_PORT, DEFAULT_MESH_NAME } from "../../constants.ts";
 import { startController } from "../../controller/index.ts";
 import { ErrorCode, MeshError } from "../../errors.ts";
 import { loadKubeConfig } from "../../guide/kube.ts";
+import { kubeOptions, stderrLogger, untilStopSignal } from "../service.ts";
 
 interface RunFlags {
   kubeconfig?: string;
@@ -51,15 +51,7 @@ async function run(flags: RunFlags): Promise<void> {
   const level = parseLogLevel(flags.logLevel);
   const listen = parseListen(flags.listen);
   const kubeConfig = loadKubeConfig(flags);
-  const destination = pino.destination({ dest: 2, sync: false });
-  const logger = pino(
-    {
-      level,
-      base: { component: "osm-controller" },
-      timestamp: pino.stdTimeFunctions.isoTime,
-    },
-    destination,
-  );
+  const { logger, flush } = stderrLogger("osm-controller", level);
   const controller = await startController({
     kubeConfig,
     osmNamespace: flags.osmNamespace,
@@ -72,40 +64,21 @@ async function run(flags: RunFlags): Promise<void> {
   });
   // The only line on stdout: where the API is (port 0 picks one), for scripts and tests to read.
   process.stdout.write(`osm-controller listening on ${controller.url}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      logger.info({ signal }, "shutting down");
-      process.off("SIGINT", onInt);
-      process.off("SIGTERM", onTerm);
-      resolve();
-    };
-    const onInt = (): void => stop("SIGINT");
-    const onTerm = (): void => stop("SIGTERM");
-    process.on("SIGINT", onInt);
-    process.on("SIGTERM", onTerm);
-  });
+  await untilStopSignal(logger);
   await controller.close();
-  destination.flushSync();
+  flush();
 }
 
 /** Registers `osm controller run`. */
 export function registerController(program: Command): void {
   const controller = program.command("controller").description("the osm-ts control plane's controller");
-  controller
-    .command("run")
-    .description(
-      "watch the Kubernetes API and serve the sidecar watch API, the stale-pod report, metrics and health",
-    )
-    .option(
-      "--kubeconfig <path>",
-      "path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)",
-    )
-    .option("--context <name>", "kubeconfig context to use (default: the current context)")
-    .option(
-      "--osm-namespace <ns>",
-      "namespace of the control plane and the MeshConfig",
-      DEFAULT_OSM_NAMESPACE,
-    )
+  kubeOptions(
+    controller
+      .command("run")
+      .description(
+        "watch the Kubernetes API and serve the sidecar watch API, the stale-pod report, metrics and health",
+      ),
+  )
     .option(
       "--mesh-name <name>",
       "mesh name: namespaces labelled openservicemesh.io/monitored-by=<name>",

@@ -1,11 +1,9 @@
 import { isIP } from "node:net";
 import { CoreV1Api, CustomObjectsApi, KubernetesObjectApi } from "@kubernetes/client-node";
 import { type Command, InvalidArgumentError } from "commander";
-import pino from "pino";
 import {
   CONTROLLER_SIDECAR_API_PORT,
   DEFAULT_MESH_NAME,
-  DEFAULT_OSM_NAMESPACE,
   INJECTOR_SERVICE_NAME,
   INJECTOR_SERVICE_PORT,
   OSM_CONTROLLER_NAME,
@@ -18,6 +16,7 @@ import { serviceDnsNames } from "../../kube/certs.ts";
 import { createClusterReader } from "../../kube/cluster-reader.ts";
 import { startInjectorWebhook } from "../../kube/injector-webhook.ts";
 import { parseHostPort } from "../../kube/webhook-server.ts";
+import { kubeOptions, stderrLogger, untilStopSignal } from "../service.ts";
 
 interface RunFlags {
   kubeconfig?: string;
@@ -73,11 +72,7 @@ async function run(flags: RunFlags): Promise<void> {
   const osmCommand = flags.osmCommand.split(" ").filter((s) => s !== "");
   if (osmCommand.length === 0) throw new MeshError(ErrorCode.InvalidArgument, "--osm-command is empty");
   const kubeConfig = loadKubeConfig(flags);
-  const destination = pino.destination({ dest: 2, sync: false });
-  const logger = pino(
-    { level: flags.logLevel, base: { component: "osm-injector" }, timestamp: pino.stdTimeFunctions.isoTime },
-    destination,
-  );
+  const { logger, flush } = stderrLogger("osm-injector", flags.logLevel);
   // The API server dials <service>.<namespace>.svc; the pod IP and loopback help direct and local callers.
   const extra = [
     ...flags.san,
@@ -129,20 +124,9 @@ async function run(flags: RunFlags): Promise<void> {
   // The only line on stdout: where the webhook listens (port 0 picks one), for scripts and tests.
   process.stdout.write(`osm-injector listening on https://${listen.host}:${hook.port}\n`);
   if (!flags.publishCaBundle) process.stdout.write(hook.caPem());
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      logger.info({ signal }, "shutting down");
-      process.off("SIGINT", onInt);
-      process.off("SIGTERM", onTerm);
-      resolve();
-    };
-    const onInt = (): void => stop("SIGINT");
-    const onTerm = (): void => stop("SIGTERM");
-    process.on("SIGINT", onInt);
-    process.on("SIGTERM", onTerm);
-  });
+  await untilStopSignal(logger);
   await hook.close();
-  destination.flushSync();
+  flush();
 }
 
 /** Registers `osm injector run`: the sidecar injector and MeshConfig validator webhooks (HTTPS). */
@@ -150,21 +134,13 @@ export function registerInjector(program: Command): void {
   const injector = program
     .command("injector")
     .description("the osm-ts sidecar injector (admission webhooks)");
-  injector
-    .command("run")
-    .description(
-      "serve /mutate-pod-creation and /validate-meshconfig over HTTPS, publishing the CA as caBundle",
-    )
-    .option(
-      "--kubeconfig <path>",
-      "path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)",
-    )
-    .option("--context <name>", "kubeconfig context to use (default: the current context)")
-    .option(
-      "--osm-namespace <ns>",
-      "namespace of the control plane and the MeshConfig",
-      DEFAULT_OSM_NAMESPACE,
-    )
+  kubeOptions(
+    injector
+      .command("run")
+      .description(
+        "serve /mutate-pod-creation and /validate-meshconfig over HTTPS, publishing the CA as caBundle",
+      ),
+  )
     .option(
       "--mesh-name <name>",
       "mesh name (namespaces labelled openservicemesh.io/monitored-by=<name>)",
