@@ -11,13 +11,8 @@ import { after, before, describe, it } from "node:test";
 import { stringify } from "yaml";
 import type { Obj } from "../../../src/local/apiserver/json.ts";
 import { loadOrCreateIdentity } from "../../../src/local/apiserver/tls.ts";
-import {
-  type KubectlResult,
-  kubectlFor,
-  type ServerProcess,
-  startServerProcess,
-  tempDir,
-} from "./helpers.ts";
+import { until } from "../../support/poll.ts";
+import { kubectlFor, ok, type ServerProcess, startServerProcess, tempDir } from "./helpers.ts";
 
 interface Review {
   request: {
@@ -28,21 +23,6 @@ interface Review {
     object: Obj | null;
     dryRun: boolean;
   };
-}
-
-function ok(r: KubectlResult): string {
-  assert.equal(r.code, 0, `kubectl failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe("admission webhooks called by the embedded API server", () => {

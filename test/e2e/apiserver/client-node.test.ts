@@ -7,21 +7,12 @@ import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
-import pino from "pino";
 import WebSocket from "ws";
-import { type ApiServer, startApiServer, writeKubeconfig } from "../../../src/local/apiserver/index.ts";
+import type { ApiServer } from "../../../src/local/apiserver/index.ts";
+import { startEmbeddedApiServer } from "../../support/apiserver.ts";
+import { until } from "../../support/poll.ts";
 import { LocalProcessNode } from "./fixtures/local-node.ts";
-import { kubeConfigFrom, tempDir } from "./helpers.ts";
-
-async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { tempDir } from "./helpers.ts";
 
 function httpCode(error: unknown): number | undefined {
   return (error as { code?: number }).code;
@@ -34,22 +25,11 @@ describe("client-node against the embedded API server", () => {
   let core: k8s.CoreV1Api;
 
   before(async () => {
-    server = await startApiServer({
-      stateDir: `${dir.path}/state`,
-      logger: pino({ level: "silent" }),
+    ({ server, kc } = await startEmbeddedApiServer(dir.path, "osm-local", {
       crdDirs: [],
       watchHistory: 20,
       nodeConnector: new LocalProcessNode(),
-    });
-    writeKubeconfig({
-      path: `${dir.path}/kubeconfig`,
-      context: "osm-local",
-      server: server.url,
-      caPem: server.caPem,
-      token: server.token,
-      setCurrent: true,
-    });
-    kc = kubeConfigFrom(`${dir.path}/kubeconfig`);
+    }));
     core = kc.makeApiClient(k8s.CoreV1Api);
     await core.createNamespace({ body: { metadata: { name: "inf" } } });
   });
@@ -72,15 +52,15 @@ describe("client-node against the embedded API server", () => {
         namespace: "inf",
         body: { metadata: { name: "cm1" }, data: { k: "v1" } },
       });
-      await until("add", () => (seen.includes("add cm1 v1") ? true : undefined));
+      await until("add", () => (seen.includes("add cm1 v1") ? true : undefined), 5000, 50);
       await core.replaceNamespacedConfigMap({
         name: "cm1",
         namespace: "inf",
         body: { metadata: { name: "cm1" }, data: { k: "v2" } },
       });
-      await until("update", () => (seen.includes("update cm1 v2") ? true : undefined));
+      await until("update", () => (seen.includes("update cm1 v2") ? true : undefined), 5000, 50);
       await core.deleteNamespacedConfigMap({ name: "cm1", namespace: "inf" });
-      await until("delete", () => (seen.includes("delete cm1") ? true : undefined));
+      await until("delete", () => (seen.includes("delete cm1") ? true : undefined), 5000, 50);
       assert.deepEqual(seen, ["add cm1 v1", "update cm1 v2", "delete cm1"]);
     } finally {
       await informer.stop();

@@ -6,19 +6,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
-import pino from "pino";
-import { type ApiServer, startApiServer, writeKubeconfig } from "../../../src/local/apiserver/index.ts";
-import { kubeConfigFrom, startNodeStandIn, tempDir } from "./helpers.ts";
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import type { ApiServer } from "../../../src/local/apiserver/index.ts";
+import { startEmbeddedApiServer } from "../../support/apiserver.ts";
+import { until } from "../../support/poll.ts";
+import { startNodeStandIn, tempDir } from "./helpers.ts";
 
 function deployment(name: string, replicas: number, strategy: k8s.V1DeploymentStrategy): k8s.V1Deployment {
   return {
@@ -43,20 +34,7 @@ describe("Deployment strategies", () => {
   let core: k8s.CoreV1Api;
 
   before(async () => {
-    server = await startApiServer({
-      stateDir: `${dir.path}/state`,
-      logger: pino({ level: "silent" }),
-      crdDirs: [],
-    });
-    writeKubeconfig({
-      path: `${dir.path}/kubeconfig`,
-      context: "osm-local",
-      server: server.url,
-      caPem: server.caPem,
-      token: server.token,
-      setCurrent: true,
-    });
-    kc = kubeConfigFrom(`${dir.path}/kubeconfig`);
+    ({ server, kc } = await startEmbeddedApiServer(dir.path, "osm-local", { crdDirs: [] }));
     apps = kc.makeApiClient(k8s.AppsV1Api);
     core = kc.makeApiClient(k8s.CoreV1Api);
     await core.createNamespace({ body: { metadata: { name: "strat" } } });
@@ -113,14 +91,19 @@ describe("Deployment strategies", () => {
       namespace: "strat",
       body: deployment("rec", 2, { type: "Recreate" }),
     });
-    await until("2 pods", async () => ((await hashes("rec")).length === 2 ? true : undefined));
+    await until("2 pods", async () => ((await hashes("rec")).length === 2 ? true : undefined), 10_000, 50);
     const [oldHash] = await hashes("rec");
     const log = await recordPods("rec", async () => {
       await restart("rec");
-      await until("2 new pods", async () => {
-        const h = await hashes("rec");
-        return h.length === 2 && h.every((x) => x !== oldHash) ? true : undefined;
-      });
+      await until(
+        "2 new pods",
+        async () => {
+          const h = await hashes("rec");
+          return h.length === 2 && h.every((x) => x !== oldHash) ? true : undefined;
+        },
+        10_000,
+        50,
+      );
     });
     // The watch starts with the current pods as ADDED: look at the new hash only.
     const firstNew = log.findIndex((e) => e.startsWith("+") && e !== `+${oldHash}`);
@@ -135,17 +118,27 @@ describe("Deployment strategies", () => {
         namespace: "strat",
         body: deployment("roll", 1, { type: "RollingUpdate" }),
       });
-      await until("1 ready pod", async () => {
-        const d = await apps.readNamespacedDeployment({ name: "roll", namespace: "strat" });
-        return d.status?.readyReplicas === 1 ? true : undefined;
-      });
+      await until(
+        "1 ready pod",
+        async () => {
+          const d = await apps.readNamespacedDeployment({ name: "roll", namespace: "strat" });
+          return d.status?.readyReplicas === 1 ? true : undefined;
+        },
+        10_000,
+        50,
+      );
       const [oldHash] = await hashes("roll");
       const log = await recordPods("roll", async () => {
         await restart("roll");
-        await until("only the new pod", async () => {
-          const h = await hashes("roll");
-          return h.length === 1 && h[0] !== oldHash ? true : undefined;
-        });
+        await until(
+          "only the new pod",
+          async () => {
+            const h = await hashes("roll");
+            return h.length === 1 && h[0] !== oldHash ? true : undefined;
+          },
+          10_000,
+          50,
+        );
       });
       const firstNew = log.findIndex((e) => e.startsWith("+") && e !== `+${oldHash}`);
       const oldGone = log.indexOf(`-${oldHash}`);

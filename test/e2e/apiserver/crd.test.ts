@@ -4,13 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import {
-  type KubectlResult,
-  kubectlFor,
-  type ServerProcess,
-  startServerProcess,
-  tempDir,
-} from "./helpers.ts";
+import { kubectlFor, ok, type ServerProcess, startServerProcess, tempDir } from "./helpers.ts";
 
 const CRD = `apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
@@ -44,11 +38,6 @@ spec:
             type: object
             x-kubernetes-preserve-unknown-fields: true
 `;
-
-function ok(r: KubectlResult): string {
-  assert.equal(r.code, 0, `kubectl failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
 
 const widget = (spec: string) => `apiVersion: test.osmt.io/v1
 kind: Widget

@@ -3,12 +3,14 @@
  * kubectl with an isolated KUBECONFIG/cache/HOME, and a client-node "node stand-in" that marks pods Ready
  * (and finishes graceful deletions) as the node agent would.
  */
+import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import * as k8s from "@kubernetes/client-node";
+import { kubectlEnv, type Ran, run } from "../../support/run.ts";
 
 const RUN_SERVER = new URL("./fixtures/run-server.ts", import.meta.url).pathname;
 
@@ -56,41 +58,17 @@ export async function startServerProcess(
   };
 }
 
-export interface KubectlResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** Runs the real kubectl against `kubeconfig` with its own cache dir and HOME (no shared state). */
 export function kubectlFor(kubeconfig: string, home: string) {
-  return (args: string[], input?: string, timeoutMs = 30_000): Promise<KubectlResult> =>
-    new Promise((resolve, reject) => {
-      const child = spawn("kubectl", args, {
-        env: {
-          PATH: process.env.PATH ?? "/usr/bin:/bin",
-          HOME: home,
-          KUBECONFIG: kubeconfig,
-          KUBECACHEDIR: join(home, "cache"),
-        },
-        stdio: ["pipe", "pipe", "pipe"],
-      });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d: Buffer) => {
-        stdout += d.toString();
-      });
-      child.stderr.on("data", (d: Buffer) => {
-        stderr += d.toString();
-      });
-      const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-      child.on("error", reject);
-      child.on("close", (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? -1, stdout, stderr });
-      });
-      child.stdin.end(input ?? "");
-    });
+  const env = kubectlEnv(kubeconfig, home);
+  return (args: string[], input?: string, timeoutMs = 30_000): Promise<Ran> =>
+    run("kubectl", args, { env, input, timeoutMs, killSignal: "SIGKILL" });
+}
+
+/** kubectl's stdout, asserting that it succeeded. */
+export function ok(r: Ran): string {
+  assert.equal(r.code, 0, `kubectl failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
 }
 
 export function tempDir(prefix: string): { path: string; remove(): void } {

@@ -5,10 +5,11 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { after, before, describe, it } from "node:test";
+import { until } from "../../support/poll.ts";
 import {
-  type KubectlResult,
   kubeConfigFrom,
   kubectlFor,
+  ok,
   type ServerProcess,
   startNodeStandIn,
   startServerProcess,
@@ -68,21 +69,6 @@ spec:
     enableEgress: true
     outboundIPRangeExclusionList: []
 `;
-
-function ok(r: KubectlResult): string {
-  assert.equal(r.code, 0, `kubectl failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe("kubectl against the embedded API server", () => {
   const dir = tempDir("kubectl");
