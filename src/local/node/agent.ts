@@ -126,6 +126,9 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
     }
   };
   const onRuntimeChange = (uid: string) => {
+    // A pod's sandbox appearing or going may change which pod can hold a ClusterIP (after an agent restart,
+    // Endpoints already list pods whose sandboxes are still being made).
+    scheduleServices();
     if (stopped || dirty.has(uid)) return;
     dirty.add(uid);
     setTimeout(() => void writeStatus(uid), statusDelay).unref();

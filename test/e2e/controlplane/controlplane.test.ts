@@ -327,8 +327,28 @@ describe("the control plane as pods of the local node agent", { skip: rootSkip, 
     process.kill(pid, "SIGKILL");
     const up = await osm(...upArgs);
     assert.equal(up.code, 0, up.stderr);
-    await readyPod("osm-system", "osm-controller", "1/1");
-    await readyPod(NS, "osmt-cp-sleep", "2/2");
+    const pod = await readyPod(NS, "osmt-cp-sleep", "2/2");
+    // The patch goes through the injector pod's webhook (failurePolicy Fail): refused until that pod is back
+    // (the pods' statuses right after the restart are the old daemon's), so it is retried.
+    await waitFor("the MeshConfig patch to be admitted after the daemon restart", 60_000, async () => {
+      const r = await kubectl(
+        "patch",
+        "meshconfig",
+        "osm-mesh-config",
+        "-n",
+        "osm-system",
+        "--type=merge",
+        "-p",
+        '{"spec":{"traffic":{"enableEgress":false}}}',
+      );
+      if (r.code !== 0) assert.match(r.stderr, /failed calling webhook "osm-validate-meshconfig\.k8s\.io"/);
+      return r.code === 0 ? true : undefined;
+    });
+    // The pod's containers are restarted with the daemon: its sidecar may not answer at first.
+    await waitFor("enableEgress false in the sidecar after the daemon restart", 30_000, async () => {
+      const r = await osm("proxy", "get", "config_dump", pod, "-n", NS);
+      return r.code === 0 && JSON.parse(r.stdout).config?.enableEgress === false ? true : undefined;
+    });
     const down = await osm("mesh", "down", "--state-dir", stateDir, "--kubeconfig", kubeconfig, "--purge");
     assert.equal(down.code, 0, down.stderr);
     const ns = await run("ip", ["netns", "list"], env);
