@@ -464,6 +464,7 @@ export class NodeRuntime implements NodeConnector {
       await this.network.deleteSandbox(name);
       this.#ipam.release(owner.owner);
       this.logStore.removePod(owner.owner);
+      removePodFiles(join(this.#opts.stateDir, "pods", owner.owner));
       removed.push(name);
     }
     const ours = await this.network.listOurs();
