@@ -1,7 +1,5 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -10,6 +8,8 @@ import jsonpatch from "fast-json-patch";
 import { ANNOTATION_SIDECAR_INJECTION, LABEL_MONITORED_BY } from "../../../src/constants.ts";
 import { readMeshConfig } from "../../../src/guide/proxy-status.ts";
 import { injectPod } from "../../../src/injector/index.ts";
+import { freePort } from "../../support/poll.ts";
+import { kubectlEnv, type Ran, run as runCommand } from "../../support/run.ts";
 
 /**
  * `osm explain pod/NAME` against a pod the embedded node agent really runs: the pod is admitted as the
@@ -27,29 +27,8 @@ let stateDir: string;
 let kubeconfig: string;
 let podName = "";
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function run(file: string, ...args: string[]): Promise<Ran> {
-  return new Promise((resolve) => {
-    execFile(file, args, { env, encoding: "utf8", timeout: 120_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === "number" ? error.code : null) : 0, stdout, stderr });
-    });
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
+  return runCommand(file, args, { env, timeoutMs: 120_000 });
 }
 
 before(async () => {
@@ -57,7 +36,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), "osmt-gd-k-"));
   stateDir = join(dir, "state");
   kubeconfig = join(dir, "kubeconfig");
-  env = { ...process.env, HOME: dir, KUBECONFIG: kubeconfig, KUBECACHEDIR: join(dir, "cache") };
+  env = { ...process.env, ...kubectlEnv(kubeconfig, dir) };
   const up = await run(
     osm,
     "mesh",

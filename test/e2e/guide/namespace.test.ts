@@ -1,47 +1,29 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { AppsV1Api, CoreV1Api, KubeConfig } from "@kubernetes/client-node";
-import pino from "pino";
-import { type ApiServer, startApiServer, writeKubeconfig } from "../../../src/local/apiserver/index.ts";
+import { AppsV1Api, CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import type { ApiServer } from "../../../src/local/apiserver/index.ts";
+import { startEmbeddedApiServer } from "../../support/apiserver.ts";
+import { type Ran, run } from "../../support/run.ts";
 
 const osm = new URL("../../../bin/osm", import.meta.url).pathname;
-const logger = pino({ level: "silent" });
 
 let dir: string;
 let server: ApiServer;
 let env: NodeJS.ProcessEnv;
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command without blocking: the API server answers from this very process. */
-function run(argv: string[]): Promise<Ran> {
-  const [file, ...args] = argv;
-  return new Promise((resolve) => {
-    execFile(file ?? "", args, { env, encoding: "utf8", timeout: 60_000 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === "number" ? error.code : null) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 /** `osm ...` as a user runs it; returns what it printed. */
 function osmRun(...args: string[]): Promise<Ran> {
-  return run([osm, ...args]);
+  return run(osm, args, { env });
 }
 
 /** The real kubectl's view of a namespace's labels and annotations. */
 async function kubectlMeta(
   ns: string,
 ): Promise<{ labels: Record<string, string>; annotations: Record<string, string> }> {
-  const r = await run(["kubectl", "get", "namespace", ns, "-o", "json"]);
+  const r = await run("kubectl", ["get", "namespace", ns, "-o", "json"], { env });
   assert.equal(r.code, 0, r.stderr);
   const meta = (
     JSON.parse(r.stdout) as {
@@ -53,24 +35,8 @@ async function kubectlMeta(
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "osmt-gd-ns-"));
-  server = await startApiServer({ stateDir: join(dir, "state"), port: 0, logger });
-  const kubeconfig = join(dir, "kubeconfig");
-  writeKubeconfig({
-    path: kubeconfig,
-    context: "osmt-gd",
-    server: server.url,
-    caPem: server.caPem,
-    token: server.token,
-    setCurrent: true,
-  });
-  env = {
-    PATH: process.env["PATH"] ?? "/usr/bin:/bin",
-    HOME: dir,
-    KUBECONFIG: kubeconfig,
-    KUBECACHEDIR: join(dir, "cache"),
-  };
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfig);
+  let kc: KubeConfig;
+  ({ server, env, kc } = await startEmbeddedApiServer(dir, "osmt-gd"));
   const core = kc.makeApiClient(CoreV1Api);
   for (const name of ["osm-system", "osmt-gd-a", "osmt-gd-b", "osmt-gd-c"]) {
     await core.createNamespace({ body: { metadata: { name } } });

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,12 +6,11 @@ import { after, before, test } from "node:test";
 import {
   CoreV1Api,
   CustomObjectsApi,
-  KubeConfig,
+  type KubeConfig,
   PatchStrategy,
   setHeaderOptions,
   type V1Pod,
 } from "@kubernetes/client-node";
-import pino from "pino";
 import { buildEffectivePolicy, canonicalPolicyText, policyHash } from "../../../src/config/index.ts";
 import {
   ANNOTATION_INTERCEPTION_POLICY,
@@ -21,10 +19,11 @@ import {
   LABEL_MONITORED_BY,
 } from "../../../src/constants.ts";
 import { readMeshConfig } from "../../../src/guide/proxy-status.ts";
-import { type ApiServer, startApiServer, writeKubeconfig } from "../../../src/local/apiserver/index.ts";
+import type { ApiServer } from "../../../src/local/apiserver/index.ts";
+import { startEmbeddedApiServer } from "../../support/apiserver.ts";
+import { type Ran, run as runCommand } from "../../support/run.ts";
 
 const osm = new URL("../../../bin/osm", import.meta.url).pathname;
-const logger = pino({ level: "silent" });
 const NS = "osmt-gd-app";
 const MERGE = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
@@ -34,20 +33,9 @@ let env: NodeJS.ProcessEnv;
 let kc: KubeConfig;
 let core: CoreV1Api;
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command without blocking: the API server answers from this very process. */
-function run(...argv: string[]): Promise<Ran> {
-  const [file, ...args] = argv;
-  return new Promise((resolve) => {
-    execFile(file ?? "", args, { env, encoding: "utf8", timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === "number" ? error.code : null) : 0, stdout, stderr });
-    });
-  });
+/** Runs a command with this suite's kubeconfig. */
+function run(file: string, ...args: string[]): Promise<Ran> {
+  return runCommand(file, args, { env });
 }
 
 /** Creates a running pod as the injector would admit it under the MeshConfig now stored. */
@@ -79,24 +67,7 @@ async function admitPod(name: string, labels: Record<string, string> = {}): Prom
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "osmt-gd-ps-"));
-  server = await startApiServer({ stateDir: join(dir, "state"), port: 0, logger });
-  const kubeconfig = join(dir, "kubeconfig");
-  writeKubeconfig({
-    path: kubeconfig,
-    context: "osmt-gd",
-    server: server.url,
-    caPem: server.caPem,
-    token: server.token,
-    setCurrent: true,
-  });
-  env = {
-    PATH: process.env["PATH"] ?? "/usr/bin:/bin",
-    HOME: dir,
-    KUBECONFIG: kubeconfig,
-    KUBECACHEDIR: join(dir, "cache"),
-  };
-  kc = new KubeConfig();
-  kc.loadFromFile(kubeconfig);
+  ({ server, env, kc } = await startEmbeddedApiServer(dir, "osmt-gd"));
   core = kc.makeApiClient(CoreV1Api);
   await core.createNamespace({ body: { metadata: { name: "osm-system" } } });
   await core.createNamespace({ body: { metadata: { name: NS, labels: { [LABEL_MONITORED_BY]: "osm" } } } });

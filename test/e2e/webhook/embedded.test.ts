@@ -4,18 +4,18 @@
  * API server over HTTPS for pods and MeshConfig changes, exactly as kube-apiserver would.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { KubeConfig, KubernetesObjectApi } from "@kubernetes/client-node";
-import pino from "pino";
-import { type ApiServer, startApiServer, writeKubeconfig } from "../../../src/local/apiserver/index.ts";
+import { type KubeConfig, KubernetesObjectApi } from "@kubernetes/client-node";
+import type { ApiServer } from "../../../src/local/apiserver/index.ts";
+import { startEmbeddedApiServer } from "../../support/apiserver.ts";
+import { type Ran, run as runCommand } from "../../support/run.ts";
 
 const osm = new URL("../../../bin/osm", import.meta.url).pathname;
 const deployDir = new URL("../../../deploy/", import.meta.url).pathname;
-const logger = pino({ level: "silent" });
 
 // biome-ignore lint/suspicious/noExplicitAny: kubectl's JSON output is navigated freely in assertions
 type Json = any;
@@ -26,20 +26,9 @@ let injector: ChildProcess | undefined;
 let env: NodeJS.ProcessEnv;
 let kc: KubeConfig;
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(argv: string[]): Promise<Ran> {
-  const [file, ...args] = argv;
-  return new Promise((resolve) => {
-    execFile(file ?? "", args, { env, encoding: "utf8", timeout: 60_000 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === "number" ? error.code : null) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
+/** Runs `argv` with this suite's kubeconfig. */
+function run([file = "", ...args]: string[]): Promise<Ran> {
+  return runCommand(file, args, { env });
 }
 
 const kubectl = (...args: string[]) => run(["kubectl", ...args]);
@@ -82,24 +71,7 @@ async function routeWebhooksTo(port: number): Promise<void> {
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "osmt-inj-"));
-  server = await startApiServer({ stateDir: join(dir, "state"), port: 0, logger });
-  const kubeconfig = join(dir, "kubeconfig");
-  writeKubeconfig({
-    path: kubeconfig,
-    context: "osmt-inj",
-    server: server.url,
-    caPem: server.caPem,
-    token: server.token,
-    setCurrent: true,
-  });
-  env = {
-    PATH: process.env["PATH"] ?? "/usr/bin:/bin",
-    HOME: dir,
-    KUBECONFIG: kubeconfig,
-    KUBECACHEDIR: join(dir, "cache"),
-  };
-  kc = new KubeConfig();
-  kc.loadFromFile(kubeconfig);
+  ({ server, env, kc } = await startEmbeddedApiServer(dir, "osmt-inj"));
 });
 
 after(async () => {
