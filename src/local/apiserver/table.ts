@@ -136,9 +136,16 @@ export function podColumns(pod: Obj, now: number): { ready: string; status: stri
   return { ready: `${readyCount}/${total}`, status: reason, restarts: restartText };
 }
 
-function containerNames(spec: Obj | undefined): [string, string] {
-  const cs: Obj[] = spec?.containers ?? [];
-  return [cs.map((c) => c.name).join(","), cs.map((c) => c.image).join(",")];
+/** The wide columns kubectl ends a pod-template workload's row with (Deployment, ReplicaSet). */
+const WORKLOAD_WIDE_COLUMNS = [col("Containers", 1), col("Images", 1), col("Selector", 1)];
+
+function workloadWideCells(o: Obj): string[] {
+  const cs: Obj[] = o.spec?.template?.spec?.containers ?? [];
+  return [
+    cs.map((c) => c.name).join(","),
+    cs.map((c) => c.image).join(","),
+    formatLabels(o.spec?.selector?.matchLabels),
+  ];
 }
 
 function servicePorts(svc: Obj): string {
@@ -200,22 +207,17 @@ const PRINTERS: Record<string, Printer> = {
       col("Up-to-date", 0, "integer"),
       col("Available", 0, "integer"),
       col("Age"),
-      col("Containers", 1),
-      col("Images", 1),
-      col("Selector", 1),
+      ...WORKLOAD_WIDE_COLUMNS,
     ],
     cells(o, now) {
       const s = o.status ?? {};
-      const [names, images] = containerNames(o.spec?.template?.spec);
       return [
         o.metadata.name,
         `${s.readyReplicas ?? 0}/${o.spec?.replicas ?? 1}`,
         s.updatedReplicas ?? 0,
         s.availableReplicas ?? 0,
         age(o, now),
-        names,
-        images,
-        formatLabels(o.spec?.selector?.matchLabels),
+        ...workloadWideCells(o),
       ];
     },
   },
@@ -226,22 +228,17 @@ const PRINTERS: Record<string, Printer> = {
       col("Current", 0, "integer"),
       col("Ready", 0, "integer"),
       col("Age"),
-      col("Containers", 1),
-      col("Images", 1),
-      col("Selector", 1),
+      ...WORKLOAD_WIDE_COLUMNS,
     ],
     cells(o, now) {
       const s = o.status ?? {};
-      const [names, images] = containerNames(o.spec?.template?.spec);
       return [
         o.metadata.name,
         o.spec?.replicas ?? 1,
         s.replicas ?? 0,
         s.readyReplicas ?? 0,
         age(o, now),
-        names,
-        images,
-        formatLabels(o.spec?.selector?.matchLabels),
+        ...workloadWideCells(o),
       ];
     },
   },
