@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { freePort } from "../../support/poll.ts";
+import { kubectlEnv, type Ran, run as runCommand } from "../../support/run.ts";
 
 /**
  * `osm demo` end to end, as a user runs it, on its own bridge, subnets, port, state directory and kubeconfig.
@@ -24,37 +24,8 @@ let env: NodeJS.ProcessEnv;
 let stateDir: string;
 let kubeconfig: string;
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function run(file: string, args: string[], timeoutMs = 120_000, input?: string): Promise<Ran> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      file,
-      args,
-      { env, encoding: "utf8", timeout: timeoutMs, maxBuffer: 64 << 20 },
-      (error, stdout, stderr) => {
-        resolve({ code: error ? (typeof error.code === "number" ? error.code : null) : 0, stdout, stderr });
-      },
-    );
-    // A command that exits before reading its stdin must not fail the test with EPIPE.
-    child.stdin?.on("error", () => {});
-    child.stdin?.end(input ?? "");
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
+  return runCommand(file, args, { env, timeoutMs, input });
 }
 
 async function must(file: string, ...args: string[]): Promise<string> {
@@ -91,7 +62,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), "osmt-gd-demo-"));
   stateDir = join(dir, "state");
   kubeconfig = join(dir, "kubeconfig");
-  env = { ...process.env, HOME: dir, KUBECONFIG: kubeconfig, KUBECACHEDIR: join(dir, "cache") };
+  env = { ...process.env, ...kubectlEnv(kubeconfig, dir) };
   port = await freePort();
 });
 
