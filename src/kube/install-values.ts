@@ -54,6 +54,19 @@ function spec(section: "traffic" | "sidecar", field: string): Apply {
   };
 }
 
+/** Sets a top-level value; `kind` and `oneOf` have checked `value` already. */
+function top<K extends keyof InstallValues>(field: K): Apply {
+  return (v, value) => {
+    v[field] = value as InstallValues[K];
+  };
+}
+
+function image<K extends keyof InstallValues["image"]>(field: K): Apply {
+  return (v, value) => {
+    v.image[field] = value as InstallValues["image"][K];
+  };
+}
+
 const PULL_POLICIES = ["Always", "IfNotPresent", "Never"];
 const BACKENDS = ["auto", "iptables", "nftables"];
 
@@ -88,77 +101,26 @@ export const SET_KEYS: Readonly<Record<string, { kind: Kind; apply: Apply; oneOf
   "osm.configResyncInterval": { kind: "string", apply: spec("sidecar", "configResyncInterval") },
   "osm.osmLogLevel": {
     kind: "string",
-    apply: (v, x) => {
-      v.osmLogLevel = x as string;
-    },
+    apply: top("osmLogLevel"),
     oneOf: ["trace", "debug", "info", "warn", "error", "fatal"],
   },
-  "osm.image.registry": {
-    kind: "string",
-    apply: (v, x) => {
-      v.image.registry = x as string;
-    },
-  },
-  "osm.image.tag": {
-    kind: "string",
-    apply: (v, x) => {
-      v.image.tag = x as string;
-    },
-  },
+  "osm.image.registry": { kind: "string", apply: image("registry") },
+  "osm.image.tag": { kind: "string", apply: image("tag") },
   "osm.image.pullPolicy": {
     kind: "string",
-    apply: (v, x) => {
-      v.image.pullPolicy = x as InstallValues["image"]["pullPolicy"];
-    },
+    apply: image("pullPolicy"),
     oneOf: PULL_POLICIES,
   },
-  "osm.sidecarImage": {
-    kind: "string",
-    apply: (v, x) => {
-      v.sidecarImage = x as string;
-    },
-  },
-  "osm.sidecarWindowsImage": {
-    kind: "string",
-    apply: (v, x) => {
-      v.sidecarWindowsImage = x as string;
-    },
-  },
-  "osm.initContainerImage": {
-    kind: "string",
-    apply: (v, x) => {
-      v.initContainerImage = x as string;
-    },
-  },
-  "osm.controllerImage": {
-    kind: "string",
-    apply: (v, x) => {
-      v.controllerImage = x as string;
-    },
-  },
-  "osm.osmCommand": {
-    kind: "stringList",
-    apply: (v, x) => {
-      v.osmCommand = x as string[];
-    },
-  },
-  "osm.kubeconfig": {
-    kind: "string",
-    apply: (v, x) => {
-      v.kubeconfig = x as string;
-    },
-  },
-  "osm.controllerUrl": {
-    kind: "string",
-    apply: (v, x) => {
-      v.controllerUrl = x as string;
-    },
-  },
+  "osm.sidecarImage": { kind: "string", apply: top("sidecarImage") },
+  "osm.sidecarWindowsImage": { kind: "string", apply: top("sidecarWindowsImage") },
+  "osm.initContainerImage": { kind: "string", apply: top("initContainerImage") },
+  "osm.controllerImage": { kind: "string", apply: top("controllerImage") },
+  "osm.osmCommand": { kind: "stringList", apply: top("osmCommand") },
+  "osm.kubeconfig": { kind: "string", apply: top("kubeconfig") },
+  "osm.controllerUrl": { kind: "string", apply: top("controllerUrl") },
   "osm.interceptionBackend": {
     kind: "string",
-    apply: (v, x) => {
-      v.interceptionBackend = x as InitBackend;
-    },
+    apply: top("interceptionBackend"),
     oneOf: BACKENDS,
   },
 };
