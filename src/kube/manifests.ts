@@ -90,6 +90,11 @@ function labels(values: InstallValues, app: string): Record<string, string> {
   };
 }
 
+/** A Role or RoleBinding lives in the control plane's namespace; the cluster-wide kinds have none. */
+function rbacMetadata(name: string, namespaced: boolean, app: string, values: InstallValues) {
+  return { name, ...(namespaced ? { namespace: values.osmNamespace } : {}), labels: labels(values, app) };
+}
+
 function role(
   kind: "ClusterRole" | "Role",
   name: string,
@@ -100,11 +105,7 @@ function role(
   return {
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind,
-    metadata: {
-      name,
-      ...(kind === "Role" ? { namespace: values.osmNamespace } : {}),
-      labels: labels(values, app),
-    },
+    metadata: rbacMetadata(name, kind === "Role", app, values),
     rules,
   } as Manifest;
 }
@@ -118,11 +119,7 @@ function binding(
   return {
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind,
-    metadata: {
-      name,
-      ...(kind === "RoleBinding" ? { namespace: values.osmNamespace } : {}),
-      labels: labels(values, sa),
-    },
+    metadata: rbacMetadata(name, kind === "RoleBinding", sa, values),
     roleRef: {
       apiGroup: "rbac.authorization.k8s.io",
       kind: kind === "RoleBinding" ? "Role" : "ClusterRole",
