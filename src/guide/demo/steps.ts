@@ -77,6 +77,35 @@ function curlFromPod(kubectl: string, url: string) {
   ];
 }
 
+/** The guide's way to change the MeshConfig: `kubectl patch ... --type=merge`. */
+function patchMeshConfig(kubectl: string, patch: string): string[] {
+  return [kubectl, "patch", "meshconfig", "osm-mesh-config", "-n", "osm-system", "-p", patch, "--type=merge"];
+}
+
+/** The guide's way to run one of OSM's samples in the mesh: its namespace, added to the mesh, then its YAML. */
+function sampleInTheMesh(o: DemoStepOptions, app: string, created: readonly RegExp[]): Step[] {
+  return [
+    {
+      kind: "command",
+      title: `Create the ${app} namespace`,
+      argv: [o.kubectl, "create", "namespace", app],
+      expect: { stdout: [new RegExp(`namespace/${app} created`)] },
+    },
+    {
+      kind: "command",
+      title: "Add it to the mesh",
+      argv: [...o.osm, "namespace", "add", app],
+      expect: { stdout: [new RegExp(`Namespace \\[${app}\\] successfully added to mesh \\[osm\\]`)] },
+    },
+    {
+      kind: "command",
+      title: `Deploy OSM's ${app} sample`,
+      argv: [o.kubectl, "apply", "-f", `${o.examplesDir}/${app}.yaml`, "-n", app],
+      expect: { stdout: [...created] },
+    },
+  ];
+}
+
 /** The guide's steps, in order, after the runtime's own setup steps. */
 export function buildDemoSteps(o: DemoStepOptions): Step[] {
   const k = o.kubectl;
@@ -116,37 +145,10 @@ export function buildDemoSteps(o: DemoStepOptions): Step[] {
     {
       kind: "command",
       title: "Disable egress mesh-wide",
-      argv: [
-        k,
-        "patch",
-        "meshconfig",
-        "osm-mesh-config",
-        "-n",
-        "osm-system",
-        "-p",
-        patchEgressOff,
-        "--type=merge",
-      ],
+      argv: patchMeshConfig(k, patchEgressOff),
       expect: { stdout: [/meshconfig\.config\.openservicemesh\.io\/osm-mesh-config patched/] },
     },
-    {
-      kind: "command",
-      title: "Create the curl namespace",
-      argv: [k, "create", "namespace", "curl"],
-      expect: { stdout: [/namespace\/curl created/] },
-    },
-    {
-      kind: "command",
-      title: "Add it to the mesh",
-      argv: [...o.osm, "namespace", "add", "curl"],
-      expect: { stdout: [/Namespace \[curl\] successfully added to mesh \[osm\]/] },
-    },
-    {
-      kind: "command",
-      title: "Deploy OSM's curl sample",
-      argv: [k, "apply", "-f", `${o.examplesDir}/curl.yaml`, "-n", "curl"],
-      expect: { stdout: [/serviceaccount\/curl created/, /deployment\.apps\/curl created/] },
-    },
+    ...sampleInTheMesh(o, "curl", [/serviceaccount\/curl created/, /deployment\.apps\/curl created/]),
     {
       kind: "command",
       title: "Wait for the curl pod to run with its sidecar (2/2 Running)",
@@ -168,24 +170,14 @@ export function buildDemoSteps(o: DemoStepOptions): Step[] {
     {
       kind: "command",
       title: `Exclude ${excludedCidr} from interception`,
-      argv: [
-        k,
-        "patch",
-        "meshconfig",
-        "osm-mesh-config",
-        "-n",
-        "osm-system",
-        "-p",
-        patchExclusion,
-        "--type=merge",
-      ],
+      argv: patchMeshConfig(k, patchExclusion),
       expect: { stdout: [/osm-mesh-config patched/] },
     },
     readBack,
     {
       kind: "command",
       title: "An invalid exclusion is refused by the MeshConfig validator",
-      argv: [k, "patch", "meshconfig", "osm-mesh-config", "-n", "osm-system", "-p", badPatch, "--type=merge"],
+      argv: patchMeshConfig(k, badPatch),
       expect: { exitCode: 1, output: [/outboundIPRangeExclusionList\[0\]/] },
     },
     { ...readBack, title: "The MeshConfig is unchanged" },
@@ -268,24 +260,7 @@ export function buildDemoSteps(o: DemoStepOptions): Step[] {
       expect: { stdout: [/verdict: outbound sidecar .*refused: egress is disabled/] },
       waitUntil: { timeoutMs: 10_000, intervalMs: 1000 },
     },
-    {
-      kind: "command",
-      title: "Create the httpbin namespace",
-      argv: [k, "create", "namespace", "httpbin"],
-      expect: { stdout: [/namespace\/httpbin created/] },
-    },
-    {
-      kind: "command",
-      title: "Add it to the mesh",
-      argv: [...o.osm, "namespace", "add", "httpbin"],
-      expect: { stdout: [/Namespace \[httpbin\] successfully added to mesh \[osm\]/] },
-    },
-    {
-      kind: "command",
-      title: "Deploy OSM's httpbin sample",
-      argv: [k, "apply", "-f", `${o.examplesDir}/httpbin.yaml`, "-n", "httpbin"],
-      expect: { stdout: [/service\/httpbin created/, /deployment\.apps\/httpbin created/] },
-    },
+    ...sampleInTheMesh(o, "httpbin", [/service\/httpbin created/, /deployment\.apps\/httpbin created/]),
     {
       kind: "command",
       title: "Wait for httpbin to run with its sidecar (2/2 Running)",
