@@ -75,6 +75,20 @@ describe("kubectl against the embedded API server", () => {
   let server: ServerProcess;
   let kubectl: ReturnType<typeof kubectlFor>;
   let stopNode: () => void = () => undefined;
+  /** The guide's lookup of the curl pod's name (kubectl get pod -l app=curl -o jsonpath=...). */
+  const curlPodName = async () =>
+    ok(
+      await kubectl([
+        "get",
+        "pod",
+        "-n",
+        "curl",
+        "-l",
+        "app=curl",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+      ]),
+    );
 
   before(async () => {
     server = await startServerProcess(`${dir.path}/state`);
@@ -131,18 +145,7 @@ describe("kubectl against the embedded API server", () => {
       name,
       /^curl-[bcdfghjklmnpqrstvwxz2456789]{10}-[bcdfghjklmnpqrstvwxz2456789]{5}\s+2\/2\s+Running\s+0\s+\d+s$/m,
     );
-    const podName = ok(
-      await kubectl([
-        "get",
-        "pod",
-        "-n",
-        "curl",
-        "-l",
-        "app=curl",
-        "-o",
-        "jsonpath={.items[0].metadata.name}",
-      ]),
-    );
+    const podName = await curlPodName();
     assert.match(podName, /^curl-\w{10}-\w{5}$/);
     const wide = ok(await kubectl(["get", "pods", "-n", "curl", "-o", "wide"]));
     assert.match(wide, /IP\s+NODE\s+NOMINATED NODE\s+READINESS GATES/);
@@ -288,18 +291,7 @@ describe("kubectl against the embedded API server", () => {
   });
 
   it("execs in a container: output, stdin, and the exit code through the error channel", async () => {
-    const pod = ok(
-      await kubectl([
-        "get",
-        "pod",
-        "-n",
-        "curl",
-        "-l",
-        "app=curl",
-        "-o",
-        "jsonpath={.items[0].metadata.name}",
-      ]),
-    );
+    const pod = await curlPodName();
     const r = await kubectl([
       "exec",
       "-n",
@@ -325,18 +317,7 @@ describe("kubectl against the embedded API server", () => {
   });
 
   it("prints logs of a container, honouring --tail", async () => {
-    const pod = ok(
-      await kubectl([
-        "get",
-        "pod",
-        "-n",
-        "curl",
-        "-l",
-        "app=curl",
-        "-o",
-        "jsonpath={.items[0].metadata.name}",
-      ]),
-    );
+    const pod = await curlPodName();
     assert.equal(
       ok(await kubectl(["logs", "-n", "curl", pod, "-c", "curl"])),
       `log line 1 from ${pod}/curl\nlog line 2\nlog line 3\n`,
@@ -348,18 +329,7 @@ describe("kubectl against the embedded API server", () => {
   });
 
   it("restarts a Deployment with rollout restart and waits for it with rollout status", async () => {
-    const before_ = ok(
-      await kubectl([
-        "get",
-        "pod",
-        "-n",
-        "curl",
-        "-l",
-        "app=curl",
-        "-o",
-        "jsonpath={.items[0].metadata.name}",
-      ]),
-    );
+    const before_ = await curlPodName();
     assert.equal(
       ok(await kubectl(["rollout", "restart", "deployment", "curl", "-n", "curl"])).trim(),
       "deployment.apps/curl restarted",
