@@ -11,31 +11,18 @@ import {
   ApiextensionsV1Api,
   CoreV1Api,
   CustomObjectsApi,
-  KubeConfig,
   type V1CustomResourceDefinition,
 } from "@kubernetes/client-node";
-import pino from "pino";
 import { meshConfigCrd } from "../../../src/config/index.ts";
-import { startApiServer, writeKubeconfig } from "../../../src/local/apiserver/index.ts";
+import { startEmbeddedApiServer } from "../../support/apiserver.ts";
 
 const osm = new URL("../../../bin/osm", import.meta.url).pathname;
 
 test("osm controller run serves until SIGTERM against the embedded API server, creating the MeshConfig", async () => {
   const stateDir = mkdtempSync(join(tmpdir(), "osmt-ctl-cmd-"));
-  const server = await startApiServer({ stateDir, port: 0, logger: pino({ level: "silent" }), crdDirs: [] });
-  const kubeconfig = join(stateDir, "kubeconfig");
+  const { server, kubeconfig, kc } = await startEmbeddedApiServer(stateDir, "osmt-ctl", { crdDirs: [] });
   let child: ReturnType<typeof spawn> | undefined;
   try {
-    writeKubeconfig({
-      path: kubeconfig,
-      context: "osmt-ctl",
-      server: server.url,
-      caPem: server.caPem,
-      token: server.token,
-      setCurrent: true,
-    });
-    const kc = new KubeConfig();
-    kc.loadFromFile(kubeconfig);
     await kc.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({
       body: meshConfigCrd() as unknown as V1CustomResourceDefinition,
     });
