@@ -3,7 +3,7 @@
  * the CA the server generated; patches applied with fast-json-patch, as kube-apiserver would.
  */
 import assert from "node:assert/strict";
-import { request } from "node:https";
+import { type RequestOptions, request } from "node:https";
 import { after, before, describe, test } from "node:test";
 import type { V1Namespace, V1Pod } from "@kubernetes/client-node";
 import jsonpatch from "fast-json-patch";
@@ -37,37 +37,10 @@ interface Reply {
   body: string;
 }
 
-function post(port: number, ca: string, path: string, body: unknown, servername?: string): Promise<Reply> {
-  const data = JSON.stringify(body);
+/** One HTTPS request to the webhook on loopback; resolves with the status and the whole body. */
+function exchange(options: RequestOptions, data?: string): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: "127.0.0.1",
-        port,
-        path,
-        method: "POST",
-        ca,
-        ...(servername ? { servername } : {}),
-        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data) },
-        timeout: 10_000,
-      },
-      (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (c: string) => {
-          text += c;
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
-      },
-    );
-    req.on("error", reject);
-    req.end(data);
-  });
-}
-
-function get(port: number, ca: string, path: string): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path, ca, timeout: 10_000 }, (res) => {
+    const req = request({ host: "127.0.0.1", timeout: 10_000, ...options }, (res) => {
       let text = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => {
@@ -76,8 +49,27 @@ function get(port: number, ca: string, path: string): Promise<Reply> {
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
     });
     req.on("error", reject);
-    req.end();
+    req.end(data);
   });
+}
+
+function post(port: number, ca: string, path: string, body: unknown, servername?: string): Promise<Reply> {
+  const data = JSON.stringify(body);
+  return exchange(
+    {
+      port,
+      path,
+      method: "POST",
+      ca,
+      ...(servername ? { servername } : {}),
+      headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data) },
+    },
+    data,
+  );
+}
+
+function get(port: number, ca: string, path: string): Promise<Reply> {
+  return exchange({ port, path, ca });
 }
 
 let uidCounter = 0;
