@@ -165,40 +165,31 @@ export async function runDemo(options: DemoOptions): Promise<RunOutcome> {
         ],
       }),
     ),
-    {
-      kind: "command",
-      title: "Note the MeshConfig's egress setting (restored afterwards)",
-      argv: [
-        "kubectl",
-        "get",
-        "meshconfig",
-        "osm-mesh-config",
-        "-n",
-        "osm-system",
-        "-o",
-        "jsonpath={.spec.traffic.enableEgress}",
-      ],
-      expect: {},
-      capture: "egressBefore",
-      skip: () => (meshWasUp ? undefined : "the demo started the mesh and stops it at the end"),
-    },
-    {
-      kind: "command",
-      title: "Note the MeshConfig's exclusion list (restored afterwards)",
-      argv: [
-        "kubectl",
-        "get",
-        "meshconfig",
-        "osm-mesh-config",
-        "-n",
-        "osm-system",
-        "-o",
-        "jsonpath={.spec.traffic.outboundIPRangeExclusionList}",
-      ],
-      expect: {},
-      capture: "exclusionsBefore",
-      skip: () => (meshWasUp ? undefined : "the demo started the mesh and stops it at the end"),
-    },
+    // What the guide changes, noted first so the cleanup can put it back on a mesh that stays up.
+    ...(
+      [
+        ["egress setting", "enableEgress", "egressBefore"],
+        ["exclusion list", "outboundIPRangeExclusionList", "exclusionsBefore"],
+      ] as const
+    ).map(
+      ([what, field, capture]): Step => ({
+        kind: "command",
+        title: `Note the MeshConfig's ${what} (restored afterwards)`,
+        argv: [
+          "kubectl",
+          "get",
+          "meshconfig",
+          "osm-mesh-config",
+          "-n",
+          "osm-system",
+          "-o",
+          `jsonpath={.spec.traffic.${field}}`,
+        ],
+        expect: {},
+        capture,
+        skip: () => (meshWasUp ? undefined : "the demo started the mesh and stops it at the end"),
+      }),
+    ),
     {
       kind: "command",
       title: `Attach an external, non-mesh host answering on ${addresses.excluded} and ${addresses.other}`,
