@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import {
-  buildEffectivePolicy,
-  canonicalPolicyText,
-  type MeshConfig,
-  validateMeshConfig,
-} from "../../../src/config/index.ts";
+import { buildEffectivePolicy, canonicalPolicyText, type MeshConfig } from "../../../src/config/index.ts";
 import { ANNOTATION_OUTBOUND_IP_RANGE_EXCLUSION_LIST } from "../../../src/constants.ts";
 import {
   formatPodExplanation,
@@ -16,15 +11,7 @@ import {
 } from "../../../src/guide/explain-pod.ts";
 import { podTargetName } from "../../../src/guide/explain-pod-run.ts";
 import { buildPlan, explain } from "../../../src/interception/index.ts";
-
-function meshConfig(traffic: Record<string, unknown>): MeshConfig {
-  return validateMeshConfig({
-    apiVersion: "config.openservicemesh.io/v1alpha2",
-    kind: "MeshConfig",
-    metadata: { name: "osm-mesh-config", namespace: "osm-system" },
-    spec: { traffic },
-  });
-}
+import { meshConfig } from "../injector/builders.ts";
 
 function report(
   policyConfig: MeshConfig,
@@ -63,7 +50,9 @@ test("kubectl's pod/NAME forms name the pod, anything else does not", () => {
 });
 
 test("an excluded destination is direct, decided by the exclusion rule, from the MeshConfig field", () => {
-  const config = meshConfig({ enableEgress: false, outboundIPRangeExclusionList: ["203.0.113.10/32"] });
+  const config = meshConfig({
+    traffic: { enableEgress: false, outboundIPRangeExclusionList: ["203.0.113.10/32"] },
+  });
   const text = formatPodExplanation(report(config, config, "203.0.113.10:80"));
   assert.match(text, /^pod curl\/curl-1 → 203\.0\.113\.10:80 \(tcp, outbound\)\n/);
   assert.match(text, /verdict: direct \(not intercepted\)/);
@@ -76,15 +65,17 @@ test("an excluded destination is direct, decided by the exclusion rule, from the
 });
 
 test("another destination goes to the sidecar, which refuses it while egress is off", () => {
-  const config = meshConfig({ enableEgress: false, outboundIPRangeExclusionList: ["203.0.113.10/32"] });
+  const config = meshConfig({
+    traffic: { enableEgress: false, outboundIPRangeExclusionList: ["203.0.113.10/32"] },
+  });
   const text = formatPodExplanation(report(config, config, "203.0.113.11:80"));
   assert.match(text, /verdict: outbound sidecar \(redirected to port 15001\) → refused: egress is disabled/);
 });
 
 test("with egress on, the sidecar passes the connection through; a mesh service is allowed either way", () => {
-  const on = meshConfig({ enableEgress: true });
+  const on = meshConfig({ traffic: { enableEgress: true } });
   assert.match(formatPodExplanation(report(on, on, "203.0.113.11:80")), /→ allowed: egress is enabled/);
-  const off = meshConfig({ enableEgress: false });
+  const off = meshConfig({ traffic: { enableEgress: false } });
   const mesh = report(off, off, "192.0.2.20:14001", {
     outcome: sidecarOutcome("Service httpbin/httpbin:14001", false),
   });
@@ -92,8 +83,10 @@ test("with egress on, the sidecar passes the connection through; a mesh service 
 });
 
 test("a stale pod is explained with the policy it was admitted with, and warned about", () => {
-  const admitted = meshConfig({ enableEgress: false });
-  const now = meshConfig({ enableEgress: false, outboundIPRangeExclusionList: ["203.0.113.10/32"] });
+  const admitted = meshConfig({ traffic: { enableEgress: false } });
+  const now = meshConfig({
+    traffic: { enableEgress: false, outboundIPRangeExclusionList: ["203.0.113.10/32"] },
+  });
   const recordedText = canonicalPolicyText(buildEffectivePolicy(admitted));
   const policy = recordedPolicy(recordedText, {}, {}, now);
   const destination = parseDestination("203.0.113.10:80");
@@ -116,7 +109,7 @@ test("a stale pod is explained with the policy it was admitted with, and warned 
 
 test("a pod annotation's entry keeps its provenance in the rebuilt policy", () => {
   const key = ANNOTATION_OUTBOUND_IP_RANGE_EXCLUSION_LIST;
-  const config = meshConfig({});
+  const config = meshConfig({ traffic: {} });
   const admitted = buildEffectivePolicy(config, { podAnnotations: { [key]: "192.0.2.7/32" } });
   const policy = recordedPolicy(canonicalPolicyText(admitted), { [key]: "192.0.2.7/32" }, {}, config);
   const destination = parseDestination("192.0.2.7:443");

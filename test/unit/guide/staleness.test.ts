@@ -6,7 +6,6 @@ import {
   canonicalPolicyText,
   type MeshConfig,
   policyHash,
-  validateMeshConfig,
 } from "../../../src/config/index.ts";
 import {
   ANNOTATION_INTERCEPTION_POLICY,
@@ -15,15 +14,7 @@ import {
 } from "../../../src/constants.ts";
 import { evaluatePods, formatProxyStatus } from "../../../src/guide/proxy-status.ts";
 import { diffPolicies, restartCommand } from "../../../src/guide/staleness.ts";
-
-function meshConfig(traffic: Record<string, unknown>): MeshConfig {
-  return validateMeshConfig({
-    apiVersion: "config.openservicemesh.io/v1alpha2",
-    kind: "MeshConfig",
-    metadata: { name: "osm-mesh-config", namespace: "osm-system" },
-    spec: { traffic },
-  });
-}
+import { meshConfig } from "../injector/builders.ts";
 
 /** A pod as the injector admitted it under `admittedWith`. */
 function admittedPod(name: string, admittedWith: MeshConfig, extra: Record<string, string> = {}): V1Pod {
@@ -47,8 +38,10 @@ function admittedPod(name: string, admittedWith: MeshConfig, extra: Record<strin
 }
 
 test("a pod admitted before an exclusion was added is stale, shows +CIDR and the rollout restart", () => {
-  const before = meshConfig({ enableEgress: false });
-  const after = meshConfig({ enableEgress: false, outboundIPRangeExclusionList: ["203.0.113.10/32"] });
+  const before = meshConfig({ traffic: { enableEgress: false } });
+  const after = meshConfig({
+    traffic: { enableEgress: false, outboundIPRangeExclusionList: ["203.0.113.10/32"] },
+  });
   const statuses = evaluatePods([admittedPod("curl-54ccc6954c-9rlvp", before)], new Map(), after);
   assert.deepEqual(statuses, [
     {
@@ -66,16 +59,23 @@ test("a pod admitted before an exclusion was added is stale, shows +CIDR and the
 });
 
 test("a pod admitted under the current MeshConfig is current, and egress changes do not make it stale", () => {
-  const admitted = meshConfig({ enableEgress: true, outboundIPRangeExclusionList: ["203.0.113.10/32"] });
-  const now = meshConfig({ enableEgress: false, outboundIPRangeExclusionList: ["203.0.113.10/32"] });
+  const admitted = meshConfig({
+    traffic: { enableEgress: true, outboundIPRangeExclusionList: ["203.0.113.10/32"] },
+  });
+  const now = meshConfig({
+    traffic: { enableEgress: false, outboundIPRangeExclusionList: ["203.0.113.10/32"] },
+  });
   const statuses = evaluatePods([admittedPod("curl-1", admitted)], new Map(), now);
   assert.deepEqual(statuses, [{ namespace: "curl", pod: "curl-1", state: "current", details: [] }]);
   assert.match(formatProxyStatus(statuses, "in namespace curl"), /All 1 meshed pod\(s\) run the current/);
 });
 
 test("pods without a recorded policy, and terminating pods, are left out", () => {
-  const config = meshConfig({});
-  const terminating = admittedPod("curl-old", meshConfig({ outboundIPRangeExclusionList: ["192.0.2.0/24"] }));
+  const config = meshConfig({ traffic: {} });
+  const terminating = admittedPod(
+    "curl-old",
+    meshConfig({ traffic: { outboundIPRangeExclusionList: ["192.0.2.0/24"] } }),
+  );
   terminating.metadata!.deletionTimestamp = new Date();
   const plain: V1Pod = { metadata: { name: "plain", namespace: "curl" }, status: { phase: "Running" } };
   assert.deepEqual(evaluatePods([terminating, plain], new Map(), config), []);
@@ -83,11 +83,11 @@ test("pods without a recorded policy, and terminating pods, are left out", () =>
 });
 
 test("a removed exclusion shows as -CIDR and a pod annotation's entries are kept", () => {
-  const admitted = meshConfig({ outboundIPRangeExclusionList: ["203.0.113.0/24"] });
+  const admitted = meshConfig({ traffic: { outboundIPRangeExclusionList: ["203.0.113.0/24"] } });
   const pod = admittedPod("curl-2", admitted, {
     [ANNOTATION_OUTBOUND_IP_RANGE_EXCLUSION_LIST]: "192.0.2.7/32",
   });
-  const [status] = evaluatePods([pod], new Map(), meshConfig({}));
+  const [status] = evaluatePods([pod], new Map(), meshConfig({ traffic: {} }));
   assert.deepEqual(status?.details, ["-203.0.113.0/24"]);
 });
 
