@@ -10,12 +10,17 @@ import { fileURLToPath } from "node:url";
 import pino from "pino";
 import { ErrorCode, MeshError } from "../../errors.ts";
 import { removeKubeconfigContext } from "../apiserver/index.ts";
+import { DEFAULT_PATH } from "../node/container-launch.ts";
 import { checkHostPrerequisites } from "../node/prerequisites.ts";
 import type { ExternalHost } from "../node/runtime.ts";
 import { NodeRuntime } from "../node/runtime.ts";
 import { otherOwner, releaseBridge } from "./bridge-claim.ts";
 import { buildDaemonConfig, type DaemonConfig, statePaths } from "./config.ts";
 import type { Health } from "./daemon.ts";
+import { readableBinDir, removeMirror } from "./readable-install.ts";
+
+/** This checkout: what containers run `osm` from (directly, or through a readable mirror). */
+const CHECKOUT_ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 
 const DAEMON_MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
 
@@ -123,32 +128,40 @@ export interface UpResult {
 export async function meshUp(
   options: Partial<DaemonConfig> & { stateDir: string; timeoutMs?: number },
 ): Promise<UpResult> {
-  const config = buildDaemonConfig(options);
-  const paths = statePaths(config.stateDir);
+  const requested = buildDaemonConfig(options);
+  const paths = statePaths(requested.stateDir);
   await checkHostPrerequisites();
-  const running = await daemonHealth(config.stateDir);
+  const running = await daemonHealth(requested.stateDir);
   if (running) return { alreadyRunning: true, health: running, logFile: paths.log };
-  const stale = pidOf(config.stateDir);
+  const stale = pidOf(requested.stateDir);
   if (stale !== undefined && alive(stale)) {
     throw new MeshError(
       ErrorCode.Unavailable,
-      `a daemon (pid ${stale}) holds ${config.stateDir} but does not answer its health endpoint`,
+      `a daemon (pid ${stale}) holds ${requested.stateDir} but does not answer its health endpoint`,
       {
         hint: "run `osm mesh down` first",
       },
     );
   }
-  const owner = otherOwner(config.network.bridge, config.stateDir);
+  const owner = otherOwner(requested.network.bridge, requested.stateDir);
   if (owner) {
     throw new MeshError(
       ErrorCode.Conflict,
-      `bridge ${config.network.bridge} is in use by the osm-local daemon of ${owner.stateDir} (pid ${owner.pid})`,
+      `bridge ${requested.network.bridge} is in use by the osm-local daemon of ${owner.stateDir} (pid ${owner.pid})`,
       {
         hint: `stop it with \`osm mesh down --state-dir ${owner.stateDir}\`, or use another --bridge and --name-prefix`,
       },
     );
   }
-  await assertPortFree(config.host, config.port);
+  await assertPortFree(requested.host, requested.port);
+  // Pods run our code as non-root users: give them a checkout they can read (a mirror if this one is not).
+  const config: DaemonConfig =
+    options.containerPath === undefined
+      ? {
+          ...requested,
+          containerPath: `${readableBinDir(CHECKOUT_ROOT, requested.stateDir)}:${DEFAULT_PATH}`,
+        }
+      : requested;
   mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   writeFileSync(paths.config, JSON.stringify(config, null, 2));
   const logFd = openSync(paths.log, "a", 0o600);
@@ -234,7 +247,10 @@ export async function meshDown(options: {
   releaseBridge(config.network.bridge, options.stateDir);
   rmSync(statePaths(options.stateDir).socket, { force: true });
   rmSync(statePaths(options.stateDir).pidfile, { force: true });
-  if (options.purge) rmSync(options.stateDir, { recursive: true, force: true });
+  if (options.purge) {
+    rmSync(options.stateDir, { recursive: true, force: true });
+    removeMirror(options.stateDir);
+  }
   return { stoppedPid, purged: options.purge };
 }
 
