@@ -7,6 +7,13 @@ import type { Command } from "commander";
 import pino, { type Logger } from "pino";
 import { DEFAULT_OSM_NAMESPACE } from "../constants.ts";
 
+/** What `kubeOptions` parses. */
+export interface KubeFlags {
+  kubeconfig?: string;
+  context?: string;
+  osmNamespace: string;
+}
+
 /** Adds --kubeconfig, --context and --osm-namespace, in that order. */
 export function kubeOptions(command: Command): Command {
   return command

@@ -3,12 +3,9 @@ import { CONTROLLER_SIDECAR_API_PORT, DEFAULT_MESH_NAME } from "../../constants.
 import { startController } from "../../controller/index.ts";
 import { ErrorCode, MeshError } from "../../errors.ts";
 import { loadKubeConfig } from "../../guide/kube.ts";
-import { kubeOptions, stderrLogger, untilStopSignal } from "../service.ts";
+import { type KubeFlags, kubeOptions, stderrLogger, untilStopSignal } from "../service.ts";
 
-interface RunFlags {
-  kubeconfig?: string;
-  context?: string;
-  osmNamespace: string;
+interface RunFlags extends KubeFlags {
   meshName: string;
   listen: string;
   requireSourceIp: boolean;

@@ -16,12 +16,9 @@ import { serviceDnsNames } from "../../kube/certs.ts";
 import { createClusterReader } from "../../kube/cluster-reader.ts";
 import { startInjectorWebhook } from "../../kube/injector-webhook.ts";
 import { parseHostPort } from "../../kube/webhook-server.ts";
-import { kubeOptions, stderrLogger, untilStopSignal } from "../service.ts";
+import { type KubeFlags, kubeOptions, stderrLogger, untilStopSignal } from "../service.ts";
 
-interface RunFlags {
-  kubeconfig?: string;
-  context?: string;
-  osmNamespace: string;
+interface RunFlags extends KubeFlags {
   meshName: string;
   listen: string;
   sidecarImage?: string;
