@@ -10,7 +10,8 @@
  * Each target runs in a fresh pair of namespaces (no TIME_WAIT or conntrack left over from the previous one).
  * Both proxies run as uid 1500 (the rules exempt its own upstream connections). Load and servers are C
  * (netbench.c) so neither is the bottleneck measured. Every figure is the median of RUNS runs.
- * Env: RUNS (3), SECONDS_PER_RUN (2), BULK_BYTES (1 GiB), TARGETS (direct,haproxy,haproxy-splice,sidecar,sidecar-js).
+ * Env: RUNS (3), SECONDS_PER_RUN (2), BULK_BYTES (1 GiB), TARGETS (direct,haproxy,haproxy-splice,sidecar,sidecar-js),
+ * SIDECAR_ARGS (extra `osm sidecar run` arguments, space-separated, e.g. `--log-level warn` for no access log).
  * Writes build/bench/sidecar-results.json and prints a table with ratios to direct and to HAProxy.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -26,6 +27,7 @@ const BULK_BYTES = Number(process.env["BULK_BYTES"] ?? 1024 ** 3);
 /** Upper bound on connections per run (bounded load; also bounds conntrack/TIME_WAIT entries). */
 const MAX_REQUESTS = 120_000;
 const TARGETS = (process.env["TARGETS"] ?? "direct,haproxy,haproxy-splice,sidecar,sidecar-js").split(",");
+const SIDECAR_ARGS = (process.env["SIDECAR_ARGS"] ?? "").split(" ").filter(Boolean);
 const RR_PORT = 7000;
 const BULK_PORT = 7001;
 const ENV = { ...process.env, PATH: `${process.env["PATH"] ?? "/usr/bin:/bin"}:/usr/sbin:/sbin` };
@@ -211,6 +213,7 @@ async function measure(target: string, install: string): Promise<Results[string]
           configPath,
           "--relay",
           relay,
+          ...SIDECAR_ARGS,
         ],
         join(lab.dir, `${target}.log`),
       );
