@@ -68,6 +68,11 @@ export interface ExecParams {
   readonly tty: boolean;
 }
 
+/** A boolean query parameter as the kube-apiserver reads one: `true` or `1`. */
+function queryFlag(url: URL, name: string): boolean {
+  return ["true", "1"].includes(url.searchParams.get(name) ?? "");
+}
+
 /** Reads and checks exec query parameters against the pod. */
 export function parseExecParams(url: URL, namespace: string, pod: KubeObject): ExecParams {
   const command = url.searchParams.getAll("command");
@@ -75,16 +80,15 @@ export function parseExecParams(url: URL, namespace: string, pod: KubeObject): E
   const phase = (pod as Obj).status?.phase;
   if (phase === "Succeeded" || phase === "Failed")
     throw badRequest(`cannot exec into a container in a completed pod; current phase is ${phase}`);
-  const flag = (name: string) => ["true", "1"].includes(url.searchParams.get(name) ?? "");
   return {
     namespace,
     pod,
     container: resolveContainer(pod, url.searchParams.get("container"), false),
     command,
-    stdin: flag("stdin"),
-    stdout: flag("stdout"),
-    stderr: flag("stderr"),
-    tty: flag("tty"),
+    stdin: queryFlag(url, "stdin"),
+    stdout: queryFlag(url, "stdout"),
+    stderr: queryFlag(url, "stderr"),
+    tty: queryFlag(url, "tty"),
   };
 }
 
@@ -201,7 +205,7 @@ export async function serveLogs(
       res.write(chunk, () => cb());
     },
   });
-  const follow = ["true", "1"].includes(url.searchParams.get("follow") ?? "");
+  const follow = queryFlag(url, "follow");
   if (follow) {
     started = true;
     res.writeHead(200, { "Content-Type": "text/plain", "Transfer-Encoding": "chunked" });
@@ -214,9 +218,9 @@ export async function serveLogs(
         pod: pod.metadata.name,
         container,
         follow,
-        previous: ["true", "1"].includes(url.searchParams.get("previous") ?? ""),
+        previous: queryFlag(url, "previous"),
         tailLines: tail === null ? undefined : Number(tail),
-        timestamps: ["true", "1"].includes(url.searchParams.get("timestamps") ?? ""),
+        timestamps: queryFlag(url, "timestamps"),
       },
       out,
       abort.signal,
