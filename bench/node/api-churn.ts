@@ -7,13 +7,13 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { apiChurn } from "../../test/e2e/mesh/api-churn.ts";
 import { leftovers } from "../../test/netns/node/harness.ts";
+import { freePort } from "../../test/support/poll.ts";
 
 const argv = process.argv.slice(2);
 const i = argv.indexOf("--cycles");
@@ -27,13 +27,7 @@ const PREFIX = "osmt-na-";
 const dir = mkdtempSync(join(tmpdir(), "osmt-api-churn-"));
 const stateDir = join(dir, "state");
 const kubeconfig = join(dir, "kubeconfig");
-const port = await new Promise<number>((resolve) => {
-  const s = createServer();
-  s.listen(0, "127.0.0.1", () => {
-    const { port: p } = s.address() as { port: number };
-    s.close(() => resolve(p));
-  });
-});
+const port = await freePort();
 const osm = (...args: string[]) =>
   execFileSync(OSM, args, { stdio: ["ignore", "pipe", "inherit"] }).toString();
 osm(
