@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { DEFAULT_OSM_NAMESPACE } from "../../constants.ts";
 import { ErrorCode, MeshError } from "../../errors.ts";
 import { DEFAULT_API_PORT, DEFAULT_CONTEXT, DEFAULT_STATE_DIR } from "../../local/daemon/config.ts";
 import {
@@ -9,6 +10,25 @@ import {
   removeExternalHost,
 } from "../../local/daemon/control.ts";
 import { DEFAULT_NETWORK, type NodeNetworkConfig } from "../../local/node/network-config.ts";
+
+/**
+ * One line on the meshed pods' interception policies (current or stale), read through the daemon's own
+ * kubeconfig context; says why when it cannot (e.g. the control plane is not installed yet).
+ */
+async function stalenessSummary(kubeconfig: string, context: string): Promise<string> {
+  const { loadKubeConfig } = await import("../../guide/kube.ts");
+  const { fetchProxyStatus, summarizeStaleness } = await import("../../guide/proxy-status.ts");
+  try {
+    const kc = loadKubeConfig({ kubeconfig, context });
+    const statuses = await fetchProxyStatus(kc, {
+      namespace: undefined,
+      osmNamespace: DEFAULT_OSM_NAMESPACE,
+    });
+    return summarizeStaleness(statuses);
+  } catch (error) {
+    return `unknown (${error instanceof Error ? error.message.split("\n")[0] : String(error)})`;
+  }
+}
 
 function integer(flag: string) {
   return (value: string): number => {
@@ -161,7 +181,8 @@ export function registerMesh(program: Command): void {
           `  kubeconfig:  ${h.kubeconfig} (context ${h.context})\n` +
           `  pod network: bridge ${h.bridge}, host ${h.gateway4} and ${h.gateway6}\n` +
           `  pods:        ${h.pods}\n` +
-          (h.externalHosts.length > 0 ? `  external:    ${h.externalHosts.join(", ")}\n` : ""),
+          (h.externalHosts.length > 0 ? `  external:    ${h.externalHosts.join(", ")}\n` : "") +
+          `  mesh:        ${await stalenessSummary(h.kubeconfig, h.context)}\n`,
       );
     });
 

@@ -241,6 +241,7 @@ export async function runDemo(options: DemoOptions): Promise<RunOutcome> {
     kubectl: "kubectl",
     examplesDir: "examples/guide",
     setup,
+    meshArgs: stateDirArgs(options.mesh),
   });
 
   const vars = new Map<string, string>();

@@ -36,6 +36,8 @@ export interface DemoStepOptions {
   readonly examplesDir: string;
   /** Steps that bring the mesh up and the external host in (from the runtime in use). */
   readonly setup: readonly Step[];
+  /** Arguments that point `osm mesh status` at the daemon in use (e.g. `--state-dir DIR`); none for the default. */
+  readonly meshArgs?: readonly string[];
 }
 
 /** `http://203.0.113.10:80`, `http://[2001:db8::10]:80`. */
@@ -192,6 +194,12 @@ export function buildDemoSteps(o: DemoStepOptions): Step[] {
           /kubectl rollout restart deployment curl -n curl/,
         ],
       },
+    },
+    {
+      kind: "command",
+      title: "The mesh's status counts it too",
+      argv: [...o.osm, "mesh", "status", ...(o.meshArgs ?? [])],
+      expect: { stdout: [/meshed pod\(s\), [1-9]\d* with an out-of-date interception policy/] },
     },
     {
       kind: "command",
