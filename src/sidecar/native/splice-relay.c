@@ -73,6 +73,10 @@ static uint32_t next_id = 1;
 static napi_threadsafe_function tsfn;
 static struct pair *active; /* relay thread only */
 static struct pair *dead;   /* finished in this loop turn, freed at its end (later events may name them) */
+/* Timeouts (idle, connect) are checked by walking every pair: at most every SCAN_MS, or at the earliest
+ * connect deadline, never on every wake-up (with thousands of pairs open that walk cost more than relaying). */
+#define SCAN_MS 100
+static int64_t next_scan_ms;
 
 /* Empty pipes kept for the next pairs (relay thread only): saves pipe2() and two close() per direction. */
 #define POOL_MAX 256
@@ -265,6 +269,7 @@ static void start_connect(struct pair *p) {
   p->connecting = 1;
   p->connect_start_us = now_us();
   p->connect_deadline_ms = p->connect_start_us / 1000 + p->connect_timeout_ms;
+  if (p->connect_deadline_ms < next_scan_ms) next_scan_ms = p->connect_deadline_ms;
   /* Both sockets are watched from now on: the client for a reset while the upstream connects. */
   struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = p};
   epoll_ctl(ep, EPOLL_CTL_ADD, p->fd_client, &ev);
@@ -349,8 +354,9 @@ static void *relay_thread(void *arg) {
       pump(p);
     }
     int64_t now = now_ms();
-    wait_ms = 250;
-    for (struct pair *p = active, *next; p; p = next) {
+    int scan = do_abort || now >= next_scan_ms;
+    if (scan) next_scan_ms = now + SCAN_MS;
+    for (struct pair *p = scan ? active : NULL, *next; p; p = next) {
       next = p->next;
       if (do_abort) {
         snprintf(p->error, sizeof p->error, "drain-timeout");
@@ -359,14 +365,15 @@ static void *relay_thread(void *arg) {
         if (now >= p->connect_deadline_ms) {
           snprintf(p->error, sizeof p->error, "connect-timeout");
           finish(p, 1);
-        } else if (p->connect_deadline_ms - now < wait_ms) {
-          wait_ms = (int)(p->connect_deadline_ms - now);
+        } else if (p->connect_deadline_ms < next_scan_ms) {
+          next_scan_ms = p->connect_deadline_ms;
         }
       } else if (p->idle_ms > 0 && now - p->last_ms > p->idle_ms) {
         snprintf(p->error, sizeof p->error, "idle-timeout");
         finish(p, 1);
       }
     }
+    wait_ms = next_scan_ms <= now ? 0 : (int)(next_scan_ms - now);
     while (dead) {
       struct pair *p = dead;
       dead = p->next;
