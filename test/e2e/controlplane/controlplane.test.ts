@@ -7,14 +7,15 @@
  * ClusterIP held by the controller pod). Real kubectl, temp kubeconfig and state dir, a bridge of its own.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
+import { hostLeftovers, localMesh, meshDownPurgeArgs } from "../../support/mesh.ts";
+import { until } from "../../support/poll.ts";
+import { run } from "../../support/run.ts";
 
 const REPO = fileURLToPath(new URL("../../../", import.meta.url));
 const OSM = join(REPO, "bin", "osm");
@@ -24,48 +25,6 @@ const GATEWAY = "203.0.113.129";
 const NS = "osmt-cp-app";
 const rootSkip =
   process.getuid?.() === 0 ? false : "needs root: the daemon creates network namespaces and a bridge";
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(file: string, args: readonly string[], env: NodeJS.ProcessEnv, input?: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      file,
-      args,
-      { env, timeout: 60_000, maxBuffer: 16 << 20 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
-        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-      },
-    );
-    if (input !== undefined) child.stdin?.end(input);
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Polls `check` every 250 ms until it returns a value, for at most `ms`; throws with `what` and the last note. */
-async function waitFor<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-}
 
 /** The netns of a pod of this daemon: its slot N is the last octet minus the subnet base (203.0.113.128/27). */
 function netnsOf(podIP: string): string {
@@ -112,20 +71,31 @@ describe("the control plane as pods of the local node agent", { skip: rootSkip, 
   let stateDir: string;
   let kubeconfig: string;
   let upArgs: string[];
-  const kubectl = (...args: string[]) => run("kubectl", args, env);
-  const osm = (...args: string[]) => run(OSM, args, env);
+  const kubectl = (...args: string[]) => run("kubectl", args, { env });
+  const osm = (...args: string[]) => run(OSM, args, { env });
   const jsonpath = async (...args: string[]) => (await kubectl(...args)).stdout.trim();
+  /** `kubectl patch` of the MeshConfig with a merge `patch`. */
+  const patchMeshConfig = (patch: string) =>
+    kubectl("patch", "meshconfig", "osm-mesh-config", "-n", "osm-system", "--type=merge", "-p", patch);
+  /** The MeshConfig's spec as stored. */
+  const meshConfigSpec = async () =>
+    JSON.parse(await jsonpath("get", "meshconfig", "osm-mesh-config", "-n", "osm-system", "-o", "json")).spec;
 
   /** The name of the one Ready pod with label app=<app> in `namespace` (other than `not`). */
   const readyPod = (namespace: string, app: string, ready: string, not?: string) =>
-    waitFor(`${namespace}/${app} ${ready} Running`, 60_000, async () => {
-      const r = await kubectl("get", "pods", "-n", namespace, "-l", `app=${app}`, "--no-headers");
-      const rows = r.stdout.trim().split("\n").filter(Boolean);
-      const row = rows[0]?.split(/\s+/) ?? [];
-      return rows.length === 1 && row[1] === ready && row[2] === "Running" && row[0] !== not
-        ? row[0]
-        : undefined;
-    });
+    until(
+      `${namespace}/${app} ${ready} Running`,
+      async () => {
+        const r = await kubectl("get", "pods", "-n", namespace, "-l", `app=${app}`, "--no-headers");
+        const rows = r.stdout.trim().split("\n").filter(Boolean);
+        const row = rows[0]?.split(/\s+/) ?? [];
+        return rows.length === 1 && row[1] === ready && row[2] === "Running" && row[0] !== not
+          ? row[0]
+          : undefined;
+      },
+      60_000,
+      250,
+    );
 
   const configDump = async (pod: string) => {
     const r = await osm("proxy", "get", "config_dump", pod, "-n", NS);
@@ -135,34 +105,18 @@ describe("the control plane as pods of the local node agent", { skip: rootSkip, 
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "osmt-cp-"));
-    stateDir = join(dir, "state");
-    kubeconfig = join(dir, "kubeconfig");
-    env = { ...process.env, KUBECONFIG: kubeconfig, KUBECACHEDIR: join(dir, "cache"), HOME: dir };
-    upArgs = [
-      "mesh",
-      "up",
-      "--state-dir",
-      stateDir,
-      "--kubeconfig",
-      kubeconfig,
-      "--port",
-      String(await freePort()),
-      "--bridge",
-      BRIDGE,
-      "--name-prefix",
-      PREFIX,
-      "--subnet4",
-      "203.0.113.128/27",
-      "--subnet6",
-      "2001:db8:1:9::/64",
-      "--last-slot",
-      "30",
-    ];
+    ({ stateDir, kubeconfig, env, upArgs } = await localMesh(dir, {
+      bridge: BRIDGE,
+      namePrefix: PREFIX,
+      subnet4: "203.0.113.128/27",
+      subnet6: "2001:db8:1:9::/64",
+      lastSlot: 30,
+    }));
   });
 
   after(async () => {
     // Safety net when a test failed half-way; a no-op after the last test.
-    if (stateDir) await osm("mesh", "down", "--state-dir", stateDir, "--kubeconfig", kubeconfig, "--purge");
+    if (stateDir) await osm(...meshDownPurgeArgs(stateDir, kubeconfig));
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -207,7 +161,7 @@ describe("the control plane as pods of the local node agent", { skip: rootSkip, 
     assert.equal((await kubectl("create", "namespace", NS)).code, 0);
     const added = await osm("namespace", "add", NS);
     assert.equal(added.code, 0, added.stderr);
-    const applied = await run("kubectl", ["apply", "-n", NS, "-f", "-"], env, APP);
+    const applied = await run("kubectl", ["apply", "-n", NS, "-f", "-"], { env, input: APP });
     assert.equal(applied.code, 0, applied.stderr);
     const pod = await readyPod(NS, "osmt-cp-sleep", "2/2");
     const names = await jsonpath(
@@ -228,10 +182,15 @@ describe("the control plane as pods of the local node agent", { skip: rootSkip, 
 
   test("the sidecar's config comes from the controller pod, through the Service name and its ClusterIP", async () => {
     const pod = await readyPod(NS, "osmt-cp-sleep", "2/2");
-    const dump = await waitFor("a config from the controller", 20_000, async () => {
-      const d = await configDump(pod);
-      return d.config?.version > 0 ? d : undefined;
-    });
+    const dump = await until(
+      "a config from the controller",
+      async () => {
+        const d = await configDump(pod);
+        return d.config?.version > 0 ? d : undefined;
+      },
+      20_000,
+      250,
+    );
     assert.equal(dump.source, "http://osm-controller.osm-system.svc.cluster.local:15128");
     const clusterIP = await jsonpath(
       "get",
@@ -252,7 +211,7 @@ describe("the control plane as pods of the local node agent", { skip: rootSkip, 
       "-o",
       "jsonpath={.status.podIP}",
     );
-    const held = await run("ip", ["-n", netnsOf(controllerIP), "-o", "addr", "show", "dev", "eth0"], env);
+    const held = await run("ip", ["-n", netnsOf(controllerIP), "-o", "addr", "show", "dev", "eth0"], { env });
     assert.match(held.stdout, new RegExp(`inet ${clusterIP.replaceAll(".", "\\.")}/32`));
     const hosts = await kubectl("exec", "-n", NS, pod, "-c", "envoy", "--", "cat", "/etc/hosts");
     assert.match(
@@ -262,29 +221,13 @@ describe("the control plane as pods of the local node agent", { skip: rootSkip, 
   });
 
   test("an invalid MeshConfig patch is denied by the injector pod's webhook and nothing changes", async () => {
-    const before = await jsonpath("get", "meshconfig", "osm-mesh-config", "-n", "osm-system", "-o", "json");
-    const denied = await kubectl(
-      "patch",
-      "meshconfig",
-      "osm-mesh-config",
-      "-n",
-      "osm-system",
-      "--type=merge",
-      "-p",
+    const before = await meshConfigSpec();
+    const denied = await patchMeshConfig(
       '{"spec":{"traffic":{"outboundIPRangeExclusionList":["54.91.118.50/33"]}}}',
     );
     assert.notEqual(denied.code, 0);
     assert.match(denied.stderr, /outboundIPRangeExclusionList\[0\]: Invalid value: "54\.91\.118\.50\/33"/);
-    const afterPatch = await jsonpath(
-      "get",
-      "meshconfig",
-      "osm-mesh-config",
-      "-n",
-      "osm-system",
-      "-o",
-      "json",
-    );
-    assert.deepEqual(JSON.parse(afterPatch).spec, JSON.parse(before).spec);
+    assert.deepEqual(await meshConfigSpec(), before);
     const injector = await readyPod("osm-system", "osm-injector", "1/1");
     const logs = await kubectl("logs", "-n", "osm-system", injector);
     assert.match(logs.stdout, /"path":"\/validate-meshconfig".*"allowed":false/);
@@ -293,21 +236,17 @@ describe("the control plane as pods of the local node agent", { skip: rootSkip, 
   test("enableEgress reaches the running sidecar live, also after the controller pod is deleted and recreated", async () => {
     const pod = await readyPod(NS, "osmt-cp-sleep", "2/2");
     const setEgress = async (value: boolean) => {
-      const r = await kubectl(
-        "patch",
-        "meshconfig",
-        "osm-mesh-config",
-        "-n",
-        "osm-system",
-        "--type=merge",
-        "-p",
-        JSON.stringify({ spec: { traffic: { enableEgress: value } } }),
-      );
+      const r = await patchMeshConfig(JSON.stringify({ spec: { traffic: { enableEgress: value } } }));
       assert.equal(r.code, 0, r.stderr);
-      return waitFor(`enableEgress ${value} in the sidecar`, 20_000, async () => {
-        const d = await configDump(pod);
-        return d.config.enableEgress === value ? d.config.version : undefined;
-      });
+      return until(
+        `enableEgress ${value} in the sidecar`,
+        async () => {
+          const d = await configDump(pod);
+          return d.config.enableEgress === value ? d.config.version : undefined;
+        },
+        20_000,
+        250,
+      );
     };
     const first = await setEgress(false);
     const old = await readyPod("osm-system", "osm-controller", "1/1");
@@ -316,10 +255,7 @@ describe("the control plane as pods of the local node agent", { skip: rootSkip, 
     await readyPod("osm-system", "osm-controller", "1/1", old);
     const second = await setEgress(true);
     assert.ok(second > first, "versions keep increasing across controller restarts");
-    const spec = JSON.parse(
-      await jsonpath("get", "meshconfig", "osm-mesh-config", "-n", "osm-system", "-o", "json"),
-    ).spec;
-    assert.equal(spec.traffic.enableEgress, true);
+    assert.equal((await meshConfigSpec()).traffic.enableEgress, true);
   });
 
   test("right after kill -9 of the daemon, up brings it back with every pod; down leaves nothing", async () => {
@@ -330,33 +266,29 @@ describe("the control plane as pods of the local node agent", { skip: rootSkip, 
     const pod = await readyPod(NS, "osmt-cp-sleep", "2/2");
     // The patch goes through the injector pod's webhook (failurePolicy Fail): refused until that pod is back
     // (the pods' statuses right after the restart are the old daemon's), so it is retried.
-    await waitFor("the MeshConfig patch to be admitted after the daemon restart", 60_000, async () => {
-      const r = await kubectl(
-        "patch",
-        "meshconfig",
-        "osm-mesh-config",
-        "-n",
-        "osm-system",
-        "--type=merge",
-        "-p",
-        '{"spec":{"traffic":{"enableEgress":false}}}',
-      );
-      if (r.code !== 0) assert.match(r.stderr, /failed calling webhook "osm-validate-meshconfig\.k8s\.io"/);
-      return r.code === 0 ? true : undefined;
-    });
+    await until(
+      "the MeshConfig patch to be admitted after the daemon restart",
+      async () => {
+        const r = await patchMeshConfig('{"spec":{"traffic":{"enableEgress":false}}}');
+        if (r.code !== 0) assert.match(r.stderr, /failed calling webhook "osm-validate-meshconfig\.k8s\.io"/);
+        return r.code === 0 ? true : undefined;
+      },
+      60_000,
+      250,
+    );
     // The pod's containers are restarted with the daemon: its sidecar may not answer at first.
-    await waitFor("enableEgress false in the sidecar after the daemon restart", 30_000, async () => {
-      const r = await osm("proxy", "get", "config_dump", pod, "-n", NS);
-      return r.code === 0 && JSON.parse(r.stdout).config?.enableEgress === false ? true : undefined;
-    });
-    const down = await osm("mesh", "down", "--state-dir", stateDir, "--kubeconfig", kubeconfig, "--purge");
+    await until(
+      "enableEgress false in the sidecar after the daemon restart",
+      async () => {
+        const r = await osm("proxy", "get", "config_dump", pod, "-n", NS);
+        return r.code === 0 && JSON.parse(r.stdout).config?.enableEgress === false ? true : undefined;
+      },
+      30_000,
+      250,
+    );
+    const down = await osm(...meshDownPurgeArgs(stateDir, kubeconfig));
     assert.equal(down.code, 0, down.stderr);
-    const ns = await run("ip", ["netns", "list"], env);
-    const links = await run("ip", ["-o", "link", "show"], env);
-    const ours = [...ns.stdout.split("\n"), ...links.stdout.split("\n").map((l) => l.split(": ")[1] ?? "")]
-      .map((l) => (l.split(" ")[0] ?? "").split("@")[0] ?? "")
-      .filter((n) => n.startsWith(PREFIX) || n === BRIDGE);
-    assert.deepEqual(ours, []);
+    assert.deepEqual(await hostLeftovers(PREFIX, BRIDGE), []);
     assert.deepEqual(podProcesses(), []);
     const mounts = readFileSync("/proc/mounts", "utf8")
       .split("\n")

@@ -5,7 +5,6 @@
  * restart (pods come back on their address), and `osm mesh down` leaving nothing behind.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -14,6 +13,9 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import { alive } from "../../netns/node/harness.ts";
+import { hostLeftovers as leftovers, localMesh, meshDownPurgeArgs } from "../../support/mesh.ts";
+import { until } from "../../support/poll.ts";
+import { run } from "../../support/run.ts";
 import { apiChurn } from "./api-churn.ts";
 
 const OSM = fileURLToPath(new URL("../../../bin/osm", import.meta.url));
@@ -21,51 +23,7 @@ const PREFIX = "osmt-ne-";
 const BRIDGE = "osmt-ne0";
 const rootSkip =
   process.getuid?.() === 0 ? false : "needs root: the daemon creates network namespaces and a bridge";
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(
-  file: string,
-  args: readonly string[],
-  env: NodeJS.ProcessEnv,
-  input?: string,
-  timeoutMs = 60_000,
-): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      file,
-      args,
-      { env, timeout: timeoutMs, maxBuffer: 16 << 20 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
-        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-      },
-    );
-    if (input !== undefined) child.stdin?.end(input);
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function hostLeftovers(): Promise<string[]> {
-  const ns = await run("ip", ["netns", "list"], process.env);
-  const links = await run("ip", ["-o", "link", "show"], process.env);
-  return [...ns.stdout.split("\n"), ...links.stdout.split("\n").map((l) => l.split(": ")[1] ?? "")]
-    .map((l) => (l.split(" ")[0] ?? "").split("@")[0] ?? "")
-    .filter((n) => n.startsWith(PREFIX) || n === BRIDGE);
-}
+const hostLeftovers = () => leftovers(PREFIX, BRIDGE);
 
 const DEPLOYMENT = `apiVersion: apps/v1
 kind: Deployment
@@ -95,60 +53,49 @@ describe("osm mesh up, kubectl, osm mesh down", { skip: rootSkip, concurrency: f
   let upArgs: string[];
   let stateDir: string;
   let kubeconfig: string;
-  const kubectl = (...args: string[]) => run("kubectl", args, env);
-  const osm = (...args: string[]) => run(OSM, args, env);
+  const kubectl = (...args: string[]) => run("kubectl", args, { env });
+  const osm = (...args: string[]) => run(OSM, args, { env });
 
   /** Polls `kubectl get pods -n demo` until exactly one pod is listed `2/2 Running`; returns its name. */
   async function oneRunningPod(not?: string): Promise<string> {
-    const deadline = Date.now() + 45_000;
     let last = "";
-    while (Date.now() < deadline) {
-      const r = await kubectl("get", "pods", "-n", "demo", "--no-headers");
-      last = r.stdout + r.stderr;
-      const rows = r.stdout.trim().split("\n").filter(Boolean);
-      const row = rows[0]?.split(/\s+/) ?? [];
-      if (rows.length === 1 && row[1] === "2/2" && row[2] === "Running" && row[0] !== not)
-        return row[0] as string;
-      await new Promise((res) => setTimeout(res, 200));
-    }
-    throw new Error(`no single 2/2 Running pod; last output:\n${last}`);
+    return until(
+      "a single 2/2 Running pod",
+      async () => {
+        const r = await kubectl("get", "pods", "-n", "demo", "--no-headers");
+        last = r.stdout + r.stderr;
+        const rows = r.stdout.trim().split("\n").filter(Boolean);
+        const row = rows[0]?.split(/\s+/) ?? [];
+        return rows.length === 1 && row[1] === "2/2" && row[2] === "Running" && row[0] !== not
+          ? row[0]
+          : undefined;
+      },
+      45_000,
+      200,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}; last output:\n${last}`);
+    });
   }
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "osmt-mesh-"));
-    stateDir = join(dir, "state");
-    kubeconfig = join(dir, "kubeconfig");
+    ({ stateDir, kubeconfig, env, upArgs } = await localMesh(dir, {
+      bridge: BRIDGE,
+      namePrefix: PREFIX,
+      subnet4: "198.51.100.192/27",
+      subnet6: "2001:db8:1:2::/64",
+      lastSlot: 30,
+    }));
     // A kubeconfig with another context: `up` must merge, `down` must keep it.
     writeFileSync(
       kubeconfig,
       "apiVersion: v1\nkind: Config\nclusters:\n- name: other\n  cluster: {server: 'https://192.0.2.1:6443'}\nusers:\n- name: other\n  user: {token: x}\ncontexts:\n- name: other\n  context: {cluster: other, user: other}\ncurrent-context: other\n",
     );
-    env = { ...process.env, KUBECONFIG: kubeconfig, KUBECACHEDIR: join(dir, "cache"), HOME: dir };
-    upArgs = [
-      "mesh",
-      "up",
-      "--state-dir",
-      stateDir,
-      "--kubeconfig",
-      kubeconfig,
-      "--port",
-      String(await freePort()),
-      "--bridge",
-      BRIDGE,
-      "--name-prefix",
-      PREFIX,
-      "--subnet4",
-      "198.51.100.192/27",
-      "--subnet6",
-      "2001:db8:1:2::/64",
-      "--last-slot",
-      "30",
-    ];
   });
 
   after(async () => {
     // Safety net when a test failed half-way; a no-op after the down test.
-    if (stateDir) await osm("mesh", "down", "--state-dir", stateDir, "--kubeconfig", kubeconfig, "--purge");
+    if (stateDir) await osm(...meshDownPurgeArgs(stateDir, kubeconfig));
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -180,7 +127,7 @@ describe("osm mesh up, kubectl, osm mesh down", { skip: rootSkip, concurrency: f
 
   test("kubectl creates a namespace and a Deployment whose pod shows 2/2 Running", async () => {
     assert.equal((await kubectl("create", "namespace", "demo")).code, 0);
-    const applied = await run("kubectl", ["apply", "-n", "demo", "-f", "-"], env, DEPLOYMENT);
+    const applied = await run("kubectl", ["apply", "-n", "demo", "-f", "-"], { env, input: DEPLOYMENT });
     assert.equal(applied.code, 0, applied.stderr);
     assert.match(applied.stdout, /deployment.apps\/sleepers created/);
     const pod = await oneRunningPod();
@@ -219,7 +166,7 @@ spec:
   containers:
   - {name: talk, image: busybox, command: ["sh", "-c", "sleep 1; for i in 1 2 3; do echo $i; sleep 0.3; done; echo bye >&2"]}
 `;
-    assert.equal((await run("kubectl", ["apply", "-n", "demo", "-f", "-"], env, pod)).code, 0);
+    assert.equal((await run("kubectl", ["apply", "-n", "demo", "-f", "-"], { env, input: pod })).code, 0);
     try {
       const deadline = Date.now() + 20_000;
       let phase = "";
@@ -260,7 +207,7 @@ spec:
     envFrom: [{configMapRef: {name: cfg}}]
     env: [{name: TOKEN, valueFrom: {secretKeyRef: {name: creds, key: token}}}]
 `;
-    const applied = await run("kubectl", ["apply", "-n", "demo", "-f", "-"], env, manifest);
+    const applied = await run("kubectl", ["apply", "-n", "demo", "-f", "-"], { env, input: manifest });
     assert.equal(applied.code, 0, applied.stderr);
     try {
       const deadline = Date.now() + 20_000;
@@ -315,7 +262,7 @@ spec:
 `,
       )
       .join("---\n");
-    const applied = await run("kubectl", ["apply", "-n", "demo", "-f", "-"], env, pods);
+    const applied = await run("kubectl", ["apply", "-n", "demo", "-f", "-"], { env, input: pods });
     assert.equal(applied.code, 0, applied.stderr);
     const want = { "init-never": "Init:Error", "init-always": "Init:CrashLoopBackOff" };
     const deadline = Date.now() + 30_000;
@@ -374,7 +321,10 @@ spec:
     const ip = (await kubectl("get", "pod", "-n", "demo", pod, "-o", "jsonpath={.status.podIP}")).stdout;
     const pid = Number(readFileSync(join(stateDir, "daemon.pid"), "utf8"));
     const sandbox = (await hostLeftovers()).find((n) => n.startsWith(PREFIX)) ?? "";
-    const oldPids = (await run("ip", ["netns", "pids", sandbox], env)).stdout.trim().split("\n").map(Number);
+    const oldPids = (await run("ip", ["netns", "pids", sandbox], { env })).stdout
+      .trim()
+      .split("\n")
+      .map(Number);
     assert.ok(oldPids.length >= 2);
     process.kill(pid, "SIGKILL");
     // Until pid 1 has reaped it (~1.6 s here): the store's lock file names this pid and counts a zombie as alive.
@@ -403,7 +353,7 @@ spec:
     assert.equal((await kubectl("create", "namespace", "doomed")).code, 0);
     const pod =
       "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: c, image: busybox, command: [sleep, 365d]}\n";
-    assert.equal((await run("kubectl", ["apply", "-n", "doomed", "-f", "-"], env, pod)).code, 0);
+    assert.equal((await run("kubectl", ["apply", "-n", "doomed", "-f", "-"], { env, input: pod })).code, 0);
     let ip = "";
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
@@ -423,7 +373,7 @@ spec:
       await new Promise((res) => setTimeout(res, 100));
     }
     const sandbox = `${PREFIX}${Number(ip.split(".")[3]) - 192}`;
-    const pids = (await run("ip", ["netns", "pids", sandbox], env)).stdout
+    const pids = (await run("ip", ["netns", "pids", sandbox], { env })).stdout
       .trim()
       .split("\n")
       .filter(Boolean)
@@ -440,7 +390,7 @@ spec:
 
   test("osm mesh down leaves no namespace, veth, bridge, process or kubeconfig context behind", async () => {
     const sandboxes = (await hostLeftovers()).filter((n) => n.startsWith(PREFIX));
-    const pids = (await Promise.all(sandboxes.map((s) => run("ip", ["netns", "pids", s], env)))).flatMap(
+    const pids = (await Promise.all(sandboxes.map((s) => run("ip", ["netns", "pids", s], { env })))).flatMap(
       (r) => r.stdout.trim().split("\n").filter(Boolean).map(Number),
     );
     assert.ok(pids.length >= 2, "the Deployment's containers run when down starts");

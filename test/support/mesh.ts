@@ -1,0 +1,81 @@
+/** `osm mesh up`/`down` for suites that run the real daemon on a bridge, subnets and name prefix of their own. */
+import { join } from "node:path";
+import { freePort } from "./poll.ts";
+import { kubectlEnv, run } from "./run.ts";
+
+export interface MeshUp {
+  readonly stateDir: string;
+  readonly kubeconfig: string;
+  /** The API server's port on 127.0.0.1. */
+  readonly port: number;
+  readonly bridge: string;
+  /** Of the pods' network namespaces and host veths. */
+  readonly namePrefix: string;
+  readonly subnet4: string;
+  readonly subnet6: string;
+  readonly lastSlot: number;
+}
+
+/** The arguments of `osm mesh up` (after `osm`). */
+export function meshUpArgs(o: MeshUp): string[] {
+  return [
+    "mesh",
+    "up",
+    "--state-dir",
+    o.stateDir,
+    "--kubeconfig",
+    o.kubeconfig,
+    "--port",
+    String(o.port),
+    "--bridge",
+    o.bridge,
+    "--name-prefix",
+    o.namePrefix,
+    "--subnet4",
+    o.subnet4,
+    "--subnet6",
+    o.subnet6,
+    "--last-slot",
+    String(o.lastSlot),
+  ];
+}
+
+/** The arguments of `osm mesh down --purge` (after `osm`), also removing the context from `kubeconfig`. */
+export function meshDownPurgeArgs(stateDir: string, kubeconfig: string): string[] {
+  return ["mesh", "down", "--state-dir", stateDir, "--kubeconfig", kubeconfig, "--purge"];
+}
+
+export interface LocalMesh {
+  /** `<dir>/state`. */
+  readonly stateDir: string;
+  /** `<dir>/kubeconfig`, where `up` adds its context. */
+  readonly kubeconfig: string;
+  /** For kubectl and bin/osm: this process's environment with kubectl isolated to `kubeconfig` under `dir`. */
+  readonly env: NodeJS.ProcessEnv;
+  /** `osm mesh up` on `net`, its API server on a port that was free a moment ago. */
+  readonly upArgs: string[];
+}
+
+/** A daemon's paths, environment and `up` arguments in the caller's temp `dir` (nothing is started or written). */
+export async function localMesh(
+  dir: string,
+  net: Omit<MeshUp, "stateDir" | "kubeconfig" | "port">,
+): Promise<LocalMesh> {
+  const stateDir = join(dir, "state");
+  const kubeconfig = join(dir, "kubeconfig");
+  return {
+    stateDir,
+    kubeconfig,
+    env: { ...process.env, ...kubectlEnv(kubeconfig, dir) },
+    upArgs: meshUpArgs({ ...net, stateDir, kubeconfig, port: await freePort() }),
+  };
+}
+
+/** The network namespaces and links on this host named `<prefix>…` or `bridge`: what a daemon of `prefix` left. */
+export async function hostLeftovers(prefix: string, bridge: string): Promise<string[]> {
+  const ns = await run("ip", ["netns", "list"]);
+  const links = await run("ip", ["-o", "link", "show"]);
+  return [...ns.stdout.split("\n"), ...links.stdout.split("\n").map((l) => l.split(": ")[1] ?? "")]
+    .map((l) => (l.split(" ")[0] ?? "").split("@")[0] ?? "")
+    .filter((n) => n.startsWith(prefix) || n === bridge);
+}
