@@ -7,12 +7,14 @@
  * Single writer: JavaScript runs one callback at a time, and every precondition is re-checked after the
  * last `await` (admission) and right before the synchronous store write.
  */
+
 import { randomBytes, randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { KubeObject, Store } from "../store/store.ts";
 import { pruneUnknownBuiltinFields } from "./builtin-fields.ts";
 import { validateCustomResource } from "./crd-schema.ts";
 import { applyDefaults, nowIso, validateBuiltin, validateName } from "./defaults.ts";
+import { hostIPv4Addresses } from "./host-addresses.ts";
 import type { Obj } from "./json.ts";
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from "./patch.ts";
 import {
@@ -201,9 +203,10 @@ export class Api {
 
   private allocateClusterIP = (): string => {
     const used = new Set(this.store.list("/services").map((s) => (s as Obj).spec?.clusterIP));
+    const host = hostIPv4Addresses();
     for (let i = 1; i < 255; i++) {
       const ip = `192.0.2.${i}`;
-      if (!used.has(ip)) return ip;
+      if (!used.has(ip) && !host.has(ip)) return ip;
     }
     throw new ApiError(
       500,
