@@ -6,13 +6,14 @@
  *   node bench/node/api-churn.ts [--cycles 1000]
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { apiChurn } from "../../test/e2e/mesh/api-churn.ts";
 import { leftovers } from "../../test/netns/node/harness.ts";
+import { countSleepers } from "../../test/support/mesh.ts";
 import { freePort } from "../../test/support/poll.ts";
 
 const argv = process.argv.slice(2);
@@ -50,16 +51,7 @@ osm(
   "--last-slot",
   "30",
 );
-const sleepers = () =>
-  readdirSync("/proc").filter((p) => {
-    try {
-      return (
-        /^\d+$/.test(p) && readFileSync(`/proc/${p}/cmdline`, "utf8") === "/usr/bin/sleep\u0000365d\u0000"
-      );
-    } catch {
-      return false;
-    }
-  }).length;
+const sleepers = countSleepers;
 const sleepersBefore = sleepers();
 const started = Date.now();
 let result: Awaited<ReturnType<typeof apiChurn>> | undefined;

@@ -1,4 +1,5 @@
 /** `osm mesh up`/`down` for suites that run the real daemon on a bridge, subnets and name prefix of their own. */
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "./poll.ts";
 import { kubectlEnv, run } from "./run.ts";
@@ -78,4 +79,17 @@ export async function hostLeftovers(prefix: string, bridge: string): Promise<str
   return [...ns.stdout.split("\n"), ...links.stdout.split("\n").map((l) => l.split(": ")[1] ?? "")]
     .map((l) => (l.split(" ")[0] ?? "").split("@")[0] ?? "")
     .filter((n) => n.startsWith(prefix) || n === bridge);
+}
+
+/** How many `sleep 365d` processes run on the host (the churn pods' containers): a leak check. */
+export function countSleepers(): number {
+  return readdirSync("/proc").filter((p) => {
+    try {
+      return (
+        /^\d+$/.test(p) && readFileSync(`/proc/${p}/cmdline`, "utf8") === "/usr/bin/sleep\u0000365d\u0000"
+      );
+    } catch {
+      return false;
+    }
+  }).length;
 }

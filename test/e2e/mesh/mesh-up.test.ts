@@ -5,7 +5,7 @@
  * restart (pods come back on their address), and `osm mesh down` leaving nothing behind.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,7 +13,12 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import { alive } from "../../netns/node/harness.ts";
-import { hostLeftovers as leftovers, localMesh, meshDownPurgeArgs } from "../../support/mesh.ts";
+import {
+  countSleepers,
+  hostLeftovers as leftovers,
+  localMesh,
+  meshDownPurgeArgs,
+} from "../../support/mesh.ts";
 import { until } from "../../support/poll.ts";
 import { run } from "../../support/run.ts";
 import { apiChurn } from "./api-churn.ts";
@@ -296,16 +301,7 @@ spec:
 
   test("10 pod create/delete cycles through the API leave no netns, veth or process behind", async () => {
     const before = (await hostLeftovers()).filter((n) => n.startsWith(PREFIX)).sort();
-    const sleepers = () =>
-      readdirSync("/proc").filter((p) => {
-        try {
-          return (
-            /^\d+$/.test(p) && readFileSync(`/proc/${p}/cmdline`, "utf8") === "/usr/bin/sleep\u0000365d\u0000"
-          );
-        } catch {
-          return false;
-        }
-      }).length;
+    const sleepers = countSleepers;
     const sleepersBefore = sleepers();
     assert.equal((await kubectl("create", "namespace", "churn")).code, 0);
     const { runningMs } = await apiChurn(kubeconfig, "churn", 10);
