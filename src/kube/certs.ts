@@ -75,16 +75,23 @@ export async function createCertificateAuthority(options: {
   return { certPem: withNewline(cert.toString("pem")), notAfter, cert, keys };
 }
 
-/** Creates a serving certificate for `dnsNames`/`ipAddresses`, signed by `ca`. */
-export async function createServingCertificate(
+export type CertificateUsage = "server" | "client";
+
+export interface LeafCertificateOptions {
+  readonly commonName: string;
+  /** Subject organizations: Kubernetes reads a client certificate's O as the user's groups. */
+  readonly organizations?: readonly string[];
+  readonly dnsNames: readonly string[];
+  readonly ipAddresses: readonly string[];
+  readonly usages: readonly CertificateUsage[];
+  readonly now: Date;
+  readonly validityHours: number;
+}
+
+/** Creates a certificate signed by `ca`, for serving (SANs), for client authentication (CN, O), or both. */
+export async function createLeafCertificate(
   ca: CertificateAuthority,
-  options: {
-    commonName: string;
-    dnsNames: readonly string[];
-    ipAddresses: readonly string[];
-    now: Date;
-    validityHours: number;
-  },
+  options: LeafCertificateOptions,
 ): Promise<ServingCertificate> {
   const keys = (await subtle.generateKey(KEY_ALGORITHM, true, ["sign", "verify"])) as KeyPair;
   const notBefore = new Date(options.now.getTime() - CLOCK_SKEW_MS);
@@ -95,9 +102,15 @@ export async function createServingCertificate(
     ...options.dnsNames.map((value) => ({ type: "dns" as const, value })),
     ...options.ipAddresses.map((value) => ({ type: "ip" as const, value })),
   ];
+  const usages = options.usages.map((u) =>
+    u === "server" ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth,
+  );
+  const subject = [`CN=${options.commonName}`, ...(options.organizations ?? []).map((o) => `O=${o}`)].join(
+    ", ",
+  );
   const cert = await x509.X509CertificateGenerator.create(
     {
-      subject: `CN=${options.commonName}`,
+      subject,
       issuer: ca.cert.subject,
       notBefore,
       notAfter,
@@ -107,8 +120,8 @@ export async function createServingCertificate(
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
-        new x509.SubjectAlternativeNameExtension(names, false),
+        new x509.ExtendedKeyUsageExtension(usages, false),
+        ...(names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names, false)] : []),
         await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey, false, crypto),
       ],
     },
@@ -123,6 +136,37 @@ export async function createServingCertificate(
     dnsNames: options.dnsNames,
     ipAddresses: options.ipAddresses,
   };
+}
+
+/** Creates a serving certificate for `dnsNames`/`ipAddresses`, signed by `ca`. */
+export function createServingCertificate(
+  ca: CertificateAuthority,
+  options: {
+    commonName: string;
+    dnsNames: readonly string[];
+    ipAddresses: readonly string[];
+    now: Date;
+    validityHours: number;
+  },
+): Promise<ServingCertificate> {
+  return createLeafCertificate(ca, { ...options, usages: ["server"] });
+}
+
+/** The CA's private key as PKCS#8 PEM, to keep it across restarts. */
+export async function exportCaKeyPem(ca: CertificateAuthority): Promise<string> {
+  return pem("PRIVATE KEY", await subtle.exportKey("pkcs8", ca.keys.privateKey));
+}
+
+/** A CA kept as PEM files (certificate and PKCS#8 ECDSA P-256 key), loaded back. */
+export async function loadCertificateAuthority(
+  certPem: string,
+  keyPem: string,
+): Promise<CertificateAuthority> {
+  const cert = new x509.X509Certificate(certPem);
+  const der = Buffer.from(keyPem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, ""), "base64");
+  const privateKey = await subtle.importKey("pkcs8", der, KEY_ALGORITHM, true, ["sign"]);
+  const publicKey = await cert.publicKey.export(KEY_ALGORITHM, ["verify"], crypto);
+  return { certPem: withNewline(certPem), notAfter: cert.notAfter, cert, keys: { privateKey, publicKey } };
 }
 
 /**

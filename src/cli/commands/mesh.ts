@@ -1,7 +1,15 @@
 import type { Command } from "commander";
 import { DEFAULT_OSM_NAMESPACE } from "../../constants.ts";
 import { ErrorCode, MeshError } from "../../errors.ts";
-import { DEFAULT_API_PORT, DEFAULT_CONTEXT, DEFAULT_STATE_DIR } from "../../local/daemon/config.ts";
+import {
+  DEFAULT_API_PORT,
+  DEFAULT_CONTEXT,
+  DEFAULT_ETCD_PORT,
+  DEFAULT_KUBELET_PORT,
+  DEFAULT_STATE_DIR,
+  ENGINES,
+  type Engine,
+} from "../../local/daemon/config.ts";
 import {
   addExternalHost,
   meshDown,
@@ -9,6 +17,8 @@ import {
   meshUp,
   removeExternalHost,
 } from "../../local/daemon/control.ts";
+import type { Health } from "../../local/daemon/daemon.ts";
+import { findKubeBinaries } from "../../local/kubernetes/binaries.ts";
 import { DEFAULT_NETWORK, type NodeNetworkConfig } from "../../local/node/network-config.ts";
 
 /**
@@ -38,8 +48,24 @@ function integer(flag: string) {
   };
 }
 
+function engineOf(value: string): Engine {
+  if ((ENGINES as readonly string[]).includes(value)) return value as Engine;
+  throw new MeshError(ErrorCode.InvalidArgument, `--engine: "${value}" is not an engine`, {
+    hint: `use one of: ${ENGINES.join(", ")}`,
+  });
+}
+
+/** `  engine: kubernetes (kube-apiserver v1.36.3)` or `  engine: embedded`. */
+function engineLine(h: Health): string {
+  const engine = h.engine ?? "embedded";
+  return `  engine:      ${engine}${h.kubernetes ? ` (kube-apiserver ${h.kubernetes.version})` : ""}\n`;
+}
+
 interface UpFlags {
   stateDir: string;
+  engine: string;
+  etcdPort: number;
+  kubeletPort: number;
   kubeconfig?: string;
   context: string;
   port: number;
@@ -76,7 +102,29 @@ export function registerMesh(program: Command): void {
       "kubeconfig file to write the context to (default: $KUBECONFIG or ~/.kube/config)",
     )
     .option("--context <name>", "kubeconfig context name", DEFAULT_CONTEXT)
-    .option("--port <port>", "API server port on 127.0.0.1", integer("--port"), DEFAULT_API_PORT)
+    .option(
+      "--engine <engine>",
+      "embedded: this project's API server (fast, the default); kubernetes: the real kube-apiserver, kube-controller-manager, kube-scheduler and etcd (build them first: bash scripts/kube-binaries)",
+      "embedded",
+    )
+    .option(
+      "--port <port>",
+      "API server port (127.0.0.1; with --engine kubernetes, on the pod bridge's host address)",
+      integer("--port"),
+      DEFAULT_API_PORT,
+    )
+    .option(
+      "--etcd-port <port>",
+      "etcd client port on 127.0.0.1, and the next port for its peer URL (--engine kubernetes)",
+      integer("--etcd-port"),
+      DEFAULT_ETCD_PORT,
+    )
+    .option(
+      "--kubelet-port <port>",
+      "the node agent's kubelet API port on the pod bridge's host address (--engine kubernetes)",
+      integer("--kubelet-port"),
+      DEFAULT_KUBELET_PORT,
+    )
     .option("--bridge <name>", "host bridge of the pods", DEFAULT_NETWORK.bridge)
     .option("--name-prefix <prefix>", "prefix of the pods' netns and veth names", DEFAULT_NETWORK.namePrefix)
     .option("--subnet4 <cidr>", "pods' IPv4 subnet (the host takes its .1)", DEFAULT_NETWORK.subnet4)
@@ -113,8 +161,19 @@ export function registerMesh(program: Command): void {
         firstSlot: flags.firstSlot,
         lastSlot: flags.lastSlot,
       };
+      const engine = engineOf(flags.engine);
       const result = await meshUp({
         stateDir: flags.stateDir,
+        engine,
+        ...(engine === "kubernetes"
+          ? {
+              kubernetes: {
+                binDir: findKubeBinaries(),
+                etcdPort: flags.etcdPort,
+                kubeletPort: flags.kubeletPort,
+              },
+            }
+          : {}),
         ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
         context: flags.context,
         port: flags.port,
@@ -125,6 +184,7 @@ export function registerMesh(program: Command): void {
       const h = result.health;
       process.stdout.write(
         `${result.alreadyRunning ? "osm-local is already running" : "osm-local is up"} (pid ${h.pid})\n` +
+          engineLine(h) +
           `  API server:  ${h.apiServer}\n` +
           `  kubeconfig:  ${h.kubeconfig} (context ${h.context}, current)\n` +
           `  pod network: bridge ${h.bridge}, host ${h.gateway4} and ${h.gateway6}\n` +
@@ -177,6 +237,12 @@ export function registerMesh(program: Command): void {
       }
       process.stdout.write(
         `osm-local is running (pid ${h.pid}, since ${h.startedAt})\n` +
+          engineLine(h) +
+          (h.kubernetes
+            ? Object.entries(h.kubernetes.components)
+                .map(([name, state]) => `    ${name.padEnd(24)} ${state}\n`)
+                .join("")
+            : "") +
           `  API server:  ${h.apiServer}\n` +
           `  kubeconfig:  ${h.kubeconfig} (context ${h.context})\n` +
           `  pod network: bridge ${h.bridge}, host ${h.gateway4} and ${h.gateway6}\n` +

@@ -12,8 +12,20 @@ export interface KubeconfigOptions {
   readonly context: string;
   readonly server: string;
   readonly caPem: string;
-  readonly token: string;
+  /** The user's credential: a bearer token, or a client certificate (kube-apiserver's CN/O identity). */
+  readonly token?: string;
+  readonly clientCertificate?: { readonly certPem: string; readonly keyPem: string };
   readonly setCurrent: boolean;
+}
+
+function userEntry(options: KubeconfigOptions): Record<string, string> {
+  if (options.clientCertificate) {
+    return {
+      "client-certificate-data": Buffer.from(options.clientCertificate.certPem).toString("base64"),
+      "client-key-data": Buffer.from(options.clientCertificate.keyPem).toString("base64"),
+    };
+  }
+  return { token: options.token ?? "" };
 }
 
 type Named = { name: string; [key: string]: unknown };
@@ -39,7 +51,7 @@ export function writeKubeconfig(options: KubeconfigOptions): void {
       "certificate-authority-data": Buffer.from(options.caPem).toString("base64"),
     },
   });
-  doc.users = upsert(doc.users, { name: options.context, user: { token: options.token } });
+  doc.users = upsert(doc.users, { name: options.context, user: userEntry(options) });
   doc.contexts = upsert(doc.contexts, {
     name: options.context,
     context: { cluster: options.context, user: options.context },

@@ -23,8 +23,26 @@ export const DEFAULT_CONTAINER_PATH = `${fileURLToPath(new URL("../../../bin", i
 /** The embedded API server's Service (ClusterIP) range (`apiserver/api.ts` allocates from it). */
 export const SERVICE_CIDR4 = "192.0.2.0/24";
 
+/** Which API server the mesh runs on: the embedded one, or the real Kubernetes control plane. */
+export type Engine = "embedded" | "kubernetes";
+export const ENGINES: readonly Engine[] = ["embedded", "kubernetes"];
+
+/** The real control plane's settings (engine `kubernetes`). */
+export interface KubernetesEngineConfig {
+  /** Folder with kube-apiserver, kube-controller-manager, kube-scheduler and etcd (scripts/kube-binaries). */
+  readonly binDir: string;
+  readonly etcdPort: number;
+  readonly kubeletPort: number;
+}
+
+export const DEFAULT_ETCD_PORT = 2379;
+export const DEFAULT_KUBELET_PORT = 10250;
+
 export interface DaemonConfig {
   readonly stateDir: string;
+  readonly engine: Engine;
+  /** Set when `engine` is `kubernetes`. */
+  readonly kubernetes?: KubernetesEngineConfig;
   /** Kubeconfig file the context is written to (merged, as kind does). */
   readonly kubeconfig: string;
   readonly context: string;
@@ -46,6 +64,8 @@ export function defaultKubeconfigPath(env: NodeJS.ProcessEnv = process.env): str
 export function buildDaemonConfig(partial: Partial<DaemonConfig> & { stateDir?: string }): DaemonConfig {
   return {
     stateDir: partial.stateDir ?? DEFAULT_STATE_DIR,
+    engine: partial.engine ?? "embedded",
+    ...(partial.kubernetes ? { kubernetes: partial.kubernetes } : {}),
     kubeconfig: partial.kubeconfig ?? defaultKubeconfigPath(),
     context: partial.context ?? DEFAULT_CONTEXT,
     host: partial.host ?? DEFAULT_API_HOST,
@@ -65,6 +85,8 @@ export function statePaths(stateDir: string) {
     /** The control and health endpoint: HTTP over a unix socket (root-only by its directory's mode). */
     socket: join(stateDir, "daemon.sock"),
     apiserver: join(stateDir, "apiserver"),
+    /** The real control plane's PKI, etcd data, kubeconfigs, logs and pidfiles (engine `kubernetes`). */
+    kubernetes: join(stateDir, "kubernetes"),
     node: join(stateDir, "node"),
   };
 }

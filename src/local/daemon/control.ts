@@ -5,15 +5,16 @@
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import pino from "pino";
 import { ErrorCode, MeshError } from "../../errors.ts";
 import { removeKubeconfigContext } from "../apiserver/index.ts";
+import { stopLeftoverComponents } from "../kubernetes/control-plane.ts";
 import { DEFAULT_PATH } from "../node/container-launch.ts";
 import { checkHostPrerequisites } from "../node/prerequisites.ts";
 import type { ExternalHost } from "../node/runtime.ts";
 import { NodeRuntime } from "../node/runtime.ts";
+import { assertPortFree } from "../port-check.ts";
 import { otherOwner, releaseBridge } from "./bridge-claim.ts";
 import { buildDaemonConfig, type DaemonConfig, statePaths } from "./config.ts";
 import type { Health } from "./daemon.ts";
@@ -92,24 +93,6 @@ function readConfig(stateDir: string): DaemonConfig | undefined {
   }
 }
 
-async function assertPortFree(host: string, port: number): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const server = createServer();
-    server.once("error", (error: NodeJS.ErrnoException) => {
-      reject(
-        new MeshError(
-          ErrorCode.Unavailable,
-          error.code === "EADDRINUSE"
-            ? `port ${port} on ${host} is already in use, so the API server cannot listen there`
-            : `cannot listen on ${host}:${port}: ${error.message}`,
-          { hint: "stop what uses it, or choose another port with --port", cause: error },
-        ),
-      );
-    });
-    server.listen(port, host, () => server.close(() => resolve()));
-  });
-}
-
 function logTail(stateDir: string, lines = 8): string {
   try {
     return readFileSync(statePaths(stateDir).log, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
@@ -153,7 +136,14 @@ export async function meshUp(
       },
     );
   }
-  await assertPortFree(requested.host, requested.port);
+  // The real kube-apiserver listens on the pod bridge, which the daemon makes: it checks its ports there.
+  if (requested.engine === "embedded")
+    await assertPortFree(
+      requested.host,
+      requested.port,
+      "the API server",
+      "stop what uses it, or choose another port with --port",
+    );
   // Pods run our code as non-root users: give them a checkout they can read (a mirror if this one is not).
   const config: DaemonConfig =
     options.containerPath === undefined
@@ -180,7 +170,8 @@ export async function meshUp(
     exited = code;
   });
   child.unref();
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  // The real control plane needs etcd, kube-apiserver and the controller manager up before the node starts.
+  const deadline = Date.now() + (options.timeoutMs ?? (config.engine === "kubernetes" ? 180_000 : 30_000));
   while (Date.now() < deadline) {
     const health = await daemonHealth(config.stateDir);
     if (health) return { alreadyRunning: false, health, logFile: paths.log };
@@ -243,6 +234,8 @@ export async function meshDown(options: {
     logger: pino({ level: "silent" }),
   });
   await runtime.shutdown({ graceSeconds: 0, removeBridge: true });
+  if (config.kubernetes)
+    await stopLeftoverComponents(statePaths(options.stateDir).kubernetes, config.kubernetes);
   removeKubeconfigContext(options.kubeconfig ?? config.kubeconfig, config.context);
   releaseBridge(config.network.bridge, options.stateDir);
   rmSync(statePaths(options.stateDir).socket, { force: true });

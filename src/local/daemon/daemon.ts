@@ -6,18 +6,21 @@
  */
 import { chmodSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { NODE_NAME, startApiServer, writeKubeconfig } from "../apiserver/index.ts";
+import { NODE_NAME, writeKubeconfig } from "../apiserver/index.ts";
 import { type NodeAgent, startNodeAgent } from "../node/agent.ts";
 import { checkHostPrerequisites } from "../node/prerequisites.ts";
 import { NodeRuntime } from "../node/runtime.ts";
 import { claimBridge, releaseBridge } from "./bridge-claim.ts";
-import { type DaemonConfig, SERVICE_CIDR4, statePaths } from "./config.ts";
+import { type DaemonConfig, type Engine, statePaths } from "./config.ts";
+import { kubeConfigFor, type RunningEngine, serviceCidrOf, startEngine } from "./engines.ts";
 
 export interface Health {
   readonly status: "ok" | "stopping";
   readonly pid: number;
+  readonly engine: Engine;
+  /** The real control plane (engine `kubernetes`): kube-apiserver's version and each component's state. */
+  readonly kubernetes?: { readonly version: string; readonly components: Record<string, string> };
   readonly apiServer: string;
   readonly kubeconfig: string;
   readonly context: string;
@@ -65,16 +68,17 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   claimBridge(config.network.bridge, config.stateDir);
   mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   chmodSync(config.stateDir, 0o700);
+  const serviceCidr = serviceCidrOf(config);
   const runtime = new NodeRuntime({
     stateDir: paths.node,
     network: config.network,
     nodeName: NODE_NAME,
     logger: logger.child({ component: "node" }),
-    serviceCidr4: SERVICE_CIDR4,
+    serviceCidr4: serviceCidr,
     containerPath: config.containerPath,
   });
   await runtime.start();
-  let api: Awaited<ReturnType<typeof startApiServer>> | undefined;
+  let engine: RunningEngine | undefined;
   let agent: NodeAgent | undefined;
   let control: Server | undefined;
   let stopping: Promise<void> | undefined;
@@ -89,12 +93,13 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       logger.info({ purge }, "stopping");
       await agent?.stop().catch((e: unknown) => logger.warn({ err: e }, "agent stop failed"));
       await runtime.shutdown({ graceSeconds: config.shutdownGraceSeconds, removeBridge: true });
-      await api?.close().catch((e: unknown) => logger.warn({ err: e }, "API server close failed"));
+      await engine?.close().catch((e: unknown) => logger.warn({ err: e }, "API server close failed"));
       await new Promise<void>((r) => (control ? control.close(() => r()) : r()));
       for (const f of [paths.socket, paths.pidfile]) rmSync(f, { force: true });
       releaseBridge(config.network.bridge, config.stateDir);
       if (purge) {
         rmSync(paths.apiserver, { recursive: true, force: true });
+        rmSync(paths.kubernetes, { recursive: true, force: true });
         rmSync(paths.node, { recursive: true, force: true });
       }
       logger.info("stopped");
@@ -104,45 +109,18 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   };
 
   try {
-    api = await startApiServer({
-      stateDir: paths.apiserver,
-      host: config.host,
-      // Pods reach the API on the bridge's gateway addresses (their default gateway), as in-cluster clients.
-      extraHosts: [runtime.plan.gateway4, runtime.plan.gateway6],
-      port: config.port,
-      nodeConnector: runtime,
-      logger: logger.child({ component: "apiserver" }),
-    });
+    engine = await startEngine(config, runtime, serviceCidr, NODE_NAME, logger);
     writeKubeconfig({
       path: config.kubeconfig,
       context: config.context,
-      server: api.url,
-      caPem: api.caPem,
-      token: api.token,
+      server: engine.apiUrl,
+      caPem: engine.caPem,
+      ...engine.user,
       setCurrent: true,
     });
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [
-        {
-          name: config.context,
-          server: api.url,
-          caData: Buffer.from(api.caPem).toString("base64"),
-          skipTLSVerify: false,
-        },
-      ],
-      users: [{ name: config.context, token: api.token }],
-      contexts: [{ name: config.context, cluster: config.context, user: config.context }],
-      currentContext: config.context,
-    });
-    runtime.podApiAccess = {
-      host: runtime.plan.gateway4,
-      port: api.port,
-      caPem: api.caPem,
-      token: api.token,
-    };
+    runtime.podApiAccess = engine.podApiAccess;
     agent = await startNodeAgent({
-      kubeConfig: kc,
+      kubeConfig: kubeConfigFor(engine, engine.node, config.context),
       runtime,
       nodeName: NODE_NAME,
       logger: logger.child({ component: "agent" }),
@@ -151,11 +129,21 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     await stop(false);
     throw error;
   }
-  const apiUrl = api.url;
+  const apiUrl = engine.apiUrl;
+  const running = engine;
 
   const health = (): Health => ({
     status: stopping ? "stopping" : "ok",
     pid: process.pid,
+    engine: config.engine,
+    ...(running.kubernetes
+      ? {
+          kubernetes: {
+            version: running.kubernetes.version,
+            components: running.kubernetes.components(),
+          },
+        }
+      : {}),
     apiServer: apiUrl,
     kubeconfig: config.kubeconfig,
     context: config.context,
