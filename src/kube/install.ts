@@ -57,6 +57,8 @@ export async function installMesh(deps: {
   /** Group/versions the server serves (discoverGroupVersions); objects of others are skipped. */
   served?: ReadonlySet<string>;
   crdTimeoutMs?: number;
+  /** Resolves when the applied control plane is ready (OSM's install waits before it says "installed"). */
+  waitReady?: () => Promise<void>;
 }): Promise<void> {
   const { client, values, out } = deps;
   const crd = crdManifest();
@@ -78,6 +80,7 @@ export async function installMesh(deps: {
   for (const m of early) await apply(m);
   out(describeEvent(await createIfAbsent(client, preset)));
   for (const m of [...late, ...webhooks]) await apply(m);
+  await deps.waitReady?.();
   out(`OSM installed successfully in namespace [${values.osmNamespace}] with mesh name [${values.meshName}]`);
 }
 

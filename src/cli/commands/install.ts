@@ -7,6 +7,7 @@ import { apiErrorMessage, loadKubeConfig } from "../../guide/kube.ts";
 import { discoverGroupVersions } from "../../kube/apply.ts";
 import { installMesh, renderInstallYaml, uninstallMesh } from "../../kube/install.ts";
 import { applySetValues, defaultInstallValues, type InstallValues } from "../../kube/install-values.ts";
+import { parseGoDuration, waitForControlPlane } from "../../kube/install-wait.ts";
 
 const packageJson = createRequire(import.meta.url)("../../../package.json") as { version: string };
 
@@ -16,6 +17,7 @@ interface KubeFlags {
 }
 
 interface InstallFlags extends KubeFlags {
+  timeout: string;
   meshName: string;
   osmNamespace: string;
   set: string[];
@@ -69,9 +71,20 @@ export function registerInstall(program: Command): void {
       [],
     )
     .option("--dry-run", "print the manifests instead of applying them", false)
+    .option(
+      "--timeout <duration>",
+      "how long to wait for the controller and injector to be ready and the webhooks to answer",
+      "5m0s",
+    )
     .option("--kubeconfig <path>", "path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
     .option("--context <name>", "kubeconfig context to use (default: the current context)")
     .action(async (flags: InstallFlags) => {
+      const timeoutMs = parseGoDuration(flags.timeout);
+      if (timeoutMs === undefined) {
+        throw new MeshError(ErrorCode.InvalidArgument, `--timeout: "${flags.timeout}" is not a duration`, {
+          hint: "write it as Go does, e.g. 5m0s, 90s or 1m30s",
+        });
+      }
       const v = values(flags);
       if (flags.dryRun) {
         process.stdout.write(renderInstallYaml(v, packageJson.version));
@@ -81,7 +94,20 @@ export function registerInstall(program: Command): void {
       const client = KubernetesObjectApi.makeApiClient(kc);
       await withApiErrors(async () => {
         const served = await discoverGroupVersions(kc.makeApiClient(ApisApi));
-        await installMesh({ client, values: v, out, served });
+        await installMesh({
+          client,
+          values: v,
+          out,
+          served,
+          waitReady: () =>
+            waitForControlPlane({
+              kc,
+              osmNamespace: v.osmNamespace,
+              deployments: ["osm-controller", "osm-injector"],
+              timeoutMs,
+              out,
+            }),
+        });
       });
     });
 

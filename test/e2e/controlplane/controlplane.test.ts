@@ -125,6 +125,23 @@ describe("the control plane as pods of the local node agent", { skip: rootSkip, 
     assert.equal(up.code, 0, up.stderr);
     const install = await osm("install");
     assert.equal(install.code, 0, install.stderr);
+    // OSM's install returns once the control plane works: the guide's next command (a MeshConfig patch,
+    // through the validating webhook) must not meet "no endpoints available for service osm-injector".
+    assert.match(install.stdout, /deployment osm-controller is ready/);
+    assert.match(install.stdout, /deployment osm-injector is ready/);
+    assert.match(install.stdout, /the admission webhooks answer\n.*OSM installed successfully/);
+    const patch = await kubectl(
+      "patch",
+      "meshconfig",
+      "osm-mesh-config",
+      "-n",
+      "osm-system",
+      "--type=merge",
+      "--dry-run=server",
+      "-p",
+      '{"spec":{"traffic":{"enableEgress":false}}}',
+    );
+    assert.equal(patch.code, 0, patch.stderr);
     const controller = await readyPod("osm-system", "osm-controller", "1/1");
     const injector = await readyPod("osm-system", "osm-injector", "1/1");
     for (const pod of [controller, injector]) {
