@@ -198,10 +198,13 @@ export function validateName(type: ResourceType, name: string): StatusCause | un
   const label = type.kind === "Namespace" || type.kind === "Service";
   const re = label ? DNS1123_LABEL : DNS1123_SUBDOMAIN;
   if (name.length <= (label ? 63 : 253) && re.test(name)) return undefined;
-  const what = label ? "RFC 1123 label" : "RFC 1123 subdomain";
+  // kube-apiserver's wording (apimachinery's validation.IsDNS1123Label/Subdomain, with RegexError's examples).
+  const message = label
+    ? "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name', or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+    : "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
   return {
     reason: "FieldValueInvalid",
     field: "metadata.name",
-    message: `Invalid value: "${name}": a lowercase ${what} must consist of lower case alphanumeric characters, '-'${label ? "" : " or '.'"}, and must start and end with an alphanumeric character`,
+    message: `Invalid value: "${name}": ${message}`,
   };
 }
