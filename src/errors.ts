@@ -17,6 +17,7 @@ export const ErrorCode = {
   VerifyFailed: "OSM_ERR_VERIFY_FAILED",
   ProbeFailed: "OSM_ERR_PROBE_FAILED",
   Unavailable: "OSM_ERR_UNAVAILABLE",
+  Forbidden: "OSM_ERR_FORBIDDEN",
   Internal: "OSM_ERR_INTERNAL",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -3,9 +3,13 @@
  * kubeconfig flags, a JSON logger on stderr (stdout carries only their "listening on" line) and the wait for
  * SIGINT/SIGTERM before a graceful close.
  */
+import type { KubeConfig } from "@kubernetes/client-node";
 import type { Command } from "commander";
 import pino, { type Logger } from "pino";
-import { DEFAULT_OSM_NAMESPACE } from "../constants.ts";
+import { DEFAULT_OSM_NAMESPACE, INJECTOR_SERVICE_NAME, OSM_CONTROLLER_NAME } from "../constants.ts";
+import { defaultInstallValues } from "../kube/install-values.ts";
+import { rbacRules } from "../kube/manifests.ts";
+import { assertPermissions, permissionsOf } from "../kube/permissions.ts";
 
 /** What `kubeOptions` parses. */
 export interface KubeFlags {
@@ -49,5 +53,31 @@ export function untilStopSignal(logger: Logger): Promise<void> {
     const onTerm = (): void => stop("SIGTERM");
     process.on("SIGINT", onInt);
     process.on("SIGTERM", onTerm);
+  });
+}
+
+/**
+ * Before a control-plane component starts: may its identity do all that `osm install` grants it? Stops it
+ * with one error naming each missing verb and resource (see kube/permissions.ts).
+ */
+export async function preflightRbac(
+  kc: KubeConfig,
+  component: "controller" | "injector",
+  meshName: string,
+  osmNamespace: string,
+): Promise<void> {
+  const values = { ...defaultInstallValues("preflight"), meshName, osmNamespace };
+  const rules = rbacRules(values);
+  const name = component === "controller" ? OSM_CONTROLLER_NAME : INJECTOR_SERVICE_NAME;
+  const [cluster, namespaced] =
+    component === "controller"
+      ? [rules.controllerCluster, rules.controllerNamespaced]
+      : [rules.injectorCluster, rules.injectorNamespaced];
+  await assertPermissions({
+    kc,
+    component: name,
+    serviceAccount: `system:serviceaccount:${osmNamespace}:${name}`,
+    wanted: [...permissionsOf(cluster), ...permissionsOf(namespaced, osmNamespace)],
+    grantedBy: `the ClusterRole and Role ${name}-${meshName}`,
   });
 }

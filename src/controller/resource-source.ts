@@ -10,6 +10,7 @@ import {
   makeInformer,
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { apiErrorMessage } from "../guide/kube.ts";
 
 /** `sync`: a list landed in the cache (it may have changed nothing, yet the source may now be synced). */
 export type ChangeKind = "add" | "update" | "delete" | "sync";
@@ -101,7 +102,15 @@ export function createInformerSource<T extends KubernetesObject>(
   };
   informer.on("error", (error: unknown) => {
     if (stopped) return;
-    logger.warn({ resource: name, err: error, code: statusCode(error) }, "list/watch failed; restarting");
+    // An API refusal is said in the server's words (e.g. RBAC's "cannot list resource ..."), without the
+    // client's stack and headers; anything else keeps its stack.
+    const code = statusCode(error);
+    logger.warn(
+      code === undefined
+        ? { resource: name, err: error }
+        : { resource: name, code, reason: apiErrorMessage(error) },
+      "list/watch failed; restarting",
+    );
     scheduleRestart();
   });
 

@@ -3,7 +3,7 @@ import { CONTROLLER_SIDECAR_API_PORT, DEFAULT_MESH_NAME } from "../../constants.
 import { startController } from "../../controller/index.ts";
 import { ErrorCode, MeshError } from "../../errors.ts";
 import { loadKubeConfig } from "../../guide/kube.ts";
-import { type KubeFlags, kubeOptions, stderrLogger, untilStopSignal } from "../service.ts";
+import { type KubeFlags, kubeOptions, preflightRbac, stderrLogger, untilStopSignal } from "../service.ts";
 
 interface RunFlags extends KubeFlags {
   meshName: string;
@@ -48,6 +48,7 @@ async function run(flags: RunFlags): Promise<void> {
   const level = parseLogLevel(flags.logLevel);
   const listen = parseListen(flags.listen);
   const kubeConfig = loadKubeConfig(flags);
+  await preflightRbac(kubeConfig, "controller", flags.meshName, flags.osmNamespace);
   const { logger, flush } = stderrLogger("osm-controller", level);
   const controller = await startController({
     kubeConfig,

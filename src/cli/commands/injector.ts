@@ -16,7 +16,7 @@ import { serviceDnsNames } from "../../kube/certs.ts";
 import { createClusterReader } from "../../kube/cluster-reader.ts";
 import { startInjectorWebhook } from "../../kube/injector-webhook.ts";
 import { parseHostPort } from "../../kube/webhook-server.ts";
-import { type KubeFlags, kubeOptions, stderrLogger, untilStopSignal } from "../service.ts";
+import { type KubeFlags, kubeOptions, preflightRbac, stderrLogger, untilStopSignal } from "../service.ts";
 
 interface RunFlags extends KubeFlags {
   meshName: string;
@@ -69,6 +69,7 @@ async function run(flags: RunFlags): Promise<void> {
   const osmCommand = flags.osmCommand.split(" ").filter((s) => s !== "");
   if (osmCommand.length === 0) throw new MeshError(ErrorCode.InvalidArgument, "--osm-command is empty");
   const kubeConfig = loadKubeConfig(flags);
+  await preflightRbac(kubeConfig, "injector", flags.meshName, flags.osmNamespace);
   const { logger, flush } = stderrLogger("osm-injector", flags.logLevel);
   // The API server dials <service>.<namespace>.svc; the pod IP and loopback help direct and local callers.
   const extra = [
