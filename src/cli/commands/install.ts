@@ -18,6 +18,7 @@ interface KubeFlags {
 
 interface InstallFlags extends KubeFlags {
   timeout: string;
+  wait: boolean;
   meshName: string;
   osmNamespace: string;
   set: string[];
@@ -76,6 +77,10 @@ export function registerInstall(program: Command): void {
       "how long to wait for the controller and injector to be ready and the webhooks to answer",
       "5m0s",
     )
+    .option(
+      "--no-wait",
+      "return once the objects are applied, without waiting for the control plane to be ready (e.g. a cluster with no nodes yet)",
+    )
     .option("--kubeconfig <path>", "path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
     .option("--context <name>", "kubeconfig context to use (default: the current context)")
     .action(async (flags: InstallFlags) => {
@@ -99,14 +104,16 @@ export function registerInstall(program: Command): void {
           values: v,
           out,
           served,
-          waitReady: () =>
-            waitForControlPlane({
-              kc,
-              osmNamespace: v.osmNamespace,
-              deployments: ["osm-controller", "osm-injector"],
-              timeoutMs,
-              out,
-            }),
+          waitReady: !flags.wait
+            ? undefined
+            : () =>
+                waitForControlPlane({
+                  kc,
+                  osmNamespace: v.osmNamespace,
+                  deployments: ["osm-controller", "osm-injector"],
+                  timeoutMs,
+                  out,
+                }),
         });
       });
     });

@@ -85,7 +85,7 @@ after(async () => {
 });
 
 test("osm install applies the control plane and creates osm-mesh-config from the preset", async () => {
-  const r = await run([osm, "install", "--set", "osm.enableEgress=false"]);
+  const r = await run([osm, "install", "--no-wait", "--set", "osm.enableEgress=false"]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /deployment\/osm-controller \(osm-system\) created/);
   assert.match(r.stdout, /meshconfig\/osm-mesh-config \(osm-system\) created/);
@@ -268,7 +268,7 @@ test("the whole kustomize base applies to the API server with --dry-run=server",
 });
 
 test("osm install again keeps the MeshConfig the user patched", async () => {
-  const r = await run([osm, "install"]);
+  const r = await run([osm, "install", "--no-wait"]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /meshconfig\/osm-mesh-config \(osm-system\) unchanged/);
   const mc = await getJson("meshconfig", "osm-mesh-config", "-n", "osm-system");
