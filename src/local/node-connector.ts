@@ -1,7 +1,7 @@
 /**
- * The seam between the embedded API server and the node agent, as kube-apiserver ↔ kubelet: the API server
- * serves `pods/exec` and `pods/log` by calling these; the node agent implements them. Neither side imports
- * the other's internals.
+ * The seam between an API server and the node agent, as kube-apiserver ↔ kubelet: the embedded API server
+ * serves `pods/exec`, `pods/attach` and `pods/log` by calling these, and so does the kubelet server that the
+ * real kube-apiserver calls; the node agent implements them. Neither side imports the other's internals.
  */
 import type { Readable, Writable } from "node:stream";
 
@@ -11,7 +11,25 @@ export interface ExecRequest {
   /** Container name; undefined means the pod's first container (kubectl's default). */
   readonly container: string | undefined;
   readonly command: readonly string[];
+  /** Run the command on a pseudo-terminal (stdout and stderr merged, as on a cluster). */
   readonly tty: boolean;
+}
+
+export interface AttachRequest {
+  readonly namespace: string;
+  readonly pod: string;
+  readonly container: string | undefined;
+}
+
+/** A terminal size as the remote-command protocol's resize channel carries it (columns, rows). */
+export interface TerminalSize {
+  readonly width: number;
+  readonly height: number;
+}
+
+/** The client's terminal sizes: a listener gets the latest size at once (if any), then every change. */
+export interface TerminalResizes {
+  onResize(listener: (size: TerminalSize) => void): () => void;
 }
 
 export interface ExecStreams {
@@ -19,6 +37,8 @@ export interface ExecStreams {
   readonly stdin: Readable | null;
   readonly stdout: Writable;
   readonly stderr: Writable;
+  /** Present for TTY sessions. */
+  readonly resize?: TerminalResizes | null;
 }
 
 export interface ExecResult {
@@ -34,6 +54,10 @@ export interface LogRequest {
   readonly previous: boolean;
   readonly tailLines: number | undefined;
   readonly timestamps: boolean;
+  /** Only lines written in the last N seconds. */
+  readonly sinceSeconds?: number | undefined;
+  /** Stop after this many bytes. */
+  readonly limitBytes?: number | undefined;
 }
 
 /** Errors thrown by a NodeConnector carry an HTTP-ish status so the API server can answer with a Status. */
@@ -48,6 +72,11 @@ export class NodeConnectorError extends Error {
 
 export interface NodeConnector {
   exec(request: ExecRequest, streams: ExecStreams, signal: AbortSignal): Promise<ExecResult>;
+  /**
+   * Joins the container's main process (its stdin when the spec has `stdin: true`, its terminal when `tty:
+   * true`): output from now on; resolves when the process ends or the client leaves (`signal`).
+   */
+  attach(request: AttachRequest, streams: ExecStreams, signal: AbortSignal): Promise<ExecResult>;
   logs(request: LogRequest, out: Writable, signal: AbortSignal): Promise<void>;
   /** Proxies one HTTP request to `podIP:port` inside the pod (for `pods/proxy`); resolves with the response. */
   proxyHttp(

@@ -1,22 +1,19 @@
 /**
- * `pods/exec`, `pods/log` and `pods/proxy`, served by calling the injected NodeConnector (as
- * kube-apiserver calls the kubelet). Exec speaks the WebSocket remote-command protocol
- * (`v5.channel.k8s.io`, `v4.channel.k8s.io`; spec §7): binary frames whose first byte is the channel
- * (0 stdin, 1 stdout, 2 stderr, 3 error Status, 4 resize, 255 close), ending with a channel-3 Status and a
- * close frame, so kubectl exits with the command's exit code.
+ * `pods/exec`, `pods/attach`, `pods/log` and `pods/proxy`, served by calling the injected NodeConnector (as
+ * kube-apiserver calls the kubelet). Exec and attach speak the WebSocket remote-command protocol of
+ * `../remote-command.ts` (v5/v4 channels, TTY resize, the exit code on the error channel).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import { PassThrough, Writable } from "node:stream";
+import { Writable } from "node:stream";
 import type { Logger } from "pino";
-import { type WebSocket, WebSocketServer } from "ws";
+import type { WebSocketServer } from "ws";
 import { type NodeConnector, NodeConnectorError } from "../node-connector.ts";
+import { serveRemoteCommand } from "../remote-command.ts";
 import type { KubeObject } from "../store/store.ts";
 import { sendJson } from "./http-util.ts";
 import type { Obj } from "./json.ts";
 import { ApiError, badRequest } from "./status.ts";
-
-export const EXEC_PROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io"] as const;
 
 /** The container a request names, checked against the pod (first container by default). */
 export function resolveContainer(pod: KubeObject, container: string | null, forLogs: boolean): string {
@@ -61,6 +58,7 @@ export interface ExecParams {
   readonly namespace: string;
   readonly pod: KubeObject;
   readonly container: string;
+  /** Empty for attach. */
   readonly command: string[];
   readonly stdin: boolean;
   readonly stdout: boolean;
@@ -73,13 +71,15 @@ function queryFlag(url: URL, name: string): boolean {
   return ["true", "1"].includes(url.searchParams.get(name) ?? "");
 }
 
-/** Reads and checks exec query parameters against the pod. */
-export function parseExecParams(url: URL, namespace: string, pod: KubeObject): ExecParams {
-  const command = url.searchParams.getAll("command");
-  if (command.length === 0) throw badRequest("you must specify at least 1 command");
+/** Reads and checks exec (or, with `attach`, attach) query parameters against the pod. */
+export function parseExecParams(url: URL, namespace: string, pod: KubeObject, attach = false): ExecParams {
+  const command = attach ? [] : url.searchParams.getAll("command");
+  if (!attach && command.length === 0) throw badRequest("you must specify at least 1 command");
   const phase = (pod as Obj).status?.phase;
   if (phase === "Succeeded" || phase === "Failed")
-    throw badRequest(`cannot exec into a container in a completed pod; current phase is ${phase}`);
+    throw badRequest(
+      `cannot ${attach ? "attach to" : "exec into"} a container in a completed pod; current phase is ${phase}`,
+    );
   return {
     namespace,
     pod,
@@ -92,15 +92,7 @@ export function parseExecParams(url: URL, namespace: string, pod: KubeObject): E
   };
 }
 
-/** The WebSocket endpoint for exec: one per HTTPS server; picks v5, else v4 (else no protocol → SPDY fallback). */
-export function createExecWebSocketServer(): WebSocketServer {
-  return new WebSocketServer({
-    noServer: true,
-    handleProtocols: (protocols) => EXEC_PROTOCOLS.find((p) => protocols.has(p)) ?? false,
-  });
-}
-
-/** Upgrades the request and runs the command; errors before the upgrade are answered as HTTP Status. */
+/** Upgrades the request and runs the command (or attaches); errors before the upgrade are answered as HTTP Status. */
 export function serveExec(
   wss: WebSocketServer,
   connector: NodeConnector | undefined,
@@ -109,75 +101,31 @@ export function serveExec(
   head: Buffer,
   params: ExecParams,
   logger: Logger,
+  attach = false,
 ): void {
   const node = requireConnector(connector);
+  const target = { namespace: params.namespace, pod: params.pod.metadata.name, container: params.container };
   wss.handleUpgrade(req, socket, head, (ws) => {
-    runExec(node, ws, params, logger).catch((error) => logger.error({ err: error }, "exec failed"));
+    serveRemoteCommand(
+      ws,
+      params,
+      (streams, signal) =>
+        attach
+          ? node.attach(target, streams, signal)
+          : node.exec({ ...target, command: params.command, tty: params.tty }, streams, signal),
+      logger,
+    ).catch((error) => logger.error({ err: error }, "exec failed"));
   });
 }
 
-async function runExec(node: NodeConnector, ws: WebSocket, p: ExecParams, logger: Logger): Promise<void> {
-  const v5 = ws.protocol === "v5.channel.k8s.io";
-  const abort = new AbortController();
-  const send = (channel: number, data: Buffer) => {
-    if (ws.readyState === ws.OPEN) ws.send(Buffer.concat([Buffer.from([channel]), data]), { binary: true });
-  };
-  const channelWriter = (channel: number) =>
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        send(channel, Buffer.from(chunk));
-        cb();
-      },
-    });
-  const stdin = p.stdin ? new PassThrough() : null;
-  ws.on("message", (data: Buffer, isBinary) => {
-    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer);
-    if (!isBinary || buf.length === 0) return;
-    const channel = buf[0];
-    if (channel === 0 && stdin && !stdin.writableEnded) stdin.write(buf.subarray(1));
-    else if (channel === 255 && v5 && buf[1] === 0 && stdin) stdin.end();
-  });
-  // Without a listener, a socket error (a client gone mid-frame) would be thrown and end the process.
-  ws.on("error", (error) => {
-    logger.debug({ err: error }, "exec WebSocket error");
-    abort.abort();
-  });
-  ws.on("close", () => {
-    abort.abort();
-    stdin?.end();
-  });
-  let status: Obj;
-  try {
-    const result = await node.exec(
-      {
-        namespace: p.namespace,
-        pod: p.pod.metadata.name,
-        container: p.container,
-        command: p.command,
-        tty: p.tty,
-      },
-      { stdin, stdout: channelWriter(1), stderr: channelWriter(p.tty ? 1 : 2) },
-      abort.signal,
-    );
-    status =
-      result.exitCode === 0
-        ? { metadata: {}, status: "Success" }
-        : {
-            metadata: {},
-            status: "Failure",
-            message: `command terminated with non-zero exit code: error executing command [${p.command.join(" ")}], exit code ${result.exitCode}`,
-            reason: "NonZeroExitCode",
-            details: { causes: [{ reason: "ExitCode", message: String(result.exitCode) }] },
-          };
-  } catch (error) {
-    const e = connectorError(error);
-    logger.debug({ err: error }, "exec error");
-    status = { metadata: {}, status: "Failure", message: e.message, reason: e.reason, code: e.code };
-  }
-  send(3, Buffer.from(JSON.stringify(status)));
-  // A close frame, not a bare TCP end: kubectl reports 1006 and exits 1 otherwise (spec §7).
-  if (ws.readyState === ws.OPEN) ws.close(1000);
-  setTimeout(() => ws.terminate(), 5000).unref();
+/** A positive integer query parameter (absent: undefined); anything else is refused, naming it. */
+function positiveInt(url: URL, name: string): number | undefined {
+  const raw = url.searchParams.get(name);
+  if (raw === null) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1)
+    throw badRequest(`${name}: Invalid value: "${raw}": must be greater than 0`);
+  return n;
 }
 
 /** `pods/log`: text/plain, streamed while `follow=true`. */
@@ -192,6 +140,8 @@ export async function serveLogs(
   const container = resolveContainer(pod, url.searchParams.get("container"), true);
   const node = requireConnector(connector);
   const tail = url.searchParams.get("tailLines");
+  const sinceSeconds = positiveInt(url, "sinceSeconds");
+  const limitBytes = positiveInt(url, "limitBytes");
   const abort = new AbortController();
   req.on("close", () => abort.abort());
   res.on("close", () => abort.abort());
@@ -221,6 +171,8 @@ export async function serveLogs(
         previous: queryFlag(url, "previous"),
         tailLines: tail === null ? undefined : Number(tail),
         timestamps: queryFlag(url, "timestamps"),
+        sinceSeconds,
+        limitBytes,
       },
       out,
       abort.signal,

@@ -11,6 +11,7 @@ import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import type { WebSocketServer } from "ws";
 import type { NodeConnector } from "../node-connector.ts";
+import { createRemoteCommandWebSocketServer } from "../remote-command.ts";
 import type { Api } from "./api.ts";
 import {
   AGGREGATED_CONTENT_TYPE,
@@ -26,13 +27,7 @@ import { handleResource } from "./handlers.ts";
 import { sendError, sendJson } from "./http-util.ts";
 import type { Obj } from "./json.ts";
 import { buildOpenApiGroupVersion, buildOpenApiRoot } from "./openapi.ts";
-import {
-  createExecWebSocketServer,
-  parseExecParams,
-  serveExec,
-  serveLogs,
-  serveProxy,
-} from "./pod-connect.ts";
+import { parseExecParams, serveExec, serveLogs, serveProxy } from "./pod-connect.ts";
 import { parseResourcePath } from "./router.ts";
 import { ApiError, internalError } from "./status.ts";
 import type { WatchHub } from "./watch.ts";
@@ -81,7 +76,7 @@ export function createApiHttpsServer(deps: ServerDeps, tls: { key: string; cert:
       sendError(res, e);
     });
   });
-  const wss = createExecWebSocketServer();
+  const wss = createRemoteCommandWebSocketServer();
   server.on("close", () => wss.close());
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     try {
@@ -124,10 +119,10 @@ function handleUpgrade(
   if (!authenticated(req, deps.token)) throw UNAUTHORIZED;
   const url = new URL(req.url ?? "/", "https://localhost");
   const target = podFor(deps, url, "exec") ?? podFor(deps, url, "attach");
-  if (target?.r.subresource !== "exec")
-    throw new ApiError(404, "NotFound", "the server could not find the requested resource");
-  const params = parseExecParams(url, target.r.namespace ?? "", target.pod);
-  serveExec(wss, deps.nodeConnector, req, socket, head, params, deps.logger);
+  if (!target) throw new ApiError(404, "NotFound", "the server could not find the requested resource");
+  const attach = target.r.subresource === "attach";
+  const params = parseExecParams(url, target.r.namespace ?? "", target.pod, attach);
+  serveExec(wss, deps.nodeConnector, req, socket, head, params, deps.logger, attach);
 }
 
 async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -187,7 +182,7 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
       return serveProxy(deps.nodeConnector, req, res, url, ns, target.pod, port, r.rest);
     }
     // exec/attach without an upgrade: kubectl's SPDY fallback. Same checks, then refuse with a Status.
-    if (r.subresource === "exec") parseExecParams(url, ns, target.pod);
+    parseExecParams(url, ns, target.pod, r.subresource === "attach");
     if (!deps.nodeConnector)
       throw new ApiError(503, "ServiceUnavailable", "no node agent is connected to this API server");
     throw new ApiError(
