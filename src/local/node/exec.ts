@@ -6,18 +6,42 @@
 import { spawn } from "node:child_process";
 import { constants } from "node:os";
 import type { Readable, Writable } from "node:stream";
+import type { TerminalResizes } from "../node-connector.ts";
 import type { ContainerLaunch } from "./container-launch.ts";
 import { signalGroup } from "./process-group.ts";
+import { connectTerminal, startOnTerminal } from "./terminal.ts";
 
 export interface ExecIo {
   readonly stdin: Readable | null;
   readonly stdout: Writable | null;
   readonly stderr: Writable | null;
+  /** Present: run on a pseudo-terminal of this size (stderr goes to stdout). */
+  readonly resize?: TerminalResizes | null | undefined;
+}
+
+/** The argv that runs `command` the way `launch` runs its container (same wrapper). */
+function execArgv(launch: ContainerLaunch, command: readonly string[]): string[] {
+  return [...launch.argv.slice(0, launch.argv.length - launch.command.length), ...command];
+}
+
+/** `exec -t`: the command on a terminal; abort SIGKILLs its process group. */
+async function execOnTerminal(
+  launch: ContainerLaunch,
+  command: readonly string[],
+  io: ExecIo,
+  signal: AbortSignal,
+): Promise<number> {
+  const term = startOnTerminal(execArgv(launch, command), { env: launch.env, cwd: launch.cwd });
+  const exit = await connectTerminal(term, io, signal);
+  if (exit) return exit.exitCode;
+  term.signal("SIGKILL");
+  return (await term.exited).exitCode;
 }
 
 /**
- * Runs `command` the way `launch` runs its container. Resolves with the exit code (128+signal when killed);
- * rejects when the wrapper itself cannot be spawned. `signal` or `timeoutMs` SIGKILL the process group.
+ * Runs `command` the way `launch` runs its container, on a terminal when `io.resize` is given. Resolves with
+ * the exit code (128+signal when killed); rejects when the wrapper itself cannot be spawned. `signal` or
+ * `timeoutMs` SIGKILL the process group.
  */
 export function execInContainer(
   launch: ContainerLaunch,
@@ -26,8 +50,8 @@ export function execInContainer(
   signal: AbortSignal,
   timeoutMs?: number,
 ): Promise<number> {
-  const wrapper = launch.argv.slice(0, launch.argv.length - launch.command.length);
-  const [file, ...args] = [...wrapper, ...command];
+  if (io.resize) return execOnTerminal(launch, command, io, signal);
+  const [file, ...args] = execArgv(launch, command);
   return new Promise((resolve, reject) => {
     const child = spawn(file as string, args, {
       env: { ...launch.env },

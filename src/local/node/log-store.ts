@@ -26,6 +26,10 @@ export interface ReadOptions {
   readonly follow: boolean;
   readonly tailLines: number | undefined;
   readonly timestamps: boolean;
+  /** Only lines written in the last N seconds. */
+  readonly sinceSeconds?: number | undefined;
+  /** Stop after this many bytes (the last line cut), as the kubelet's `limitBytes`. */
+  readonly limitBytes?: number | undefined;
 }
 
 function nowNano(): string {
@@ -33,7 +37,7 @@ function nowNano(): string {
   return new Date().toISOString().replace(/\.(\d{3})Z$/, ".$1000000Z");
 }
 
-function formatLine(line: LogLine, timestamps: boolean): string {
+export function formatLine(line: LogLine, timestamps: boolean): string {
   return `${timestamps ? `${line.time} ` : ""}${line.text}${line.full ? "\n" : ""}`;
 }
 
@@ -52,9 +56,23 @@ function parseLine(raw: string): LogLine | undefined {
  * Writes and waits until `out` has taken the chunk: a caller that ends its response right after `read`
  * resolves must not lose lines still buffered in `out`.
  */
-function writeFully(out: Writable, text: string): Promise<void> {
-  if (text === "" || out.destroyed) return Promise.resolve();
+function writeFully(out: Writable, text: string | Buffer): Promise<void> {
+  if (text.length === 0 || out.destroyed) return Promise.resolve();
   return new Promise((resolve) => out.write(text, () => resolve()));
+}
+
+/** A writer that stops at `limit` bytes (cutting the chunk that crosses it); `full` tells when it got there. */
+function limitedWriter(out: Writable, limit: number | undefined) {
+  let left = limit ?? Number.POSITIVE_INFINITY;
+  return {
+    write: (text: string) => {
+      if (left === Number.POSITIVE_INFINITY) return writeFully(out, text);
+      const bytes = Buffer.from(text).subarray(0, Math.max(0, left));
+      left -= bytes.length;
+      return writeFully(out, bytes);
+    },
+    full: () => left <= 0,
+  };
 }
 
 export class LogStore {
@@ -142,21 +160,26 @@ export class LogStore {
       wake?.();
     };
     signal.addEventListener("abort", onAbort);
+    const sink = limitedWriter(out, options.limitBytes);
     try {
       // Synchronous read right after subscribing: no line can be emitted in between (one thread).
-      const existing = this.lines(podUid, container, attempt);
+      const since = options.sinceSeconds;
+      const cutoff = since === undefined ? "" : new Date(Date.now() - since * 1000).toISOString();
+      // RFC3339 timestamps of one clock compare as strings (ms vs ns padding: the first 23 chars decide).
+      const existing = this.lines(podUid, container, attempt).filter(
+        (l) => l.time.slice(0, 23) >= cutoff.slice(0, 23),
+      );
       const n = options.tailLines;
       const start = n === undefined || n < 0 ? existing : n === 0 ? [] : existing.slice(-n);
-      await writeFully(out, start.map((l) => formatLine(l, options.timestamps)).join(""));
-      while (!signal.aborted) {
-        await writeFully(
-          out,
+      await sink.write(start.map((l) => formatLine(l, options.timestamps)).join(""));
+      while (!signal.aborted && !sink.full()) {
+        await sink.write(
           queued
             .splice(0)
             .map((l) => formatLine(l, options.timestamps))
             .join(""),
         );
-        if (ended) break;
+        if (ended || sink.full()) break;
         await new Promise<void>((resolve) => {
           wake = resolve;
         });
@@ -166,6 +189,19 @@ export class LogStore {
       this.#live.off(key, onLine);
       signal.removeEventListener("abort", onAbort);
     }
+  }
+
+  /** Every line of a live attempt from now on (null: the attempt ended); returns the unsubscribe function. */
+  subscribe(podUid: string, container: string, attempt: number, listener: (line: LogLine | null) => void) {
+    const key = this.#file(podUid, container, attempt);
+    if (!this.#open.has(key)) {
+      listener(null);
+      return () => {};
+    }
+    this.#live.on(key, listener);
+    return () => {
+      this.#live.off(key, listener);
+    };
   }
 
   /** Deletes every log of a pod. */

@@ -7,8 +7,9 @@
 import { randomBytes } from "node:crypto";
 import type { V1Container, V1Pod, V1Probe } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import type { ExecStreams } from "../node-connector.ts";
+import type { ExecStreams, TerminalResizes } from "../node-connector.ts";
 import { NodeConnectorError } from "../node-connector.ts";
+import { type AttachableProcess, startAttachable } from "./attachable.ts";
 import {
   buildContainerLaunch,
   type ContainerLaunch,
@@ -21,7 +22,7 @@ import {
 import type { EntrypointRegistry } from "./entrypoints.ts";
 import { execInContainer } from "./exec.ts";
 import type { Ipam } from "./ipam.ts";
-import type { LogStore } from "./log-store.ts";
+import { formatLine, type LogStore } from "./log-store.ts";
 import type { HostNetwork, SandboxRoute } from "./network.ts";
 import type { PodEnvironment } from "./pod-files.ts";
 import { runProbe } from "./probes.ts";
@@ -134,8 +135,13 @@ interface ContainerRecord {
   startupPassed: boolean;
   containerID: string | undefined;
   proc: RunningProcess | undefined;
+  /** Set while the running attempt was started for attach (`stdin`/`tty` in the spec). */
+  attachable: AttachableProcess | undefined;
   launch: ContainerLaunch | undefined;
 }
+
+/** A TTY session whose client sends no sizes: the terminal keeps its default size. */
+const NO_RESIZES: TerminalResizes = { onResize: () => () => {} };
 
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
 
@@ -198,6 +204,7 @@ export class PodWorker {
       startupPassed: false,
       containerID: undefined,
       proc: undefined,
+      attachable: undefined,
       launch: undefined,
     });
     this.#init = (pod.spec?.initContainers ?? []).map((c) => record(c, true));
@@ -461,8 +468,17 @@ export class PodWorker {
     if ("reason" in launch) return fail(launch.message);
     const writer = this.#deps.logs.open(this.uid, rec.spec.name, rec.restartCount);
     let proc: RunningProcess;
+    let attachable: AttachableProcess | undefined;
     try {
-      proc = await startProcess(launch.argv, { env: launch.env, cwd: launch.cwd }, writer);
+      const { stdin, tty, stdinOnce } = rec.spec;
+      if (stdin || tty) {
+        attachable = await startAttachable(
+          launch.argv,
+          { env: launch.env, cwd: launch.cwd, tty: tty === true, stdinOnce: stdinOnce === true },
+          writer,
+        );
+        proc = attachable;
+      } else proc = await startProcess(launch.argv, { env: launch.env, cwd: launch.cwd }, writer);
     } catch (error) {
       writer.close();
       return fail(`failed to start container ${rec.spec.name}: ${(error as Error).message}`);
@@ -473,6 +489,7 @@ export class PodWorker {
       return undefined;
     }
     rec.proc = proc;
+    rec.attachable = attachable;
     rec.launch = launch;
     rec.containerID = containerID;
     rec.started = true;
@@ -491,6 +508,7 @@ export class PodWorker {
     if (!rec.init) void this.#probes(rec, proc, signal);
     const exit = await proc.exited;
     rec.proc = undefined;
+    rec.attachable = undefined;
     rec.startupPassed = false;
     rec.ready = false;
     const reason = exit.exitCode === 0 ? "Completed" : "Error";
@@ -628,10 +646,14 @@ export class PodWorker {
     return rec;
   }
 
-  /** `kubectl exec`: runs `command` in a container as its uid with its env, streams attached; resolves the exit code. */
+  /**
+   * `kubectl exec`: runs `command` in a container as its uid with its env, streams attached, on a terminal with
+   * `tty`; resolves the exit code.
+   */
   async exec(
     containerName: string | undefined,
     command: readonly string[],
+    tty: boolean,
     streams: ExecStreams,
     signal: AbortSignal,
   ): Promise<number> {
@@ -644,11 +666,38 @@ export class PodWorker {
       return await execInContainer(
         rec.launch as ContainerLaunch,
         command,
-        streams,
+        { ...streams, resize: tty ? (streams.resize ?? NO_RESIZES) : null },
         AbortSignal.any([signal, this.#abort.signal]),
       );
     } catch (error) {
       throw new NodeConnectorError(500, `exec failed: ${(error as Error).message}`);
+    }
+  }
+
+  /**
+   * `kubectl attach`: joins the container's main process: its stdin and terminal when the spec asked for them,
+   * else its output from now on (read from the live log). Resolves the exit code when the process ends, 0 when
+   * the client leaves first.
+   */
+  async attach(
+    containerName: string | undefined,
+    streams: ExecStreams,
+    signal: AbortSignal,
+  ): Promise<number> {
+    const rec = this.#running(containerName);
+    const both = AbortSignal.any([signal, this.#abort.signal]);
+    if (rec.attachable) return (await rec.attachable.attach(streams, both))?.exitCode ?? 0;
+    const proc = rec.proc as RunningProcess;
+    const off = this.#deps.logs.subscribe(this.uid, rec.spec.name, rec.restartCount, (line) => {
+      if (line) (line.stream === "stdout" ? streams.stdout : streams.stderr).write(formatLine(line, false));
+    });
+    try {
+      const ended = new Promise<undefined>((resolve) =>
+        both.addEventListener("abort", () => resolve(undefined)),
+      );
+      return (await Promise.race([proc.exited, ended]))?.exitCode ?? 0;
+    } finally {
+      off();
     }
   }
 
