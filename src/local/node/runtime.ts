@@ -11,7 +11,14 @@ import type { V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { ErrorCode, MeshError } from "../../errors.ts";
 import { cidrCovers, parseCidr } from "../../net/index.ts";
-import type { ExecRequest, ExecResult, ExecStreams, LogRequest, NodeConnector } from "../node-connector.ts";
+import type {
+  AttachRequest,
+  ExecRequest,
+  ExecResult,
+  ExecStreams,
+  LogRequest,
+  NodeConnector,
+} from "../node-connector.ts";
 import { NodeConnectorError } from "../node-connector.ts";
 import { type CommandRunner, runChecked, runCommand } from "./command-runner.ts";
 import type { FileProbe } from "./container-launch.ts";
@@ -278,8 +285,13 @@ export class NodeRuntime implements NodeConnector {
 
   async exec(request: ExecRequest, streams: ExecStreams, signal: AbortSignal): Promise<ExecResult> {
     const worker = this.#find(request.namespace, request.pod);
-    const exitCode = await worker.exec(request.container, request.command, streams, signal);
+    const exitCode = await worker.exec(request.container, request.command, request.tty, streams, signal);
     return { exitCode };
+  }
+
+  async attach(request: AttachRequest, streams: ExecStreams, signal: AbortSignal): Promise<ExecResult> {
+    const worker = this.#find(request.namespace, request.pod);
+    return { exitCode: await worker.attach(request.container, streams, signal) };
   }
 
   async logs(req: LogRequest, out: Writable, signal: AbortSignal): Promise<void> {
@@ -289,7 +301,13 @@ export class NodeRuntime implements NodeConnector {
       worker.uid,
       target.container,
       target.attempt,
-      { follow: req.follow && target.live, tailLines: req.tailLines, timestamps: req.timestamps },
+      {
+        follow: req.follow && target.live,
+        tailLines: req.tailLines,
+        timestamps: req.timestamps,
+        sinceSeconds: req.sinceSeconds,
+        limitBytes: req.limitBytes,
+      },
       out,
       signal,
     );
