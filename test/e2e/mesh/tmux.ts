@@ -1,0 +1,88 @@
+/**
+ * A real terminal for tests: a private tmux server (own socket, no user config) running one command (argv, no
+ * shell) in a window of a fixed size; keys are sent as typed, the screen is read as the user sees it, and the
+ * command's exit status is kept after it ends (`remain-on-exit`).
+ */
+import { join } from "node:path";
+import { until } from "../../support/poll.ts";
+import { run } from "../../support/run.ts";
+
+export interface Terminal {
+  /** Types `text` literally (no key names), then Enter when `enter`. */
+  type(text: string, enter?: boolean): Promise<void>;
+  /** Sends tmux key names, e.g. "C-c", "C-d", "Enter". */
+  keys(...names: string[]): Promise<void>;
+  /** The visible screen, one string per line, trailing blanks trimmed (a prompt "# " reads "#"). */
+  screen(): Promise<string[]>;
+  /** Waits until the screen matches `pattern`; returns the screen. */
+  waitFor(pattern: RegExp, what: string, timeoutMs?: number): Promise<string>;
+  /** Waits for the command to end; resolves its exit status. */
+  exitStatus(timeoutMs?: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function openTerminal(
+  dir: string,
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  size = { width: 120, height: 40 },
+): Promise<Terminal> {
+  const socket = join(dir, `tmux-${Date.now()}.sock`);
+  const tmux = (...args: string[]) => run("tmux", ["-S", socket, "-f", "/dev/null", ...args], { env });
+  const started = await tmux(
+    "new-session",
+    "-d",
+    "-s",
+    "t",
+    "-x",
+    String(size.width),
+    "-y",
+    String(size.height),
+    "--",
+    ...argv,
+  );
+  if (started.code !== 0) throw new Error(`tmux new-session failed: ${started.stderr}`);
+  await tmux("set-option", "-t", "t", "remain-on-exit", "on");
+  const screen = async () =>
+    (await tmux("capture-pane", "-p", "-t", "t")).stdout.split("\n").map((l) => l.trimEnd());
+  return {
+    type: async (text, enter = false) => {
+      await tmux("send-keys", "-t", "t", "-l", text);
+      if (enter) await tmux("send-keys", "-t", "t", "Enter");
+    },
+    keys: async (...names) => {
+      await tmux("send-keys", "-t", "t", ...names);
+    },
+    screen,
+    waitFor: async (pattern, what, timeoutMs = 15_000) => {
+      let last = "";
+      return until(
+        what,
+        async () => {
+          last = (await screen()).join("\n");
+          return pattern.test(last) ? last : undefined;
+        },
+        timeoutMs,
+        100,
+      ).catch((e: Error) => {
+        throw new Error(`${e.message}; screen:\n${last}`);
+      });
+    },
+    exitStatus: async (timeoutMs = 15_000) => {
+      const status = await until(
+        "the command to end",
+        async () => {
+          const r = await tmux("display-message", "-p", "-t", "t", "#{pane_dead} #{pane_dead_status}");
+          const [dead, code] = r.stdout.trim().split(" ");
+          return dead === "1" ? Number(code) : undefined;
+        },
+        timeoutMs,
+        100,
+      );
+      return status;
+    },
+    close: async () => {
+      await tmux("kill-server");
+    },
+  };
+}
