@@ -1,10 +1,12 @@
 /** `osm mesh up`/`down` for suites that run the real daemon on a bridge, subnets and name prefix of their own. */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort } from "./poll.ts";
+import { freePort, portFree } from "./poll.ts";
 import { kubectlEnv, run } from "./run.ts";
 
 export interface MeshUp {
+  /** The real control plane's ports when the suite runs on the `kubernetes` engine (see `testEngine`). */
+  readonly kubernetes?: { readonly etcdPort: number; readonly kubeletPort: number };
   readonly stateDir: string;
   readonly kubeconfig: string;
   /** The API server's port on 127.0.0.1. */
@@ -38,7 +40,34 @@ export function meshUpArgs(o: MeshUp): string[] {
     o.subnet6,
     "--last-slot",
     String(o.lastSlot),
+    ...(o.kubernetes
+      ? [
+          "--engine",
+          "kubernetes",
+          "--etcd-port",
+          String(o.kubernetes.etcdPort),
+          "--kubelet-port",
+          String(o.kubernetes.kubeletPort),
+        ]
+      : []),
   ];
+}
+
+/**
+ * The engine the e2e suites run the mesh on: `OSM_TEST_ENGINE=kubernetes` (scripts/run-tests.ts sets it for
+ * the real-Kubernetes phase) runs the same suites on the real control plane.
+ */
+export function testEngine(env: NodeJS.ProcessEnv = process.env): "embedded" | "kubernetes" {
+  return env["OSM_TEST_ENGINE"] === "kubernetes" ? "kubernetes" : "embedded";
+}
+
+/** Free ports for etcd (client, and the next one for peers) and the kubelet, on the real engine. */
+async function kubernetesPorts(): Promise<MeshUp["kubernetes"]> {
+  if (testEngine() !== "kubernetes") return undefined;
+  for (;;) {
+    const etcdPort = await freePort();
+    if (await portFree(etcdPort + 1)) return { etcdPort, kubeletPort: await freePort() };
+  }
 }
 
 /** The arguments of `osm mesh down --purge` (after `osm`), also removing the context from `kubeconfig`. */
@@ -64,11 +93,18 @@ export async function localMesh(
 ): Promise<LocalMesh> {
   const stateDir = join(dir, "state");
   const kubeconfig = join(dir, "kubeconfig");
+  const kubernetes = await kubernetesPorts();
   return {
     stateDir,
     kubeconfig,
     env: { ...process.env, ...kubectlEnv(kubeconfig, dir) },
-    upArgs: meshUpArgs({ ...net, stateDir, kubeconfig, port: await freePort() }),
+    upArgs: meshUpArgs({
+      ...net,
+      stateDir,
+      kubeconfig,
+      port: await freePort(),
+      ...(kubernetes ? { kubernetes } : {}),
+    }),
   };
 }
 

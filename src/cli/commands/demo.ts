@@ -12,6 +12,9 @@ function integer(flag: string) {
 }
 
 interface DemoFlags {
+  engine?: string;
+  etcdPort?: number;
+  kubeletPort?: number;
   ipv6: boolean;
   keep: boolean;
   stateDir?: string;
@@ -34,10 +37,16 @@ export function registerDemo(program: Command): void {
       "run OSM's guide 'Outbound Traffic IP Range Exclusions' for real on this host (root), printing each command",
     )
     .option("--ipv6", "use the external addresses 2001:db8::10 and 2001:db8::11", false)
+    .option(
+      "--engine <engine>",
+      "embedded (default) or kubernetes: the real kube-apiserver, controller manager, scheduler and etcd (built by bash scripts/kube-binaries)",
+    )
     .option("--keep", "leave the mesh, the pods and the external host running to explore", false)
     .option("--state-dir <dir>", "state directory of `osm mesh up`")
     .option("--kubeconfig <path>", "kubeconfig `osm mesh up` writes and every command uses")
     .addOption(hidden("--port <port>", "API server port").argParser(integer("--port")))
+    .addOption(hidden("--etcd-port <port>", "etcd client port").argParser(integer("--etcd-port")))
+    .addOption(hidden("--kubelet-port <port>", "kubelet API port").argParser(integer("--kubelet-port")))
     .addOption(hidden("--bridge <name>", "pod bridge"))
     .addOption(hidden("--name-prefix <prefix>", "netns/veth name prefix"))
     .addOption(hidden("--subnet4 <cidr>", "pods' IPv4 subnet"))

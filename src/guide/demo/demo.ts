@@ -22,6 +22,10 @@ import {
 
 /** `osm mesh up` settings the demo passes on (tests use their own bridge, subnets, port and state dir). */
 export interface MeshUpSettings {
+  /** `embedded` (default) or `kubernetes`: the real control plane. */
+  readonly engine?: string;
+  readonly etcdPort?: number;
+  readonly kubeletPort?: number;
   readonly stateDir?: string;
   readonly kubeconfig?: string;
   readonly port?: number;
@@ -51,6 +55,9 @@ function meshUpArgs(m: MeshUpSettings): string[] {
   const add = (flag: string, value: string | number | undefined) => {
     if (value !== undefined) args.push(flag, String(value));
   };
+  add("--engine", m.engine);
+  add("--etcd-port", m.etcdPort);
+  add("--kubelet-port", m.kubeletPort);
   add("--state-dir", m.stateDir);
   add("--kubeconfig", m.kubeconfig);
   add("--port", m.port);
@@ -135,8 +142,14 @@ export async function runDemo(options: DemoOptions): Promise<RunOutcome> {
           title: "Start the mesh on this host (API server and node agent)",
           argv: ["osm", "mesh", "up", ...meshUpArgs(options.mesh)],
           expect: { stdout: [/osm-local is (up|already running)/] },
-          timeoutMs: 120_000,
+          timeoutMs: 240_000,
         },
+    {
+      kind: "command",
+      title: "Which Kubernetes API server the mesh runs on",
+      argv: ["kubectl", "version"],
+      expect: { stdout: [/Server Version: v1\.\d+/] },
+    },
     {
       kind: "command",
       title: "Is the control plane installed?",

@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { freePort } from "../../support/poll.ts";
+import { testEngine } from "../../support/mesh.ts";
+import { freePort, portFree } from "../../support/poll.ts";
 import { kubectlEnv, type Ran, run as runCommand } from "../../support/run.ts";
 
 /**
@@ -35,6 +36,8 @@ async function must(file: string, ...args: string[]): Promise<string> {
 }
 
 let port = 0;
+let etcdPort = 0;
+let kubeletPort = 0;
 
 function meshArgs(): string[] {
   return [
@@ -54,6 +57,9 @@ function meshArgs(): string[] {
     "2001:db8:1:7::/64",
     "--last-slot",
     "30",
+    ...(testEngine() === "kubernetes"
+      ? ["--engine", "kubernetes", "--etcd-port", String(etcdPort), "--kubelet-port", String(kubeletPort)]
+      : []),
   ];
 }
 
@@ -64,6 +70,9 @@ before(async () => {
   kubeconfig = join(dir, "kubeconfig");
   env = { ...process.env, ...kubectlEnv(kubeconfig, dir) };
   port = await freePort();
+  do etcdPort = await freePort();
+  while (!(await portFree(etcdPort + 1)));
+  kubeletPort = await freePort();
 });
 
 after(async () => {
