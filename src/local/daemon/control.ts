@@ -93,9 +93,18 @@ function readConfig(stateDir: string): DaemonConfig | undefined {
   }
 }
 
+/**
+ * The end of the daemon's log as a person reads it: the plain lines its main writes on a failed start (the
+ * error and its hint), not the JSON records that carry the same error with a stack.
+ */
 function logTail(stateDir: string, lines = 8): string {
   try {
-    return readFileSync(statePaths(stateDir).log, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+    return readFileSync(statePaths(stateDir).log, "utf8")
+      .trimEnd()
+      .split("\n")
+      .filter((line) => !line.startsWith("{"))
+      .slice(-lines)
+      .join("\n");
   } catch {
     return "";
   }

@@ -46,9 +46,20 @@ function assertBinaries(settings: ControlPlaneSettings, components: readonly Com
   }
 }
 
+/** A JSON log record (etcd's) as one readable line: `fatal: <msg>: <error>`; other lines as they are. */
+function readableLogLine(line: string): string {
+  if (!line.startsWith("{")) return line;
+  try {
+    const record = JSON.parse(line) as { level?: string; msg?: string; error?: string };
+    return `${record.level ?? "log"}: ${record.msg ?? ""}${record.error ? `: ${record.error}` : ""}`;
+  } catch {
+    return line;
+  }
+}
+
 function logTail(path: string, lines = 12): string {
   try {
-    return readFileSync(path, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+    return readFileSync(path, "utf8").trimEnd().split("\n").slice(-lines).map(readableLogLine).join("\n");
   } catch {
     return "(no log)";
   }
