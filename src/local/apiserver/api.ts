@@ -31,6 +31,7 @@ import {
   parseFieldSelector,
   parseLabelSelector,
 } from "./selectors.ts";
+import { checkShape } from "./shape.ts";
 import {
   ApiError,
   alreadyExists,
@@ -253,6 +254,7 @@ export class Api {
   ): KubeObject {
     if (!body || typeof body !== "object" || Array.isArray(body))
       throw badRequest("the request body must be a JSON object");
+    checkShape(type.kind, type.version, body as Obj, type.crd !== undefined);
     const o = clone(body) as Obj;
     o.metadata ??= {};
     if (typeof o.kind === "string" && o.kind !== type.kind && o.kind !== "") {

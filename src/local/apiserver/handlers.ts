@@ -19,6 +19,7 @@ import {
   parseFieldSelector,
   parseLabelSelector,
 } from "./selectors.ts";
+import { asBadRequest } from "./shape.ts";
 import { ApiError, badRequest, methodNotSupported } from "./status.ts";
 import { buildTable } from "./table.ts";
 import type { WatchHub } from "./watch.ts";
@@ -125,15 +126,19 @@ export async function handleResource(
       const watch = url.searchParams.get("watch");
       if (watch === "true" || watch === "1")
         return watchCollection(deps, req, res, url, type, r.namespace, form);
+      // A list is served at the latest state: "not older than" a resourceVersion the store has not reached yet
+      // waits for it, as kube-apiserver's watch cache does.
+      const from = resourceVersionParam(url);
+      if (from !== undefined) await deps.hub.waitUntilFresh(from);
       return listCollection(deps, res, url, type, r.namespace, form);
     }
     if (method === "POST") {
       const body = decodeBody(await readBody(req), req.headers["content-type"]);
-      const created = await api.create(type, ns, body, ctx);
+      const created = await asBadRequest(type.kind, type.version, () => api.create(type, ns, body, ctx));
       return reply(res, 201, render(deps, type, form, created, url), ctx);
     }
     if (method === "DELETE") {
-      const body = decodeBody(await readBody(req), req.headers["content-type"]);
+      const body = decodeBody(await readBody(req), req.headers["content-type"], "options");
       const deleted = await api.deleteCollection(
         type,
         r.namespace,
@@ -165,7 +170,7 @@ export async function handleResource(
   if (r.subresource === "finalize") {
     if (method !== "PUT") throw methodNotSupported(`${type.resource}/finalize`, method);
     const body = decodeBody(await readBody(req), req.headers["content-type"]);
-    const updated = await api.update(type, ns, name, body, ctx);
+    const updated = await asBadRequest(type.kind, type.version, () => api.update(type, ns, name, body, ctx));
     return reply(res, 200, updated, ctx);
   }
   switch (method) {
@@ -173,17 +178,21 @@ export async function handleResource(
       return reply(res, 200, render(deps, type, form, api.get(type, ns, name), url), ctx);
     case "PUT": {
       const body = decodeBody(await readBody(req), req.headers["content-type"]);
-      const updated = await api.update(type, ns, name, body, ctx, sub);
+      const updated = await asBadRequest(type.kind, type.version, () =>
+        api.update(type, ns, name, body, ctx, sub),
+      );
       return reply(res, 200, render(deps, type, form, updated, url), ctx);
     }
     case "PATCH": {
-      const patch = decodeBody(await readBody(req), req.headers["content-type"]);
+      const patch = decodeBody(await readBody(req), req.headers["content-type"], "patch");
       if (patch === undefined) throw badRequest("empty patch");
-      const updated = await api.patch(type, ns, name, req.headers["content-type"] ?? "", patch, ctx, sub);
+      const updated = await asBadRequest(type.kind, type.version, () =>
+        api.patch(type, ns, name, req.headers["content-type"] ?? "", patch, ctx, sub),
+      );
       return reply(res, 200, render(deps, type, form, updated, url), ctx);
     }
     case "DELETE": {
-      const body = decodeBody(await readBody(req), req.headers["content-type"]);
+      const body = decodeBody(await readBody(req), req.headers["content-type"], "options");
       const { object } = await api.delete(type, ns, name, parseDeleteOptions(body, url), ctx);
       return reply(res, 200, render(deps, type, form, object, url), ctx);
     }
@@ -204,7 +213,11 @@ async function handleScale(
   const { api } = deps;
   const method = req.method ?? "GET";
   if (method === "GET") return reply(res, 200, toScale(api.get(type, ns, name) as Obj), ctx);
-  const body = decodeBody(await readBody(req), req.headers["content-type"]);
+  const body = decodeBody(
+    await readBody(req),
+    req.headers["content-type"],
+    method === "PATCH" ? "patch" : "object",
+  );
   let replicasFrom: (currentScale: Obj) => unknown;
   if (method === "PUT") {
     const b = body as Obj;
@@ -249,6 +262,16 @@ async function handleScale(
     ctx,
   );
   return reply(res, 200, toScale(updated as Obj), ctx);
+}
+
+/** The `resourceVersion` parameter; undefined when absent or "0" (any version). */
+function resourceVersionParam(url: URL): number | undefined {
+  const param = url.searchParams.get("resourceVersion");
+  if (!param || param === "0") return undefined;
+  const rv = Number(param);
+  if (!/^\d+$/.test(param) || !Number.isSafeInteger(rv))
+    throw badRequest(`invalid resource version: ${param}`);
+  return rv;
 }
 
 function listCollection(
@@ -316,9 +339,7 @@ function watchCollection(
   const matches = (o: KubeObject) =>
     matchesLabels(labels, o.metadata.labels as Record<string, string> | undefined) &&
     matchesRequirements(fields, (k) => fieldValue(o, k));
-  const rvParam = url.searchParams.get("resourceVersion");
-  const from = rvParam && rvParam !== "0" ? Number(rvParam) : undefined;
-  if (from !== undefined && !Number.isFinite(from)) throw badRequest(`invalid resource version: ${rvParam}`);
+  const from = resourceVersionParam(url);
   const includeObject = url.searchParams.get("includeObject") ?? undefined;
   const encode = (type_: string, obj: KubeObject): string => {
     const presented = deps.api.present(type, obj);

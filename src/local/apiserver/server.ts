@@ -66,6 +66,17 @@ function authenticated(req: IncomingMessage, token: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/** The request's URL; a target that is not an absolute path (`*`, `http://…`) or does not parse is a 400. */
+function requestUrl(req: IncomingMessage): URL {
+  const target = req.url ?? "/";
+  if (!target.startsWith("/")) throw new ApiError(400, "BadRequest", `invalid request target: ${target}`);
+  try {
+    return new URL(`https://localhost${target}`);
+  } catch {
+    throw new ApiError(400, "BadRequest", `invalid request target: ${target}`);
+  }
+}
+
 const UNAUTHORIZED = new ApiError(401, "Unauthorized", "Unauthorized");
 
 export function createApiHttpsServer(deps: ServerDeps, tls: { key: string; cert: string }): Server {
@@ -117,7 +128,7 @@ function handleUpgrade(
   head: Buffer,
 ): void {
   if (!authenticated(req, deps.token)) throw UNAUTHORIZED;
-  const url = new URL(req.url ?? "/", "https://localhost");
+  const url = requestUrl(req);
   const target = podFor(deps, url, "exec") ?? podFor(deps, url, "attach");
   if (!target) throw new ApiError(404, "NotFound", "the server could not find the requested resource");
   const attach = target.r.subresource === "attach";
@@ -126,7 +137,7 @@ function handleUpgrade(
 }
 
 async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? "/", "https://localhost");
+  const url = requestUrl(req);
   const path = url.pathname.replace(/\/+$/, "") || "/";
   if (UNAUTHENTICATED.has(path)) {
     res.writeHead(200, { "Content-Type": "text/plain" });

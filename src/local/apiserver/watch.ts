@@ -1,7 +1,9 @@
 /**
  * The watch hub: a bounded history of store events (so a watch can start from a recent resourceVersion,
  * as client-go's list-then-watch does) and live fan-out. A watch from a resourceVersion older than the
- * history (or from before this process started) gets 410 Gone, and the client re-lists.
+ * history (or from before this process started) gets 410 Gone, and the client re-lists. As kube-apiserver's
+ * watch cache: a watch from a future resourceVersion is opened and gets the events after it; a read that
+ * must be at least that fresh waits up to 3 s, then gets 504 "Too large resource version".
  */
 import type { KubeObject, Store, StoreEvent } from "../store/store.ts";
 import { ApiError } from "./status.ts";
@@ -20,11 +22,28 @@ export interface WatchEvent {
 
 interface Watcher {
   filter: WatchFilter;
+  /** Events at or below this resourceVersion are not for this watcher (a watch from the future). */
+  after: number;
   send: (event: WatchEvent) => void;
 }
 
+/** How long a read waits for the store to reach a future resourceVersion (kube-apiserver's blockTimeout). */
+export const FRESHNESS_WAIT_MS = 3000;
+
 export function goneError(requested: number, oldest: number): ApiError {
   return new ApiError(410, "Expired", `too old resource version: ${requested} (${oldest})`);
+}
+
+export function tooLargeError(requested: number, current: number): ApiError {
+  return new ApiError(
+    504,
+    "Timeout",
+    `Timeout: Too large resource version: ${requested}, current: ${current}`,
+    {
+      causes: [{ reason: "ResourceVersionTooLarge", message: "Too large resource version" }],
+      retryAfterSeconds: 1,
+    },
+  );
 }
 
 export class WatchHub {
@@ -50,6 +69,7 @@ export class WatchHub {
       if (dropped) this.oldest = dropped.resourceVersion;
     }
     for (const w of this.watchers) {
+      if (event.resourceVersion <= w.after) continue;
       const e = translate(event, w.filter);
       if (e) w.send(e);
     }
@@ -66,17 +86,32 @@ export class WatchHub {
   ): () => void {
     if (fromResourceVersion !== undefined) {
       if (fromResourceVersion < this.oldest) throw goneError(fromResourceVersion, this.oldest);
-      // From the future (a client that outlived a purged state directory): make it re-list.
-      if (fromResourceVersion > this.store.resourceVersion) throw goneError(fromResourceVersion, this.oldest);
       for (const event of this.history) {
         if (event.resourceVersion <= fromResourceVersion) continue;
         const e = translate(event, filter);
         if (e) send(e);
       }
     }
-    const watcher: Watcher = { filter, send };
+    const watcher: Watcher = { filter, after: fromResourceVersion ?? 0, send };
     this.watchers.add(watcher);
     return () => this.watchers.delete(watcher);
+  }
+
+  /** Resolves once the store has reached `resourceVersion`; 504 Too large after `FRESHNESS_WAIT_MS`. */
+  async waitUntilFresh(resourceVersion: number): Promise<void> {
+    if (this.store.resourceVersion >= resourceVersion) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        unsubscribe();
+        reject(tooLargeError(resourceVersion, this.store.resourceVersion));
+      }, FRESHNESS_WAIT_MS);
+      const unsubscribe = this.store.subscribe(() => {
+        if (this.store.resourceVersion < resourceVersion) return;
+        clearTimeout(timer);
+        unsubscribe();
+        resolve();
+      });
+    });
   }
 
   close(): void {
