@@ -1,7 +1,7 @@
 /**
  * Discovery documents, aggregated (apidiscovery.k8s.io/v2: two requests, /api and /apis) and legacy
  * (APIVersions, APIGroupList, APIGroup, APIResourceList). kubectl 1.32 asks for aggregated and needs the
- * exact content type on the reply (spec §0.2).
+ * exact content type on the reply (docs/kubectl-api.md §0.2).
  */
 import { apiVersionOf, type ResourceRegistry, type ResourceType, VERBS } from "./resources.ts";
 

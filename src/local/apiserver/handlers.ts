@@ -322,7 +322,7 @@ function listCollection(
 }
 
 /**
- * A watch: headers flushed at once (kubectl hangs otherwise, spec §8), one JSON event per line, open until
+ * A watch: headers flushed at once (kubectl hangs otherwise, docs/kubectl-api.md §8), one JSON event per line, open until
  * the client leaves or `timeoutSeconds` passes. resourceVersion absent or "0": current objects first as ADDED.
  */
 function watchCollection(

@@ -1,5 +1,5 @@
 /**
- * OpenAPI v3, just enough for `kubectl apply`/`create` (spec §4a): a root listing each group version, and
+ * OpenAPI v3, just enough for `kubectl apply`/`create` (docs/kubectl-api.md §4a): a root listing each group version, and
  * per group version a document whose PATCH operations carry `x-kubernetes-group-version-kind` and declare
  * the `fieldValidation` parameter. kubectl then leaves validation to the server (`fieldValidation=Strict`).
  * CRD versions also carry their schema under components, so clients that read it get the real one.
@@ -41,7 +41,7 @@ export function buildOpenApiGroupVersion(registry: ResourceRegistry, path: strin
   for (const t of types) {
     const gvk = { group: t.group, version: t.version, kind: t.kind };
     const base = `/${gvPath(t.group, t.version)}${t.namespaced ? "/namespaces/{namespace}" : ""}/${t.resource}`;
-    // Built-in kinds carry no schema: kubectl then takes patch metadata from its compiled-in types (spec §4c).
+    // Built-in kinds carry no schema: kubectl then takes patch metadata from its compiled-in types (docs/kubectl-api.md §4c).
     const responses = t.crd
       ? {
           "200": {

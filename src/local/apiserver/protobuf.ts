@@ -1,7 +1,7 @@
 /**
  * A minimal decoder for the protobuf bodies kubectl 1.32's typed clients send (`kubectl create namespace`,
  * `create configmap`, `create secret`, `create serviceaccount`): the `k8s\0` magic, a runtime.Unknown
- * envelope, and the few message fields those kinds carry (spec §3). Field numbers are from
+ * envelope, and the few message fields those kinds carry (docs/kubectl-api.md §3). Field numbers are from
  * k8s.io/api/core/v1/generated.proto and apimachinery's meta/v1 generated.proto. Anything else → 415.
  * Hand-written because a full protobuf library would still need the Kubernetes .proto files.
  */

@@ -1,6 +1,6 @@
 /**
  * The HTTPS front: bearer-token authentication (401 otherwise), /version (minor "32": the kubectl
- * dispatcher picks its binary by it, spec §0.1), discovery, OpenAPI, health, resource URLs, and the pod
+ * dispatcher picks its binary by it, docs/kubectl-api.md §0.1), discovery, OpenAPI, health, resource URLs, and the pod
  * connect subresources (exec upgrade, log, proxy).
  */
 

@@ -1,6 +1,6 @@
 /**
  * Kubernetes `Status` errors. kubectl treats a body as a Status only with kind, apiVersion and status
- * Failure all present (spec §0.6); `reason` fills the `(Reason)` in `Error from server (Reason): message`.
+ * Failure all present (docs/kubectl-api.md §0.6); `reason` fills the `(Reason)` in `Error from server (Reason): message`.
  */
 
 export interface StatusCause {

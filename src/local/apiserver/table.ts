@@ -1,5 +1,5 @@
 /**
- * Server-side printing: `meta.k8s.io/v1 Table` for `kubectl get` (spec §5). kubectl computes none of the pod
+ * Server-side printing: `meta.k8s.io/v1 Table` for `kubectl get` (docs/kubectl-api.md §5). kubectl computes none of the pod
  * columns itself, so READY/STATUS/RESTARTS follow kubectl's own printer (pkg/printers/internalversion).
  */
 import type { KubeObject } from "../store/store.ts";

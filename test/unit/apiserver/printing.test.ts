@@ -101,7 +101,7 @@ describe("pod printing, durations, selectors and protobuf", () => {
   });
 
   it("decodes the protobuf body kubectl create namespace sends", () => {
-    // The exact bytes measured from kubectl 1.32 (spec/kubectl-api-surface.md §3).
+    // The exact bytes measured from kubectl 1.32 (docs/kubectl-api.md §3).
     const hex =
       "6b3873000a0f0a02763112094e616d657370616365121c0a140a046375726c12001a0022002a0032003800420012001a020a001a002200";
     assert.deepEqual(decodeProtobufObject(Buffer.from(hex, "hex")), {
