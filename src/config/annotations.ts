@@ -1,5 +1,5 @@
 /**
- * OSM's pod and namespace annotations (spec §4, OSM `pkg/injector/exclusions.go`, `webhook.go`), parsed with
+ * OSM's pod and namespace annotations (docs/osm-behaviour.md §4, OSM `pkg/injector/exclusions.go`, `webhook.go`), parsed with
  * the same validators as the MeshConfig. Error texts are OSM's, verbatim (scripts and users match on them);
  * our explanation goes in the MeshError's `hint`, printed after them.
  */

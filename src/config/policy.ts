@@ -1,6 +1,6 @@
 /**
  * The effective traffic policy: MeshConfig + namespace + pod annotations → EffectiveTrafficPolicy, merged
- * exactly as OSM's injector does (`pkg/injector/patch.go: configurePodInit`, `exclusions.go`, spec §1.6),
+ * exactly as OSM's injector does (`pkg/injector/patch.go: configurePodInit`, `exclusions.go`, docs/osm-behaviour.md §1.6),
  * plus a canonical, aggregated view with provenance, and warnings for footguns.
  */
 import { createHash } from "node:crypto";
@@ -195,7 +195,7 @@ export function buildEffectivePolicy(
     warnings: [],
   };
   const warnings = detectWarnings(policy, exclusions, inclusions, inputs.namespaceAnnotations ?? {});
-  void namespace; // parsed for validation only: OSM reads exclusion lists from the pod (spec §1.6)
+  void namespace; // parsed for validation only: OSM reads exclusion lists from the pod (docs/osm-behaviour.md §1.6)
   return { ...policy, warnings };
 }
 

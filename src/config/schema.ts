@@ -115,7 +115,7 @@ const resources = z.strictObject({
   requests: z.record(z.string(), quantity).optional().meta({ description: "Minimum compute resources." }),
 });
 
-/** The preset MeshConfig `spec` of the OSM v1.2 Helm chart (spec §3.2), with the CRD's own defaults. */
+/** The preset MeshConfig `spec` of the OSM v1.2 Helm chart (docs/osm-behaviour.md §3.2), with the CRD's own defaults. */
 export const V1_2_DEFAULTS = {
   sidecar: {
     enablePrivilegedInitContainer: false,
@@ -332,7 +332,7 @@ function buildSpec() {
       featureFlags: featureFlags.prefault({}),
     })
     .meta({ description: "MeshConfig specification." });
-  // v1alpha1 lacks the fields v1alpha2 added (spec §3.1).
+  // v1alpha1 lacks the fields v1alpha2 added (docs/osm-behaviour.md §3.1).
   const specV1alpha1 = spec.extend({
     sidecar: sidecar
       .omit({

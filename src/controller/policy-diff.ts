@@ -15,7 +15,7 @@ export interface PolicyDiff {
   readonly removed: readonly string[];
 }
 
-/** The field shown without a prefix: the list users change most (spec §5.2, the guide's step 5). */
+/** The field shown without a prefix: the list users change most (docs/osm-behaviour.md §5.2, the guide's step 5). */
 const BARE_FIELD = "outboundIPRangeExclusions";
 /** Fields that describe the text, not the policy. */
 const IGNORED_FIELDS = new Set(["format"]);

@@ -1,6 +1,6 @@
 /**
  * Is a meshed pod running with the interception policy the current MeshConfig would give it? Interception
- * is programmed once, by osm-init at pod start (spec §5.2), so a MeshConfig change reaches a pod only when
+ * is programmed once, by osm-init at pod start (docs/osm-behaviour.md §5.2), so a MeshConfig change reaches a pod only when
  * it is recreated; until then the pod is "stale". Pure: the policy computation is passed in.
  */
 import type { V1Namespace, V1Pod } from "@kubernetes/client-node";

@@ -105,7 +105,7 @@ export async function addNamespaces(kc: KubeConfig, options: NamespaceAddOptions
   }
 }
 
-/** `osm namespace remove NS [--mesh-name]` (cmd/cli/namespace_remove.go; fields per spec §4). */
+/** `osm namespace remove NS [--mesh-name]` (cmd/cli/namespace_remove.go; fields per docs/osm-behaviour.md §4). */
 export async function removeNamespace(
   kc: KubeConfig,
   options: { readonly namespace: string; readonly meshName: string },

@@ -1,7 +1,7 @@
 /**
  * The staleness view of one pod, pure: the interception policy recorded on the pod at admission (by the
  * injector) against the policy the current MeshConfig and annotations would give it now. Interception is
- * programmed once, at pod start (spec §5.2), so a difference means the pod must be recreated.
+ * programmed once, at pod start (docs/osm-behaviour.md §5.2), so a difference means the pod must be recreated.
  */
 
 /** The fields of canonicalPolicyText (config/policy.ts), and how a difference in each is shown. */

@@ -17,7 +17,7 @@ export type InjectionDecision =
 
 /**
  * OSM's decision. Throws MeshError (OSM's message) when a sidecar-injection annotation is invalid.
- * Order (spec §4): hostNetwork; system, OSM or unmonitored namespace; pod enabled; namespace enabled unless
+ * Order (docs/osm-behaviour.md §4): hostNetwork; system, OSM or unmonitored namespace; pod enabled; namespace enabled unless
  * the pod says disabled; otherwise no.
  */
 export function decideInjection(

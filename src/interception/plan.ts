@@ -2,7 +2,7 @@
  * Effective traffic policy → interception plan (the rule IR). Pure.
  *
  * The iptables payload follows OSM v1.2.4 `pkg/injector/iptables.go: generateIptablesCommands` rule by rule
- * and in emission order (spec §1.3), from the merged lists exactly as given, so the renderer can reproduce
+ * and in emission order (docs/osm-behaviour.md §1.3), from the merged lists exactly as given, so the renderer can reproduce
  * OSM's text byte for byte. The nft plan has the same semantics with sets instead of one rule per entry.
  */
 import type { CidrEntry, EffectiveTrafficPolicy, PortEntry, Provenance } from "../config/policy-types.ts";
@@ -167,7 +167,7 @@ const TCP = { protocol: "tcp" } as const;
 const RETURN: RuleTarget = { kind: "return" };
 const jump = (chain: string): RuleTarget => ({ kind: "jump", chain });
 
-/** OSM's rules for one family, in emission order (spec §1.3 A–I). */
+/** OSM's rules for one family, in emission order (docs/osm-behaviour.md §1.3 A–I). */
 function buildIptablesPayload(ctx: Ctx, family: IpFamily): IptablesPayload {
   const { policy } = ctx;
   const canon = policy.canonical;

@@ -1,7 +1,7 @@
 /**
  * iptables renderings of the plan. Pure.
  *
- * - OSM form: what OSM v1.2.4 `generateIptablesCommands` writes (spec §1.2–1.3), byte for byte for IPv4 OSM
+ * - OSM form: what OSM v1.2.4 `generateIptablesCommands` writes (docs/osm-behaviour.md §1.2–1.3), byte for byte for IPv4 OSM
  *   inputs: `--match multiport`, `--to-port`, `-I` vs `-A`, literal `$POD_IP`. No rule comments, because
  *   OSM's bytes have none; our rules are identified by the OSM_PROXY_* chains and the jumps into them.
  * - Save form: the same rules as `iptables-save` prints them back in effective order, which is what verify

@@ -170,7 +170,7 @@ export function rbacRules(values: InstallValues): {
         apiGroups: [""],
         resources: ["namespaces"],
         verbs: ["get"],
-        why: "admission: the pod's namespace labels and annotations decide injection (spec §4)",
+        why: "admission: the pod's namespace labels and annotations decide injection (docs/osm-behaviour.md §4)",
       },
       {
         apiGroups: ["admissionregistration.k8s.io"],

@@ -8,7 +8,7 @@ import { ConfigError, type ConfigIssue } from "../errors.ts";
 import type { AdmissionDecision, AdmissionRequest } from "./admission.ts";
 import type { AdmissionHandler } from "./webhook-server.ts";
 
-/** Fields baked into osm-init at pod creation (spec §5.2): changing them needs a pod restart. */
+/** Fields baked into osm-init at pod creation (docs/osm-behaviour.md §5.2): changing them needs a pod restart. */
 export const INIT_TIME_FIELDS: readonly string[] = [
   "traffic.outboundIPRangeExclusionList",
   "traffic.outboundIPRangeInclusionList",

@@ -50,7 +50,7 @@ function labels(meshName: string): Record<string, string> {
   return { app: INJECTOR_SERVICE_NAME, "app.kubernetes.io/name": "openservicemesh.io", meshName };
 }
 
-/** OSM's MutatingWebhookConfiguration `osm-webhook-<mesh>` (spec §4). */
+/** OSM's MutatingWebhookConfiguration `osm-webhook-<mesh>` (docs/osm-behaviour.md §4). */
 export function buildMutatingWebhookConfiguration(options: WebhookConfigOptions): Record<string, unknown> {
   return {
     apiVersion: "admissionregistration.k8s.io/v1",

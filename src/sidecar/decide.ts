@@ -50,7 +50,7 @@ export function buildRoutingTable(config: SidecarConfig): RoutingTable {
 
 /**
  * Whether the outbound listener (15001) should accept connections. OSM does not program the outbound
- * listener at all when the proxy has no upstreams and egress is off (spec §5.1), so clients get
+ * listener at all when the proxy has no upstreams and egress is off (docs/osm-behaviour.md §5.1), so clients get
  * *connection refused*; before the first config we are closed too (fail closed).
  */
 export function outboundListenerWanted(table: RoutingTable | undefined): boolean {

@@ -29,7 +29,7 @@ export const IPV6_ADDRESSES: ExternalAddresses = {
 
 export interface DemoStepOptions {
   readonly addresses: ExternalAddresses;
-  /** How to run osm, e.g. `["/work/main/bin/osm"]`. Printed as `osm`. */
+  /** How to run osm, e.g. `["bin/osm"]`. Printed as `osm`. */
   readonly osm: readonly string[];
   readonly kubectl: string;
   /** Absolute path of examples/guide (curl.yaml, httpbin.yaml). */
