@@ -19,7 +19,7 @@ function golden(file: string, actual: string): void {
 }
 
 // OSM v1.2.4 pkg/injector/iptables_test.go and init_container_test.go expectations, written out literally
-// from spec §1.2–§1.4 (not produced by our renderer).
+// from docs/osm-behaviour.md §1.2–§1.4 (not produced by our renderer).
 const HEAD = `iptables-restore --noflush <<EOF
 # OSM sidecar interception rules
 *nat

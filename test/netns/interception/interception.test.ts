@@ -119,7 +119,7 @@ describe("interception in real network namespaces", { skip }, () => {
           });
         }
         const diff = await verifyInterception(buildPlan(policy), o);
-        // OSM's script re-run appends a second jump (spec §1.7); our apply would not. nft replaces atomically.
+        // OSM's script re-run appends a second jump (docs/osm-behaviour.md §1.7); our apply would not. nft replaces atomically.
         if (variant === "nftables") assert.deepEqual(diff, []);
         else
           assert.ok(diff.every((l) => /duplicates|unexpected/.test(l)) && diff.length > 0, diff.join("\n"));
@@ -194,7 +194,7 @@ describe("interception in real network namespaces", { skip }, () => {
       it("fails on broken input with a message naming it, and applies nothing", async () => {
         const runner = createProcessRunner({ netns: lab.clientPath });
         const o = { runner, variant };
-        // Port 70000 passes OSM's annotation parser (no upper bound, spec §1.6) but no kernel accepts it.
+        // Port 70000 passes OSM's annotation parser (no upper bound, docs/osm-behaviour.md §1.6) but no kernel accepts it.
         const plan = buildPlan(
           buildTestPolicy({
             outboundIPRangeExclusionList: ["2001:db8::/64"],

@@ -43,7 +43,7 @@ export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
 
-/** OSM's init-container rules (spec §1.3, no PodIP mode) with one excluded address; the v6 twin for ip6tables. */
+/** OSM's init-container rules (docs/osm-behaviour.md §1.3, no PodIP mode) with one excluded address; the v6 twin for ip6tables. */
 export function osmRules(family: 4 | 6): string {
   const loopback = family === 4 ? "127.0.0.1/32" : "::1/128";
   const excluded = family === 4 ? `${EXCLUDED_V4}/32` : `${EXCLUDED_V6}/128`;

@@ -15,7 +15,7 @@ import {
 } from "../../../src/constants.ts";
 import { ErrorCode } from "../../../src/errors.ts";
 
-describe("port annotations follow Go's strconv.Atoi (spec §1.6, §7)", () => {
+describe("port annotations follow Go's strconv.Atoi (docs/osm-behaviour.md §1.6, §7)", () => {
   const cases: [value: string, ports: number[]][] = [
     ["6060, 7070", [6060, 7070]], // OSM's exclusions_test: split on ",", items trimmed
     ["80", [80]],
@@ -37,7 +37,7 @@ describe("port annotations follow Go's strconv.Atoi (spec §1.6, §7)", () => {
   });
 });
 
-describe("IP range annotations follow Go's net.ParseCIDR, keeping the trimmed text (spec §1.6)", () => {
+describe("IP range annotations follow Go's net.ParseCIDR, keeping the trimmed text (docs/osm-behaviour.md §1.6)", () => {
   test("items are split on ',', trimmed, and kept as given; host bits and IPv6 are accepted", () => {
     const parsed = parsePodAnnotations({ [IP_EXCL]: " 10.0.0.1/8, 1.1.1.1/32 ,fd00::/8" });
     assert.deepEqual(
@@ -69,7 +69,7 @@ describe("IP range annotations follow Go's net.ParseCIDR, keeping the trimmed te
   });
 });
 
-describe("sidecar-injection and metrics values (spec §4)", () => {
+describe("sidecar-injection and metrics values (docs/osm-behaviour.md §4)", () => {
   const cases: [string, "enabled" | "disabled"][] = [
     ["enabled", "enabled"],
     ["yes", "enabled"],

@@ -22,7 +22,7 @@ const mc = (t: Record<string, unknown>, sidecar: Record<string, unknown> = {}) =
 
 const codes = (p: EffectiveTrafficPolicy) => p.warnings.map((w) => w.code);
 
-describe("merge order (spec §1.6, OSM exclusions.go)", () => {
+describe("merge order (docs/osm-behaviour.md §1.6, OSM exclusions.go)", () => {
   test("IP ranges: pod entries first, then global; exact-string dedup keeps the first", () => {
     const p = buildEffectivePolicy(
       mc({ outboundIPRangeExclusionList: ["1.1.1.1/32", "10.0.0.0/8", "10.0.0.1/8"] }),

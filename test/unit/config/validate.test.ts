@@ -10,7 +10,7 @@ import {
 import { ConfigError } from "../../../src/errors.ts";
 import { meshConfig, traffic, V1, V2 } from "./bad-input-cases.ts";
 
-describe("defaults: the OSM v1.2 chart preset (spec §3.2)", () => {
+describe("defaults: the OSM v1.2 chart preset (docs/osm-behaviour.md §3.2)", () => {
   test("defaultMeshConfig is osm-mesh-config in osm-system with the v1.2 preset", () => {
     const config = defaultMeshConfig();
     assert.equal(config.apiVersion, V2);
@@ -94,7 +94,7 @@ describe("defaults: the OSM v1.2 chart preset (spec §3.2)", () => {
   });
 });
 
-describe("the CIDR rules of OSM's CRD (spec §3.3) and ours", () => {
+describe("the CIDR rules of OSM's CRD (docs/osm-behaviour.md §3.3) and ours", () => {
   // [value, OSM CRD verdict, ours]
   const cases: [string, "accepts" | "rejects", "accepts" | "rejects"][] = [
     ["54.91.118.50/32", "accepts", "accepts"],
@@ -133,7 +133,7 @@ describe("the CIDR rules of OSM's CRD (spec §3.3) and ours", () => {
   });
 });
 
-describe("v1alpha1 is accepted and converted (spec §3.1)", () => {
+describe("v1alpha1 is accepted and converted (docs/osm-behaviour.md §3.1)", () => {
   test("a v1alpha1 MeshConfig becomes v1alpha2 with the v1alpha2-only fields defaulted", () => {
     const config = validateMeshConfig({
       apiVersion: V1,

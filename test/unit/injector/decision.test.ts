@@ -10,7 +10,7 @@ function decide(p: ReturnType<typeof pod>, ns: ReturnType<typeof namespace>) {
   return decideInjection(p, ns, OPTIONS);
 }
 
-describe("the injection decision follows OSM's mustInject (spec §4)", () => {
+describe("the injection decision follows OSM's mustInject (docs/osm-behaviour.md §4)", () => {
   test("a hostNetwork pod is never injected, even when annotated enabled", () => {
     const p = pod({ hostNetwork: true, annotations: { [KEY]: "enabled" } });
     assert.deepEqual(decide(p, namespace()), { inject: false, reason: "host-network" });

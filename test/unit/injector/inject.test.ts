@@ -42,7 +42,7 @@ function container(p: V1Pod, name: string, init = false): V1Container {
   return found;
 }
 
-describe("osm-init is built exactly as OSM's getInitContainerSpec (spec §1.7)", () => {
+describe("osm-init is built exactly as OSM's getInitContainerSpec (docs/osm-behaviour.md §1.7)", () => {
   test("osm-init runs OSM's iptables script with /bin/sh -c, as root with NET_ADMIN, POD_IP from status.podIP", () => {
     const { pod: p } = injected();
     const init = container(p, "osm-init", true);
@@ -129,7 +129,7 @@ describe("osm-init is built exactly as OSM's getInitContainerSpec (spec §1.7)",
   });
 });
 
-describe("Windows pods get the sidecar but no osm-init (spec §1.7)", () => {
+describe("Windows pods get the sidecar but no osm-init (docs/osm-behaviour.md §1.7)", () => {
   for (const os of ["windows", "Windows", "WINDOWS"]) {
     test(`nodeSelector kubernetes.io/os=${os} gets no init container and the Windows sidecar image`, () => {
       const { pod: p } = injected({ pod: pod({ nodeSelector: { "kubernetes.io/os": os } }) });

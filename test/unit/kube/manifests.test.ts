@@ -69,7 +69,7 @@ describe("install manifests", () => {
     );
   });
 
-  test("the injector webhook is registered exactly as OSM registers it (spec §4)", () => {
+  test("the injector webhook is registered exactly as OSM registers it (docs/osm-behaviour.md §4)", () => {
     const config = buildMutatingWebhookConfiguration({ meshName: "osm", osmNamespace: "osm-system" });
     const [hook] = config["webhooks"] as Record<string, unknown>[];
     assert.deepEqual(hook, {

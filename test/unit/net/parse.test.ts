@@ -19,13 +19,13 @@ import {
 describe("parseCidr accepts what Go's net.ParseCIDR accepts for well-formed input", () => {
   const cases: [input: string, canonical: string, hostBitsSet: boolean][] = [
     ["10.0.0.0/8", "10.0.0.0/8", false],
-    ["10.0.0.1/8", "10.0.0.0/8", true], // spec §1.6: host bits set are accepted and masked
+    ["10.0.0.1/8", "10.0.0.0/8", true], // docs/osm-behaviour.md §1.6: host bits set are accepted and masked
     ["203.0.113.10/32", "203.0.113.10/32", false],
     ["0.0.0.0/0", "0.0.0.0/0", false],
     ["255.255.255.255/32", "255.255.255.255/32", false],
     ["1.1.1.1/32", "1.1.1.1/32", false],
     ["54.91.118.50/32", "54.91.118.50/32", false],
-    ["fd00::/8", "fd00::/8", false], // spec §1.6: IPv6 accepted
+    ["fd00::/8", "fd00::/8", false], // docs/osm-behaviour.md §1.6: IPv6 accepted
     ["::/0", "::/0", false],
     ["2001:DB8::/32", "2001:db8::/32", false],
     ["2001:db8:0:0:1:0:0:1/128", "2001:db8::1:0:0:1/128", false],

@@ -123,7 +123,7 @@ test("maxDataPlaneConnections refuses the connection that would exceed it, and 0
   assert.equal(decideOutbound(unlimited, dst, LISTENER, 1_000_000).kind, "passthrough");
 });
 
-test("the outbound listener is wanted only with a config that has egress on or a mesh upstream (OSM §5.1)", () => {
+test("the outbound listener is wanted only with a config that has egress on or a mesh upstream (docs/osm-behaviour.md §5.1)", () => {
   assert.equal(outboundListenerWanted(undefined), false);
   assert.equal(outboundListenerWanted(table({ enableEgress: false, meshEndpoints: [] })), false);
   assert.equal(outboundListenerWanted(table({ enableEgress: true, meshEndpoints: [] })), true);
