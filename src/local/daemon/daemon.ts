@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from "pino";
 import { NODE_NAME, writeKubeconfig } from "../apiserver/index.ts";
 import { type NodeAgent, startNodeAgent } from "../node/agent.ts";
+import { type Kubelet, startKubelet } from "../node/kubelet/index.ts";
 import { checkHostPrerequisites } from "../node/prerequisites.ts";
 import { NodeRuntime } from "../node/runtime.ts";
 import { claimBridge, releaseBridge } from "./bridge-claim.ts";
@@ -80,6 +81,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   await runtime.start();
   let engine: RunningEngine | undefined;
   let agent: NodeAgent | undefined;
+  let kubelet: Kubelet | undefined;
   let control: Server | undefined;
   let stopping: Promise<void> | undefined;
   let resolveStopped: () => void = () => {};
@@ -91,6 +93,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const stop = (purge: boolean): Promise<void> => {
     stopping ??= (async () => {
       logger.info({ purge }, "stopping");
+      await kubelet?.stop().catch((e: unknown) => logger.warn({ err: e }, "kubelet stop failed"));
       await agent?.stop().catch((e: unknown) => logger.warn({ err: e }, "agent stop failed"));
       await runtime.shutdown({ graceSeconds: config.shutdownGraceSeconds, removeBridge: true });
       await engine?.close().catch((e: unknown) => logger.warn({ err: e }, "API server close failed"));
@@ -119,12 +122,25 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       setCurrent: true,
     });
     runtime.podApiAccess = engine.podApiAccess;
+    const nodeKubeConfig = kubeConfigFor(engine, engine.node, config.context);
     agent = await startNodeAgent({
-      kubeConfig: kubeConfigFor(engine, engine.node, config.context),
+      kubeConfig: nodeKubeConfig,
       runtime,
       nodeName: NODE_NAME,
       logger: logger.child({ component: "agent" }),
     });
+    // The real API server needs a registered Node (the scheduler binds pods to it) and a kubelet API.
+    if (engine.kubernetes) {
+      kubelet = await startKubelet({
+        kubeConfig: nodeKubeConfig,
+        nodeName: NODE_NAME,
+        address: runtime.plan.gateway4,
+        port: engine.kubernetes.kubeletPort,
+        tls: { ...engine.kubernetes.kubeletServing, clientCaPem: engine.caPem },
+        connector: runtime,
+        logger: logger.child({ component: "kubelet" }),
+      });
+    }
   } catch (error) {
     await stop(false);
     throw error;
