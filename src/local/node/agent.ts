@@ -63,7 +63,8 @@ export function resumeStateOf(pod: V1Pod): ResumeState | undefined {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function statusCode(error: unknown): number | undefined {
+/** The HTTP status of a client-node error (undefined for a network error). */
+export function statusCode(error: unknown): number | undefined {
   const e = error as { code?: unknown; statusCode?: unknown };
   const code =
     typeof e.code === "number" ? e.code : typeof e.statusCode === "number" ? e.statusCode : undefined;

@@ -72,9 +72,18 @@ export async function openTerminal(
       const status = await until(
         "the command to end",
         async () => {
-          const r = await tmux("display-message", "-p", "-t", "t", "#{pane_dead} #{pane_dead_status}");
-          const [dead, code] = r.stdout.trim().split(" ");
-          return dead === "1" ? Number(code) : undefined;
+          // The status shows a moment after the pane is marked dead; a signal death has none.
+          const r = await tmux(
+            "display-message",
+            "-p",
+            "-t",
+            "t",
+            "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}",
+          );
+          const [dead, code, signal] = r.stdout.trim().split(":");
+          if (dead !== "1") return undefined;
+          if (signal) throw new Error(`the command was killed by signal ${signal}`);
+          return code ? Number(code) : undefined;
         },
         timeoutMs,
         100,

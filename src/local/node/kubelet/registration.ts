@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { arch, cpus, release, totalmem } from "node:os";
 import { CoordinationV1Api, CoreV1Api, type KubeConfig, VersionApi } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { statusCode } from "../agent.ts";
 import { goArch, microTime, type NodeFacts, nodeObject, nodeStatus } from "./node-status.ts";
 
 export const NODE_LEASE_NAMESPACE = "kube-node-lease";
@@ -36,11 +37,6 @@ export interface NodeRegistration {
   /** Whether the API server serves Leases (else only the Node status is kept fresh). */
   readonly leases: boolean;
   stop(): Promise<void>;
-}
-
-function statusCode(error: unknown): number | undefined {
-  const e = error as { code?: unknown; statusCode?: unknown };
-  return typeof e.code === "number" ? e.code : typeof e.statusCode === "number" ? e.statusCode : undefined;
 }
 
 function readTrimmed(path: string, fallback: string): string {
