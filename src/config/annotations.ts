@@ -101,11 +101,16 @@ const DISABLED = new Set(["disabled", "no", "false"]);
  * (case-insensitive, as OSM `isAnnotatedForInjection`); anything else → OSM's error text.
  */
 export function parseSidecarInjection(value: string): "enabled" | "disabled" {
+  return parseEnabledAnnotation(ANNOTATION_SIDECAR_INJECTION, value);
+}
+
+/** An on/off annotation in OSM's style (enabled|yes|true, disabled|no|false, any case); else OSM's error text. */
+export function parseEnabledAnnotation(key: string, value: string): "enabled" | "disabled" {
   const lower = value.toLowerCase();
   if (ENABLED.has(lower)) return "enabled";
   if (DISABLED.has(lower)) return "disabled";
   throw annotationError(
-    `Invalid annotation value for key "${ANNOTATION_SIDECAR_INJECTION}": ${value}`,
+    `Invalid annotation value for key "${key}": ${value}`,
     "use enabled or disabled (yes/no and true/false are accepted too)",
   );
 }

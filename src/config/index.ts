@@ -7,6 +7,7 @@ export {
   type ParsedAnnotations,
   parseAnnotationFlags,
   parseCidrListAnnotation,
+  parseEnabledAnnotation,
   parsePodAnnotations,
   parsePortListAnnotation,
   parseSidecarInjection,

@@ -13,6 +13,7 @@ import {
   LABEL_MONITORED_BY,
 } from "../constants.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
+import { proxyUidPaths } from "../injector/index.ts";
 import {
   buildPlan,
   type CommandRunner,
@@ -176,6 +177,7 @@ export async function explainPodReport(
     destination,
     explanation,
     outcome: sidecarOutcome(meshService, meshConfig.spec.traffic.enableEgress),
+    proxyUidPaths: meshConfig.spec.traffic.enableEgress ? [] : proxyUidPaths(pod),
     staleDiff: stale ? staleLines(diffPolicies(recordedText, canonicalPolicyText(current))) : [],
     restart: stale
       ? restartCommand(

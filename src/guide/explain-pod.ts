@@ -10,7 +10,7 @@ import {
   type MeshConfig,
   validateMeshConfig,
 } from "../config/index.ts";
-import { ENVOY_OUTBOUND_LISTENER_PORT } from "../constants.ts";
+import { ANNOTATION_EGRESS_STRICT, ENVOY_OUTBOUND_LISTENER_PORT, ENVOY_UID } from "../constants.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
 import type { Explanation } from "../interception/index.ts";
 import { tryParseIp } from "../net/index.ts";
@@ -109,6 +109,8 @@ export interface PodExplainReport {
   readonly destination: Destination;
   readonly explanation: Explanation;
   readonly outcome: SidecarOutcome;
+  /** With egress disabled: how the pod's containers can still send as the proxy uid (empty: they cannot). */
+  readonly proxyUidPaths: readonly string[];
   /** `+203.0.113.10/32` ... when the pod runs an older policy than the current one; empty when current. */
   readonly staleDiff: readonly string[];
   readonly restart: string | undefined;
@@ -125,6 +127,16 @@ export interface PodExplainReport {
 
 function hostPort(d: Destination): string {
   return d.ip.family === 6 ? `[${d.text}]:${d.port}` : `${d.text}:${d.port}`;
+}
+
+/** The warning for containers that can send as the proxy uid, whose traffic the rules let out untouched. */
+export function proxyUidLines(paths: readonly string[]): string[] {
+  if (paths.length === 0) return [];
+  return [
+    `WARNING: egress is disabled, but a process that switches to uid ${ENVOY_UID} (the sidecar's) goes out directly, unchecked:`,
+    ...paths.map((p) => `  ${p}`),
+    `  close it: annotate the pod or its namespace ${ANNOTATION_EGRESS_STRICT}: enabled (drops CAP_SETUID/CAP_SETGID) and restart the pod`,
+  ];
 }
 
 /** The report as printed: verdict first, then the rule, the provenance, the kernel check and any warning. */
@@ -154,6 +166,7 @@ export function formatPodExplanation(r: PodExplainReport): string {
       `verdict: direct (not intercepted): the connection goes straight to ${dest}, the sidecar never sees it`,
     );
   }
+  lines.push(...proxyUidLines(r.proxyUidPaths));
   if (e.decidingRule) lines.push(`deciding rule (${e.backend}): ${e.decidingRule.text}`);
   else lines.push("deciding rule: none matched (the default: not intercepted)");
   if (e.provenance.length > 0) {

@@ -25,6 +25,8 @@ import {
   MESH_CONFIG_NAME,
 } from "../constants.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
+import { proxyUidPaths } from "../injector/index.ts";
+import { proxyUidLines } from "./explain-pod.ts";
 import { apiErrorMessage } from "./kube.ts";
 import { diffPolicies, restartCommand } from "./staleness.ts";
 import { formatTabwriter } from "./tabwriter.ts";
@@ -37,6 +39,8 @@ export interface PodPolicyStatus {
   readonly details: readonly string[];
   /** For stale pods: the command that recreates the pod. */
   readonly restart?: string;
+  /** With egress disabled: how the pod's containers can still send as the proxy uid (see injector). */
+  readonly proxyUidPaths?: readonly string[];
 }
 
 /** A pod that is on its way out (or done) no longer matters: its replacement is what counts. */
@@ -61,6 +65,8 @@ export function evaluatePods(
     if (recordedHash === undefined || !isLive(pod)) continue;
     const namespace = pod.metadata?.namespace ?? "";
     const name = pod.metadata?.name ?? "";
+    const paths = meshConfig.spec.traffic.enableEgress ? [] : proxyUidPaths(pod);
+    const uidPaths = paths.length > 0 ? { proxyUidPaths: paths } : {};
     let text: string;
     let hash: string;
     try {
@@ -71,11 +77,11 @@ export function evaluatePods(
       text = canonicalPolicyText(policy);
       hash = policyHash(policy);
     } catch (error) {
-      out.push({ namespace, pod: name, state: "error", details: [apiErrorMessage(error)] });
+      out.push({ namespace, pod: name, state: "error", details: [apiErrorMessage(error)], ...uidPaths });
       continue;
     }
     if (hash === recordedHash.trim()) {
-      out.push({ namespace, pod: name, state: "current", details: [] });
+      out.push({ namespace, pod: name, state: "current", details: [], ...uidPaths });
       continue;
     }
     const recordedText = annotations[ANNOTATION_INTERCEPTION_POLICY];
@@ -96,6 +102,7 @@ export function evaluatePods(
         owner ? { kind: owner.kind, name: owner.name } : undefined,
         pod.metadata?.labels?.["pod-template-hash"],
       ),
+      ...uidPaths,
     });
   }
   return out;
@@ -118,6 +125,9 @@ export function formatProxyStatus(statuses: readonly PodPolicyStatus[], scope: s
       `\n${stale.length} pod(s) run an out-of-date interception policy. Interception is programmed when a pod ` +
       "starts, so restart them:\n";
     for (const command of new Set(stale.map((s) => s.restart ?? ""))) text += `  ${command}\n`;
+  }
+  for (const s of statuses.filter((x) => (x.proxyUidPaths ?? []).length > 0)) {
+    text += `\n${s.namespace}/${s.pod}: ${proxyUidLines(s.proxyUidPaths ?? []).join("\n")}\n`;
   }
   for (const s of statuses.filter((x) => x.state === "error")) {
     text += `\n${s.namespace}/${s.pod}: cannot recompute its policy: ${s.details.join(" ")}\n`;

@@ -9,6 +9,14 @@ export {
 export { decideInjection, type InjectionDecision, SYSTEM_NAMESPACES } from "./decision.ts";
 export { injectPod, isWindowsPod, PREREQUISITE_MESSAGES, PROMETHEUS_ANNOTATIONS } from "./inject.ts";
 export { appendContainers, escapeJsonPointer, setMetadataEntries } from "./patch.ts";
+export {
+  egressStrict,
+  proxyUidDenial,
+  proxyUidPaths,
+  STRICT_DROPPED_CAPABILITIES,
+  strictCapabilityPatch,
+  strictDenial,
+} from "./proxy-uid.ts";
 export type {
   InitBackend,
   InjectionInput,

@@ -7,11 +7,13 @@ import { createHash } from "node:crypto";
 import type { V1Container, V1Namespace, V1Pod } from "@kubernetes/client-node";
 import { buildEffectivePolicy, canonicalPolicyText, policyHash } from "../config/index.ts";
 import {
+  ANNOTATION_EGRESS_STRICT,
   ANNOTATION_INTERCEPTION_POLICY,
   ANNOTATION_INTERCEPTION_POLICY_HASH,
   ANNOTATION_METRICS,
   ANNOTATION_SIDECAR_TOKEN_HASH,
   ENVOY_PROMETHEUS_INBOUND_LISTENER_PORT,
+  ENVOY_UID,
   ENVOY_UNIQUE_ID_LABEL_NAME,
   INIT_CONTAINER_NAME,
   SIDECAR_CONTAINER_NAME,
@@ -21,6 +23,13 @@ import { renderInitScript } from "../interception/index.ts";
 import { buildInitContainer, buildSidecarContainer } from "./containers.ts";
 import { decideInjection } from "./decision.ts";
 import { appendContainers, setMetadataEntries } from "./patch.ts";
+import {
+  egressStrict,
+  proxyUidDenial,
+  proxyUidPaths,
+  strictCapabilityPatch,
+  strictDenial,
+} from "./proxy-uid.ts";
 import type { InjectionInput, InjectionResult, JsonPatchOperation } from "./types.ts";
 
 /** OSM's prerequisite messages (pkg/injector/patch.go: verifyPrerequisites), verbatim. */
@@ -113,6 +122,18 @@ export function injectPod(input: InjectionInput): InjectionResult {
     );
   }
 
+  const uidDenial = proxyUidDenial(pod);
+  if (uidDenial) return deny(uidDenial.message, uidDenial.hint);
+  let strict: boolean;
+  try {
+    strict = !windows && egressStrict(pod, namespace, options.egressStrict ?? false);
+  } catch (error) {
+    if (isMeshError(error)) return deny(error.message, error.hint);
+    throw error;
+  }
+  const strictDenied = strict ? strictDenial(pod) : undefined;
+  if (strictDenied) return deny(strictDenied.message, strictDenied.hint);
+
   const warnings: string[] = [];
   const annotations: Record<string, string> = {};
   const initContainers: V1Container[] = [];
@@ -130,6 +151,13 @@ export function injectPod(input: InjectionInput): InjectionResult {
       throw error;
     }
     for (const w of policy.warnings) warnings.push(`${w.code}: ${w.message}`);
+    if (!policy.enableEgress && !strict) {
+      for (const path of proxyUidPaths(pod)) {
+        warnings.push(
+          `proxy-uid-reachable: ${path}; egress is disabled, but what it sends as uid ${ENVOY_UID} is not (set ${ANNOTATION_EGRESS_STRICT}: enabled on the pod or namespace to drop CAP_SETUID/CAP_SETGID)`,
+        );
+      }
+    }
     const script = renderInitScript(policy, { backend: options.initBackend });
     initContainers.push(buildInitContainer({ image: initImage as string, script, meshConfig, options }));
     hash = policyHash(policy);
@@ -149,6 +177,7 @@ export function injectPod(input: InjectionInput): InjectionResult {
     sidecarToken: seeds.sidecarToken,
   });
   const patch: JsonPatchOperation[] = [
+    ...(strict ? strictCapabilityPatch(pod) : []),
     ...appendContainers(pod, "initContainers", initContainers),
     ...appendContainers(pod, "containers", [sidecar]),
     ...setMetadataEntries(pod, "labels", { [ENVOY_UNIQUE_ID_LABEL_NAME]: seeds.proxyUuid }),

@@ -32,6 +32,11 @@ export interface InjectorOptions {
   /** Base URL of the controller's sidecar watch API, e.g. `http://osm-controller.osm-system.svc:15128`. */
   readonly controllerUrl: string;
   readonly initBackend: InitBackend;
+  /**
+   * Strict egress for pods whose namespace and pod say nothing (`osm-ts.io/egress-strict`): app containers
+   * lose CAP_SETUID/CAP_SETGID, so none can switch to the proxy uid. Default false.
+   */
+  readonly egressStrict?: boolean;
 }
 
 /** Per-admission random values, minted by the caller so the injector stays pure and testable. */

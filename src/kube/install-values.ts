@@ -22,6 +22,8 @@ export interface InstallValues {
   /** The sidecars' config source; default `http://osm-controller.<ns>.svc.cluster.local:15128`. */
   controllerUrl?: string;
   interceptionBackend: InitBackend;
+  /** Strict egress for every meshed pod unless its namespace or pod says otherwise (`osm-ts.io/egress-strict`). */
+  egressStrict: boolean;
   /** Log level of the controller and the injector. */
   osmLogLevel: string;
   /**
@@ -40,6 +42,7 @@ export function defaultInstallValues(version: string): InstallValues {
     image: { registry: "openservicemesh-ts", tag: `v${version}`, pullPolicy: "IfNotPresent" },
     osmCommand: ["osm"],
     interceptionBackend: "auto",
+    egressStrict: false,
     osmLogLevel: "info",
     meshConfigSpec: { traffic: {}, sidecar: {} },
   };
@@ -123,6 +126,7 @@ export const SET_KEYS: Readonly<Record<string, { kind: Kind; apply: Apply; oneOf
     apply: top("interceptionBackend"),
     oneOf: BACKENDS,
   },
+  "osm.egressStrict": { kind: "bool", apply: top("egressStrict") },
 };
 
 /** Splits one --set argument on top-level commas (commas inside `{...}` belong to a list). */

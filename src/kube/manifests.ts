@@ -313,6 +313,7 @@ export function buildInstallManifests(values: InstallValues): Manifest[] {
       controllerUrl(values),
       "--interception-backend",
       values.interceptionBackend,
+      ...(values.egressStrict ? ["--egress-strict"] : []),
       "--osm-command",
       values.osmCommand.join(" "),
       ...kubeconfig,

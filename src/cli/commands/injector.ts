@@ -27,6 +27,7 @@ interface RunFlags extends KubeFlags {
   imagePullPolicy: "Always" | "IfNotPresent" | "Never";
   controllerUrl?: string;
   interceptionBackend: InitBackend;
+  egressStrict: boolean;
   osmCommand: string;
   san: string[];
   caValidityHours: number;
@@ -98,6 +99,7 @@ async function run(flags: RunFlags): Promise<void> {
         flags.controllerUrl ??
         `http://${OSM_CONTROLLER_NAME}.${flags.osmNamespace}.svc.cluster.local:${CONTROLLER_SIDECAR_API_PORT}`,
       initBackend: flags.interceptionBackend,
+      egressStrict: flags.egressStrict,
     },
     reader: createClusterReader({
       core: kubeConfig.makeApiClient(CoreV1Api),
@@ -175,6 +177,11 @@ export function registerInjector(program: Command): void {
       "osm-init script: iptables (OSM's, byte for byte), nftables or auto (nft when the node has it)",
       oneOf(["auto", "iptables", "nftables"] as const),
       "auto",
+    )
+    .option(
+      "--egress-strict",
+      "strict egress by default: app containers lose CAP_SETUID/CAP_SETGID (osm-ts.io/egress-strict overrides)",
+      false,
     )
     .option(
       "--osm-command <argv>",

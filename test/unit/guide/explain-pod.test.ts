@@ -28,6 +28,7 @@ function report(
     destination,
     explanation,
     outcome: sidecarOutcome(undefined, live.spec.traffic.enableEgress),
+    proxyUidPaths: [],
     staleDiff: [],
     restart: undefined,
     kernel: { checked: true, netns: "osm-pod-5", variant: "nftables", differences: [] },
@@ -116,4 +117,19 @@ test("a pod annotation's entry keeps its provenance in the rebuilt policy", () =
   const explanation = explain(buildPlan(policy), { destination: destination.ip, port: destination.port });
   assert.equal(explanation.verdict, "direct");
   assert.deepEqual(explanation.provenance, [{ source: "annotation", key }]);
+});
+
+test("with egress disabled, explain names every container that can still switch to the proxy uid", () => {
+  const config = meshConfig({ traffic: { enableEgress: false } });
+  const path =
+    'container "curl" runs as root with CAP_SETUID: it can switch to uid 1500 (e.g. setpriv --reuid 1500)';
+  const text = formatPodExplanation(report(config, config, "203.0.113.12:80", { proxyUidPaths: [path] }));
+  assert.match(text, /refused: egress is disabled/);
+  assert.match(
+    text,
+    /WARNING: egress is disabled, but a process that switches to uid 1500 \(the sidecar's\) goes out directly/,
+  );
+  assert.ok(text.includes(`  ${path}\n`));
+  assert.match(text, /osm-ts\.io\/egress-strict: enabled/);
+  assert.doesNotMatch(formatPodExplanation(report(config, config, "203.0.113.12:80")), /WARNING/);
 });

@@ -143,3 +143,28 @@ test("the one-line summary for osm mesh status counts stale pods", async () => {
     "2 meshed pod(s), 1 with an out-of-date interception policy (see osm proxy status -A)",
   );
 });
+
+test("with egress disabled, proxy status names pods whose containers can switch to the proxy uid", () => {
+  const config = meshConfig({ traffic: { enableEgress: false } });
+  const root = admittedPod("curl-root", config);
+  root.spec = { containers: [{ name: "curl", image: "curl", securityContext: { runAsUser: 0 } }] };
+  const dropped = admittedPod("curl-strict", config);
+  dropped.spec = {
+    containers: [
+      { name: "curl", image: "curl", securityContext: { capabilities: { drop: ["SETUID", "SETGID"] } } },
+    ],
+  };
+  const statuses = evaluatePods([root, dropped], new Map(), config);
+  assert.deepEqual(statuses[0]?.proxyUidPaths, [
+    'container "curl" runs as root with CAP_SETUID: it can switch to uid 1500 (e.g. setpriv --reuid 1500)',
+  ]);
+  assert.equal(statuses[1]?.proxyUidPaths, undefined);
+  const text = formatProxyStatus(statuses, "in namespace curl");
+  assert.match(
+    text,
+    /\ncurl\/curl-root: WARNING: egress is disabled, but a process that switches to uid 1500/,
+  );
+  assert.doesNotMatch(text, /curl\/curl-strict:/);
+  const enabled = evaluatePods([root], new Map(), meshConfig({ traffic: { enableEgress: true } }));
+  assert.equal(enabled[0]?.proxyUidPaths, undefined);
+});
