@@ -3,19 +3,21 @@
  * refers to a file outside the repository (a sibling checkout, a developer's absolute path).
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, globSync, readFileSync, statSync } from "node:fs";
 import { describe, test } from "node:test";
 
 const root = new URL("../../../", import.meta.url);
 
-/** Tracked text files, read from git so untracked scratch files and node_modules never count. */
+/** The repository's own text files (no node_modules, no build output), found without needing git. */
 function trackedFiles(): string[] {
-  const out = execFileSync("git", ["ls-files", "-z"], { cwd: root, encoding: "utf8" });
-  return out
-    .split("\0")
-    .filter((file) => file !== "" && !file.startsWith("node_modules/") && file !== "package-lock.json")
-    .filter((file) => /\.(ts|md|yaml|yml|json|sh|c|h)$|^scripts\/|^bin\//.test(file));
+  const patterns = ["*.md", "{src,test,deploy,docs,scripts,bench,examples,bin}/**/*"];
+  const text = /\.(ts|md|yaml|yml|json|sh|c|h)$|^scripts\/[^.]+$|^bin\//;
+  return globSync(patterns, {
+    cwd: root.pathname,
+    exclude: (name) => name === "node_modules" || name === "build",
+  })
+    .filter((file) => text.test(file) && statSync(new URL(file, root)).isFile())
+    .sort();
 }
 
 /** The section numbers of a docs page: `## 4.`, `### 1.6`, `### 4a.` → "4", "1.6", "4a". */
