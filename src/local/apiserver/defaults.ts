@@ -193,8 +193,22 @@ export function validateBuiltin(type: ResourceType, obj: KubeObject): StatusCaus
   return causes;
 }
 
-/** Checks a name: DNS-1123 label for namespaces and services, subdomain otherwise (colons allowed for RBAC-ish names). */
+/** Checks a name: DNS-1123 label for namespaces and services, a path segment for RBAC, subdomain otherwise. */
+const RBAC_KINDS = new Set(["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]);
+
 export function validateName(type: ResourceType, name: string): StatusCause | undefined {
+  // RBAC names are path segments (`system:node`), as kube-apiserver's ValidatePathSegmentName.
+  if (RBAC_KINDS.has(type.kind) && type.group === "rbac.authorization.k8s.io") {
+    const bad =
+      name === "." || name === ".."
+        ? `may not be '${name}'`
+        : /[/%]/.test(name)
+          ? `may not contain '${name.includes("/") ? "/" : "%"}'`
+          : undefined;
+    return bad
+      ? { reason: "FieldValueInvalid", field: "metadata.name", message: `Invalid value: "${name}": ${bad}` }
+      : undefined;
+  }
   const label = type.kind === "Namespace" || type.kind === "Service";
   const re = label ? DNS1123_LABEL : DNS1123_SUBDOMAIN;
   if (name.length <= (label ? 63 : 253) && re.test(name)) return undefined;

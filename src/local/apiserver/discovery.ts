@@ -31,11 +31,13 @@ function subresourceKind(t: ResourceType, sub: string) {
   if (sub === "exec" || sub === "proxy")
     return { group: "", version: "v1", kind: sub === "exec" ? "PodExecOptions" : "PodProxyOptions" };
   if (sub === "log") return { group: "", version: "v1", kind: "Pod" };
+  if (sub === "token") return { group: "authentication.k8s.io", version: "v1", kind: "TokenRequest" };
   return kindRef(t);
 }
 
 function subresourceVerbs(sub: string): string[] {
   if (sub === "exec") return ["create", "get"];
+  if (sub === "token") return ["create"];
   if (sub === "log") return ["get"];
   if (sub === "proxy") return ["create", "delete", "get", "patch", "update"];
   if (sub === "finalize") return ["update"];
@@ -50,7 +52,7 @@ function aggregatedResource(t: ResourceType) {
     singularResource: t.singular,
     shortNames: [...t.shortNames],
     categories: [...t.categories],
-    verbs: [...VERBS],
+    verbs: [...(t.verbs ?? VERBS)],
     subresources: t.subresources.map((s) => ({
       subresource: s,
       responseKind: subresourceKind(t, s),
@@ -117,7 +119,7 @@ export function buildResourceList(registry: ResourceRegistry, group: string, ver
       singularName: t.singular,
       namespaced: t.namespaced,
       kind: t.kind,
-      verbs: [...VERBS],
+      verbs: [...(t.verbs ?? VERBS)],
       shortNames: [...t.shortNames],
       categories: [...t.categories],
     });

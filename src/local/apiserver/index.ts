@@ -1,6 +1,7 @@
 /**
  * The embedded Kubernetes-compatible API server: `startApiServer` opens the store in `stateDir`, loads or
- * creates the CA, serving certificate and token (kept in `stateDir/pki`), loads `deploy/crds/*.yaml`,
+ * creates the CA, serving certificate and credentials (kept in `stateDir/pki`), creates the bootstrap RBAC
+ * roles and bindings, loads `deploy/crds/*.yaml`,
  * starts the controllers and listens with HTTPS on `host:port` (default 127.0.0.1, port 0 = random).
  */
 import type { AddressInfo } from "node:net";
@@ -12,11 +13,15 @@ import type { NodeConnector } from "../node-connector.ts";
 import { Store } from "../store/store.ts";
 import { WebhookAdmission } from "./admission.ts";
 import { Api, internalContext } from "./api.ts";
+import { Authenticator } from "./authn.ts";
+import { Authorizer } from "./authz.ts";
+import { bootstrapClusterRoleBindings, bootstrapClusterRoles } from "./bootstrap-rbac.ts";
 import { loadCrdFiles, watchCrds } from "./crds.ts";
 import { NODE_NAME, nowIso } from "./defaults.ts";
 import { ResourceRegistry } from "./resources.ts";
 import { createApiHttpsServer } from "./server.ts";
 import { loadOrCreateIdentity } from "./tls.ts";
+import { TokenSigner } from "./tokens.ts";
 import { WatchHub } from "./watch.ts";
 
 export { startControllers } from "../controllers/index.ts";
@@ -48,7 +53,17 @@ export interface ApiServer {
   /** `https://host:port` */
   readonly url: string;
   readonly caPem: string;
+  /** The admin's bearer token (`kubernetes-admin`, group `system:masters`). */
   readonly token: string;
+  /** The admin's client certificate (same identity): what the daemon's kubeconfig context carries. */
+  readonly adminCertificate: { readonly certPem: string; readonly keyPem: string };
+  /** The node agent's bearer token (`system:node:osm-local`, group `system:nodes`, ClusterRole `system:node`). */
+  readonly nodeToken: string;
+  /**
+   * The token the node agent gives every pod until it requests each pod's own through TokenRequest: valid only
+   * from a running pod's address, as that pod's service account (`authn.ts`).
+   */
+  readonly podToken: string;
   readonly port: number;
   close(): Promise<void>;
 }
@@ -142,10 +157,31 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   await registerNode(api, host);
   for (const dir of options.crdDirs ?? [DEFAULT_CRD_DIR]) await loadCrdFiles(api, dir, logger);
   const stopControllers = startControllers(api, logger.child({ component: "controllers" }));
+  for (const [resource, objects] of [
+    ["clusterroles", bootstrapClusterRoles()],
+    ["clusterrolebindings", bootstrapClusterRoleBindings()],
+  ] as const) {
+    const rbacType = registry.find("rbac.authorization.k8s.io", "v1", resource);
+    for (const o of objects)
+      if (rbacType && !api.find(rbacType, "", o.metadata.name))
+        await api.create(rbacType, "", o, internalContext());
+  }
+  const signer = new TokenSigner(identity.serviceAccountKeyPem);
   const deps = {
     api,
     hub,
-    token: identity.token,
+    signer,
+    authenticator: new Authenticator(
+      api,
+      {
+        adminToken: identity.token,
+        nodeToken: identity.nodeToken,
+        podToken: identity.podToken,
+        nodeName: NODE_NAME,
+      },
+      signer,
+    ),
+    authorizer: new Authorizer(api),
     nodeConnector: options.nodeConnector,
     logger,
     now: () => Date.now(),
@@ -153,7 +189,11 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   };
   const sockets = new Set<Duplex>();
   const newServer = () => {
-    const s = createApiHttpsServer(deps, { key: identity.keyPem, cert: identity.certPem });
+    const s = createApiHttpsServer(deps, {
+      key: identity.keyPem,
+      cert: identity.certPem,
+      ca: identity.caPem,
+    });
     for (const event of ["connection", "secureConnection"]) {
       s.on(event, (c: Duplex) => {
         sockets.add(c);
@@ -198,6 +238,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     url,
     caPem: identity.caPem,
     token: identity.token,
+    adminCertificate: identity.admin,
+    nodeToken: identity.nodeToken,
+    podToken: identity.podToken,
     port,
     async close() {
       if (closed) return;

@@ -1,7 +1,8 @@
 /**
  * A minimal decoder for the protobuf bodies kubectl 1.32's typed clients send (`kubectl create namespace`,
- * `create configmap`, `create secret`, `create serviceaccount`): the `k8s\0` magic, a runtime.Unknown
- * envelope, and the few message fields those kinds carry (docs/kubectl-api.md §3). Field numbers are from
+ * `create configmap`, `create secret`, `create serviceaccount`, `create token`, `auth can-i`, `auth whoami`):
+ * the `k8s\0` magic, a runtime.Unknown envelope, and the few message fields those kinds carry
+ * (docs/kubectl-api.md §3). Field numbers are from
  * k8s.io/api/core/v1/generated.proto and apimachinery's meta/v1 generated.proto. Anything else → 415.
  * Hand-written because a full protobuf library would still need the Kubernetes .proto files.
  */
@@ -83,6 +84,44 @@ function decodeObjectMeta(buf: Buffer): Record<string, unknown> {
   return meta;
 }
 
+/** The string fields `names[i]` at field number i + 1 that are set (proto3 omits empty strings). */
+function strings(buf: Buffer, names: readonly string[]): Record<string, string> {
+  const f = readFields(buf);
+  const out: Record<string, string> = {};
+  names.forEach((name, i) => {
+    const v = f.find((x) => x.num === i + 1);
+    if (v) out[name] = str(v);
+  });
+  return out;
+}
+
+const RESOURCE_ATTRIBUTES = ["namespace", "verb", "group", "version", "resource", "subresource", "name"];
+
+function decodeTokenRequestSpec(buf: Buffer): Record<string, unknown> {
+  const f = readFields(buf);
+  const spec: Record<string, unknown> = {};
+  const audiences = sub(f, 1).map(str);
+  if (audiences.length > 0) spec.audiences = audiences;
+  const expiration = f.find((x) => x.num === 4);
+  if (expiration && typeof expiration.value === "bigint") spec.expirationSeconds = Number(expiration.value);
+  const ref = f.find((x) => x.num === 3);
+  if (ref) {
+    const { uID, ...rest } = strings(bytesOf(ref), ["kind", "apiVersion", "name", "uID"]);
+    spec.boundObjectRef = { ...rest, ...(uID ? { uid: uID } : {}) };
+  }
+  return spec;
+}
+
+function decodeAccessReviewSpec(buf: Buffer): Record<string, unknown> {
+  const f = readFields(buf);
+  const spec: Record<string, unknown> = {};
+  const resource = f.find((x) => x.num === 1);
+  if (resource) spec.resourceAttributes = strings(bytesOf(resource), RESOURCE_ATTRIBUTES);
+  const nonResource = f.find((x) => x.num === 2);
+  if (nonResource) spec.nonResourceAttributes = strings(bytesOf(nonResource), ["path", "verb"]);
+  return spec;
+}
+
 function decodeKind(kind: string, raw: Buffer): Record<string, unknown> {
   const f = readFields(raw);
   const metaField = f.find((x) => x.num === 1);
@@ -108,12 +147,21 @@ function decodeKind(kind: string, raw: Buffer): Record<string, unknown> {
       return obj;
     }
     case "ServiceAccount":
+    case "SelfSubjectReview":
       return obj;
+    case "TokenRequest":
+    case "SelfSubjectAccessReview": {
+      const spec = f.find((x) => x.num === 2);
+      obj.spec = spec
+        ? (kind === "TokenRequest" ? decodeTokenRequestSpec : decodeAccessReviewSpec)(bytesOf(spec))
+        : {};
+      return obj;
+    }
     default:
       throw new ApiError(
         415,
         "UnsupportedMediaType",
-        `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (protobuf is decoded for Namespace, ConfigMap, Secret and ServiceAccount only, not ${kind})`,
+        `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (protobuf is decoded for Namespace, ConfigMap, Secret, ServiceAccount, TokenRequest, SelfSubjectAccessReview and SelfSubjectReview only, not ${kind})`,
       );
   }
 }

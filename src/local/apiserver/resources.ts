@@ -15,6 +15,8 @@ export interface ResourceType {
   readonly categories: readonly string[];
   /** Subresources served, e.g. `status`, `scale`, `exec`, `log`, `proxy`. */
   readonly subresources: readonly string[];
+  /** Verbs served when not all of `VERBS` (the reviews: create only, nothing stored). */
+  readonly verbs?: readonly string[];
   /** Present for custom resources: the CRD's name and this version's schema and printer columns. */
   readonly crd?: {
     readonly name: string;
@@ -68,20 +70,24 @@ function builtin(
   };
 }
 
+/** A create-only review resource: answered from the request, never stored (`access-review.ts`). */
+function review(group: string, resource: string, kind: string): ResourceType {
+  return { ...builtin(group, "v1", resource, kind, false), verbs: ["create"] };
+}
+
 export const BUILTIN_TYPES: readonly ResourceType[] = [
   builtin("", "v1", "namespaces", "Namespace", false, ["ns"], ["status", "finalize"]),
   builtin("", "v1", "pods", "Pod", true, ["po"], ["status", "exec", "log", "proxy"], ["all"]),
   builtin("", "v1", "services", "Service", true, ["svc"], ["status", "proxy"], ["all"]),
   builtin("", "v1", "endpoints", "Endpoints", true, ["ep"]),
   builtin("", "v1", "nodes", "Node", false, ["no"], ["status"]),
-  builtin("", "v1", "serviceaccounts", "ServiceAccount", true, ["sa"]),
+  builtin("", "v1", "serviceaccounts", "ServiceAccount", true, ["sa"], ["token"]),
   builtin("", "v1", "configmaps", "ConfigMap", true, ["cm"]),
   builtin("", "v1", "secrets", "Secret", true),
   builtin("", "v1", "events", "Event", true, ["ev"]),
   builtin("apps", "v1", "deployments", "Deployment", true, ["deploy"], ["status", "scale"], ["all"]),
   builtin("apps", "v1", "replicasets", "ReplicaSet", true, ["rs"], ["status", "scale"], ["all"]),
-  // RBAC objects are stored and served so the same install manifests apply here as on a cluster; this
-  // single-user server does not enforce them (one token has full access; see README "not served").
+  // RBAC objects are stored, served and enforced (rbac.ts) as on a cluster.
   builtin("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false),
   builtin("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false),
   builtin("rbac.authorization.k8s.io", "v1", "roles", "Role", true),
@@ -116,6 +122,8 @@ export const BUILTIN_TYPES: readonly ResourceType[] = [
     [],
     ["api-extensions"],
   ),
+  review("authorization.k8s.io", "selfsubjectaccessreviews", "SelfSubjectAccessReview"),
+  review("authentication.k8s.io", "selfsubjectreviews", "SelfSubjectReview"),
 ];
 
 /** Kinds with a status subresource: the main endpoint ignores status writes, `/status` ignores the rest. */

@@ -1,10 +1,10 @@
 /**
- * The HTTPS front: bearer-token authentication (401 otherwise), /version (minor "32": the kubectl
- * dispatcher picks its binary by it, docs/kubectl-api.md §0.1), discovery, OpenAPI, health, resource URLs, and the pod
+ * The HTTPS front: authentication (401) and RBAC authorization (403) of every request but the health
+ * checks, /version (minor "32": the kubectl dispatcher picks its binary by it, docs/kubectl-api.md §0.1),
+ * discovery, OpenAPI, health, resource URLs, and the pod
  * connect subresources (exec upgrade, log, proxy).
  */
 
-import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { Duplex } from "node:stream";
@@ -12,7 +12,10 @@ import type { Logger } from "pino";
 import type { WebSocketServer } from "ws";
 import type { NodeConnector } from "../node-connector.ts";
 import { createRemoteCommandWebSocketServer } from "../remote-command.ts";
+import { selfSubjectAccessReview, selfSubjectReview } from "./access-review.ts";
 import type { Api } from "./api.ts";
+import type { Authenticator } from "./authn.ts";
+import { type Authorizer, requestAttributes } from "./authz.ts";
 import {
   AGGREGATED_CONTENT_TYPE,
   AGGREGATED_V2BETA1_CONTENT_TYPE,
@@ -24,12 +27,16 @@ import {
   wantsAggregated,
 } from "./discovery.ts";
 import { handleResource } from "./handlers.ts";
-import { sendError, sendJson } from "./http-util.ts";
+import { decodeBody, readBody, sendError, sendJson } from "./http-util.ts";
 import type { Obj } from "./json.ts";
 import { buildOpenApiGroupVersion, buildOpenApiRoot } from "./openapi.ts";
 import { parseExecParams, serveExec, serveLogs, serveProxy } from "./pod-connect.ts";
-import { parseResourcePath } from "./router.ts";
-import { ApiError, internalError } from "./status.ts";
+import type { UserInfo } from "./rbac.ts";
+import type { ResourceType } from "./resources.ts";
+import { parseResourcePath, type ResourceRequest } from "./router.ts";
+import { ApiError, internalError, methodNotSupported } from "./status.ts";
+import { requestToken } from "./token-request.ts";
+import type { TokenSigner } from "./tokens.ts";
 import type { WatchHub } from "./watch.ts";
 
 export const SERVER_VERSION = {
@@ -47,7 +54,9 @@ export const SERVER_VERSION = {
 export interface ServerDeps {
   readonly api: Api;
   readonly hub: WatchHub;
-  readonly token: string;
+  readonly authenticator: Authenticator;
+  readonly authorizer: Authorizer;
+  readonly signer: TokenSigner;
   readonly nodeConnector: NodeConnector | undefined;
   readonly logger: Logger;
   readonly now: () => number;
@@ -57,13 +66,21 @@ export interface ServerDeps {
 
 const UNAUTHENTICATED = new Set(["/healthz", "/livez", "/readyz"]);
 
-function authenticated(req: IncomingMessage, token: string): boolean {
-  const header = req.headers.authorization ?? "";
-  const m = /^Bearer\s+(\S+)$/i.exec(header);
-  if (!m?.[1]) return false;
-  const a = Buffer.from(m[1]);
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
+/**
+ * Who the request is and whether RBAC lets it: 401 without a valid credential, 403 (kube-apiserver's text)
+ * when no binding allows it. Returns the user it acts as (after impersonation) and its resource path.
+ */
+async function admit(
+  deps: ServerDeps,
+  req: IncomingMessage,
+  url: URL,
+): Promise<{ user: UserInfo; r: ResourceRequest | undefined }> {
+  const authenticated = await deps.authenticator.authenticate(req);
+  if (!authenticated) throw UNAUTHORIZED;
+  const user = deps.authorizer.impersonate(authenticated, req);
+  const r = parseResourcePath(url.pathname);
+  deps.authorizer.check(requestAttributes(user, req.method ?? "GET", url, r));
+  return { user, r };
 }
 
 /** The request's URL; a target that is not an absolute path (`*`, `http://…`) or does not parse is a 400. */
@@ -79,8 +96,20 @@ function requestUrl(req: IncomingMessage): URL {
 
 const UNAUTHORIZED = new ApiError(401, "Unauthorized", "Unauthorized");
 
-export function createApiHttpsServer(deps: ServerDeps, tls: { key: string; cert: string }): Server {
-  const server = createServer({ key: tls.key, cert: tls.cert, ALPNProtocols: ["http/1.1"] }, (req, res) => {
+export function createApiHttpsServer(
+  deps: ServerDeps,
+  tls: { key: string; cert: string; ca: string },
+): Server {
+  // Client certificates are asked for, not required: token clients send none (authn.ts decides).
+  const options = {
+    key: tls.key,
+    cert: tls.cert,
+    ca: tls.ca,
+    requestCert: true,
+    rejectUnauthorized: false,
+    ALPNProtocols: ["http/1.1"],
+  };
+  const server = createServer(options, (req, res) => {
     handle(deps, req, res).catch((error) => {
       const e = error instanceof ApiError ? error : internalError((error as Error).message);
       if (!(error instanceof ApiError)) deps.logger.error({ err: error, url: req.url }, "request failed");
@@ -90,15 +119,13 @@ export function createApiHttpsServer(deps: ServerDeps, tls: { key: string; cert:
   const wss = createRemoteCommandWebSocketServer();
   server.on("close", () => wss.close());
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    try {
-      handleUpgrade(deps, wss, req, socket, head);
-    } catch (error) {
+    handleUpgrade(deps, wss, req, socket, head).catch((error) => {
       const e = error instanceof ApiError ? error : internalError((error as Error).message);
       const body = JSON.stringify(e.toStatus());
       socket.end(
         `HTTP/1.1 ${e.code} ${e.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );
-    }
+    });
   });
   return server;
 }
@@ -120,15 +147,15 @@ function podFor(deps: ServerDeps, url: URL, wanted: string) {
   return { r, pod, port };
 }
 
-function handleUpgrade(
+async function handleUpgrade(
   deps: ServerDeps,
   wss: WebSocketServer,
   req: IncomingMessage,
   socket: Duplex,
   head: Buffer,
-): void {
-  if (!authenticated(req, deps.token)) throw UNAUTHORIZED;
+): Promise<void> {
   const url = requestUrl(req);
+  await admit(deps, req, url);
   const target = podFor(deps, url, "exec") ?? podFor(deps, url, "attach");
   if (!target) throw new ApiError(404, "NotFound", "the server could not find the requested resource");
   const attach = target.r.subresource === "attach";
@@ -144,7 +171,7 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
     res.end("ok");
     return;
   }
-  if (!authenticated(req, deps.token)) throw UNAUTHORIZED;
+  const { user, r } = await admit(deps, req, url);
   const { registry } = deps.api;
   if (path === "/version") return sendJson(res, 200, SERVER_VERSION);
   if (path === "/api" || path === "/apis") {
@@ -178,10 +205,11 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
     const list = buildResourceList(registry, parts[1] ?? "", parts[2] ?? "");
     if (list) return sendJson(res, 200, list);
   }
-  const r = parseResourcePath(path);
   if (!r) throw new ApiError(404, "NotFound", "the server could not find the requested resource");
   const type = registry.find(r.group, r.version, r.resource);
   if (!type) throw new ApiError(404, "NotFound", "the server could not find the requested resource");
+  if (type.verbs || (r.resource === "serviceaccounts" && r.subresource === "token"))
+    return serveCreateOnly(deps, req, res, r, type, user);
   if (r.group === "" && r.resource === "pods" && ["exec", "log", "proxy", "attach"].includes(r.subresource)) {
     const target = podFor(deps, url, r.subresource);
     if (!target) throw new ApiError(404, "NotFound", "the server could not find the requested resource");
@@ -202,13 +230,25 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
       "this server speaks the WebSocket remote-command protocol (v5.channel.k8s.io, v4.channel.k8s.io) only, not SPDY",
     );
   }
-  return handleResource(
-    { api: deps.api, hub: deps.hub, now: deps.now },
-    req,
-    res,
-    url,
-    r,
-    type,
-    "kubernetes-admin",
-  );
+  return handleResource({ api: deps.api, hub: deps.hub, now: deps.now }, req, res, url, r, type, user.name);
+}
+
+/** The reviews and TokenRequest: POST only, answered from the request (201), nothing stored. */
+async function serveCreateOnly(
+  deps: ServerDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  r: ResourceRequest,
+  type: ResourceType,
+  user: UserInfo,
+): Promise<void> {
+  const what = r.subresource ? `${type.resource}/${r.subresource}` : type.resource;
+  if (req.method !== "POST") throw methodNotSupported(what, req.method ?? "GET");
+  const body = decodeBody(await readBody(req), req.headers["content-type"]);
+  if (type.resource === "selfsubjectaccessreviews")
+    return sendJson(res, 201, selfSubjectAccessReview(deps.authorizer, user, body));
+  if (type.resource === "selfsubjectreviews") return sendJson(res, 201, selfSubjectReview(user));
+  if (r.name === undefined || r.namespace === undefined)
+    throw new ApiError(404, "NotFound", "the server could not find the requested resource");
+  return sendJson(res, 201, await requestToken(deps.api, deps.signer, r.namespace, r.name, body, deps.now()));
 }

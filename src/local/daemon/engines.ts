@@ -133,9 +133,10 @@ export async function startEngine(
     apiUrl: api.url,
     apiPort: api.port,
     caPem: api.caPem,
-    user: { token: api.token },
-    node: { token: api.token },
-    podApiAccess: { host: runtime.plan.gateway4, port: api.port, caPem: api.caPem, token: api.token },
+    user: { clientCertificate: api.adminCertificate },
+    node: { token: api.nodeToken },
+    // The pods' shared token counts only from a pod's own address, as its service account (apiserver/authn.ts).
+    podApiAccess: { host: runtime.plan.gateway4, port: api.port, caPem: api.caPem, token: api.podToken },
     close: () => api.close(),
   };
 }
