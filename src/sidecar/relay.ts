@@ -4,6 +4,14 @@
  * idle timeout, and resets propagated (an RST from one side resets the other, never a silent FIN).
  */
 import type { Socket } from "node:net";
+import { pendingSocketError } from "./native/index.ts";
+
+/**
+ * How often a socket that has sent its FIN is checked for a later reset. libuv stops polling a socket once
+ * it has read its EOF, so without this a half-closed peer that resets holds the pair until the idle timeout
+ * (a cheap way to exhaust the sidecar's fds). Well under the 1 s within which such a pair must be freed.
+ */
+export const RESET_CHECK_MS = 250;
 
 export interface RelayResult {
   /** Bytes from the client to the upstream. */
@@ -44,6 +52,26 @@ export function relay(
     client.setTimeout(idleTimeoutMs, onIdle);
     upstream.setTimeout(idleTimeoutMs, onIdle);
   }
+  for (const [socket, other] of [
+    [client, upstream],
+    [upstream, client],
+  ] as const) {
+    socket.once("end", () => watchForReset(socket, failOther(other)));
+  }
   client.pipe(upstream);
   upstream.pipe(client);
+}
+
+/** After `socket`'s EOF: polls its pending error until it closes, reporting a reset as an `error` would. */
+function watchForReset(socket: Socket, onReset: (cause: NodeJS.ErrnoException) => void): void {
+  const timer = setInterval(() => {
+    if (socket.destroyed) return;
+    const code = pendingSocketError(socket);
+    if (code === undefined) return;
+    clearInterval(timer);
+    onReset(Object.assign(new Error(`${code} after end`), { code }));
+    socket.resetAndDestroy();
+  }, RESET_CHECK_MS);
+  timer.unref();
+  socket.once("close", () => clearInterval(timer));
 }

@@ -5,6 +5,7 @@
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { Socket } from "node:net";
+import { getSystemErrorName } from "node:util";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { ErrorCode, MeshError } from "../../errors.ts";
@@ -15,6 +16,7 @@ import { nativeAddonPath } from "./addon-path.ts";
 interface NativeAddon {
   originalDst(fd: number, family: 4 | 6): { address: string; port: number };
   mallocTrim(): boolean;
+  socketError(fd: number): number;
   relayStart(
     callback: (id: number, bytesUp: number, bytesDown: number, error: string, connectUs: number) => void,
   ): void;
@@ -71,6 +73,15 @@ export function socketFd(socket: Socket): number {
  */
 export function originalDestination(socket: Socket, family: 4 | 6): Destination {
   return loadNativeAddon().originalDst(socketFd(socket), family);
+}
+
+/**
+ * The socket's pending error (SO_ERROR, cleared by reading it) as an errno name, undefined when none: a
+ * reset that arrived on a socket nobody reads or writes (after its EOF) shows up only here.
+ */
+export function pendingSocketError(socket: Socket): string | undefined {
+  const err = loadNativeAddon().socketError(socketFd(socket));
+  return err === 0 ? undefined : getSystemErrorName(-err);
 }
 
 /**

@@ -9,6 +9,9 @@
  *
  * mallocTrim(): glibc malloc_trim(0) (see below).
  *
+ * socketError(fd): the socket's pending error (getsockopt SO_ERROR, which clears it) as an errno number, 0 if
+ *   none: how the JS relay sees a reset on a socket Node no longer reads (see relay.ts).
+ *
  * Why hand-written: no maintained npm package exposes these socket options (see README.md).
  */
 #include <arpa/inet.h>
@@ -94,6 +97,22 @@ static napi_value malloc_trim_js(napi_env env, napi_callback_info info) {
   return result;
 }
 
+static napi_value socket_error(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  int32_t fd = -1;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "socketError(fd) needs a file descriptor");
+    return NULL;
+  }
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  napi_create_int32(env, err, &result);
+  return result;
+}
+
 /* splice-relay.c */
 napi_value relay_start(napi_env env, napi_callback_info info);
 napi_value relay_pair(napi_env env, napi_callback_info info);
@@ -114,5 +133,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_set_named_property(env, exports, "originalDst", fn);
   napi_create_function(env, "mallocTrim", NAPI_AUTO_LENGTH, malloc_trim_js, NULL, &fn);
   napi_set_named_property(env, exports, "mallocTrim", fn);
+  napi_create_function(env, "socketError", NAPI_AUTO_LENGTH, socket_error, NULL, &fn);
+  napi_set_named_property(env, exports, "socketError", fn);
   return exports;
 }

@@ -202,7 +202,11 @@ static int pump_half(struct half *h) {
         h->eof_in = 1;
         moved = 1;
       } else if (errno == EAGAIN) {
-        h->readable = 0;
+        /* EAGAIN means "socket empty" or "pipe full": a pipe counts slots, not bytes, so small segments fill
+         * a small pipe (2 slots once the user is over fs.pipe-user-pages-soft) long before PIPE_CAP bytes.
+         * Only an empty pipe proves the socket is empty; otherwise the read is retried once the pipe drained
+         * (edge-triggered epoll would never report the data already waiting). */
+        if (h->in_pipe == 0) h->readable = 0;
       } else if (errno != EINTR) {
         return -errno;
       }
@@ -217,12 +221,21 @@ static int pump_half(struct half *h) {
   }
 }
 
-/* Records what an epoll event says about one of the pair's sockets (the other half's `out` is the same fd). */
-static void note_event(struct pair *p, int fd, uint32_t events) {
+/*
+ * Records what an epoll event says about one of the pair's sockets (the other half's `out` is the same fd).
+ * Returns the socket's pending error (0 if none): a reset on a socket whose EOF was already read, with nothing
+ * to write to it, would otherwise go unseen and hold the pair until the idle timeout.
+ */
+static int note_event(struct pair *p, int fd, uint32_t events) {
   struct half *reading = fd == p->up.in ? &p->up : &p->down;
   struct half *writing = fd == p->up.out ? &p->up : &p->down;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) reading->readable = 1;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writing->writable = 1;
+  if (!(events & EPOLLERR)) return 0;
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  return err;
 }
 
 static void pump(struct pair *p) {
@@ -321,7 +334,12 @@ static void *relay_thread(void *arg) {
         connect_event(p, (int)(tagged & 1), events[i].events);
         continue;
       }
-      note_event(p, (tagged & 1) ? p->fd_upstream : p->fd_client, events[i].events);
+      int err = note_event(p, (tagged & 1) ? p->fd_upstream : p->fd_client, events[i].events);
+      if (err != 0) {
+        snprintf(p->error, sizeof p->error, "%s", errno_name(err));
+        finish(p, 1);
+        continue;
+      }
       pump(p);
     }
     pthread_mutex_lock(&lock);

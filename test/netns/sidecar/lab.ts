@@ -7,7 +7,8 @@
  *   routes 203.0.113.0/24, 192.0.2.0/24, 2001:db8:203::/64 via the server; servers answer on:
  *     203.0.113.10 / .11 / [2001:db8:203::10]  external hosts (http :80)
  *     203.0.113.20 / [2001:db8:203::20]        external, excluded from interception (http :80)
- *     203.0.113.30 / [2001:db8:203::30]        mesh pods (http :8080, echo :9000, halfclose :9001)
+ *     203.0.113.30 / [2001:db8:203::30]        mesh pods (http :8080, echo :9000, halfclose :9001, source :9002,
+ *                                              sink :9003; v4 only: hold :9004, halfreset :9005)
  *
  * Install access: the sidecar runs as uid 1500, which must read the code, node_modules, the addon and the
  * Node binary. CI clones to an unknown path (possibly under /root, mode 700), so `prepareInstall` asks
@@ -232,6 +233,12 @@ export class Lab {
       `echo=[${MESH_V6}]:9000`,
       `echo=${EXTERNAL_V4}:9000`,
       `halfclose=${MESH_V4}:9001`,
+      `source=${MESH_V4}:9002`,
+      `source=[${MESH_V6}]:9002`,
+      `sink=${MESH_V4}:9003`,
+      `sink=[${MESH_V6}]:9003`,
+      `hold=${MESH_V4}:9004`,
+      `halfreset=${MESH_V4}:9005`,
     ]);
     await servers.waitForLine((line) => line === "ready");
     // The "app" in the client pod, reached through the inbound listener.

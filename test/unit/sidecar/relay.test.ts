@@ -104,3 +104,27 @@ for (const [name, relayFn] of relays) {
     assert.ok(Date.now() - started >= 100);
   });
 }
+
+for (const [name, relayFn] of relays) {
+  for (const side of ["client", "server"] as const) {
+    test(`${name} relay frees a pair within a second when the ${side} half-closes, then resets`, async () => {
+      const pair = await relayPair(relayFn);
+      const [closing, peer] = side === "client" ? [pair.client, pair.server] : [pair.server, pair.client];
+      const peerEnded = once(peer, "end");
+      peer.resume();
+      closing.end("bye");
+      await peerEnded; // the FIN went through; the peer keeps its side open and sends nothing
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const reset = performance.now();
+      closing.resetAndDestroy();
+      const done = await pair.result;
+      const ms = Math.round(performance.now() - reset);
+      assert.ok(ms < 1000, `freed ${ms} ms after the reset`);
+      assert.match(String(done.error), /^(ECONNRESET|EPIPE)$/);
+      // The peer, past its own EOF, learns of the reset on its next write.
+      const peerError = new Promise<NodeJS.ErrnoException>((resolve) => peer.once("error", resolve));
+      peer.write("still there?");
+      assert.match(String((await peerError).code), /^(ECONNRESET|EPIPE)$/);
+    });
+  }
+}

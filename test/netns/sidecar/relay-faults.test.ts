@@ -1,0 +1,96 @@
+/**
+ * The relay's fault cases, each with the condition that used to break it: bulk transfers through a paused
+ * reader while uid 1500's pipes are at their minimum size (the splice relay once stalled a direction until
+ * the idle timeout), and a half-closed connection later reset from either side (once held its pair until the
+ * idle timeout).
+ */
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { after, before, describe, test } from "node:test";
+import { accessLog, isRoot, Lab, MESH_V4, MESH_V6, type Proc } from "./lab.ts";
+
+const skip = isRoot() ? false : "needs root: creates network namespaces and sets fs.pipe-user-pages-soft";
+const PIPE_SOFT = "/proc/sys/fs/pipe-user-pages-soft";
+const MIB = 1024 * 1024;
+
+const MESH = [MESH_V4, MESH_V6].flatMap((ip) =>
+  [9002, 9003, 9004, 9005].map((port) => ({ service: "demo/mesh", ip, port })),
+);
+
+/**
+ * Lowers the per-user pipe soft limit to one page: every pipe an unprivileged user (uid 1500) creates from
+ * now on gets the kernel's minimum of two slots, as when a busy sidecar holds more than the default 16384
+ * pages of pipes. Privileged users are exempt, so nothing else on the machine is affected. Returns the undo.
+ */
+function forceSmallPipes(): () => void {
+  const saved = readFileSync(PIPE_SOFT, "utf8").trim();
+  const restore = (): void => writeFileSync(PIPE_SOFT, saved);
+  process.once("exit", restore);
+  writeFileSync(PIPE_SOFT, "1");
+  return () => {
+    restore();
+    process.off("exit", restore);
+  };
+}
+
+async function activeConnections(lab: Lab): Promise<number> {
+  return JSON.parse(await lab.admin("/config_dump")).activeConnections as number;
+}
+
+for (const relay of ["splice", "js"]) {
+  describe(`relay faults (--relay ${relay})`, { skip }, () => {
+    const lab = new Lab();
+    let sidecar: Proc;
+    let restorePipes = (): void => {};
+
+    before(async () => {
+      await lab.create();
+      restorePipes = forceSmallPipes();
+      const config = lab.writeConfig({ enableEgress: true, meshEndpoints: MESH });
+      sidecar = await lab.startSidecar(["--config", config, "--relay", relay, "--idle-timeout", "60"]);
+    });
+    after(async () => {
+      restorePipes();
+      await lab.destroy();
+    });
+
+    for (const [family, ip] of [
+      ["IPv4", MESH_V4],
+      ["IPv6", MESH_V6],
+    ] as const) {
+      for (const [direction, port] of [
+        ["down", "9002"],
+        ["up", "9003"],
+      ] as const) {
+        test(`4 MiB ${direction} (${family}) through a reader paused 500 ms, pipes at their minimum: 20 of 20`, async () => {
+          const result = await lab.client(["transfer", ip, port, String(4 * MIB), direction, "20", "4"]);
+          assert.deepEqual(result, { completed: 20, failures: [] });
+        });
+      }
+    }
+
+    test("a client that half-closes, then resets, frees its pair within a second", async () => {
+      await lab.waitFor(async () => (await activeConnections(lab)) === 0);
+      const proc = lab.spawnClient(["halfreset-client", MESH_V4, "9004"]);
+      await proc.waitForLine((line) => line === '{"reset":true}');
+      const reset = performance.now();
+      await lab.waitFor(async () => (await activeConnections(lab)) === 0, 1000);
+      assert.ok(performance.now() - reset < 1000);
+      const line = accessLog(sidecar).findLast((entry) => entry["dst"] === `${MESH_V4}:9004`)!;
+      assert.match(String(line["error"]), /^(ECONNRESET|EPIPE)$/);
+    });
+
+    test("an upstream that half-closes, then resets, frees the pair and resets the client within a second", async () => {
+      await lab.waitFor(async () => (await activeConnections(lab)) === 0);
+      const proc = lab.spawnClient(["halfreset-server", MESH_V4, "9005"]);
+      await proc.waitForLine((line) => line === '{"ended":true}');
+      // The server resets 200 ms after its FIN.
+      await lab.waitFor(async () => (await activeConnections(lab)) === 0, 1200);
+      const line = accessLog(sidecar).findLast((entry) => entry["dst"] === `${MESH_V4}:9005`)!;
+      assert.match(String(line["error"]), /^(ECONNRESET|EPIPE)$/);
+      proc.child.stdin!.write("go\n");
+      const result = JSON.parse(await proc.waitForLine((text) => text.startsWith('{"how"')));
+      assert.match(result.how, /^(ECONNRESET|EPIPE)$/);
+    });
+  });
+}
