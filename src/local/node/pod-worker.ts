@@ -95,7 +95,7 @@ export interface PodWorkerDeps {
    * The kubelet-managed files and env of the pod (hosts, service account), made once its IPs are known;
    * undefined: none (the runtime alone, without an API server). `dropPodFiles` removes them at teardown.
    */
-  readonly podEnvironment?: (pod: V1Pod, podIPs: readonly string[]) => PodEnvironment;
+  readonly podEnvironment?: (pod: V1Pod, podIPs: readonly string[]) => Promise<PodEnvironment>;
   readonly dropPodFiles?: (uid: string) => void;
   /** Routes every sandbox gets (external hosts), read when the sandbox is made. */
   readonly routes: () => readonly SandboxRoute[];
@@ -315,7 +315,7 @@ export class PodWorker {
         const sandbox = await this.#freshSandbox(slot);
         this.#sandbox = sandbox.name;
         this.#podIPs = [sandbox.ip4, sandbox.ip6];
-        this.#environment = this.#deps.podEnvironment?.(this.pod, this.#podIPs);
+        this.#environment = await this.#deps.podEnvironment?.(this.pod, this.#podIPs);
         this.#sandboxError = undefined;
         this.#changed();
         return;

@@ -28,6 +28,7 @@ import { LogStore } from "./log-store.ts";
 import { createHostNetwork, type HostNetwork, type SandboxRoute } from "./network.ts";
 import { buildNetworkPlan, type NetworkPlan, type NodeNetworkConfig } from "./network-config.ts";
 import {
+  automountsToken,
   type PodApiAccess,
   type PodEnvironment,
   removePodFiles,
@@ -121,6 +122,14 @@ export class NodeRuntime implements NodeConnector {
    * kubelet-managed files (`/etc/hosts`, service account) and env. Unset: pods get none (the runtime alone).
    */
   podApiAccess: PodApiAccess | undefined;
+  /**
+   * The pod's own API credentials (a bound service-account token, the CA), fetched before its containers
+   * start; `tokenFile` is where the token will live (the setter keeps it fresh there). Unset, or resolving
+   * null: the shared `podApiAccess`. The node agent sets it.
+   */
+  podCredentials:
+    | ((pod: V1Pod, tokenFile: string) => Promise<{ token: string; caPem: string } | null>)
+    | undefined;
   /** The Services for pods' `/etc/hosts` (read at pod start); the node agent sets it. */
   serviceNames: (() => readonly ServiceName[]) | undefined;
   /** ClusterIP → sandbox holding it (see `assignServiceAddresses`). */
@@ -201,9 +210,14 @@ export class NodeRuntime implements NodeConnector {
     return done;
   }
 
-  #podEnvironment(pod: V1Pod, ips: readonly string[]): PodEnvironment {
+  async #podEnvironment(pod: V1Pod, ips: readonly string[]): Promise<PodEnvironment> {
     const dir = join(this.#opts.stateDir, "pods", pod.metadata?.uid ?? "");
-    const made = writePodFiles(dir, pod, ips, this.serviceNames?.() ?? [], this.podApiAccess);
+    const own =
+      this.podApiAccess && automountsToken(pod)
+        ? await this.podCredentials?.(pod, join(dir, "serviceaccount", "token"))
+        : undefined;
+    const access = own && this.podApiAccess ? { ...this.podApiAccess, ...own } : this.podApiAccess;
+    const made = writePodFiles(dir, pod, ips, this.serviceNames?.() ?? [], access);
     const path = this.#opts.containerPath;
     return path ? { mounts: made.mounts, env: { PATH: path, ...made.env } } : made;
   }
