@@ -19,9 +19,11 @@ import {
   Watch,
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { statusCode } from "./api-errors.ts";
 import { buildPodStatus } from "./pod-status.ts";
 import type { PodEvent, ResumeState } from "./pod-worker.ts";
 import type { NodeRuntime } from "./runtime.ts";
+import { ServiceAccountTokens } from "./service-account-tokens.ts";
 import { planServiceAddresses } from "./service-addresses.ts";
 
 export interface NodeAgentOptions {
@@ -62,14 +64,6 @@ export function resumeStateOf(pod: V1Pod): ResumeState | undefined {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** The HTTP status of a client-node error (undefined for a network error). */
-export function statusCode(error: unknown): number | undefined {
-  const e = error as { code?: unknown; statusCode?: unknown };
-  const code =
-    typeof e.code === "number" ? e.code : typeof e.statusCode === "number" ? e.statusCode : undefined;
-  return code;
-}
 
 /** Starts the agent: lists once (retrying until the API answers), removes orphans, then watches. */
 export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAgent> {
@@ -245,6 +239,9 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
 
   runtime.onChange = onRuntimeChange;
   runtime.onEvent = (pod, event) => postEvent(pod, event);
+  // Each pod's own token, bound to it, where the API server serves TokenRequest.
+  const tokens = new ServiceAccountTokens(core, runtime.podApiAccess?.caPem ?? "", logger);
+  runtime.podCredentials = (pod, tokenFile) => tokens.credentials(pod, tokenFile);
   runtime.readEnvSource = async (kind, namespace, name) => {
     try {
       if (kind === "ConfigMap")
@@ -335,6 +332,8 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
       runtime.onChange = undefined;
       runtime.onEvent = undefined;
       runtime.readEnvSource = undefined;
+      runtime.podCredentials = undefined;
+      tokens.stop();
       runtime.serviceNames = undefined;
       await Promise.all([informer.stop(), services.stop(), endpoints.stop()]);
     },

@@ -2,7 +2,8 @@
  * The node agent as the kubelet of the real control plane (`osm mesh up --engine kubernetes`, bridge
  * `osmt-nu0`, 203.0.113.80/28): its Node registers Ready with its addresses and declared features, its Lease
  * is renewed and it stays Ready past the node monitor's grace period; `kubectl exec` (with and without -ti),
- * `kubectl logs` (-f, --previous) and `kubectl attach` go through the real kube-apiserver to the kubelet API.
+ * `kubectl logs` (-f, --previous) and `kubectl attach` go through the real kube-apiserver to the kubelet API;
+ * each pod's service-account token is its own, from TokenRequest, bound to the pod.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -173,6 +174,35 @@ describe("the node agent as the real control plane's kubelet", { skip: rootSkip,
     assert.match(previous.stdout, /^attempt-[0-9a-f-]{36}\ndone\n$/);
     const current = await kubectl("logs", "crashy");
     assert.notEqual(current.stdout.split("\n")[0], previous.stdout.split("\n")[0]);
+  });
+
+  test("each pod gets its own token, bound to it by TokenRequest: the API server sees the pod's service account", async () => {
+    const sa = "/var/run/secrets/kubernetes.io/serviceaccount";
+    const token = (await kubectl("exec", "box", "-c", "curl", "--", "cat", `${sa}/token`)).stdout;
+    const claims = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString());
+    const uid = await jsonpath("pod", "box", "-o", "jsonpath={.metadata.uid}");
+    assert.equal(claims.sub, "system:serviceaccount:default:default");
+    assert.deepEqual(claims["kubernetes.io"].pod, { name: "box", uid });
+    // Asked for 3607 s, as the kubelet; kube-apiserver extends it to a year and says when to stop using it.
+    assert.equal(claims["kubernetes.io"].warnafter - claims.iat, 3607);
+    const ca = (await kubectl("exec", "box", "-c", "curl", "--", "cat", `${sa}/ca.crt`)).stdout;
+    const rootCa = await jsonpath("configmap", "kube-root-ca.crt", "-o", "jsonpath={.data.ca\\.crt}");
+    assert.equal(ca.trim(), rootCa.trim());
+    // The pod calls the API with its files, as in-cluster clients do: it is its service account, nothing more.
+    const call = await kubectl(
+      "exec",
+      "box",
+      "-c",
+      "curl",
+      "--",
+      "sh",
+      "-c",
+      `curl -sS --cacert ${sa}/ca.crt -H "Authorization: Bearer $(cat ${sa}/token)" https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/api/v1/namespaces/default/secrets`,
+    );
+    assert.match(
+      call.stdout,
+      /User \\"system:serviceaccount:default:default\\" cannot list resource \\"secrets\\"/,
+    );
   });
 
   test("the node stays Ready for over 60 s: its Lease is renewed and no not-ready taint appears", async () => {

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { arch, cpus, release, totalmem } from "node:os";
 import { CoordinationV1Api, CoreV1Api, type KubeConfig, VersionApi } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { statusCode } from "../agent.ts";
+import { statusCode } from "../api-errors.ts";
 import { goArch, microTime, type NodeFacts, nodeObject, nodeStatus } from "./node-status.ts";
 
 export const NODE_LEASE_NAMESPACE = "kube-node-lease";

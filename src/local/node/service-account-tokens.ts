@@ -1,0 +1,184 @@
+/**
+ * Per-pod service-account tokens, as the kubelet projects them: for a pod that automounts its token, a
+ * TokenRequest (`serviceaccounts/<sa>/token`) bound to the pod (its name and uid, so the token dies with the
+ * pod), with the audiences and lifetime of the pod's projected `serviceAccountToken` source (default: the API
+ * server's audiences, 3607 s); `ca.crt` from the namespace's `kube-root-ca.crt` ConfigMap. The token file is
+ * rewritten (atomically) at 80 % of the token's lifetime while the pod's folder exists. An API server that does
+ * not serve TokenRequest gets null: the caller falls back to the shared credentials.
+ */
+import { existsSync, renameSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import type { CoreV1Api, V1Pod } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { statusCode } from "./api-errors.ts";
+
+/** The kubelet's default lifetime of a projected token (an hour and 7 s: the extra makes stale use visible). */
+export const DEFAULT_EXPIRATION_SECONDS = 3607;
+
+export interface TokenRequestPlan {
+  readonly namespace: string;
+  readonly serviceAccount: string;
+  readonly body: {
+    readonly apiVersion: "authentication.k8s.io/v1";
+    readonly kind: "TokenRequest";
+    readonly spec: {
+      readonly audiences: string[];
+      readonly expirationSeconds: number;
+      readonly boundObjectRef: {
+        readonly apiVersion: "v1";
+        readonly kind: "Pod";
+        readonly name: string;
+        readonly uid: string;
+      };
+    };
+  };
+}
+
+/** The TokenRequest for a pod (pure): its service account, bound to it, as its projected volume asks. */
+export function tokenRequestFor(pod: V1Pod): TokenRequestPlan {
+  const source = (pod.spec?.volumes ?? [])
+    .flatMap((v) => v.projected?.sources ?? [])
+    .map((s) => s.serviceAccountToken)
+    .find((t) => t?.path === "token");
+  return {
+    namespace: pod.metadata?.namespace ?? "default",
+    serviceAccount: pod.spec?.serviceAccountName || "default",
+    body: {
+      apiVersion: "authentication.k8s.io/v1",
+      kind: "TokenRequest",
+      spec: {
+        audiences: source?.audience ? [source.audience] : [],
+        expirationSeconds: source?.expirationSeconds ?? DEFAULT_EXPIRATION_SECONDS,
+        boundObjectRef: {
+          apiVersion: "v1",
+          kind: "Pod",
+          name: pod.metadata?.name ?? "",
+          uid: pod.metadata?.uid ?? "",
+        },
+      },
+    },
+  };
+}
+
+/** When to fetch a fresh token: at 80 % of its lifetime, as the kubelet's token manager. */
+export function refreshDelayMs(issuedAt: number, expiresAt: number): number {
+  // Within setTimeout's range (a longer delay would fire at once).
+  return Math.min(2 ** 31 - 1, Math.max(1000, Math.floor((expiresAt - issuedAt) * 0.8)));
+}
+
+/**
+ * True when an error means the API server does not serve TokenRequest at all (404 for the path, 405), not that
+ * the service account is missing (a 404 whose Status names `serviceaccounts`).
+ */
+export function tokenRequestUnserved(error: unknown): boolean {
+  const code = statusCode(error);
+  if (code === 405) return true;
+  if (code !== 404) return false;
+  const body = (error as { body?: unknown }).body;
+  const text = typeof body === "string" ? body : JSON.stringify(body ?? {});
+  return !/"kind":\s*"serviceaccounts"/.test(text);
+}
+
+export class ServiceAccountTokens {
+  readonly #core: CoreV1Api;
+  readonly #logger: Logger;
+  readonly #fallbackCaPem: string;
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #stopped = false;
+
+  constructor(core: CoreV1Api, fallbackCaPem: string, logger: Logger) {
+    this.#core = core;
+    this.#fallbackCaPem = fallbackCaPem;
+    this.#logger = logger;
+  }
+
+  /** The pod's token and CA; null when TokenRequest is not served. Throws when the request is refused. */
+  async credentials(pod: V1Pod, tokenFile: string): Promise<{ token: string; caPem: string } | null> {
+    const plan = tokenRequestFor(pod);
+    let issued: { token: string; expiresAt: number; issuedAt: number };
+    try {
+      issued = await this.#issue(plan);
+    } catch (error) {
+      if (tokenRequestUnserved(error)) return null;
+      throw new Error(
+        `failed to fetch token for service account ${plan.namespace}/${plan.serviceAccount}: ${errorText(error)}`,
+      );
+    }
+    this.#schedule(plan, tokenFile, refreshDelayMs(issued.issuedAt, issued.expiresAt));
+    return { token: issued.token, caPem: await this.#rootCa(plan.namespace) };
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+  }
+
+  async #issue(plan: TokenRequestPlan) {
+    const issuedAt = Date.now();
+    const res = await this.#core.createNamespacedServiceAccountToken({
+      name: plan.serviceAccount,
+      namespace: plan.namespace,
+      body: plan.body,
+    });
+    const token = res.status?.token ?? "";
+    if (!token) throw new Error("the TokenRequest answer has no status.token");
+    // kube-apiserver may extend a 3607 s token to a year (warning after 3607 s): refresh as asked, like the kubelet.
+    const asked = issuedAt + plan.body.spec.expirationSeconds * 1000;
+    const expires = res.status?.expirationTimestamp;
+    const expiresAt = expires ? Math.min(new Date(expires).getTime(), asked) : asked;
+    return { token, issuedAt, expiresAt };
+  }
+
+  /** The namespace's `kube-root-ca.crt` (what the projected volume mounts), else the API server's CA. */
+  async #rootCa(namespace: string): Promise<string> {
+    try {
+      const cm = await this.#core.readNamespacedConfigMap({ name: "kube-root-ca.crt", namespace });
+      return cm.data?.["ca.crt"] ?? this.#fallbackCaPem;
+    } catch {
+      return this.#fallbackCaPem;
+    }
+  }
+
+  /** Rewrites the token file before the token expires, while the pod's folder exists. */
+  #schedule(plan: TokenRequestPlan, tokenFile: string, delayMs: number): void {
+    if (this.#stopped) return;
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      if (this.#stopped || !existsSync(dirname(tokenFile))) return;
+      this.#issue(plan)
+        .then((issued) => {
+          // Atomic: a reader sees the old token or the new one, never half of one.
+          writeFileSync(`${tokenFile}.tmp`, issued.token, { mode: 0o644 });
+          renameSync(`${tokenFile}.tmp`, tokenFile);
+          this.#logger.debug(
+            { pod: `${plan.namespace}/${plan.body.spec.boundObjectRef.name}` },
+            "token refreshed",
+          );
+          this.#schedule(plan, tokenFile, refreshDelayMs(issued.issuedAt, issued.expiresAt));
+        })
+        .catch((error: unknown) => {
+          if (!existsSync(dirname(tokenFile))) return;
+          this.#logger.warn(
+            { err: error, pod: plan.body.spec.boundObjectRef.name },
+            "token refresh failed; retrying",
+          );
+          this.#schedule(plan, tokenFile, 10_000);
+        });
+    }, delayMs);
+    timer.unref();
+    this.#timers.add(timer);
+  }
+}
+
+function errorText(error: unknown): string {
+  const body = (error as { body?: unknown }).body;
+  if (typeof body === "string") {
+    try {
+      return (JSON.parse(body) as { message?: string }).message ?? body;
+    } catch {
+      return body;
+    }
+  }
+  return (error as Error).message;
+}
