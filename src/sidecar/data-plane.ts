@@ -6,6 +6,7 @@
  */
 import { connect, createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "pino";
+import { ErrorCode, MeshError } from "../errors.ts";
 import type { ConfigStore } from "./config-store.ts";
 import {
   atConnectionLimit,
@@ -78,7 +79,7 @@ export class DataPlane {
   #inbound: ListenerPair | undefined;
   #draining = false;
   readonly #outboundMetrics: DirectionMetrics;
-  readonly #nativeRelay: NativeRelay | undefined;
+  #nativeRelay: NativeRelay | undefined;
   readonly #inboundMetrics: DirectionMetrics;
   #active = 0;
   #unsubscribe: (() => void) | undefined;
@@ -87,7 +88,7 @@ export class DataPlane {
 
   constructor(options: DataPlaneOptions) {
     this.#options = options;
-    if (options.relayMode === "splice") this.#nativeRelay = startNativeRelay();
+    if (options.relayMode === "splice") this.#nativeRelay = startRelayThread();
     this.#outboundMetrics = bindDirectionMetrics(options.metrics, "outbound");
     this.#inboundMetrics = bindDirectionMetrics(options.metrics, "inbound");
   }
@@ -179,10 +180,28 @@ export class DataPlane {
         this.#options.onFatal(error);
         throw error;
       }
-      server.on("error", (error) => this.#options.onFatal(error));
+      server.on("error", (error: NodeJS.ErrnoException) => this.#onListenerError(direction, family, error));
       servers.push(server);
     }
     return { servers };
+  }
+
+  /**
+   * An accept() that failed. Out of fds (EMFILE/ENFILE) or memory, libuv has already accepted and closed the
+   * waiting connections with its reserved fd (the clients see a reset): each such event is counted and
+   * logged as a dropped connection, and the listener goes on. Anything else is fatal.
+   */
+  #onListenerError(direction: Direction, family: 4 | 6, error: NodeJS.ErrnoException): void {
+    const code = error.code ?? "EUNKNOWN";
+    if (error.syscall === "accept" && ACCEPT_DROP_CODES.has(code)) {
+      this.#options.metrics.dropped.inc({ direction, cause: `accept:${code}` });
+      this.#options.logger.warn(
+        { direction, family, error: `accept:${code}`, active: this.#active },
+        "connection dropped",
+      );
+      return;
+    }
+    this.#options.onFatal(error);
   }
 
   #onConnection(direction: Direction, family: 4 | 6, client: Socket): void {
@@ -376,6 +395,26 @@ export class DataPlane {
     for (let waited = 0; this.#active > 0 && waited < 2000; waited += 10) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
+    // The relay thread stops (joined, its pipes closed) once no data plane uses it.
+    this.#nativeRelay?.release();
+    this.#nativeRelay = undefined;
+  }
+}
+
+/** accept() errors after which the listener goes on (libuv closed what it could not hand over). */
+const ACCEPT_DROP_CODES = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
+
+/** The splice relay's thread, or a clear error: a sidecar whose relay cannot run must not become ready. */
+function startRelayThread(): NativeRelay {
+  try {
+    return startNativeRelay();
+  } catch (cause) {
+    const error = cause as NodeJS.ErrnoException;
+    throw new MeshError(
+      ErrorCode.Unavailable,
+      `the splice relay's thread cannot start: ${error.message} (${error.code ?? "EUNKNOWN"})`,
+      { cause, hint: "free memory or threads for uid 1500, or run with --relay js" },
+    );
   }
 }
 

@@ -27,6 +27,8 @@ export interface SidecarMetrics {
   /** Bytes by direction and flow: `upstream` = client→upstream, `downstream` = upstream→client. */
   readonly bytes: Counter<"direction" | "flow">;
   readonly errors: Counter<"direction" | "kind">;
+  /** Connections dropped before the sidecar could see them (accept failed: out of fds or memory). */
+  readonly dropped: Counter<"direction" | "cause">;
   readonly connectSeconds: Histogram<"direction">;
   readonly configVersion: Gauge;
   readonly configUpdates: Counter<"result">;
@@ -66,6 +68,12 @@ export function createSidecarMetrics(): SidecarMetrics {
       name: "osm_sidecar_errors_total",
       help: "Connection errors by kind (connect, connect-timeout, reset, idle-timeout, original-dst, relay)",
       labelNames: ["direction", "kind"],
+      registers,
+    }),
+    dropped: new Counter({
+      name: "osm_sidecar_dropped_connections_total",
+      help: "accept() failures (cause accept:EMFILE|ENFILE|ENOBUFS|ENOMEM); each dropped at least one connection unseen",
+      labelNames: ["direction", "cause"],
       registers,
     }),
     connectSeconds: new Histogram({

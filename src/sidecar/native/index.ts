@@ -19,6 +19,7 @@ interface NativeAddon {
   socketError(fd: number): number;
   relayStart(
     callback: (id: number, bytesUp: number, bytesDown: number, error: string, connectUs: number) => void,
+    stackBytes: number,
   ): void;
   relayPair(fdClient: number, fdUpstream: number, idleMs: number): number;
   relayConnect(
@@ -29,6 +30,7 @@ interface NativeAddon {
     connectTimeoutMs: number,
   ): number;
   relayAbortAll(): void;
+  relayStop(): void;
 }
 
 let addon: NativeAddon | undefined;
@@ -127,26 +129,50 @@ export interface NativeRelay {
   abortAll(): void;
   /** Pairs handed over and not finished. */
   readonly active: number;
+  /**
+   * Gives up this user's share of the relay; the last one stops the thread: open pairs are reset (their
+   * `done` still runs, error `shutdown`), the thread joined, its pipes, epoll and eventfd closed.
+   */
+  release(): void;
 }
 
-let nativeRelay: NativeRelay | undefined;
+/** The relay thread's stack: it needs a few KiB (no recursion, one 128-event array), not glibc's 8 MiB. */
+export const RELAY_THREAD_STACK_BYTES = 256 * 1024;
+/**
+ * Overrides RELAY_THREAD_STACK_BYTES. For tests: a size no mapping can have (e.g. 2^48) makes
+ * pthread_create fail for real, as under memory pressure, so the sidecar's refusal to start can be seen.
+ */
+export const RELAY_STACK_ENV = "OSM_SIDECAR_RELAY_STACK_BYTES";
 
-/** Starts the relay thread once per process and returns the relay. */
+let nativeRelay: NativeRelay | undefined;
+let users = 0;
+
+/**
+ * Starts the relay thread (once per process; every caller later calls `release()`) and returns the relay.
+ * Throws the addon's Error (code = errno name) when the thread cannot be started.
+ */
 export function startNativeRelay(): NativeRelay {
+  users += 1;
   if (nativeRelay !== undefined) return nativeRelay;
   const native = loadNativeAddon();
   const pending = new Map<number, (result: ConnectRelayResult) => void>();
+  const stackBytes = Number(process.env[RELAY_STACK_ENV] ?? RELAY_THREAD_STACK_BYTES);
   // Runs on the JS thread, after relayPair/relayConnect returned, so `pending` always has the id.
-  native.relayStart((id, bytesUp, bytesDown, error, connectUs) => {
-    const done = pending.get(id);
-    pending.delete(id);
-    done?.({
-      bytesUp,
-      bytesDown,
-      error: error === "" ? undefined : error,
-      ...(connectUs >= 0 ? { connectSeconds: connectUs / 1e6 } : {}),
-    });
-  });
+  try {
+    native.relayStart((id, bytesUp, bytesDown, error, connectUs) => {
+      const done = pending.get(id);
+      pending.delete(id);
+      done?.({
+        bytesUp,
+        bytesDown,
+        error: error === "" ? undefined : error,
+        ...(connectUs >= 0 ? { connectSeconds: connectUs / 1e6 } : {}),
+      });
+    }, stackBytes);
+  } catch (error) {
+    users -= 1;
+    throw error;
+  }
   nativeRelay = {
     relay(client, upstream, idleTimeoutMs, done) {
       const id = native.relayPair(socketFd(client), socketFd(upstream), idleTimeoutMs);
@@ -168,6 +194,12 @@ export function startNativeRelay(): NativeRelay {
     abortAll: () => native.relayAbortAll(),
     get active() {
       return pending.size;
+    },
+    release() {
+      users -= 1;
+      if (users > 0 || nativeRelay === undefined) return;
+      nativeRelay = undefined;
+      native.relayStop();
     },
   };
   return nativeRelay;

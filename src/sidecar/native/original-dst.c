@@ -118,6 +118,7 @@ napi_value relay_start(napi_env env, napi_callback_info info);
 napi_value relay_pair(napi_env env, napi_callback_info info);
 napi_value relay_connect(napi_env env, napi_callback_info info);
 napi_value relay_abort_all(napi_env env, napi_callback_info info);
+napi_value relay_stop(napi_env env, napi_callback_info info);
 
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_value fn;
@@ -129,6 +130,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_set_named_property(env, exports, "relayConnect", fn);
   napi_create_function(env, "relayAbortAll", NAPI_AUTO_LENGTH, relay_abort_all, NULL, &fn);
   napi_set_named_property(env, exports, "relayAbortAll", fn);
+  napi_create_function(env, "relayStop", NAPI_AUTO_LENGTH, relay_stop, NULL, &fn);
+  napi_set_named_property(env, exports, "relayStop", fn);
   napi_create_function(env, "originalDst", NAPI_AUTO_LENGTH, original_dst, NULL, &fn);
   napi_set_named_property(env, exports, "originalDst", fn);
   napi_create_function(env, "mallocTrim", NAPI_AUTO_LENGTH, malloc_trim_js, NULL, &fn);

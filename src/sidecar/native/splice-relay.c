@@ -4,8 +4,10 @@
  * epoll (edge-triggered) serves every pair; JS hands a pair over once the upstream has connected and
  * before either socket has read a byte, then forgets its own handles.
  *
- *   relayStart(callback)                 once: callback(id, bytesUp, bytesDown, error) per finished pair,
- *                                        on the JS thread (threadsafe function); error "" when clean
+ *   relayStart(callback, stackBytes)     once: callback(id, bytesUp, bytesDown, error) per finished pair,
+ *                                        on the JS thread (threadsafe function); error "" when clean. Throws
+ *                                        (code = errno name) when the epoll, eventfd or thread cannot be made
+ *   relayStop()                          resets every pair, joins the thread, frees everything
  *   relayPair(fdClient, fdUpstream, idleMs) → id   dup()s both fds (JS then closes its copies)
  *   relayAbortAll()                      resets every pair (drain deadline)
  *
@@ -78,20 +80,27 @@ static struct pair *dead;   /* finished in this loop turn, freed at its end (lat
 #define SCAN_MS 100
 static int64_t next_scan_ms;
 
-/* Empty pipes kept for the next pairs (relay thread only): saves pipe2() and two close() per direction. */
-#define POOL_MAX 256
+/* Empty pipes kept for the next pairs (relay thread only): saves pipe2() and two close() per direction.
+ * Bounded, and shrinking: pipes that stayed unused for a whole POOL_TRIM_MS are closed, so the fd count goes
+ * back to its baseline after a burst (each pipe is 2 fds and counts against uid 1500's pipe pages). */
+#define POOL_MAX 64
+#define POOL_TRIM_MS 1000
 static int pool[POOL_MAX][2];
-static int pool_size;
+static int pool_size, pool_low; /* pool_low: smallest pool_size since the last trim */
+static int64_t next_trim_ms;
+static int stopping;
+static pthread_t thread;
 
 static int take_pipe(struct half *h) {
   if (pool_size > 0) {
     pool_size--;
+    if (pool_size < pool_low) pool_low = pool_size;
     h->pipe_r = pool[pool_size][0];
     h->pipe_w = pool[pool_size][1];
     return 0;
   }
   int fds[2];
-  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return -1;
+  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return errno;
   h->pipe_r = fds[0];
   h->pipe_w = fds[1];
   return 0;
@@ -108,6 +117,17 @@ static void give_pipe(struct half *h) {
     close(h->pipe_w);
   }
   h->pipe_r = h->pipe_w = -1;
+}
+
+/* Closes the pipes nobody took since the last trim (all of them when `all`). */
+static void trim_pool(int all) {
+  int excess = all ? pool_size : pool_low;
+  while (excess-- > 0 && pool_size > 0) {
+    pool_size--;
+    close(pool[pool_size][0]);
+    close(pool[pool_size][1]);
+  }
+  pool_low = pool_size;
 }
 
 static int64_t now_us(void) {
@@ -137,6 +157,10 @@ static const char *errno_name(int err) {
     case ENOBUFS: return "ENOBUFS";
     case ENETDOWN: return "ENETDOWN";
     case EHOSTDOWN: return "EHOSTDOWN";
+    case EBADF: return "EBADF";
+    case EINVAL: return "EINVAL";
+    case EAGAIN: return "EAGAIN";
+    case ENOSPC: return "ENOSPC";
     default: return "EIO";
   }
 }
@@ -269,6 +293,24 @@ static void connected(struct pair *p) {
   pump(p);
 }
 
+/* Watches both sockets (edge-triggered; the low bit of data says which). Returns 0 or an errno. */
+static int watch(struct pair *p) {
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = p};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, p->fd_client, &ev) != 0) return errno;
+  ev.data.ptr = (void *)((uintptr_t)p | 1);
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, p->fd_upstream, &ev) != 0) return errno;
+  return 0;
+}
+
+/* A pair that cannot be watched would otherwise wait for a timeout (forever with --idle-timeout 0). */
+static int watch_or_fail(struct pair *p) {
+  int err = watch(p);
+  if (err == 0) return 0;
+  snprintf(p->error, sizeof p->error, "epoll:%s", errno_name(err));
+  finish(p, 1);
+  return err;
+}
+
 /* relayConnect pairs: non-blocking connect from this thread (on veth the handshake runs inside connect()). */
 static void start_connect(struct pair *p) {
   int fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -284,10 +326,7 @@ static void start_connect(struct pair *p) {
   p->connect_deadline_ms = p->connect_start_us / 1000 + p->connect_timeout_ms;
   if (p->connect_deadline_ms < next_scan_ms) next_scan_ms = p->connect_deadline_ms;
   /* Both sockets are watched from now on: the client for a reset while the upstream connects. */
-  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = p};
-  epoll_ctl(ep, EPOLL_CTL_ADD, p->fd_client, &ev);
-  ev.data.ptr = (void *)((uintptr_t)p | 1);
-  epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+  if (watch_or_fail(p) != 0) return;
   if (connect(fd, (struct sockaddr *)&p->addr, p->addr_len) == 0) {
     connected(p);
   } else if (errno != EINPROGRESS) {
@@ -345,7 +384,8 @@ static void *relay_thread(void *arg) {
     pthread_mutex_lock(&lock);
     struct pair *incoming = queue;
     queue = NULL;
-    int do_abort = abort_all;
+    int do_abort = abort_all || stopping;
+    int stop = stopping;
     abort_all = 0;
     pthread_mutex_unlock(&lock);
     while (incoming) {
@@ -355,8 +395,10 @@ static void *relay_thread(void *arg) {
       p->prev = NULL;
       if (active) active->prev = p;
       active = p;
-      if (take_pipe(&p->up) != 0 || take_pipe(&p->down) != 0) {
-        snprintf(p->error, sizeof p->error, "%s", errno == EMFILE ? "EMFILE" : "ENFILE");
+      int err = take_pipe(&p->up);
+      if (err == 0) err = take_pipe(&p->down);
+      if (err != 0) {
+        snprintf(p->error, sizeof p->error, "pipe:%s", errno_name(err));
         finish(p, 1);
         continue;
       }
@@ -364,10 +406,7 @@ static void *relay_thread(void *arg) {
         start_connect(p);
         continue;
       }
-      struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = p};
-      epoll_ctl(ep, EPOLL_CTL_ADD, p->fd_client, &ev);
-      ev.data.ptr = (void *)((uintptr_t)p | 1);
-      epoll_ctl(ep, EPOLL_CTL_ADD, p->fd_upstream, &ev);
+      if (watch_or_fail(p) != 0) continue;
       p->up.readable = p->up.writable = p->down.readable = p->down.writable = 1;
       pump(p);
     }
@@ -377,7 +416,7 @@ static void *relay_thread(void *arg) {
     for (struct pair *p = scan ? active : NULL, *next; p; p = next) {
       next = p->next;
       if (do_abort) {
-        snprintf(p->error, sizeof p->error, "drain-timeout");
+        snprintf(p->error, sizeof p->error, "%s", stop ? "shutdown" : "drain-timeout");
         finish(p, 1);
       } else if (p->connecting) {
         if (now >= p->connect_deadline_ms) {
@@ -391,13 +430,19 @@ static void *relay_thread(void *arg) {
         finish(p, 1);
       }
     }
+    if (now >= next_trim_ms) {
+      trim_pool(0);
+      next_trim_ms = now + POOL_TRIM_MS;
+    }
     wait_ms = next_scan_ms <= now ? 0 : (int)(next_scan_ms - now);
     while (dead) {
       struct pair *p = dead;
       dead = p->next;
       free(p);
     }
+    if (stop) break;
   }
+  trim_pool(1);
   return arg;
 }
 
@@ -416,27 +461,89 @@ static void call_js(napi_env env, napi_value callback, void *context, void *data
   free(r);
 }
 
+/* Throws Error(code = errno name) for a failed setup call and undoes what was set up. */
+static napi_value start_failed(napi_env env, const char *call, int err) {
+  if (wake >= 0) close(wake);
+  if (ep >= 0) close(ep);
+  wake = ep = -1;
+  napi_release_threadsafe_function(tsfn, napi_tsfn_abort);
+  char message[128];
+  snprintf(message, sizeof message, "relayStart: %s: %s", call, strerror(err));
+  napi_throw_error(env, errno_name(err), message);
+  return NULL;
+}
+
 napi_value relay_start(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], name;
+  size_t argc = 2;
+  napi_value argv[2], name;
+  double stack_bytes = 0;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (ep >= 0) {
     napi_throw_error(env, "EALREADY", "relayStart: already started");
     return NULL;
   }
+  if (argc < 2 || napi_get_value_double(env, argv[1], &stack_bytes) != napi_ok || stack_bytes < 0) {
+    napi_throw_type_error(env, "EINVAL", "relayStart(callback, stackBytes) needs a stack size");
+    return NULL;
+  }
   napi_create_string_utf8(env, "osm-sidecar-relay", NAPI_AUTO_LENGTH, &name);
-  if (argc < 1 || napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, NULL, NULL, NULL, call_js, &tsfn) != napi_ok) {
-    napi_throw_type_error(env, "EINVAL", "relayStart(callback) needs a function");
+  if (napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, NULL, NULL, NULL, call_js, &tsfn) != napi_ok) {
+    napi_throw_type_error(env, "EINVAL", "relayStart(callback, stackBytes) needs a function");
     return NULL;
   }
   napi_unref_threadsafe_function(env, tsfn); /* the listeners keep the process alive, not the relay */
   ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) return start_failed(env, "epoll_create1", errno);
   wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake < 0) return start_failed(env, "eventfd", errno);
   struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-  epoll_ctl(ep, EPOLL_CTL_ADD, wake, &ev);
-  pthread_t thread;
-  pthread_create(&thread, NULL, relay_thread, NULL);
-  pthread_detach(thread);
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, wake, &ev) != 0) return start_failed(env, "epoll_ctl", errno);
+  stopping = 0;
+  next_trim_ms = now_ms() + POOL_TRIM_MS;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  int err = pthread_attr_setstacksize(&attr, (size_t)stack_bytes);
+  if (err == 0) err = pthread_create(&thread, &attr, relay_thread, NULL);
+  pthread_attr_destroy(&attr);
+  if (err != 0) return start_failed(env, "pthread_create", err);
+  return NULL;
+}
+
+/* relayStop(): resets every pair (their results still reach the callback), joins the thread, closes the
+ * pool, the epoll and the eventfd, releases the callback. relayStart may be called again afterwards. */
+napi_value relay_stop(napi_env env, napi_callback_info info) {
+  if (ep < 0) return NULL;
+  pthread_mutex_lock(&lock);
+  stopping = 1;
+  pthread_mutex_unlock(&lock);
+  uint64_t one = 1;
+  if (write(wake, &one, sizeof one) < 0) { /* counter full: the thread is awake anyway */ }
+  pthread_join(thread, NULL);
+  /* Pairs handed over after the thread's last look at the queue: close their fds, report them. */
+  pthread_mutex_lock(&lock);
+  struct pair *left = queue;
+  queue = NULL;
+  pthread_mutex_unlock(&lock);
+  while (left) {
+    struct pair *p = left;
+    left = p->queue_next;
+    p->finished = 1;
+    reset_close(p->fd_client);
+    if (p->fd_upstream >= 0) reset_close(p->fd_upstream);
+    struct result *r = malloc(sizeof *r);
+    if (r) {
+      memset(r, 0, sizeof *r);
+      r->id = p->id;
+      r->connect_us = -1;
+      snprintf(r->error, sizeof r->error, "shutdown");
+      if (napi_call_threadsafe_function(tsfn, r, napi_tsfn_blocking) != napi_ok) free(r);
+    }
+    free(p);
+  }
+  close(wake);
+  close(ep);
+  wake = ep = -1;
+  napi_release_threadsafe_function(tsfn, napi_tsfn_release);
   return NULL;
 }
 
@@ -472,8 +579,8 @@ napi_value relay_pair(napi_env env, napi_callback_info info) {
     if (p->fd_upstream >= 0) close(p->fd_upstream);
     free(p);
     char message[96];
-    snprintf(message, sizeof message, "relayPair: %s", strerror(err));
-    napi_throw_error(env, "EMFILE", message);
+    snprintf(message, sizeof message, "relayPair: dup: %s", strerror(err));
+    napi_throw_error(env, errno_name(err), message);
     return NULL;
   }
   p->up.in = p->fd_client;
@@ -529,10 +636,11 @@ napi_value relay_connect(napi_env env, napi_callback_info info) {
   }
   p->fd_client = fcntl(fd_a, F_DUPFD_CLOEXEC, 0);
   if (p->fd_client < 0) {
+    int err = errno;
     char message[96];
-    snprintf(message, sizeof message, "relayConnect: %s", strerror(errno));
+    snprintf(message, sizeof message, "relayConnect: dup: %s", strerror(err));
     free(p);
-    napi_throw_error(env, "EMFILE", message);
+    napi_throw_error(env, errno_name(err), message);
     return NULL;
   }
   p->fd_upstream = -1; /* opened by the relay thread */

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { once } from "node:events";
+import { readdirSync } from "node:fs";
 import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
 import { after, test } from "node:test";
 import { startNativeRelay } from "../../../src/sidecar/native/index.ts";
@@ -128,3 +129,49 @@ for (const [name, relayFn] of relays) {
     });
   }
 }
+
+test("the splice relay's pipe pool shrinks: after 100 pairs at once, the fd count is back at its baseline", async () => {
+  const native = startNativeRelay();
+  const backend = createServer({ allowHalfOpen: true }, (socket) => {
+    socket.on("error", () => {});
+    socket.pipe(socket);
+  });
+  const pending: Promise<RelayResult>[] = [];
+  const front = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (accepted) => {
+    const upstream = connect({ port: (backend.address() as AddressInfo).port, host: "127.0.0.1" });
+    upstream.pause();
+    upstream.once("connect", () => {
+      pending.push(new Promise((resolve) => native.relay(accepted, upstream, 0, resolve)));
+    });
+  });
+  servers.push(backend, front);
+  backend.listen(0, "127.0.0.1");
+  front.listen(0, "127.0.0.1");
+  await Promise.all([once(backend, "listening"), once(front, "listening")]);
+  const fds = (): number => readdirSync("/proc/self/fd").length;
+  const baseline = fds();
+  const clients = await Promise.all(
+    Array.from({ length: 100 }, async () => {
+      const client = connect({ port: (front.address() as AddressInfo).port, host: "127.0.0.1" });
+      await once(client, "connect");
+      return client;
+    }),
+  );
+  while (native.active < 100) await new Promise((resolve) => setTimeout(resolve, 10));
+  await Promise.all(
+    clients.map(async (client) => {
+      client.write("ping");
+      await once(client, "data");
+      client.end();
+      await once(client, "close");
+    }),
+  );
+  await Promise.all(pending);
+  const peak = fds();
+  const deadline = Date.now() + 3000;
+  while (fds() > baseline && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.ok(
+    fds() <= baseline,
+    `${fds()} fds 3 s after the burst (${peak} right after it), ${baseline} before`,
+  );
+});
