@@ -509,15 +509,13 @@ napi_value relay_start(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static void raise_flag(int *flag);
+
 /* relayStop(): resets every pair (their results still reach the callback), joins the thread, closes the
  * pool, the epoll and the eventfd, releases the callback. relayStart may be called again afterwards. */
 napi_value relay_stop(napi_env env, napi_callback_info info) {
   if (ep < 0) return NULL;
-  pthread_mutex_lock(&lock);
-  stopping = 1;
-  pthread_mutex_unlock(&lock);
-  uint64_t one = 1;
-  if (write(wake, &one, sizeof one) < 0) { /* counter full: the thread is awake anyway */ }
+  raise_flag(&stopping);
   pthread_join(thread, NULL);
   /* Pairs handed over after the thread's last look at the queue: close their fds, report them. */
   pthread_mutex_lock(&lock);
@@ -669,11 +667,16 @@ static napi_value hand_over(napi_env env, struct pair *p) {
   return id;
 }
 
-napi_value relay_abort_all(napi_env env, napi_callback_info info) {
-  if (ep < 0) return NULL;
+/* Sets one of the thread's flags (abort_all, stopping) and wakes it to act on it. */
+static void raise_flag(int *flag) {
   pthread_mutex_lock(&lock);
-  abort_all = 1;
+  *flag = 1;
   pthread_mutex_unlock(&lock);
   wake_thread();
+}
+
+napi_value relay_abort_all(napi_env env, napi_callback_info info) {
+  if (ep < 0) return NULL;
+  raise_flag(&abort_all);
   return NULL;
 }
