@@ -2,10 +2,11 @@
  * The relay's fault cases, each with the condition that used to break it: bulk transfers through a paused
  * reader while uid 1500's pipes are at their minimum size (the splice relay once stalled a direction until
  * the idle timeout), and a half-closed connection later reset from either side (once held its pair until the
- * idle timeout).
+ * idle timeout), and the fd count back at its baseline after a burst (the splice relay's pipe pool once kept
+ * up to 512 fds for good).
  */
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { accessLog, isRoot, Lab, MESH_V4, MESH_V6, type Proc } from "./lab.ts";
 
@@ -35,6 +36,11 @@ function forceSmallPipes(): () => void {
 
 async function activeConnections(lab: Lab): Promise<number> {
   return JSON.parse(await lab.admin("/config_dump")).activeConnections as number;
+}
+
+/** Open fds of a process (as root, through /proc). */
+function fdCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
 }
 
 for (const relay of ["splice", "js"]) {
@@ -91,6 +97,33 @@ for (const relay of ["splice", "js"]) {
       proc.child.stdin!.write("go\n");
       const result = JSON.parse(await proc.waitForLine((text) => text.startsWith('{"how"')));
       assert.match(result.how, /^(ECONNRESET|EPIPE)$/);
+    });
+
+    test("after a burst of 300 connections the sidecar's fd count is back at its baseline within 3 s", async () => {
+      const pid = sidecar.child.pid!;
+      assert.match(readFileSync(`/proc/${pid}/cmdline`, "utf8"), /sidecar/);
+      await lab.waitFor(async () => (await activeConnections(lab)) === 0);
+      // Settled: pipes pooled by the tests before are closed once unused for a while.
+      let baseline = fdCount(pid);
+      await lab.waitFor(() => {
+        const now = fdCount(pid);
+        const settled = now === baseline;
+        baseline = now;
+        return settled;
+      }, 5000);
+      const proc = lab.spawnClient(["concurrent", MESH_V4, "9000", "300"]);
+      await proc.waitForLine((line) => line === '{"open":300}', 20_000);
+      await lab.waitFor(async () => (await activeConnections(lab)) === 300);
+      const peak = fdCount(pid);
+      assert.ok(peak >= baseline + 300, `${peak} fds with 300 pairs open, ${baseline} before`);
+      proc.child.stdin!.write("go\n");
+      assert.deepEqual(JSON.parse(await proc.waitForLine((text) => text.startsWith('{"echoed"'))), {
+        echoed: 300,
+      });
+      await lab.waitFor(async () => (await activeConnections(lab)) === 0);
+      const closed = performance.now();
+      await lab.waitFor(() => fdCount(pid) <= baseline, 3000);
+      assert.ok(performance.now() - closed < 3000);
     });
   });
 }
