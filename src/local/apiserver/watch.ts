@@ -1,7 +1,10 @@
 /**
  * The watch hub: a bounded history of store events (so a watch can start from a recent resourceVersion,
- * as client-go's list-then-watch does) and live fan-out. A watch from a resourceVersion older than the
- * history (or from before this process started) gets 410 Gone, and the client re-lists. As kube-apiserver's
+ * as client-go's list-then-watch does) and live fan-out. The history keeps at most `capacity` events and, as
+ * kube-apiserver's watch cache (eventFreshDuration), none older than 75 s: each event holds a whole object
+ * version, and a count bound alone kept thousands of old pod versions alive (the daemon's RSS grew with
+ * churn). A watch from a resourceVersion older than the history (or from before this process started) gets
+ * 410 Gone, and the client re-lists. As kube-apiserver's
  * watch cache: a watch from a future resourceVersion is opened and gets the events after it; a read that
  * must be at least that fresh waits up to 3 s, then gets 504 "Too large resource version".
  */
@@ -46,8 +49,11 @@ export function tooLargeError(requested: number, current: number): ApiError {
   );
 }
 
+/** How long an event stays in the history (kube-apiserver's watch cache: eventFreshDuration). */
+export const HISTORY_FRESH_MS = 75_000;
+
 export class WatchHub {
-  private readonly history: StoreEvent[] = [];
+  private readonly history: { event: StoreEvent; at: number }[] = [];
   private readonly capacity: number;
   /** Events with resourceVersion > oldest are all in `history`. */
   private oldest: number;
@@ -55,18 +61,24 @@ export class WatchHub {
   private readonly unsubscribe: () => void;
   private readonly store: Store;
 
-  constructor(store: Store, capacity = 5000) {
+  private readonly now: () => number;
+
+  constructor(store: Store, capacity = 5000, now: () => number = Date.now) {
     this.store = store;
     this.capacity = capacity;
+    this.now = now;
     this.oldest = store.resourceVersion;
     this.unsubscribe = store.subscribe((event) => this.onEvent(event));
   }
 
   private onEvent(event: StoreEvent): void {
-    this.history.push(event);
-    if (this.history.length > this.capacity) {
-      const dropped = this.history.shift();
-      if (dropped) this.oldest = dropped.resourceVersion;
+    const now = this.now();
+    this.history.push({ event, at: now });
+    for (;;) {
+      const first = this.history[0];
+      if (!first || (this.history.length <= this.capacity && now - first.at <= HISTORY_FRESH_MS)) break;
+      this.history.shift();
+      this.oldest = first.event.resourceVersion;
     }
     for (const w of this.watchers) {
       if (event.resourceVersion <= w.after) continue;
@@ -86,7 +98,7 @@ export class WatchHub {
   ): () => void {
     if (fromResourceVersion !== undefined) {
       if (fromResourceVersion < this.oldest) throw goneError(fromResourceVersion, this.oldest);
-      for (const event of this.history) {
+      for (const { event } of this.history) {
         if (event.resourceVersion <= fromResourceVersion) continue;
         const e = translate(event, filter);
         if (e) send(e);
