@@ -3,10 +3,14 @@
  * cycles through the Kubernetes API (client-node), then `osm mesh down`; checks that no netns, veth or process
  * is left. Prints cycles/s and latency percentiles. Root only.
  *
- *   node bench/node/api-churn.ts [--cycles 1000]
+ * The soak: `--meshed` runs `osm install` first and churns in a meshed namespace (each pod gets osm-init and the
+ * sidecar from the injector pod's webhook); `--rss-every N` prints the daemon's RSS (VmRSS) every N cycles and
+ * the growth from the middle cycle to the last.
+ *
+ *   node bench/node/api-churn.ts [--cycles 1000] [--meshed] [--rss-every 50]
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,8 +21,13 @@ import { countSleepers } from "../../test/support/mesh.ts";
 import { freePort } from "../../test/support/poll.ts";
 
 const argv = process.argv.slice(2);
-const i = argv.indexOf("--cycles");
-const cycles = i >= 0 ? Number(argv[i + 1]) : 1000;
+const option = (name: string, fallback: number) => {
+  const at = argv.indexOf(name);
+  return at >= 0 ? Number(argv[at + 1]) : fallback;
+};
+const cycles = option("--cycles", 1000);
+const meshed = argv.includes("--meshed");
+const rssEvery = option("--rss-every", 0);
 if (process.getuid?.() !== 0) {
   process.stderr.write("api-churn bench needs root (network namespaces)\n");
   process.exit(1);
@@ -30,7 +39,16 @@ const stateDir = join(dir, "state");
 const kubeconfig = join(dir, "kubeconfig");
 const port = await freePort();
 const osm = (...args: string[]) =>
-  execFileSync(OSM, args, { stdio: ["ignore", "pipe", "inherit"] }).toString();
+  execFileSync(OSM, args, {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, KUBECONFIG: kubeconfig },
+  }).toString();
+/** The daemon's resident set in MB, from /proc (its pid from the state directory). */
+const daemonRssMb = () => {
+  const pid = readFileSync(join(stateDir, "daemon.pid"), "utf8").trim();
+  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+  return Number(kb) / 1024;
+};
 osm(
   "mesh",
   "up",
@@ -54,12 +72,27 @@ osm(
 const sleepers = countSleepers;
 const sleepersBefore = sleepers();
 const started = Date.now();
-let result: Awaited<ReturnType<typeof apiChurn>> | undefined;
+const result: Awaited<ReturnType<typeof apiChurn>> = { runningMs: [], goneMs: [] };
+const rss: [number, number][] = [];
 try {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);
   await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: "churn" } } });
-  result = await apiChurn(kubeconfig, "churn", cycles);
+  if (meshed) {
+    osm("install");
+    osm("namespace", "add", "churn");
+  }
+  const chunk = rssEvery > 0 ? rssEvery : cycles;
+  if (rssEvery > 0) rss.push([0, daemonRssMb()]);
+  for (let done = 0; done < cycles; done += chunk) {
+    const part = await apiChurn(kubeconfig, "churn", Math.min(chunk, cycles - done));
+    result.runningMs.push(...part.runningMs);
+    result.goneMs.push(...part.goneMs);
+    if (rssEvery > 0) {
+      rss.push([done + part.runningMs.length, daemonRssMb()]);
+      process.stdout.write(`cycle ${rss.at(-1)?.[0]}: daemon RSS ${rss.at(-1)?.[1].toFixed(1)} MB\n`);
+    }
+  }
 } finally {
   osm("mesh", "down", "--state-dir", stateDir, "--purge");
   rmSync(dir, { recursive: true, force: true });
@@ -75,4 +108,12 @@ process.stdout.write(
     `delete→gone ms:    p50 ${pct(result.goneMs, 0.5)} p95 ${pct(result.goneMs, 0.95)} p99 ${pct(result.goneMs, 0.99)}\n` +
     `left behind after down: netns/links ${left.length}, processes ${Math.max(0, extraProcesses)}\n`,
 );
+if (rss.length > 2) {
+  const middle = rss.find(([c]) => c >= cycles / 2) ?? rss[0];
+  const last = rss.at(-1);
+  if (middle && last)
+    process.stdout.write(
+      `daemon RSS ${meshed ? "(meshed) " : ""}cycle ${middle[0]} → ${last[0]}: ${middle[1].toFixed(1)} → ${last[1].toFixed(1)} MB (${(((last[1] - middle[1]) / middle[1]) * 100).toFixed(1)} %)\n`,
+    );
+}
 if (left.length > 0 || extraProcesses > 0) process.exitCode = 1;
