@@ -7,7 +7,6 @@
  * metrics agree, and prints a Markdown table (start / middle / end) and the outcomes by cause. Bounded: the
  * load stops at the duration, everything is removed afterwards.
  */
-import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -61,20 +60,7 @@ async function main(): Promise<void> {
   try {
     await lab.create();
     // Port 82 of the external host: SYNs dropped, so those upstreams time out.
-    execFileSync("ip", [
-      "netns",
-      "exec",
-      lab.serverNs,
-      "iptables",
-      "-A",
-      "INPUT",
-      "-p",
-      "tcp",
-      "--dport",
-      "82",
-      "-j",
-      "DROP",
-    ]);
+    lab.silencePort(82);
     const meshEndpoints = [9000, 9002, 9003, 9004, 9005].map((port) => ({
       service: "demo/mesh",
       ip: MESH_V4,

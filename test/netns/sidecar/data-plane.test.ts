@@ -3,7 +3,6 @@
  * concurrent connections, the connection cap, and failing closed when the sidecar dies.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { accessLog, EXCLUDED_V4, EXTERNAL_V4, isRoot, Lab, MESH_V4, MESH_V6, type Proc } from "./lab.ts";
 
@@ -56,20 +55,7 @@ for (const relay of ["splice", "js"]) {
 
     test("an upstream that refuses, or never answers within --connect-timeout, gets the client reset", async () => {
       // Port 81: nothing listens (RST). Port 82: SYNs dropped in the server namespace (no answer at all).
-      execFileSync("ip", [
-        "netns",
-        "exec",
-        lab.serverNs,
-        "iptables",
-        "-A",
-        "INPUT",
-        "-p",
-        "tcp",
-        "--dport",
-        "82",
-        "-j",
-        "DROP",
-      ]);
+      lab.silencePort(82);
       const refused = await lab.curl(["-s", "--max-time", "5", `http://${EXTERNAL_V4}:81/`]);
       assert.ok([7, 56].includes(refused.exitCode), `curl exit ${refused.exitCode}`);
       const silent = await lab.curl(["-s", "--max-time", "5", `http://${EXTERNAL_V4}:82/`]);

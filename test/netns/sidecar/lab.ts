@@ -246,6 +246,25 @@ export class Lab {
     await app.waitForLine((line) => line === "ready");
   }
 
+  /** Drops every SYN to `port` in the server namespace: connections there never get an answer. */
+  silencePort(port: number): void {
+    run([
+      "ip",
+      "netns",
+      "exec",
+      this.serverNs,
+      "iptables",
+      "-A",
+      "INPUT",
+      "-p",
+      "tcp",
+      "--dport",
+      String(port),
+      "-j",
+      "DROP",
+    ]);
+  }
+
   /** Spawns argv inside namespace `ns` (as root). */
   spawnIn(ns: string, argv: readonly string[], options: { stdin?: boolean } = {}): Proc {
     const child = spawn("ip", ["netns", "exec", ns, ...argv], {
