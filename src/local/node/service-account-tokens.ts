@@ -22,7 +22,8 @@ export interface TokenRequestPlan {
     readonly apiVersion: "authentication.k8s.io/v1";
     readonly kind: "TokenRequest";
     readonly spec: {
-      readonly audiences: string[];
+      /** Absent: the API server's audiences (as the kubelet sends it: an empty list is omitted on the wire). */
+      readonly audiences?: string[];
       readonly expirationSeconds: number;
       readonly boundObjectRef: {
         readonly apiVersion: "v1";
@@ -47,7 +48,7 @@ export function tokenRequestFor(pod: V1Pod): TokenRequestPlan {
       apiVersion: "authentication.k8s.io/v1",
       kind: "TokenRequest",
       spec: {
-        audiences: source?.audience ? [source.audience] : [],
+        ...(source?.audience ? { audiences: [source.audience] } : {}),
         expirationSeconds: source?.expirationSeconds ?? DEFAULT_EXPIRATION_SECONDS,
         boundObjectRef: {
           apiVersion: "v1",

@@ -31,7 +31,6 @@ describe("per-pod service-account tokens", () => {
         apiVersion: "authentication.k8s.io/v1",
         kind: "TokenRequest",
         spec: {
-          audiences: [],
           expirationSeconds: 3607,
           boundObjectRef: { apiVersion: "v1", kind: "Pod", name: "web-1", uid: "u-1" },
         },
