@@ -77,6 +77,8 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     logger: logger.child({ component: "node" }),
     serviceCidr4: serviceCidr,
     containerPath: config.containerPath,
+    // Pods see none of it (API server PKI and token, other pods' files, logs).
+    hiddenPaths: [config.stateDir],
   });
   await runtime.start();
   let engine: RunningEngine | undefined;

@@ -5,6 +5,7 @@
  */
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import { type EntrypointRegistry, normalizeImage } from "./entrypoints.ts";
+import { joinArgv } from "./pod-namespaces.ts";
 
 /** What a container process is started with. */
 export interface ContainerLaunch {
@@ -31,26 +32,11 @@ export interface PodFacts {
   readonly hostIP: string;
   readonly nodeName: string;
   readonly netnsPath: string;
-  /**
-   * Files the node gives the pod (kubelet-managed `/etc/hosts`, the service account directory): bind-mounted
-   * read-only over `target` in a private mount namespace of each container process.
-   */
-  readonly mounts?: readonly PodMount[];
+  /** The pod's namespace holder (`pod-namespaces.ts`): containers join its PID, mount, UTS and IPC namespaces. */
+  readonly holderPid: number;
   /** Env the kubelet adds before the container's own (KUBERNETES_SERVICE_HOST/PORT). */
   readonly serviceEnv?: Readonly<Record<string, string>>;
 }
-
-export interface PodMount {
-  readonly source: string;
-  readonly target: string;
-}
-
-/**
- * Run by `sh -c` in the container's fresh mount namespace (as root, before setpriv): bind-mounts each
- * `source target` pair read-only, then execs the rest. Fixed text; paths travel as arguments, never in it.
- */
-export const MOUNT_SCRIPT =
-  'while [ "$1" != -- ]; do mount -o bind,ro -- "$1" "$2" || exit 127; shift 2; done; shift; exec "$@"';
 
 /** File lookups, injected: `stat` of a path (mode, uid, gid, isFile/isDirectory) or undefined when missing. */
 export interface FileProbe {
@@ -345,26 +331,8 @@ export function buildContainerLaunch(
     return { reason: "StartError", message: `chdir to cwd ("${cwd}") failed: no such directory on the host` };
   }
   const caps = effectiveCapabilities(container);
-  const mounts = facts.mounts ?? [];
   const wrapper = [
-    "nsenter",
-    `--net=${facts.netnsPath}`,
-    "--",
-    ...(mounts.length > 0
-      ? [
-          "unshare",
-          "--mount",
-          "--propagation",
-          "private",
-          "--",
-          "sh",
-          "-c",
-          MOUNT_SCRIPT,
-          "osm-pod-mounts",
-          ...mounts.flatMap((m) => [m.source, m.target]),
-          "--",
-        ]
-      : []),
+    ...joinArgv(facts.netnsPath, facts.holderPid, cwd),
     "setpriv",
     `--reuid=${uid}`,
     `--regid=${gid}`,

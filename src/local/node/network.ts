@@ -7,6 +7,7 @@
  * So `net.ipv4.ip_forward` is never touched and nothing here can reach the uplink.
  */
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import type { CommandRunner } from "./command-runner.ts";
 import { runChecked } from "./command-runner.ts";
 import type { NetworkPlan } from "./network-config.ts";
@@ -31,6 +32,35 @@ export interface SandboxAddresses {
 function bridgeMac(bridge: string): string {
   const h = createHash("sha256").update(bridge).digest();
   return ["02", ...[...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, "0"))].join(":");
+}
+
+function kill(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // Already gone.
+  }
+}
+
+/** True when `pid` is PID 1 of a PID namespace below the host's (a pod's namespace holder). */
+function namespaceInit(pid: number): boolean {
+  try {
+    const nspid =
+      /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]?.split(/\s+/) ?? [];
+    return nspid.length > 1 && nspid[nspid.length - 1] === "1";
+  } catch {
+    return false;
+  }
+}
+
+/** True while `pid` exists and is not a zombie (exited, waiting to be reaped). */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat[stat.lastIndexOf(")") + 2] !== "Z";
+  } catch {
+    return false;
+  }
 }
 
 function notFound(stderr: string): boolean {
@@ -144,17 +174,28 @@ export function createHostNetwork(plan: NetworkPlan, run: CommandRunner): HostNe
       return { name, ip4, ip6 };
     },
     async deleteSandbox(name) {
+      const killed = new Set<number>();
+      // A pod's PID 1 first: its exit kills the pod's processes while their parents (the join wrappers, outside
+      // the pod's PID namespace) still live to reap them. Killed the other way round, the orphans go to the
+      // host's init, and PID 1 lingers until that reaps them.
+      const inits = (await self.pidsIn(name)).filter(namespaceInit);
+      for (const pid of inits) kill(pid);
+      for (let round = 0; round < 40 && inits.some(running); round++) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
       for (let round = 0; round < 40; round++) {
         const pids = await self.pidsIn(name);
         if (pids.length === 0) break;
         for (const pid of pids) {
-          try {
-            process.kill(pid, "SIGKILL");
-          } catch {
-            // Already gone.
-          }
+          killed.add(pid);
+          kill(pid);
         }
         await new Promise((r) => setTimeout(r, 50));
+      }
+      // A pod's PID 1 leaves the netns list early in its exit but lives on until every process of its PID
+      // namespace is reaped: wait for that, so that nothing of the pod outlives its teardown.
+      for (let round = 0; round < 40 && [...killed].some(running); round++) {
+        await new Promise((r) => setTimeout(r, 25));
       }
       // Deleting the host end removes both veth ends synchronously; netns teardown alone would be deferred to a
       // kernel work queue and leave the link visible for a while.

@@ -4,12 +4,12 @@
  * (`/var/run/secrets/kubernetes.io/serviceaccount/{token,ca.crt,namespace}`) with `KUBERNETES_SERVICE_HOST/PORT`,
  * so client libraries' in-cluster config works in the pod unchanged. The files live under the node's state
  * directory (mode 0700 up the path; bind mounts do not need the path to be searchable) and are bind-mounted
- * read-only into each container's own mount namespace (`container-launch.ts`). Rendering is pure.
+ * read-only in the pod's mount namespace (`pod-namespaces.ts`). Rendering is pure.
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
-import type { PodMount } from "./container-launch.ts";
+import type { PodMount } from "./pod-namespaces.ts";
 
 /** Where in-cluster clients look for their credentials (client-go, client-node). */
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";

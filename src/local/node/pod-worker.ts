@@ -25,6 +25,7 @@ import type { Ipam } from "./ipam.ts";
 import { formatLine, type LogStore } from "./log-store.ts";
 import type { HostNetwork, SandboxRoute } from "./network.ts";
 import type { PodEnvironment } from "./pod-files.ts";
+import { type PodNamespaceHolder, podHostname, startPodNamespaces } from "./pod-namespaces.ts";
 import { runProbe } from "./probes.ts";
 import { type RunningProcess, startProcess } from "./process-group.ts";
 
@@ -97,6 +98,8 @@ export interface PodWorkerDeps {
    */
   readonly podEnvironment?: (pod: V1Pod, podIPs: readonly string[]) => Promise<PodEnvironment>;
   readonly dropPodFiles?: (uid: string) => void;
+  /** Host paths hidden from the pod (the daemon's state folder), see `pod-namespaces.ts`. */
+  readonly hiddenPaths: readonly string[];
   /** Routes every sandbox gets (external hosts), read when the sandbox is made. */
   readonly routes: () => readonly SandboxRoute[];
   readonly onChange: () => void;
@@ -172,6 +175,7 @@ export class PodWorker {
   #sandbox: string | undefined;
   #podIPs: string[] = [];
   #environment: PodEnvironment | undefined;
+  #holder: PodNamespaceHolder | undefined;
   #initialized: boolean;
   #initFailed = false;
   #sandboxError: string | undefined;
@@ -316,6 +320,12 @@ export class PodWorker {
         this.#sandbox = sandbox.name;
         this.#podIPs = [sandbox.ip4, sandbox.ip6];
         this.#environment = await this.#deps.podEnvironment?.(this.pod, this.#podIPs);
+        this.#holder = await startPodNamespaces({
+          netnsPath: `/run/netns/${sandbox.name}`,
+          hostname: podHostname(this.pod),
+          mounts: this.#environment?.mounts ?? [],
+          hidden: this.#deps.hiddenPaths,
+        });
         this.#sandboxError = undefined;
         this.#changed();
         return;
@@ -370,7 +380,7 @@ export class PodWorker {
       hostIP: this.#deps.hostIP,
       nodeName: this.#deps.nodeName,
       netnsPath: `/run/netns/${this.#sandbox ?? ""}`,
-      mounts: this.#environment?.mounts ?? [],
+      holderPid: this.#holder?.pid ?? 0,
       serviceEnv: this.#environment?.env ?? {},
     };
   }
@@ -384,17 +394,19 @@ export class PodWorker {
       if (attempted) rec.restartCount += 1;
       attempted = true;
       const sources = await this.#envSources(rec.spec);
-      const launch =
+      const launch: ContainerLaunch | LaunchFailure =
         "reason" in sources
           ? sources
-          : buildContainerLaunch(
-              this.pod,
-              rec.spec,
-              this.#facts(),
-              this.#deps.entrypoints,
-              this.#deps.files,
-              sources,
-            );
+          : !this.#holder?.alive
+            ? { reason: "StartError", message: "the pod sandbox is gone (its namespace holder exited)" }
+            : buildContainerLaunch(
+                this.pod,
+                rec.spec,
+                this.#facts(),
+                this.#deps.entrypoints,
+                this.#deps.files,
+                sources,
+              );
       const startedAt = now();
       const startedMs = Date.now();
       let exitCode: number;

@@ -3,9 +3,9 @@
  * store under `stateDir`. It knows nothing of the API server: the node agent feeds it pods and reads views
  * back; tests drive it directly. It also implements the NodeConnector (exec, logs, proxy) the API server calls.
  */
-import { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
@@ -53,6 +53,11 @@ export interface NodeRuntimeOptions {
   readonly serviceCidr4?: string;
   /** PATH of every container (the image's PATH, which the host stands in for); default DEFAULT_PATH. */
   readonly containerPath?: string;
+  /**
+   * Host paths no pod may see besides `stateDir` (the daemon's whole state folder: the API server's PKI):
+   * each gets an empty read-only tmpfs over it in every pod's mount namespace.
+   */
+  readonly hiddenPaths?: readonly string[];
 }
 
 /** An external (non-pod) host on the bridge: its own netns, a bridge leg, and addresses pods route to. */
@@ -172,6 +177,7 @@ export class NodeRuntime implements NodeConnector {
         nodeName: this.#opts.nodeName,
         hostIP: this.plan.gateway4,
         logger: this.#opts.logger,
+        hiddenPaths: this.#hiddenPaths(),
         routes: () => [
           ...(this.#opts.serviceCidr4 ? [{ dst: this.#opts.serviceCidr4 }] : []),
           ...this.#externalRoutes(),
@@ -208,6 +214,12 @@ export class NodeRuntime implements NodeConnector {
     });
     this.#terminations.set(uid, done);
     return done;
+  }
+
+  /** The state folders to hide, outermost only (a tmpfs over a parent hides the children already). */
+  #hiddenPaths(): string[] {
+    const all = [this.#opts.stateDir, ...(this.#opts.hiddenPaths ?? [])].map((p) => resolve(p));
+    return all.filter((p) => !all.some((q) => q !== p && p.startsWith(`${q}/`)) && existsSync(p));
   }
 
   async #podEnvironment(pod: V1Pod, ips: readonly string[]): Promise<PodEnvironment> {

@@ -579,4 +579,87 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
     await runtime.killPod(uid(pod), 0);
     assert.deepEqual(await leftovers(), []);
   });
+
+  test("pods are isolated: own PID namespace and /proc, hostname, no view of the state folder; a pod's containers share them", async (t) => {
+    const secret = (name: string) => [{ name: "MARKER_TOKEN", value: `token-of-${name}` }];
+    const as1500 = { runAsUser: 1500, runAsGroup: 1500 };
+    const a = makePod(
+      {
+        containers: [
+          {
+            name: "app",
+            image: "busybox",
+            command: ["sleep", "3600"],
+            env: secret("a"),
+            securityContext: as1500,
+          },
+          { name: "side", image: "busybox", command: ["sleep", "3602"], securityContext: as1500 },
+        ],
+      },
+      "iso-a",
+    );
+    const b = makePod(
+      {
+        containers: [
+          {
+            name: "app",
+            image: "busybox",
+            command: ["sleep", "3601"],
+            env: secret("b"),
+            securityContext: as1500,
+          },
+        ],
+      },
+      "iso-b",
+    );
+    writeFileSync(join(stateDir, "pki-marker.key"), "private\n", { mode: 0o600 });
+    // With API access, pods get kubelet files whose sources lie under the (hidden) state folder.
+    runtime.podApiAccess = { host: runtime.plan.gateway4, port: 6443, caPem: "ca\n", token: "the-token" };
+    t.after(() => {
+      runtime.podApiAccess = undefined;
+    });
+    runtime.runPod(a);
+    runtime.runPod(b);
+    await waitFor(runtime, uid(a), allRunning, "a running");
+    const vb = await waitFor(runtime, uid(b), allRunning, "b running");
+    // b's container on the host: the host (positive control) reads its environment.
+    const hostPids = await runtime.network.pidsIn(vb.sandbox ?? "");
+    const bApp = hostPids.find((p) => readFileSync(`/proc/${p}/cmdline`, "utf8").includes("3601"));
+    assert.ok(bApp, "b's app process on the host");
+    assert.match(readFileSync(`/proc/${bApp}/environ`, "utf8"), /token-of-b/);
+
+    const sh = (pod: V1Pod, script: string, container = "app") =>
+      execIn(runtime, pod, ["sh", "-c", script], container);
+    // a's uid 1500 (the sidecar's uid, as b's) sees only a's processes: both of its containers, none of b's.
+    const listing = await sh(a, "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done");
+    assert.match(listing.stdout, /sleep 3600/);
+    assert.match(listing.stdout, /sleep 3602/);
+    assert.doesNotMatch(listing.stdout, /3601/);
+    const peek = await sh(a, `cat /proc/${bApp}/environ; grep -l token-of-b /proc/[0-9]*/environ`);
+    assert.notEqual(peek.exitCode, 0);
+    assert.doesNotMatch(peek.stdout, /token-of-b/);
+    // The other container of the same pod is in the same PID namespace (as with shareProcessNamespace).
+    assert.match((await sh(a, "grep -l token-of-a /proc/[0-9]*/environ", "side")).stdout, /environ/);
+    // Hostname (UTS) = pod name; the env's HOSTNAME agrees.
+    assert.equal((await sh(a, "cat /proc/sys/kernel/hostname; echo $HOSTNAME")).stdout, "iso-a\niso-a\n");
+    assert.equal((await sh(b, "hostname")).stdout, "iso-b\n");
+
+    // A root container: the state folder is an empty read-only tmpfs; the kubelet files still read.
+    const root = makePod(
+      { containers: [{ name: "app", image: "busybox", command: ["sleep", "3600"] }] },
+      "iso-root",
+    );
+    runtime.runPod(root);
+    await waitFor(runtime, uid(root), allRunning, "root running");
+    const state = await sh(root, `ls -A ${stateDir}; cat ${stateDir}/pki-marker.key; touch ${stateDir}/x`);
+    assert.equal(state.stdout, "");
+    assert.match(state.stderr, /pki-marker.key: No such file/);
+    assert.match(state.stderr, /Read-only file system/);
+    const files = await sh(
+      root,
+      "cat /var/run/secrets/kubernetes.io/serviceaccount/token; grep -c iso-root /etc/hosts",
+    );
+    assert.equal(files.stdout, "the-token2\n");
+    for (const p of [a, b, root]) await runtime.killPod(uid(p), 0);
+  });
 });

@@ -8,10 +8,10 @@ import {
   effectiveCapabilities,
   expandVars,
   type FileProbe,
-  MOUNT_SCRIPT,
   resolveCommand,
 } from "../../../src/local/node/container-launch.ts";
 import { builtinEntrypoints, normalizeImage } from "../../../src/local/node/entrypoints.ts";
+import { JOIN_SCRIPT, joinArgv } from "../../../src/local/node/pod-namespaces.ts";
 
 const facts = {
   podIP: "198.51.100.7",
@@ -19,6 +19,7 @@ const facts = {
   hostIP: "198.51.100.1",
   nodeName: "osm-local",
   netnsPath: "/run/netns/osm-pod-7",
+  holderPid: 4242,
 };
 
 /** A tiny fake filesystem: path → [mode, uid, gid, kind]. */
@@ -255,9 +256,7 @@ describe("the full launch", () => {
     );
     assert.ok("argv" in l);
     assert.deepEqual(l.argv, [
-      "nsenter",
-      "--net=/run/netns/osm-pod-7",
-      "--",
+      ...joinArgv("/run/netns/osm-pod-7", 4242, "/tmp"),
       "setpriv",
       "--reuid=1500",
       "--regid=3000",
@@ -270,36 +269,38 @@ describe("the full launch", () => {
     ]);
     assert.equal(l.cwd, "/tmp");
   });
-  test("with pod files, mounts them read-only in a private mount namespace and adds the API service env first", () => {
+  test("joins the pod's namespaces (holder's PID for children, mount, UTS, IPC) and adds the API service env first", () => {
     const l = buildContainerLaunch(
       pod(),
       { name: "c", command: ["sleep", "1"], env: [{ name: "KUBERNETES_SERVICE_PORT", value: "1" }] },
-      {
-        ...facts,
-        mounts: [{ source: "/state/pods/u/hosts", target: "/etc/hosts" }],
-        serviceEnv: { KUBERNETES_SERVICE_HOST: "198.51.100.1", KUBERNETES_SERVICE_PORT: "6443" },
-      },
+      { ...facts, serviceEnv: { KUBERNETES_SERVICE_HOST: "198.51.100.1", KUBERNETES_SERVICE_PORT: "6443" } },
       new Map(),
       fs,
     );
     assert.ok("argv" in l);
-    assert.deepEqual(l.argv.slice(0, 14), [
+    assert.deepEqual(l.argv.slice(0, 9), [
       "nsenter",
       "--net=/run/netns/osm-pod-7",
+      "--pid=/proc/4242/ns/pid_for_children",
+      "--mount=/proc/4242/ns/mnt",
+      "--uts=/proc/4242/ns/uts",
+      "--ipc=/proc/4242/ns/ipc",
+      "--wd=/",
+      "--no-fork",
       "--",
-      "unshare",
-      "--mount",
-      "--propagation",
-      "private",
-      "--",
+    ]);
+    // The container starts with default signal dispositions, below the signal-ignoring join script.
+    assert.deepEqual(l.argv.slice(9, 18), [
       "sh",
       "-c",
-      MOUNT_SCRIPT,
-      "osm-pod-mounts",
-      "/state/pods/u/hosts",
-      "/etc/hosts",
+      JOIN_SCRIPT,
+      "osm-pod",
+      "env",
+      "--default-signal",
+      "--",
+      "setpriv",
+      "--reuid=0",
     ]);
-    assert.deepEqual(l.argv.slice(14, 16), ["--", "setpriv"]);
     assert.equal(l.env.KUBERNETES_SERVICE_HOST, "198.51.100.1");
     // The container's own env wins, as with the kubelet's service env.
     assert.equal(l.env.KUBERNETES_SERVICE_PORT, "1");
