@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import type { CommandRunner } from "./command-runner.ts";
 import { runChecked } from "./command-runner.ts";
 import type { NetworkPlan } from "./network-config.ts";
+import { running } from "./process-group.ts";
 
 /**
  * A route every sandbox gets: `dst` via the bridge-leg address `via` (an external host), or on-link over the
@@ -48,16 +49,6 @@ function namespaceInit(pid: number): boolean {
     const nspid =
       /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]?.split(/\s+/) ?? [];
     return nspid.length > 1 && nspid[nspid.length - 1] === "1";
-  } catch {
-    return false;
-  }
-}
-
-/** True while `pid` exists and is not a zombie (exited, waiting to be reaped). */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat[stat.lastIndexOf(")") + 2] !== "Z";
   } catch {
     return false;
   }

@@ -3,6 +3,7 @@
  * signalled as a group), stdout/stderr into the log store, exit reported as a code (128+signal when killed).
  */
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 import type { LogWriter } from "./log-store.ts";
 
@@ -19,13 +20,52 @@ export interface RunningProcess {
   signal(sig: NodeJS.Signals): void;
 }
 
-/** Sends `sig` to process group `pid` (the container's session); ignores ESRCH. */
-export function signalGroup(pid: number, sig: NodeJS.Signals): void {
+function kill(target: number, sig: NodeJS.Signals): void {
   try {
-    process.kill(-pid, sig);
+    process.kill(target, sig);
   } catch {
-    // The group is gone already: nothing to signal.
+    // Gone already: nothing to signal.
   }
+}
+
+/** True while `pid` exists and is not a zombie (exited, waiting to be reaped). */
+export function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat[stat.lastIndexOf(")") + 2] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(" ").filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Sends `sig` to process group `pid` (the container's session); ignores ESRCH. SIGKILL goes to the leader's
+ * children first: the leader is the join wrapper, outside the pod's PID namespace (`pod-namespaces.ts`), and
+ * killed together with the container it would hand the container's remains to the host's init, which may be
+ * slow to reap them (the pod's PID 1 then lingers at teardown). The wrapper exits by itself once its child is
+ * gone; then the rest of the group is killed.
+ */
+export function signalGroup(pid: number, sig: NodeJS.Signals): void {
+  const children = sig === "SIGKILL" ? childrenOf(pid) : [];
+  if (children.length === 0) {
+    kill(-pid, sig);
+    return;
+  }
+  for (const child of children) kill(child, sig);
+  let tries = 0;
+  const rest = () => {
+    if (running(pid) && ++tries < 20) setTimeout(rest, 10).unref();
+    else kill(-pid, sig);
+  };
+  rest();
 }
 
 /** Starts `argv` with `env`/`cwd`; throws (synchronously reported via the promise) when it cannot be spawned. */
