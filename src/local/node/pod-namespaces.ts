@@ -44,9 +44,13 @@ export const HOLDER_SCRIPT = [
  * The joining side, run outside the pod's PID namespace (nsenter `--no-fork`) so that it outlives the
  * container and reports its exit as a code. It ignores the terminal and termination signals, which are
  * meant for the container (a process group signal reaches both; Ctrl-C of an exec TTY too), and resets them
- * to their defaults for the container (`env --default-signal`), which starts as on a cluster.
+ * to their defaults for the container (`env --default-signal`), which starts as on a cluster. On a terminal
+ * the container becomes the session leader with it as its controlling tty (`setsid --ctty`, before setpriv
+ * drops the capability to take it over): a shell's job control then sees process groups of its own PID
+ * namespace (a session led from outside it shows as group 0, and dash exits 2 failing to give it back).
  */
-export const JOIN_SCRIPT = 'trap "" HUP INT QUIT TERM; "$@"; exit $?';
+export const JOIN_SCRIPT =
+  'trap "" HUP INT QUIT TERM; if [ -t 0 ]; then setsid --ctty "$@"; else "$@"; fi; exit $?';
 
 /** The argv of the holder process. */
 export function holderArgv(spec: PodNamespaceSpec): string[] {
