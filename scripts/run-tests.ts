@@ -2,7 +2,9 @@
  * Runs the suite in phases, because some tests share host-wide resources:
  *   1. unit + golden: pure, run two files at a time;
  *   2. netns: real namespaces with per-suite name prefixes, two files at a time;
- *   3. e2e: real daemons, bridges and kubeconfigs, one file at a time.
+ *   3. e2e: real daemons, bridges and kubeconfigs, one file at a time;
+ *   4. the suites that run a mesh again, on the real Kubernetes control plane (OSM_TEST_ENGINE=kubernetes:
+ *      test/support/mesh.ts then starts `osm mesh up --engine kubernetes`), one file at a time.
  * Prints each phase with the spec reporter and ends with one line `tests: N passed, N failed, N skipped`.
  * Usage: node scripts/run-tests.ts [GLOB...]   (globs replace the phases' own; run one at a time)
  */
@@ -14,7 +16,16 @@ interface Phase {
   name: string;
   patterns: string[];
   concurrency: number;
+  /** Set for the phase's test processes. */
+  env?: Record<string, string>;
 }
+
+/** The suites that run on both engines (each starts its mesh through test/support/mesh.ts). */
+const REAL_ENGINE_SUITES = [
+  "test/e2e/demo/**/*.test.ts",
+  "test/e2e/controlplane/**/*.test.ts",
+  "test/e2e/mesh/**/*.test.ts",
+];
 
 const phases: Phase[] = [
   {
@@ -24,6 +35,12 @@ const phases: Phase[] = [
   },
   { name: "network namespaces", patterns: ["test/netns/**/*.test.ts"], concurrency: 2 },
   { name: "end to end", patterns: ["test/e2e/**/*.test.ts"], concurrency: 1 },
+  {
+    name: "end to end on the real Kubernetes control plane",
+    patterns: REAL_ENGINE_SUITES,
+    concurrency: 1,
+    env: { OSM_TEST_ENGINE: "kubernetes" },
+  },
 ];
 
 const FILE_TIMEOUT_MS = 10 * 60_000;
@@ -46,6 +63,9 @@ async function runPhase(phase: Phase, totals: Totals): Promise<void> {
   const files = await filesOf(phase.patterns);
   if (files.length === 0) return;
   process.stdout.write(`\n== ${phase.name}: ${files.length} files\n`);
+  // Test files run in child processes, which inherit this environment.
+  const saved = { ...process.env };
+  Object.assign(process.env, phase.env ?? {});
   const stream = run({ files, concurrency: phase.concurrency, timeout: FILE_TIMEOUT_MS });
   stream.on("test:summary", (summary) => {
     // The run's own summary has no file; per-file summaries carry theirs.
@@ -58,6 +78,11 @@ async function runPhase(phase: Phase, totals: Totals): Promise<void> {
   });
   await new Promise<void>((resolve, reject) => {
     stream.compose(spec).on("end", resolve).on("error", reject).pipe(process.stdout, { end: false });
+  }).finally(() => {
+    for (const key of Object.keys(phase.env ?? {})) {
+      if (saved[key] === undefined) delete process.env[key];
+      else process.env[key] = saved[key];
+    }
   });
 }
 
