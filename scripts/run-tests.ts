@@ -20,8 +20,13 @@ interface Phase {
   env?: Record<string, string>;
 }
 
-/** The suites that run on both engines (each starts its mesh through test/support/mesh.ts). */
+/**
+ * The suites that run on both engines: each starts its mesh (test/support/mesh.ts) or its API server
+ * (test/support/apiserver.ts startTestApiServer) on the engine OSM_TEST_ENGINE names.
+ */
 const REAL_ENGINE_SUITES = [
+  "test/e2e/guide/namespace.test.ts",
+  "test/e2e/guide/proxy-status.test.ts",
   "test/e2e/demo/**/*.test.ts",
   "test/e2e/controlplane/**/*.test.ts",
   "test/e2e/mesh/**/*.test.ts",

@@ -1,5 +1,6 @@
 /** The embedded API server in this test's process, with a kubeconfig for it that kubectl, bin/osm and client-node use. */
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { KubeConfig } from "@kubernetes/client-node";
 import pino from "pino";
 import {
@@ -8,7 +9,9 @@ import {
   startApiServer,
   writeKubeconfig,
 } from "../../src/local/apiserver/index.ts";
-import { kubectlEnv } from "./run.ts";
+import { startRealControlPlane } from "./kubernetes.ts";
+import { testEngine } from "./mesh.ts";
+import { kubectlEnv, run } from "./run.ts";
 
 export interface EmbeddedApiServer {
   readonly server: ApiServer;
@@ -47,4 +50,46 @@ export async function startEmbeddedApiServer(
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);
   return { server, kubeconfig, kc, env: kubectlEnv(kubeconfig, dir) };
+}
+
+/** An API server for a suite that needs no node: the embedded one, or the real one on the real-engine run. */
+export interface TestApiServer {
+  readonly engine: "embedded" | "kubernetes";
+  readonly kubeconfig: string;
+  readonly kc: KubeConfig;
+  readonly env: NodeJS.ProcessEnv;
+  close(): Promise<void>;
+}
+
+/**
+ * The embedded API server, or (OSM_TEST_ENGINE=kubernetes) the real control plane with the MeshConfig CRD
+ * established, as the embedded server serves it from the start.
+ */
+export async function startTestApiServer(dir: string, context: string): Promise<TestApiServer> {
+  if (testEngine() === "embedded") {
+    const e = await startEmbeddedApiServer(dir, context);
+    return {
+      engine: "embedded",
+      kubeconfig: e.kubeconfig,
+      kc: e.kc,
+      env: e.env,
+      close: () => e.server.close(),
+    };
+  }
+  const real = await startRealControlPlane(dir, context);
+  const crd = fileURLToPath(new URL("../../deploy/crds/meshconfig.yaml", import.meta.url));
+  for (const args of [
+    ["apply", "-f", crd],
+    ["wait", "--for=condition=Established", "crd/meshconfigs.config.openservicemesh.io", "--timeout=60s"],
+  ]) {
+    const r = await run("kubectl", args, { env: real.env });
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr}`);
+  }
+  return {
+    engine: "kubernetes",
+    kubeconfig: real.kubeconfig,
+    kc: real.kc,
+    env: real.env,
+    close: () => real.plane.stop(),
+  };
 }

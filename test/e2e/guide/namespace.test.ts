@@ -4,14 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { AppsV1Api, CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
-import type { ApiServer } from "../../../src/local/apiserver/index.ts";
-import { startEmbeddedApiServer } from "../../support/apiserver.ts";
+import { startTestApiServer, type TestApiServer } from "../../support/apiserver.ts";
 import { type Ran, run } from "../../support/run.ts";
 
 const osm = new URL("../../../bin/osm", import.meta.url).pathname;
 
 let dir: string;
-let server: ApiServer;
+let server: TestApiServer;
 let env: NodeJS.ProcessEnv;
 
 /** `osm ...` as a user runs it; returns what it printed. */
@@ -36,7 +35,8 @@ async function kubectlMeta(
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "osmt-gd-ns-"));
   let kc: KubeConfig;
-  ({ server, env, kc } = await startEmbeddedApiServer(dir, "osmt-gd"));
+  server = await startTestApiServer(dir, "osmt-gd");
+  ({ env, kc } = server);
   const core = kc.makeApiClient(CoreV1Api);
   for (const name of ["osm-system", "osmt-gd-a", "osmt-gd-b", "osmt-gd-c"]) {
     await core.createNamespace({ body: { metadata: { name } } });

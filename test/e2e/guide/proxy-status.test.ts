@@ -19,8 +19,7 @@ import {
   LABEL_MONITORED_BY,
 } from "../../../src/constants.ts";
 import { readMeshConfig } from "../../../src/guide/proxy-status.ts";
-import type { ApiServer } from "../../../src/local/apiserver/index.ts";
-import { startEmbeddedApiServer } from "../../support/apiserver.ts";
+import { startTestApiServer, type TestApiServer } from "../../support/apiserver.ts";
 import { type Ran, run as runCommand } from "../../support/run.ts";
 
 const osm = new URL("../../../bin/osm", import.meta.url).pathname;
@@ -28,7 +27,7 @@ const NS = "osmt-gd-app";
 const MERGE = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
 let dir: string;
-let server: ApiServer;
+let server: TestApiServer;
 let env: NodeJS.ProcessEnv;
 let kc: KubeConfig;
 let core: CoreV1Api;
@@ -67,7 +66,8 @@ async function admitPod(name: string, labels: Record<string, string> = {}): Prom
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "osmt-gd-ps-"));
-  ({ server, env, kc } = await startEmbeddedApiServer(dir, "osmt-gd"));
+  server = await startTestApiServer(dir, "osmt-gd");
+  ({ env, kc } = server);
   core = kc.makeApiClient(CoreV1Api);
   await core.createNamespace({ body: { metadata: { name: "osm-system" } } });
   await core.createNamespace({ body: { metadata: { name: NS, labels: { [LABEL_MONITORED_BY]: "osm" } } } });
