@@ -127,6 +127,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     const nodeKubeConfig = kubeConfigFor(engine, engine.node, config.context);
     agent = await startNodeAgent({
       kubeConfig: nodeKubeConfig,
+      serviceKubeConfig: kubeConfigFor(engine, engine.serviceProxy, config.context),
       runtime,
       nodeName: NODE_NAME,
       logger: logger.child({ component: "agent" }),

@@ -26,6 +26,8 @@ export interface RunningEngine {
   readonly user: Credential;
   /** The node agent's identity. */
   readonly node: Credential;
+  /** Who the node agent watches Services and Endpoints as (kube-proxy's identity on a cluster). */
+  readonly serviceProxy: Credential;
   /** How pods reach the API: address, port and CA (and, on the embedded engine, the token they share). */
   readonly podApiAccess: PodApiAccess;
   /** The real control plane's version and components (engine `kubernetes`). */
@@ -109,6 +111,7 @@ export async function startEngine(
       caPem: plane.pki.caPem,
       user: { clientCertificate: plane.pki.admin },
       node: { clientCertificate: plane.pki.node },
+      serviceProxy: { clientCertificate: plane.pki.kubeProxy },
       // No shared token: each pod's own service-account token comes through TokenRequest.
       podApiAccess: { host: runtime.plan.gateway4, port: config.port, caPem: plane.pki.caPem, token: "" },
       kubernetes: {
@@ -135,6 +138,7 @@ export async function startEngine(
     caPem: api.caPem,
     user: { clientCertificate: api.adminCertificate },
     node: { token: api.nodeToken },
+    serviceProxy: { token: api.nodeToken },
     // The pods' shared token counts only from a pod's own address, as its service account (apiserver/authn.ts).
     podApiAccess: { host: runtime.plan.gateway4, port: api.port, caPem: api.caPem, token: api.podToken },
     close: () => api.close(),

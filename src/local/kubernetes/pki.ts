@@ -27,6 +27,8 @@ export interface ControlPlanePki {
   readonly admin: Credential;
   /** The node agent's identity: `system:node:<name>` in `system:nodes` (the Node authorizer's subject). */
   readonly node: Credential;
+  /** The node's service proxy: `system:kube-proxy` (bound to `system:node-proxier`: Services, Endpoints). */
+  readonly kubeProxy: Credential;
   /** The kubelet API's serving certificate (kube-apiserver checks it with `--kubelet-certificate-authority`). */
   readonly kubeletServing: Credential;
 }
@@ -61,6 +63,8 @@ function leafSpecs(settings: ControlPlaneSettings, kubernetesServiceIp: string):
     },
     { file: "kube-controller-manager", commonName: "system:kube-controller-manager", usages: ["client"] },
     { file: "kube-scheduler", commonName: "system:kube-scheduler", usages: ["client"] },
+    // What kube-proxy is on a cluster: the node agent watches Services and Endpoints as it.
+    { file: "kube-proxy", commonName: "system:kube-proxy", usages: ["client"] },
     {
       file: "node",
       commonName: `system:node:${settings.nodeName}`,
@@ -132,5 +136,11 @@ export async function ensureControlPlanePki(
     certPem: readFileSync(paths.leaf(name).cert, "utf8"),
     keyPem: readFileSync(paths.leaf(name).key, "utf8"),
   });
-  return { caPem: ca.certPem, admin: read("admin"), node: read("node"), kubeletServing: read("kubelet") };
+  return {
+    caPem: ca.certPem,
+    admin: read("admin"),
+    node: read("node"),
+    kubeProxy: read("kube-proxy"),
+    kubeletServing: read("kubelet"),
+  };
 }

@@ -28,6 +28,11 @@ import { planServiceAddresses } from "./service-addresses.ts";
 
 export interface NodeAgentOptions {
   readonly kubeConfig: KubeConfig;
+  /**
+   * Who watches Services and Endpoints (default: `kubeConfig`). On a real cluster a node's own identity may
+   * not list Endpoints: that is kube-proxy's (`system:kube-proxy`, bound to `system:node-proxier`).
+   */
+  readonly serviceKubeConfig?: KubeConfig;
   readonly runtime: NodeRuntime;
   readonly nodeName: string;
   readonly logger: Logger;
@@ -183,7 +188,13 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
           pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30,
         );
         await core
-          .deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0, body: { preconditions: { uid } } })
+          .deleteNamespacedPod({
+            name,
+            namespace,
+            // In the body too: kube-apiserver reads a DeleteOptions body instead of the query parameters.
+            gracePeriodSeconds: 0,
+            body: { gracePeriodSeconds: 0, preconditions: { uid } },
+          })
           .catch((error: unknown) => {
             if (statusCode(error) !== 404 && statusCode(error) !== 409) throw error;
           });
@@ -257,8 +268,10 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
     }
   };
   // ---- Services and Endpoints (before any pod starts): /etc/hosts entries, ClusterIP holders -------------
+  const serviceKubeConfig = options.serviceKubeConfig ?? options.kubeConfig;
+  const proxyCore = serviceKubeConfig.makeApiClient(CoreV1Api);
   const watchAll = <T extends KubernetesObject>(path: string, list: () => Promise<{ items: T[] }>) => {
-    const lw = new ListWatch<T>(path, new Watch(options.kubeConfig), list, false);
+    const lw = new ListWatch<T>(path, new Watch(serviceKubeConfig), list, false);
     lw.on("add", () => scheduleServices());
     lw.on("update", () => scheduleServices());
     lw.on("delete", () => scheduleServices());
@@ -286,8 +299,10 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
     }, 50);
     servicesTimer.unref();
   };
-  const services = watchAll<V1Service>("/api/v1/services", () => core.listServiceForAllNamespaces());
-  const endpoints = watchAll<V1Endpoints>("/api/v1/endpoints", () => core.listEndpointsForAllNamespaces());
+  const services = watchAll<V1Service>("/api/v1/services", () => proxyCore.listServiceForAllNamespaces());
+  const endpoints = watchAll<V1Endpoints>("/api/v1/endpoints", () =>
+    proxyCore.listEndpointsForAllNamespaces(),
+  );
   runtime.serviceNames = () =>
     services.list().flatMap((s) =>
       s.spec?.clusterIP && s.spec.clusterIP !== "None"

@@ -18,6 +18,7 @@ import {
   hostLeftovers as leftovers,
   localMesh,
   meshDownPurgeArgs,
+  testEngine,
 } from "../../support/mesh.ts";
 import { until } from "../../support/poll.ts";
 import { run } from "../../support/run.ts";
@@ -124,9 +125,11 @@ describe("osm mesh up, kubectl, osm mesh down", { skip: rootSkip, concurrency: f
       new RegExp(`Error: bridge ${BRIDGE} is in use by the osm-local daemon of ${stateDir}`),
     );
     const status = await osm("mesh", "status", "--state-dir", stateDir);
+    // The embedded API server listens on loopback; kube-apiserver on the node's address on the bridge.
+    const host = testEngine() === "kubernetes" ? "198\\.51\\.100\\.\\d+" : "127\\.0\\.0\\.1";
     assert.match(
       status.stdout,
-      new RegExp(`running .*\\n.*API server: +https://127\\.0\\.0\\.1:\\d+\\n[\\s\\S]*bridge ${BRIDGE}`),
+      new RegExp(`running [\\s\\S]*API server: +https://${host}:\\d+\\n[\\s\\S]*bridge ${BRIDGE}`),
     );
   });
 
@@ -414,11 +417,13 @@ spec:
     await new Promise<void>((r) => blocker.listen(0, "127.0.0.1", r));
     const port = (blocker.address() as { port: number }).port;
     const args = [...upArgs];
-    args[args.indexOf("--port") + 1] = String(port);
+    // What listens on loopback: the embedded API server, or the real engine's etcd.
+    const flag = testEngine() === "kubernetes" ? "--etcd-port" : "--port";
+    args[args.indexOf(flag) + 1] = String(port);
     const up = await osm(...args);
     blocker.close();
     assert.equal(up.code, 1);
-    assert.match(up.stderr, new RegExp(`Error: port ${port} on 127\\.0\\.0\\.1 is already in use`));
+    assert.match(up.stderr, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use`));
     assert.deepEqual(await hostLeftovers(), []);
   });
 });
