@@ -117,7 +117,8 @@ export function buildPodStatus(view: PodView, previous?: V1PodStatus): V1PodStat
     hostIP: view.hostIP,
     hostIPs: [{ ip: view.hostIP }],
     startTime: new Date(view.startTime),
-    qosClass: "BestEffort",
+    // The API server sets the QoS class when it admits the pod and refuses to change it; keep its value.
+    qosClass: previous?.qosClass ?? "BestEffort",
     initContainerStatuses: view.initContainers.map(toContainerStatus),
     containerStatuses: view.containers.map(toContainerStatus),
   };
