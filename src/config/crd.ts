@@ -1,8 +1,8 @@
 /**
  * The MeshConfig CustomResourceDefinition, generated from the zod schema (one source of truth). Same shape as
  * OSM's `cmd/osm-bootstrap/crds/config_meshconfig.yaml` (v1alpha2 storage, v1alpha1 served and deprecated,
- * conversion None), with our rules: IPv4 and IPv6 CIDRs (`format: cidr`, validated by the API server with
- * Go's ParseCIDR), the v1.2 chart defaults as CRD defaults, and port bounds.
+ * conversion None), with our rules: the v1.2 chart defaults as CRD defaults and port bounds. CIDRs are left to
+ * the MeshConfig validating webhook (see `cidr` in schema.ts), whose errors say why and what to do.
  */
 import { stringify } from "yaml";
 import { z } from "zod";

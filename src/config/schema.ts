@@ -39,11 +39,15 @@ const port = (description: string) =>
     .max(65535, { error: portError })
     .meta({ description });
 
-/** A CIDR item: IPv4 or IPv6, validated by net/ (OSM's CRD regex accepts garbage and rejects IPv6). */
+/**
+ * A CIDR item: IPv4 or IPv6, validated by net/ (OSM's CRD regex accepts garbage and rejects IPv6). Not by the
+ * CRD schema: kube-apiserver checks the schema before it calls validating webhooks, so a `format: cidr` there
+ * would answer first with Go's bare "must be of type cidr", hiding the MeshConfig validator's reason and hint.
+ */
 const cidr = (description: string) =>
   z
     .string()
-    .meta({ format: "cidr", description })
+    .meta({ description })
     .superRefine((text, ctx) => {
       const r = tryParseCidr(text);
       if (!r.ok) {

@@ -82,6 +82,34 @@ const CASES: readonly Case[] = [
     ],
   },
   {
+    // No webhook runs here: CIDRs are the validating webhook's to check (the controlplane suite covers it on
+    // both engines), so both servers store this; the next case puts the list right again.
+    name: "bad CIDR patch with no MeshConfig webhook installed",
+    argv: [
+      "patch",
+      "meshconfig",
+      "osm-mesh-config",
+      "-n",
+      "osm-system",
+      "-p",
+      '{"spec":{"traffic":{"outboundIPRangeExclusionList":["203.0.113.10/33"]}}}',
+      "--type=merge",
+    ],
+  },
+  {
+    name: "guide: exclude 203.0.113.10/32 again",
+    argv: [
+      "patch",
+      "meshconfig",
+      "osm-mesh-config",
+      "-n",
+      "osm-system",
+      "-p",
+      '{"spec":{"traffic":{"outboundIPRangeExclusionList":["203.0.113.10/32"]}}}',
+      "--type=merge",
+    ],
+  },
+  {
     name: "guide: read the list back (jsonpath)",
     argv: [
       "get",
