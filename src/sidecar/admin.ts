@@ -73,5 +73,9 @@ export async function startAdminServer(options: AdminOptions): Promise<Server> {
       resolve();
     });
   });
+  // Listening, the only errors left are failed accept()s (out of fds): that request is dropped, never the proxy.
+  server.on("error", (error: NodeJS.ErrnoException) =>
+    metrics.dropped.inc({ direction: "admin", cause: `accept:${error.code ?? "EUNKNOWN"}` }),
+  );
   return server;
 }

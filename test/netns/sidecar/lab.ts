@@ -296,11 +296,16 @@ export class Lab {
     args: readonly string[],
     waitReady = true,
     env: Record<string, string> = {},
+    maxFds?: number,
   ): Promise<Proc> {
     const root = prepareInstall();
+    // `maxFds`: RLIMIT_NOFILE, soft and hard (so Node cannot raise it), set by prlimit before the switch.
+    const limit = maxFds === undefined ? [] : ["prlimit", `--nofile=${maxFds}:${maxFds}`];
     const child = spawn(
-      "nsenter",
+      limit[0] ?? "nsenter",
       [
+        ...limit.slice(1),
+        ...(limit.length > 0 ? ["nsenter"] : []),
         `--net=/run/netns/${this.clientNs}`,
         `--setuid=${ENVOY_UID}`,
         `--setgid=${ENVOY_UID}`,

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { accessLog, isRoot, Lab, MESH_V4, MESH_V6, type Proc } from "./lab.ts";
+import { accessLog, EXTERNAL_V4, isRoot, Lab, MESH_V4, MESH_V6, type Proc } from "./lab.ts";
 
 const skip = isRoot() ? false : "needs root: creates network namespaces and sets fs.pipe-user-pages-soft";
 const PIPE_SOFT = "/proc/sys/fs/pipe-user-pages-soft";
@@ -124,6 +124,33 @@ for (const relay of ["splice", "js"]) {
       const closed = performance.now();
       await lab.waitFor(() => fdCount(pid) <= baseline, 3000);
       assert.ok(performance.now() - closed < 3000);
+    });
+
+    test("at the fd limit every connection is accounted for (access log or drop metric) and the sidecar stays up", async () => {
+      await sidecar.stop();
+      const config = lab.writeConfig({ enableEgress: true, meshEndpoints: MESH });
+      const args = ["--config", config, "--relay", relay, "--idle-timeout", "60"];
+      sidecar = await lab.startSidecar(args, true, {}, 80);
+      const proc = lab.spawnClient(["open", MESH_V4, "9000", "60"]);
+      try {
+        const opened = JSON.parse(await proc.waitForLine((line) => line.startsWith('{"opened"'), 20_000));
+        assert.equal(opened.opened + opened.failed, 60);
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        const metrics = await lab.admin("/stats/prometheus");
+        const dropped = [
+          ...metrics.matchAll(/^osm_sidecar_dropped_connections_total\{[^}]*\} (\d+)/gm),
+        ].reduce((sum, match) => sum + Number(match[1]), 0);
+        const fdErrors = accessLog(sidecar).filter((line) => /EMFILE/.test(String(line["error"])));
+        assert.ok(
+          dropped + fdErrors.length > 0,
+          `no EMFILE seen: ${dropped} dropped, ${fdErrors.length} lines`,
+        );
+      } finally {
+        proc.child.stdin!.write("close\n");
+      }
+      await lab.waitFor(async () => (await activeConnections(lab)) === 0);
+      const after = await lab.curl(["-s", "--max-time", "5", `http://${EXTERNAL_V4}/`]);
+      assert.equal(after.exitCode, 0);
     });
   });
 }
