@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { hostLeftovers, meshDownPurgeArgs, meshUpArgs } from "../../support/mesh.ts";
 import { freePort, portFree, until } from "../../support/poll.ts";
 import { kubectlEnv, run } from "../../support/run.ts";
-import { openTerminal } from "./tmux.ts";
+import { openTerminal } from "../../support/tmux.ts";
 
 const OSM = fileURLToPath(new URL("../../../bin/osm", import.meta.url));
 const PREFIX = "osmt-nu-";

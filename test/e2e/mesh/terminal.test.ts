@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { hostLeftovers, localMesh, meshDownPurgeArgs } from "../../support/mesh.ts";
 import { until } from "../../support/poll.ts";
 import { run } from "../../support/run.ts";
-import { openTerminal, type Terminal } from "./tmux.ts";
+import { openTerminal, type Terminal } from "../../support/tmux.ts";
 
 const OSM = fileURLToPath(new URL("../../../bin/osm", import.meta.url));
 const PREFIX = "osmt-nt-";

@@ -4,8 +4,8 @@
  * command's exit status is kept after it ends (`remain-on-exit`).
  */
 import { join } from "node:path";
-import { until } from "../../support/poll.ts";
-import { run } from "../../support/run.ts";
+import { until } from "./poll.ts";
+import { run } from "./run.ts";
 
 export interface Terminal {
   /** Types `text` literally (no key names), then Enter when `enter`. */
