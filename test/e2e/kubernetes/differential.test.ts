@@ -37,6 +37,12 @@ spec:
     outboundIPRangeExclusionList: []
 `;
 
+/** The guide's form of a MeshConfig change: `kubectl patch meshconfig … --type=merge` of `spec.traffic`. */
+function patchTraffic(traffic: string): string[] {
+  const patch = `{"spec":{"traffic":${traffic}}}`;
+  return ["patch", "meshconfig", "osm-mesh-config", "-n", "osm-system", "-p", patch, "--type=merge"];
+}
+
 const CASES: readonly Case[] = [
   {
     name: "create the CRD",
@@ -57,57 +63,21 @@ const CASES: readonly Case[] = [
   { name: "apply the MeshConfig", argv: ["apply", "-f", "-"], input: MESHCONFIG },
   {
     name: "guide: disable egress (merge patch)",
-    argv: [
-      "patch",
-      "meshconfig",
-      "osm-mesh-config",
-      "-n",
-      "osm-system",
-      "-p",
-      '{"spec":{"traffic":{"enableEgress":false}}}',
-      "--type=merge",
-    ],
+    argv: patchTraffic('{"enableEgress":false}'),
   },
   {
     name: "guide: exclude 203.0.113.10/32",
-    argv: [
-      "patch",
-      "meshconfig",
-      "osm-mesh-config",
-      "-n",
-      "osm-system",
-      "-p",
-      '{"spec":{"traffic":{"outboundIPRangeExclusionList":["203.0.113.10/32"]}}}',
-      "--type=merge",
-    ],
+    argv: patchTraffic('{"outboundIPRangeExclusionList":["203.0.113.10/32"]}'),
   },
   {
     // No webhook runs here: CIDRs are the validating webhook's to check (the controlplane suite covers it on
     // both engines), so both servers store this; the next case puts the list right again.
     name: "bad CIDR patch with no MeshConfig webhook installed",
-    argv: [
-      "patch",
-      "meshconfig",
-      "osm-mesh-config",
-      "-n",
-      "osm-system",
-      "-p",
-      '{"spec":{"traffic":{"outboundIPRangeExclusionList":["203.0.113.10/33"]}}}',
-      "--type=merge",
-    ],
+    argv: patchTraffic('{"outboundIPRangeExclusionList":["203.0.113.10/33"]}'),
   },
   {
     name: "guide: exclude 203.0.113.10/32 again",
-    argv: [
-      "patch",
-      "meshconfig",
-      "osm-mesh-config",
-      "-n",
-      "osm-system",
-      "-p",
-      '{"spec":{"traffic":{"outboundIPRangeExclusionList":["203.0.113.10/32"]}}}',
-      "--type=merge",
-    ],
+    argv: patchTraffic('{"outboundIPRangeExclusionList":["203.0.113.10/32"]}'),
   },
   {
     name: "guide: read the list back (jsonpath)",
@@ -167,16 +137,7 @@ const CASES: readonly Case[] = [
   { name: "invalid name", argv: ["create", "namespace", "Bad_Name"] },
   {
     name: "CRD schema: wrong type",
-    argv: [
-      "patch",
-      "meshconfig",
-      "osm-mesh-config",
-      "-n",
-      "osm-system",
-      "-p",
-      '{"spec":{"traffic":{"enableEgress":"nope"}}}',
-      "--type=merge",
-    ],
+    argv: patchTraffic('{"enableEgress":"nope"}'),
   },
   { name: "guide: delete namespace curl", argv: ["delete", "namespace", "curl", "--wait=false"] },
 ];
