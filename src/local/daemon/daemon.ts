@@ -75,7 +75,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     network: config.network,
     nodeName: NODE_NAME,
     logger: logger.child({ component: "node" }),
-    serviceCidr4: serviceCidr,
+    services: true,
     containerPath: config.containerPath,
     // Pods see none of it (API server PKI and token, other pods' files, logs).
     hiddenPaths: [config.stateDir],

@@ -24,7 +24,6 @@ import { buildPodStatus } from "./pod-status.ts";
 import type { PodEvent, ResumeState } from "./pod-worker.ts";
 import type { NodeRuntime } from "./runtime.ts";
 import { ServiceAccountTokens } from "./service-account-tokens.ts";
-import { planServiceAddresses } from "./service-addresses.ts";
 
 export interface NodeAgentOptions {
   readonly kubeConfig: KubeConfig;
@@ -126,9 +125,6 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
     }
   };
   const onRuntimeChange = (uid: string) => {
-    // A pod's sandbox appearing or going may change which pod can hold a ClusterIP (after an agent restart,
-    // Endpoints already list pods whose sandboxes are still being made).
-    scheduleServices();
     if (stopped || dirty.has(uid)) return;
     dirty.add(uid);
     setTimeout(() => void writeStatus(uid), statusDelay).unref();
@@ -267,7 +263,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
       throw error;
     }
   };
-  // ---- Services and Endpoints (before any pod starts): /etc/hosts entries, ClusterIP holders -------------
+  // ---- Services and Endpoints (before any pod starts): ClusterIP table and cluster DNS names --------------
   const serviceKubeConfig = options.serviceKubeConfig ?? options.kubeConfig;
   const proxyCore = serviceKubeConfig.makeApiClient(CoreV1Api);
   const watchAll = <T extends KubernetesObject>(path: string, list: () => Promise<{ items: T[] }>) => {
@@ -289,13 +285,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
     if (stopped || servicesTimer) return;
     servicesTimer = setTimeout(() => {
       servicesTimer = undefined;
-      const plan = planServiceAddresses(
-        services.list(),
-        endpoints.list(),
-        (uid) => runtime.has(uid),
-        runtime.serviceHolders(),
-      );
-      void runtime.assignServiceAddresses(plan);
+      void runtime.updateServices(services.list(), endpoints.list());
     }, 50);
     servicesTimer.unref();
   };
@@ -303,18 +293,6 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
   const endpoints = watchAll<V1Endpoints>("/api/v1/endpoints", () =>
     proxyCore.listEndpointsForAllNamespaces(),
   );
-  runtime.serviceNames = () =>
-    services.list().flatMap((s) =>
-      s.spec?.clusterIP && s.spec.clusterIP !== "None"
-        ? [
-            {
-              name: s.metadata?.name ?? "",
-              namespace: s.metadata?.namespace ?? "",
-              clusterIP: s.spec.clusterIP,
-            },
-          ]
-        : [],
-    );
   await Promise.all([services.start(), endpoints.start()]);
 
   const informer = new ListWatch<V1Pod>(
@@ -349,7 +327,6 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
       runtime.readEnvSource = undefined;
       runtime.podCredentials = undefined;
       tokens.stop();
-      runtime.serviceNames = undefined;
       await Promise.all([informer.stop(), services.stop(), endpoints.stop()]);
     },
   };

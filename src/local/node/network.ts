@@ -129,7 +129,9 @@ export function createHostNetwork(plan: NetworkPlan, run: CommandRunner): HostNe
           ["ip", "-batch", "-"],
           `netns add ${name}\n` +
             `link add ${name} type veth peer name eth0 netns ${name}\n` +
-            `link set ${name} master ${bridge} up\n`,
+            `link set ${name} master ${bridge} up\n` +
+            // A pod reaching its own Service comes back through the port it left by (kubelet's hairpin-veth).
+            `link set ${name} type bridge_slave hairpin on\n`,
         );
         await runChecked(
           run,

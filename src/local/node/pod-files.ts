@@ -1,5 +1,6 @@
 /**
- * What a kubelet gives every pod besides its network: a managed `/etc/hosts` and, unless the pod opts out
+ * What a kubelet gives every pod besides its network: a managed `/etc/hosts`, `/etc/resolv.conf` pointing at the
+ * node's cluster DNS (`cluster-dns.ts`) with the Kubernetes search path, and, unless the pod opts out
  * (`automountServiceAccountToken: false`), the service account directory
  * (`/var/run/secrets/kubernetes.io/serviceaccount/{token,ca.crt,namespace}`) with `KUBERNETES_SERVICE_HOST/PORT`,
  * so client libraries' in-cluster config works in the pod unchanged. The files live under the node's state
@@ -9,6 +10,7 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
+import { CLUSTER_DOMAIN } from "./cluster-dns.ts";
 import type { PodMount } from "./pod-namespaces.ts";
 
 /** Where in-cluster clients look for their credentials (client-go, client-node). */
@@ -22,25 +24,13 @@ export interface PodApiAccess {
   readonly token: string;
 }
 
-/** A Service as a hosts-file entry (its ClusterIP). */
-export interface ServiceName {
-  readonly name: string;
-  readonly namespace: string;
-  readonly clusterIP: string;
-}
-
 /**
- * The pod's `/etc/hosts`: the kubelet's header and localhost lines, the pod's own name on its IPs, and, as a
- * stand-in for cluster DNS, `<svc>.<ns>.svc.cluster.local <svc>.<ns>.svc <svc>.<ns>` (plus `<svc>` for the
- * pod's own namespace) for every Service that has a ClusterIP when the pod starts. Static: a Service created
- * later is not added to running pods.
+ * The pod's `/etc/hosts`, as the kubelet writes it: the header and localhost lines and the pod's own name on
+ * its IPs. Services are found through the cluster DNS, not here.
  */
-export function renderHostsFile(
-  pod: { readonly name: string; readonly namespace: string; readonly ips: readonly string[] },
-  services: readonly ServiceName[],
-): string {
+export function renderHostsFile(pod: { readonly name: string; readonly ips: readonly string[] }): string {
   const lines = [
-    "# Kubernetes-managed hosts file (osm-ts local node agent; Services as of pod start).",
+    "# Kubernetes-managed hosts file (osm-ts local node agent).",
     "127.0.0.1\tlocalhost",
     "::1\tlocalhost ip6-localhost ip6-loopback",
     "fe00::0\tip6-localnet",
@@ -48,15 +38,39 @@ export function renderHostsFile(
     "fe00::2\tip6-allrouters",
     ...pod.ips.map((ip) => `${ip}\t${pod.name}`),
   ];
-  const sorted = [...services]
-    .filter((s) => /^\d+\.\d+\.\d+\.\d+$|:/.test(s.clusterIP))
-    .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
-  for (const s of sorted) {
-    const fqdn = `${s.name}.${s.namespace}`;
-    const names = [`${fqdn}.svc.cluster.local`, `${fqdn}.svc`, fqdn];
-    if (s.namespace === pod.namespace) names.push(s.name);
-    lines.push(`${s.clusterIP}\t${names.join(" ")}`);
-  }
+  return `${lines.join("\n")}\n`;
+}
+
+/**
+ * The pod's `/etc/resolv.conf` for `dnsPolicy` ClusterFirst (the default): the cluster DNS, the search path
+ * `<ns>.svc.<domain> svc.<domain> <domain>` and `ndots:5`, as the kubelet writes it; `spec.dnsConfig` is
+ * merged in (nameservers, searches, options), and `dnsPolicy: None` takes only `dnsConfig`. Undefined for
+ * `dnsPolicy: Default` (the host's file, as the node's own resolver config).
+ */
+export function renderResolvConf(
+  pod: V1Pod,
+  nameserver: string,
+  domain = CLUSTER_DOMAIN,
+): string | undefined {
+  const policy = pod.spec?.dnsPolicy ?? "ClusterFirst";
+  if (policy === "Default") return undefined;
+  const ns = pod.metadata?.namespace ?? "default";
+  const own = policy === "None";
+  const config = pod.spec?.dnsConfig;
+  const nameservers = [...(own ? [] : [nameserver]), ...(config?.nameservers ?? [])];
+  const searches = [
+    ...(own ? [] : [`${ns}.svc.${domain}`, `svc.${domain}`, domain]),
+    ...(config?.searches ?? []),
+  ];
+  const options = new Map<string, string | undefined>(own ? [] : [["ndots", "5"]]);
+  for (const o of config?.options ?? []) if (o.name) options.set(o.name, o.value);
+  const lines = [
+    ...nameservers.map((n) => `nameserver ${n}`),
+    ...(searches.length > 0 ? [`search ${searches.join(" ")}`] : []),
+    ...(options.size > 0
+      ? [`options ${[...options].map(([k, v]) => (v === undefined ? k : `${k}:${v}`)).join(" ")}`]
+      : []),
+  ];
   return `${lines.join("\n")}\n`;
 }
 
@@ -88,16 +102,19 @@ export function writePodFiles(
   dir: string,
   pod: V1Pod,
   ips: readonly string[],
-  services: readonly ServiceName[],
+  nameserver: string | undefined,
   access: PodApiAccess | undefined,
 ): PodEnvironment {
   const namespace = pod.metadata?.namespace ?? "default";
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const hosts = join(dir, "hosts");
-  writeFileSync(hosts, renderHostsFile({ name: pod.metadata?.name ?? "", namespace, ips }, services), {
-    mode: 0o644,
-  });
+  writeFileSync(hosts, renderHostsFile({ name: pod.metadata?.name ?? "", ips }), { mode: 0o644 });
   const mounts: PodMount[] = [{ source: hosts, target: "/etc/hosts" }];
+  const resolv = nameserver === undefined ? undefined : renderResolvConf(pod, nameserver);
+  if (resolv !== undefined) {
+    writeFileSync(join(dir, "resolv.conf"), resolv, { mode: 0o644 });
+    mounts.push({ source: join(dir, "resolv.conf"), target: "/etc/resolv.conf" });
+  }
   if (!access || !automountsToken(pod)) return { mounts, env: {} };
   const sa = join(dir, "serviceaccount");
   mkdirSync(sa, { recursive: true, mode: 0o755 });

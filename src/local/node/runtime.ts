@@ -7,7 +7,7 @@ import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, writ
 import { request } from "node:http";
 import { join, resolve } from "node:path";
 import type { Writable } from "node:stream";
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1Endpoints, V1Pod, V1Service } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { ErrorCode, MeshError } from "../../errors.ts";
 import { cidrCovers, parseCidr } from "../../net/index.ts";
@@ -20,6 +20,7 @@ import type {
   NodeConnector,
 } from "../node-connector.ts";
 import { NodeConnectorError } from "../node-connector.ts";
+import { buildDnsIndex, type ClusterDns, type DnsIndex, startClusterDns } from "./cluster-dns.ts";
 import { type CommandRunner, runChecked, runCommand } from "./command-runner.ts";
 import type { FileProbe } from "./container-launch.ts";
 import { builtinEntrypoints, type EntrypointRegistry } from "./entrypoints.ts";
@@ -32,10 +33,11 @@ import {
   type PodApiAccess,
   type PodEnvironment,
   removePodFiles,
-  type ServiceName,
   writePodFiles,
 } from "./pod-files.ts";
 import { type Backoff, type PodEvent, type PodView, PodWorker, type ResumeState } from "./pod-worker.ts";
+import { planServiceRoutes } from "./service-plan.ts";
+import { applyServicesTable, removeServicesTable, renderServicesTable } from "./services-nft.ts";
 
 export interface NodeRuntimeOptions {
   readonly stateDir: string;
@@ -47,10 +49,13 @@ export interface NodeRuntimeOptions {
   readonly backoff?: Backoff;
   readonly run?: CommandRunner;
   /**
-   * The Service (ClusterIP) range, routed on-link in every pod so that the pod holding a ClusterIP answers
-   * for it (`assignServiceAddresses`); unset: no such route.
+   * Services on this node, as kube-proxy and the cluster DNS make them: ClusterIP:port DNATed to ready endpoints
+   * (`services-nft.ts`, fed by `updateServices`) and a DNS server for Service names on the bridge gateway
+   * (`cluster-dns.ts`), which every pod's `/etc/resolv.conf` names. Off: neither (the runtime alone, in tests).
    */
-  readonly serviceCidr4?: string;
+  readonly services?: boolean;
+  /** Port of the cluster DNS (default 53). */
+  readonly dnsPort?: number;
   /** PATH of every container (the image's PATH, which the host stands in for); default DEFAULT_PATH. */
   readonly containerPath?: string;
   /**
@@ -135,11 +140,12 @@ export class NodeRuntime implements NodeConnector {
   podCredentials:
     | ((pod: V1Pod, tokenFile: string) => Promise<{ token: string; caPem: string } | null>)
     | undefined;
-  /** The Services for pods' `/etc/hosts` (read at pod start); the node agent sets it. */
-  serviceNames: (() => readonly ServiceName[]) | undefined;
-  /** ClusterIP → sandbox holding it (see `assignServiceAddresses`). */
-  readonly #serviceHolders = new Map<string, string>();
-  #serviceQueue: Promise<void> = Promise.resolve();
+  /** Cluster DNS names (from `updateServices`) and the server answering them while `services` is on. */
+  #dnsIndex: DnsIndex = new Map();
+  #dns: ClusterDns | undefined;
+  /** The services table as last applied (or being applied); updates are serialised. */
+  #servicesTable: string | undefined;
+  #servicesQueue: Promise<void> = Promise.resolve();
 
   constructor(options: NodeRuntimeOptions) {
     this.#opts = options;
@@ -155,9 +161,63 @@ export class NodeRuntime implements NodeConnector {
     this.#externalFile = join(options.stateDir, "external-hosts.json");
   }
 
-  /** Creates the bridge (idempotent). */
+  /** Creates the bridge (idempotent); with `services`, the (empty) services table and the cluster DNS. */
   async start(): Promise<void> {
     await this.network.ensureBridge();
+    if (!this.#opts.services) return;
+    await this.updateServices([], []);
+    await this.#servicesQueue;
+    if (this.#servicesTable === undefined)
+      throw new MeshError(ErrorCode.Internal, "could not install the services table (nft)");
+    // Only with the table's forward guard in place: DNATed packets leave by the bridge they came from, and
+    // nothing from the bridge leaves by another interface.
+    await runChecked(this.#run, [
+      "sysctl",
+      "-q",
+      "-w",
+      `net/ipv4/conf/${this.plan.config.bridge}/forwarding=1`,
+    ]);
+    this.#dns = await startClusterDns(
+      this.plan.gateway4,
+      this.#opts.dnsPort ?? 53,
+      () => this.#dnsIndex,
+    ).catch((error: Error) => {
+      throw new MeshError(
+        ErrorCode.Internal,
+        `cluster DNS cannot listen on ${this.plan.gateway4}:${this.#opts.dnsPort ?? 53}: ${error.message}`,
+      );
+    });
+  }
+
+  /**
+   * The cluster's Services and Endpoints changed (the node agent calls this with everything it knows): the
+   * DNS names at once, the ClusterIP table when it differs from the last one applied. Errors are logged;
+   * the next call retries.
+   */
+  updateServices(services: readonly V1Service[], endpoints: readonly V1Endpoints[]): Promise<void> {
+    if (!this.#opts.services) return Promise.resolve();
+    this.#dnsIndex = buildDnsIndex(services, endpoints);
+    const routes = planServiceRoutes(services, endpoints);
+    const script = renderServicesTable(this.plan.config.bridge, routes);
+    this.#servicesQueue = this.#servicesQueue.then(async () => {
+      if (script === this.#servicesTable) return;
+      try {
+        await applyServicesTable(this.#run, script);
+        this.#servicesTable = script;
+        this.#opts.logger.info(
+          {
+            services: routes.map(
+              (r) =>
+                `${r.name} ${r.clusterIP}:${r.port} → ${r.backends.map((b) => `${b.ip}:${b.port}`).join(" ") || "none"}`,
+            ),
+          },
+          "services table",
+        );
+      } catch (error) {
+        this.#opts.logger.warn({ err: error }, "services table update failed");
+      }
+    });
+    return this.#servicesQueue;
   }
 
   /** Starts a pod (no-op when it is known already). `resume` carries counts from an earlier agent run. */
@@ -178,10 +238,7 @@ export class NodeRuntime implements NodeConnector {
         hostIP: this.plan.gateway4,
         logger: this.#opts.logger,
         hiddenPaths: this.#hiddenPaths(),
-        routes: () => [
-          ...(this.#opts.serviceCidr4 ? [{ dst: this.#opts.serviceCidr4 }] : []),
-          ...this.#externalRoutes(),
-        ],
+        routes: () => this.#externalRoutes(),
         ...(this.podApiAccess
           ? { podEnvironment: (p: V1Pod, ips: readonly string[]) => this.#podEnvironment(p, ips) }
           : {}),
@@ -203,11 +260,7 @@ export class NodeRuntime implements NodeConnector {
     if (pending) return pending;
     const worker = this.#workers.get(uid);
     if (!worker) return Promise.resolve();
-    const sandbox = worker.sandbox;
     const done = worker.terminate(graceSeconds).finally(() => {
-      // Its ClusterIPs went with its netns; the slot (and netns name) may go to another pod next.
-      for (const [ip, holder] of this.#serviceHolders)
-        if (holder === sandbox) this.#serviceHolders.delete(ip);
       this.#workers.delete(uid);
       this.#terminations.delete(uid);
       this.onChange?.(uid);
@@ -229,61 +282,9 @@ export class NodeRuntime implements NodeConnector {
         ? await this.podCredentials?.(pod, join(dir, "serviceaccount", "token"))
         : undefined;
     const access = own && this.podApiAccess ? { ...this.podApiAccess, ...own } : this.podApiAccess;
-    const made = writePodFiles(dir, pod, ips, this.serviceNames?.() ?? [], access);
+    const made = writePodFiles(dir, pod, ips, this.#opts.services ? this.plan.gateway4 : undefined, access);
     const path = this.#opts.containerPath;
     return path ? { mounts: made.mounts, env: { PATH: path, ...made.env } } : made;
-  }
-
-  /**
-   * Makes each ClusterIP in `holders` (ClusterIP → pod uid) an extra /32 on that pod's `eth0` (pods route the
-   * Service range on-link); takes it off pods that no longer hold it. After a move, every pod's neighbour entry
-   * for the address is flushed, so clients ARP for the new holder at once. Calls are serialised; errors are
-   * logged (the next call retries). The host gets no route: 192.0.2.0/24 may be its own uplink network (it is
-   * on some of these machines, gateway 192.0.2.1 included), so a host route could cut it off.
-   */
-  assignServiceAddresses(holders: ReadonlyMap<string, string>): Promise<void> {
-    this.#serviceQueue = this.#serviceQueue
-      .then(() => this.#applyServiceAddresses(holders))
-      .catch((error: unknown) => this.#opts.logger.warn({ err: error }, "service address update failed"));
-    return this.#serviceQueue;
-  }
-
-  /** ClusterIP → uid of the pod holding it now. */
-  serviceHolders(): Map<string, string> {
-    const out = new Map<string, string>();
-    for (const [ip, sandbox] of this.#serviceHolders) {
-      for (const w of this.#workers.values()) if (w.sandbox === sandbox) out.set(ip, w.uid);
-    }
-    return out;
-  }
-
-  async #applyServiceAddresses(holders: ReadonlyMap<string, string>): Promise<void> {
-    const target = new Map<string, string>();
-    for (const [ip, uid] of holders) {
-      const sandbox = this.#workers.get(uid)?.sandbox;
-      if (sandbox) target.set(ip, sandbox);
-    }
-    const moved: string[] = [];
-    for (const [ip, sandbox] of [...this.#serviceHolders]) {
-      if (target.get(ip) === sandbox) continue;
-      // The sandbox may be gone with its pod: nothing to take off then.
-      await this.#run(["ip", "-n", sandbox, "addr", "del", `${ip}/32`, "dev", "eth0"]);
-      this.#serviceHolders.delete(ip);
-      moved.push(ip);
-    }
-    for (const [ip, sandbox] of target) {
-      if (this.#serviceHolders.get(ip) === sandbox) continue;
-      const r = await this.#run(["ip", "-n", sandbox, "addr", "replace", `${ip}/32`, "dev", "eth0"]);
-      if (r.code !== 0) continue;
-      this.#serviceHolders.set(ip, sandbox);
-      moved.push(ip);
-    }
-    if (moved.length === 0) return;
-    const flush = moved.map((ip) => `neigh flush to ${ip}\n`).join("");
-    for (const w of this.#workers.values()) {
-      if (w.sandbox) await this.#run(["ip", "-n", w.sandbox, "-force", "-batch", "-"], flush);
-    }
-    this.#opts.logger.info({ holders: Object.fromEntries(this.#serviceHolders) }, "service addresses");
   }
 
   view(uid: string): PodView | undefined {
@@ -523,7 +524,11 @@ export class NodeRuntime implements NodeConnector {
   /** Stops every pod (grace `graceSeconds`), removes external hosts and, with `removeBridge`, the bridge. */
   async shutdown(options: { graceSeconds: number; removeBridge: boolean }): Promise<void> {
     await Promise.all(this.uids().map((uid) => this.killPod(uid, options.graceSeconds)));
+    await this.#dns?.close();
+    this.#dns = undefined;
+    await this.#servicesQueue;
     if (options.removeBridge) {
+      await removeServicesTable(this.#run, this.plan.config.bridge);
       for (const h of this.#readExternal()) await this.removeExternalHost(h.name);
       await this.removeOrphans(new Set());
       await this.network.removeBridge();

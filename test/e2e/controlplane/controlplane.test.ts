@@ -3,8 +3,9 @@
  * local node agent, from the same manifests as `kubectl kustomize deploy/` (commands resolve on the host):
  * the controller and injector pods reach the API in-cluster (service account files, KUBERNETES_SERVICE_HOST
  * on the bridge gateway), the injector pod serves both webhooks, a meshed Deployment gets `osm-init` + `envoy`
- * and its sidecar reads its config from the controller pod through the Service name (pod /etc/hosts, the
- * ClusterIP held by the controller pod). Real kubectl, temp kubeconfig and state dir, a bridge of its own.
+ * and its sidecar reads its config from the controller pod through the Service name (the node's cluster DNS,
+ * the ClusterIP DNATed by the host's services table). Real kubectl, temp kubeconfig and state dir, a bridge of
+ * its own.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -228,13 +229,27 @@ describe("the control plane as pods of the local node agent", { skip: rootSkip, 
       "-o",
       "jsonpath={.status.podIP}",
     );
-    const held = await run("ip", ["-n", netnsOf(controllerIP), "-o", "addr", "show", "dev", "eth0"], { env });
-    assert.match(held.stdout, new RegExp(`inet ${clusterIP.replaceAll(".", "\\.")}/32`));
-    const hosts = await kubectl("exec", "-n", NS, pod, "-c", "envoy", "--", "cat", "/etc/hosts");
-    assert.match(
-      hosts.stdout,
-      new RegExp(`${clusterIP.replaceAll(".", "\\.")}\tosm-controller\\.osm-system\\.svc\\.cluster\\.local `),
+    // The name through the cluster DNS on the bridge gateway, the ClusterIP port DNATed by the host's table to
+    // the controller pod's port.
+    const lookup = await kubectl(
+      "exec",
+      "-n",
+      NS,
+      pod,
+      "-c",
+      "envoy",
+      "--",
+      "sh",
+      "-c",
+      "grep nameserver /etc/resolv.conf; getent hosts osm-controller.osm-system.svc.cluster.local",
     );
+    assert.equal(
+      lookup.stdout.replace(/\s+/g, " ").trim(),
+      `nameserver ${GATEWAY} ${clusterIP} osm-controller.osm-system.svc.cluster.local`,
+    );
+    const table = await run("nft", ["list", "table", "ip", "osm_services_osmt_cp0"]);
+    assert.match(table.stdout, new RegExp(`${clusterIP.replaceAll(".", "\\.")} \\. tcp \\. 15128 : goto`));
+    assert.match(table.stdout, new RegExp(`dnat to ${controllerIP.replaceAll(".", "\\.")}:15128`));
   });
 
   test("an invalid MeshConfig patch is denied by the injector pod's webhook and nothing changes", async () => {

@@ -3,35 +3,52 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import type { V1Endpoints, V1Service } from "@kubernetes/client-node";
-import { apiServiceEnv, renderHostsFile, writePodFiles } from "../../../src/local/node/pod-files.ts";
-import { planServiceAddresses } from "../../../src/local/node/service-addresses.ts";
+import type { V1Pod } from "@kubernetes/client-node";
+import {
+  apiServiceEnv,
+  renderHostsFile,
+  renderResolvConf,
+  writePodFiles,
+} from "../../../src/local/node/pod-files.ts";
 
-const services = [
-  { name: "osm-controller", namespace: "osm-system", clusterIP: "192.0.2.3" },
-  { name: "httpbin", namespace: "demo", clusterIP: "192.0.2.4" },
-  { name: "headless", namespace: "demo", clusterIP: "None" },
-];
-
-describe("the pod's /etc/hosts", () => {
-  test("names the pod on its IPs and every Service with a ClusterIP; the pod's own namespace also by short name", () => {
-    const text = renderHostsFile(
-      { name: "curl-1", namespace: "demo", ips: ["198.51.100.7", "2001:db8:1::7"] },
-      services,
-    );
+describe("the pod's /etc/hosts and /etc/resolv.conf", () => {
+  test("hosts: localhost lines and the pod's name on its IPs (Services are in the cluster DNS)", () => {
+    const text = renderHostsFile({ name: "curl-1", ips: ["198.51.100.7", "2001:db8:1::7"] });
     const lines = text.trimEnd().split("\n");
     assert.ok(lines.includes("127.0.0.1\tlocalhost"));
     assert.ok(lines.includes("198.51.100.7\tcurl-1"));
     assert.ok(lines.includes("2001:db8:1::7\tcurl-1"));
-    assert.ok(
-      lines.includes(
-        "192.0.2.3\tosm-controller.osm-system.svc.cluster.local osm-controller.osm-system.svc osm-controller.osm-system",
+    assert.equal(lines.filter((l) => !l.startsWith("#")).length, 7);
+  });
+  test("resolv.conf: the cluster DNS with the kubelet's search path and ndots:5; dnsConfig merged; None and Default", () => {
+    const pod = (spec: Partial<V1Pod["spec"]> = {}): V1Pod => ({
+      metadata: { name: "p", namespace: "demo" },
+      spec: { containers: [], ...spec },
+    });
+    assert.equal(
+      renderResolvConf(pod(), "198.51.100.1"),
+      "nameserver 198.51.100.1\nsearch demo.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n",
+    );
+    assert.equal(
+      renderResolvConf(
+        pod({
+          dnsConfig: {
+            searches: ["example.test"],
+            options: [{ name: "ndots", value: "2" }, { name: "edns0" }],
+          },
+        }),
+        "198.51.100.1",
       ),
+      "nameserver 198.51.100.1\nsearch demo.svc.cluster.local svc.cluster.local cluster.local example.test\noptions ndots:2 edns0\n",
     );
-    assert.ok(
-      lines.includes("192.0.2.4\thttpbin.demo.svc.cluster.local httpbin.demo.svc httpbin.demo httpbin"),
+    assert.equal(
+      renderResolvConf(
+        pod({ dnsPolicy: "None", dnsConfig: { nameservers: ["192.0.2.53"] } }),
+        "198.51.100.1",
+      ),
+      "nameserver 192.0.2.53\n",
     );
-    assert.ok(!text.includes("headless"));
+    assert.equal(renderResolvConf(pod({ dnsPolicy: "Default" }), "198.51.100.1"), undefined);
   });
 });
 
@@ -41,12 +58,12 @@ describe("the pod's files", () => {
     try {
       const access = { host: "198.51.100.1", port: 6443, caPem: "CA", token: "T" };
       const pod = { metadata: { name: "p", namespace: "osm-system", uid: "u" } };
-      const made = writePodFiles(join(dir, "a"), pod, ["198.51.100.9"], services, access);
+      const made = writePodFiles(join(dir, "a"), pod, ["198.51.100.9"], "198.51.100.1", access);
       assert.deepEqual(
         made.mounts.map((m) => m.target),
-        ["/etc/hosts", "/var/run/secrets/kubernetes.io/serviceaccount"],
+        ["/etc/hosts", "/etc/resolv.conf", "/var/run/secrets/kubernetes.io/serviceaccount"],
       );
-      const sa = made.mounts[1]?.source ?? "";
+      const sa = made.mounts[2]?.source ?? "";
       assert.equal(readFileSync(join(sa, "token"), "utf8"), "T");
       assert.equal(readFileSync(join(sa, "ca.crt"), "utf8"), "CA");
       assert.equal(readFileSync(join(sa, "namespace"), "utf8"), "osm-system");
@@ -57,7 +74,7 @@ describe("the pod's files", () => {
         join(dir, "b"),
         { ...pod, spec: { containers: [], automountServiceAccountToken: false } },
         ["198.51.100.9"],
-        services,
+        undefined,
         access,
       );
       assert.deepEqual(
@@ -68,52 +85,5 @@ describe("the pod's files", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
-});
-
-const svc = (name: string, ip: string, ports: { name?: string; port: number }[]): V1Service => ({
-  metadata: { name, namespace: "ns" },
-  spec: { clusterIP: ip, ports },
-});
-const eps = (name: string, uids: string[], ports: { name?: string; port: number }[]): V1Endpoints => ({
-  metadata: { name, namespace: "ns" },
-  subsets: [{ addresses: uids.map((uid) => ({ ip: "x", targetRef: { uid } })), ports }],
-});
-
-describe("which pod holds a ClusterIP", () => {
-  const local = (uid: string) => uid !== "remote";
-  test("the first ready local endpoint, when every port equals its target port", () => {
-    const plan = planServiceAddresses(
-      [svc("a", "192.0.2.1", [{ name: "http", port: 80 }])],
-      [eps("a", ["u2", "u1"], [{ name: "http", port: 80 }])],
-      local,
-    );
-    assert.deepEqual([...plan], [["192.0.2.1", "u1"]]);
-  });
-  test("keeps the current holder while it stays ready", () => {
-    const plan = planServiceAddresses(
-      [svc("a", "192.0.2.1", [{ port: 80 }])],
-      [eps("a", ["u1", "u2"], [{ port: 80 }])],
-      local,
-      new Map([["192.0.2.1", "u2"]]),
-    );
-    assert.equal(plan.get("192.0.2.1"), "u2");
-  });
-  test("none for a port mapping (needs NAT), a headless Service, or no local ready endpoint", () => {
-    const plan = planServiceAddresses(
-      [
-        svc("mapped", "192.0.2.1", [{ port: 80 }]),
-        svc("headless", "None", [{ port: 80 }]),
-        svc("remote", "192.0.2.3", [{ port: 80 }]),
-        svc("empty", "192.0.2.4", [{ port: 80 }]),
-      ],
-      [
-        eps("mapped", ["u1"], [{ port: 8080 }]),
-        eps("headless", ["u1"], [{ port: 80 }]),
-        eps("remote", ["remote"], [{ port: 80 }]),
-      ],
-      local,
-    );
-    assert.equal(plan.size, 0);
   });
 });
