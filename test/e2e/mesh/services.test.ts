@@ -169,9 +169,9 @@ describe("Services as on a cluster: ClusterIP DNAT over ready endpoints, cluster
       "cat /etc/resolv.conf; getent hosts web.svc-demo.svc.cluster.local; getent hosts nope.svc-demo.svc.cluster.local; echo $?",
     );
     assert.equal(
-      dns.stdout,
+      dns.stdout.replace(/ +/g, " "),
       "nameserver 198.51.100.193\nsearch svc-demo.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n" +
-        `${clusterIP}      web.svc-demo.svc.cluster.local\n2\n`,
+        `${clusterIP} web.svc-demo.svc.cluster.local\n2\n`,
     );
   });
 
