@@ -290,6 +290,64 @@ describe("the control plane as pods of the local node agent", { skip: rootSkip, 
     assert.equal((await meshConfigSpec()).traffic.enableEgress, true);
   });
 
+  test("a mesh Service reached by name through both sidecars with egress off (cluster DNS, then ClusterIP DNAT)", async () => {
+    const off = await patchMeshConfig('{"spec":{"traffic":{"enableEgress":false}}}');
+    assert.equal(off.code, 0, off.stderr);
+    const httpbin = readFileSync(join(REPO, "examples/guide/httpbin.yaml"), "utf8");
+    const applied = await run("kubectl", ["apply", "-n", NS, "-f", "-"], { env, input: httpbin });
+    assert.equal(applied.code, 0, applied.stderr);
+    await readyPod(NS, "httpbin", "2/2");
+    const client = await readyPod(NS, "osmt-cp-sleep", "2/2");
+    const status = await until(
+      "httpbin answering through both sidecars",
+      async () => {
+        const r = await kubectl(
+          "exec",
+          "-n",
+          NS,
+          client,
+          "-c",
+          "app",
+          "--",
+          "curl",
+          "-sS",
+          "-m",
+          "3",
+          "-o",
+          "/dev/null",
+          "-w",
+          "%{http_code}",
+          `http://httpbin.${NS}.svc.cluster.local:14001/get`,
+        );
+        return r.stdout === "200" ? r.stdout : undefined;
+      },
+      30_000,
+      500,
+    );
+    assert.equal(status, "200");
+    // The short name through the search path too; egress stays refused.
+    const short = await kubectl(
+      "exec",
+      "-n",
+      NS,
+      client,
+      "-c",
+      "app",
+      "--",
+      "curl",
+      "-sS",
+      "-m",
+      "3",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code}",
+      "http://httpbin:14001/get",
+    );
+    assert.equal(short.stdout, "200", short.stderr);
+    assert.equal((await configDump(client)).config.enableEgress, false);
+  });
+
   test("right after kill -9 of the daemon, up brings it back with every pod; down leaves nothing", async () => {
     const pid = Number(readFileSync(join(stateDir, "daemon.pid"), "utf8"));
     process.kill(pid, "SIGKILL");
