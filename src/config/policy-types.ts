@@ -8,7 +8,9 @@ import type { Cidr } from "../net/types.ts";
 /** Where an entry came from: the global MeshConfig field, or a pod annotation. */
 export type Provenance =
   | { readonly source: "meshconfig"; readonly field: string }
-  | { readonly source: "annotation"; readonly key: string };
+  | { readonly source: "annotation"; readonly key: string }
+  /** A DNS resolver of the pod (its /etc/resolv.conf), allowed by the egress filter. */
+  | { readonly source: "resolv.conf" };
 
 export interface CidrEntry {
   /** Canonical (masked, aggregated) prefix. */

@@ -51,6 +51,7 @@ interface GivenCidr {
 
 /** Renders a provenance for people: the MeshConfig field, or `pod annotation <key>`. */
 export function describeProvenance(p: Provenance): string {
+  if (p.source === "resolv.conf") return "the pod's DNS resolvers (nameserver in /etc/resolv.conf)";
   return p.source === "meshconfig" ? `MeshConfig ${p.field}` : `pod annotation ${p.key}`;
 }
 
@@ -391,7 +392,9 @@ function stableStringify(value: unknown): string {
 /**
  * Stable canonical JSON of what interception depends on: the aggregated prefixes, sorted ports and interfaces,
  * localProxyMode. Two policies with the same text intercept the same traffic, whatever order or spelling
- * the lists were written in. `enableEgress` is left out: it is applied live by the sidecar, not at pod start.
+ * the lists were written in. `enableEgress` counts only as `nonTcpEgress: "drop"` when it is false: TCP egress
+ * is decided live by the sidecar, but the non-TCP egress filter is programmed at pod start. (Absent when egress
+ * is enabled, so those pods keep the hash they had before the filter existed.)
  */
 export function canonicalPolicyText(policy: EffectiveTrafficPolicy): string {
   const c = policy.canonical;
@@ -410,6 +413,7 @@ export function canonicalPolicyText(policy: EffectiveTrafficPolicy): string {
     inboundPortExclusions: c.inboundPortExclusions.map((p) => p.port),
     networkInterfaceExclusions: [...c.networkInterfaceExclusions],
     localProxyMode: policy.localProxyMode,
+    ...(policy.enableEgress ? {} : { nonTcpEgress: "drop" }),
   });
 }
 

@@ -3,6 +3,7 @@
  * through the Kubernetes API, finds the pod's network namespace when it is on this host (the embedded
  * default) and reads its rules back, then asks interception's pure `explain` where the connection goes.
  */
+import { readFileSync } from "node:fs";
 import { CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import { buildEffectivePolicy, canonicalPolicyText, policyHash } from "../config/index.ts";
 import {
@@ -19,8 +20,10 @@ import {
   type CommandRunner,
   createProcessRunner,
   detectBackend,
+  type ExplainProtocol,
   explain,
   NFT_TABLE,
+  parseResolvConf,
   verifyInterception,
 } from "../interception/index.ts";
 import {
@@ -39,6 +42,8 @@ export interface ExplainPodOptions {
   readonly namespace: string;
   readonly pod: string;
   readonly destination: string;
+  /** tcp (default), udp or icmp. */
+  readonly protocol?: ExplainProtocol;
   readonly osmNamespace?: string;
 }
 
@@ -47,12 +52,21 @@ export interface ExplainPodDeps {
   readonly hostRunner: CommandRunner;
   readonly netnsRunner: (netnsPath: string) => CommandRunner;
   readonly isRoot: boolean;
+  /** The pod's resolv.conf text (on the embedded engine, the host's: pods share it). */
+  readonly resolvConf: () => string;
 }
 
 export const defaultExplainPodDeps = (): ExplainPodDeps => ({
   hostRunner: createProcessRunner(),
   netnsRunner: (netns) => createProcessRunner({ netns }),
   isRoot: process.getuid?.() === 0,
+  resolvConf: () => {
+    try {
+      return readFileSync("/etc/resolv.conf", "utf8");
+    } catch {
+      return "";
+    }
+  },
 });
 
 /** `pod/NAME` (kubectl's TYPE/NAME form; `pods/` and `po/` too) → NAME, else undefined. */
@@ -140,7 +154,8 @@ export async function explainPodReport(
   });
   const stale = policyHash(current) !== recordedHash.trim();
   const policy = stale ? recordedPolicy(recordedText, annotations, nsAnnotations, meshConfig) : current;
-  const plan = buildPlan(policy, { ipv6: destination.ip.family === 6 });
+  // IPv6 always (osm-init covers it in every pod that has it); the resolvers the egress filter lets DNS reach.
+  const plan = buildPlan(policy, { ipv6: true, resolvers: parseResolvConf(deps.resolvConf()) });
 
   let kernel: PodExplainReport["kernel"] = { checked: false, reason: "not root" };
   let backend: "iptables" | "nftables" = "iptables";
@@ -166,7 +181,12 @@ export async function explainPodReport(
       kernel = { checked: false, reason: `reading the rules failed: ${apiErrorMessage(error)}` };
     }
   }
-  const explanation = explain(plan, { destination: destination.ip, port: destination.port }, backend);
+  const protocol = options.protocol ?? "tcp";
+  const explanation = explain(
+    plan,
+    { destination: destination.ip, port: destination.port, protocol },
+    backend,
+  );
   const meshService =
     explanation.verdict === "outbound-sidecar" ? await findMeshService(core, destination) : undefined;
   const owner =
@@ -175,6 +195,7 @@ export async function explainPodReport(
     namespace: options.namespace,
     pod: options.pod,
     destination,
+    protocol,
     explanation,
     outcome: sidecarOutcome(meshService, meshConfig.spec.traffic.enableEgress),
     proxyUidPaths: meshConfig.spec.traffic.enableEgress ? [] : proxyUidPaths(pod),
@@ -202,6 +223,7 @@ export async function explainPod(
 
 export interface ExplainPodFlags {
   readonly namespace?: string;
+  readonly protocol?: ExplainProtocol;
   readonly osmNamespace?: string;
   readonly kubeconfig?: string;
   readonly context?: string;
@@ -229,5 +251,13 @@ export async function runExplainPodCommand(
   }
   const kc = loadKubeConfig(flags);
   const namespace = flags.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? "default";
-  write(await explainPod(kc, { namespace, pod, destination, osmNamespace: flags.osmNamespace }));
+  write(
+    await explainPod(kc, {
+      namespace,
+      pod,
+      destination,
+      osmNamespace: flags.osmNamespace,
+      ...(flags.protocol ? { protocol: flags.protocol } : {}),
+    }),
+  );
 }

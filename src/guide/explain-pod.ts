@@ -12,7 +12,7 @@ import {
 } from "../config/index.ts";
 import { ANNOTATION_EGRESS_STRICT, ENVOY_OUTBOUND_LISTENER_PORT, ENVOY_UID } from "../constants.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
-import type { Explanation } from "../interception/index.ts";
+import type { ExplainProtocol, Explanation } from "../interception/index.ts";
 import { tryParseIp } from "../net/index.ts";
 import type { IpAddress } from "../net/types.ts";
 
@@ -85,6 +85,8 @@ export function recordedPolicy(
         outboundPortExclusionList: listAt(recorded, "outboundPortExclusions"),
         inboundPortExclusionList: listAt(recorded, "inboundPortExclusions"),
         networkInterfaceExclusionList: listAt(recorded, "networkInterfaceExclusions"),
+        // The non-TCP filter the pod was started with (TCP egress is the live MeshConfig's, in the sidecar).
+        enableEgress: (recorded as { nonTcpEgress?: unknown }).nonTcpEgress !== "drop",
       },
       sidecar: { ...current.spec.sidecar, ...(typeof mode === "string" ? { localProxyMode: mode } : {}) },
     },
@@ -107,6 +109,8 @@ export interface PodExplainReport {
   readonly namespace: string;
   readonly pod: string;
   readonly destination: Destination;
+  /** tcp unless asked otherwise (udp, icmp: the egress filter). */
+  readonly protocol?: ExplainProtocol;
   readonly explanation: Explanation;
   readonly outcome: SidecarOutcome;
   /** With egress disabled: how the pod's containers can still send as the proxy uid (empty: they cannot). */
@@ -142,9 +146,17 @@ export function proxyUidLines(paths: readonly string[]): string[] {
 /** The report as printed: verdict first, then the rule, the provenance, the kernel check and any warning. */
 export function formatPodExplanation(r: PodExplainReport): string {
   const dest = hostPort(r.destination);
-  const lines = [`pod ${r.namespace}/${r.pod} → ${dest} (tcp, outbound)`];
+  const protocol = r.protocol ?? "tcp";
+  const lines = [`pod ${r.namespace}/${r.pod} → ${dest} (${protocol}, outbound)`];
   const e = r.explanation;
-  if (e.verdict === "outbound-sidecar") {
+  if (e.verdict === "dropped") {
+    lines.push(
+      `verdict: dropped: egress is disabled, and ${protocol} leaves the pod only to excluded destinations (and DNS to its resolvers)`,
+    );
+    lines.push(
+      "  to reach it, add it to spec.traffic.outboundIPRangeExclusionList (then restart the pod), or enable egress",
+    );
+  } else if (e.verdict === "outbound-sidecar") {
     const head = `verdict: outbound sidecar (redirected to port ${e.port ?? ENVOY_OUTBOUND_LISTENER_PORT})`;
     if (r.outcome.kind === "mesh") lines.push(`${head} → allowed: mesh destination ${r.outcome.service}`);
     else if (r.outcome.kind === "passthrough") {

@@ -39,7 +39,8 @@ function parse(text: string): unknown {
 /**
  * What recreating the pod would change, recorded → current: `-` entries it loses, then `+` entries it gains
  * (`+203.0.113.10/32`; other lists are named: `+include 10.0.0.0/8`, `+outbound-port 8080`), and
- * `localProxyMode PodIP (was Localhost)`. Empty when the two policies intercept the same traffic.
+ * `localProxyMode PodIP (was Localhost)`, `non-TCP egress dropped (was allowed)`. Empty when the two policies
+ * intercept the same traffic.
  */
 export function diffPolicies(recordedText: string, currentText: string): string[] {
   const recorded = parse(recordedText);
@@ -59,6 +60,11 @@ export function diffPolicies(recordedText: string, currentText: string): string[
   const modeBefore = at(recorded, ["localProxyMode"]);
   const modeAfter = at(current, ["localProxyMode"]);
   if (modeBefore !== modeAfter) lines.push(`localProxyMode ${String(modeAfter)} (was ${String(modeBefore)})`);
+  const dropBefore = at(recorded, ["nonTcpEgress"]) === "drop";
+  const dropAfter = at(current, ["nonTcpEgress"]) === "drop";
+  if (dropBefore !== dropAfter) {
+    lines.push(dropAfter ? "non-TCP egress dropped (was allowed)" : "non-TCP egress allowed (was dropped)");
+  }
   return lines;
 }
 

@@ -1,14 +1,16 @@
 /**
  * iptables backend (legacy or nft variant): apply, verify, cleanup through `*-save` / `*-restore`.
  *
- * Ours = the four OSM_PROXY_* chains, the jumps into them from PREROUTING/OUTPUT, and the PodIP DNAT rule.
+ * Ours = the four OSM_PROXY_* chains in the nat table, the jumps into them from PREROUTING/OUTPUT, the PodIP
+ * DNAT rule, and (egress disabled) OSM_PROXY_EGRESS in the filter table with its jump from OUTPUT.
  * Every change is one `iptables-restore --noflush` transaction per family (atomic in the kernel), tested with
  * `--test` first for every family, so a failure leaves nothing half-applied.
  */
 import { ENVOY_UID } from "../constants.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
-import { OSM_CHAINS, POD_IP_PLACEHOLDER } from "./plan.ts";
-import { renderOsmRule, renderSaveRules } from "./render-iptables.ts";
+import type { IpAddress } from "../net/types.ts";
+import { CHAIN_EGRESS, OSM_CHAINS, POD_IP_PLACEHOLDER } from "./plan.ts";
+import { renderSaveRules, restoreLines } from "./render-iptables.ts";
 import type { CommandRunner } from "./runner.ts";
 import type { InterceptionPlan, IptablesPayload } from "./types.ts";
 
@@ -25,32 +27,39 @@ export interface OurIptablesState {
   readonly hooks: string[];
 }
 
-const HOOK_CHAINS = ["PREROUTING", "OUTPUT"];
+type Table = IptablesPayload["table"];
 
-/** Whether a built-in chain's rule is ours: a jump to an OSM chain, or OSM's PodIP DNAT shape. */
-function isOurHookRule(line: string): boolean {
-  if (OSM_CHAINS.some((c) => line.endsWith(` -j ${c}`))) return true;
+/** Our chains and the built-in chains that jump into them, per table. */
+const OURS: Record<Table, { chains: readonly string[]; hooks: readonly string[] }> = {
+  nat: { chains: OSM_CHAINS, hooks: ["PREROUTING", "OUTPUT"] },
+  filter: { chains: [CHAIN_EGRESS], hooks: ["OUTPUT"] },
+};
+
+/** Whether a built-in chain's rule is ours: a jump to one of our chains, or OSM's PodIP DNAT shape. */
+function isOurHookRule(line: string, chains: readonly string[]): boolean {
+  if (chains.some((c) => line.endsWith(` -j ${c}`))) return true;
   return (
     line.startsWith("-A OUTPUT -d 127.0.0.1/32 -o lo -p tcp -m owner --uid-owner ") &&
     line.includes(`--uid-owner ${ENVOY_UID} -j DNAT --to-destination `)
   );
 }
 
-/** Extracts our part of `iptables-save -t nat` output. */
-export function parseOurState(save: string): OurIptablesState {
+/** Extracts our part of `iptables-save -t <table>` output. */
+export function parseOurState(save: string, table: Table = "nat"): OurIptablesState {
+  const ours = OURS[table];
   const chains = new Map<string, string[]>();
   const hooks: string[] = [];
   for (const line of save.split("\n")) {
     const decl = /^:(\S+) /.exec(line);
-    if (decl && OSM_CHAINS.includes(decl[1]!)) chains.set(decl[1]!, chains.get(decl[1]!) ?? []);
+    if (decl && ours.chains.includes(decl[1]!)) chains.set(decl[1]!, chains.get(decl[1]!) ?? []);
     const m = /^-A (\S+) /.exec(line);
     if (!m) continue;
     const chain = m[1]!;
-    if (OSM_CHAINS.includes(chain)) {
+    if (ours.chains.includes(chain)) {
       const rules = chains.get(chain);
       if (rules) rules.push(line);
       else chains.set(chain, [line]);
-    } else if (HOOK_CHAINS.includes(chain) && isOurHookRule(line)) hooks.push(line);
+    } else if (ours.hooks.includes(chain) && isOurHookRule(line, ours.chains)) hooks.push(line);
   }
   return { chains, hooks };
 }
@@ -60,8 +69,9 @@ export function diffIptables(
   payload: IptablesPayload,
   state: OurIptablesState,
   podIp: string | undefined,
+  resolvers: readonly IpAddress[] = [],
 ): string[] {
-  const expected = renderSaveRules(payload, podIp ? { [POD_IP_PLACEHOLDER]: podIp } : {});
+  const expected = renderSaveRules(payload, podIp ? { [POD_IP_PLACEHOLDER]: podIp } : {}, resolvers);
   const diff: string[] = [];
   const family = payload.family === 4 ? "IPv4" : "IPv6";
   const compare = (what: string, want: readonly string[], have: readonly string[]) => {
@@ -77,24 +87,30 @@ export function diffIptables(
       diff.push(`${family} ${what}: ${have.length} rules, expected ${want.length} (duplicates)`);
     }
   };
-  for (const chain of OSM_CHAINS) {
+  const ours = OURS[payload.table];
+  for (const chain of ours.chains) {
     if (!state.chains.has(chain)) diff.push(`${family} chain ${chain}: missing`);
     else compare(`chain ${chain}`, expected.get(chain) ?? [], state.chains.get(chain) ?? []);
   }
-  const wantHooks = HOOK_CHAINS.flatMap((c) => expected.get(c) ?? []);
-  compare("PREROUTING/OUTPUT", wantHooks, state.hooks);
+  const wantHooks = ours.hooks.flatMap((c) => expected.get(c) ?? []);
+  compare(ours.hooks.join("/"), wantHooks, state.hooks);
   return diff;
 }
 
-async function save(runner: CommandRunner, variant: IptablesVariant, family: 4 | 6): Promise<string> {
-  const argv = [tool(variant, family, "save"), "-t", "nat"];
+async function save(
+  runner: CommandRunner,
+  variant: IptablesVariant,
+  family: 4 | 6,
+  table: Table,
+): Promise<string> {
+  const argv = [tool(variant, family, "save"), "-t", table];
   const r = await runner.run(argv);
   if (r.code !== 0) {
     throw new MeshError(
       ErrorCode.ApplyFailed,
       `${argv.join(" ")} failed (exit ${r.code}): ${r.stderr.trim()}`,
       {
-        hint: "the nat table may be unavailable for this iptables variant; try --backend with the other one",
+        hint: `the ${table} table may be unavailable for this iptables variant; try --backend with the other one`,
       },
     );
   }
@@ -126,17 +142,33 @@ function lineHint(stderr: string, input: string): string {
   return line ? ` (rule: ${line})` : "";
 }
 
-function payloads(plan: InterceptionPlan): IptablesPayload[] {
-  return plan.iptables.v6 ? [plan.iptables.v4, plan.iptables.v6] : [plan.iptables.v4];
+/** Every (family, table) slot of ours, with the plan's payload for it (undefined: nothing of ours belongs there). */
+function slots(
+  plan: InterceptionPlan,
+): { family: 4 | 6; table: Table; payload: IptablesPayload | undefined }[] {
+  return [
+    { family: 4, table: "nat", payload: plan.iptables.v4 },
+    { family: 6, table: "nat", payload: plan.iptables.v6 },
+    { family: 4, table: "filter", payload: plan.egressFilter?.v4 },
+    { family: 6, table: "filter", payload: plan.egressFilter?.v6 },
+  ];
 }
 
+const slotName = (s: { family: 4 | 6; table: Table }) => `${s.family === 4 ? "IPv4" : "IPv6"} ${s.table}`;
+
 /** Restore input: flush our chains, delete our old hook rules, add the plan (all in one transaction). */
-function replaceInput(payload: IptablesPayload, state: OurIptablesState, podIp: string | undefined): string {
-  const lines = ["*nat", ...payload.chains.map((c) => `:${c} - [0:0]`)];
+function replaceInput(
+  payload: IptablesPayload,
+  state: OurIptablesState,
+  podIp: string | undefined,
+  resolvers: readonly IpAddress[],
+): string {
+  const lines = [`*${payload.table}`, ...payload.chains.map((c) => `:${c} - [0:0]`)];
   for (const h of state.hooks) lines.push(`-D${h.slice(2)}`);
   for (const r of payload.rules) {
-    const text = renderOsmRule(r);
-    lines.push(podIp ? text.replaceAll(POD_IP_PLACEHOLDER, podIp) : text);
+    for (const text of restoreLines(r, resolvers)) {
+      lines.push(podIp ? text.replaceAll(POD_IP_PLACEHOLDER, podIp) : text);
+    }
   }
   lines.push("COMMIT");
   return `${lines.join("\n")}\n`;
@@ -156,6 +188,8 @@ function requirePodIp(plan: InterceptionPlan, podIp: string | undefined): void {
   }
 }
 
+const hasState = (s: OurIptablesState) => s.chains.size > 0 || s.hooks.length > 0;
+
 /** Applies the plan; a no-op when the kernel already holds exactly it. */
 export async function applyIptables(
   runner: CommandRunner,
@@ -165,18 +199,24 @@ export async function applyIptables(
 ): Promise<ApplyOutcome> {
   requirePodIp(plan, podIp);
   const work: { payload: IptablesPayload; input: string; diff: string[] }[] = [];
-  for (const payload of payloads(plan)) {
-    const state = parseOurState(await save(runner, variant, payload.family));
-    const diff = diffIptables(payload, state, podIp);
-    if (diff.length > 0) work.push({ payload, input: replaceInput(payload, state, podIp), diff });
+  // A previous apply's rules in a slot the plan no longer uses (IPv6, the egress filter) are removed.
+  const stale: { family: 4 | 6; table: Table }[] = [];
+  for (const slot of slots(plan)) {
+    const state = parseOurState(await save(runner, variant, slot.family, slot.table), slot.table);
+    if (!slot.payload) {
+      if (hasState(state)) stale.push(slot);
+      continue;
+    }
+    const diff = diffIptables(slot.payload, state, podIp, plan.resolvers);
+    if (diff.length > 0) {
+      work.push({
+        payload: slot.payload,
+        input: replaceInput(slot.payload, state, podIp, plan.resolvers),
+        diff,
+      });
+    }
   }
-  // A previous apply's IPv6 rules, when the plan has no IPv6 payload any more, are removed with the rest.
-  let staleV6 = false;
-  if (!plan.iptables.v6) {
-    const v6 = parseOurState(await save(runner, variant, 6));
-    staleV6 = v6.chains.size > 0 || v6.hooks.length > 0;
-  }
-  if (work.length === 0 && !staleV6) return { changed: false, diff: [] };
+  if (work.length === 0 && stale.length === 0) return { changed: false, diff: [] };
   for (const w of work) await restore(runner, variant, w.payload.family, w.input, true);
   const done: IptablesPayload[] = [];
   try {
@@ -185,16 +225,16 @@ export async function applyIptables(
       done.push(w.payload);
     }
   } catch (error) {
-    // A family already replaced is cleaned so the pod does not run with half of its interception.
-    for (const p of done) await cleanupFamily(runner, variant, p.family);
+    // A slot already replaced is cleaned so the pod does not run with half of its interception.
+    for (const p of done) await cleanupSlot(runner, variant, p.family, p.table);
     throw error;
   }
-  if (staleV6) await cleanupFamily(runner, variant, 6);
+  for (const s of stale) await cleanupSlot(runner, variant, s.family, s.table);
   return {
     changed: true,
     diff: [
       ...work.flatMap((w) => w.diff),
-      ...(staleV6 ? ["IPv6: rules present but the plan has no IPv6 payload"] : []),
+      ...stale.map((s) => `${slotName(s)}: rules present but the plan has none there`),
     ],
   };
 }
@@ -207,25 +247,23 @@ export async function verifyIptables(
   podIp: string | undefined,
 ): Promise<string[]> {
   const diff: string[] = [];
-  for (const payload of payloads(plan)) {
-    diff.push(...diffIptables(payload, parseOurState(await save(runner, variant, payload.family)), podIp));
-  }
-  if (!plan.iptables.v6) {
-    const v6 = parseOurState(await save(runner, variant, 6));
-    if (v6.chains.size > 0 || v6.hooks.length > 0)
-      diff.push("IPv6: rules present but the plan has no IPv6 payload");
+  for (const slot of slots(plan)) {
+    const state = parseOurState(await save(runner, variant, slot.family, slot.table), slot.table);
+    if (slot.payload) diff.push(...diffIptables(slot.payload, state, podIp, plan.resolvers));
+    else if (hasState(state)) diff.push(`${slotName(slot)}: rules present but the plan has none there`);
   }
   return diff;
 }
 
-async function cleanupFamily(
+async function cleanupSlot(
   runner: CommandRunner,
   variant: IptablesVariant,
   family: 4 | 6,
+  table: Table,
 ): Promise<boolean> {
-  const state = parseOurState(await save(runner, variant, family));
-  if (state.chains.size === 0 && state.hooks.length === 0) return false;
-  const lines = ["*nat"];
+  const state = parseOurState(await save(runner, variant, family, table), table);
+  if (!hasState(state)) return false;
+  const lines = [`*${table}`];
   for (const h of state.hooks) lines.push(`-D${h.slice(2)}`);
   for (const c of state.chains.keys()) lines.push(`:${c} - [0:0]`);
   for (const c of state.chains.keys()) lines.push(`-X ${c}`);
@@ -234,9 +272,12 @@ async function cleanupFamily(
   return true;
 }
 
-/** Removes only our chains and our hook rules (other tools' rules stay), both families. */
+/** Removes only our chains and our hook rules (other tools' rules stay), both families, both tables. */
 export async function cleanupIptables(runner: CommandRunner, variant: IptablesVariant): Promise<boolean> {
-  const v4 = await cleanupFamily(runner, variant, 4);
-  const v6 = await cleanupFamily(runner, variant, 6);
-  return v4 || v6;
+  let removed = false;
+  for (const table of ["filter", "nat"] as const) {
+    for (const family of [4, 6] as const)
+      removed = (await cleanupSlot(runner, variant, family, table)) || removed;
+  }
+  return removed;
 }

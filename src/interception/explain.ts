@@ -1,7 +1,8 @@
 /**
- * Explain, pure: walks the plan's rules for one TCP connection the way netfilter's nat hooks do, and says
- * where it goes (direct, outbound sidecar, inbound sidecar), which rule decided, and where that rule's entry
- * came from (the MeshConfig field or the pod annotation).
+ * Explain, pure: walks the plan's rules for one connection (TCP, UDP or ICMP) the way netfilter's nat and
+ * filter hooks do, and says where it goes (direct, outbound sidecar, inbound sidecar, dropped by the egress
+ * filter), which rule decided, and where that rule's entry came from (the MeshConfig field or the pod
+ * annotation).
  */
 import type { Provenance } from "../config/policy-types.ts";
 import { ENVOY_INBOUND_LISTENER_PORT, ENVOY_OUTBOUND_LISTENER_PORT } from "../constants.ts";
@@ -12,11 +13,16 @@ import { renderOsmRule } from "./render-iptables.ts";
 import { renderNftRule } from "./render-nft.ts";
 import type { Backend, InterceptionPlan, PlannedRule } from "./types.ts";
 
-export type Verdict = "direct" | "outbound-sidecar" | "inbound-sidecar" | "dnat-pod-ip";
+export type Verdict = "direct" | "outbound-sidecar" | "inbound-sidecar" | "dnat-pod-ip" | "dropped";
+
+export type ExplainProtocol = "tcp" | "udp" | "icmp";
 
 export interface ExplainQuery {
   readonly destination: IpAddress;
+  /** Destination port (TCP, UDP; ignored for ICMP). */
   readonly port: number;
+  /** tcp (default), udp or icmp (ICMPv6 for an IPv6 destination): a new connection/flow, not a reply. */
+  readonly protocol?: ExplainProtocol;
   /** outbound (from a process in the pod; default) or inbound (arriving on an interface). */
   readonly direction?: "outbound" | "inbound";
   /** The sending process's uid (outbound); default 0, an app. */
@@ -44,8 +50,9 @@ export interface Explanation {
 
 interface Packet {
   readonly family: 4 | 6;
+  readonly protocol: "tcp" | "udp" | "icmp" | "ipv6-icmp";
   readonly ip: IpAddress;
-  readonly port: number;
+  readonly port: number | undefined;
   readonly uid: number | undefined;
   readonly oif: string | undefined;
   readonly iif: string | undefined;
@@ -55,39 +62,23 @@ function isLoopback(ip: IpAddress): boolean {
   return ip.family === 4 ? ip.value >> 24n === 127n : ip.value === 1n;
 }
 
-/** Explains one connection against the plan, as the given backend would program it. */
-export function explain(
-  plan: InterceptionPlan,
-  query: ExplainQuery,
-  backend: Backend = "iptables",
-): Explanation {
-  const direction = query.direction ?? "outbound";
-  const pkt: Packet = {
-    family: query.destination.family,
-    ip: query.destination,
-    port: query.port,
-    uid: direction === "outbound" ? (query.uid ?? 0) : undefined,
-    oif:
-      direction === "outbound"
-        ? (query.outInterface ?? (isLoopback(query.destination) ? "lo" : "eth0"))
-        : undefined,
-    iif: direction === "inbound" ? (query.inInterface ?? "eth0") : undefined,
-  };
-  let chains: Map<string, PlannedRule[]>;
-  let start: string;
-  if (backend === "iptables") {
-    const payload = pkt.family === 4 ? plan.iptables.v4 : plan.iptables.v6;
-    chains = payload ? effectiveOrder(payload.rules) : new Map();
-    start = direction === "outbound" ? "OUTPUT" : "PREROUTING";
-  } else {
-    chains = new Map(plan.nft.chains.map((c) => [c.name, [...c.rules]]));
-    start = direction === "outbound" ? "output" : "prerouting";
-  }
-  const render = (r: PlannedRule) => (backend === "iptables" ? renderOsmRule(r) : renderNftRule(r, plan.nft));
-  const trace: string[] = [];
-  let deciding: { rule: PlannedRule; hit: Hit } | undefined;
+type Outcome = { kind: "continue" } | { kind: "terminal"; verdict: Verdict; port?: number };
 
-  type Outcome = { kind: "continue" } | { kind: "terminal"; verdict: Verdict; port?: number };
+interface Walk {
+  readonly outcome: Outcome;
+  readonly deciding: { rule: PlannedRule; hit: Hit } | undefined;
+}
+
+/** Walks one hook's chains from `start` the way netfilter does (jump, return, terminal targets). */
+function walkChains(
+  plan: InterceptionPlan,
+  chains: ReadonlyMap<string, readonly PlannedRule[]>,
+  start: string,
+  pkt: Packet,
+  trace: string[],
+  render: (r: PlannedRule) => string,
+): Walk {
+  let deciding: { rule: PlannedRule; hit: Hit } | undefined;
   const walk = (chain: string, depth: number): Outcome => {
     if (depth > 16) return { kind: "continue" };
     for (const r of chains.get(chain) ?? []) {
@@ -103,6 +94,7 @@ export function explain(
       deciding = { rule: r, hit };
       if (t.kind === "return") return { kind: "continue" };
       if (t.kind === "accept") return { kind: "terminal", verdict: "direct" };
+      if (t.kind === "drop") return { kind: "terminal", verdict: "dropped" };
       if (t.kind === "dnat") return { kind: "terminal", verdict: "dnat-pod-ip" };
       return {
         kind: "terminal",
@@ -117,17 +109,73 @@ export function explain(
     }
     return { kind: "continue" };
   };
-  const out = walk(start, 0);
-  const d = deciding as { rule: PlannedRule; hit: Hit } | undefined;
-  return {
-    verdict: out.kind === "terminal" ? out.verdict : "direct",
-    ...(out.kind === "terminal" && out.port !== undefined ? { port: out.port } : {}),
-    backend,
-    ...(d ? { decidingRule: { chain: d.rule.chain, slug: d.rule.slug, text: render(d.rule) } } : {}),
-    provenance: d ? d.hit.provenance : [],
-    ...(d?.hit.entry !== undefined ? { matchedEntry: d.hit.entry } : {}),
-    trace,
+  return { outcome: walk(start, 0), deciding };
+}
+
+/** Explains one connection against the plan, as the given backend would program it. */
+export function explain(
+  plan: InterceptionPlan,
+  query: ExplainQuery,
+  backend: Backend = "iptables",
+): Explanation {
+  const direction = query.direction ?? "outbound";
+  const protocol = query.protocol ?? "tcp";
+  const family = query.destination.family;
+  const pkt: Packet = {
+    family,
+    protocol: protocol === "icmp" && family === 6 ? "ipv6-icmp" : protocol,
+    ip: query.destination,
+    port: protocol === "icmp" ? undefined : query.port,
+    uid: direction === "outbound" ? (query.uid ?? 0) : undefined,
+    oif:
+      direction === "outbound"
+        ? (query.outInterface ?? (isLoopback(query.destination) ? "lo" : "eth0"))
+        : undefined,
+    iif: direction === "inbound" ? (query.inInterface ?? "eth0") : undefined,
   };
+  const render = (r: PlannedRule) => (backend === "iptables" ? renderOsmRule(r) : renderNftRule(r, plan.nft));
+  const trace: string[] = [];
+  const result = (walk: Walk): Explanation => {
+    const { outcome: out, deciding: d } = walk;
+    return {
+      verdict: out.kind === "terminal" ? out.verdict : "direct",
+      ...(out.kind === "terminal" && out.port !== undefined ? { port: out.port } : {}),
+      backend,
+      ...(d ? { decidingRule: { chain: d.rule.chain, slug: d.rule.slug, text: render(d.rule) } } : {}),
+      provenance: d ? d.hit.provenance : [],
+      ...(d?.hit.entry !== undefined ? { matchedEntry: d.hit.entry } : {}),
+      trace,
+    };
+  };
+  // The nat hooks first (they redirect TCP to the sidecar), then the egress filter (egress disabled), as the
+  // kernel runs them: a packet the filter drops never leaves, whatever nat decided.
+  let nat: Walk = { outcome: { kind: "continue" }, deciding: undefined };
+  if (protocol === "tcp") {
+    let chains: Map<string, PlannedRule[]>;
+    let start: string;
+    if (backend === "iptables") {
+      const payload = family === 4 ? plan.iptables.v4 : plan.iptables.v6;
+      chains = payload ? effectiveOrder(payload.rules) : new Map();
+      start = direction === "outbound" ? "OUTPUT" : "PREROUTING";
+    } else {
+      chains = new Map(
+        plan.nft.chains.filter((c) => c.hook?.type !== "filter").map((c) => [c.name, [...c.rules]]),
+      );
+      start = direction === "outbound" ? "output" : "prerouting";
+    }
+    nat = walkChains(plan, chains, start, pkt, trace, render);
+  }
+  if (direction === "outbound" && plan.egressFilter) {
+    const chains =
+      backend === "iptables"
+        ? effectiveOrder((family === 4 ? plan.egressFilter.v4 : plan.egressFilter.v6).rules)
+        : new Map(
+            plan.nft.chains.filter((c) => c.hook?.type === "filter").map((c) => [c.name, [...c.rules]]),
+          );
+    const filter = walkChains(plan, chains, backend === "iptables" ? "OUTPUT" : "egress", pkt, trace, render);
+    if (filter.outcome.kind === "terminal" || protocol !== "tcp") return result(filter);
+  }
+  return result(nat);
 }
 
 interface Hit {
@@ -168,9 +216,17 @@ function matchRule(plan: InterceptionPlan, r: PlannedRule, p: Packet): Hit | und
     provenance = [hit.provenance];
     entry = hit.cidr.toString();
   }
+  if (m.protocol !== undefined && m.protocol !== p.protocol) return undefined;
+  if (m.ctState !== undefined || m.icmpv6Type !== undefined) return undefined; // a new flow, not ND
+  if (m.resolvers !== undefined) {
+    const resolver = plan.resolvers.find((a) => a.family === p.family && a.value === p.ip.value);
+    if (m.resolvers !== p.family || !resolver) return undefined;
+    provenance = [{ source: "resolv.conf" }];
+    entry = resolver.toString();
+  }
   if (m.destinationPort !== undefined && m.destinationPort !== p.port) return undefined;
   if (m.destinationPorts) {
-    const i = m.destinationPorts.indexOf(p.port);
+    const i = p.port === undefined ? -1 : m.destinationPorts.indexOf(p.port);
     if (i < 0) return undefined;
     const prov = r.provenance[i];
     provenance = prov ? [prov] : [];

@@ -10,10 +10,25 @@ export {
 } from "./apply.ts";
 export type { ApplyOutcome } from "./backend-iptables.ts";
 export { type BackendChoice, type Detection, detectBackend } from "./detect.ts";
-export { type ExplainQuery, type Explanation, explain, type Verdict } from "./explain.ts";
+export {
+  type ExplainProtocol,
+  type ExplainQuery,
+  type Explanation,
+  explain,
+  type Verdict,
+} from "./explain.ts";
 export { type InitScriptOptions, renderInitScript } from "./init-script.ts";
 export { type ElementChanges, renderNftElementUpdate, updateNftElements } from "./live-update.ts";
-export { buildPlan, chunkPorts, effectiveOrder, NFT_TABLE, OSM_CHAINS, POD_IP_PLACEHOLDER } from "./plan.ts";
+export {
+  buildPlan,
+  CHAIN_EGRESS,
+  chunkPorts,
+  effectiveOrder,
+  NFT_TABLE,
+  OSM_CHAINS,
+  POD_IP_PLACEHOLDER,
+  parseResolvConf,
+} from "./plan.ts";
 export { renderIptables, renderRestorePayload, renderSaveRules } from "./render-iptables.ts";
 export { renderNft, renderNftTable } from "./render-nft.ts";
 export { renderNftJson } from "./render-nft-json.ts";

@@ -23,8 +23,8 @@ import {
   STARTUP_PROBE_PORT,
 } from "../constants.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
-import { cidrCovers, parseCidr, tryParseCidr } from "../net/index.ts";
-import type { Cidr, IpFamily } from "../net/types.ts";
+import { cidrCovers, parseCidr, tryParseCidr, tryParseIp } from "../net/index.ts";
+import type { Cidr, IpAddress, IpFamily } from "../net/types.ts";
 import type {
   AddressSet,
   InterceptionPlan,
@@ -58,7 +58,14 @@ export const POD_IP_PLACEHOLDER = "$POD_IP";
 export interface BuildPlanOptions {
   /** Emit the ip6tables payload even when the policy has no IPv6 entry (nft always covers both). */
   readonly ipv6?: boolean;
+  /** The pod's DNS resolvers, when known here (the init script reads /etc/resolv.conf at run time instead). */
+  readonly resolvers?: readonly IpAddress[];
 }
+
+/** The filter chain that drops non-TCP egress when egress is disabled (osm-ts's own; OSM has none). */
+export const CHAIN_EGRESS = "OSM_PROXY_EGRESS";
+/** ICMPv6 IPv6 cannot work without: router solicitation, neighbour solicitation/advertisement, MLDv2 reports. */
+export const EGRESS_ICMPV6_TYPES: readonly number[] = [133, 135, 136, 143];
 
 const LOOPBACK: Record<IpFamily, string> = { 4: "127.0.0.1/32", 6: "::1/128" };
 const GLOBAL = (field: string): Provenance => ({ source: "meshconfig", field });
@@ -86,14 +93,19 @@ export function buildPlan(policy: EffectiveTrafficPolicy, options: BuildPlanOpti
     policy.canonical.outboundIPRangeInclusions.v6.length > 0;
   const inclusionMode = inclusions.length > 0;
   const ctx = { policy, exclusions, inclusions, inclusionMode };
+  const resolvers = options.resolvers ?? [];
   return {
     iptables: {
       v4: buildIptablesPayload(ctx, 4),
       v6: hasV6 || options.ipv6 ? buildIptablesPayload(ctx, 6) : undefined,
     },
-    nft: buildNftPlan(policy, inclusionMode),
+    egressFilter: policy.enableEgress
+      ? undefined
+      : { v4: buildEgressPayload(ctx, 4), v6: buildEgressPayload(ctx, 6) },
+    nft: buildNftPlan(policy, inclusionMode, resolvers),
     podIpMode: policy.localProxyMode === "PodIP",
     enableEgress: policy.enableEgress,
+    resolvers,
   };
 }
 
@@ -163,8 +175,21 @@ function rule(
   return { family, table: "nat", chain, position, match, target, slug, provenance };
 }
 
+/** An egress filter rule (always appended, in the filter table). */
+function filterRule(
+  family: IpFamily | "inet",
+  chain: string,
+  match: RuleMatch,
+  target: RuleTarget,
+  slug: string,
+  provenance: readonly Provenance[] = [],
+): PlannedRule {
+  return { family, table: "filter", chain, position: "append", match, target, slug, provenance };
+}
+
 const TCP = { protocol: "tcp" } as const;
 const RETURN: RuleTarget = { kind: "return" };
+const DROP: RuleTarget = { kind: "drop" };
 const jump = (chain: string): RuleTarget => ({ kind: "jump", chain });
 
 /** OSM's rules for one family, in emission order (docs/osm-behaviour.md §1.3 A–I). */
@@ -322,7 +347,87 @@ function buildIptablesPayload(ctx: Ctx, family: IpFamily): IptablesPayload {
   } else {
     add(CHAIN_OUTBOUND, "append", {}, jump(CHAIN_OUT_REDIRECT), "outbound-to-redirect");
   }
-  return { family, chains: OSM_CHAINS, rules };
+  return { family, table: "nat", chains: OSM_CHAINS, rules };
+}
+
+/**
+ * The rules both backends put before the final drop, for one family: TCP (the nat rules and the sidecar
+ * decide it), loopback, the sidecar's uid, replies to connections the pod accepted, then IPv6's own ICMPv6.
+ */
+function egressHead(chain: string, family: IpFamily | "inet"): PlannedRule[] {
+  return [
+    filterRule(family, chain, TCP, RETURN, "egress-tcp"),
+    filterRule(family, chain, { outInterface: "lo" }, RETURN, "egress-loopback"),
+    filterRule(family, chain, { uidOwner: { uid: ENVOY_UID } }, RETURN, "egress-sidecar-uid"),
+    filterRule(family, chain, { ctState: ["related", "established"] }, RETURN, "egress-replies"),
+  ];
+}
+
+function egressIcmpv6(chain: string): PlannedRule[] {
+  return EGRESS_ICMPV6_TYPES.map((type) =>
+    filterRule(6, chain, { protocol: "ipv6-icmp", icmpv6Type: type }, RETURN, `egress-icmpv6-${type}`),
+  );
+}
+
+const DNS = (family: IpFamily): RuleMatch => ({ protocol: "udp", destinationPort: 53, resolvers: family });
+
+/**
+ * iptables: `-A OUTPUT -j OSM_PROXY_EGRESS`, and in it everything non-TCP that is not excluded is dropped;
+ * in inclusion mode only what the inclusions cover (elsewhere TCP goes out directly too).
+ */
+function buildEgressPayload(ctx: Ctx, family: IpFamily): IptablesPayload {
+  const { policy } = ctx;
+  const rules: PlannedRule[] = [
+    filterRule(family, "OUTPUT", {}, jump(CHAIN_EGRESS), "output-to-egress"),
+    ...egressHead(CHAIN_EGRESS, family),
+  ];
+  const ifaceProv = GLOBAL("spec.traffic.networkInterfaceExclusionList");
+  for (const iface of policy.asGiven.networkInterfaceExclusionList) {
+    rules.push(
+      filterRule(family, CHAIN_EGRESS, { outInterface: iface }, RETURN, `egress-skip-interface-${iface}`, [
+        ifaceProv,
+      ]),
+    );
+  }
+  const canon = policy.canonical;
+  /** One rule per as-given entry of this family, with that entry's provenance. */
+  const perEntry = (
+    given: readonly GivenCidr[],
+    entries: readonly CidrEntry[],
+    field: string,
+    target: RuleTarget,
+    slug: string,
+  ) =>
+    given.forEach((g, i) => {
+      if (g.cidr.family !== family) return;
+      const match = { destination: { text: g.text, cidr: g.cidr } };
+      rules.push(
+        filterRule(family, CHAIN_EGRESS, match, target, `${slug}-${i}`, [cidrProvenance(g, entries, field)]),
+      );
+    });
+  const ex = canon.outboundIPRangeExclusions;
+  perEntry(
+    ctx.exclusions,
+    [...ex.v4, ...ex.v6],
+    "spec.traffic.outboundIPRangeExclusionList",
+    RETURN,
+    "egress-exclude-ip",
+  );
+  rules.push(filterRule(family, CHAIN_EGRESS, DNS(family), RETURN, "egress-dns"));
+  if (family === 6) rules.push(...egressIcmpv6(CHAIN_EGRESS));
+  if (ctx.inclusionMode) {
+    const inc = canon.outboundIPRangeInclusions;
+    perEntry(
+      ctx.inclusions,
+      [...inc.v4, ...inc.v6],
+      "spec.traffic.outboundIPRangeInclusionList",
+      DROP,
+      "egress-drop-included",
+    );
+  } else {
+    rules.push(filterRule(family, CHAIN_EGRESS, {}, DROP, "egress-drop"));
+  }
+  return { family, table: "filter", chains: [CHAIN_EGRESS], rules };
 }
 
 /** Orders a payload's rules as the kernel holds them after iptables-restore (`-I` goes to the top). */
@@ -345,6 +450,7 @@ export const NFT_CHAIN = {
   inRedirect: "in_redirect",
   outbound: "outbound",
   outRedirect: "out_redirect",
+  egress: "egress",
 } as const;
 
 export const NFT_SET = {
@@ -352,6 +458,23 @@ export const NFT_SET = {
   outboundPorts: "out_ex_ports",
   interfaces: "ex_ifaces",
 } as const;
+
+/** The `nameserver` addresses of a resolv.conf (zone-scoped ones, `fe80::1%eth0`, cannot be matched: skipped). */
+export function parseResolvConf(text: string): IpAddress[] {
+  const out: IpAddress[] = [];
+  for (const line of text.split("\n")) {
+    const [key, value] = line.trim().split(/\s+/);
+    if (key !== "nameserver" || value === undefined || value.includes("%")) continue;
+    const r = tryParseIp(value);
+    if (r.ok) out.push(r.value);
+  }
+  return out;
+}
+
+/** The nft sets holding the pod's DNS resolvers (filled by the init script from /etc/resolv.conf). */
+export function resolverSetName(family: IpFamily): string {
+  return `dns${family}`;
+}
 
 /** Name of an address set: exclusion/inclusion × family × hosts (hash) / prefixes (interval). */
 export function addressSetName(list: "ex" | "in", family: IpFamily, kind: "hosts" | "prefixes"): string {
@@ -380,7 +503,74 @@ function addressSets(
   return sets;
 }
 
-function buildNftPlan(policy: EffectiveTrafficPolicy, inclusionMode: boolean): NftPlan {
+/** The nft egress filter chain (egress disabled): the same rules as the iptables one, with sets. */
+function nftEgressChain(
+  exSets: readonly AddressSet[],
+  inSets: readonly AddressSet[],
+  inclusionMode: boolean,
+): NftChain {
+  const chain = NFT_CHAIN.egress;
+  const ifaceProv = GLOBAL("spec.traffic.networkInterfaceExclusionList");
+  const rules: PlannedRule[] = [
+    ...egressHead(chain, "inet"),
+    filterRule("inet", chain, { outInterfaceSet: NFT_SET.interfaces }, RETURN, "egress-skip-interfaces", [
+      ifaceProv,
+    ]),
+    ...exSets.map((s) =>
+      filterRule(
+        s.family,
+        chain,
+        { destinationSet: s.name },
+        RETURN,
+        `egress-exclude-${s.name}`,
+        s.entries.map((e) => e.provenance),
+      ),
+    ),
+    filterRule(4, chain, DNS(4), RETURN, "egress-dns-v4"),
+    filterRule(6, chain, DNS(6), RETURN, "egress-dns-v6"),
+    ...egressIcmpv6(chain),
+  ];
+  if (inclusionMode) {
+    for (const s of inSets) {
+      rules.push(
+        filterRule(
+          s.family,
+          chain,
+          { destinationSet: s.name },
+          DROP,
+          `egress-drop-${s.name}`,
+          s.entries.map((e) => e.provenance),
+        ),
+      );
+    }
+  } else {
+    rules.push(filterRule("inet", chain, {}, DROP, "egress-drop"));
+  }
+  // Filter priority (0): after the nat hooks, as iptables' filter table runs after nat's OUTPUT.
+  return { name: chain, hook: { type: "filter", hook: "output", priority: 0 }, rules };
+}
+
+function resolverSets(resolvers: readonly IpAddress[]): AddressSet[] {
+  return ([4, 6] as const).map((family) => ({
+    name: resolverSetName(family),
+    family,
+    kind: "hosts" as const,
+    entries: resolvers
+      .filter((r) => r.family === family)
+      .map((r) => ({
+        cidr: parseCidr(`${r.toString()}/${family === 4 ? 32 : 128}`),
+        provenance: RESOLV_CONF,
+      })),
+  }));
+}
+
+const RESOLV_CONF: Provenance = { source: "resolv.conf" };
+
+function buildNftPlan(
+  policy: EffectiveTrafficPolicy,
+  inclusionMode: boolean,
+  resolvers: readonly IpAddress[],
+): NftPlan {
   const canon = policy.canonical;
   const c = NFT_CHAIN;
   const exSets = addressSets("ex", canon.outboundIPRangeExclusions);
@@ -562,16 +752,17 @@ function buildNftPlan(policy: EffectiveTrafficPolicy, inclusionMode: boolean): N
   ];
   // dstnat priority (-100), as iptables' nat table, so the two behave the same when both are present.
   const chains: NftChain[] = [
-    { name: c.prerouting, hook: { hook: "prerouting", priority: -100 }, rules: prerouting },
-    { name: c.output, hook: { hook: "output", priority: -100 }, rules: output },
+    { name: c.prerouting, hook: { type: "nat", hook: "prerouting", priority: -100 }, rules: prerouting },
+    { name: c.output, hook: { type: "nat", hook: "output", priority: -100 }, rules: output },
     { name: c.inbound, rules: inbound },
     { name: c.inRedirect, rules: inRedirect },
     { name: c.outbound, rules: outbound },
     { name: c.outRedirect, rules: outRedirect },
+    ...(policy.enableEgress ? [] : [nftEgressChain(exSets, inSets, inclusionMode)]),
   ];
   return {
     table: NFT_TABLE,
-    addressSets: [...exSets, ...inSets],
+    addressSets: [...exSets, ...inSets, ...(policy.enableEgress ? [] : resolverSets(resolvers))],
     portSets: [
       {
         name: NFT_SET.inboundPorts,

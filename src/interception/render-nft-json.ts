@@ -6,8 +6,8 @@
  * Pure.
  */
 import type { Cidr } from "../net/types.ts";
-import { POD_IP_PLACEHOLDER } from "./plan.ts";
-import { COMMENT_PREFIX, hashSetSize } from "./render-nft.ts";
+import { POD_IP_PLACEHOLDER, resolverSetName } from "./plan.ts";
+import { COMMENT_PREFIX, hashSetSize, icmpv6TypeName } from "./render-nft.ts";
 import type { InterceptionPlan, NftPlan, PlannedRule, RuleTarget } from "./types.ts";
 
 type Json = Record<string, unknown>;
@@ -38,11 +38,19 @@ function expressions(r: PlannedRule, plan: NftPlan, podIp: string | undefined): 
     const family = plan.addressSets.find((s) => s.name === m.destinationSet)?.family ?? 4;
     e.push(match(payload(family === 6 ? "ip6" : "ip", "daddr"), `@${m.destinationSet}`));
   }
+  if (m.resolvers !== undefined) {
+    e.push(match(payload(m.resolvers === 6 ? "ip6" : "ip", "daddr"), `@${resolverSetName(m.resolvers)}`));
+  }
   const hasPort = m.destinationPort !== undefined || m.destinationPorts || m.destinationPortSet;
-  if (m.protocol === "tcp" && !hasPort) e.push(match(meta("l4proto"), "tcp"));
-  if (m.destinationPort !== undefined) e.push(match(payload("tcp", "dport"), m.destinationPort));
-  if (m.destinationPorts) e.push(match(payload("tcp", "dport"), { set: [...m.destinationPorts] }));
-  if (m.destinationPortSet) e.push(match(payload("tcp", "dport"), `@${m.destinationPortSet}`));
+  const l4 = m.protocol ?? "tcp";
+  if (m.protocol !== undefined && !hasPort && m.icmpv6Type === undefined) {
+    e.push(match(meta("l4proto"), m.protocol));
+  }
+  if (m.destinationPort !== undefined) e.push(match(payload(l4, "dport"), m.destinationPort));
+  if (m.destinationPorts) e.push(match(payload(l4, "dport"), { set: [...m.destinationPorts] }));
+  if (m.destinationPortSet) e.push(match(payload(l4, "dport"), `@${m.destinationPortSet}`));
+  if (m.icmpv6Type !== undefined) e.push(match(payload("icmpv6", "type"), icmpv6TypeName(m.icmpv6Type)));
+  if (m.ctState) e.push(match({ ct: { key: "state" } }, [...m.ctState].sort(), "in"));
   if (m.uidOwner) e.push(match(meta("skuid"), m.uidOwner.uid, m.uidOwner.negate ? "!=" : "=="));
   e.push(target(r.target, podIp));
   return e;
@@ -56,6 +64,8 @@ function target(t: RuleTarget, podIp: string | undefined): unknown {
       return { return: null };
     case "accept":
       return { accept: null };
+    case "drop":
+      return { drop: null };
     case "redirect":
       return { redirect: { port: t.port } };
     case "dnat":
@@ -87,7 +97,7 @@ export function renderNftJson(plan: InterceptionPlan, podIp?: string): string {
   for (const c of p.chains) {
     const chain: Json = { ...base, name: c.name };
     if (c.hook)
-      Object.assign(chain, { type: "nat", hook: c.hook.hook, prio: c.hook.priority, policy: "accept" });
+      Object.assign(chain, { type: c.hook.type, hook: c.hook.hook, prio: c.hook.priority, policy: "accept" });
     cmds.push({ add: { chain } });
   }
   for (const c of p.chains) {

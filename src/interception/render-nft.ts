@@ -7,6 +7,7 @@
  * full table, in one `nft -f` transaction (nft(8) "ATOMIC RULE REPLACEMENT"), so nothing is half-applied.
  */
 import type { Cidr } from "../net/types.ts";
+import { resolverSetName } from "./plan.ts";
 import type { AddressSet, InterceptionPlan, NftPlan, PlannedRule, RuleMatch, RuleTarget } from "./types.ts";
 
 export const COMMENT_PREFIX = "osm/";
@@ -35,11 +36,17 @@ function matchTokens(r: PlannedRule, setFamily: (name: string) => number): strin
     t.push(nftCidrText(m.destination.cidr));
   }
   if (m.destinationSet) t.push(addressKeyword(setFamily(m.destinationSet)), "daddr", `@${m.destinationSet}`);
+  if (m.resolvers !== undefined)
+    t.push(addressKeyword(m.resolvers), "daddr", `@${resolverSetName(m.resolvers)}`);
   const hasPort = m.destinationPort !== undefined || m.destinationPorts || m.destinationPortSet;
-  if (m.protocol === "tcp" && !hasPort) t.push("meta", "l4proto", "tcp");
-  if (m.destinationPort !== undefined) t.push("tcp", "dport", String(m.destinationPort));
-  if (m.destinationPorts) t.push("tcp", "dport", `{ ${m.destinationPorts.join(", ")} }`);
-  if (m.destinationPortSet) t.push("tcp", "dport", `@${m.destinationPortSet}`);
+  const l4 = m.protocol ?? "tcp";
+  if (m.protocol !== undefined && !hasPort && m.icmpv6Type === undefined)
+    t.push("meta", "l4proto", m.protocol);
+  if (m.destinationPort !== undefined) t.push(l4, "dport", String(m.destinationPort));
+  if (m.destinationPorts) t.push(l4, "dport", `{ ${m.destinationPorts.join(", ")} }`);
+  if (m.destinationPortSet) t.push(l4, "dport", `@${m.destinationPortSet}`);
+  if (m.icmpv6Type !== undefined) t.push("icmpv6", "type", icmpv6TypeName(m.icmpv6Type));
+  if (m.ctState) t.push("ct", "state", [...m.ctState].sort().join(","));
   if (m.uidOwner) {
     t.push("meta", "skuid");
     if (m.uidOwner.negate) t.push("!=");
@@ -56,11 +63,25 @@ function targetTokens(t: RuleTarget, family: number | "inet"): string[] {
       return ["return"];
     case "accept":
       return ["accept"];
+    case "drop":
+      return ["drop"];
     case "redirect":
       return ["redirect", "to", `:${t.port}`];
     case "dnat":
       return ["dnat", family === 6 ? "ip6" : "ip", "to", t.to];
   }
+}
+
+/** The names nft lists ICMPv6 types by (the egress filter's). */
+const ICMPV6_TYPE_NAMES: Readonly<Record<number, string>> = {
+  133: "nd-router-solicit",
+  135: "nd-neighbor-solicit",
+  136: "nd-neighbor-advert",
+  143: "mld2-listener-report",
+};
+
+export function icmpv6TypeName(type: number): string {
+  return ICMPV6_TYPE_NAMES[type] ?? String(type);
 }
 
 /** One rule as nft lists it. */
@@ -98,8 +119,9 @@ function addressSetLines(s: AddressSet): string[] {
   ];
 }
 
-/** nft prints the standard priority name for prerouting (dstnat = -100); output keeps the number. */
-function nftPriority(hook: { hook: string; priority: number }): string {
+/** nft prints standard priority names (dstnat = -100 for prerouting, filter = 0); nat output keeps the number. */
+function nftPriority(hook: { type: string; hook: string; priority: number }): string {
+  if (hook.type === "filter" && hook.priority === 0) return "filter";
   return hook.hook === "prerouting" && hook.priority === -100 ? "dstnat" : String(hook.priority);
 }
 
@@ -124,7 +146,9 @@ export function renderNftTable(plan: NftPlan): string {
   for (const chain of plan.chains) {
     lines.push(`\tchain ${chain.name} {`);
     if (chain.hook) {
-      lines.push(`\t\ttype nat hook ${chain.hook.hook} priority ${nftPriority(chain.hook)}; policy accept;`);
+      lines.push(
+        `\t\ttype ${chain.hook.type} hook ${chain.hook.hook} priority ${nftPriority(chain.hook)}; policy accept;`,
+      );
     }
     for (const r of chain.rules) lines.push(`\t\t${renderNftRule(r, plan)}`);
     lines.push("\t}");

@@ -3,7 +3,7 @@
  * Plain data, no exec strings: a rule is a match, a target and a comment slug.
  */
 import type { Provenance } from "../config/policy-types.ts";
-import type { Cidr, IpFamily } from "../net/types.ts";
+import type { Cidr, IpAddress, IpFamily } from "../net/types.ts";
 
 export type Backend = "iptables" | "nftables";
 /** The concrete tool family that programs the kernel (detected, or chosen with an override). */
@@ -23,7 +23,17 @@ export interface PortSet {
 }
 
 export interface RuleMatch {
-  readonly protocol?: "tcp";
+  readonly protocol?: "tcp" | "udp" | "ipv6-icmp";
+  /** Conntrack state (egress filter: replies to connections the pod accepted). */
+  readonly ctState?: readonly ("established" | "related")[];
+  /** One ICMPv6 type (egress filter: neighbour discovery and MLD, which IPv6 needs to work at all). */
+  readonly icmpv6Type?: number;
+  /**
+   * The destination is one of the pod's DNS resolvers of this family (`nameserver` lines of /etc/resolv.conf),
+   * known only where the rules are programmed: the init script reads them at run time; `plan.resolvers` has
+   * them when the caller knows them (apply, verify, explain).
+   */
+  readonly resolvers?: IpFamily;
   readonly inInterface?: string;
   readonly outInterface?: string;
   /** Named interface set (nft rendering only). */
@@ -45,6 +55,7 @@ export type RuleTarget =
   | { readonly kind: "jump"; readonly chain: string }
   | { readonly kind: "return" }
   | { readonly kind: "accept" }
+  | { readonly kind: "drop" }
   | { readonly kind: "redirect"; readonly port: number }
   /** DNAT to the pod's IP: `$POD_IP`, expanded by the init container's shell, or a literal. */
   | { readonly kind: "dnat"; readonly to: string };
@@ -52,7 +63,8 @@ export type RuleTarget =
 export interface PlannedRule {
   /** 4, 6, or "inet" for the nft table that serves both. */
   readonly family: IpFamily | "inet";
-  readonly table: "nat";
+  /** nat: the redirect to the sidecar (OSM's); filter: the non-TCP egress filter (egress disabled only). */
+  readonly table: "nat" | "filter";
   readonly chain: string;
   /** How OSM emits it: `-A` appends, `-I` inserts at the top (so later inserts end up above). */
   readonly position: "append" | "insert";
@@ -67,6 +79,7 @@ export interface PlannedRule {
 /** One family's iptables rules in OSM's emission order. */
 export interface IptablesPayload {
   readonly family: IpFamily;
+  readonly table: "nat" | "filter";
   readonly chains: readonly string[];
   readonly rules: readonly PlannedRule[];
 }
@@ -82,13 +95,24 @@ export interface NftPlan {
 
 export interface NftChain {
   readonly name: string;
-  readonly hook?: { readonly hook: "prerouting" | "output"; readonly priority: number };
+  readonly hook?: {
+    readonly type: "nat" | "filter";
+    readonly hook: "prerouting" | "output";
+    readonly priority: number;
+  };
   readonly rules: readonly PlannedRule[];
 }
 
 export interface InterceptionPlan {
   /** IPv4 payload (always) and IPv6 payload (when the policy has IPv6 entries, or `ipv6: true`). */
   readonly iptables: { readonly v4: IptablesPayload; readonly v6: IptablesPayload | undefined };
+  /**
+   * With egress disabled: the filter-table payloads that drop non-TCP traffic (UDP, ICMP, ...) to destinations
+   * the sidecar would handle, except DNS to the pod's resolvers. Undefined with egress enabled (OSM's rules only).
+   */
+  readonly egressFilter: { readonly v4: IptablesPayload; readonly v6: IptablesPayload } | undefined;
+  /** The pod's DNS resolvers when the caller knows them (the init script reads them at run time instead). */
+  readonly resolvers: readonly IpAddress[];
   readonly nft: NftPlan;
   readonly podIpMode: boolean;
   readonly enableEgress: boolean;

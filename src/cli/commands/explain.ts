@@ -2,7 +2,7 @@ import { type Command, Option } from "commander";
 import { describeProvenance } from "../../config/index.ts";
 import { ErrorCode, MeshError } from "../../errors.ts";
 import { runExplainPodCommand } from "../../guide/explain-pod-run.ts";
-import { buildPlan, type Explanation, explain } from "../../interception/index.ts";
+import { buildPlan, type ExplainProtocol, type Explanation, explain } from "../../interception/index.ts";
 import { tryParseIp } from "../../net/index.ts";
 import type { IpAddress } from "../../net/types.ts";
 import { collect, loadPolicy } from "./interception-input.ts";
@@ -27,10 +27,19 @@ const VERDICT_TEXT: Record<string, string> = {
   "outbound-sidecar": "outbound sidecar (redirected to 15001)",
   "inbound-sidecar": "inbound sidecar (redirected to 15003)",
   "dnat-pod-ip": "DNAT to the pod IP (localProxyMode PodIP)",
+  dropped:
+    "dropped by the egress filter (egress disabled: non-TCP leaves only to excluded destinations and the pod's DNS resolvers)",
 };
 
-export function renderExplanation(where: string, direction: string, e: Explanation, egress: boolean): string {
-  const lines = [`${where} ${direction} (${e.backend}): ${VERDICT_TEXT[e.verdict] ?? e.verdict}`];
+export function renderExplanation(
+  where: string,
+  direction: string,
+  e: Explanation,
+  egress: boolean,
+  protocol: ExplainProtocol = "tcp",
+): string {
+  const what = protocol === "tcp" ? direction : `${protocol} ${direction}`;
+  const lines = [`${where} ${what} (${e.backend}): ${VERDICT_TEXT[e.verdict] ?? e.verdict}`];
   lines.push(
     e.decidingRule
       ? `  deciding rule: ${e.decidingRule.text}`
@@ -53,7 +62,7 @@ export function registerExplain(program: Command): void {
   program
     .command("explain")
     .description(
-      "say where a TCP connection from the pod goes (direct or sidecar), which rule decides, and why",
+      "say where a connection from the pod goes (direct, sidecar or dropped), which rule decides, and why",
     )
     .argument("<destination>", "IP:PORT or [IPv6]:PORT (or pod/NAME, then IP:PORT: a running pod)")
     .argument("[podDestination]", "with pod/NAME: IP:PORT")
@@ -70,6 +79,11 @@ export function registerExplain(program: Command): void {
         .choices(["outbound", "inbound"])
         .default("outbound"),
     )
+    .addOption(
+      new Option("--protocol <protocol>", "tcp, or udp/icmp (the egress filter when egress is disabled)")
+        .choices(["tcp", "udp", "icmp"])
+        .default("tcp"),
+    )
     .option("--uid <uid>", "uid of the sending process (outbound)", "0")
     .option("--interface <name>", "interface the connection leaves (outbound) or arrives on (inbound)")
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
@@ -83,6 +97,7 @@ export function registerExplain(program: Command): void {
           annotation: string[];
           backend: "iptables" | "nftables";
           direction: "outbound" | "inbound";
+          protocol: ExplainProtocol;
           uid: string;
           interface?: string;
           output: "text" | "json";
@@ -107,7 +122,8 @@ export function registerExplain(program: Command): void {
           );
         }
         const policy = loadPolicy(flags.filename, flags.annotation);
-        const plan = buildPlan(policy);
+        // IPv6 always: osm-init installs the IPv6 counterpart in every pod that has IPv6.
+        const plan = buildPlan(policy, { ipv6: true });
         const iface =
           flags.interface === undefined
             ? {}
@@ -116,13 +132,20 @@ export function registerExplain(program: Command): void {
               : { inInterface: flags.interface };
         const e = explain(
           plan,
-          { destination: ip, port, direction: flags.direction, uid: Number(flags.uid), ...iface },
+          {
+            destination: ip,
+            port,
+            protocol: flags.protocol,
+            direction: flags.direction,
+            uid: Number(flags.uid),
+            ...iface,
+          },
           flags.backend,
         );
         process.stdout.write(
           flags.output === "json"
             ? `${JSON.stringify({ destination, ...e }, null, 2)}\n`
-            : renderExplanation(destination, flags.direction, e, policy.enableEgress),
+            : renderExplanation(destination, flags.direction, e, policy.enableEgress, flags.protocol),
         );
       },
     );

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import pino from "pino";
 import { ErrorCode, MeshError } from "../../errors.ts";
@@ -9,12 +10,22 @@ import {
   cleanupInterception,
   createProcessRunner,
   detectBackend,
+  parseResolvConf,
   probeInterception,
   renderIptables,
   renderNft,
   verifyInterception,
 } from "../../interception/index.ts";
 import { collect, loadPolicy } from "./interception-input.ts";
+
+/** The egress filter lets DNS reach these (egress disabled): the resolvers of /etc/resolv.conf, as in a pod. */
+function hostResolvers() {
+  try {
+    return parseResolvConf(readFileSync("/etc/resolv.conf", "utf8"));
+  } catch {
+    return [];
+  }
+}
 
 interface PolicyFlags {
   filename?: string;
@@ -103,7 +114,7 @@ export function registerInterception(program: Command): void {
   )
     .option("--no-probe", "skip the post-apply probe")
     .action(async (flags: PolicyFlags & NetnsFlags & { probe: boolean }) => {
-      const plan = buildPlan(loadPolicy(flags.filename, flags.annotation));
+      const plan = buildPlan(loadPolicy(flags.filename, flags.annotation), { resolvers: hostResolvers() });
       const o = await engine(flags);
       const outcome = await applyInterception(plan, o);
       const probe = flags.probe ? await probeInterception(plan, o) : undefined;
@@ -118,7 +129,7 @@ export function registerInterception(program: Command): void {
       false,
     ),
   ).action(async (flags: PolicyFlags & NetnsFlags) => {
-    const plan = buildPlan(loadPolicy(flags.filename, flags.annotation));
+    const plan = buildPlan(loadPolicy(flags.filename, flags.annotation), { resolvers: hostResolvers() });
     const o = await engine(flags);
     const diff = await verifyInterception(plan, o);
     if (diff.length > 0) {

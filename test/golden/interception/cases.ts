@@ -144,4 +144,16 @@ export const INTERCEPTION_CASES: readonly InterceptionCase[] = [
     input: { outboundIPRangeExclusionList: ["203.0.113.10/32"] },
     ipv6: true,
   },
+  {
+    name: "egress-disabled-non-tcp-filter",
+    input: {
+      enableEgress: false,
+      outboundIPRangeExclusionList: ["203.0.113.10/32", "2001:db8::10/128"],
+      networkInterfaceExclusionList: ["net1"],
+    },
+  },
+  {
+    name: "egress-disabled-with-inclusions",
+    input: { enableEgress: false, outboundIPRangeInclusionList: ["203.0.113.0/28", "2001:db8::/64"] },
+  },
 ];

@@ -98,8 +98,8 @@ describe("renderer invariants", () => {
         .filter(
           (l) =>
             l.startsWith("\t\t") &&
-            !l.includes("type nat hook") &&
-            /\b(return|jump|redirect|dnat|accept)\b/.test(l),
+            !/type (nat|filter) hook/.test(l) &&
+            /\b(return|jump|redirect|dnat|accept|drop)\b/.test(l),
         );
       assert.ok(ruleLines.length > 10, c.name);
       for (const l of ruleLines) assert.match(l, / comment "osm\/[a-z0-9_-]+"$/, `${c.name}: ${l}`);

@@ -78,10 +78,10 @@ describe("interception in real network namespaces", { skip }, () => {
   let pristine: string;
   before(async () => {
     lab = await createLab("1");
-    // iptables-nft leaves its (empty) nat base chains behind once created; create them first so that
-    // "cleanup leaves nothing" compares like with like.
+    // iptables-nft leaves its (empty) nat and filter base chains behind once created; create them first so
+    // that "cleanup leaves nothing" compares like with like (egress disabled: the filter table is used too).
     const runner = createProcessRunner({ netns: lab.clientPath });
-    const plan = buildPlan(buildTestPolicy({}), { ipv6: true });
+    const plan = buildPlan(buildTestPolicy({ enableEgress: false }), { ipv6: true });
     for (const variant of VARIANTS) {
       await applyInterception(plan, { runner, variant });
       await cleanupInterception({ runner, variant });

@@ -33,7 +33,7 @@ export interface Lab {
   connectFromPod(targets: readonly (readonly [string, number])[]): Promise<string[]>;
   /** Connects from the server namespace into the pod (inbound). */
   connectIntoPod(targets: readonly (readonly [string, number])[]): Promise<string[]>;
-  /** Text of every nat ruleset the three backends show, for before/after comparisons. */
+  /** Text of every nat and filter ruleset the three backends show, for before/after comparisons. */
   snapshot(): string;
   teardown(): void;
 }
@@ -186,6 +186,10 @@ export async function createLab(id: string): Promise<Lab> {
         ["ip6tables-legacy-save", "-t", "nat"],
         ["iptables-nft-save", "-t", "nat"],
         ["ip6tables-nft-save", "-t", "nat"],
+        ["iptables-legacy-save", "-t", "filter"],
+        ["ip6tables-legacy-save", "-t", "filter"],
+        ["iptables-nft-save", "-t", "filter"],
+        ["ip6tables-nft-save", "-t", "filter"],
         ["nft", "list", "ruleset"],
       ]
         .map((argv) =>

@@ -249,7 +249,7 @@ describe("canonical text and hash", () => {
     );
     assert.match(policyHash(a), /^[0-9a-f]{64}$/);
   });
-  test("any interception change changes the hash; enableEgress (live) does not", () => {
+  test("any interception change changes the hash, disabling egress too (the non-TCP filter)", () => {
     const base = policyHash(buildEffectivePolicy(mc({})));
     const variants = [
       mc({ outboundIPRangeExclusionList: ["203.0.113.10/32"] }),
@@ -261,7 +261,8 @@ describe("canonical text and hash", () => {
     ];
     const hashes = variants.map((v) => policyHash(buildEffectivePolicy(v)));
     assert.equal(new Set([base, ...hashes]).size, 7);
-    assert.equal(policyHash(buildEffectivePolicy(mc({ enableEgress: false }))), base);
+    assert.equal(policyHash(buildEffectivePolicy(mc({ enableEgress: true }))), base);
+    assert.notEqual(policyHash(buildEffectivePolicy(mc({ enableEgress: false }))), base);
   });
 });
 

@@ -58,16 +58,21 @@ test("a pod admitted before an exclusion was added is stale, shows +CIDR and the
   assert.match(text, /\n {2}kubectl rollout restart deployment curl -n curl\n/);
 });
 
-test("a pod admitted under the current MeshConfig is current, and egress changes do not make it stale", () => {
+test("a pod admitted under the current MeshConfig is current; disabling egress makes it stale (non-TCP filter)", () => {
   const admitted = meshConfig({
     traffic: { enableEgress: true, outboundIPRangeExclusionList: ["203.0.113.10/32"] },
   });
   const now = meshConfig({
     traffic: { enableEgress: false, outboundIPRangeExclusionList: ["203.0.113.10/32"] },
   });
-  const statuses = evaluatePods([admittedPod("curl-1", admitted)], new Map(), now);
-  assert.deepEqual(statuses, [{ namespace: "curl", pod: "curl-1", state: "current", details: [] }]);
-  assert.match(formatProxyStatus(statuses, "in namespace curl"), /All 1 meshed pod\(s\) run the current/);
+  const current = evaluatePods([admittedPod("curl-1", admitted)], new Map(), admitted);
+  assert.deepEqual(current, [{ namespace: "curl", pod: "curl-1", state: "current", details: [] }]);
+  assert.match(formatProxyStatus(current, "in namespace curl"), /All 1 meshed pod\(s\) run the current/);
+  // TCP egress follows the MeshConfig live (the sidecar), but the non-TCP filter is programmed at pod start.
+  const stale = evaluatePods([admittedPod("curl-1", admitted)], new Map(), now);
+  assert.deepEqual(stale[0]?.details, ["non-TCP egress dropped (was allowed)"]);
+  const back = evaluatePods([admittedPod("curl-1", now)], new Map(), admitted);
+  assert.deepEqual(back[0]?.details, ["non-TCP egress allowed (was dropped)"]);
 });
 
 test("pods without a recorded policy, and terminating pods, are left out", () => {

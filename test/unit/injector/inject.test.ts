@@ -6,7 +6,7 @@ import jsonpatch from "fast-json-patch";
 import { buildEffectivePolicy, canonicalPolicyText, policyHash } from "../../../src/config/policy.ts";
 import type { InjectionInput, InjectionResult } from "../../../src/injector/index.ts";
 import { injectPod, PREREQUISITE_MESSAGES } from "../../../src/injector/index.ts";
-import { renderInitScript } from "../../../src/interception/index.ts";
+import { buildPlan, renderInitScript, renderIptables } from "../../../src/interception/index.ts";
 import { meshConfig, namespace, OPTIONS, pod, SEEDS } from "./builders.ts";
 
 function run(overrides: Partial<InjectionInput> = {}): InjectionResult {
@@ -64,7 +64,14 @@ describe("osm-init is built exactly as OSM's getInitContainerSpec (docs/osm-beha
         runAsUser: 0,
       },
     });
-    assert.match(init.args?.[1] ?? "", /^iptables-restore --noflush <<EOF\n/);
+    // OSM's IPv4 script byte for byte after `set -e`, then its IPv6 counterpart whenever the pod has IPv6.
+    const script = init.args?.[1] ?? "";
+    assert.ok(script.startsWith(`set -e\n${renderIptables(buildPlan(policy))}`), script);
+    assert.match(
+      script,
+      /\nif \[ -e \/proc\/net\/if_inet6 \]; then\nip6tables-restore --noflush <<EOF \|\| \{ echo "osm-init: ip6tables-restore failed/,
+    );
+    assert.ok(script.endsWith("COMMIT\nEOF\nfi\n"));
   });
 
   test("osm-init is appended after the pod's existing init containers", () => {

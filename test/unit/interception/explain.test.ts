@@ -97,3 +97,69 @@ describe("explain", () => {
     assert.deepEqual(e.provenance, [{ source: "meshconfig", field: "spec.sidecar.localProxyMode" }]);
   });
 });
+
+describe("explain: the non-TCP egress filter (egress disabled)", () => {
+  const disabled = buildPlan(
+    buildTestPolicy({
+      enableEgress: false,
+      outboundIPRangeExclusionList: ["203.0.113.10/32", "2001:db8::10/128"],
+    }),
+    { ipv6: true, resolvers: [parseIp("203.0.113.53"), parseIp("2001:db8::53")] },
+  );
+  const q = (ip: string, port: number, protocol: "tcp" | "udp" | "icmp") => ({
+    destination: parseIp(ip),
+    port,
+    protocol,
+  });
+  for (const backend of ["iptables", "nftables"] as const) {
+    it(`drops UDP and ICMP to non-excluded destinations, v4 and v6 (${backend})`, () => {
+      for (const [ip, protocol] of [
+        ["203.0.113.11", "udp"],
+        ["2001:db8::11", "udp"],
+        ["203.0.113.11", "icmp"],
+        ["2001:db8::11", "icmp"],
+        ["203.0.113.11", "udp"],
+      ] as const) {
+        const e = explain(disabled, q(ip, 53, protocol), backend);
+        assert.equal(e.verdict, "dropped", `${ip} ${protocol}`);
+        assert.match(e.decidingRule?.slug ?? "", /^egress-drop$/);
+      }
+    });
+
+    it(`lets excluded destinations, DNS to the resolvers and the sidecar uid through; TCP is unchanged (${backend})`, () => {
+      const excluded = explain(disabled, q("2001:db8::10", 5353, "udp"), backend);
+      assert.equal(excluded.verdict, "direct");
+      assert.deepEqual(excluded.provenance, [
+        { source: "meshconfig", field: "spec.traffic.outboundIPRangeExclusionList" },
+      ]);
+      const dns = explain(disabled, q("203.0.113.53", 53, "udp"), backend);
+      assert.equal(dns.verdict, "direct");
+      assert.deepEqual(dns.provenance, [{ source: "resolv.conf" }]);
+      assert.equal(explain(disabled, q("2001:db8::53", 53, "udp"), backend).verdict, "direct");
+      assert.equal(explain(disabled, q("203.0.113.53", 5353, "udp"), backend).verdict, "dropped");
+      assert.equal(
+        explain(disabled, { ...q("203.0.113.11", 53, "udp"), uid: 1500 }, backend).verdict,
+        "direct",
+      );
+      assert.equal(explain(disabled, q("203.0.113.11", 80, "tcp"), backend).verdict, "outbound-sidecar");
+      assert.equal(explain(disabled, q("2001:db8::11", 80, "tcp"), backend).verdict, "outbound-sidecar");
+    });
+
+    it(`with egress enabled, UDP goes out as before (${backend})`, () => {
+      const enabled = buildPlan(buildTestPolicy({}), { ipv6: true });
+      assert.equal(enabled.egressFilter, undefined);
+      assert.equal(explain(enabled, q("203.0.113.11", 53, "udp"), backend).verdict, "direct");
+    });
+  }
+
+  it("in inclusion mode only the included destinations are dropped (elsewhere TCP goes out directly too)", () => {
+    const inclusion = buildPlan(
+      buildTestPolicy({ enableEgress: false, outboundIPRangeInclusionList: ["203.0.113.0/28"] }),
+      { ipv6: true },
+    );
+    for (const backend of ["iptables", "nftables"] as const) {
+      assert.equal(explain(inclusion, q("203.0.113.5", 53, "udp"), backend).verdict, "dropped");
+      assert.equal(explain(inclusion, q("203.0.113.200", 53, "udp"), backend).verdict, "direct");
+    }
+  });
+});
