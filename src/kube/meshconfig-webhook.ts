@@ -4,6 +4,7 @@
  * the fix; footguns and restart-needed changes come back as admission warnings, which kubectl prints.
  */
 import { buildEffectivePolicy, validateMeshConfig } from "../config/index.ts";
+import { MESH_CONFIG_NAME } from "../constants.ts";
 import { ConfigError, type ConfigIssue } from "../errors.ts";
 import type { AdmissionDecision, AdmissionRequest } from "./admission.ts";
 import type { AdmissionHandler } from "./webhook-server.ts";
@@ -52,6 +53,46 @@ function restartWarnings(request: AdmissionRequest): string[] {
   ];
 }
 
+const LIST_FIELDS = [
+  "traffic.outboundIPRangeExclusionList",
+  "traffic.outboundIPRangeInclusionList",
+  "traffic.outboundPortExclusionList",
+  "traffic.inboundPortExclusionList",
+  "traffic.networkInterfaceExclusionList",
+] as const;
+
+/**
+ * Changes nobody would notice otherwise: egress turned back on by removing or nulling `enableEgress` (the
+ * default is true), a MeshConfig nothing reads (only osm-mesh-config is), entries listed twice.
+ */
+export function silentChangeWarnings(request: AdmissionRequest): string[] {
+  const warnings: string[] = [];
+  const name = get(request.object, "metadata.name");
+  if (name !== MESH_CONFIG_NAME) {
+    warnings.push(
+      `meshconfig-not-read: MeshConfig ${JSON.stringify(name)} is ignored: the controller and the injector read only ${MESH_CONFIG_NAME} in the OSM namespace (put these settings there)`,
+    );
+  }
+  const was = get(request.oldObject, "spec.traffic.enableEgress");
+  const now = get(request.object, "spec.traffic.enableEgress");
+  if (request.operation === "UPDATE" && was === false && (now === undefined || now === null)) {
+    warnings.push(
+      "egress-enabled-by-default: spec.traffic.enableEgress was removed, so egress is now enabled (the default): sidecars pass non-mesh destinations through; set it to false to keep egress disabled",
+    );
+  }
+  for (const field of LIST_FIELDS) {
+    const list = get(request.object, `spec.${field}`);
+    if (!Array.isArray(list)) continue;
+    const counts = new Map<string, number>();
+    for (const item of list) counts.set(JSON.stringify(item), (counts.get(JSON.stringify(item)) ?? 0) + 1);
+    for (const [item, count] of counts) {
+      if (count > 1)
+        warnings.push(`duplicate-entry: spec.${field} lists ${item} ${count} times (it counts once)`);
+    }
+  }
+  return warnings;
+}
+
 export function createMeshConfigValidationHandler(): AdmissionHandler {
   return async (request): Promise<AdmissionDecision> => {
     if (
@@ -83,7 +124,11 @@ export function createMeshConfigValidationHandler(): AdmissionHandler {
       };
     }
     const policy = buildEffectivePolicy(meshConfig, {});
-    const warnings = [...policy.warnings.map((w) => `${w.code}: ${w.message}`), ...restartWarnings(request)];
+    const warnings = [
+      ...silentChangeWarnings(request),
+      ...policy.warnings.map((w) => `${w.code}: ${w.message}`),
+      ...restartWarnings(request),
+    ];
     return { allowed: true, warnings };
   };
 }
