@@ -296,7 +296,8 @@ test("flipping enableEgress with a merge patch reaches a waiting watch client wi
 
 test("a pod admitted under other exclusions is stale with the diff, on the API and the pod, until recreated", async () => {
   const controller = controllers[0]!;
-  await patchTraffic({ outboundIPRangeExclusionList: ["203.0.113.10/32"] });
+  // Egress back on, as the pod was admitted: the recorded policy covers egress too, and this is about exclusions.
+  await patchTraffic({ enableEgress: true, outboundIPRangeExclusionList: ["203.0.113.10/32"] });
   await createRunningPod(meshedPod("old", ["10.0.0.0/8"]), "198.51.100.6");
   const report = await eventually("old is reported stale", async () => {
     const body = (await (await fetch(`${controller.url}/v1/pods/stale`)).json()) as {
