@@ -52,8 +52,10 @@ export interface ExplainPodDeps {
   readonly hostRunner: CommandRunner;
   readonly netnsRunner: (netnsPath: string) => CommandRunner;
   readonly isRoot: boolean;
-  /** The pod's resolv.conf text (on the embedded engine, the host's: pods share it). */
+  /** The host's resolv.conf text: the pod's resolvers when its own cannot be read (not root, not on this node). */
   readonly resolvConf: () => string;
+  /** The resolv.conf a process of `netns` sees (its own mount namespace), or undefined. */
+  readonly podResolvConf: (netns: string) => Promise<string | undefined>;
 }
 
 export const defaultExplainPodDeps = (): ExplainPodDeps => ({
@@ -66,6 +68,17 @@ export const defaultExplainPodDeps = (): ExplainPodDeps => ({
     } catch {
       return "";
     }
+  },
+  podResolvConf: async (netns) => {
+    const pids = await createProcessRunner().run(["ip", "netns", "pids", netns]);
+    for (const pid of pids.stdout.split("\n").filter((p) => /^\d+$/.test(p))) {
+      try {
+        return readFileSync(`/proc/${pid}/root/etc/resolv.conf`, "utf8");
+      } catch {
+        // That process is gone or has no such file: try the next.
+      }
+    }
+    return undefined;
   },
 });
 
@@ -154,8 +167,11 @@ export async function explainPodReport(
   });
   const stale = policyHash(current) !== recordedHash.trim();
   const policy = stale ? recordedPolicy(recordedText, annotations, nsAnnotations, meshConfig) : current;
-  // IPv6 always (osm-init covers it in every pod that has it); the resolvers the egress filter lets DNS reach.
-  const plan = buildPlan(policy, { ipv6: true, resolvers: parseResolvConf(deps.resolvConf()) });
+  // IPv6 always (osm-init covers it in every pod that has it); the resolvers the egress filter lets DNS reach
+  // are the pod's own (osm-init read its /etc/resolv.conf), the host's until the pod's can be read.
+  const planWith = (resolvConf: string) =>
+    buildPlan(policy, { ipv6: true, resolvers: parseResolvConf(resolvConf) });
+  let plan = planWith(deps.resolvConf());
 
   let kernel: PodExplainReport["kernel"] = { checked: false, reason: "not root" };
   let backend: "iptables" | "nftables" = "iptables";
@@ -166,6 +182,8 @@ export async function explainPodReport(
       if (netns === undefined) {
         kernel = { checked: false, reason: `no network namespace on this host holds the pod's IP ${podIp}` };
       } else {
+        const podResolvConf = await deps.podResolvConf(netns);
+        if (podResolvConf !== undefined) plan = planWith(podResolvConf);
         const runner = deps.netnsRunner(`/run/netns/${netns}`);
         // The rules may come from either backend (the init script picks at run time, or OSM's iptables text):
         // our nft table decides; without it, the iptables variant holding the nat rules.
