@@ -631,7 +631,13 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
     const sh = (pod: V1Pod, script: string, container = "app") =>
       execIn(runtime, pod, ["sh", "-c", script], container);
     // a's uid 1500 (the sidecar's uid, as b's) sees only a's processes: both of its containers, none of b's.
-    const listing = await sh(a, "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done");
+    const list = () => sh(a, "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done");
+    // "Running" is reported as each container's wrapper starts: give the second one a moment to exec.
+    let listing = await list();
+    for (let i = 0; i < 50 && !/sleep 3602/.test(listing.stdout); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      listing = await list();
+    }
     assert.match(listing.stdout, /sleep 3600/);
     assert.match(listing.stdout, /sleep 3602/);
     assert.doesNotMatch(listing.stdout, /3601/);
