@@ -298,27 +298,30 @@ describe("the control plane as pods of the local node agent", { skip: rootSkip, 
     assert.equal(applied.code, 0, applied.stderr);
     await readyPod(NS, "httpbin", "2/2");
     const client = await readyPod(NS, "osmt-cp-sleep", "2/2");
+    /** The HTTP status curl gets from `url` inside the client pod's app container. */
+    const httpCode = (pod: string, url: string) =>
+      kubectl(
+        "exec",
+        "-n",
+        NS,
+        pod,
+        "-c",
+        "app",
+        "--",
+        "curl",
+        "-sS",
+        "-m",
+        "3",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        url,
+      );
     const status = await until(
       "httpbin answering through both sidecars",
       async () => {
-        const r = await kubectl(
-          "exec",
-          "-n",
-          NS,
-          client,
-          "-c",
-          "app",
-          "--",
-          "curl",
-          "-sS",
-          "-m",
-          "3",
-          "-o",
-          "/dev/null",
-          "-w",
-          "%{http_code}",
-          `http://httpbin.${NS}.svc.cluster.local:14001/get`,
-        );
+        const r = await httpCode(client, `http://httpbin.${NS}.svc.cluster.local:14001/get`);
         return r.stdout === "200" ? r.stdout : undefined;
       },
       30_000,
@@ -326,24 +329,7 @@ describe("the control plane as pods of the local node agent", { skip: rootSkip, 
     );
     assert.equal(status, "200");
     // The short name through the search path too; egress stays refused.
-    const short = await kubectl(
-      "exec",
-      "-n",
-      NS,
-      client,
-      "-c",
-      "app",
-      "--",
-      "curl",
-      "-sS",
-      "-m",
-      "3",
-      "-o",
-      "/dev/null",
-      "-w",
-      "%{http_code}",
-      "http://httpbin:14001/get",
-    );
+    const short = await httpCode(client, "http://httpbin:14001/get");
     assert.equal(short.stdout, "200", short.stderr);
     assert.equal((await configDump(client)).config.enableEgress, false);
   });
