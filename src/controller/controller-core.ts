@@ -14,6 +14,7 @@ import {
   MESH_CONFIG_NAME,
 } from "../constants.ts";
 import type { ConfigHub, SidecarConfigContent } from "./config-hub.ts";
+import { EgressBypassReporter, type RecordPodEvent } from "./egress-bypass-events.ts";
 import type { StalePodReport } from "./http-api.ts";
 import { buildMeshEndpoints } from "./mesh-endpoints.ts";
 import type { ControllerMetrics } from "./metrics.ts";
@@ -47,6 +48,8 @@ export interface ControllerCoreOptions {
   readonly recomputeFor: (meshConfig: MeshConfig) => PolicyRecompute;
   /** Writes the stale annotation; omit to only report through the API. */
   readonly patchStale?: PatchStaleAnnotation;
+  /** Records the EgressBypassPossible Warning Event on pods; omit to record none. */
+  readonly recordEvent?: RecordPodEvent;
   /** Coalesces bursts of informer events into one reconcile (ms). */
   readonly debounceMs?: number;
   /** Reconciles this often even without events, which retries failed annotation patches (ms). */
@@ -58,6 +61,12 @@ const OWN_ANNOTATION_PREFIX = "osm-ts.io/";
 /** Distinct annotation sets remembered; beyond this the memo starts over (bounded memory). */
 const MEMO_LIMIT = 10_000;
 
+/** A pod on its way out (or done) can no longer send anything. */
+function isLive(pod: V1Pod): boolean {
+  const phase = pod.status?.phase;
+  return pod.metadata?.deletionTimestamp === undefined && phase !== "Succeeded" && phase !== "Failed";
+}
+
 function podKey(pod: V1Pod): string {
   return `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`;
 }
@@ -65,6 +74,7 @@ function podKey(pod: V1Pod): string {
 export class ControllerCore {
   readonly #o: ControllerCoreOptions;
   readonly #annotator: StaleAnnotator | undefined;
+  readonly #bypassReporter: EgressBypassReporter | undefined;
   #meshConfig: MeshConfig | undefined;
   #meshConfigKey = "";
   #stale: StalePodReport[] = [];
@@ -84,6 +94,9 @@ export class ControllerCore {
       ? new StaleAnnotator(options.patchStale, options.logger, (result) =>
           options.metrics.podPatches.inc({ result }),
         )
+      : undefined;
+    this.#bypassReporter = options.recordEvent
+      ? new EgressBypassReporter(options.recordEvent, options.logger)
       : undefined;
     for (const source of Object.values(options.sources) as ResourceSource<KubernetesObject>[]) {
       source.onChange((kind) => {
@@ -109,7 +122,7 @@ export class ControllerCore {
     this.#timer = undefined;
     this.#resync = undefined;
     await Promise.all(Object.values(this.#o.sources).map((s: ResourceSource<KubernetesObject>) => s.stop()));
-    await this.#annotator?.idle();
+    await this.idle();
   }
 
   /** Every informer has listed and a valid MeshConfig has been seen: configs are complete. */
@@ -241,6 +254,7 @@ export class ControllerCore {
     const seen = new Set<string>();
     const stale: StalePodReport[] = [];
     const failing = new Set<string>();
+    const meshedLive: V1Pod[] = [];
     for (const pod of pods) {
       const key = podKey(pod);
       const annotations = pod.metadata?.annotations ?? {};
@@ -249,6 +263,7 @@ export class ControllerCore {
         if (hub.set(key, content, contentKey)) metrics.configVersions.inc();
       }
       if (!hasRecordedPolicy(pod)) continue;
+      if (isLive(pod)) meshedLive.push(pod);
       const verdict = evaluatePodStaleness(
         pod,
         namespaceByName.get(pod.metadata?.namespace ?? ""),
@@ -278,6 +293,8 @@ export class ControllerCore {
         );
       }
     }
+    // The proxy uid is a way out only while egress is disabled (with it enabled, everything goes out anyway).
+    if (!meshConfig.spec.traffic.enableEgress) this.#bypassReporter?.reconcile(meshedLive);
     for (const key of hub.keys()) if (!seen.has(key)) hub.delete(key);
     stale.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
     this.#stale = stale;
@@ -286,8 +303,8 @@ export class ControllerCore {
     metrics.stalePods.set(stale.length);
   }
 
-  /** Resolves when annotation patches started so far are done (tests, shutdown). */
+  /** Resolves when annotation patches and events started so far are done (tests, shutdown). */
   async idle(): Promise<void> {
-    await this.#annotator?.idle();
+    await Promise.all([this.#annotator?.idle(), this.#bypassReporter?.idle()]);
   }
 }

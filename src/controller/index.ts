@@ -2,6 +2,8 @@
  * The osm-ts controller: watches the Kubernetes API (client-node informers) and serves the sidecar watch
  * API, the stale-pod report, metrics and health. Same code on a real cluster and the embedded API server.
  */
+
+import { hostname } from "node:os";
 import {
   CoreV1Api,
   CustomObjectsApi,
@@ -18,6 +20,7 @@ import { buildEffectivePolicy, canonicalPolicyText, type MeshConfig, policyHash 
 import { MESH_CONFIG_GROUP } from "../constants.ts";
 import { ConfigHub } from "./config-hub.ts";
 import { ControllerCore, type ControllerSources } from "./controller-core.ts";
+import { kubeRecordPodEvent } from "./egress-bypass-events.ts";
 import { type RunningHttpApi, startHttpApi } from "./http-api.ts";
 import { ensureMeshConfig, MESH_CONFIG_PLURAL, MESH_CONFIG_VERSION } from "./mesh-config-bootstrap.ts";
 import { type ControllerMetrics, createControllerMetrics } from "./metrics.ts";
@@ -40,7 +43,10 @@ export interface ControllerOptions {
   readonly logger: Logger;
   /** Require sidecars to connect from their pod's IP (see README: off where NAT sits in between). */
   readonly requireSourceIp?: boolean;
-  /** Maintain the `osm-ts.io/interception-stale` pod annotation (default true). */
+  /**
+   * Write to pods (default true): the `osm-ts.io/interception-stale` annotation and the
+   * EgressBypassPossible Event.
+   */
   readonly annotatePods?: boolean;
 }
 
@@ -141,7 +147,10 @@ export async function startController(options: ControllerOptions): Promise<Runni
     recomputeFor: recomputeWith,
     ...(options.annotatePods === false
       ? {}
-      : { patchStale: kubePatchStaleAnnotation(kubeConfig.makeApiClient(CoreV1Api)) }),
+      : {
+          patchStale: kubePatchStaleAnnotation(kubeConfig.makeApiClient(CoreV1Api)),
+          recordEvent: kubeRecordPodEvent(kubeConfig.makeApiClient(CoreV1Api), hostname()),
+        }),
   });
   const http: RunningHttpApi = await startHttpApi({
     host: options.host,

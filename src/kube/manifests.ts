@@ -150,6 +150,12 @@ export function rbacRules(values: InstallValues): {
         verbs: ["list", "watch", "patch"],
         why: "informer on meshed pods (backends, sidecar auth, staleness); patch writes only the osm-ts.io/interception-stale annotation",
       },
+      {
+        apiGroups: [""],
+        resources: ["events"],
+        verbs: ["create"],
+        why: "one EgressBypassPossible Warning event on a meshed pod that can still send as the proxy uid while egress is disabled",
+      },
     ],
     controllerNamespaced: [
       {

@@ -88,7 +88,10 @@ export function registerController(program: Command): void {
       `0.0.0.0:${CONTROLLER_SIDECAR_API_PORT}`,
     )
     .option("--require-source-ip", "also require sidecars to connect from their pod's IP", false)
-    .option("--no-annotate-pods", "do not write the osm-ts.io/interception-stale pod annotation")
+    .option(
+      "--no-annotate-pods",
+      "do not write to pods (the osm-ts.io/interception-stale annotation, the EgressBypassPossible event)",
+    )
     .option(
       "--log-level <level>",
       "log level: trace, debug, info, warn, error, fatal (OSM names warning, panic, disabled too)",

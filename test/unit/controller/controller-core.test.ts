@@ -109,6 +109,7 @@ function setup(options: { synced?: boolean; logger?: pino.Logger } = {}) {
     endpoints: new FakeSource<V1Endpoints>("endpoints", options.synced ?? true),
   };
   const patches: [string, string, string | undefined][] = [];
+  const events: string[] = [];
   const hub = new ConfigHub();
   const core = new ControllerCore({
     sources,
@@ -127,12 +128,16 @@ function setup(options: { synced?: boolean; logger?: pino.Logger } = {}) {
       else annotations[ANNOTATION_INTERCEPTION_STALE] = value;
       sources.pods.put({ ...pod, metadata: { ...pod.metadata, annotations } });
     },
+    recordEvent: async (pod, event) => {
+      events.push(`${pod.metadata?.name}: ${event.message}`);
+      return "created";
+    },
     debounceMs: 1,
   });
   sources.namespaces.put({
     metadata: { name: "curl", labels: { "openservicemesh.io/monitored-by": "osm" } },
   });
-  return { sources, hub, core, patches };
+  return { sources, hub, core, patches, events };
 }
 
 test("the controller is not ready until every source has listed and a MeshConfig exists", () => {
@@ -283,4 +288,23 @@ test("a pod whose policy cannot be recomputed is neither reported nor patched, a
   const warnings = lines.filter((l) => l.includes("cannot recompute"));
   assert.equal(warnings.length, 1);
   assert.match(warnings[0]!, /curl\/bad/);
+});
+
+test("a meshed pod that can reach the proxy uid gets one EgressBypassPossible event, only while egress is disabled", async () => {
+  const { sources, core, events } = setup();
+  sources.meshConfigs.put(meshConfigObject({ enableEgress: true }));
+  const root = meshedPod("curl-1", []);
+  sources.pods.put({ ...root, metadata: { ...root.metadata, uid: "uid-1" } });
+  const plain = { metadata: { name: "plain", namespace: "curl", uid: "uid-2" }, spec: root.spec };
+  sources.pods.put(plain);
+  core.reconcile();
+  await core.idle();
+  assert.deepEqual(events, [], "egress enabled: the proxy uid is no way around anything");
+  sources.meshConfigs.put(meshConfigObject({ enableEgress: false }));
+  for (let i = 0; i < 3; i++) {
+    core.reconcile();
+    await core.idle();
+  }
+  assert.equal(events.length, 1, "once, and not for the pod without a sidecar");
+  assert.match(events[0] ?? "", /^curl-1: egress is disabled, .*container "curl" runs as .* CAP_SETUID/);
 });
