@@ -13,12 +13,12 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createProcessRunner } from "../../src/edge/command-runner.ts";
 import {
   applyInterception,
   type BackendVariant,
   buildPlan,
   cleanupInterception,
-  createProcessRunner,
   renderNftJson,
   renderRestorePayload,
   updateNftElements,

@@ -13,12 +13,11 @@ import {
   ENVOY_UNIQUE_ID_LABEL_NAME,
   LABEL_MONITORED_BY,
 } from "../constants.ts";
+import { type CommandRunner, createProcessRunner } from "../edge/command-runner.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
 import { proxyUidPaths } from "../injector/index.ts";
 import {
   buildPlan,
-  type CommandRunner,
-  createProcessRunner,
   detectBackend,
   type ExplainProtocol,
   explain,

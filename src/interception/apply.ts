@@ -5,6 +5,7 @@
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import { ENVOY_OUTBOUND_LISTENER_PORT } from "../constants.ts";
+import type { CommandRunner } from "../edge/command-runner.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
 import { parseIp } from "../net/index.ts";
 import type { IpAddress } from "../net/types.ts";
@@ -12,7 +13,6 @@ import { type ApplyOutcome, applyIptables, cleanupIptables, verifyIptables } fro
 import { applyNft, cleanupNft, verifyNft } from "./backend-nft.ts";
 import { explain } from "./explain.ts";
 import { NFT_TABLE } from "./plan.ts";
-import type { CommandRunner } from "./runner.ts";
 import type { BackendVariant, InterceptionPlan } from "./types.ts";
 
 export interface EngineOptions {

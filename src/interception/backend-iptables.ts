@@ -7,11 +7,11 @@
  * `--test` first for every family, so a failure leaves nothing half-applied.
  */
 import { ENVOY_UID } from "../constants.ts";
+import type { CommandRunner } from "../edge/command-runner.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
 import type { IpAddress } from "../net/types.ts";
 import { CHAIN_EGRESS, OSM_CHAINS, POD_IP_PLACEHOLDER } from "./plan.ts";
 import { renderSaveRules, restoreLines } from "./render-iptables.ts";
-import type { CommandRunner } from "./runner.ts";
 import type { InterceptionPlan, IptablesPayload } from "./types.ts";
 
 export type IptablesVariant = "legacy" | "nft";

@@ -6,12 +6,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { CommandRunner } from "../edge/command-runner.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
 import type { ApplyOutcome } from "./backend-iptables.ts";
 import { POD_IP_PLACEHOLDER } from "./plan.ts";
 import { renderNftTable } from "./render-nft.ts";
 import { renderNftJson } from "./render-nft-json.ts";
-import type { CommandRunner } from "./runner.ts";
 import type { InterceptionPlan } from "./types.ts";
 
 export interface ParsedTable {

@@ -3,7 +3,7 @@
  * probing the **nat** table (istio#57385: the filter table can exist while nat does not); when both variants
  * hold rules, warn and take the one holding more (Kuma does the same).
  */
-import type { CommandRunner } from "./runner.ts";
+import type { CommandRunner } from "../edge/command-runner.ts";
 import type { BackendVariant } from "./types.ts";
 
 export type BackendChoice = "auto" | "iptables" | "nftables" | BackendVariant;

@@ -1,6 +1,12 @@
 /** Interception engine: plan (IR), renderers, explain, apply/verify/cleanup. */
 
 export {
+  type CommandResult,
+  type CommandRunner,
+  createProcessRunner,
+  RecordingRunner,
+} from "../edge/command-runner.ts";
+export {
   applyInterception,
   chooseProbeTarget,
   cleanupInterception,
@@ -32,5 +38,4 @@ export {
 export { renderIptables, renderRestorePayload, renderSaveRules } from "./render-iptables.ts";
 export { renderNft, renderNftTable } from "./render-nft.ts";
 export { renderNftJson } from "./render-nft-json.ts";
-export { type CommandResult, type CommandRunner, createProcessRunner, RecordingRunner } from "./runner.ts";
 export type * from "./types.ts";

@@ -3,11 +3,12 @@
  * one `nft -f` transaction (host entries in the hash sets, prefixes in the interval sets), with no rule
  * touched — so the cost does not depend on the list size, unlike one iptables rule per CIDR.
  */
+
+import type { CommandRunner } from "../edge/command-runner.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
 import type { Cidr } from "../net/types.ts";
 import { addressSetName, NFT_TABLE } from "./plan.ts";
 import { nftCidrText } from "./render-nft.ts";
-import type { CommandRunner } from "./runner.ts";
 
 export interface ElementChanges {
   readonly list: "exclusions" | "inclusions";

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import pino from "pino";
+import { createProcessRunner } from "../../edge/command-runner.ts";
 import { ErrorCode, MeshError } from "../../errors.ts";
 import {
   applyInterception,
@@ -8,7 +9,6 @@ import {
   type BackendVariant,
   buildPlan,
   cleanupInterception,
-  createProcessRunner,
   detectBackend,
   parseResolvConf,
   probeInterception,

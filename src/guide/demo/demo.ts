@@ -3,12 +3,12 @@
  * attaches an external web server standing in for httpbin.org, runs the guide's steps and cleans up
  * (unless --keep). Every command is a real process (`osm`, `kubectl`, `curl`) printed before it runs.
  */
+
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { makeExec } from "./exec.ts";
-import type { CommandResult } from "./expect.ts";
+import { type CommandResult, createProcessRunner } from "../../edge/command-runner.ts";
 import { type RunnerDeps, type RunOutcome, runSteps, type Step } from "./runner.ts";
 import { formatCommand } from "./shell-quote.ts";
 import {
@@ -113,16 +113,16 @@ export async function runDemo(options: DemoOptions): Promise<RunOutcome> {
     PATH: `${join(REPO, "bin")}:${options.env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"}:/usr/sbin:/sbin`,
     ...(options.mesh.kubeconfig ? { KUBECONFIG: options.mesh.kubeconfig } : {}),
   };
-  const exec = makeExec({ env, cwd: REPO });
+  const runner = createProcessRunner({ env, cwd: REPO });
   const deps: RunnerDeps = {
-    exec,
+    runner,
     write,
     now: () => performance.now(),
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   };
   const addresses: ExternalAddresses = options.ipv6 ? IPV6_ADDRESSES : IPV4_ADDRESSES;
   const stateDir = options.mesh.stateDir ?? DEFAULT_STATE_DIR;
-  const status = await exec(["osm", "mesh", "status", ...stateDirArgs(options.mesh), "-o", "json"], {
+  const status = await runner.run(["osm", "mesh", "status", ...stateDirArgs(options.mesh), "-o", "json"], {
     timeoutMs: 30_000,
   });
   const meshWasUp = parseRunning(status);
@@ -301,7 +301,7 @@ export async function runDemo(options: DemoOptions): Promise<RunOutcome> {
 }
 
 function parseRunning(result: CommandResult): boolean {
-  if (result.exitCode !== 0) return false;
+  if (result.code !== 0) return false;
   try {
     return (JSON.parse(result.stdout) as { running?: unknown }).running === true;
   } catch {

@@ -3,15 +3,7 @@
  * only when every condition holds; each unmet condition becomes one sentence saying what was expected and
  * what was seen, so a failed step says exactly why.
  */
-
-export interface CommandResult {
-  /** Exit code; null when the process was killed (timeout) or could not start. */
-  readonly exitCode: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  /** Set when the process could not start or was killed, e.g. `timed out after 30s`. */
-  readonly error?: string;
-}
+import type { CommandResult } from "../../edge/command-runner.ts";
 
 export interface Expectation {
   /** Exit code the command must return (default 0). */
@@ -35,8 +27,10 @@ export function checkResult(expect: Expectation, result: CommandResult): string[
   const problems: string[] = [];
   if (result.error) problems.push(`the command did not complete: ${result.error}`);
   const wantExit = expect.exitCodeIn ?? [expect.exitCode ?? 0];
-  if (result.exitCode === null || !wantExit.includes(result.exitCode)) {
-    problems.push(`expected exit code ${wantExit.join(" or ")}, got ${result.exitCode ?? "none"}`);
+  // A process that did not complete has no exit code worth naming.
+  const exitCode = result.error === undefined ? result.code : undefined;
+  if (exitCode === undefined || !wantExit.includes(exitCode)) {
+    problems.push(`expected exit code ${wantExit.join(" or ")}, got ${exitCode ?? "none"}`);
   }
   const combined = `${result.stdout}${result.stderr}`;
   for (const pattern of expect.stdout ?? []) {

@@ -4,19 +4,16 @@
  * the first step that does not hold, saying which one and why. Clean-up steps always run afterwards and
  * never hide the first failure. All I/O is injected, so the runner is tested with a fake executor and clock.
  */
-import { type CommandResult, checkResult, describeExpectation, type Expectation } from "./expect.ts";
+import type { CommandRunner } from "../../edge/command-runner.ts";
+import { checkResult, describeExpectation, type Expectation } from "./expect.ts";
 import { formatCommand } from "./shell-quote.ts";
 
 /** Values captured by earlier steps (e.g. the curl pod's name), readable by later steps. */
 export type DemoVars = Map<string, string>;
 
-export interface ExecOptions {
-  readonly timeoutMs: number;
-}
-
 export interface RunnerDeps {
-  /** Runs argv (no shell) to completion, capturing stdout and stderr. */
-  readonly exec: (argv: readonly string[], options: ExecOptions) => Promise<CommandResult>;
+  /** Runs argv (no shell) to completion, capturing stdout and stderr; always given a time limit. */
+  readonly runner: CommandRunner;
   readonly write: (text: string) => void;
   /** Milliseconds, monotonic. */
   readonly now: () => number;
@@ -100,14 +97,14 @@ async function runCommandStep(step: CommandStep, vars: DemoVars, deps: RunnerDep
   deps.write(`$ ${formatCommand(argv)}\n`);
   const timeoutMs = step.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const started = deps.now();
-  let result = await deps.exec(argv, { timeoutMs });
+  let result = await deps.runner.run(argv, { timeoutMs });
   let problems = checkResult(step.expect, result);
   if (step.waitUntil) {
     // Bounded: stops at the deadline even if the command keeps answering the wrong thing.
     const deadline = started + step.waitUntil.timeoutMs;
     while (problems.length > 0 && deps.now() + step.waitUntil.intervalMs <= deadline) {
       await deps.sleep(step.waitUntil.intervalMs);
-      result = await deps.exec(argv, { timeoutMs });
+      result = await deps.runner.run(argv, { timeoutMs });
       problems = checkResult(step.expect, result);
     }
   }
@@ -117,7 +114,7 @@ async function runCommandStep(step: CommandStep, vars: DemoVars, deps: RunnerDep
     if (step.waitUntil) problems.push(`still not so after waiting ${formatSeconds(deps.now() - started)}`);
     for (const extra of step.diagnose ?? []) {
       deps.write(`(diagnostics) $ ${formatCommand(extra)}\n`);
-      const shown = await deps.exec(extra, { timeoutMs: 30_000 });
+      const shown = await deps.runner.run(extra, { timeoutMs: 30_000 });
       deps.write(ensureNewline(shown.stdout));
       deps.write(ensureNewline(shown.stderr));
     }

@@ -8,8 +8,8 @@
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { CommandRunner } from "./command-runner.ts";
-import { runChecked } from "./command-runner.ts";
+import type { CommandRunner } from "../../edge/command-runner.ts";
+import { runChecked } from "../../edge/command-runner.ts";
 import type { NetworkPlan } from "./network-config.ts";
 import { running } from "./process-group.ts";
 
@@ -86,8 +86,8 @@ export interface HostNetwork {
   pidsIn(name: string): Promise<number[]>;
 }
 
-/** The host network for `plan`, driving `ip` through `run`. */
-export function createHostNetwork(plan: NetworkPlan, run: CommandRunner): HostNetwork {
+/** The host network for `plan`, driving `ip` through `runner`. */
+export function createHostNetwork(plan: NetworkPlan, runner: CommandRunner): HostNetwork {
   const { bridge } = plan.config;
   const p4 = plan.subnet4.prefixLength;
   const p6 = plan.subnet6.prefixLength;
@@ -97,14 +97,23 @@ export function createHostNetwork(plan: NetworkPlan, run: CommandRunner): HostNe
   const self: HostNetwork = {
     sandboxName: (slot) => plan.sandboxName(slot),
     async bridgeExists() {
-      return (await run(["ip", "link", "show", "dev", bridge])).code === 0;
+      return (await runner.run(["ip", "link", "show", "dev", bridge])).code === 0;
     },
     async ensureBridge() {
       if (!(await self.bridgeExists())) {
-        await runChecked(run, ["ip", "link", "add", bridge, "address", bridgeMac(bridge), "type", "bridge"]);
+        await runChecked(runner, [
+          "ip",
+          "link",
+          "add",
+          bridge,
+          "address",
+          bridgeMac(bridge),
+          "type",
+          "bridge",
+        ]);
       }
       await runChecked(
-        run,
+        runner,
         ["ip", "-batch", "-"],
         `addr replace ${plan.gateway4}/${p4} dev ${bridge}\n` +
           `addr replace ${plan.gateway6}/${p6} dev ${bridge} nodad\n` +
@@ -113,11 +122,11 @@ export function createHostNetwork(plan: NetworkPlan, run: CommandRunner): HostNe
       // Defence in depth: should the host forward IPv4 anyway (global ip_forward on before us), packets that
       // arrive from pods on this bridge still may not be forwarded to another interface (ip-sysctl:
       // conf/<if>/forwarding applies to packets received on <if>). Enabling ip_forward later resets it.
-      await runChecked(run, ["sysctl", "-q", "-w", `net/ipv4/conf/${bridge}/forwarding=0`]);
+      await runChecked(runner, ["sysctl", "-q", "-w", `net/ipv4/conf/${bridge}/forwarding=0`]);
     },
     async removeBridge() {
-      const r = await run(["ip", "link", "del", bridge]);
-      if (r.code !== 0 && !notFound(r.stderr)) await runChecked(run, ["ip", "link", "del", bridge]);
+      const r = await runner.run(["ip", "link", "del", bridge]);
+      if (r.code !== 0 && !notFound(r.stderr)) await runChecked(runner, ["ip", "link", "del", bridge]);
     },
     async createSandbox(slot, routes, extraLoAddresses = []) {
       const name = plan.sandboxName(slot);
@@ -125,7 +134,7 @@ export function createHostNetwork(plan: NetworkPlan, run: CommandRunner): HostNe
       const ip6 = plan.address6(slot);
       try {
         await runChecked(
-          run,
+          runner,
           ["ip", "-batch", "-"],
           `netns add ${name}\n` +
             `link add ${name} type veth peer name eth0 netns ${name}\n` +
@@ -134,7 +143,7 @@ export function createHostNetwork(plan: NetworkPlan, run: CommandRunner): HostNe
             `link set ${name} type bridge_slave hairpin on\n`,
         );
         await runChecked(
-          run,
+          runner,
           ["ip", "-n", name, "-batch", "-"],
           "link set lo up\n" +
             extraLoAddresses.map((a) => `addr add ${a} dev lo\n`).join("") +
@@ -148,7 +157,7 @@ export function createHostNetwork(plan: NetworkPlan, run: CommandRunner): HostNe
         );
         // As containerd does for pods: unprivileged users may bind ports < 1024 (httpbin on :80 as non-root)
         // and open ICMP echo sockets. Both are per-netns sysctls, so they cannot leak to the host.
-        await runChecked(run, [
+        await runChecked(runner, [
           "nsenter",
           `--net=/run/netns/${name}`,
           "--",
@@ -192,29 +201,29 @@ export function createHostNetwork(plan: NetworkPlan, run: CommandRunner): HostNe
       }
       // Deleting the host end removes both veth ends synchronously; netns teardown alone would be deferred to a
       // kernel work queue and leave the link visible for a while.
-      const link = await run(["ip", "link", "del", name]);
+      const link = await runner.run(["ip", "link", "del", name]);
       if (link.code !== 0 && !notFound(link.stderr))
         throw new Error(`ip link del ${name}: ${link.stderr.trim()}`);
-      const ns = await run(["ip", "netns", "del", name]);
+      const ns = await runner.run(["ip", "netns", "del", name]);
       if (ns.code !== 0 && !notFound(ns.stderr)) throw new Error(`ip netns del ${name}: ${ns.stderr.trim()}`);
     },
     async addRoutes(name, routes) {
       if (routes.length === 0) return;
-      const r = await run(["ip", "-n", name, "-batch", "-"], routeLines("replace", routes));
+      const r = await runner.run(["ip", "-n", name, "-batch", "-"], { stdin: routeLines("replace", routes) });
       if (r.code !== 0 && !notFound(r.stderr))
-        await runChecked(run, ["ip", "-n", name, "-batch", "-"], routeLines("replace", routes));
+        await runChecked(runner, ["ip", "-n", name, "-batch", "-"], routeLines("replace", routes));
     },
     async removeRoutes(name, routes) {
       if (routes.length === 0) return;
-      await run(["ip", "-n", name, "-force", "-batch", "-"], routeLines("del", routes));
+      await runner.run(["ip", "-n", name, "-force", "-batch", "-"], { stdin: routeLines("del", routes) });
     },
     async listOurs() {
       // A netns deleted while `ip` walks the list makes it print "Peer netns reference is invalid" (and may
       // set its exit code): what it did list is still right, so only an empty answer counts as a failure.
       const listing = async (argv: string[]) => {
-        const r = await run(argv);
+        const r = await runner.run(argv);
         if (r.code !== 0 && r.stdout.trim() === "" && !/Peer netns reference is invalid/.test(r.stderr)) {
-          await runChecked(run, argv);
+          await runChecked(runner, argv);
         }
         return r.stdout;
       };
@@ -233,7 +242,7 @@ export function createHostNetwork(plan: NetworkPlan, run: CommandRunner): HostNe
       };
     },
     async pidsIn(name) {
-      const r = await run(["ip", "netns", "pids", name]);
+      const r = await runner.run(["ip", "netns", "pids", name]);
       if (r.code !== 0) return [];
       return r.stdout
         .split("\n")

@@ -2,12 +2,13 @@
  * What the node needs from the host, checked before anything is created, so `osm mesh up` fails with one
  * clear message (not root, `ip netns` missing...) instead of half a setup.
  */
+
+import { type CommandRunner, createProcessRunner } from "../../edge/command-runner.ts";
 import { ErrorCode, MeshError } from "../../errors.ts";
-import { type CommandRunner, runCommand } from "./command-runner.ts";
 
 /** Checks what the runtime needs on this host: root, `ip netns`, nsenter, setpriv, unshare and mount. Throws MeshError. */
 export async function checkHostPrerequisites(
-  run: CommandRunner = runCommand,
+  runner: CommandRunner = createProcessRunner(),
   uid: number | undefined = process.getuid?.(),
 ): Promise<void> {
   if (uid !== 0) {
@@ -27,17 +28,11 @@ export async function checkHostPrerequisites(
     [["unshare", "--version"], "util-linux"],
     [["mount", "--version"], "mount"],
   ] as const) {
-    let r: Awaited<ReturnType<CommandRunner>>;
-    try {
-      r = await run(argv);
-    } catch (error) {
-      throw new MeshError(
-        ErrorCode.MissingTool,
-        `\`${argv.join(" ")}\` is not available: ${(error as Error).message}`,
-        {
-          hint: `install ${pkg}`,
-        },
-      );
+    const r = await runner.run(argv);
+    if (r.error !== undefined) {
+      throw new MeshError(ErrorCode.MissingTool, `\`${argv.join(" ")}\` is not available: ${r.error}`, {
+        hint: `install ${pkg}`,
+      });
     }
     if (r.code !== 0) {
       throw new MeshError(ErrorCode.MissingTool, `\`${argv.join(" ")}\` failed: ${r.stderr.trim()}`, {

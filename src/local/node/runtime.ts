@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import type { V1Endpoints, V1Pod, V1Service } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { type CommandRunner, createProcessRunner, runChecked } from "../../edge/command-runner.ts";
 import { ErrorCode, MeshError } from "../../errors.ts";
 import { cidrCovers, parseCidr } from "../../net/index.ts";
 import type {
@@ -21,7 +22,6 @@ import type {
 } from "../node-connector.ts";
 import { NodeConnectorError } from "../node-connector.ts";
 import { buildDnsIndex, type ClusterDns, type DnsIndex, startClusterDns } from "./cluster-dns.ts";
-import { type CommandRunner, runChecked, runCommand } from "./command-runner.ts";
 import type { FileProbe } from "./container-launch.ts";
 import { builtinEntrypoints, type EntrypointRegistry } from "./entrypoints.ts";
 import { type Ipam, openIpam } from "./ipam.ts";
@@ -109,7 +109,7 @@ export class NodeRuntime implements NodeConnector {
   readonly network: HostNetwork;
   readonly logStore: LogStore;
   readonly #opts: NodeRuntimeOptions;
-  readonly #run: CommandRunner;
+  readonly #runner: CommandRunner;
   readonly #ipam: Ipam;
   readonly #workers = new Map<string, PodWorker>();
   readonly #terminations = new Map<string, Promise<void>>();
@@ -149,9 +149,9 @@ export class NodeRuntime implements NodeConnector {
 
   constructor(options: NodeRuntimeOptions) {
     this.#opts = options;
-    this.#run = options.run ?? runCommand;
+    this.#runner = options.run ?? createProcessRunner();
     this.plan = buildNetworkPlan(options.network);
-    this.network = createHostNetwork(this.plan, this.#run);
+    this.network = createHostNetwork(this.plan, this.#runner);
     this.#ipam = openIpam(
       join(options.stateDir, "ipam.json"),
       options.network.firstSlot,
@@ -171,7 +171,7 @@ export class NodeRuntime implements NodeConnector {
       throw new MeshError(ErrorCode.Internal, "could not install the services table (nft)");
     // Only with the table's forward guard in place: DNATed packets leave by the bridge they came from, and
     // nothing from the bridge leaves by another interface.
-    await runChecked(this.#run, [
+    await runChecked(this.#runner, [
       "sysctl",
       "-q",
       "-w",
@@ -202,7 +202,7 @@ export class NodeRuntime implements NodeConnector {
     this.#servicesQueue = this.#servicesQueue.then(async () => {
       if (script === this.#servicesTable) return;
       try {
-        await applyServicesTable(this.#run, script);
+        await applyServicesTable(this.#runner, script);
         this.#servicesTable = script;
         this.#opts.logger.info(
           {
@@ -429,7 +429,7 @@ export class NodeRuntime implements NodeConnector {
     const routes = addresses.map((a) => ({ dst: a, via: a.includes(":") ? host.leg6 : host.leg4 }));
     for (const w of this.#workers.values()) if (w.sandbox) await this.network.addRoutes(w.sandbox, routes);
     for (const r of routes)
-      await runChecked(this.#run, [
+      await runChecked(this.#runner, [
         "ip",
         "route",
         "replace",
@@ -451,7 +451,7 @@ export class NodeRuntime implements NodeConnector {
   async #refuseHostNetwork(address: string): Promise<void> {
     const v6 = address.includes(":");
     const cidr = address.includes("/") ? address : `${address}/${v6 ? 128 : 32}`;
-    const routes = await runChecked(this.#run, [
+    const routes = await runChecked(this.#runner, [
       "ip",
       v6 ? "-6" : "-4",
       "-o",
@@ -481,7 +481,7 @@ export class NodeRuntime implements NodeConnector {
     const routes = host.addresses.map((a) => ({ dst: a, via: a.includes(":") ? host.leg6 : host.leg4 }));
     for (const w of this.#workers.values()) if (w.sandbox) await this.network.removeRoutes(w.sandbox, routes);
     for (const r of routes)
-      await this.#run(["ip", "route", "del", r.dst, "via", r.via, "dev", this.plan.config.bridge]);
+      await this.#runner.run(["ip", "route", "del", r.dst, "via", r.via, "dev", this.plan.config.bridge]);
     await this.network.deleteSandbox(host.netns);
     this.#ipam.release(`external:${name}`);
     writeFileSync(this.#externalFile, JSON.stringify(all.filter((h) => h.name !== name)));
@@ -528,7 +528,7 @@ export class NodeRuntime implements NodeConnector {
     this.#dns = undefined;
     await this.#servicesQueue;
     if (options.removeBridge) {
-      await removeServicesTable(this.#run, this.plan.config.bridge);
+      await removeServicesTable(this.#runner, this.plan.config.bridge);
       for (const h of this.#readExternal()) await this.removeExternalHost(h.name);
       await this.removeOrphans(new Set());
       await this.network.removeBridge();

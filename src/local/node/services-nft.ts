@@ -14,8 +14,8 @@
  * masqueraded to the bridge's address so that the reply comes back through the host (the veth ports have
  * hairpin mode on).
  */
-import type { CommandRunner } from "./command-runner.ts";
-import { runChecked } from "./command-runner.ts";
+import type { CommandRunner } from "../../edge/command-runner.ts";
+import { runChecked } from "../../edge/command-runner.ts";
 import type { ServicePortRoute } from "./service-plan.ts";
 
 /** The table of the node on `bridge` (one per bridge: a test daemon never touches the real one's). */
@@ -76,12 +76,12 @@ export function renderServicesTable(bridge: string, routes: readonly ServicePort
 }
 
 /** Replaces the table in one transaction. */
-export async function applyServicesTable(run: CommandRunner, script: string): Promise<void> {
-  await runChecked(run, ["nft", "-f", "-"], script);
+export async function applyServicesTable(runner: CommandRunner, script: string): Promise<void> {
+  await runChecked(runner, ["nft", "-f", "-"], script);
 }
 
 /** Deletes the table of `bridge` (no-op when absent). */
-export async function removeServicesTable(run: CommandRunner, bridge: string): Promise<void> {
+export async function removeServicesTable(runner: CommandRunner, bridge: string): Promise<void> {
   const table = servicesTableName(bridge);
-  await run(["nft", "-f", "-"], `table ip ${table}\ndelete table ip ${table}\n`);
+  await runner.run(["nft", "-f", "-"], { stdin: `table ip ${table}\ndelete table ip ${table}\n` });
 }

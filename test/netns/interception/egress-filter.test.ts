@@ -9,12 +9,12 @@ import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { ENVOY_UID } from "../../../src/constants.ts";
+import { createProcessRunner } from "../../../src/edge/command-runner.ts";
 import {
   applyInterception,
   type BackendVariant,
   buildPlan,
   cleanupInterception,
-  createProcessRunner,
   type ExplainProtocol,
   explain,
   renderInitScript,

@@ -5,12 +5,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
+import { createProcessRunner } from "../../../src/edge/command-runner.ts";
 import {
   applyInterception,
   type BackendVariant,
   buildPlan,
   cleanupInterception,
-  createProcessRunner,
   type EngineOptions,
   explain,
   type InterceptionPlan,

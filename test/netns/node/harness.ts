@@ -8,10 +8,12 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import type { V1Pod } from "@kubernetes/client-node";
 import pino from "pino";
-import { runCommand } from "../../../src/local/node/command-runner.ts";
+import { createProcessRunner } from "../../../src/edge/command-runner.ts";
 import type { NodeNetworkConfig } from "../../../src/local/node/network-config.ts";
 import type { PodView } from "../../../src/local/node/pod-worker.ts";
 import { NodeRuntime } from "../../../src/local/node/runtime.ts";
+
+const runCommand = (argv: readonly string[]) => createProcessRunner().run(argv);
 
 export const TEST_NETWORK: NodeNetworkConfig = {
   bridge: "osmt-nb0",

@@ -290,9 +290,9 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
 
   test("orphans are removed: a netns with our prefix that no pod owns is emptied of processes and deleted", async () => {
     const { spawn } = await import("node:child_process");
-    const { runCommand } = await import("../../../src/local/node/command-runner.ts");
+    const { createProcessRunner } = await import("../../../src/edge/command-runner.ts");
     const name = `${TEST_NETWORK.namePrefix}61`;
-    assert.equal((await runCommand(["ip", "netns", "add", name])).code, 0);
+    assert.equal((await createProcessRunner().run(["ip", "netns", "add", name])).code, 0);
     const stray = spawn("ip", ["netns", "exec", name, "sleep", "3600"], { stdio: "ignore", detached: true });
     stray.unref();
     await new Promise((r) => setTimeout(r, 200));

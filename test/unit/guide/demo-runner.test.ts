@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type CommandResult, checkResult } from "../../../src/guide/demo/expect.ts";
+import type { CommandResult } from "../../../src/edge/command-runner.ts";
+import { checkResult } from "../../../src/guide/demo/expect.ts";
 import { type RunnerDeps, runSteps, type Step } from "../../../src/guide/demo/runner.ts";
 import { formatCommand } from "../../../src/guide/demo/shell-quote.ts";
 
@@ -10,14 +11,15 @@ function fakeDeps(answers: Record<string, CommandResult[]>) {
   const ran: string[] = [];
   let written = "";
   const deps: RunnerDeps = {
-    exec: async (argv) => {
-      const line = argv.join(" ");
-      ran.push(line);
-      clock += 100;
-      const queue = answers[line];
-      if (!queue || queue.length === 0)
-        return { exitCode: 127, stdout: "", stderr: `${argv[0]}: not found\n` };
-      return queue.length > 1 ? queue.shift()! : queue[0]!;
+    runner: {
+      run: async (argv) => {
+        const line = argv.join(" ");
+        ran.push(line);
+        clock += 100;
+        const queue = answers[line];
+        if (!queue || queue.length === 0) return { code: 127, stdout: "", stderr: `${argv[0]}: not found\n` };
+        return queue.length > 1 ? queue.shift()! : queue[0]!;
+      },
     },
     write: (text) => {
       written += text;
@@ -30,7 +32,7 @@ function fakeDeps(answers: Record<string, CommandResult[]>) {
   return { deps, ran, output: () => written };
 }
 
-const ok = (stdout: string): CommandResult => ({ exitCode: 0, stdout, stderr: "" });
+const ok = (stdout: string): CommandResult => ({ code: 0, stdout, stderr: "" });
 
 test("each step prints a progress line and its command before its output, and the total time last", async () => {
   const world = fakeDeps({ "kubectl create namespace curl": [ok("namespace/curl created\n")] });
@@ -55,7 +57,7 @@ test("each step prints a progress line and its command before its output, and th
 test("the first step that does not hold stops the run and is named with its reasons", async () => {
   const world = fakeDeps({
     a: [ok("fine\n")],
-    b: [{ exitCode: 0, stdout: "HTTP/1.1 403 Forbidden\n", stderr: "" }],
+    b: [{ code: 0, stdout: "HTTP/1.1 403 Forbidden\n", stderr: "" }],
   });
   const steps: Step[] = [
     { kind: "command", title: "first", argv: ["a"], expect: { stdout: [/fine/] } },
@@ -75,7 +77,7 @@ test("the first step that does not hold stops the run and is named with its reas
 });
 
 test("clean-up steps run after a failure and their problems are warnings, not the verdict", async () => {
-  const world = fakeDeps({ boom: [{ exitCode: 1, stdout: "", stderr: "nope\n" }] });
+  const world = fakeDeps({ boom: [{ code: 1, stdout: "", stderr: "nope\n" }] });
   const outcome = await runSteps(
     [{ kind: "command", title: "breaks", argv: ["boom"], expect: {} }],
     [
@@ -186,7 +188,7 @@ test("a captured value feeds a later command", async () => {
 
 test("expected failures are checked by exit code and message", () => {
   const refused: CommandResult = {
-    exitCode: 7,
+    code: 7,
     stdout: "",
     stderr: "curl: (7) Failed to connect to 203.0.113.11 port 80 after 0 ms: Couldn't connect to server\n",
   };
@@ -198,14 +200,14 @@ test("expected failures are checked by exit code and message", () => {
   assert.deepEqual(
     checkResult(
       { stdoutEquals: '["203.0.113.10/32"]' },
-      { exitCode: 0, stdout: '["203.0.113.10/32"]\n', stderr: "" },
+      { code: 0, stdout: '["203.0.113.10/32"]\n', stderr: "" },
     ),
     [],
   );
-  assert.deepEqual(
-    checkResult({}, { exitCode: null, stdout: "", stderr: "", error: "timed out after 60s" }),
-    ["the command did not complete: timed out after 60s", "expected exit code 0, got none"],
-  );
+  assert.deepEqual(checkResult({}, { code: 137, stdout: "", stderr: "", error: "timed out after 60s" }), [
+    "the command did not complete: timed out after 60s",
+    "expected exit code 0, got none",
+  ]);
   assert.deepEqual(checkResult({ notOutput: [/STALE/] }, ok("curl-1 STALE\n")), [
     "expected the output not to match /STALE/",
   ]);
@@ -256,7 +258,7 @@ test("a step whose skip condition holds does not run and says why", async () => 
 
 test("a refused connection may be any of several curl exit codes", () => {
   const reset: CommandResult = {
-    exitCode: 56,
+    code: 56,
     stdout: "",
     stderr: "curl: (56) Recv failure: Connection reset by peer\n",
   };
@@ -268,7 +270,7 @@ test("a refused connection may be any of several curl exit codes", () => {
 
 test("a failed step runs its diagnostics and shows their output", async () => {
   const world = fakeDeps({
-    "kubectl rollout status deployment osm-controller": [{ exitCode: 1, stdout: "", stderr: "timed out\n" }],
+    "kubectl rollout status deployment osm-controller": [{ code: 1, stdout: "", stderr: "timed out\n" }],
     "kubectl get pods -n osm-system": [ok("osm-controller-1 0/1 CrashLoopBackOff\n")],
   });
   const outcome = await runSteps(

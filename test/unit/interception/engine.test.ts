@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { type CommandResult, RecordingRunner } from "../../../src/edge/command-runner.ts";
 import {
   applyInterception,
   buildPlan,
-  type CommandResult,
   detectBackend,
   OSM_CHAINS,
-  RecordingRunner,
   renderNftElementUpdate,
   renderNftJson,
   renderSaveRules,

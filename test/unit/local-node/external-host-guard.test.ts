@@ -4,19 +4,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import pino from "pino";
-import type { CommandRunner } from "../../../src/local/node/command-runner.ts";
+import type { CommandRunner } from "../../../src/edge/command-runner.ts";
 import { NodeRuntime } from "../../../src/local/node/runtime.ts";
 
 test("an external host address inside a network directly connected to the host (its uplink) is refused", async () => {
   const dir = mkdtempSync(join(tmpdir(), "osmt-ext-guard-"));
   const calls: string[][] = [];
   // The host as measured on these machines: uplink eth0 on 192.0.2.0/24, gateway 192.0.2.1.
-  const run: CommandRunner = async (argv) => {
-    calls.push([...argv]);
-    const stdout = argv.includes("match")
-      ? "default via 192.0.2.1 dev eth0 \n192.0.2.0/24 dev eth0 proto kernel scope link src 192.0.2.2 \n"
-      : "";
-    return { code: 0, stdout, stderr: "" };
+  const run: CommandRunner = {
+    run: async (argv) => {
+      calls.push([...argv]);
+      const stdout = argv.includes("match")
+        ? "default via 192.0.2.1 dev eth0 \n192.0.2.0/24 dev eth0 proto kernel scope link src 192.0.2.2 \n"
+        : "";
+      return { code: 0, stdout, stderr: "" };
+    },
   };
   try {
     const runtime = new NodeRuntime({

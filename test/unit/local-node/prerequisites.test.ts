@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { CommandRunner } from "../../../src/local/node/command-runner.ts";
+import type { CommandRunner } from "../../../src/edge/command-runner.ts";
 import { checkHostPrerequisites } from "../../../src/local/node/prerequisites.ts";
 
-const allOk: CommandRunner = async () => ({ code: 0, stdout: "", stderr: "" });
+const allOk: CommandRunner = { run: async () => ({ code: 0, stdout: "", stderr: "" }) };
 
 describe("host prerequisites", () => {
   test("a non-root user is told to run as root", async () => {
@@ -13,9 +13,11 @@ describe("host prerequisites", () => {
     });
   });
   test("a missing ip command is reported with the package to install", async () => {
-    const noIp: CommandRunner = async (argv) => {
-      if (argv[0] === "ip") throw new Error("spawn ip ENOENT");
-      return { code: 0, stdout: "", stderr: "" };
+    const noIp: CommandRunner = {
+      run: async (argv) =>
+        argv[0] === "ip"
+          ? { code: 127, stdout: "", stderr: "", error: "spawn ip ENOENT" }
+          : { code: 0, stdout: "", stderr: "" },
     };
     await assert.rejects(checkHostPrerequisites(noIp, 0), {
       code: "OSM_ERR_MISSING_TOOL",
@@ -24,10 +26,12 @@ describe("host prerequisites", () => {
     });
   });
   test("an ip without netns support is reported", async () => {
-    const noNetns: CommandRunner = async (argv) =>
-      argv[1] === "netns"
-        ? { code: 255, stdout: "", stderr: 'Object "netns" is unknown, try "ip help".' }
-        : { code: 0, stdout: "", stderr: "" };
+    const noNetns: CommandRunner = {
+      run: async (argv) =>
+        argv[1] === "netns"
+          ? { code: 255, stdout: "", stderr: 'Object "netns" is unknown, try "ip help".' }
+          : { code: 0, stdout: "", stderr: "" },
+    };
     await assert.rejects(checkHostPrerequisites(noNetns, 0), {
       code: "OSM_ERR_MISSING_TOOL",
       message: /`ip netns list` failed: Object "netns" is unknown/,
