@@ -14,13 +14,23 @@ export {
 } from "./annotations.ts";
 export { meshConfigCrd, meshConfigCrdYaml } from "./crd.ts";
 export { applyJsonPatch, applyMergePatch, type JsonPatchOperation, mergePatch } from "./patch.ts";
+export { buildEffectivePolicy, describeProvenance, type PolicyInputs } from "./policy.ts";
 export {
-  buildEffectivePolicy,
   canonicalPolicyText,
-  describeProvenance,
-  type PolicyInputs,
+  diffPolicyRecords,
+  evaluateStaleness,
+  type PolicyRecord,
+  type PolicyRecording,
+  type PolicyStaleness,
+  parsePolicyRecord,
   policyHash,
-} from "./policy.ts";
+  RECORDED_FIELDS,
+  RECORDED_LIST_FIELDS,
+  rebuildRecordedPolicy,
+  recordedOn,
+  recordingAnnotations,
+  recordPolicy,
+} from "./policy-record.ts";
 export type {
   CidrEntry,
   EffectiveTrafficPolicy,

@@ -3,7 +3,6 @@
  * exactly as OSM's injector does (`pkg/injector/patch.go: configurePodInit`, `exclusions.go`, docs/osm-behaviour.md §1.6),
  * plus a canonical, aggregated view with provenance, and warnings for footguns.
  */
-import { createHash } from "node:crypto";
 import {
   ANNOTATION_INBOUND_PORT_EXCLUSION_LIST,
   ANNOTATION_OUTBOUND_IP_RANGE_EXCLUSION_LIST,
@@ -377,47 +376,4 @@ function rangeSize(cidr: Cidr): string {
     : n < 1_000_000n
       ? `${n} addresses`
       : `2^${(cidr.family === 4 ? 32 : 128) - cidr.prefixLength} addresses`;
-}
-
-/** JSON with object keys sorted at every level; arrays keep their order. */
-function stableStringify(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableStringify).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const keys = Object.keys(value).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${stableStringify((value as Record<string, unknown>)[k])}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
-
-/**
- * Stable canonical JSON of what interception depends on: the aggregated prefixes, sorted ports and interfaces,
- * localProxyMode. Two policies with the same text intercept the same traffic, whatever order or spelling
- * the lists were written in. `enableEgress` counts only as `nonTcpEgress: "drop"` when it is false: TCP egress
- * is decided live by the sidecar, but the non-TCP egress filter is programmed at pod start. (Absent when egress
- * is enabled, so those pods keep the hash they had before the filter existed.)
- */
-export function canonicalPolicyText(policy: EffectiveTrafficPolicy): string {
-  const c = policy.canonical;
-  const cidrs = (l: readonly CidrEntry[]) => l.map((e) => e.cidr.toString());
-  return stableStringify({
-    format: "osm-ts/interception-policy/v1",
-    outboundIPRangeExclusions: {
-      v4: cidrs(c.outboundIPRangeExclusions.v4),
-      v6: cidrs(c.outboundIPRangeExclusions.v6),
-    },
-    outboundIPRangeInclusions: {
-      v4: cidrs(c.outboundIPRangeInclusions.v4),
-      v6: cidrs(c.outboundIPRangeInclusions.v6),
-    },
-    outboundPortExclusions: c.outboundPortExclusions.map((p) => p.port),
-    inboundPortExclusions: c.inboundPortExclusions.map((p) => p.port),
-    networkInterfaceExclusions: [...c.networkInterfaceExclusions],
-    localProxyMode: policy.localProxyMode,
-    ...(policy.enableEgress ? {} : { nonTcpEgress: "drop" }),
-  });
-}
-
-/** sha256 (hex) of canonicalPolicyText: equal hashes mean equal interception. */
-export function policyHash(policy: EffectiveTrafficPolicy): string {
-  return createHash("sha256").update(canonicalPolicyText(policy)).digest("hex");
 }

@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import type { KubernetesObject, V1Endpoints, V1Namespace, V1Pod, V1Service } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { evaluateStaleness, type PolicyRecording } from "../config/policy-record.ts";
 import type { MeshConfig } from "../config/schema.ts";
 import { validateMeshConfig } from "../config/validate.ts";
 import {
@@ -21,13 +22,12 @@ import type { ControllerMetrics } from "./metrics.ts";
 import type { ResourceSource } from "./resource-source.ts";
 import type { PatchStaleAnnotation } from "./stale-annotator.ts";
 import { StaleAnnotator } from "./stale-annotator.ts";
-import {
-  evaluatePodStaleness,
-  hasRecordedPolicy,
-  type PolicyRecompute,
-  type RecomputedPolicy,
-  staleAnnotationValue,
-} from "./staleness.ts";
+
+/** Recomputes a pod's policy record from the current MeshConfig and the pod's and namespace's annotations. */
+export type PolicyRecompute = (input: {
+  readonly podAnnotations: Readonly<Record<string, string>>;
+  readonly namespaceAnnotations: Readonly<Record<string, string>>;
+}) => PolicyRecording;
 
 export interface ControllerSources {
   readonly meshConfigs: ResourceSource<KubernetesObject>;
@@ -83,7 +83,7 @@ export class ControllerCore {
   #stopped = false;
   #reconciles = 0;
   #lastReconcileMs = 0;
-  readonly #memo = new Map<string, { ok: true; policy: RecomputedPolicy } | { ok: false; error: unknown }>();
+  readonly #memo = new Map<string, { ok: true; policy: PolicyRecording } | { ok: false; error: unknown }>();
   /** Pods whose policy could not be recomputed at the last reconcile (logged once, when they start to). */
   #failing = new Set<string>();
   #memoFor: MeshConfig | undefined;
@@ -262,14 +262,16 @@ export class ControllerCore {
         seen.add(key);
         if (hub.set(key, content, contentKey)) metrics.configVersions.inc();
       }
-      if (!hasRecordedPolicy(pod)) continue;
-      if (isLive(pod)) meshedLive.push(pod);
-      const verdict = evaluatePodStaleness(
-        pod,
-        namespaceByName.get(pod.metadata?.namespace ?? ""),
-        recompute,
+      const namespace = namespaceByName.get(pod.metadata?.namespace ?? "");
+      const verdict = evaluateStaleness(annotations, () =>
+        recompute({
+          podAnnotations: annotations,
+          namespaceAnnotations: namespace?.metadata?.annotations ?? {},
+        }),
       );
-      if (verdict?.state === "stale") {
+      if (verdict === undefined) continue;
+      if (isLive(pod)) meshedLive.push(pod);
+      if (verdict.state === "stale") {
         stale.push({
           namespace: pod.metadata?.namespace ?? "",
           name: pod.metadata?.name ?? "",
@@ -277,19 +279,19 @@ export class ControllerCore {
           currentHash: verdict.currentHash,
           diff: verdict.diff,
         });
-      } else if (verdict?.state === "error") {
+      } else if (verdict.state === "error") {
         failing.add(key);
         if (!this.#failing.has(key)) {
           this.#o.logger.warn({ pod: key, reason: verdict.reason }, "cannot recompute the pod's policy");
         }
       }
       // A verdict of "error" leaves the annotation as it is: we do not know better than before.
-      if (verdict?.state !== "error" && pod.metadata?.deletionTimestamp === undefined) {
+      if (verdict.state !== "error" && pod.metadata?.deletionTimestamp === undefined) {
         this.#annotator?.reconcile(
           pod.metadata?.namespace ?? "",
           pod.metadata?.name ?? "",
           annotations[ANNOTATION_INTERCEPTION_STALE],
-          staleAnnotationValue(verdict),
+          verdict.state === "stale" ? verdict.diff.join(" ") : undefined,
         );
       }
     }

@@ -16,17 +16,16 @@ import {
   type V1Service,
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { buildEffectivePolicy, canonicalPolicyText, type MeshConfig, policyHash } from "../config/index.ts";
+import { buildEffectivePolicy, type MeshConfig, recordPolicy } from "../config/index.ts";
 import { MESH_CONFIG_GROUP } from "../constants.ts";
 import { ConfigHub } from "./config-hub.ts";
-import { ControllerCore, type ControllerSources } from "./controller-core.ts";
+import { ControllerCore, type ControllerSources, type PolicyRecompute } from "./controller-core.ts";
 import { kubeRecordPodEvent } from "./egress-bypass-events.ts";
 import { type RunningHttpApi, startHttpApi } from "./http-api.ts";
 import { ensureMeshConfig, MESH_CONFIG_PLURAL, MESH_CONFIG_VERSION } from "./mesh-config-bootstrap.ts";
 import { type ControllerMetrics, createControllerMetrics } from "./metrics.ts";
 import { createInformerSource } from "./resource-source.ts";
 import { kubePatchStaleAnnotation } from "./stale-annotator.ts";
-import type { PolicyRecompute } from "./staleness.ts";
 
 export { ConfigHub } from "./config-hub.ts";
 export { ControllerCore } from "./controller-core.ts";
@@ -63,10 +62,8 @@ export interface RunningController {
 
 /** How the injector computes a pod's policy (src/injector/inject.ts), so hashes compare equal. */
 export function recomputeWith(meshConfig: MeshConfig): PolicyRecompute {
-  return ({ podAnnotations, namespaceAnnotations }) => {
-    const policy = buildEffectivePolicy(meshConfig, { podAnnotations, namespaceAnnotations });
-    return { text: canonicalPolicyText(policy), hash: policyHash(policy) };
-  };
+  return ({ podAnnotations, namespaceAnnotations }) =>
+    recordPolicy(buildEffectivePolicy(meshConfig, { podAnnotations, namespaceAnnotations }));
 }
 
 function buildSources(kubeConfig: KubeConfig, osmNamespace: string, logger: Logger): ControllerSources {

@@ -5,10 +5,15 @@
  */
 import { readFileSync } from "node:fs";
 import { CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
-import { buildEffectivePolicy, canonicalPolicyText, policyHash } from "../config/index.ts";
+import {
+  buildEffectivePolicy,
+  evaluateStaleness,
+  rebuildRecordedPolicy,
+  recordedOn,
+  recordPolicy,
+} from "../config/index.ts";
 import {
   ANNOTATION_INTERCEPTION_POLICY,
-  ANNOTATION_INTERCEPTION_POLICY_HASH,
   DEFAULT_OSM_NAMESPACE,
   ENVOY_UNIQUE_ID_LABEL_NAME,
   LABEL_MONITORED_BY,
@@ -30,12 +35,11 @@ import {
   formatPodExplanation,
   type PodExplainReport,
   parseDestination,
-  recordedPolicy,
   sidecarOutcome,
 } from "./explain-pod.ts";
 import { apiErrorMessage, loadKubeConfig } from "./kube.ts";
 import { readMeshConfig } from "./proxy-status.ts";
-import { diffPolicies, restartCommand } from "./staleness.ts";
+import { restartCommand } from "./restart-command.ts";
 
 export interface ExplainPodOptions {
   readonly namespace: string;
@@ -128,11 +132,6 @@ async function findMeshService(core: CoreV1Api, destination: Destination): Promi
   return undefined;
 }
 
-/** A stale pod always shows something, even when only the hash differs (recorded by another version). */
-function staleLines(diff: string[]): string[] {
-  return diff.length > 0 ? diff : ["(same entries, recorded by another version)"];
-}
-
 /** Builds the report for one pod and destination (see formatPodExplanation). */
 export async function explainPodReport(
   kc: KubeConfig,
@@ -148,9 +147,9 @@ export async function explainPodReport(
     throw new MeshError(ErrorCode.NotFound, apiErrorMessage(error), { cause: error });
   }
   const annotations = pod.metadata?.annotations ?? {};
-  const recordedHash = annotations[ANNOTATION_INTERCEPTION_POLICY_HASH];
-  const recordedText = annotations[ANNOTATION_INTERCEPTION_POLICY];
-  if (recordedHash === undefined || recordedText === undefined) {
+  const recorded = recordedOn(annotations);
+  const recordedText = recorded?.text;
+  if (recorded === undefined || recordedText === undefined) {
     throw new MeshError(
       ErrorCode.NotFound,
       `pod ${options.namespace}/${options.pod} has no recorded interception policy (annotation ${ANNOTATION_INTERCEPTION_POLICY}): it was not injected by osm-ts`,
@@ -164,8 +163,12 @@ export async function explainPodReport(
     podAnnotations: annotations,
     namespaceAnnotations: nsAnnotations,
   });
-  const stale = policyHash(current) !== recordedHash.trim();
-  const policy = stale ? recordedPolicy(recordedText, annotations, nsAnnotations, meshConfig) : current;
+  const verdict = evaluateStaleness(annotations, () => recordPolicy(current));
+  const staleDiff = verdict?.state === "stale" ? verdict.diff : [];
+  const stale = staleDiff.length > 0;
+  const policy = stale
+    ? rebuildRecordedPolicy(recordedText, annotations, nsAnnotations, meshConfig)
+    : current;
   // IPv6 always (osm-init covers it in every pod that has it); the resolvers the egress filter lets DNS reach
   // are the pod's own (osm-init read its /etc/resolv.conf), the host's until the pod's can be read.
   const planWith = (resolvConf: string) =>
@@ -216,7 +219,7 @@ export async function explainPodReport(
     explanation,
     outcome: sidecarOutcome(meshService, meshConfig.spec.traffic.enableEgress),
     proxyUidPaths: meshConfig.spec.traffic.enableEgress ? [] : proxyUidPaths(pod),
-    staleDiff: stale ? staleLines(diffPolicies(recordedText, canonicalPolicyText(current))) : [],
+    staleDiff,
     restart: stale
       ? restartCommand(
           options.namespace,

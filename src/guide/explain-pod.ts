@@ -3,13 +3,7 @@
  * recorded at its admission; the current one only if they agree), and the words for the verdict of
  * interception's `explain` plus the sidecar's live egress decision.
  */
-import {
-  buildEffectivePolicy,
-  describeProvenance,
-  type EffectiveTrafficPolicy,
-  type MeshConfig,
-  validateMeshConfig,
-} from "../config/index.ts";
+import { describeProvenance } from "../config/index.ts";
 import { ANNOTATION_EGRESS_STRICT, ENVOY_OUTBOUND_LISTENER_PORT, ENVOY_UID } from "../constants.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
 import type { ExplainProtocol, Explanation } from "../interception/index.ts";
@@ -37,61 +31,6 @@ export function parseDestination(arg: string): Destination {
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad("has a port outside 1-65535");
   return { ip: parsed.value, text: address, port };
-}
-
-function listAt(value: unknown, ...path: string[]): unknown[] {
-  let node = value;
-  for (const key of path)
-    node = node && typeof node === "object" ? (node as Record<string, unknown>)[key] : undefined;
-  return Array.isArray(node) ? node : [];
-}
-
-/**
- * The policy the pod was admitted with, rebuilt from its recorded canonical text: the recorded lists stand in
- * for the MeshConfig of that time, and the pod's annotations are applied again so their entries keep their
- * provenance (a pod's annotations are read at admission only, and it still carries them).
- */
-export function recordedPolicy(
-  recordedText: string,
-  podAnnotations: Readonly<Record<string, string>>,
-  namespaceAnnotations: Readonly<Record<string, string>>,
-  current: MeshConfig,
-): EffectiveTrafficPolicy {
-  let recorded: unknown;
-  try {
-    recorded = JSON.parse(recordedText);
-  } catch (error) {
-    throw new MeshError(ErrorCode.InvalidAnnotation, "the pod's recorded interception policy is not JSON", {
-      cause: error,
-    });
-  }
-  const mode = (recorded as { localProxyMode?: unknown }).localProxyMode;
-  const then = validateMeshConfig({
-    apiVersion: "config.openservicemesh.io/v1alpha2",
-    kind: "MeshConfig",
-    metadata: { name: current.metadata?.name, namespace: current.metadata?.namespace },
-    spec: {
-      ...current.spec,
-      traffic: {
-        ...current.spec.traffic,
-        outboundIPRangeExclusionList: [
-          ...listAt(recorded, "outboundIPRangeExclusions", "v4"),
-          ...listAt(recorded, "outboundIPRangeExclusions", "v6"),
-        ],
-        outboundIPRangeInclusionList: [
-          ...listAt(recorded, "outboundIPRangeInclusions", "v4"),
-          ...listAt(recorded, "outboundIPRangeInclusions", "v6"),
-        ],
-        outboundPortExclusionList: listAt(recorded, "outboundPortExclusions"),
-        inboundPortExclusionList: listAt(recorded, "inboundPortExclusions"),
-        networkInterfaceExclusionList: listAt(recorded, "networkInterfaceExclusions"),
-        // The non-TCP filter the pod was started with (TCP egress is the live MeshConfig's, in the sidecar).
-        enableEgress: (recorded as { nonTcpEgress?: unknown }).nonTcpEgress !== "drop",
-      },
-      sidecar: { ...current.spec.sidecar, ...(typeof mode === "string" ? { localProxyMode: mode } : {}) },
-    },
-  });
-  return buildEffectivePolicy(then, { podAnnotations, namespaceAnnotations });
 }
 
 /** What the sidecar does with a connection it receives, under the live MeshConfig. */

@@ -13,22 +13,17 @@ import {
 } from "@kubernetes/client-node";
 import {
   buildEffectivePolicy,
-  canonicalPolicyText,
+  evaluateStaleness,
   type MeshConfig,
-  policyHash,
+  recordPolicy,
   validateMeshConfig,
 } from "../config/index.ts";
-import {
-  ANNOTATION_INTERCEPTION_POLICY,
-  ANNOTATION_INTERCEPTION_POLICY_HASH,
-  MESH_CONFIG_GROUP,
-  MESH_CONFIG_NAME,
-} from "../constants.ts";
+import { MESH_CONFIG_GROUP, MESH_CONFIG_NAME } from "../constants.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
 import { proxyUidPaths } from "../injector/index.ts";
 import { proxyUidLines } from "./explain-pod.ts";
 import { apiErrorMessage } from "./kube.ts";
-import { diffPolicies, restartCommand } from "./staleness.ts";
+import { restartCommand } from "./restart-command.ts";
 import { formatTabwriter } from "./tabwriter.ts";
 
 export interface PodPolicyStatus {
@@ -61,41 +56,32 @@ export function evaluatePods(
   const out: PodPolicyStatus[] = [];
   for (const pod of pods) {
     const annotations = pod.metadata?.annotations ?? {};
-    const recordedHash = annotations[ANNOTATION_INTERCEPTION_POLICY_HASH];
-    if (recordedHash === undefined || !isLive(pod)) continue;
+    if (!isLive(pod)) continue;
     const namespace = pod.metadata?.namespace ?? "";
+    const verdict = evaluateStaleness(annotations, () =>
+      recordPolicy(
+        buildEffectivePolicy(meshConfig, {
+          podAnnotations: annotations,
+          namespaceAnnotations: namespaceAnnotations.get(namespace) ?? {},
+        }),
+      ),
+    );
+    if (verdict === undefined) continue;
     const name = pod.metadata?.name ?? "";
     const paths = meshConfig.spec.traffic.enableEgress ? [] : proxyUidPaths(pod);
     const uidPaths = paths.length > 0 ? { proxyUidPaths: paths } : {};
-    let text: string;
-    let hash: string;
-    try {
-      const policy = buildEffectivePolicy(meshConfig, {
-        podAnnotations: annotations,
-        namespaceAnnotations: namespaceAnnotations.get(namespace) ?? {},
-      });
-      text = canonicalPolicyText(policy);
-      hash = policyHash(policy);
-    } catch (error) {
-      out.push({ namespace, pod: name, state: "error", details: [apiErrorMessage(error)], ...uidPaths });
+    if (verdict.state !== "stale") {
+      const details = verdict.state === "error" ? [verdict.reason] : [];
+      out.push({ namespace, pod: name, state: verdict.state, details, ...uidPaths });
       continue;
     }
-    if (hash === recordedHash.trim()) {
-      out.push({ namespace, pod: name, state: "current", details: [], ...uidPaths });
-      continue;
-    }
-    const recordedText = annotations[ANNOTATION_INTERCEPTION_POLICY];
-    const diff =
-      recordedText === undefined
-        ? [`(no ${ANNOTATION_INTERCEPTION_POLICY} annotation to compare)`]
-        : diffPolicies(recordedText, text);
     const owner =
       pod.metadata?.ownerReferences?.find((ref) => ref.controller) ?? pod.metadata?.ownerReferences?.[0];
     out.push({
       namespace,
       pod: name,
       state: "stale",
-      details: diff.length > 0 ? diff : ["(same entries, recorded by another version)"],
+      details: verdict.diff,
       restart: restartCommand(
         namespace,
         name,

@@ -5,11 +5,9 @@
  */
 import { createHash } from "node:crypto";
 import type { V1Container, V1Namespace, V1Pod } from "@kubernetes/client-node";
-import { buildEffectivePolicy, canonicalPolicyText, policyHash } from "../config/index.ts";
+import { buildEffectivePolicy, recordingAnnotations, recordPolicy } from "../config/index.ts";
 import {
   ANNOTATION_EGRESS_STRICT,
-  ANNOTATION_INTERCEPTION_POLICY,
-  ANNOTATION_INTERCEPTION_POLICY_HASH,
   ANNOTATION_METRICS,
   ANNOTATION_SIDECAR_TOKEN_HASH,
   ENVOY_PROMETHEUS_INBOUND_LISTENER_PORT,
@@ -160,9 +158,9 @@ export function injectPod(input: InjectionInput): InjectionResult {
     }
     const script = renderInitScript(policy, { backend: options.initBackend });
     initContainers.push(buildInitContainer({ image: initImage as string, script, meshConfig, options }));
-    hash = policyHash(policy);
-    annotations[ANNOTATION_INTERCEPTION_POLICY_HASH] = hash;
-    annotations[ANNOTATION_INTERCEPTION_POLICY] = canonicalPolicyText(policy);
+    const recording = recordPolicy(policy);
+    hash = recording.hash;
+    Object.assign(annotations, recordingAnnotations(recording));
   }
   annotations[ANNOTATION_SIDECAR_TOKEN_HASH] = sha256Hex(seeds.sidecarToken);
   const metrics = metricsEnabled(namespace);

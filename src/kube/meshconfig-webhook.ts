@@ -3,7 +3,12 @@
  * a denial lists every problem as kubectl users expect (`<field>: Invalid value: "<value>": <reason>`) with
  * the fix; footguns and restart-needed changes come back as admission warnings, which kubectl prints.
  */
-import { buildEffectivePolicy, validateMeshConfig } from "../config/index.ts";
+import {
+  buildEffectivePolicy,
+  RECORDED_FIELDS,
+  RECORDED_LIST_FIELDS,
+  validateMeshConfig,
+} from "../config/index.ts";
 import { MESH_CONFIG_NAME } from "../constants.ts";
 import { ConfigError, type ConfigIssue } from "../errors.ts";
 import type { AdmissionDecision, AdmissionRequest } from "./admission.ts";
@@ -11,12 +16,7 @@ import type { AdmissionHandler } from "./webhook-server.ts";
 
 /** Fields baked into osm-init at pod creation (docs/osm-behaviour.md §5.2): changing them needs a pod restart. */
 export const INIT_TIME_FIELDS: readonly string[] = [
-  "traffic.outboundIPRangeExclusionList",
-  "traffic.outboundIPRangeInclusionList",
-  "traffic.outboundPortExclusionList",
-  "traffic.inboundPortExclusionList",
-  "traffic.networkInterfaceExclusionList",
-  "sidecar.localProxyMode",
+  ...RECORDED_FIELDS,
   "sidecar.enablePrivilegedInitContainer",
   "sidecar.initContainerImage",
   "sidecar.envoyImage",
@@ -53,14 +53,6 @@ function restartWarnings(request: AdmissionRequest): string[] {
   ];
 }
 
-const LIST_FIELDS = [
-  "traffic.outboundIPRangeExclusionList",
-  "traffic.outboundIPRangeInclusionList",
-  "traffic.outboundPortExclusionList",
-  "traffic.inboundPortExclusionList",
-  "traffic.networkInterfaceExclusionList",
-] as const;
-
 /**
  * Changes nobody would notice otherwise: egress turned back on by removing or nulling `enableEgress` (the
  * default is true), a MeshConfig nothing reads (only osm-mesh-config is), entries listed twice.
@@ -80,7 +72,7 @@ export function silentChangeWarnings(request: AdmissionRequest): string[] {
       "egress-enabled-by-default: spec.traffic.enableEgress was removed, so egress is now enabled (the default): sidecars pass non-mesh destinations through; set it to false to keep egress disabled",
     );
   }
-  for (const field of LIST_FIELDS) {
+  for (const field of RECORDED_LIST_FIELDS) {
     const list = get(request.object, `spec.${field}`);
     if (!Array.isArray(list)) continue;
     const counts = new Map<string, number>();

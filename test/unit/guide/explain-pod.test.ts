@@ -1,12 +1,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { buildEffectivePolicy, canonicalPolicyText, type MeshConfig } from "../../../src/config/index.ts";
+import {
+  buildEffectivePolicy,
+  canonicalPolicyText,
+  type MeshConfig,
+  rebuildRecordedPolicy,
+} from "../../../src/config/index.ts";
 import { ANNOTATION_OUTBOUND_IP_RANGE_EXCLUSION_LIST } from "../../../src/constants.ts";
 import {
   formatPodExplanation,
   type PodExplainReport,
   parseDestination,
-  recordedPolicy,
   sidecarOutcome,
 } from "../../../src/guide/explain-pod.ts";
 import { podTargetName } from "../../../src/guide/explain-pod-run.ts";
@@ -89,7 +93,7 @@ test("a stale pod is explained with the policy it was admitted with, and warned 
     traffic: { enableEgress: false, outboundIPRangeExclusionList: ["203.0.113.10/32"] },
   });
   const recordedText = canonicalPolicyText(buildEffectivePolicy(admitted));
-  const policy = recordedPolicy(recordedText, {}, {}, now);
+  const policy = rebuildRecordedPolicy(recordedText, {}, {}, now);
   const destination = parseDestination("203.0.113.10:80");
   const explanation = explain(buildPlan(policy), { destination: destination.ip, port: destination.port });
   assert.equal(explanation.verdict, "outbound-sidecar");
@@ -112,7 +116,7 @@ test("a pod annotation's entry keeps its provenance in the rebuilt policy", () =
   const key = ANNOTATION_OUTBOUND_IP_RANGE_EXCLUSION_LIST;
   const config = meshConfig({ traffic: {} });
   const admitted = buildEffectivePolicy(config, { podAnnotations: { [key]: "192.0.2.7/32" } });
-  const policy = recordedPolicy(canonicalPolicyText(admitted), { [key]: "192.0.2.7/32" }, {}, config);
+  const policy = rebuildRecordedPolicy(canonicalPolicyText(admitted), { [key]: "192.0.2.7/32" }, {}, config);
   const destination = parseDestination("192.0.2.7:443");
   const explanation = explain(buildPlan(policy), { destination: destination.ip, port: destination.port });
   assert.equal(explanation.verdict, "direct");

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { describe, test } from "node:test";
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import jsonpatch from "fast-json-patch";
-import { buildEffectivePolicy, canonicalPolicyText, policyHash } from "../../../src/config/policy.ts";
+import { buildEffectivePolicy, canonicalPolicyText, policyHash } from "../../../src/config/index.ts";
 import type { InjectionInput, InjectionResult } from "../../../src/injector/index.ts";
 import { injectPod, PREREQUISITE_MESSAGES } from "../../../src/injector/index.ts";
 import { buildPlan, renderInitScript, renderIptables } from "../../../src/interception/index.ts";

@@ -13,7 +13,7 @@ import {
   ANNOTATION_OUTBOUND_IP_RANGE_EXCLUSION_LIST,
 } from "../../../src/constants.ts";
 import { evaluatePods, formatProxyStatus } from "../../../src/guide/proxy-status.ts";
-import { diffPolicies, restartCommand } from "../../../src/guide/staleness.ts";
+import { restartCommand } from "../../../src/guide/restart-command.ts";
 import { meshConfig } from "../injector/builders.ts";
 
 /** A pod as the injector admitted it under `admittedWith`. */
@@ -94,35 +94,6 @@ test("a removed exclusion shows as -CIDR and a pod annotation's entries are kept
   });
   const [status] = evaluatePods([pod], new Map(), meshConfig({ traffic: {} }));
   assert.deepEqual(status?.details, ["-203.0.113.0/24"]);
-});
-
-test("differences in every interception field are named", () => {
-  const recorded = JSON.stringify({
-    outboundIPRangeExclusions: { v4: ["10.0.0.0/8"], v6: [] },
-    outboundIPRangeInclusions: { v4: [], v6: [] },
-    outboundPortExclusions: [],
-    inboundPortExclusions: [9090],
-    networkInterfaceExclusions: [],
-    localProxyMode: "Localhost",
-  });
-  const current = JSON.stringify({
-    outboundIPRangeExclusions: { v4: [], v6: ["2001:db8::10/128"] },
-    outboundIPRangeInclusions: { v4: ["198.51.100.0/24"], v6: [] },
-    outboundPortExclusions: [8080],
-    inboundPortExclusions: [],
-    networkInterfaceExclusions: ["eth1"],
-    localProxyMode: "PodIP",
-  });
-  assert.deepEqual(diffPolicies(recorded, current), [
-    "-10.0.0.0/8",
-    "-inbound-port 9090",
-    "+2001:db8::10/128",
-    "+include 198.51.100.0/24",
-    "+outbound-port 8080",
-    "+interface eth1",
-    "localProxyMode PodIP (was Localhost)",
-  ]);
-  assert.deepEqual(diffPolicies(current, current), []);
 });
 
 test("the restart command follows the pod's owner", () => {
