@@ -6,15 +6,15 @@
  */
 import type { Logger } from "pino";
 import { INJECTOR_WEBHOOK_PATH, MESHCONFIG_WEBHOOK_PATH } from "../constants.ts";
-import type { InjectorOptions } from "../injector/index.ts";
-import type { CaBundlePublisher } from "./ca-bundle.ts";
 import {
   type CertificateAuthority,
   createCertificateAuthority,
   createServingCertificate,
   needsRotation,
   type ServingCertificate,
-} from "./certs.ts";
+} from "../edge/certificates.ts";
+import type { InjectorOptions } from "../injector/index.ts";
+import type { CaBundlePublisher } from "./ca-bundle.ts";
 import { createMeshConfigValidationHandler } from "./meshconfig-webhook.ts";
 import { createWebhookMetrics, type WebhookMetrics } from "./metrics.ts";
 import { type ClusterReader, createPodInjectionHandler } from "./pod-webhook.ts";

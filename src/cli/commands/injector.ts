@@ -8,11 +8,11 @@ import {
   INJECTOR_SERVICE_PORT,
   OSM_CONTROLLER_NAME,
 } from "../../constants.ts";
+import { serviceDnsNames } from "../../edge/certificates.ts";
 import { ErrorCode, MeshError } from "../../errors.ts";
 import { loadKubeConfig } from "../../guide/kube.ts";
 import type { InitBackend } from "../../injector/index.ts";
 import { createCaBundlePublisher } from "../../kube/ca-bundle.ts";
-import { serviceDnsNames } from "../../kube/certs.ts";
 import { createClusterReader } from "../../kube/cluster-reader.ts";
 import { startInjectorWebhook } from "../../kube/injector-webhook.ts";
 import { parseHostPort } from "../../kube/webhook-server.ts";

@@ -5,7 +5,7 @@
  * kubeconfigs valid; leaves are re-issued when the addresses they name change.
  */
 import { generateKeyPairSync } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import {
   type CertificateAuthority,
   type CertificateUsage,
@@ -13,7 +13,8 @@ import {
   createLeafCertificate,
   exportCaKeyPem,
   loadCertificateAuthority,
-} from "../../kube/certs.ts";
+  writePrivateFile,
+} from "../../edge/certificates.ts";
 import { apiServerNames, type ControlPlanePaths, type ControlPlaneSettings } from "./layout.ts";
 
 export interface Credential {
@@ -44,11 +45,6 @@ interface LeafSpec {
 
 const TEN_YEARS_HOURS = 10 * 365 * 24;
 const YEAR_HOURS = 365 * 24;
-
-function writePrivate(path: string, text: string): void {
-  writeFileSync(`${path}.tmp`, text, { mode: 0o600 });
-  renameSync(`${path}.tmp`, path);
-}
 
 function leafSpecs(settings: ControlPlaneSettings, kubernetesServiceIp: string): LeafSpec[] {
   const api = apiServerNames(settings, kubernetesServiceIp);
@@ -90,8 +86,8 @@ async function loadOrCreateCa(paths: ControlPlanePaths, now: Date): Promise<Cert
     now,
     validityHours: TEN_YEARS_HOURS,
   });
-  writePrivate(paths.ca.key, await exportCaKeyPem(ca));
-  writePrivate(paths.ca.cert, ca.certPem);
+  writePrivateFile(paths.ca.key, await exportCaKeyPem(ca));
+  writePrivateFile(paths.ca.cert, ca.certPem);
   return ca;
 }
 
@@ -106,8 +102,11 @@ export async function ensureControlPlanePki(
   const ca = await loadOrCreateCa(paths, now);
   if (!existsSync(paths.serviceAccountKey) || !existsSync(paths.serviceAccountPublicKey)) {
     const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    writePrivate(paths.serviceAccountKey, privateKey.export({ type: "pkcs8", format: "pem" }).toString());
-    writePrivate(paths.serviceAccountPublicKey, publicKey.export({ type: "spki", format: "pem" }).toString());
+    writePrivateFile(paths.serviceAccountKey, privateKey.export({ type: "pkcs8", format: "pem" }).toString());
+    writePrivateFile(
+      paths.serviceAccountPublicKey,
+      publicKey.export({ type: "spki", format: "pem" }).toString(),
+    );
   }
   for (const spec of leafSpecs(settings, kubernetesServiceIp)) {
     const files = paths.leaf(spec.file);
@@ -128,9 +127,9 @@ export async function ensureControlPlanePki(
       now,
       validityHours: YEAR_HOURS,
     });
-    writePrivate(files.key, leaf.keyPem);
-    writePrivate(files.cert, leaf.certPem);
-    writePrivate(fingerprintFile, fingerprint);
+    writePrivateFile(files.key, leaf.keyPem);
+    writePrivateFile(files.cert, leaf.certPem);
+    writePrivateFile(fingerprintFile, fingerprint);
   }
   const read = (name: string): Credential => ({
     certPem: readFileSync(paths.leaf(name).cert, "utf8"),

@@ -13,7 +13,7 @@ import {
   type CertificateAuthority,
   createCertificateAuthority,
   createLeafCertificate,
-} from "../../../src/kube/certs.ts";
+} from "../../../src/edge/certificates.ts";
 import { type KubeletServer, startKubeletServer } from "../../../src/local/node/kubelet/server.ts";
 import type { NodeNetworkConfig } from "../../../src/local/node/network-config.ts";
 import type { NodeRuntime } from "../../../src/local/node/runtime.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { needsRotation, serviceDnsNames } from "../../../src/edge/certificates.ts";
 import { buildAdmissionReview, parseAdmissionReview } from "../../../src/kube/admission.ts";
-import { needsRotation, serviceDnsNames } from "../../../src/kube/certs.ts";
 import { formatFieldError } from "../../../src/kube/meshconfig-webhook.ts";
 import { parseHostPort, parseTimeoutParam } from "../../../src/kube/webhook-server.ts";
 

@@ -1,10 +1,12 @@
 import "reflect-metadata";
 /**
- * Webhook certificate bootstrap: a self-signed CA and a serving certificate it signs, made with @peculiar/x509
- * on WebCrypto (ECDSA P-256: fast to generate, accepted by kube-apiserver). Pure apart from key generation;
- * the clock is passed in so tests can age certificates.
+ * The one certificate module: a self-signed CA and the serving and client certificates it signs, for the
+ * admission webhooks, the embedded API server and the real control plane. Made with @peculiar/x509 on
+ * WebCrypto (ECDSA P-256: fast to generate, accepted by kube-apiserver). Pure apart from key generation and
+ * `writePrivateFile`; the clock is passed in so tests can age certificates.
  */
 import { webcrypto } from "node:crypto";
+import { renameSync, writeFileSync } from "node:fs";
 import * as x509 from "@peculiar/x509";
 
 type X509Crypto = NonNullable<Parameters<typeof x509.X509CertificateGenerator.create>[1]>;
@@ -190,4 +192,10 @@ export function serviceDnsNames(service: string, namespace: string): string[] {
     `${service}.${namespace}.svc`,
     `${service}.${namespace}.svc.cluster.local`,
   ];
+}
+
+/** Writes a key or certificate readable by its owner only, atomically (a crash leaves the old file or the new). */
+export function writePrivateFile(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text, { mode: 0o600 });
+  renameSync(`${path}.tmp`, path);
 }
