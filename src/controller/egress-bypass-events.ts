@@ -11,7 +11,7 @@
 import { createHash } from "node:crypto";
 import type { CoreV1Api, V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { apiErrorCode } from "../guide/kube.ts";
+import { apiErrorCode } from "../edge/kube-client.ts";
 import { proxyUidPaths } from "../injector/index.ts";
 
 export const EGRESS_BYPASS_REASON = "EgressBypassPossible";

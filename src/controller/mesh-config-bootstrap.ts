@@ -3,10 +3,12 @@
  * (cmd/osm-bootstrap/osm-bootstrap.go: ensureMeshConfig), so values a user patched survive restarts and
  * upgrades. Never updates an existing object.
  */
+
 import type { CustomObjectsApi } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { defaultMeshConfig } from "../config/validate.ts";
 import { MESH_CONFIG_GROUP, MESH_CONFIG_NAME } from "../constants.ts";
+import { apiErrorCode } from "../edge/kube-client.ts";
 
 export const MESH_CONFIG_VERSION = "v1alpha2";
 export const MESH_CONFIG_PLURAL = "meshconfigs";
@@ -28,11 +30,6 @@ export function buildPresetMeshConfig(namespace: string): Record<string, unknown
   };
 }
 
-function httpCode(error: unknown): number | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "number" ? code : undefined;
-}
-
 export type EnsureResult = "created" | "exists";
 
 /** Creates the MeshConfig unless it exists. Throws on other API errors (the caller retries). */
@@ -51,7 +48,7 @@ export async function ensureMeshConfig(
     await api.getNamespacedCustomObject({ ...ref, name: MESH_CONFIG_NAME });
     return "exists";
   } catch (error) {
-    if (httpCode(error) !== 404) throw error;
+    if (apiErrorCode(error) !== 404) throw error;
   }
   try {
     await api.createNamespacedCustomObject({ ...ref, body: buildPresetMeshConfig(namespace) });
@@ -59,7 +56,7 @@ export async function ensureMeshConfig(
     return "created";
   } catch (error) {
     // Someone (another controller, kubectl) created it between our get and create: theirs wins.
-    if (httpCode(error) === 409) return "exists";
+    if (apiErrorCode(error) === 409) return "exists";
     throw error;
   }
 }

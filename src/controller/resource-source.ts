@@ -10,7 +10,7 @@ import {
   makeInformer,
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { apiErrorMessage } from "../guide/kube.ts";
+import { apiErrorCode, apiErrorMessage } from "../edge/kube-client.ts";
 
 /** `sync`: a list landed in the cache (it may have changed nothing, yet the source may now be synced). */
 export type ChangeKind = "add" | "update" | "delete" | "sync";
@@ -38,14 +38,6 @@ export interface InformerSourceOptions<T extends KubernetesObject> {
   /** Backoff bounds for restarting a failed list/watch (ms). */
   readonly minRetryMs?: number;
   readonly maxRetryMs?: number;
-}
-
-function statusCode(error: unknown): number | undefined {
-  if (typeof error !== "object" || error === null) return undefined;
-  const e = error as { code?: unknown; statusCode?: unknown };
-  if (typeof e.code === "number") return e.code;
-  if (typeof e.statusCode === "number") return e.statusCode;
-  return undefined;
 }
 
 /** Builds a ResourceSource on client-node's informer. */
@@ -104,7 +96,7 @@ export function createInformerSource<T extends KubernetesObject>(
     if (stopped) return;
     // An API refusal is said in the server's words (e.g. RBAC's "cannot list resource ..."), without the
     // client's stack and headers; anything else keeps its stack.
-    const code = statusCode(error);
+    const code = apiErrorCode(error);
     logger.warn(
       code === undefined
         ? { resource: name, err: error }

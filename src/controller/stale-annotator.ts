@@ -3,9 +3,11 @@
  * JSON merge patches (the annotation alone; nothing else of the pod is touched). One patch in flight per
  * pod; a failed patch is retried by the next reconcile.
  */
+
 import { type CoreV1Api, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { ANNOTATION_INTERCEPTION_STALE } from "../constants.ts";
+import { apiErrorCode } from "../edge/kube-client.ts";
 
 /** Sets (string) or removes (undefined) the annotation on one pod. */
 export type PatchStaleAnnotation = (
@@ -57,8 +59,7 @@ export class StaleAnnotator {
     const run = this.#patch(namespace, name, desired)
       .then(() => this.#onResult("ok"))
       .catch((error: unknown) => {
-        const code = (error as { code?: unknown } | null)?.code;
-        if (code === 404) {
+        if (apiErrorCode(error) === 404) {
           this.#onResult("gone");
           return;
         }

@@ -19,6 +19,7 @@ import {
   LABEL_MONITORED_BY,
 } from "../constants.ts";
 import { type CommandRunner, createProcessRunner } from "../edge/command-runner.ts";
+import { apiErrorMessage, loadKubeConfig } from "../edge/kube-client.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
 import { proxyUidPaths } from "../injector/index.ts";
 import {
@@ -37,7 +38,6 @@ import {
   parseDestination,
   sidecarOutcome,
 } from "./explain-pod.ts";
-import { apiErrorMessage, loadKubeConfig } from "./kube.ts";
 import { readMeshConfig } from "./proxy-status.ts";
 import { restartCommand } from "./restart-command.ts";
 

@@ -19,8 +19,8 @@ import {
   LABEL_MONITORED_BY,
   OSM_CONTROLLER_NAME,
 } from "../constants.ts";
+import { apiErrorMessage } from "../edge/kube-client.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
-import { apiErrorMessage } from "./kube.ts";
 import { formatTabwriter } from "./tabwriter.ts";
 
 /** Where the commands print their result lines (stdout in the CLI). */

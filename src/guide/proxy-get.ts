@@ -7,8 +7,8 @@
 import { PassThrough, type Writable } from "node:stream";
 import { CoreV1Api, Exec, type KubeConfig, type V1Pod, type V1Status } from "@kubernetes/client-node";
 import { ENVOY_ADMIN_PORT, ENVOY_UNIQUE_ID_LABEL_NAME, SIDECAR_CONTAINER_NAME } from "../constants.ts";
+import { apiErrorMessage } from "../edge/kube-client.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
-import { apiErrorMessage } from "./kube.ts";
 
 /**
  * The admin path for an OSM query. Envoy's `stats` is served by the osm-ts sidecar in Prometheus format

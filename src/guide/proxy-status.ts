@@ -19,10 +19,10 @@ import {
   validateMeshConfig,
 } from "../config/index.ts";
 import { MESH_CONFIG_GROUP, MESH_CONFIG_NAME } from "../constants.ts";
+import { apiErrorMessage } from "../edge/kube-client.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
 import { proxyUidPaths } from "../injector/index.ts";
 import { proxyUidLines } from "./explain-pod.ts";
-import { apiErrorMessage } from "./kube.ts";
 import { restartCommand } from "./restart-command.ts";
 import { formatTabwriter } from "./tabwriter.ts";
 

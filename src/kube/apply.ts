@@ -3,12 +3,14 @@
  * against any cluster and the embedded API server): create when absent, JSON merge patch when present,
  * and the MeshConfig created only when absent (values a user patched survive a re-install, as with OSM).
  */
+
 import {
   type KubernetesObject,
   type KubernetesObjectApi,
   PatchStrategy,
   type V1APIGroupList,
 } from "@kubernetes/client-node";
+import { apiErrorCode } from "../edge/kube-client.ts";
 import type { Manifest } from "./manifests.ts";
 
 export const FIELD_MANAGER = "osm-install";
@@ -21,11 +23,6 @@ export interface ApplyEvent {
   readonly namespace?: string | undefined;
   readonly action: ApplyAction;
   readonly note?: string;
-}
-
-function statusCode(error: unknown): number | undefined {
-  const code = (error as { code?: unknown })?.code;
-  return typeof code === "number" ? code : undefined;
 }
 
 function header(m: Manifest): KubernetesObject & { metadata: { name: string } } {
@@ -43,7 +40,7 @@ async function readOrUndefined(
   try {
     return await client.read(header(m));
   } catch (error) {
-    if (statusCode(error) === 404) return undefined;
+    if (apiErrorCode(error) === 404) return undefined;
     throw error;
   }
 }
@@ -76,7 +73,7 @@ export async function createIfAbsent(client: KubernetesObjectApi, manifest: Mani
     await client.create(manifest, undefined, undefined, FIELD_MANAGER);
   } catch (error) {
     // Created meanwhile (the controller's bootstrap): theirs stays.
-    if (statusCode(error) === 409) return { ...base, action: "unchanged" };
+    if (apiErrorCode(error) === 409) return { ...base, action: "unchanged" };
     throw error;
   }
   return { ...base, action: "created" };
@@ -89,7 +86,7 @@ export async function deleteOne(client: KubernetesObjectApi, manifest: Manifest)
     await client.delete(header(manifest), undefined, undefined, undefined, undefined, "Background");
     return { ...base, action: "deleted" };
   } catch (error) {
-    if (statusCode(error) === 404) return { ...base, action: "not found" };
+    if (apiErrorCode(error) === 404) return { ...base, action: "not found" };
     throw error;
   }
 }

@@ -3,8 +3,10 @@
  * 409 Conflict), so kube-apiserver trusts the injector's self-signed certificate. Needs only `get` and
  * `update` on the two named configurations.
  */
+
 import type { KubernetesObject, KubernetesObjectApi } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { apiErrorCode } from "../edge/kube-client.ts";
 import { mutatingWebhookConfigurationName, validatingWebhookConfigurationName } from "./webhook-configs.ts";
 
 export interface CaBundlePublisher {
@@ -17,11 +19,6 @@ interface WebhookConfiguration extends KubernetesObject {
 }
 
 const MAX_CONFLICT_RETRIES = 5;
-
-function statusCode(error: unknown): number | undefined {
-  const code = (error as { code?: unknown })?.code;
-  return typeof code === "number" ? code : undefined;
-}
 
 /** A publisher over client-node's generic object API (works against kube-apiserver and the embedded API). */
 export function createCaBundlePublisher(
@@ -48,7 +45,7 @@ export function createCaBundlePublisher(
         logger.info({ kind, name }, "caBundle published");
         return;
       } catch (error) {
-        if (statusCode(error) !== 409 || attempt >= MAX_CONFLICT_RETRIES) throw error;
+        if (apiErrorCode(error) !== 409 || attempt >= MAX_CONFLICT_RETRIES) throw error;
       }
     }
   }

@@ -1,10 +1,12 @@
 /** The webhook's reads from the Kubernetes API (client-node): the pod's namespace and the MeshConfig. */
+
 import type { CoreV1Api, CustomObjectsApi, V1Namespace } from "@kubernetes/client-node";
 import { MESH_CONFIG_GROUP, MESH_CONFIG_NAME } from "../constants.ts";
+import { apiErrorCode } from "../edge/kube-client.ts";
 import type { ClusterReader } from "./pod-webhook.ts";
 
 function isNotFound(error: unknown): boolean {
-  return (error as { code?: unknown })?.code === 404;
+  return apiErrorCode(error) === 404;
 }
 
 /** Rejects with the signal's reason when it aborts first (client-node calls take no AbortSignal). */

@@ -14,8 +14,8 @@ import {
   type V1Deployment,
 } from "@kubernetes/client-node";
 import { MESH_CONFIG_NAME } from "../constants.ts";
+import { apiErrorMessage } from "../edge/kube-client.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
-import { apiErrorMessage } from "../guide/kube.ts";
 
 /** Go's duration text as OSM's flag takes it (`5m0s`, `90s`, `1m30s`, `2m`); milliseconds, or undefined. */
 export function parseGoDuration(text: string): number | undefined {

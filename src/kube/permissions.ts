@@ -6,8 +6,8 @@
  * traces while the component half works.
  */
 import { AuthorizationV1Api, type KubeConfig } from "@kubernetes/client-node";
+import { apiErrorCode } from "../edge/kube-client.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
-import { apiErrorCode } from "../guide/kube.ts";
 import type { PolicyRule } from "./manifests.ts";
 
 export interface Permission {

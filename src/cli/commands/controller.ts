@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import { CONTROLLER_SIDECAR_API_PORT, DEFAULT_MESH_NAME } from "../../constants.ts";
 import { startController } from "../../controller/index.ts";
+import { loadKubeConfig } from "../../edge/kube-client.ts";
 import { ErrorCode, MeshError } from "../../errors.ts";
-import { loadKubeConfig } from "../../guide/kube.ts";
 import { type KubeFlags, kubeOptions, preflightRbac, stderrLogger, untilStopSignal } from "../service.ts";
 
 interface RunFlags extends KubeFlags {

@@ -9,8 +9,8 @@ import {
   OSM_CONTROLLER_NAME,
 } from "../../constants.ts";
 import { serviceDnsNames } from "../../edge/certificates.ts";
+import { loadKubeConfig } from "../../edge/kube-client.ts";
 import { ErrorCode, MeshError } from "../../errors.ts";
-import { loadKubeConfig } from "../../guide/kube.ts";
 import type { InitBackend } from "../../injector/index.ts";
 import { createCaBundlePublisher } from "../../kube/ca-bundle.ts";
 import { createClusterReader } from "../../kube/cluster-reader.ts";

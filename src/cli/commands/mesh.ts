@@ -26,7 +26,7 @@ import { DEFAULT_NETWORK, type NodeNetworkConfig } from "../../local/node/networ
  * kubeconfig context; says why when it cannot (e.g. the control plane is not installed yet).
  */
 async function stalenessSummary(kubeconfig: string, context: string): Promise<string> {
-  const { loadKubeConfig } = await import("../../guide/kube.ts");
+  const { loadKubeConfig } = await import("../../edge/kube-client.ts");
   const { fetchProxyStatus, summarizeStaleness } = await import("../../guide/proxy-status.ts");
   try {
     const kc = loadKubeConfig({ kubeconfig, context });

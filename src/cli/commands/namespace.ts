@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { DEFAULT_MESH_NAME } from "../../constants.ts";
-import { loadKubeConfig } from "../../guide/kube.ts";
+import { loadKubeConfig } from "../../edge/kube-client.ts";
 import { addNamespaces, ignoreNamespaces, listNamespaces, removeNamespace } from "../../guide/namespace.ts";
 
 interface KubeFlags {

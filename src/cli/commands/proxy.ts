@@ -2,7 +2,7 @@ import { createWriteStream } from "node:fs";
 import type { Writable } from "node:stream";
 import type { Command } from "commander";
 import { DEFAULT_OSM_NAMESPACE } from "../../constants.ts";
-import { loadKubeConfig } from "../../guide/kube.ts";
+import { loadKubeConfig } from "../../edge/kube-client.ts";
 import { adminGet, proxyGet } from "../../guide/proxy-get.ts";
 import { fetchProxyStatus, formatProxyStatus } from "../../guide/proxy-status.ts";
 

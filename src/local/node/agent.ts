@@ -19,7 +19,7 @@ import {
   Watch,
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { statusCode } from "./api-errors.ts";
+import { apiErrorCode } from "../../edge/kube-client.ts";
 import { buildPodStatus } from "./pod-status.ts";
 import type { PodEvent, ResumeState } from "./pod-worker.ts";
 import type { NodeRuntime } from "./runtime.ts";
@@ -105,7 +105,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
           lastStatus.set(uid, status);
           failures = 0;
         } catch (error) {
-          const code = statusCode(error);
+          const code = apiErrorCode(error);
           if (code === 404 || stopped) continue;
           // Retried a few times (API restarting, transient errors); the next change of the pod writes again.
           if (++failures >= 5) {
@@ -192,7 +192,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
             body: { gracePeriodSeconds: 0, preconditions: { uid } },
           })
           .catch((error: unknown) => {
-            if (statusCode(error) !== 404 && statusCode(error) !== 409) throw error;
+            if (apiErrorCode(error) !== 404 && apiErrorCode(error) !== 409) throw error;
           });
         logger.info({ pod: `${namespace}/${name}` }, "pod deleted");
       } catch (error) {
@@ -259,7 +259,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
         out[k] = Buffer.from(v, "base64").toString("utf8");
       return out;
     } catch (error) {
-      if (statusCode(error) === 404) return null;
+      if (apiErrorCode(error) === 404) return null;
       throw error;
     }
   };

@@ -10,7 +10,7 @@ import { existsSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { CoreV1Api, V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { statusCode } from "./api-errors.ts";
+import { apiErrorCode } from "../../edge/kube-client.ts";
 
 /** The kubelet's default lifetime of a projected token (an hour and 7 s: the extra makes stale use visible). */
 export const DEFAULT_EXPIRATION_SECONDS = 3607;
@@ -72,7 +72,7 @@ export function refreshDelayMs(issuedAt: number, expiresAt: number): number {
  * the service account is missing (a 404 whose Status names `serviceaccounts`).
  */
 export function tokenRequestUnserved(error: unknown): boolean {
-  const code = statusCode(error);
+  const code = apiErrorCode(error);
   if (code === 405) return true;
   if (code !== 404) return false;
   const body = (error as { body?: unknown }).body;

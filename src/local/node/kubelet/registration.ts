@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { arch, cpus, release, totalmem } from "node:os";
 import { CoordinationV1Api, CoreV1Api, type KubeConfig, VersionApi } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { statusCode } from "../api-errors.ts";
+import { apiErrorCode } from "../../../edge/kube-client.ts";
 import { goArch, microTime, type NodeFacts, nodeObject, nodeStatus } from "./node-status.ts";
 
 export const NODE_LEASE_NAMESPACE = "kube-node-lease";
@@ -82,14 +82,14 @@ export async function startNodeRegistration(options: NodeRegistrationOptions): P
     try {
       return (await core.readNode({ name: nodeName })).metadata?.uid ?? "";
     } catch (error) {
-      if (statusCode(error) !== 404) throw error;
+      if (apiErrorCode(error) !== 404) throw error;
     }
     try {
       const created = await core.createNode({ body: nodeObject(facts) });
       logger.info({ node: nodeName }, "node registered");
       return created.metadata?.uid ?? "";
     } catch (error) {
-      if (statusCode(error) !== 409) throw error;
+      if (apiErrorCode(error) !== 409) throw error;
       return (await core.readNode({ name: nodeName })).metadata?.uid ?? "";
     }
   };
@@ -101,7 +101,7 @@ export async function startNodeRegistration(options: NodeRegistrationOptions): P
       });
     } catch (error) {
       // Deleted from under us: register again, as a kubelet does.
-      if (statusCode(error) !== 404) throw error;
+      if (apiErrorCode(error) !== 404) throw error;
       await ensureNode();
       await writeStatus();
     }
@@ -120,7 +120,7 @@ export async function startNodeRegistration(options: NodeRegistrationOptions): P
     try {
       await renew();
     } catch (error) {
-      if (statusCode(error) !== 404) throw error;
+      if (apiErrorCode(error) !== 404) throw error;
       // No Lease yet: created without renewTime (client-node would write it with milliseconds, which
       // kube-apiserver refuses for a MicroTime), then renewed.
       await coordination
@@ -136,7 +136,7 @@ export async function startNodeRegistration(options: NodeRegistrationOptions): P
           },
         })
         .catch((e: unknown) => {
-          if (statusCode(e) !== 409) throw e;
+          if (apiErrorCode(e) !== 409) throw e;
         });
       await renew();
     }
@@ -146,7 +146,7 @@ export async function startNodeRegistration(options: NodeRegistrationOptions): P
       await coordination.getAPIResources();
       return true;
     } catch (error) {
-      if (statusCode(error) === 404) return false;
+      if (apiErrorCode(error) === 404) return false;
       throw error;
     }
   };

@@ -1,6 +1,7 @@
 /**
- * Thin helpers over @kubernetes/client-node shared by the guide's commands: load a kubeconfig the way
- * kubectl does, and turn an API error into the text client-go would print (the Status message).
+ * The one kube-client helper over @kubernetes/client-node, for every API caller: load a kubeconfig the way
+ * kubectl does, read a failed call's HTTP status, and turn an API error into the text client-go would print
+ * (the Status message).
  */
 import { ApiException, KubeConfig } from "@kubernetes/client-node";
 import { ErrorCode, MeshError } from "../errors.ts";
@@ -56,9 +57,11 @@ export function apiErrorMessage(error: unknown): string {
   return String(error);
 }
 
-/** HTTP status code of a failed API call, if it was one. */
+/** The HTTP status of a failed API call (undefined for a network error or anything else). */
 export function apiErrorCode(error: unknown): number | undefined {
-  return error instanceof ApiException ? error.code : undefined;
+  const e = error as { code?: unknown; statusCode?: unknown } | null | undefined;
+  if (typeof e?.code === "number") return e.code;
+  return typeof e?.statusCode === "number" ? e.statusCode : undefined;
 }
 
 function parseStatus(body: unknown): { message?: string } | undefined {
