@@ -7,7 +7,7 @@ import { describeProvenance } from "../config/index.ts";
 import { ANNOTATION_EGRESS_STRICT, ENVOY_OUTBOUND_LISTENER_PORT, ENVOY_UID } from "../constants.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
 import type { ExplainProtocol, Explanation } from "../interception/index.ts";
-import { tryParseIp } from "../net/index.ts";
+import { formatHostPort, splitHostPort, tryParseIp } from "../net/index.ts";
 import type { IpAddress } from "../net/types.ts";
 
 export interface Destination {
@@ -23,14 +23,12 @@ export function parseDestination(arg: string): Destination {
     new MeshError(ErrorCode.InvalidArgument, `destination ${JSON.stringify(arg)} ${reason}`, {
       hint: "write IP:PORT, e.g. 203.0.113.10:80 or [2001:db8::10]:80",
     });
-  const match = /^\[([^\]]+)\]:(\d+)$/.exec(arg) ?? /^([^:]+):(\d+)$/.exec(arg);
-  if (!match) throw bad("is not IP:PORT");
-  const [, address = "", portText = ""] = match;
-  const parsed = tryParseIp(address);
+  const split = splitHostPort(arg);
+  if (!split || split.host === "") throw bad("is not IP:PORT");
+  const parsed = tryParseIp(split.host);
   if (!parsed.ok) throw bad(`has an invalid address: ${parsed.reason}`);
-  const port = Number(portText);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad("has a port outside 1-65535");
-  return { ip: parsed.value, text: address, port };
+  if (split.port < 1 || split.port > 65535) throw bad("has a port outside 1-65535");
+  return { ip: parsed.value, text: split.host, port: split.port };
 }
 
 /** What the sidecar does with a connection it receives, under the live MeshConfig. */
@@ -68,10 +66,6 @@ export interface PodExplainReport {
     | { readonly checked: false; readonly reason: string };
 }
 
-function hostPort(d: Destination): string {
-  return d.ip.family === 6 ? `[${d.text}]:${d.port}` : `${d.text}:${d.port}`;
-}
-
 /** The warning for containers that can send as the proxy uid, whose traffic the rules let out untouched. */
 export function proxyUidLines(paths: readonly string[]): string[] {
   if (paths.length === 0) return [];
@@ -84,7 +78,7 @@ export function proxyUidLines(paths: readonly string[]): string[] {
 
 /** The report as printed: verdict first, then the rule, the provenance, the kernel check and any warning. */
 export function formatPodExplanation(r: PodExplainReport): string {
-  const dest = hostPort(r.destination);
+  const dest = formatHostPort(r.destination.text, r.destination.port);
   const protocol = r.protocol ?? "tcp";
   const lines = [`pod ${r.namespace}/${r.pod} → ${dest} (${protocol}, outbound)`];
   const e = r.explanation;

@@ -2,11 +2,13 @@
  * Apply / verify / cleanup for any backend, plus the post-apply probe. The only module of interception/
  * (with the backends it calls) that runs processes, always through the injected CommandRunner.
  */
+
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import { ENVOY_OUTBOUND_LISTENER_PORT } from "../constants.ts";
 import type { CommandRunner } from "../edge/command-runner.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
+import { formatHostPort } from "../net/host-port.ts";
 import { parseIp } from "../net/index.ts";
 import type { IpAddress } from "../net/types.ts";
 import { type ApplyOutcome, applyIptables, cleanupIptables, verifyIptables } from "./backend-iptables.ts";
@@ -101,7 +103,7 @@ export async function probeInterception(
     String(target.port),
     String(ENVOY_OUTBOUND_LISTENER_PORT),
   ]);
-  const where = `${target.ip.family === 6 ? `[${target.ip}]` : target.ip}:${target.port}`;
+  const where = formatHostPort(target.ip.toString(), target.port);
   if (r.code !== 0) {
     throw new MeshError(
       ErrorCode.ProbeFailed,

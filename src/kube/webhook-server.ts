@@ -211,12 +211,3 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     },
   };
 }
-
-/** Parses `host:port`, `[v6]:port` or `:port` (all interfaces); undefined when malformed. */
-export function parseHostPort(text: string): { host: string; port: number } | undefined {
-  const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text.trim());
-  const port = Number(match?.[3]);
-  if (!match || !Number.isInteger(port) || port > 65535) return undefined;
-  const host = match[1] ?? match[2] ?? "";
-  return { host: host === "" ? "0.0.0.0" : host, port };
-}

@@ -16,6 +16,7 @@ export {
   splitByFamily,
   tryParseCidr,
 } from "./cidr.ts";
+export { formatHost, formatHostPort, parseListenAddress, splitHostPort } from "./host-port.ts";
 export {
   familyBits,
   familyMax,

@@ -7,6 +7,7 @@
 import { connect, createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "pino";
 import { ErrorCode, MeshError } from "../errors.ts";
+import { formatHost } from "../net/host-port.ts";
 import type { ConfigStore } from "./config-store.ts";
 import {
   atConnectionLimit,
@@ -64,7 +65,7 @@ function resetWhenHeard(socket: Socket, graceMs: number): void {
 
 function hostPort(address: string | undefined, port: number | undefined): string {
   if (address === undefined) return "?";
-  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+  return `${formatHost(address)}:${port}`;
 }
 
 /** A pair of listening servers (v4 + v6) for one port. */

@@ -3,6 +3,7 @@ import { CONTROLLER_SIDECAR_API_PORT, DEFAULT_MESH_NAME } from "../../constants.
 import { startController } from "../../controller/index.ts";
 import { loadKubeConfig } from "../../edge/kube-client.ts";
 import { ErrorCode, MeshError } from "../../errors.ts";
+import { parseListenAddress } from "../../net/host-port.ts";
 import { type KubeFlags, kubeOptions, preflightRbac, stderrLogger, untilStopSignal } from "../service.ts";
 
 interface RunFlags extends KubeFlags {
@@ -15,15 +16,13 @@ interface RunFlags extends KubeFlags {
 
 /** Parses `host:port`, `[v6]:port` or `:port` (all interfaces). */
 export function parseListen(text: string): { host: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text.trim());
-  const port = Number(match?.[3]);
-  if (!match || !Number.isInteger(port) || port > 65535) {
+  const listen = parseListenAddress(text);
+  if (!listen) {
     throw new MeshError(ErrorCode.InvalidArgument, `--listen ${JSON.stringify(text)} is not host:port`, {
       hint: `e.g. --listen 0.0.0.0:${CONTROLLER_SIDECAR_API_PORT}, --listen 127.0.0.1:0 or --listen [::1]:${CONTROLLER_SIDECAR_API_PORT}`,
     });
   }
-  const host = match[1] ?? match[2] ?? "";
-  return { host: host === "" ? "0.0.0.0" : host, port };
+  return listen;
 }
 
 const PINO_LEVELS = new Set(["trace", "debug", "info", "warn", "error", "fatal", "silent"]);

@@ -1,26 +1,10 @@
 import { type Command, Option } from "commander";
 import { describeProvenance } from "../../config/index.ts";
 import { ErrorCode, MeshError } from "../../errors.ts";
+import { parseDestination } from "../../guide/explain-pod.ts";
 import { runExplainPodCommand } from "../../guide/explain-pod-run.ts";
 import { buildPlan, type ExplainProtocol, type Explanation, explain } from "../../interception/index.ts";
-import { tryParseIp } from "../../net/index.ts";
-import type { IpAddress } from "../../net/types.ts";
 import { collect, loadPolicy } from "./interception-input.ts";
-
-/** Parses `IP:PORT` or `[IPv6]:PORT`. */
-export function parseDestination(text: string): { ip: IpAddress; port: number } {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
-  const bad = (reason: string) =>
-    new MeshError(ErrorCode.InvalidArgument, `destination ${JSON.stringify(text)} ${reason}`, {
-      hint: "write IP:PORT, e.g. 203.0.113.10:80 or [2001:db8::10]:443",
-    });
-  if (!m) throw bad("is not IP:PORT");
-  const ip = tryParseIp(m[1]!);
-  if (!ip.ok) throw bad(`has an invalid IP: ${ip.reason}`);
-  const port = Number(m[2]);
-  if (port < 1 || port > 65535) throw bad("has a port outside 1-65535");
-  return { ip: ip.value, port };
-}
 
 const VERDICT_TEXT: Record<string, string> = {
   direct: "direct (not intercepted)",

@@ -15,7 +15,7 @@ import type { InitBackend } from "../../injector/index.ts";
 import { createCaBundlePublisher } from "../../kube/ca-bundle.ts";
 import { createClusterReader } from "../../kube/cluster-reader.ts";
 import { startInjectorWebhook } from "../../kube/injector-webhook.ts";
-import { parseHostPort } from "../../kube/webhook-server.ts";
+import { parseListenAddress } from "../../net/host-port.ts";
 import { type KubeFlags, kubeOptions, preflightRbac, stderrLogger, untilStopSignal } from "../service.ts";
 
 interface RunFlags extends KubeFlags {
@@ -57,7 +57,7 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 async function run(flags: RunFlags): Promise<void> {
-  const listen = parseHostPort(flags.listen);
+  const listen = parseListenAddress(flags.listen);
   if (!listen) {
     throw new MeshError(
       ErrorCode.InvalidArgument,

@@ -9,6 +9,7 @@ import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type CommandResult, createProcessRunner } from "../../edge/command-runner.ts";
+import { formatHostPort } from "../../net/host-port.ts";
 import { type RunnerDeps, type RunOutcome, runSteps, type Step } from "./runner.ts";
 import { formatCommand } from "./shell-quote.ts";
 import {
@@ -317,7 +318,7 @@ function keepHints(vars: Map<string, string>, a: ExternalAddresses, mesh: MeshUp
     kubeconfig +
     "  kubectl get pods -A\n" +
     "  osm proxy status -A\n" +
-    `  osm explain pod/${pod} -n curl ${a.other.includes(":") ? `[${a.other}]` : a.other}:80\n` +
+    `  osm explain pod/${pod} -n curl ${formatHostPort(a.other, 80)}\n` +
     `  kubectl exec -n curl ${pod} -c curl -- curl -sSI ${urlOf(a.excluded, 80)}\n` +
     `  osm proxy get config_dump ${pod} -n curl\n` +
     `When done: osm mesh down${stateDirArgs(mesh)

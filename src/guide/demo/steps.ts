@@ -3,6 +3,7 @@
  * (real `kubectl`, `osm`), plus OSM's httpbin sample to show mesh traffic next to egress. Pure: it only
  * builds argv arrays and expectations; the runner executes them.
  */
+import { formatHostPort } from "../../net/host-port.ts";
 import type { Expectation } from "./expect.ts";
 import type { DemoVars, Step } from "./runner.ts";
 
@@ -42,7 +43,7 @@ export interface DemoStepOptions {
 
 /** `http://203.0.113.10:80`, `http://[2001:db8::10]:80`. */
 export function urlOf(address: string, port: number): string {
-  return address.includes(":") ? `http://[${address}]:${port}` : `http://${address}:${port}`;
+  return `http://${formatHostPort(address, port)}`;
 }
 
 /** curl's exit codes for a connection the sidecar does not let through: refused (7), closed (52), reset (56). */
@@ -249,7 +250,7 @@ export function buildDemoSteps(o: DemoStepOptions): Step[] {
         `pod/${vars.get("curlPod") ?? ""}`,
         "-n",
         "curl",
-        hostPort(excluded, 80),
+        formatHostPort(excluded, 80),
       ],
       expect: { stdout: [/verdict: direct/, /MeshConfig spec\.traffic\.outboundIPRangeExclusionList/] },
       waitUntil: { timeoutMs: 10_000, intervalMs: 1000 },
@@ -263,7 +264,7 @@ export function buildDemoSteps(o: DemoStepOptions): Step[] {
         `pod/${vars.get("curlPod") ?? ""}`,
         "-n",
         "curl",
-        hostPort(other, 80),
+        formatHostPort(other, 80),
       ],
       expect: { stdout: [/verdict: outbound sidecar .*refused: egress is disabled/] },
       waitUntil: { timeoutMs: 10_000, intervalMs: 1000 },
@@ -297,10 +298,6 @@ export function buildDemoSteps(o: DemoStepOptions): Step[] {
       expect: REFUSED,
     },
   ];
-}
-
-function hostPort(address: string, port: number): string {
-  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
 /** Removes what the guide created, when the mesh itself stays (it was running before the demo). */

@@ -12,10 +12,12 @@
  * port by targetPort), so a webhook running on the host is reachable via a selector-less Service with
  * hand-written Endpoints; the TLS server name is `<service>.<namespace>.svc`.
  */
+
 import { randomUUID } from "node:crypto";
 import { request } from "node:https";
 import jsonPatch from "fast-json-patch";
 import type { Logger } from "pino";
+import { formatHost } from "../../net/host-port.ts";
 import type { KubeObject } from "../store/store.ts";
 import type { Admission, AdmissionAttributes, Api } from "./api.ts";
 import type { Obj } from "./json.ts";
@@ -230,7 +232,7 @@ export class WebhookAdmission implements Admission {
         (subset.ports ?? []).find((p: Obj) => (sp.name ? p.name === sp.name : true))?.port ??
         (typeof sp.targetPort === "number" ? sp.targetPort : port);
       if (address) {
-        const host = address.includes(":") ? `[${address}]` : address;
+        const host = formatHost(address);
         return {
           url: new URL(`https://${host}:${epPort}${svcRef.path ?? "/"}`),
           servername: `${svcRef.name}.${svcRef.namespace}.svc`,

@@ -4,10 +4,12 @@
  * roles and bindings, loads `deploy/crds/*.yaml`,
  * starts the controllers and listens with HTTPS on `host:port` (default 127.0.0.1, port 0 = random).
  */
+
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
+import { formatHost } from "../../net/host-port.ts";
 import { startControllers } from "../controllers/index.ts";
 import type { NodeConnector } from "../node-connector.ts";
 import { Store } from "../store/store.ts";
@@ -229,7 +231,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     throw error;
   }
   const port = (server.address() as AddressInfo).port;
-  const hostPart = host.includes(":") ? `[${host}]` : host;
+  const hostPart = formatHost(host);
   deps.serverAddress = `${hostPart}:${port}`;
   const url = `https://${hostPart}:${port}`;
   logger.info({ url, stateDir: options.stateDir }, "API server listening");

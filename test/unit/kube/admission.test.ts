@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import { needsRotation, serviceDnsNames } from "../../../src/edge/certificates.ts";
 import { buildAdmissionReview, parseAdmissionReview } from "../../../src/kube/admission.ts";
 import { formatFieldError } from "../../../src/kube/meshconfig-webhook.ts";
-import { parseHostPort, parseTimeoutParam } from "../../../src/kube/webhook-server.ts";
+import { parseTimeoutParam } from "../../../src/kube/webhook-server.ts";
 
 describe("AdmissionReview v1 envelope", () => {
   test("a well-formed review is parsed; the response keeps the request's uid and apiVersion", () => {
@@ -61,14 +61,6 @@ describe("webhook server helpers", () => {
     assert.equal(parseTimeoutParam("1m"), 60_000);
     assert.equal(parseTimeoutParam("soon"), undefined);
     assert.equal(parseTimeoutParam(null), undefined);
-  });
-
-  test("listen addresses parse as host:port, [v6]:port and :port", () => {
-    assert.deepEqual(parseHostPort("127.0.0.1:9090"), { host: "127.0.0.1", port: 9090 });
-    assert.deepEqual(parseHostPort("[::1]:0"), { host: "::1", port: 0 });
-    assert.deepEqual(parseHostPort(":9090"), { host: "0.0.0.0", port: 9090 });
-    assert.equal(parseHostPort("9090"), undefined);
-    assert.equal(parseHostPort("x:70000"), undefined);
   });
 
   test("a certificate is due for rotation in the last given fraction of its life", () => {

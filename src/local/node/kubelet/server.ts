@@ -5,6 +5,7 @@
  * the WebSocket remote-command protocol (`../../remote-command.ts`), which kube-apiserver 1.36 proxies
  * straight through to a node that declares `ExtendWebSocketsToKubelet`; logs stream as text/plain.
  */
+
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -12,6 +13,7 @@ import type { Duplex } from "node:stream";
 import { Writable } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import type { Logger } from "pino";
+import { formatHost } from "../../../net/host-port.ts";
 import { type NodeConnector, NodeConnectorError } from "../../node-connector.ts";
 import { createRemoteCommandWebSocketServer, serveRemoteCommand } from "../../remote-command.ts";
 import { KubeletRequestError, parseKubeletRequest } from "./requests.ts";
@@ -169,7 +171,7 @@ export async function startKubeletServer(options: KubeletServerOptions): Promise
     server.listen(options.port, options.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+  const host = formatHost(options.host);
   logger.info({ address: `${options.host}:${port}` }, "kubelet API serving");
   return {
     port,
