@@ -217,7 +217,7 @@ export async function explainPodReport(
     destination,
     protocol,
     explanation,
-    outcome: sidecarOutcome(meshService, meshConfig.spec.traffic.enableEgress),
+    outcome: sidecarOutcome(destination, meshService, meshConfig.spec.traffic.enableEgress),
     proxyUidPaths: meshConfig.spec.traffic.enableEgress ? [] : proxyUidPaths(pod),
     staleDiff,
     restart: stale

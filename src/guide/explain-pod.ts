@@ -4,11 +4,13 @@
  * interception's `explain` plus the sidecar's live egress decision.
  */
 import { describeProvenance } from "../config/index.ts";
+import { SIDECAR_API_VERSION } from "../config/sidecar-api.ts";
 import { ANNOTATION_EGRESS_STRICT, ENVOY_OUTBOUND_LISTENER_PORT, ENVOY_UID } from "../constants.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
-import type { ExplainProtocol, Explanation } from "../interception/index.ts";
+import { describeDecidingRule, type ExplainProtocol, type Explanation } from "../interception/index.ts";
 import { formatHostPort, splitHostPort, tryParseIp } from "../net/index.ts";
 import type { IpAddress } from "../net/types.ts";
+import { buildRoutingTable, decideOutbound } from "../sidecar/decide.ts";
 
 export interface Destination {
   readonly ip: IpAddress;
@@ -37,9 +39,33 @@ export type SidecarOutcome =
   | { readonly kind: "passthrough" }
   | { readonly kind: "refused" };
 
-export function sidecarOutcome(meshService: string | undefined, enableEgress: boolean): SidecarOutcome {
-  if (meshService !== undefined) return { kind: "mesh", service: meshService };
-  return enableEgress ? { kind: "passthrough" } : { kind: "refused" };
+/** Where a redirected connection arrives: the sidecar's outbound listener. */
+const OUTBOUND_LISTENER = { address: "127.0.0.1", port: ENVOY_OUTBOUND_LISTENER_PORT };
+
+/**
+ * The sidecar's own decision (`decideOutbound`) for a connection to `destination`, over the live
+ * `enableEgress` and the mesh destination found at that address (`meshService`, when there is one).
+ */
+export function sidecarOutcome(
+  destination: Destination,
+  meshService: string | undefined,
+  enableEgress: boolean,
+): SidecarOutcome {
+  const original = { address: destination.ip.toString(), port: destination.port };
+  const meshEndpoints =
+    meshService === undefined
+      ? []
+      : [{ service: meshService, ip: original.address, port: original.port, backends: [] }];
+  const table = buildRoutingTable({
+    apiVersion: SIDECAR_API_VERSION,
+    version: 0,
+    enableEgress,
+    maxDataPlaneConnections: 0,
+    meshEndpoints,
+  });
+  const decision = decideOutbound(table, original, OUTBOUND_LISTENER, 0);
+  if (decision.kind === "mesh") return { kind: "mesh", service: decision.service };
+  return decision.kind === "passthrough" ? { kind: "passthrough" } : { kind: "refused" };
 }
 
 export interface PodExplainReport {
@@ -112,8 +138,7 @@ export function formatPodExplanation(r: PodExplainReport): string {
     );
   }
   lines.push(...proxyUidLines(r.proxyUidPaths));
-  if (e.decidingRule) lines.push(`deciding rule (${e.backend}): ${e.decidingRule.text}`);
-  else lines.push("deciding rule: none matched (the default: not intercepted)");
+  lines.push(`deciding rule${e.decidingRule ? ` (${e.backend})` : ""}: ${describeDecidingRule(e)}`);
   if (e.provenance.length > 0) {
     const from = e.provenance.map(describeProvenance).join(", ");
     const entry = e.matchedEntry === undefined ? "entry" : `entry ${e.matchedEntry}`;

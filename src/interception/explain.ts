@@ -48,6 +48,14 @@ export interface Explanation {
   readonly trace: readonly string[];
 }
 
+/**
+ * The deciding rule as `osm explain` and `osm explain pod/…` print it: the rule's text, or the one wording for
+ * a packet no rule matched (the chains' policy is accept, so it is not intercepted).
+ */
+export function describeDecidingRule(e: Explanation): string {
+  return e.decidingRule?.text ?? "none matched (the default: not intercepted)";
+}
+
 interface Packet {
   readonly family: 4 | 6;
   readonly protocol: "tcp" | "udp" | "icmp" | "ipv6-icmp";

@@ -17,6 +17,7 @@ export {
 export type { ApplyOutcome } from "./backend-iptables.ts";
 export { type BackendChoice, type Detection, detectBackend } from "./detect.ts";
 export {
+  describeDecidingRule,
   type ExplainProtocol,
   type ExplainQuery,
   type Explanation,

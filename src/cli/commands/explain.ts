@@ -3,7 +3,13 @@ import { describeProvenance } from "../../config/index.ts";
 import { ErrorCode, MeshError } from "../../errors.ts";
 import { parseDestination } from "../../guide/explain-pod.ts";
 import { runExplainPodCommand } from "../../guide/explain-pod-run.ts";
-import { buildPlan, type ExplainProtocol, type Explanation, explain } from "../../interception/index.ts";
+import {
+  buildPlan,
+  describeDecidingRule,
+  type ExplainProtocol,
+  type Explanation,
+  explain,
+} from "../../interception/index.ts";
 import { collect, loadPolicy } from "./interception-input.ts";
 
 const VERDICT_TEXT: Record<string, string> = {
@@ -24,11 +30,7 @@ export function renderExplanation(
 ): string {
   const what = protocol === "tcp" ? direction : `${protocol} ${direction}`;
   const lines = [`${where} ${what} (${e.backend}): ${VERDICT_TEXT[e.verdict] ?? e.verdict}`];
-  lines.push(
-    e.decidingRule
-      ? `  deciding rule: ${e.decidingRule.text}`
-      : "  deciding rule: none matched (the chain's default accept)",
-  );
+  lines.push(`  deciding rule: ${describeDecidingRule(e)}`);
   if (e.provenance.length > 0) {
     const entry = e.matchedEntry ? ` (entry ${e.matchedEntry})` : "";
     lines.push(`  from: ${e.provenance.map(describeProvenance).join("; ")}${entry}`);

@@ -31,7 +31,7 @@ function report(
     pod: "curl-1",
     destination,
     explanation,
-    outcome: sidecarOutcome(undefined, live.spec.traffic.enableEgress),
+    outcome: sidecarOutcome(destination, undefined, live.spec.traffic.enableEgress),
     proxyUidPaths: [],
     staleDiff: [],
     restart: undefined,
@@ -82,7 +82,7 @@ test("with egress on, the sidecar passes the connection through; a mesh service 
   assert.match(formatPodExplanation(report(on, on, "203.0.113.11:80")), /→ allowed: egress is enabled/);
   const off = meshConfig({ traffic: { enableEgress: false } });
   const mesh = report(off, off, "192.0.2.20:14001", {
-    outcome: sidecarOutcome("Service httpbin/httpbin:14001", false),
+    outcome: sidecarOutcome(parseDestination("192.0.2.20:14001"), "Service httpbin/httpbin:14001", false),
   });
   assert.match(formatPodExplanation(mesh), /→ allowed: mesh destination Service httpbin\/httpbin:14001/);
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { buildPlan, explain } from "../../../src/interception/index.ts";
+import { buildPlan, describeDecidingRule, explain } from "../../../src/interception/index.ts";
 import { parseIp } from "../../../src/net/index.ts";
 import { buildTestPolicy } from "../../golden/interception/policy-builder.ts";
 
@@ -162,4 +162,13 @@ describe("explain: the non-TCP egress filter (egress disabled)", () => {
       assert.equal(explain(inclusion, q("203.0.113.200", 53, "udp"), backend).verdict, "direct");
     }
   });
+});
+
+it("says in one wording that no rule matched, and prints the deciding rule's text otherwise", () => {
+  const plan = buildPlan(buildTestPolicy({}));
+  const destination = parseIp("203.0.113.11");
+  const udp = explain(plan, { destination, port: 53, protocol: "udp" }, "nftables");
+  assert.equal(describeDecidingRule(udp), "none matched (the default: not intercepted)");
+  const tcp = explain(plan, { destination, port: 80 }, "iptables");
+  assert.equal(describeDecidingRule(tcp), "-A OSM_PROXY_OUT_REDIRECT -p tcp -j REDIRECT --to-port 15001");
 });
