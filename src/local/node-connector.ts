@@ -1,8 +1,9 @@
 /**
  * The seam between an API server and the node agent, as kube-apiserver ↔ kubelet: the embedded API server
- * serves `pods/exec`, `pods/attach` and `pods/log` by calling these, and so does the kubelet server that the
+ * serves `pods/exec`, `pods/attach`, `pods/log` and `pods/portforward` by calling these, and so does the kubelet server that the
  * real kube-apiserver calls; the node agent implements them. Neither side imports the other's internals.
  */
+import type { Socket } from "node:net";
 import type { Readable, Writable } from "node:stream";
 
 export interface ExecRequest {
@@ -83,4 +84,9 @@ export interface NodeConnector {
     request: { namespace: string; pod: string; port: number; path: string; method: string },
     signal: AbortSignal,
   ): Promise<{ status: number; headers: Record<string, string>; body: Buffer }>;
+  /**
+   * A TCP connection to the pod's port (for port-forward), half-open allowed so each direction's end passes on
+   * alone; rejects with the reason when the pod or the port cannot be reached.
+   */
+  connectPort(request: { namespace: string; pod: string; port: number }): Promise<Socket>;
 }

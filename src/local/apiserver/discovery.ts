@@ -26,17 +26,23 @@ function kindRef(t: ResourceType) {
   return { group: t.group, version: t.version, kind: t.kind };
 }
 
+const CONNECT_OPTIONS: Readonly<Record<string, string>> = {
+  exec: "PodExecOptions",
+  portforward: "PodPortForwardOptions",
+  proxy: "PodProxyOptions",
+};
+
 function subresourceKind(t: ResourceType, sub: string) {
   if (sub === "scale") return { group: "autoscaling", version: "v1", kind: "Scale" };
-  if (sub === "exec" || sub === "proxy")
-    return { group: "", version: "v1", kind: sub === "exec" ? "PodExecOptions" : "PodProxyOptions" };
+  const options = CONNECT_OPTIONS[sub];
+  if (options) return { group: "", version: "v1", kind: options };
   if (sub === "log") return { group: "", version: "v1", kind: "Pod" };
   if (sub === "token") return { group: "authentication.k8s.io", version: "v1", kind: "TokenRequest" };
   return kindRef(t);
 }
 
 function subresourceVerbs(sub: string): string[] {
-  if (sub === "exec") return ["create", "get"];
+  if (sub === "exec" || sub === "portforward") return ["create", "get"];
   if (sub === "token") return ["create"];
   if (sub === "log") return ["get"];
   if (sub === "proxy") return ["create", "delete", "get", "patch", "update"];

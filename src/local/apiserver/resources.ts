@@ -77,7 +77,7 @@ function review(group: string, resource: string, kind: string): ResourceType {
 
 export const BUILTIN_TYPES: readonly ResourceType[] = [
   builtin("", "v1", "namespaces", "Namespace", false, ["ns"], ["status", "finalize"]),
-  builtin("", "v1", "pods", "Pod", true, ["po"], ["status", "exec", "log", "proxy"], ["all"]),
+  builtin("", "v1", "pods", "Pod", true, ["po"], ["status", "exec", "log", "portforward", "proxy"], ["all"]),
   builtin("", "v1", "services", "Service", true, ["svc"], ["status", "proxy"], ["all"]),
   builtin("", "v1", "endpoints", "Endpoints", true, ["ep"]),
   builtin("", "v1", "nodes", "Node", false, ["no"], ["status"]),

@@ -2,7 +2,7 @@
  * The HTTPS front: authentication (401) and RBAC authorization (403) of every request but the health
  * checks, /version (minor "32": the kubectl dispatcher picks its binary by it, docs/kubectl-api.md §0.1),
  * discovery, OpenAPI, health, resource URLs, and the pod
- * connect subresources (exec upgrade, log, proxy).
+ * connect subresources (exec and attach upgrades, port-forward upgrade, log, proxy).
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -11,6 +11,7 @@ import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import type { WebSocketServer } from "ws";
 import type { NodeConnector } from "../node-connector.ts";
+import { createPortForwardTunnelServer, upgradePortForward } from "../port-forward.ts";
 import { createRemoteCommandWebSocketServer } from "../remote-command.ts";
 import { selfSubjectAccessReview, selfSubjectReview } from "./access-review.ts";
 import type { Api } from "./api.ts";
@@ -117,9 +118,13 @@ export function createApiHttpsServer(
     });
   });
   const wss = createRemoteCommandWebSocketServer();
-  server.on("close", () => wss.close());
+  const tunnel = createPortForwardTunnelServer();
+  server.on("close", () => {
+    wss.close();
+    tunnel.close();
+  });
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    handleUpgrade(deps, wss, req, socket, head).catch((error) => {
+    handleUpgrade(deps, { wss, tunnel }, req, socket, head).catch((error) => {
       const e = error instanceof ApiError ? error : internalError((error as Error).message);
       const body = JSON.stringify(e.toStatus());
       socket.end(
@@ -149,13 +154,20 @@ function podFor(deps: ServerDeps, url: URL, wanted: string) {
 
 async function handleUpgrade(
   deps: ServerDeps,
-  wss: WebSocketServer,
+  { wss, tunnel }: { wss: WebSocketServer; tunnel: WebSocketServer },
   req: IncomingMessage,
   socket: Duplex,
   head: Buffer,
 ): Promise<void> {
   const url = requestUrl(req);
   await admit(deps, req, url);
+  const forward = podFor(deps, url, "portforward");
+  if (forward) {
+    if (!deps.nodeConnector)
+      throw new ApiError(503, "ServiceUnavailable", "no node agent is connected to this API server");
+    const target = { namespace: forward.r.namespace ?? "", pod: forward.pod.metadata.name };
+    return upgradePortForward(tunnel, req, socket, head, target, deps.nodeConnector, deps.logger);
+  }
   const target = podFor(deps, url, "exec") ?? podFor(deps, url, "attach");
   if (!target) throw new ApiError(404, "NotFound", "the server could not find the requested resource");
   const attach = target.r.subresource === "attach";
@@ -210,10 +222,12 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
   if (!type) throw new ApiError(404, "NotFound", "the server could not find the requested resource");
   if (type.verbs || (r.resource === "serviceaccounts" && r.subresource === "token"))
     return serveCreateOnly(deps, req, res, r, type, user);
-  if (r.group === "" && r.resource === "pods" && ["exec", "log", "proxy", "attach"].includes(r.subresource)) {
+  const connect = ["exec", "log", "proxy", "attach", "portforward"];
+  if (r.group === "" && r.resource === "pods" && connect.includes(r.subresource)) {
     const target = podFor(deps, url, r.subresource);
     if (!target) throw new ApiError(404, "NotFound", "the server could not find the requested resource");
     const ns = r.namespace ?? "";
+    if (r.subresource === "portforward") throw new ApiError(400, "BadRequest", "Upgrade request required");
     if (r.subresource === "log") return serveLogs(deps.nodeConnector, req, res, url, ns, target.pod);
     if (r.subresource === "proxy") {
       const container = (target.pod as Obj).spec?.containers?.[0];

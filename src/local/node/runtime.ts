@@ -5,6 +5,7 @@
  */
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
+import { connect, type Socket } from "node:net";
 import { join, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import type { V1Endpoints, V1Pod, V1Service } from "@kubernetes/client-node";
@@ -368,6 +369,25 @@ export class NodeRuntime implements NodeConnector {
         ),
       );
       r.end();
+    });
+  }
+
+  connectPort(req: { namespace: string; pod: string; port: number }): Promise<Socket> {
+    const ip = this.#find(req.namespace, req.pod).view().podIPs[0];
+    if (!ip) return Promise.reject(new NodeConnectorError(400, `pod ${req.pod} has no IP yet`));
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: ip, port: req.port, timeout: 10_000, allowHalfOpen: true });
+      const fail = (e: Error) => {
+        socket.destroy();
+        reject(new NodeConnectorError(500, e.message));
+      };
+      socket.once("error", fail);
+      socket.once("timeout", () => fail(new Error(`connect ${ip}:${req.port} timed out`)));
+      socket.once("connect", () => {
+        socket.off("error", fail);
+        socket.setTimeout(0);
+        resolve(socket);
+      });
     });
   }
 

@@ -1,11 +1,12 @@
 /**
  * The kubelet API's request shapes, as kube-apiserver sends them (pure): `/exec`, `/attach` and
- * `/containerLogs/{namespace}/{pod}/{container}` (the paths kube-apiserver uses; not the `{uid}` forms) with the kubelet's query names (`input`, `output`,
+ * `/containerLogs/{namespace}/{pod}/{container}`, `/portForward/{namespace}/{pod}` (the paths kube-apiserver uses; not the `{uid}` forms) with the kubelet's query names (`input`, `output`,
  * `error`, `tty`, `command`; `follow`, `previous`, `timestamps`, `tailLines`, `sinceSeconds`, `sinceTime`,
  * `limitBytes`, `stream`), and `/healthz`. A bad value is refused naming the parameter and the value.
  */
 export type KubeletRequest =
   | { readonly kind: "healthz" }
+  | { readonly kind: "portForward"; readonly namespace: string; readonly pod: string }
   | {
       readonly kind: "exec" | "attach";
       readonly namespace: string;
@@ -79,6 +80,8 @@ export function parseKubeletRequest(url: URL, now = Date.now()): KubeletRequest 
   const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
   const [root, ...rest] = parts;
   if (root === "healthz" && rest.length === 0) return { kind: "healthz" };
+  if (root === "portForward" && rest.length === 2 && rest.every((p) => SEGMENT.test(p)))
+    return { kind: "portForward", namespace: rest[0] ?? "", pod: rest[1] ?? "" };
   const kind =
     root === "exec" ? "exec" : root === "attach" ? "attach" : root === "containerLogs" ? "logs" : null;
   if (!kind || rest.length !== 3 || !rest.every((p) => SEGMENT.test(p))) return null;

@@ -3,7 +3,9 @@
  * certificates are required and verified against the cluster CA, and only the API server's kubelet-client
  * identity (or `system:masters`) is let in, as a kubelet with x509 authentication does. Exec and attach are
  * the WebSocket remote-command protocol (`../../remote-command.ts`), which kube-apiserver 1.36 proxies
- * straight through to a node that declares `ExtendWebSocketsToKubelet`; logs stream as text/plain.
+ * straight through to a node that declares `ExtendWebSocketsToKubelet`; port-forward arrives as a SPDY/3.1
+ * upgrade (kube-apiserver unwraps kubectl's tunnelling WebSocket itself: `./port-forward.ts`); logs stream as
+ * text/plain.
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -15,6 +17,7 @@ import type { TLSSocket } from "node:tls";
 import type { Logger } from "pino";
 import { formatHost } from "../../../net/host-port.ts";
 import { type NodeConnector, NodeConnectorError } from "../../node-connector.ts";
+import { upgradeToPortForward } from "../../port-forward.ts";
 import { createRemoteCommandWebSocketServer, serveRemoteCommand } from "../../remote-command.ts";
 import { KubeletRequestError, parseKubeletRequest } from "./requests.ts";
 
@@ -117,6 +120,8 @@ export async function startKubeletServer(options: KubeletServerOptions): Promise
       return;
     }
     authorize(req, allowed, "proxy");
+    if (request.kind === "portForward")
+      throw new HttpError(400, "portForward needs an upgrade to SPDY/3.1 (portforward.k8s.io)");
     if (request.kind !== "logs")
       throw new HttpError(
         400,
@@ -146,6 +151,10 @@ export async function startKubeletServer(options: KubeletServerOptions): Promise
       if (!request || request.kind === "healthz" || request.kind === "logs")
         throw new HttpError(404, `404 page not found: ${url.pathname}`);
       authorize(req, allowed, "proxy");
+      if (request.kind === "portForward") {
+        upgradeToPortForward(req, socket, head, request, connector, logger);
+        return;
+      }
       const target = { namespace: request.namespace, pod: request.pod, container: request.container };
       wss.handleUpgrade(req, socket, head, (ws) => {
         serveRemoteCommand(

@@ -1,0 +1,179 @@
+/**
+ * `kubectl port-forward` through the real kube-apiserver to the node agent's kubelet API (`osm mesh up --engine
+ * kubernetes`, bridge `osmt-pf0`, 198.51.100.112/28): kube-apiserver unwraps kubectl's WebSocket tunnel and
+ * upgrades to the kubelet with SPDY/3.1; each local connection becomes a stream pair spliced to the pod's port.
+ * The pod runs httpbin, whose `/anything` echoes each body back.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { hostLeftovers, meshDownPurgeArgs, meshUpArgs } from "../../support/mesh.ts";
+import { freePort, portFree, until } from "../../support/poll.ts";
+import { curlLocal, distinctBody, echoAtOnce, freePorts, startForward } from "../../support/port-forward.ts";
+import { kubectlEnv, run } from "../../support/run.ts";
+
+const OSM = fileURLToPath(new URL("../../../bin/osm", import.meta.url));
+const PREFIX = "osmt-pf-";
+const BRIDGE = "osmt-pf0";
+const rootSkip =
+  process.getuid?.() === 0 ? false : "needs root: the daemon creates network namespaces and a bridge";
+
+const POD = `apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: httpbin, image: kennethreitz/httpbin}
+`;
+
+describe("kubectl port-forward through the real control plane", {
+  skip: rootSkip,
+  concurrency: false,
+}, () => {
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+  let stateDir: string;
+  let kubeconfig: string;
+  let podIP: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "osmt-portfwd-"));
+    stateDir = join(dir, "state");
+    kubeconfig = join(dir, "kubeconfig");
+    env = { ...process.env, ...kubectlEnv(kubeconfig, dir) };
+    let etcdPort = await freePort();
+    while (!(await portFree(etcdPort + 1))) etcdPort = await freePort();
+    const up = await run(
+      OSM,
+      meshUpArgs({
+        stateDir,
+        kubeconfig,
+        port: await freePort(),
+        bridge: BRIDGE,
+        namePrefix: PREFIX,
+        subnet4: "198.51.100.112/28",
+        subnet6: "2001:db8:1:f0::/64",
+        lastSlot: 14,
+        kubernetes: { etcdPort, kubeletPort: await freePort() },
+      }),
+      { env, timeoutMs: 120_000 },
+    );
+    assert.equal(up.code, 0, up.stderr);
+    const applied = await run("kubectl", ["apply", "-f", "-"], { env, input: POD });
+    assert.equal(applied.code, 0, applied.stderr);
+    podIP = await until(
+      "pod web Running with an IP",
+      async () => {
+        const got = await run(
+          "kubectl",
+          ["get", "pod", "web", "-o", "jsonpath={.status.phase} {.status.podIP}"],
+          {
+            env,
+          },
+        );
+        const [phase, ip] = got.stdout.split(" ");
+        return phase === "Running" && ip ? ip : undefined;
+      },
+      180_000,
+    );
+    // httpbin listens a moment after its container starts.
+    await until(
+      "httpbin listening in the pod",
+      async () =>
+        (await run("curl", ["-sS", "-o", "/dev/null", `http://${podIP}/`])).code === 0 ? true : undefined,
+      60_000,
+    );
+  });
+
+  after(async () => {
+    if (stateDir) await run(OSM, meshDownPurgeArgs(stateDir, kubeconfig), { env, timeoutMs: 120_000 });
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    assert.deepEqual(await hostLeftovers(PREFIX, BRIDGE), []);
+  });
+
+  test("one connection after another, then 8 at once with a distinct 1 MB body each, byte for byte", async () => {
+    const [local = 0] = await freePorts(1);
+    const forward = await startForward(env, ["pod/web", `${local}:80`], [local]);
+    try {
+      const index = await curlLocal(local, "/");
+      assert.equal(index.code, 0, index.stderr);
+      assert.match(index.stdout, /httpbin/);
+      for (const value of ["a", "b", "c"]) {
+        const got = await curlLocal(local, `/get?value=${value}`);
+        assert.equal(got.code, 0, got.stderr);
+        assert.deepEqual(JSON.parse(got.stdout).args, { value });
+      }
+      await echoAtOnce(
+        local,
+        dir,
+        Array.from({ length: 8 }, () => distinctBody(1 << 20)),
+      );
+      assert.equal(forward.child.exitCode, null, forward.output());
+    } finally {
+      await forward.stop();
+    }
+  });
+
+  test("a port nothing listens on: kubectl prints the kubelet's error and exits 1, as kubectl 1.32 does", async () => {
+    const [local = 0, deadLocal = 0] = await freePorts(2);
+    const forward = await startForward(
+      env,
+      ["pod/web", `${local}:80`, `${deadLocal}:81`],
+      [local, deadLocal],
+    );
+    try {
+      const dead = await curlLocal(deadLocal, "/");
+      assert.notEqual(dead.code, 0);
+      assert.equal(await forward.exited, 1, forward.output());
+      assert.match(
+        forward.output(),
+        new RegExp(
+          `an error occurred forwarding ${deadLocal} -> 81: error forwarding port 81 to pod default/web: connect ECONNREFUSED ${podIP.replaceAll(".", "\\.")}:81`,
+        ),
+      );
+      assert.match(forward.output(), /error: lost connection to pod/);
+    } finally {
+      await forward.stop();
+    }
+  });
+
+  test("stopping the forward closes its connections inside the pod", async () => {
+    const netns = await podNetns(podIP);
+    const established = async () =>
+      (
+        await run("ip", ["netns", "exec", netns, "ss", "-Htn", "state", "established", "( sport = :80 )"])
+      ).stdout
+        .split("\n")
+        .filter(Boolean).length;
+    const [local = 0] = await freePorts(1);
+    const forward = await startForward(env, ["pod/web", `${local}:80`], [local]);
+    const client = connect(local, "127.0.0.1");
+    client.on("error", () => {});
+    // Half a request: httpbin holds the connection open for the rest.
+    client.write("POST /anything HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+    await until("the connection inside the pod", async () => ((await established()) > 0 ? true : undefined));
+    await forward.stop();
+    await until("no connection left inside the pod", async () =>
+      (await established()) === 0 ? true : undefined,
+    );
+    client.destroy();
+  });
+});
+
+/** The network namespace (`osmt-pf-N`) holding `ip`. */
+async function podNetns(ip: string): Promise<string> {
+  const names = (await run("ip", ["netns", "list"])).stdout
+    .split("\n")
+    .map((l) => l.split(" ")[0] ?? "")
+    .filter((n) => n.startsWith(PREFIX));
+  for (const name of names) {
+    const addrs = await run("ip", ["-n", name, "-4", "-o", "addr", "show"]);
+    if (addrs.stdout.includes(` ${ip}/`)) return name;
+  }
+  throw new Error(`no ${PREFIX}* network namespace holds ${ip}`);
+}
