@@ -54,10 +54,12 @@ describe("kubelet API requests as kube-apiserver sends them", () => {
     }
   });
 
-  test("other paths are not served: the uid forms, portForward, too few segments", () => {
+  test("portForward names the namespace and pod; other paths are not served: the uid forms, too few segments", () => {
+    assert.deepEqual(parse("/portForward/ns/p"), { kind: "portForward", namespace: "ns", pod: "p" });
     for (const p of [
       "/exec/ns/p/uid/c?command=x&output=1",
-      "/portForward/ns/p",
+      "/portForward/ns/p/uid",
+      "/portForward/ns",
       "/containerLogs/ns/p",
       "/pods",
     ])
