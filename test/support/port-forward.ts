@@ -106,3 +106,23 @@ export async function freePorts(n: number): Promise<number[]> {
   while (ports.size < n) ports.add(await freePort());
   return [...ports];
 }
+
+/**
+ * A connection to `deadLocal`, forwarded to a pod port nothing listens on: curl fails, and kubectl 1.32 prints
+ * the node's `reason` for it, then `error: lost connection to pod`, and exits 1 (as against a real kubelet).
+ */
+export async function expectForwardToDeadPort(
+  forward: Forward,
+  deadLocal: number,
+  deadPort: number,
+  reason: string,
+): Promise<void> {
+  const dead = await curlLocal(deadLocal, "/");
+  assert.notEqual(dead.code, 0);
+  assert.equal(await forward.exited, 1, forward.output());
+  assert.ok(
+    forward.output().includes(`an error occurred forwarding ${deadLocal} -> ${deadPort}: ${reason}`),
+    forward.output(),
+  );
+  assert.match(forward.output(), /error: lost connection to pod/);
+}
