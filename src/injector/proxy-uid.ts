@@ -12,7 +12,7 @@ import {
   INIT_CONTAINER_NAME,
   SIDECAR_CONTAINER_NAME,
 } from "../constants.ts";
-import { effectiveCapabilities } from "../local/node/container-launch.ts";
+import { effectiveCapabilities } from "./capabilities.ts";
 import type { JsonPatchOperation } from "./types.ts";
 
 /** Capabilities strict mode removes from every app container: with them root switches to any uid. */

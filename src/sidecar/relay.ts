@@ -4,7 +4,7 @@
  * idle timeout, and resets propagated (an RST from one side resets the other, never a silent FIN).
  */
 import type { Socket } from "node:net";
-import { pendingSocketError } from "./native/index.ts";
+import { pendingSocketError, type RelayResult } from "./native/index.ts";
 
 /**
  * How often a socket that has sent its FIN is checked for a later reset. libuv stops polling a socket once
@@ -12,15 +12,6 @@ import { pendingSocketError } from "./native/index.ts";
  * (a cheap way to exhaust the sidecar's fds). Well under the 1 s within which such a pair must be freed.
  */
 export const RESET_CHECK_MS = 250;
-
-export interface RelayResult {
-  /** Bytes from the client to the upstream. */
-  readonly bytesUp: number;
-  /** Bytes from the upstream to the client. */
-  readonly bytesDown: number;
-  /** The first error: `idle-timeout`, or an errno code such as `ECONNRESET`, `EPIPE`. */
-  readonly error: string | undefined;
-}
 
 export function relay(
   client: Socket,

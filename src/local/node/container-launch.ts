@@ -4,6 +4,7 @@
  * every rule here is unit-tested without root.
  */
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
+import { effectiveCapabilities } from "../../injector/capabilities.ts";
 import { type EntrypointRegistry, normalizeImage } from "./entrypoints.ts";
 import { joinArgv } from "./pod-namespaces.ts";
 
@@ -48,24 +49,6 @@ export interface FileProbe {
 }
 
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/** containerd's default capability set for a container (what `capabilities.drop: [ALL]` removes). */
-export const DEFAULT_CAPABILITIES: readonly string[] = [
-  "CHOWN",
-  "DAC_OVERRIDE",
-  "FSETID",
-  "FOWNER",
-  "MKNOD",
-  "NET_RAW",
-  "SETGID",
-  "SETUID",
-  "SETFCAP",
-  "SETPCAP",
-  "NET_BIND_SERVICE",
-  "SYS_CHROOT",
-  "KILL",
-  "AUDIT_WRITE",
-];
 
 /** Expands `$(VAR)` from `vars` as the kubelet does: `$$(X)` is a literal `$(X)`, unknown refs stay as written. */
 export function expandVars(text: string, vars: Readonly<Record<string, string>>): string {
@@ -268,23 +251,6 @@ export function lookPath(name: string, path: string, probe: FileProbe): string |
     if (st?.isFile && (st.mode & 0o111) !== 0) return candidate;
   }
   return undefined;
-}
-
-function capabilityList(names: readonly string[]): string[] {
-  return names.map((c) => c.toUpperCase().replace(/^CAP_/, ""));
-}
-
-/** The capability bounding set of a container: default + add − drop (`ALL` honoured on both sides). */
-export function effectiveCapabilities(container: V1Container): string[] | "all" {
-  const sc = container.securityContext;
-  if (sc?.privileged) return "all";
-  const add = capabilityList(sc?.capabilities?.add ?? []);
-  const drop = capabilityList(sc?.capabilities?.drop ?? []);
-  if (add.includes("ALL")) return "all";
-  const set = new Set(drop.includes("ALL") ? [] : DEFAULT_CAPABILITIES);
-  for (const c of drop) set.delete(c);
-  for (const c of add) set.add(c);
-  return [...set].sort();
 }
 
 /** Builds the full launch of a container, or why it cannot start. */

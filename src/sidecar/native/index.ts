@@ -10,7 +10,6 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { ErrorCode, MeshError } from "../../errors.ts";
 import type { Destination } from "../decide.ts";
-import type { RelayResult } from "../relay.ts";
 import { nativeAddonPath } from "./addon-path.ts";
 
 interface NativeAddon {
@@ -103,6 +102,16 @@ export function releaseStartupMemory(): { before: number; after: number } {
 export interface ConnectRelayResult extends RelayResult {
   /** How long the upstream took to accept; absent when it never did. */
   readonly connectSeconds?: number;
+}
+
+/** What a relay reports when both sides are closed: the JS relay (`relay.ts`) and the splice relay alike. */
+export interface RelayResult {
+  /** Bytes from the client to the upstream. */
+  readonly bytesUp: number;
+  /** Bytes from the upstream to the client. */
+  readonly bytesDown: number;
+  /** The first error: `idle-timeout`, or an errno code such as `ECONNRESET`, `EPIPE`. */
+  readonly error: string | undefined;
 }
 
 /** The splice(2) relay (splice-relay.c): same contract as relay.ts, payload never enters JS. */

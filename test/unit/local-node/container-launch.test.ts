@@ -5,7 +5,6 @@ import {
   buildContainerLaunch,
   buildEnv,
   checkExecutable,
-  effectiveCapabilities,
   expandVars,
   type FileProbe,
   resolveCommand,
@@ -210,29 +209,6 @@ describe("who may execute a file", () => {
       /script not readable by uid 1500 \(its interpreter \/bin\/sh must read it\)/,
     );
     assert.equal(checkExecutable("/opt/script-x-only", 0, [0], fs), undefined);
-  });
-});
-
-describe("capabilities", () => {
-  test("the default set, plus add, minus drop", () => {
-    const caps = effectiveCapabilities({
-      name: "c",
-      securityContext: { capabilities: { add: ["NET_ADMIN"], drop: ["NET_RAW"] } },
-    });
-    assert.ok(Array.isArray(caps));
-    assert.ok(caps.includes("NET_ADMIN"));
-    assert.ok(!caps.includes("NET_RAW"));
-    assert.ok(caps.includes("CHOWN"));
-  });
-  test("drop ALL keeps only what is added; privileged keeps everything", () => {
-    assert.deepEqual(
-      effectiveCapabilities({
-        name: "c",
-        securityContext: { capabilities: { drop: ["ALL"], add: ["CAP_NET_ADMIN"] } },
-      }),
-      ["NET_ADMIN"],
-    );
-    assert.equal(effectiveCapabilities({ name: "c", securityContext: { privileged: true } }), "all");
   });
 });
 

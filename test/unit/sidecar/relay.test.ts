@@ -7,8 +7,9 @@ import { once } from "node:events";
 import { readdirSync } from "node:fs";
 import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
 import { after, test } from "node:test";
+import type { RelayResult } from "../../../src/sidecar/native/index.ts";
 import { startNativeRelay } from "../../../src/sidecar/native/index.ts";
-import { type RelayResult, relay } from "../../../src/sidecar/relay.ts";
+import { relay } from "../../../src/sidecar/relay.ts";
 
 type RelayFn = typeof relay;
 
