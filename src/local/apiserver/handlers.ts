@@ -5,7 +5,8 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { KubeObject } from "../store/store.ts";
-import type { Api, DeleteOptions, RequestContext } from "./api.ts";
+import type { Api, RequestContext } from "./api.ts";
+import { type ParsedDeleteOptions, parseDeleteOptions } from "./delete-options.ts";
 import { decodeBody, readBody, sendJson, warningHeaders } from "./http-util.ts";
 import type { Obj } from "./json.ts";
 import { applyJsonPatch, applyMergePatch } from "./patch.ts";
@@ -54,6 +55,11 @@ function context(url: URL, user: string): RequestContext {
   };
 }
 
+/** A DELETE's dry run comes from its options (the body's when it has one), not only the query. */
+function withDryRun(ctx: RequestContext, options: ParsedDeleteOptions): RequestContext {
+  return { ...ctx, dryRun: options.dryRun };
+}
+
 function render(deps: HandlerDeps, type: ResourceType, form: OutputForm, obj: KubeObject, url: URL): unknown {
   if (form === "table")
     return buildTable(
@@ -88,16 +94,6 @@ function toScale(obj: Obj): Obj {
     },
     spec: { replicas: obj.spec?.replicas ?? 0 },
     status: { replicas: obj.status?.replicas ?? 0, selector: formatLabels(obj.spec?.selector?.matchLabels) },
-  };
-}
-
-function parseDeleteOptions(body: unknown, url: URL): DeleteOptions {
-  const b = (body && typeof body === "object" ? body : {}) as Obj;
-  const grace = url.searchParams.get("gracePeriodSeconds") ?? b.gracePeriodSeconds;
-  return {
-    gracePeriodSeconds: grace === undefined || grace === null ? undefined : Number(grace),
-    propagationPolicy: url.searchParams.get("propagationPolicy") ?? b.propagationPolicy,
-    preconditions: b.preconditions,
   };
 }
 
@@ -139,6 +135,7 @@ export async function handleResource(
     }
     if (method === "DELETE") {
       const body = decodeBody(await readBody(req), req.headers["content-type"], "options");
+      const options = parseDeleteOptions(body, url.searchParams);
       const deleted = await api.deleteCollection(
         type,
         r.namespace,
@@ -146,8 +143,8 @@ export async function handleResource(
           labelSelector: url.searchParams.get("labelSelector"),
           fieldSelector: url.searchParams.get("fieldSelector"),
         },
-        parseDeleteOptions(body, url),
-        ctx,
+        options,
+        withDryRun(ctx, options),
       );
       return reply(
         res,
@@ -193,7 +190,8 @@ export async function handleResource(
     }
     case "DELETE": {
       const body = decodeBody(await readBody(req), req.headers["content-type"], "options");
-      const { object } = await api.delete(type, ns, name, parseDeleteOptions(body, url), ctx);
+      const options = parseDeleteOptions(body, url.searchParams);
+      const { object } = await api.delete(type, ns, name, options, withDryRun(ctx, options));
       return reply(res, 200, render(deps, type, form, object, url), ctx);
     }
     default:

@@ -26,6 +26,9 @@ describe("bad requests, as kube-apiserver answers them", () => {
     new Promise<Answer>((resolve, reject) => {
       const headers: Record<string, string> = { authorization: `Bearer ${api.server.token}` };
       if (contentType !== undefined) headers["content-type"] = contentType;
+      // Node's client frames no body of a DELETE by itself (neither length nor chunks): the server would read it
+      // as the next request on the connection, and answer that one's parse error in place of the DELETE.
+      if (body !== undefined) headers["content-length"] = String(Buffer.byteLength(body));
       const req = request(`${api.server.url}${path}`, { method, agent, headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
@@ -316,8 +319,7 @@ describe("bad requests, as kube-apiserver answers them", () => {
           assert.equal(health.code, 200);
         },
       ),
-      // A fixed seed keeps CI repeatable; OSMT_FUZZ_SEED explores others (seed 998757531 finds an open bug: a
-      // DELETE whose YAML body is not DeleteOptions deletes the object, then answers 400).
+      // A fixed seed keeps CI repeatable; OSMT_FUZZ_SEED explores others.
       { numRuns: 400, seed: Number(process.env.OSMT_FUZZ_SEED ?? 20261203) },
     );
     assert.equal(requests >= 400, true);

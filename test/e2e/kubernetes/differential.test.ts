@@ -139,6 +139,49 @@ const CASES: readonly Case[] = [
     name: "CRD schema: wrong type",
     argv: patchTraffic('{"enableEgress":"nope"}'),
   },
+  // A DELETE's body is read and checked before anything is deleted; when it has one, its options are the
+  // only ones read (a query gracePeriodSeconds is then ignored, even an unparsable one).
+  { name: "create a configmap to delete", argv: ["create", "configmap", "osmt-delete", "-n", "curl"] },
+  {
+    name: "DELETE with a Pod as its body: 400, nothing deleted",
+    argv: ["delete", "--raw", "/api/v1/namespaces/curl/configmaps/osmt-delete", "-f", "-"],
+    input: '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"osmt-delete"}}',
+  },
+  {
+    name: "DELETE with ListOptions as its body: 400",
+    argv: ["delete", "--raw", "/api/v1/namespaces/curl/configmaps/osmt-delete", "-f", "-"],
+    input: '{"apiVersion":"meta.k8s.io/v1","kind":"ListOptions"}',
+  },
+  {
+    name: "DELETE with a string body: 400",
+    argv: ["delete", "--raw", "/api/v1/namespaces/curl/configmaps/osmt-delete", "-f", "-"],
+    input: '"osmt"',
+  },
+  {
+    name: "DELETE with a wrongly typed gracePeriodSeconds in the body: 400",
+    argv: ["delete", "--raw", "/api/v1/namespaces/curl/configmaps/osmt-delete", "-f", "-"],
+    input: '{"gracePeriodSeconds":"0"}',
+  },
+  {
+    name: "DELETE with an unparsable query gracePeriodSeconds: 400",
+    argv: ["delete", "--raw", "/api/v1/namespaces/curl/configmaps/osmt-delete?gracePeriodSeconds=x"],
+  },
+  {
+    name: "DELETE: the body's options are read, not the query's (422 from the body's policy)",
+    argv: [
+      "delete",
+      "--raw",
+      "/api/v1/namespaces/curl/configmaps/osmt-delete?gracePeriodSeconds=x",
+      "-f",
+      "-",
+    ],
+    input: '{"gracePeriodSeconds":0,"propagationPolicy":"Bogus"}',
+  },
+  {
+    name: "the refused DELETEs deleted nothing",
+    argv: ["get", "configmap", "osmt-delete", "-n", "curl", "-o", "name"],
+  },
+  { name: "delete the configmap", argv: ["delete", "configmap", "osmt-delete", "-n", "curl"] },
   { name: "guide: delete namespace curl", argv: ["delete", "namespace", "curl", "--wait=false"] },
 ];
 
