@@ -43,6 +43,13 @@ function patchTraffic(traffic: string): string[] {
   return ["patch", "meshconfig", "osm-mesh-config", "-n", "osm-system", "-p", patch, "--type=merge"];
 }
 
+/** `kubectl delete --raw` of the configmap osmt-delete in curl, with a query and, when given, a body. */
+function rawDelete(name: string, query: string, body?: string): Case {
+  const path = `/api/v1/namespaces/curl/configmaps/osmt-delete${query}`;
+  if (body === undefined) return { name, argv: ["delete", "--raw", path] };
+  return { name, argv: ["delete", "--raw", path, "-f", "-"], input: body };
+}
+
 const CASES: readonly Case[] = [
   {
     name: "create the CRD",
@@ -142,41 +149,24 @@ const CASES: readonly Case[] = [
   // A DELETE's body is read and checked before anything is deleted; when it has one, its options are the
   // only ones read (a query gracePeriodSeconds is then ignored, even an unparsable one).
   { name: "create a configmap to delete", argv: ["create", "configmap", "osmt-delete", "-n", "curl"] },
-  {
-    name: "DELETE with a Pod as its body: 400, nothing deleted",
-    argv: ["delete", "--raw", "/api/v1/namespaces/curl/configmaps/osmt-delete", "-f", "-"],
-    input: '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"osmt-delete"}}',
-  },
-  {
-    name: "DELETE with ListOptions as its body: 400",
-    argv: ["delete", "--raw", "/api/v1/namespaces/curl/configmaps/osmt-delete", "-f", "-"],
-    input: '{"apiVersion":"meta.k8s.io/v1","kind":"ListOptions"}',
-  },
-  {
-    name: "DELETE with a string body: 400",
-    argv: ["delete", "--raw", "/api/v1/namespaces/curl/configmaps/osmt-delete", "-f", "-"],
-    input: '"osmt"',
-  },
-  {
-    name: "DELETE with a wrongly typed gracePeriodSeconds in the body: 400",
-    argv: ["delete", "--raw", "/api/v1/namespaces/curl/configmaps/osmt-delete", "-f", "-"],
-    input: '{"gracePeriodSeconds":"0"}',
-  },
-  {
-    name: "DELETE with an unparsable query gracePeriodSeconds: 400",
-    argv: ["delete", "--raw", "/api/v1/namespaces/curl/configmaps/osmt-delete?gracePeriodSeconds=x"],
-  },
-  {
-    name: "DELETE: the body's options are read, not the query's (422 from the body's policy)",
-    argv: [
-      "delete",
-      "--raw",
-      "/api/v1/namespaces/curl/configmaps/osmt-delete?gracePeriodSeconds=x",
-      "-f",
-      "-",
-    ],
-    input: '{"gracePeriodSeconds":0,"propagationPolicy":"Bogus"}',
-  },
+  rawDelete("DELETE with a Pod as its body: 400, nothing deleted", "", '{"apiVersion":"v1","kind":"Pod"}'),
+  rawDelete(
+    "DELETE with ListOptions as its body: 400",
+    "",
+    '{"apiVersion":"meta.k8s.io/v1","kind":"ListOptions"}',
+  ),
+  rawDelete("DELETE with a string body: 400", "", '"osmt"'),
+  rawDelete(
+    "DELETE with a wrongly typed gracePeriodSeconds in the body: 400",
+    "",
+    '{"gracePeriodSeconds":"0"}',
+  ),
+  rawDelete("DELETE with an unparsable query gracePeriodSeconds: 400", "?gracePeriodSeconds=x"),
+  rawDelete(
+    "DELETE: the body's options are read, not the query's (422 from the body's policy)",
+    "?gracePeriodSeconds=x",
+    '{"gracePeriodSeconds":0,"propagationPolicy":"Bogus"}',
+  ),
   {
     name: "the refused DELETEs deleted nothing",
     argv: ["get", "configmap", "osmt-delete", "-n", "curl", "-o", "name"],
