@@ -32,6 +32,15 @@ const FAR = {
   refused6: "2001:db8::21",
   direct6: "2001:db8::22",
 };
+/** Each far-side address with what should happen to it: `blocked` when not excluded, `open` when excluded. */
+function farSide<B extends string, O extends string>(blocked: B, open: O): [string, B | O][] {
+  return [
+    [FAR.refused4, blocked],
+    [FAR.refused6, blocked],
+    [FAR.direct4, open],
+    [FAR.direct6, open],
+  ];
+}
 const MESH_EXCLUSIONS = [`${FAR.direct4}/32`, `${FAR.direct6}/128`];
 
 /** HTTP on :80 and UDP on :53 (both families) in the external host; each datagram is logged as `udp TOKEN`. */
@@ -83,6 +92,9 @@ while time.time() < deadline:
     icmp = data if v6 else data[(data[0] & 0x0F) * 4:]
     if frm[0] == ip and icmp[0] == (129 if v6 else 0): print("reply"); sys.exit(0)
 print("silent")`;
+
+/** What a root app with CAP_SETUID runs to become the sidecar's uid. */
+const AS_PROXY_UID = ["setpriv", "--reuid", "1500", "--regid", "1500", "--clear-groups"];
 
 /** A bare pod that sleeps, with extra pod-level fields (annotations, securityContext). */
 function podManifest(
@@ -285,12 +297,7 @@ describe("the egress matrix on a running mesh (egress disabled)", {
 
   test("TCP v4/v6: non-excluded refused by the sidecar, excluded direct (200)", async () => {
     await startPod(podManifest("app"));
-    for (const [ip, expected] of [
-      [FAR.refused4, "refused"],
-      [FAR.refused6, "refused"],
-      [FAR.direct4, "200"],
-      [FAR.direct6, "200"],
-    ] as const) {
+    for (const [ip, expected] of farSide("refused", "200")) {
       const { got, observed } = await curl("app", ip);
       const says = explainSays(await explain("app", hostPort(ip, 80)));
       rows.push({ path: `TCP ${hostPort(ip, 80)}`, expected, observed, explain: says });
@@ -302,12 +309,7 @@ describe("the egress matrix on a running mesh (egress disabled)", {
   });
 
   test("UDP v4/v6: non-excluded dropped, excluded received, DNS only to the pod's own resolver", async () => {
-    for (const [ip, expected] of [
-      [FAR.refused4, "dropped"],
-      [FAR.refused6, "dropped"],
-      [FAR.direct4, "received"],
-      [FAR.direct6, "received"],
-    ] as const) {
+    for (const [ip, expected] of farSide("dropped", "received")) {
       const { got, observed } = await udp("app", ip, 53);
       const says = explainSays(await explain("app", hostPort(ip, 53), "udp"));
       rows.push({ path: `UDP ${hostPort(ip, 53)}`, expected, observed, explain: says });
@@ -337,12 +339,7 @@ describe("the egress matrix on a running mesh (egress disabled)", {
   });
 
   test("ICMP v4/v6: non-excluded dropped, excluded answered", async () => {
-    for (const [ip, expected] of [
-      [FAR.refused4, "silent"],
-      [FAR.refused6, "silent"],
-      [FAR.direct4, "reply"],
-      [FAR.direct6, "reply"],
-    ] as const) {
+    for (const [ip, expected] of farSide("silent", "reply")) {
       const observed = await icmp("app", ip);
       const says = explainSays(await explain("app", hostPort(ip, 1), "icmp"));
       rows.push({ path: `ICMP echo ${ip}`, expected, observed, explain: says });
@@ -386,14 +383,7 @@ describe("the egress matrix on a running mesh (egress disabled)", {
   };
 
   test("proxy uid by setuid, default mode: it gets out, and explain, proxy status and an Event say so", async () => {
-    const { got, observed } = await curl("app", FAR.refused4, [
-      "setpriv",
-      "--reuid",
-      "1500",
-      "--regid",
-      "1500",
-      "--clear-groups",
-    ]);
+    const { got, observed } = await curl("app", FAR.refused4, AS_PROXY_UID);
     const out = await explain("app", hostPort(FAR.refused4, 80));
     const status = await osm("proxy", "status", "-n", NS);
     const describe = await until(
@@ -432,14 +422,7 @@ describe("the egress matrix on a running mesh (egress disabled)", {
 
   test("proxy uid by setuid, strict mode: setpriv is not permitted and nothing gets out", async () => {
     await startPod(podManifest("strict", { annotations: { "osm-ts.io/egress-strict": "enabled" } }));
-    const viaSetpriv = await curl("strict", FAR.refused4, [
-      "setpriv",
-      "--reuid",
-      "1500",
-      "--regid",
-      "1500",
-      "--clear-groups",
-    ]);
+    const viaSetpriv = await curl("strict", FAR.refused4, AS_PROXY_UID);
     const plain = await curl("strict", FAR.refused4);
     const out = await explain("strict", hostPort(FAR.refused4, 80));
     rows.push({
