@@ -7,6 +7,7 @@
  * annotations, hence the hash, hence a new ReplicaSet.
  */
 import type { Logger } from "pino";
+import type { Clock } from "../../edge/clock.ts";
 import { type Api, internalContext, jsonEqual } from "../apiserver/api.ts";
 import { nowIso } from "../apiserver/defaults.ts";
 import type { KubeObject } from "../store/store.ts";
@@ -35,13 +36,13 @@ export function resolveIntOrPercent(value: unknown, total: number, roundUp: bool
   return roundUp ? Math.ceil(exact) : Math.floor(exact);
 }
 
-export function startDeploymentController(api: Api, logger: Logger): () => void {
+export function startDeploymentController(api: Api, logger: Logger, clock: Clock): () => void {
   const deployType = typeOf(api, "apps", "deployments");
   const rsType = typeOf(api, "apps", "replicasets");
   const log = logger.child({ controller: "deployment" });
   const ctx = internalContext;
 
-  const record = createRecorder(api, "deployment-controller", log);
+  const record = createRecorder(api, "deployment-controller", log, clock);
 
   const scale = async (rs: Obj, replicas: number, annotations?: Record<string, string>, owner?: Obj) => {
     if (rs.spec.replicas === replicas && !annotations) return;
@@ -232,7 +233,7 @@ export function startDeploymentController(api: Api, logger: Logger): () => void 
     const condition = (type: string, status: string, reason: string, message: string) => {
       const before = previous.find((c) => c.type === type);
       const same = before && before.status === status && before.reason === reason;
-      const t = nowIso();
+      const t = nowIso(clock());
       return {
         type,
         status,
@@ -260,9 +261,9 @@ export function startDeploymentController(api: Api, logger: Logger): () => void 
           `ReplicaSet "${rsName}" has successfully progressed.`,
         );
       const before = previous.find((c) => c.type === "Progressing");
-      const since = before && !progressed ? Date.parse(before.lastUpdateTime) : Date.now();
+      const since = before && !progressed ? Date.parse(before.lastUpdateTime) : clock();
       if (before?.reason === "ProgressDeadlineExceeded" && !progressed) return before;
-      if (Date.now() - since > deadlineMs) {
+      if (clock() - since > deadlineMs) {
         return condition(
           "Progressing",
           "False",
@@ -270,8 +271,8 @@ export function startDeploymentController(api: Api, logger: Logger): () => void 
           `ReplicaSet "${rsName}" has timed out progressing.`,
         );
       }
-      queue.after(`${ns}/${name}`, Math.max(100, since + deadlineMs - Date.now() + 100));
-      const t = nowIso();
+      queue.after(`${ns}/${name}`, Math.max(100, since + deadlineMs - clock() + 100));
+      const t = nowIso(clock());
       return {
         type: "Progressing",
         status: "True",

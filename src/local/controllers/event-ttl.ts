@@ -3,14 +3,21 @@
  * store without bound. Checked once a minute.
  */
 import type { Logger } from "pino";
+import type { Clock } from "../../edge/clock.ts";
 import type { Api } from "../apiserver/api.ts";
 import type { Obj } from "./util.ts";
 
 export const EVENT_TTL_MS = 60 * 60 * 1000;
 
-export function startEventTtl(api: Api, logger: Logger, ttlMs = EVENT_TTL_MS, everyMs = 60_000): () => void {
+export function startEventTtl(
+  api: Api,
+  logger: Logger,
+  clock: Clock,
+  ttlMs = EVENT_TTL_MS,
+  everyMs = 60_000,
+): () => void {
   const prune = () => {
-    const cutoff = Date.now() - ttlMs;
+    const cutoff = clock() - ttlMs;
     let removed = 0;
     for (const e of api.store.list("/events")) {
       const o = e as Obj;

@@ -5,6 +5,7 @@
  * an admission webhook's denial). Best effort: a failure to record is logged, never thrown.
  */
 import type { Logger } from "pino";
+import type { Clock } from "../../edge/clock.ts";
 import { type Api, internalContext, randomSuffix } from "../apiserver/api.ts";
 import { nowIso } from "../apiserver/defaults.ts";
 import type { KubeObject } from "../store/store.ts";
@@ -17,12 +18,13 @@ export type Recorder = (
   message: string,
 ) => Promise<void>;
 
-export function createRecorder(api: Api, component: string, logger: Logger): Recorder {
+export function createRecorder(api: Api, component: string, logger: Logger, clock: Clock): Recorder {
   const eventType = typeOf(api, "", "events");
   return async (involved, type, reason, message) => {
     const meta = involved.metadata as Obj;
     const namespace: string = meta.namespace ?? "default";
-    const now = nowIso();
+    const at = clock();
+    const now = nowIso(at);
     try {
       const same = api.store.list("/events", namespace).find((e) => {
         const o = e as Obj;
@@ -47,7 +49,7 @@ export function createRecorder(api: Api, component: string, logger: Logger): Rec
         eventType,
         namespace,
         {
-          metadata: { name: `${meta.name}.${Date.now().toString(16)}${randomSuffix(3)}`, namespace },
+          metadata: { name: `${meta.name}.${at.toString(16)}${randomSuffix(3)}`, namespace },
           involvedObject: {
             apiVersion: involved.apiVersion,
             kind: involved.kind,

@@ -4,6 +4,7 @@
  * ServiceAccount), garbage collector.
  */
 import type { Logger } from "pino";
+import { type Clock, systemClock } from "../../edge/clock.ts";
 import type { Api } from "../apiserver/api.ts";
 import { startDeploymentController } from "./deployment.ts";
 import { startEndpointsController } from "./endpoints.ts";
@@ -20,14 +21,14 @@ export { startNamespaceController } from "./namespace.ts";
 export { startReplicaSetController } from "./replicaset.ts";
 
 /** Starts every controller; returns the function that stops them all. */
-export function startControllers(api: Api, logger: Logger): () => void {
+export function startControllers(api: Api, logger: Logger, clock: Clock = systemClock): () => void {
   const stops = [
     startNamespaceController(api, logger),
-    startDeploymentController(api, logger),
-    startReplicaSetController(api, logger),
+    startDeploymentController(api, logger, clock),
+    startReplicaSetController(api, logger, clock),
     startEndpointsController(api, logger),
     startGarbageCollector(api, logger),
-    startEventTtl(api, logger),
+    startEventTtl(api, logger, clock),
   ];
   return () => {
     for (const stop of stops) stop();

@@ -3,18 +3,20 @@
  * webhooks such as the sidecar injector see them), deletes the surplus (not-ready and newest first), and
  * writes `status` (replicas, readyReplicas, availableReplicas, observedGeneration).
  */
+
 import type { Logger } from "pino";
+import type { Clock } from "../../edge/clock.ts";
 import { type Api, internalContext, jsonEqual } from "../apiserver/api.ts";
 import type { KubeObject } from "../store/store.ts";
 import { createRecorder } from "./events.ts";
 import { WorkQueue } from "./queue.ts";
 import { controllerOf, isPodActive, isPodReady, type Obj, ownedBy, ownerReference, typeOf } from "./util.ts";
 
-export function startReplicaSetController(api: Api, logger: Logger): () => void {
+export function startReplicaSetController(api: Api, logger: Logger, clock: Clock): () => void {
   const rsType = typeOf(api, "apps", "replicasets");
   const podType = typeOf(api, "", "pods");
   const log = logger.child({ controller: "replicaset" });
-  const record = createRecorder(api, "replicaset-controller", log);
+  const record = createRecorder(api, "replicaset-controller", log, clock);
 
   const reconcile = async (key: string): Promise<void> => {
     const [ns = "", name = ""] = key.split("/");

@@ -91,7 +91,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
         const pod = known.get(uid);
         const view = runtime.view(uid);
         if (!pod || !view || view.terminating) return;
-        const status = buildPodStatus(view, lastStatus.get(uid) ?? pod.status);
+        const status = buildPodStatus(view, new Date(), lastStatus.get(uid) ?? pod.status);
         try {
           await core.patchNamespacedPodStatus({
             name: pod.metadata?.name ?? "",

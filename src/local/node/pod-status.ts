@@ -81,9 +81,8 @@ function condition(type: string, ok: boolean, time: Date, reason?: string): V1Po
 }
 
 /** The full `status` to write for a pod. `previous` keeps transition times of unchanged conditions. */
-export function buildPodStatus(view: PodView, previous?: V1PodStatus): V1PodStatus {
+export function buildPodStatus(view: PodView, now: Date, previous?: V1PodStatus): V1PodStatus {
   const phase = podPhase(view);
-  const now = new Date();
   const containersReady = view.containers.length > 0 && view.containers.every((c) => c.ready);
   const before = new Map((previous?.conditions ?? []).map((c) => [c.type, c]));
   const keep = (c: V1PodCondition): V1PodCondition => {

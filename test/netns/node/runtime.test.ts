@@ -106,7 +106,7 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
     assert.equal(v.initialized, true);
     await waitFor(runtime, uid(pod), () => readFileSync(file, "utf8").includes("main"), "main wrote");
     assert.equal(readFileSync(file, "utf8"), "first\nsecond\nmain\n");
-    const status = buildPodStatus(runtime.view(uid(pod)) as never);
+    const status = buildPodStatus(runtime.view(uid(pod)) as never, new Date());
     assert.equal(status.phase, "Running");
     assert.deepEqual(
       status.initContainerStatuses?.map((c) => [c.name, c.state?.terminated?.reason]),
@@ -127,7 +127,7 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
     });
     runtime.runPod(pod);
     const v = await waitFor(runtime, uid(pod), (x) => x.initFailed, "init failed");
-    const status = buildPodStatus(v);
+    const status = buildPodStatus(v, new Date());
     assert.equal(status.phase, "Failed");
     assert.deepEqual(status.initContainerStatuses?.[0]?.state?.terminated?.exitCode, 3);
     assert.equal(status.initContainerStatuses?.[0]?.state?.terminated?.reason, "Error");
@@ -139,7 +139,7 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
     for (let i = 0; i < 100 && (await leftovers()).includes(sandbox); i++)
       await new Promise((r) => setTimeout(r, 20));
     assert.equal((await leftovers()).includes(sandbox), false);
-    assert.equal(buildPodStatus(runtime.view(uid(pod)) as never).podIP, v.podIPs[0]);
+    assert.equal(buildPodStatus(runtime.view(uid(pod)) as never, new Date()).podIP, v.podIPs[0]);
     await runtime.killPod(uid(pod), 0);
   });
 
@@ -155,7 +155,7 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
       (x) => (x.initContainers[0]?.restartCount ?? 0) >= 2 && "waiting" in (x.initContainers[0]?.state ?? {}),
       "init restarted twice",
     );
-    const init = buildPodStatus(v).initContainerStatuses?.[0];
+    const init = buildPodStatus(v, new Date()).initContainerStatuses?.[0];
     assert.equal(init?.state?.waiting?.reason, "CrashLoopBackOff");
     assert.equal(init?.lastState?.terminated?.exitCode, 1);
     assert.equal(v.initialized, false);
@@ -230,7 +230,7 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
       (x) => "terminated" in (x.containers[0]?.state ?? {}),
       "start error",
     );
-    const t = buildPodStatus(v).containerStatuses?.[0]?.state?.terminated;
+    const t = buildPodStatus(v, new Date()).containerStatuses?.[0]?.state?.terminated;
     assert.equal(t?.reason, "StartError");
     assert.match(t?.message ?? "", /permission denied: directory .* is not searchable by uid 1500/);
     await runtime.killPod(uid(pod), 0);
@@ -249,7 +249,7 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
       (x) => "terminated" in (x.containers[0]?.state ?? {}),
       "start error",
     );
-    const t = buildPodStatus(v).containerStatuses?.[0]?.state?.terminated;
+    const t = buildPodStatus(v, new Date()).containerStatuses?.[0]?.state?.terminated;
     assert.equal(t?.reason, "StartError");
     assert.match(
       t?.message ?? "",
@@ -386,7 +386,7 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
       "web and tcp ready",
     );
     assert.equal(v.containers.find((c) => c.name === "sad")?.ready, false);
-    const status = buildPodStatus(v);
+    const status = buildPodStatus(v, new Date());
     assert.equal(status.phase, "Running");
     const ready = status.conditions?.find((c) => c.type === "Ready");
     assert.equal(ready?.status, "False");

@@ -21,7 +21,7 @@ it("removes events older than the TTL and keeps recent ones", async () => {
     });
     store.put("/events", "default", event("old", Date.now() - 2 * 3600_000));
     store.put("/events", "default", event("new", Date.now()));
-    const stop = startEventTtl(api, logger, 3600_000, 20);
+    const stop = startEventTtl(api, logger, () => Date.now(), 3600_000, 20);
     await new Promise((r) => setTimeout(r, 100));
     stop();
     assert.deepEqual(

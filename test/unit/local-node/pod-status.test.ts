@@ -4,6 +4,9 @@ import { resumeStateOf } from "../../../src/local/node/agent.ts";
 import { buildPodStatus, podPhase } from "../../../src/local/node/pod-status.ts";
 import type { ContainerStateView, ContainerView, PodView } from "../../../src/local/node/pod-worker.ts";
 
+const NOW = new Date("2026-01-01T00:00:00Z");
+const LATER = new Date("2026-01-01T00:05:00Z");
+
 const T = "2026-11-25T10:00:00Z";
 const running: ContainerStateView = { running: { startedAt: T } };
 const ok: ContainerStateView = { terminated: { exitCode: 0, reason: "Completed", finishedAt: T } };
@@ -84,7 +87,7 @@ describe("the pod phase", () => {
 
 describe("the written status", () => {
   test("a running two-container pod is Ready with pod IPs, conditions and container states", () => {
-    const s = buildPodStatus(view({ containers: [c("a", running), c("b", running)] }));
+    const s = buildPodStatus(view({ containers: [c("a", running), c("b", running)] }), NOW);
     assert.equal(s.phase, "Running");
     assert.equal(s.podIP, "198.51.100.2");
     assert.deepEqual(s.podIPs, [{ ip: "198.51.100.2" }, { ip: "2001:db8:1::2" }]);
@@ -115,6 +118,7 @@ describe("the written status", () => {
         initContainers: [c("init", failed)],
         containers: [c("a", { waiting: { reason: "PodInitializing" } })],
       }),
+      NOW,
     );
     assert.equal(s.phase, "Failed");
     assert.deepEqual(s.initContainerStatuses?.[0]?.state?.terminated?.exitCode, 3);
@@ -125,7 +129,10 @@ describe("the written status", () => {
   });
 
   test("a running container still in its startupProbe is neither started nor ready", () => {
-    const s = buildPodStatus(view({ containers: [c("a", running, { startupPassed: false, ready: false })] }));
+    const s = buildPodStatus(
+      view({ containers: [c("a", running, { startupPassed: false, ready: false })] }),
+      NOW,
+    );
     assert.deepEqual(
       s.containerStatuses?.map((x) => [x.started, x.ready]),
       [[false, false]],
@@ -134,11 +141,13 @@ describe("the written status", () => {
   });
 
   test("transition times of unchanged conditions are kept", () => {
-    const first = buildPodStatus(view({ containers: [c("a", running)] }));
+    const first = buildPodStatus(view({ containers: [c("a", running)] }), NOW);
     const old = new Date("2020-01-01T00:00:00Z");
     for (const x of first.conditions ?? []) x.lastTransitionTime = old;
-    const second = buildPodStatus(view({ containers: [c("a", running)] }), first);
+    const second = buildPodStatus(view({ containers: [c("a", running)] }), LATER, first);
     assert.ok(second.conditions?.every((x) => x.lastTransitionTime === old));
+    const notReady = buildPodStatus(view({ containers: [c("a", running, { ready: false })] }), LATER, first);
+    assert.equal(notReady.conditions?.find((x) => x.type === "Ready")?.lastTransitionTime, LATER);
   });
 });
 
