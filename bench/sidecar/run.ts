@@ -18,8 +18,8 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ENVOY_UID } from "../../src/constants.ts";
-import { installRoot, projectNode } from "../../src/sidecar/install-access.ts";
 import { EXCLUDED_V4, EXTERNAL_V4, isRoot, Lab, prepareInstall } from "../../test/netns/sidecar/lab.ts";
+import { installRoot, projectNode } from "../../test/support/install-access.ts";
 
 const RUNS = Number(process.env["RUNS"] ?? 3);
 const SECONDS = Number(process.env["SECONDS_PER_RUN"] ?? 2);

@@ -10,8 +10,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { projectNode } from "../../src/sidecar/install-access.ts";
 import { accessLog, EXTERNAL_V4, isRoot, Lab, MESH_V4 } from "../../test/netns/sidecar/lab.ts";
+import { projectNode } from "../../test/support/install-access.ts";
 
 const { values } = parseArgs({
   options: {

@@ -13,7 +13,6 @@ export {
   parseSidecarInjection,
 } from "./annotations.ts";
 export { meshConfigCrd, meshConfigCrdYaml } from "./crd.ts";
-export { applyJsonPatch, applyMergePatch, type JsonPatchOperation, mergePatch } from "./patch.ts";
 export { buildEffectivePolicy, describeProvenance, type PolicyInputs } from "./policy.ts";
 export {
   canonicalPolicyText,

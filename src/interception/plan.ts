@@ -104,7 +104,6 @@ export function buildPlan(policy: EffectiveTrafficPolicy, options: BuildPlanOpti
       : { v4: buildEgressPayload(ctx, 4), v6: buildEgressPayload(ctx, 6) },
     nft: buildNftPlan(policy, inclusionMode, resolvers),
     podIpMode: policy.localProxyMode === "PodIP",
-    enableEgress: policy.enableEgress,
     resolvers,
   };
 }

@@ -115,5 +115,4 @@ export interface InterceptionPlan {
   readonly resolvers: readonly IpAddress[];
   readonly nft: NftPlan;
   readonly podIpMode: boolean;
-  readonly enableEgress: boolean;
 }

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { projectNode } from "../../../src/sidecar/install-access.ts";
+import { projectNode } from "../../support/install-access.ts";
 import { EXTERNAL_V4, isRoot, Lab, MESH_V4, type Proc } from "./lab.ts";
 
 const skip = isRoot() ? false : "needs root: creates network namespaces and iptables rules";

@@ -23,7 +23,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { SidecarConfigInput } from "../../../src/config/sidecar-api.ts";
 import { ENVOY_UID } from "../../../src/constants.ts";
-import { detectInstallAccess, installRoot, projectNode } from "../../../src/sidecar/install-access.ts";
+import { detectInstallAccess, installRoot, projectNode } from "../../support/install-access.ts";
 
 const ENV = { ...process.env, PATH: `${process.env["PATH"] ?? "/usr/bin:/bin"}:/usr/sbin:/sbin` };
 const fixtures = new URL("./fixtures/", import.meta.url).pathname;

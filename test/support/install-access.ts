@@ -7,7 +7,7 @@
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { nativeAddonPath } from "./native/addon-path.ts";
+import { nativeAddonPath } from "../../src/sidecar/native/addon-path.ts";
 
 /** The repository root this module belongs to. */
 export function installRoot(): string {
