@@ -7,7 +7,7 @@ import {
   validateMeshConfig,
 } from "../../../src/config/index.ts";
 import { ConfigError, ErrorCode, MeshError } from "../../../src/errors.ts";
-import { annotationCases, meshConfig, objectCases, yamlCases } from "./bad-input-cases.ts";
+import { annotationCases, objectCases, yamlCases } from "./bad-input-cases.ts";
 
 /** Runs `fn`, expecting it to throw; returns the error. Also checks that `input` did not change. */
 function rejects(fn: () => unknown, input: unknown): unknown {
