@@ -58,6 +58,11 @@ export const INJECTOR_WEBHOOK_PATH = "/mutate-pod-creation";
 export const ANNOTATION_INTERCEPTION_POLICY_HASH = "osm-ts.io/interception-policy-hash";
 /** Pod annotation the injector writes at admission: the canonical interception policy text the pod was given. */
 export const ANNOTATION_INTERCEPTION_POLICY = "osm-ts.io/interception-policy";
+/**
+ * Pod annotation the injector writes instead of the text when the policy is too large to carry on the pod:
+ * where the policy was computed from (`MeshConfig osm-system/osm-mesh-config generation 7`).
+ */
+export const ANNOTATION_INTERCEPTION_POLICY_SOURCE = "osm-ts.io/interception-policy-source";
 /** Pod annotation the controller maintains: the diff (`+203.0.113.10/32 -10.0.0.0/8`) while the pod is stale. */
 export const ANNOTATION_INTERCEPTION_STALE = "osm-ts.io/interception-stale";
 /** Pod annotation the injector writes: sha256 (hex) of the pod's sidecar token; the controller checks it. */

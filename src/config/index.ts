@@ -16,8 +16,11 @@ export { meshConfigCrd, meshConfigCrdYaml } from "./crd.ts";
 export { buildEffectivePolicy, describeProvenance, type PolicyInputs } from "./policy.ts";
 export {
   canonicalPolicyText,
+  describeSource,
   diffPolicyRecords,
   evaluateStaleness,
+  fitsOnPod,
+  MAX_RECORD_ON_POD,
   type PolicyRecord,
   type PolicyRecording,
   type PolicyStaleness,
@@ -25,10 +28,13 @@ export {
   policyHash,
   RECORDED_FIELDS,
   RECORDED_LIST_FIELDS,
+  type RecordOnPod,
   rebuildRecordedPolicy,
   recordedOn,
   recordingAnnotations,
+  recordingOf,
   recordPolicy,
+  unrecordedReason,
 } from "./policy-record.ts";
 export type {
   CidrEntry,

@@ -6,7 +6,11 @@
  * that differs from the current one means the pod must be recreated. Pure.
  */
 import { createHash } from "node:crypto";
-import { ANNOTATION_INTERCEPTION_POLICY, ANNOTATION_INTERCEPTION_POLICY_HASH } from "../constants.ts";
+import {
+  ANNOTATION_INTERCEPTION_POLICY,
+  ANNOTATION_INTERCEPTION_POLICY_HASH,
+  ANNOTATION_INTERCEPTION_POLICY_SOURCE,
+} from "../constants.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
 import { buildEffectivePolicy } from "./policy.ts";
 import type { CidrEntry, EffectiveTrafficPolicy } from "./policy-types.ts";
@@ -104,21 +108,69 @@ export function recordPolicy(policy: EffectiveTrafficPolicy): PolicyRecording {
   return { text, hash: sha256(text) };
 }
 
-/** The pod annotations that carry a recording. */
-export function recordingAnnotations(recording: PolicyRecording): Record<string, string> {
+/** The recording of a text received from elsewhere (osm-init checks it against the hash on its pod). */
+export function recordingOf(text: string): PolicyRecording {
+  return { text, hash: sha256(text) };
+}
+
+/**
+ * The largest record carried on the pod (about 500 /32 exclusions). A larger one stays off the pod object, which
+ * keeps it small whatever the list size: the pod records the hash and where the policy came from, and osm-init
+ * fetches the text by its hash (`osm interception init`).
+ */
+export const MAX_RECORD_ON_POD = 8 * 1024;
+
+/** True when the recording travels on the pod (its text in the annotation, osm-init's script in the PodSpec). */
+export function fitsOnPod(recording: PolicyRecording): boolean {
+  return recording.text.length <= MAX_RECORD_ON_POD;
+}
+
+/** Where a policy was computed from, as recorded on a pod whose record does not fit on it. */
+export function describeSource(meshConfig: MeshConfig): string {
+  const { name, namespace, generation } = (meshConfig.metadata ?? {}) as {
+    name?: unknown;
+    namespace?: unknown;
+    generation?: unknown;
+  };
+  const at = typeof generation === "number" ? ` generation ${generation}` : "";
+  return `MeshConfig ${String(namespace ?? "")}/${String(name ?? "")}${at}`;
+}
+
+/** The pod annotations that carry a recording: the hash, and the text or (too large) where it came from. */
+export function recordingAnnotations(recording: PolicyRecording, source: string): Record<string, string> {
   return {
     [ANNOTATION_INTERCEPTION_POLICY_HASH]: recording.hash,
-    [ANNOTATION_INTERCEPTION_POLICY]: recording.text,
+    ...(fitsOnPod(recording)
+      ? { [ANNOTATION_INTERCEPTION_POLICY]: recording.text }
+      : { [ANNOTATION_INTERCEPTION_POLICY_SOURCE]: source }),
   };
 }
 
+/** The recording on a pod, as far as the pod carries it. */
+export interface RecordOnPod {
+  readonly hash: string;
+  /** The canonical text, when it fitted on the pod. */
+  readonly text: string | undefined;
+  /** Where the policy came from, when its text did not fit. */
+  readonly source: string | undefined;
+}
+
 /** The recording on a pod, from its annotations; undefined when the injector recorded none. */
-export function recordedOn(
-  annotations: Readonly<Record<string, string>>,
-): { readonly hash: string; readonly text: string | undefined } | undefined {
+export function recordedOn(annotations: Readonly<Record<string, string>>): RecordOnPod | undefined {
   const hash = annotations[ANNOTATION_INTERCEPTION_POLICY_HASH];
   if (hash === undefined) return undefined;
-  return { hash: hash.trim(), text: annotations[ANNOTATION_INTERCEPTION_POLICY] };
+  return {
+    hash: hash.trim(),
+    text: annotations[ANNOTATION_INTERCEPTION_POLICY],
+    source: annotations[ANNOTATION_INTERCEPTION_POLICY_SOURCE],
+  };
+}
+
+/** Why a recorded policy cannot be shown: its text was never on the pod (too large), or it was lost. */
+export function unrecordedReason(recorded: RecordOnPod): string {
+  return recorded.source === undefined
+    ? `the recorded policy text ${ANNOTATION_INTERCEPTION_POLICY} is missing`
+    : `the policy it was admitted with (from ${recorded.source}, larger than ${MAX_RECORD_ON_POD / 1024} KiB, so only its hash is on the pod) can no longer be reconstructed`;
 }
 
 function entriesAt(value: unknown): string[] {
@@ -231,7 +283,7 @@ export function evaluateStaleness(
   if (current.hash === recorded.hash) return { state: "current", hash: current.hash };
   const diff =
     recorded.text === undefined
-      ? [`(the recorded policy text ${ANNOTATION_INTERCEPTION_POLICY} is missing)`]
+      ? [`(${unrecordedReason(recorded)})`]
       : diffPolicyRecords(recorded.text, current.text);
   return {
     state: "stale",

@@ -78,6 +78,8 @@ export class ControllerCore {
   #meshConfig: MeshConfig | undefined;
   #meshConfigKey = "";
   #stale: StalePodReport[] = [];
+  /** hash → canonical text of every current pod policy (memoised texts: the map adds no copies). */
+  #policies = new Map<string, string>();
   #timer: NodeJS.Timeout | undefined;
   #resync: NodeJS.Timeout | undefined;
   #stopped = false;
@@ -147,6 +149,14 @@ export class ControllerCore {
 
   stalePods(): readonly StalePodReport[] {
     return this.#stale;
+  }
+
+  /**
+   * The canonical policy text whose sha256 is `hash`, if a pod runs (or is about to start with) it under the
+   * current MeshConfig: what osm-init fetches when its policy was too large for the pod object.
+   */
+  interceptionPolicy(hash: string): string | undefined {
+    return this.#policies.get(hash);
   }
 
   /** Runs a reconcile soon, once per burst of events. */
@@ -255,6 +265,7 @@ export class ControllerCore {
     const stale: StalePodReport[] = [];
     const failing = new Set<string>();
     const meshedLive: V1Pod[] = [];
+    const policies = new Map<string, string>();
     for (const pod of pods) {
       const key = podKey(pod);
       const annotations = pod.metadata?.annotations ?? {};
@@ -263,13 +274,16 @@ export class ControllerCore {
         if (hub.set(key, content, contentKey)) metrics.configVersions.inc();
       }
       const namespace = namespaceByName.get(pod.metadata?.namespace ?? "");
-      const verdict = evaluateStaleness(annotations, () =>
-        recompute({
+      let recording: PolicyRecording | undefined;
+      const verdict = evaluateStaleness(annotations, () => {
+        recording = recompute({
           podAnnotations: annotations,
           namespaceAnnotations: namespace?.metadata?.annotations ?? {},
-        }),
-      );
+        });
+        return recording;
+      });
       if (verdict === undefined) continue;
+      if (verdict.state === "current" && recording) policies.set(recording.hash, recording.text);
       if (isLive(pod)) meshedLive.push(pod);
       if (verdict.state === "stale") {
         stale.push({
@@ -300,6 +314,7 @@ export class ControllerCore {
     for (const key of hub.keys()) if (!seen.has(key)) hub.delete(key);
     stale.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
     this.#stale = stale;
+    this.#policies = policies;
     this.#failing = failing;
     metrics.meshedPods.set(seen.size);
     metrics.stalePods.set(stale.length);

@@ -15,6 +15,8 @@ import { authenticateSidecar } from "./sidecar-auth.ts";
 export const STALE_PODS_PATH = "/v1/pods/stale";
 /** apiVersion of the stale-pod report document. */
 export const STALE_REPORT_API_VERSION = "osm-ts.io/controller/v1";
+/** Path prefix of a pod policy by its hash (`osm interception init` fetches it). */
+export const INTERCEPTION_POLICY_PATH = "/v1/interception-policies/";
 /** Upper bound on a long-poll, whatever the client asks (keeps idle connections bounded). */
 export const MAX_LONG_POLL_SECONDS = 300;
 
@@ -33,6 +35,8 @@ export interface HttpApiState {
   /** True once every informer has listed and the MeshConfig is known (configs are complete). */
   isReady(): boolean;
   stalePods(): readonly StalePodReport[];
+  /** The canonical policy text with this sha256 that a current pod runs, if any. */
+  interceptionPolicy(hash: string): string | undefined;
 }
 
 export interface HttpApiOptions {
@@ -133,6 +137,27 @@ async function handleSidecarConfig(
   }
 }
 
+/**
+ * A pod policy by its sha256. Not secret (CIDRs and ports, like the stale report), and content-addressed: the
+ * caller checks the text against the hash it already has, so this answer cannot change what a pod enforces.
+ */
+function sendPolicy(res: ServerResponse, hash: string, state: HttpApiState): void {
+  if (!/^[0-9a-f]{64}$/.test(hash)) {
+    sendJson(res, 400, { error: `${JSON.stringify(hash)} is not a sha256 (64 lowercase hex digits)` });
+    return;
+  }
+  const text = state.isReady() ? state.interceptionPolicy(hash) : undefined;
+  if (text !== undefined) {
+    sendText(res, 200, text, "application/json");
+    return;
+  }
+  // Not yet (caches syncing, or the new pod not reconciled yet), or no longer (the MeshConfig changed since).
+  res.setHeader("retry-after", "1");
+  sendJson(res, 404, {
+    error: `no pod runs an interception policy with hash ${hash} under the current MeshConfig${state.isReady() ? "" : " (the controller is starting)"}`,
+  });
+}
+
 /** Routes one request. Exported for tests that drive it without a socket. */
 export async function handleRequest(
   req: IncomingMessage,
@@ -142,6 +167,10 @@ export async function handleRequest(
   const url = new URL(req.url ?? "/", "http://controller.invalid");
   if (req.method !== "GET" && req.method !== "HEAD") {
     sendJson(res, 405, { error: `method ${req.method} not allowed` });
+    return;
+  }
+  if (url.pathname.startsWith(INTERCEPTION_POLICY_PATH)) {
+    sendPolicy(res, url.pathname.slice(INTERCEPTION_POLICY_PATH.length), options.state);
     return;
   }
   switch (url.pathname) {

@@ -160,6 +160,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
       lookupPod: (namespace, name) => core.lookupPod(namespace, name),
       isReady: () => core.isReady(),
       stalePods: () => core.stalePods(),
+      interceptionPolicy: (hash) => core.interceptionPolicy(hash),
     },
   });
   logger.info({ url: http.url, osmNamespace, meshName }, "controller API listening");

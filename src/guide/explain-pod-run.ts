@@ -11,9 +11,10 @@ import {
   rebuildRecordedPolicy,
   recordedOn,
   recordPolicy,
+  unrecordedReason,
 } from "../config/index.ts";
 import {
-  ANNOTATION_INTERCEPTION_POLICY,
+  ANNOTATION_INTERCEPTION_POLICY_HASH,
   DEFAULT_OSM_NAMESPACE,
   ENVOY_UNIQUE_ID_LABEL_NAME,
   LABEL_MONITORED_BY,
@@ -148,11 +149,10 @@ export async function explainPodReport(
   }
   const annotations = pod.metadata?.annotations ?? {};
   const recorded = recordedOn(annotations);
-  const recordedText = recorded?.text;
-  if (recorded === undefined || recordedText === undefined) {
+  if (recorded === undefined) {
     throw new MeshError(
       ErrorCode.NotFound,
-      `pod ${options.namespace}/${options.pod} has no recorded interception policy (annotation ${ANNOTATION_INTERCEPTION_POLICY}): it was not injected by osm-ts`,
+      `pod ${options.namespace}/${options.pod} has no recorded interception policy (annotation ${ANNOTATION_INTERCEPTION_POLICY_HASH}): it was not injected by osm-ts`,
       { hint: "add its namespace with `osm namespace add`, then restart the pod" },
     );
   }
@@ -165,10 +165,25 @@ export async function explainPodReport(
   });
   const verdict = evaluateStaleness(annotations, () => recordPolicy(current));
   const staleDiff = verdict?.state === "stale" ? verdict.diff : [];
-  const stale = staleDiff.length > 0;
-  const policy = stale
-    ? rebuildRecordedPolicy(recordedText, annotations, nsAnnotations, meshConfig)
-    : current;
+  const owner =
+    pod.metadata?.ownerReferences?.find((r) => r.controller) ?? pod.metadata?.ownerReferences?.[0];
+  const restart = restartCommand(
+    options.namespace,
+    options.pod,
+    owner ? { kind: owner.kind, name: owner.name } : undefined,
+    pod.metadata?.labels?.["pod-template-hash"],
+  );
+  let policy = current;
+  if (staleDiff.length > 0) {
+    if (recorded.text === undefined) {
+      throw new MeshError(
+        ErrorCode.Conflict,
+        `pod ${options.namespace}/${options.pod} is stale (the current MeshConfig gives another policy) and ${unrecordedReason(recorded)}, so its rules cannot be explained`,
+        { hint: `restart it to run the current policy: ${restart}` },
+      );
+    }
+    policy = rebuildRecordedPolicy(recorded.text, annotations, nsAnnotations, meshConfig);
+  }
   // IPv6 always (osm-init covers it in every pod that has it); the resolvers the egress filter lets DNS reach
   // are the pod's own (osm-init read its /etc/resolv.conf), the host's until the pod's can be read.
   const planWith = (resolvConf: string) =>
@@ -209,8 +224,6 @@ export async function explainPodReport(
   );
   const meshService =
     explanation.verdict === "outbound-sidecar" ? await findMeshService(core, destination) : undefined;
-  const owner =
-    pod.metadata?.ownerReferences?.find((r) => r.controller) ?? pod.metadata?.ownerReferences?.[0];
   return {
     namespace: options.namespace,
     pod: options.pod,
@@ -220,14 +233,7 @@ export async function explainPodReport(
     outcome: sidecarOutcome(destination, meshService, meshConfig.spec.traffic.enableEgress),
     proxyUidPaths: meshConfig.spec.traffic.enableEgress ? [] : proxyUidPaths(pod),
     staleDiff,
-    restart: stale
-      ? restartCommand(
-          options.namespace,
-          options.pod,
-          owner ? { kind: owner.kind, name: owner.name } : undefined,
-          pod.metadata?.labels?.["pod-template-hash"],
-        )
-      : undefined,
+    restart: staleDiff.length > 0 ? restart : undefined,
     kernel,
   };
 }

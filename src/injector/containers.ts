@@ -23,18 +23,40 @@ function fieldEnv(name: string, fieldPath: string): V1EnvVar {
   return { name, valueFrom: { fieldRef: { apiVersion: "v1", fieldPath } } };
 }
 
-/** `osm-init`: `/bin/sh -c <script>`, NET_ADMIN, root, privileged from MeshConfig, POD_IP from the downward API. */
+/** What osm-init runs: OSM's `/bin/sh -c <script>`, or (a policy too large for argv) `osm interception init`. */
+export interface InitRun {
+  readonly command: string[];
+  readonly args: string[];
+}
+
+/** OSM's: the whole script in the PodSpec. */
+export function initScriptRun(script: string): InitRun {
+  return { command: ["/bin/sh"], args: ["-c", script] };
+}
+
+/**
+ * A policy too large for argv (and for the pod object): osm-init fetches its text from the controller by the
+ * hash recorded on the pod, checks the hash, and programs the rules through stdin (`osm interception init`).
+ */
+export function fetchPolicyRun(options: InjectorOptions, hash: string): InitRun {
+  return {
+    command: [...options.osmCommand, "interception", "init"],
+    args: ["--controller", options.controllerUrl, "--policy-hash", hash, "--backend", options.initBackend],
+  };
+}
+
+/** `osm-init`: NET_ADMIN, root, privileged from MeshConfig, POD_IP from the downward API. */
 export function buildInitContainer(input: {
   image: string;
-  script: string;
+  run: InitRun;
   meshConfig: MeshConfig;
   options: InjectorOptions;
 }): V1Container {
   return {
     name: INIT_CONTAINER_NAME,
     image: input.image,
-    command: ["/bin/sh"],
-    args: ["-c", input.script],
+    command: input.run.command,
+    args: input.run.args,
     // Present always since v1.2 (PodIP mode DNATs to $POD_IP, which the script's shell expands).
     env: [fieldEnv("POD_IP", "status.podIP")],
     imagePullPolicy: input.options.imagePullPolicy,

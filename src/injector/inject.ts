@@ -5,7 +5,13 @@
  */
 import { createHash } from "node:crypto";
 import type { V1Container, V1Namespace, V1Pod } from "@kubernetes/client-node";
-import { buildEffectivePolicy, recordingAnnotations, recordPolicy } from "../config/index.ts";
+import {
+  buildEffectivePolicy,
+  describeSource,
+  fitsOnPod,
+  recordingAnnotations,
+  recordPolicy,
+} from "../config/index.ts";
 import {
   ANNOTATION_EGRESS_STRICT,
   ANNOTATION_METRICS,
@@ -18,7 +24,7 @@ import {
 } from "../constants.ts";
 import { isMeshError } from "../errors.ts";
 import { renderInitScript } from "../interception/index.ts";
-import { buildInitContainer, buildSidecarContainer } from "./containers.ts";
+import { buildInitContainer, buildSidecarContainer, fetchPolicyRun, initScriptRun } from "./containers.ts";
 import { decideInjection } from "./decision.ts";
 import { appendContainers, setMetadataEntries } from "./patch.ts";
 import {
@@ -156,11 +162,26 @@ export function injectPod(input: InjectionInput): InjectionResult {
         );
       }
     }
-    const script = renderInitScript(policy, { backend: options.initBackend });
-    initContainers.push(buildInitContainer({ image: initImage as string, script, meshConfig, options }));
     const recording = recordPolicy(policy);
     hash = recording.hash;
-    Object.assign(annotations, recordingAnnotations(recording));
+    Object.assign(annotations, recordingAnnotations(recording, describeSource(meshConfig)));
+    // A policy that fits on the pod is OSM's init container with the whole script; a larger one would not fit
+    // in argv (E2BIG) nor on the pod object, so osm-init (the sidecar's image: it runs osm) fetches it.
+    initContainers.push(
+      fitsOnPod(recording)
+        ? buildInitContainer({
+            image: initImage as string,
+            run: initScriptRun(renderInitScript(policy, { backend: options.initBackend })),
+            meshConfig,
+            options,
+          })
+        : buildInitContainer({
+            image: sidecarImage,
+            run: fetchPolicyRun(options, hash),
+            meshConfig,
+            options,
+          }),
+    );
   }
   annotations[ANNOTATION_SIDECAR_TOKEN_HASH] = sha256Hex(seeds.sidecarToken);
   const metrics = metricsEnabled(namespace);

@@ -1,6 +1,8 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import pino from "pino";
+import { defaultMeshConfig, rebuildRecordedPolicy } from "../../config/index.ts";
+import { fetchPolicyText } from "../../controller/policy-fetch.ts";
 import { createProcessRunner } from "../../edge/command-runner.ts";
 import { ErrorCode, MeshError } from "../../errors.ts";
 import {
@@ -18,7 +20,7 @@ import {
 } from "../../interception/index.ts";
 import { collect, loadPolicy } from "./interception-input.ts";
 
-/** The egress filter lets DNS reach these (egress disabled): the resolvers of /etc/resolv.conf, as in a pod. */
+/** The egress filter lets DNS reach these (egress disabled): the resolvers of /etc/resolv.conf (a pod's own in osm-init). */
 function hostResolvers() {
   try {
     return parseResolvConf(readFileSync("/etc/resolv.conf", "utf8"));
@@ -140,6 +142,34 @@ export function registerInterception(program: Command): void {
     }
     process.stdout.write(`in sync (${o.variant})\n`);
   });
+
+  interception
+    .command("init")
+    .description(
+      "osm-init for a policy too large for the PodSpec: fetch it from the controller by its hash, check the hash, program it (fails closed)",
+    )
+    .requiredOption("--controller <url>", "the controller's base URL")
+    .requiredOption(
+      "--policy-hash <sha256>",
+      "the hash recorded on the pod (osm-ts.io/interception-policy-hash)",
+    )
+    .addOption(
+      new Option("--backend <backend>", "iptables: iptables-restore only; auto/nftables: nft when it works")
+        .choices(["auto", "nftables", "iptables"])
+        .default("auto"),
+    )
+    .option("--timeout <seconds>", "how long to wait for the controller", (v) => Number(v), 120)
+    .action(async (flags: { controller: string; policyHash: string; backend: string; timeout: number }) => {
+      const started = performance.now();
+      const text = await fetchPolicyText(flags.controller, flags.policyHash, flags.timeout * 1000);
+      // The record holds every list merged, so it stands in for the MeshConfig; IPv6 whenever the pod has it.
+      const policy = rebuildRecordedPolicy(text, {}, {}, defaultMeshConfig());
+      const plan = buildPlan(policy, { ipv6: existsSync("/proc/net/if_inet6"), resolvers: hostResolvers() });
+      const o = await engine({ backend: flags.backend === "iptables" ? "iptables" : "auto" });
+      await applyInterception(plan, o);
+      const ms = Math.round(performance.now() - started);
+      process.stdout.write(`applied policy ${flags.policyHash.slice(0, 16)} (${o.variant}) in ${ms} ms\n`);
+    });
 
   interception
     .command("cleanup")

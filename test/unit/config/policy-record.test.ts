@@ -3,8 +3,11 @@ import { test } from "node:test";
 import {
   buildEffectivePolicy,
   defaultMeshConfig,
+  describeSource,
   diffPolicyRecords,
   evaluateStaleness,
+  fitsOnPod,
+  MAX_RECORD_ON_POD,
   type MeshConfig,
   type PolicyRecording,
   parsePolicyRecord,
@@ -33,17 +36,18 @@ function recordingFor(
   };
   return recordPolicy(buildEffectivePolicy(meshConfig, { podAnnotations }));
 }
+const SOURCE = "MeshConfig osm-system/osm-mesh-config generation 3";
 const textFor = (traffic: Partial<MeshConfig["spec"]["traffic"]>) => recordingFor(traffic).text;
 
 test("the recording is the canonical text and its sha256, on the two annotations, read back as given", () => {
   const recording = recordingFor({ outboundIPRangeExclusionList: ["10.0.0.0/8"] });
   assert.match(recording.hash, /^[0-9a-f]{64}$/);
-  const annotations = recordingAnnotations(recording);
+  const annotations = recordingAnnotations(recording, SOURCE);
   assert.deepEqual(Object.keys(annotations).sort(), [
     ANNOTATION_INTERCEPTION_POLICY,
     ANNOTATION_INTERCEPTION_POLICY_HASH,
   ]);
-  assert.deepEqual(recordedOn({ ...annotations, other: "x" }), recording);
+  assert.deepEqual(recordedOn({ ...annotations, other: "x" }), { ...recording, source: undefined });
   assert.equal(recordedOn({ other: "x" }), undefined);
   assert.deepEqual(parsePolicyRecord(recording.text).lists.outboundIPRangeExclusions, ["10.0.0.0/8"]);
 });
@@ -118,7 +122,7 @@ test("staleness: no recording, no verdict; equal hashes, current", () => {
     undefined,
   );
   assert.deepEqual(
-    evaluateStaleness(recordingAnnotations(recording), () => recording),
+    evaluateStaleness(recordingAnnotations(recording, SOURCE), () => recording),
     { state: "current", hash: recording.hash },
   );
 });
@@ -127,7 +131,7 @@ test("staleness: a different hash is stale with what recreating the pod would ad
   const recorded = recordingFor({ outboundIPRangeExclusionList: ["10.0.0.0/8"] });
   const current = recordingFor({ outboundIPRangeExclusionList: ["203.0.113.10/32"] });
   assert.deepEqual(
-    evaluateStaleness(recordingAnnotations(recorded), () => current),
+    evaluateStaleness(recordingAnnotations(recorded, SOURCE), () => current),
     {
       state: "stale",
       recordedHash: recorded.hash,
@@ -156,4 +160,27 @@ test("staleness: a recomputation that throws is an error verdict with its reason
     throw new Error("bad annotation");
   });
   assert.deepEqual(verdict, { state: "error", reason: "bad annotation" });
+});
+
+test("a record larger than MAX_RECORD_ON_POD stays off the pod: the hash and its source only", () => {
+  const list = Array.from({ length: 2000 }, (_, i) => `10.${i >> 8}.${i & 255}.${0}/32`);
+  const big = recordingFor({ outboundIPRangeExclusionList: list });
+  assert.ok(big.text.length > MAX_RECORD_ON_POD && !fitsOnPod(big));
+  const annotations = recordingAnnotations(big, SOURCE);
+  assert.deepEqual(recordedOn(annotations), { hash: big.hash, text: undefined, source: SOURCE });
+  assert.deepEqual(
+    evaluateStaleness(annotations, () => big),
+    { state: "current", hash: big.hash },
+  );
+  const now = recordingFor({ outboundIPRangeExclusionList: list.slice(1) });
+  const verdict = evaluateStaleness(annotations, () => now);
+  assert.deepEqual(verdict?.state === "stale" ? verdict.diff : [], [
+    `(the policy it was admitted with (from ${SOURCE}, larger than 8 KiB, so only its hash is on the pod) can no longer be reconstructed)`,
+  ]);
+});
+
+test("describeSource names the MeshConfig and its generation", () => {
+  const base = defaultMeshConfig();
+  const mc = { ...base, metadata: { name: "osm-mesh-config", namespace: "osm-system", generation: 3 } };
+  assert.equal(describeSource(mc), SOURCE);
 });

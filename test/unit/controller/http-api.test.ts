@@ -1,11 +1,17 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { after, before, test } from "node:test";
 import type { V1Pod } from "@kubernetes/client-node";
 import pino from "pino";
 import { parseSidecarConfig, SIDECAR_CONFIG_PATH } from "../../../src/config/sidecar-api.ts";
 import { ANNOTATION_SIDECAR_TOKEN_HASH } from "../../../src/constants.ts";
 import { ConfigHub } from "../../../src/controller/config-hub.ts";
-import { type RunningHttpApi, STALE_PODS_PATH, startHttpApi } from "../../../src/controller/http-api.ts";
+import {
+  INTERCEPTION_POLICY_PATH,
+  type RunningHttpApi,
+  STALE_PODS_PATH,
+  startHttpApi,
+} from "../../../src/controller/http-api.ts";
 import { createControllerMetrics } from "../../../src/controller/metrics.ts";
 import { hashSidecarToken } from "../../../src/controller/sidecar-auth.ts";
 
@@ -26,6 +32,8 @@ const pods: Record<string, V1Pod> = {
     },
   },
 };
+const POLICY_TEXT = '{"format":"osm-ts/interception-policy/v1"}';
+const POLICY_HASH = createHash("sha256").update(POLICY_TEXT).digest("hex");
 const hub = new ConfigHub();
 let ready = false;
 let api: RunningHttpApi;
@@ -43,6 +51,7 @@ before(async () => {
       stalePods: () => [
         { namespace: "curl", name: "a", recordedHash: "h1", currentHash: "h2", diff: ["+203.0.113.10/32"] },
       ],
+      interceptionPolicy: (hash) => (hash === POLICY_HASH ? POLICY_TEXT : undefined),
     },
   });
 });
@@ -139,4 +148,22 @@ test("the stale report, metrics and health endpoints answer", async () => {
   assert.equal((await fetch(`${api.url}/health/ready`)).status, 200);
   assert.equal((await fetch(`${api.url}/nope`)).status, 404);
   assert.equal((await fetch(`${api.url}/healthz`, { method: "POST" })).status, 405);
+});
+
+test("a pod policy is served by its hash once ready; unknown hashes are 404 with retry-after, bad ones 400", async () => {
+  ready = true;
+  const ok = await fetch(`${api.url}${INTERCEPTION_POLICY_PATH}${POLICY_HASH}`);
+  assert.equal(ok.status, 200);
+  assert.equal(await ok.text(), POLICY_TEXT);
+  const unknown = await fetch(`${api.url}${INTERCEPTION_POLICY_PATH}${"0".repeat(64)}`);
+  assert.equal(unknown.status, 404);
+  assert.equal(unknown.headers.get("retry-after"), "1");
+  assert.match(((await unknown.json()) as { error: string }).error, /under the current MeshConfig/);
+  const bad = await fetch(`${api.url}${INTERCEPTION_POLICY_PATH}xyz`);
+  assert.equal(bad.status, 400);
+  await bad.text();
+  ready = false;
+  const starting = await fetch(`${api.url}${INTERCEPTION_POLICY_PATH}${POLICY_HASH}`);
+  assert.equal(starting.status, 404);
+  assert.match(((await starting.json()) as { error: string }).error, /controller is starting/);
 });

@@ -315,6 +315,37 @@ describe("the sidecar container, labels and annotations", () => {
     });
   }
 
+  test("a policy too large for the pod (100,000 exclusions) is fetched by hash: small pod, no argv script", () => {
+    // 100,000 distinct, non-adjacent /32s (every other address from 10.0.0.0): nothing aggregates.
+    const list = Array.from({ length: 100_000 }, (_, i) => {
+      const n = 0x0a000000 + 2 * i;
+      return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}/32`;
+    });
+    const mc = meshConfig({ traffic: { outboundIPRangeExclusionList: list } });
+    const result = run({ meshConfig: mc });
+    assert.ok(result.kind === "inject");
+    assert.ok(JSON.stringify(result.patch).length < 8 * 1024, "the patch stays small");
+    const { pod: p } = injected({ meshConfig: mc });
+    const init = container(p, "osm-init", true);
+    const hash = policyHash(
+      buildEffectivePolicy(mc, { namespaceAnnotations: namespace().metadata?.annotations ?? {} }),
+    );
+    assert.deepEqual(init.command, [...OPTIONS.osmCommand, "interception", "init"]);
+    assert.deepEqual(init.args, [
+      "--controller",
+      OPTIONS.controllerUrl,
+      "--policy-hash",
+      hash,
+      "--backend",
+      OPTIONS.initBackend,
+    ]);
+    assert.deepEqual(init.securityContext?.capabilities, { add: ["NET_ADMIN"] });
+    const a = p.metadata?.annotations ?? {};
+    assert.equal(a["osm-ts.io/interception-policy-hash"], hash);
+    assert.equal(a["osm-ts.io/interception-policy"], undefined);
+    assert.equal(a["osm-ts.io/interception-policy-source"], "MeshConfig osm-system/osm-mesh-config");
+  });
+
   test("a namespace without the metrics annotation gets no Prometheus annotations", () => {
     const { pod: p } = injected();
     assert.equal(p.metadata?.annotations?.["prometheus.io/scrape"], undefined);
