@@ -116,8 +116,41 @@ describe(`a mesh with ${COUNT} exclusions`, { skip: rootSkip, concurrency: false
     const netns = /netns (\S+?),/.exec(ext.stdout)?.[1] ?? "";
     server = spawn("ip", ["netns", "exec", netns, process.execPath, "-e", SERVER], { stdio: "ignore" });
 
-    // The patch is 1.8 MB: too long for one argv string (kubectl -p would fail with E2BIG), so from a file.
+    // The patch is 1.7 MB: too long for one argv string (kubectl -p would fail with E2BIG), so from a file.
     const patchFile = join(dir, "exclusions.json");
+    if (testEngine() === "kubernetes") {
+      // What a user gets past the real limit: etcd's refusal, and the stored MeshConfig unchanged.
+      writeFileSync(
+        patchFile,
+        JSON.stringify({ spec: { traffic: { outboundIPRangeExclusionList: exclusionList(100_000) } } }),
+      );
+      const refused = await run(
+        "kubectl",
+        [
+          "patch",
+          "meshconfig",
+          "osm-mesh-config",
+          "-n",
+          "osm-system",
+          "--type=merge",
+          "--patch-file",
+          patchFile,
+        ],
+        { env, timeoutMs: 120_000 },
+      );
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /Error from server: etcdserver: request is too large/);
+      const stored = await kubectl(
+        "get",
+        "meshconfig",
+        "osm-mesh-config",
+        "-n",
+        "osm-system",
+        "-o",
+        "jsonpath={.spec.traffic.outboundIPRangeExclusionList}",
+      );
+      assert.equal(stored.stdout, "[]");
+    }
     writeFileSync(
       patchFile,
       JSON.stringify({
