@@ -78,6 +78,19 @@ describe(`a mesh with ${COUNT} exclusions`, { skip: rootSkip, concurrency: false
   let pod = "";
   const kubectl = (...args: string[]) => run("kubectl", args, { env });
   const osm = (...args: string[]) => run(OSM, args, { env });
+  /**
+   * `kubectl patch` of the MeshConfig's traffic section. The patch is megabytes: too long for one argv string
+   * (`kubectl patch -p` would fail with E2BIG), so it goes through a file.
+   */
+  const patchTraffic = (traffic: Record<string, unknown>) => {
+    const file = join(dir, "patch.json");
+    writeFileSync(file, JSON.stringify({ spec: { traffic } }));
+    return run(
+      "kubectl",
+      ["patch", "meshconfig", "osm-mesh-config", "-n", "osm-system", "--type=merge", "--patch-file", file],
+      { env, timeoutMs: 120_000 },
+    );
+  };
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "osmt-xl-"));
@@ -116,28 +129,9 @@ describe(`a mesh with ${COUNT} exclusions`, { skip: rootSkip, concurrency: false
     const netns = /netns (\S+?),/.exec(ext.stdout)?.[1] ?? "";
     server = spawn("ip", ["netns", "exec", netns, process.execPath, "-e", SERVER], { stdio: "ignore" });
 
-    // The patch is 1.7 MB: too long for one argv string (kubectl -p would fail with E2BIG), so from a file.
-    const patchFile = join(dir, "exclusions.json");
     if (testEngine() === "kubernetes") {
       // What a user gets past the real limit: etcd's refusal, and the stored MeshConfig unchanged.
-      writeFileSync(
-        patchFile,
-        JSON.stringify({ spec: { traffic: { outboundIPRangeExclusionList: exclusionList(100_000) } } }),
-      );
-      const refused = await run(
-        "kubectl",
-        [
-          "patch",
-          "meshconfig",
-          "osm-mesh-config",
-          "-n",
-          "osm-system",
-          "--type=merge",
-          "--patch-file",
-          patchFile,
-        ],
-        { env, timeoutMs: 120_000 },
-      );
+      const refused = await patchTraffic({ outboundIPRangeExclusionList: exclusionList(100_000) });
       assert.equal(refused.code, 1);
       assert.match(refused.stderr, /Error from server: etcdserver: request is too large/);
       const stored = await kubectl(
@@ -151,26 +145,10 @@ describe(`a mesh with ${COUNT} exclusions`, { skip: rootSkip, concurrency: false
       );
       assert.equal(stored.stdout, "[]");
     }
-    writeFileSync(
-      patchFile,
-      JSON.stringify({
-        spec: { traffic: { enableEgress: false, outboundIPRangeExclusionList: exclusionList(COUNT) } },
-      }),
-    );
-    const patched = await run(
-      "kubectl",
-      [
-        "patch",
-        "meshconfig",
-        "osm-mesh-config",
-        "-n",
-        "osm-system",
-        "--type=merge",
-        "--patch-file",
-        patchFile,
-      ],
-      { env, timeoutMs: 120_000 },
-    );
+    const patched = await patchTraffic({
+      enableEgress: false,
+      outboundIPRangeExclusionList: exclusionList(COUNT),
+    });
     assert.equal(patched.code, 0, patched.stderr);
     assert.match(
       patched.stderr,
@@ -260,16 +238,7 @@ describe(`a mesh with ${COUNT} exclusions`, { skip: rootSkip, concurrency: false
     assert.match(refused.stdout, /→ refused: egress is disabled/);
 
     // One entry fewer: the pod is stale, and the policy it runs can no longer be shown, which is said plainly.
-    const shorter = join(dir, "shorter.json");
-    writeFileSync(
-      shorter,
-      JSON.stringify({ spec: { traffic: { outboundIPRangeExclusionList: exclusionList(COUNT).slice(1) } } }),
-    );
-    const patched = await run(
-      "kubectl",
-      ["patch", "meshconfig", "osm-mesh-config", "-n", "osm-system", "--type=merge", "--patch-file", shorter],
-      { env, timeoutMs: 120_000 },
-    );
+    const patched = await patchTraffic({ outboundIPRangeExclusionList: exclusionList(COUNT).slice(1) });
     assert.equal(patched.code, 0, patched.stderr);
     const stale = await osm("proxy", "status", "-n", NS);
     assert.match(
