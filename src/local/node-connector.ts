@@ -85,8 +85,9 @@ export interface NodeConnector {
     signal: AbortSignal,
   ): Promise<{ status: number; headers: Record<string, string>; body: Buffer }>;
   /**
-   * A TCP connection to the pod's port (for port-forward), half-open allowed so each direction's end passes on
-   * alone; rejects with the reason when the pod or the port cannot be reached.
+   * A TCP connection to the pod's port, as port-forward needs it (the node agent: localhost inside the pod's
+   * network namespace), half-open allowed so each direction's end passes on alone; rejects with the reason
+   * when the pod or the port cannot be reached.
    */
   connectPort(request: { namespace: string; pod: string; port: number }): Promise<Socket>;
 }

@@ -5,7 +5,7 @@
  */
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { join, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import type { V1Endpoints, V1Pod, V1Service } from "@kubernetes/client-node";
@@ -27,6 +27,7 @@ import type { FileProbe } from "./container-launch.ts";
 import { builtinEntrypoints, type EntrypointRegistry } from "./entrypoints.ts";
 import { type Ipam, openIpam } from "./ipam.ts";
 import { LogStore } from "./log-store.ts";
+import { NetnsDialer } from "./netns-dial.ts";
 import { createHostNetwork, type HostNetwork, type SandboxRoute } from "./network.ts";
 import { buildNetworkPlan, type NetworkPlan, type NodeNetworkConfig } from "./network-config.ts";
 import {
@@ -115,6 +116,7 @@ export class NodeRuntime implements NodeConnector {
   readonly #workers = new Map<string, PodWorker>();
   readonly #terminations = new Map<string, Promise<void>>();
   readonly #externalFile: string;
+  readonly #dialer = new NetnsDialer();
   /** Called (synchronously, possibly often) whenever a pod's view changes; the node agent sets it. */
   onChange: ((uid: string) => void) | undefined;
   /** Called with every kubelet-style event of a pod; the node agent posts them as core/v1 Events. */
@@ -372,23 +374,15 @@ export class NodeRuntime implements NodeConnector {
     });
   }
 
-  connectPort(req: { namespace: string; pod: string; port: number }): Promise<Socket> {
-    const ip = this.#find(req.namespace, req.pod).view().podIPs[0];
-    if (!ip) return Promise.reject(new NodeConnectorError(400, `pod ${req.pod} has no IP yet`));
-    return new Promise((resolve, reject) => {
-      const socket = connect({ host: ip, port: req.port, timeout: 10_000, allowHalfOpen: true });
-      const fail = (e: Error) => {
-        socket.destroy();
-        reject(new NodeConnectorError(500, e.message));
-      };
-      socket.once("error", fail);
-      socket.once("timeout", () => fail(new Error(`connect ${ip}:${req.port} timed out`)));
-      socket.once("connect", () => {
-        socket.off("error", fail);
-        socket.setTimeout(0);
-        resolve(socket);
-      });
-    });
+  /** localhost:port inside the pod's network namespace, as a CRI runtime dials for port-forward. */
+  async connectPort(req: { namespace: string; pod: string; port: number }): Promise<Socket> {
+    const sandbox = this.#find(req.namespace, req.pod).view().sandbox;
+    if (!sandbox) throw new NodeConnectorError(400, `pod ${req.pod} has no network namespace yet`);
+    try {
+      return await this.#dialer.dial(`/run/netns/${sandbox}`, req.port);
+    } catch (error) {
+      throw new NodeConnectorError(500, (error as Error).message);
+    }
   }
 
   // ---- external hosts -------------------------------------------------------------------------------------
@@ -543,6 +537,7 @@ export class NodeRuntime implements NodeConnector {
 
   /** Stops every pod (grace `graceSeconds`), removes external hosts and, with `removeBridge`, the bridge. */
   async shutdown(options: { graceSeconds: number; removeBridge: boolean }): Promise<void> {
+    this.#dialer.close();
     await Promise.all(this.uids().map((uid) => this.killPod(uid, options.graceSeconds)));
     await this.#dns?.close();
     this.#dns = undefined;
