@@ -10,19 +10,19 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { hostLeftovers, meshDownPurgeArgs, meshUpArgs } from "../../test/support/mesh.ts";
-import { freePort, portFree, until } from "../../test/support/poll.ts";
+import { hostLeftovers, localMesh, meshDownPurgeArgs, runningPodIP } from "../../test/support/mesh.ts";
+import { until } from "../../test/support/poll.ts";
 import { freePorts, startForward } from "../../test/support/port-forward.ts";
-import { kubectlEnv, run } from "../../test/support/run.ts";
+import { run } from "../../test/support/run.ts";
 
 const argv = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
   const i = argv.indexOf(name);
   return i >= 0 ? (argv[i + 1] ?? fallback) : fallback;
 };
-const engines = { embedded: ["embedded"], kubernetes: ["kubernetes"], both: ["embedded", "kubernetes"] }[
-  opt("--engine", "both") as "embedded" | "kubernetes" | "both"
-];
+const engines = (
+  { embedded: ["embedded"], kubernetes: ["kubernetes"], both: ["embedded", "kubernetes"] } as const
+)[opt("--engine", "both") as "embedded" | "kubernetes" | "both"];
 const bytes = Math.round(Number(opt("--mb", "10")) * 1024 * 1024);
 const rounds = Math.max(1, Math.min(Number(opt("--rounds", "3")), 20));
 if (!engines || !(bytes > 0)) {
@@ -76,47 +76,22 @@ async function download(url: string): Promise<number> {
   return seconds ?? Number.NaN;
 }
 
-async function benchEngine(engine: string): Promise<string> {
+async function benchEngine(engine: "embedded" | "kubernetes"): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), "osmt-pfbench-"));
-  const stateDir = join(dir, "state");
-  const kubeconfig = join(dir, "kubeconfig");
-  const env = { ...process.env, ...kubectlEnv(kubeconfig, dir) };
-  let etcdPort = await freePort();
-  while (!(await portFree(etcdPort + 1))) etcdPort = await freePort();
+  const net = {
+    bridge: BRIDGE,
+    namePrefix: PREFIX,
+    subnet4: "198.51.100.96/28",
+    subnet6: "2001:db8:1:f1::/64",
+    lastSlot: 14,
+  };
+  const { stateDir, kubeconfig, env, upArgs } = await localMesh(dir, net, engine);
   try {
-    const up = await run(
-      OSM,
-      meshUpArgs({
-        stateDir,
-        kubeconfig,
-        port: await freePort(),
-        bridge: BRIDGE,
-        namePrefix: PREFIX,
-        subnet4: "198.51.100.96/28",
-        subnet6: "2001:db8:1:f1::/64",
-        lastSlot: 14,
-        ...(engine === "kubernetes" ? { kubernetes: { etcdPort, kubeletPort: await freePort() } } : {}),
-      }),
-      { env, timeoutMs: 180_000 },
-    );
+    const up = await run(OSM, upArgs, { env, timeoutMs: 180_000 });
     if (up.code !== 0) throw new Error(`osm mesh up: ${up.stderr}`);
     const applied = await run("kubectl", ["apply", "-f", "-"], { env, input: POD });
     if (applied.code !== 0) throw new Error(`kubectl apply: ${applied.stderr}`);
-    const podIP = await until(
-      "pod bytes Running",
-      async () => {
-        const got = await run(
-          "kubectl",
-          ["get", "pod", "bytes", "-o", "jsonpath={.status.phase} {.status.podIP}"],
-          {
-            env,
-          },
-        );
-        const [phase, ip] = got.stdout.split(" ");
-        return phase === "Running" && ip ? ip : undefined;
-      },
-      180_000,
-    );
+    const podIP = await runningPodIP(env, "bytes");
     const direct = `http://${podIP}:8000/${bytes}`;
     await until(
       "the pod's server",

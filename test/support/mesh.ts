@@ -1,7 +1,7 @@
 /** `osm mesh up`/`down` for suites that run the real daemon on a bridge, subnets and name prefix of their own. */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort, portFree } from "./poll.ts";
+import { freePort, portFree, until } from "./poll.ts";
 import { kubectlEnv, run } from "./run.ts";
 
 export interface MeshUp {
@@ -62,8 +62,8 @@ export function testEngine(env: NodeJS.ProcessEnv = process.env): "embedded" | "
 }
 
 /** Free ports for etcd (client, and the next one for peers) and the kubelet, on the real engine. */
-async function kubernetesPorts(): Promise<MeshUp["kubernetes"]> {
-  if (testEngine() !== "kubernetes") return undefined;
+async function kubernetesPorts(engine: "embedded" | "kubernetes"): Promise<MeshUp["kubernetes"]> {
+  if (engine !== "kubernetes") return undefined;
   for (;;) {
     const etcdPort = await freePort();
     if (await portFree(etcdPort + 1)) return { etcdPort, kubeletPort: await freePort() };
@@ -86,14 +86,18 @@ export interface LocalMesh {
   readonly upArgs: string[];
 }
 
-/** A daemon's paths, environment and `up` arguments in the caller's temp `dir` (nothing is started or written). */
+/**
+ * A daemon's paths, environment and `up` arguments in the caller's temp `dir` (nothing is started or written),
+ * on `engine` (default: the one the suites run on, `testEngine`).
+ */
 export async function localMesh(
   dir: string,
   net: Omit<MeshUp, "stateDir" | "kubeconfig" | "port">,
+  engine: "embedded" | "kubernetes" = testEngine(),
 ): Promise<LocalMesh> {
   const stateDir = join(dir, "state");
   const kubeconfig = join(dir, "kubeconfig");
-  const kubernetes = await kubernetesPorts();
+  const kubernetes = await kubernetesPorts(engine);
   return {
     stateDir,
     kubeconfig,
@@ -106,6 +110,21 @@ export async function localMesh(
       ...(kubernetes ? { kubernetes } : {}),
     }),
   };
+}
+
+/** Pod `name`'s IP once it is Running (kubectl with `env`); throws after `timeoutMs`. */
+export function runningPodIP(env: NodeJS.ProcessEnv, name: string, timeoutMs = 180_000): Promise<string> {
+  return until(
+    `pod ${name} Running with an IP`,
+    async () => {
+      const jsonpath = "jsonpath={.status.phase} {.status.podIP}";
+      const [phase, ip] = (await run("kubectl", ["get", "pod", name, "-o", jsonpath], { env })).stdout.split(
+        " ",
+      );
+      return phase === "Running" && ip ? ip : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** The network namespaces and links on this host named `<prefix>…` or `bridge`: what a daemon of `prefix` left. */

@@ -126,3 +126,20 @@ export async function expectForwardToDeadPort(
   );
   assert.match(forward.output(), /error: lost connection to pod/);
 }
+
+/**
+ * httpbin through the forward: `/get?value=…` one request after another (one connection each, each answer
+ * its own), then 8 connections at once, each echoing a distinct 1 MB body byte for byte.
+ */
+export async function expectSequentialThenConcurrent(port: number, dir: string): Promise<void> {
+  for (const value of ["a", "b", "c"]) {
+    const got = await curlLocal(port, `/get?value=${value}`);
+    assert.equal(got.code, 0, got.stderr);
+    assert.deepEqual(JSON.parse(got.stdout).args, { value });
+  }
+  await echoAtOnce(
+    port,
+    dir,
+    Array.from({ length: 8 }, () => distinctBody(1 << 20)),
+  );
+}

@@ -11,10 +11,10 @@ import { after, before, describe, test } from "node:test";
 import { handleHttpbin } from "../../../src/local/node/httpbin.ts";
 import { until } from "../../support/poll.ts";
 import {
-  curlLocal,
   distinctBody,
   echoAtOnce,
   expectForwardToDeadPort,
+  expectSequentialThenConcurrent,
   freePorts,
   startForward,
 } from "../../support/port-forward.ts";
@@ -78,16 +78,7 @@ describe("kubectl port-forward (embedded API server)", { concurrency: false }, (
     const [local = 0] = await freePorts(1);
     const forward = await startForward(env, ["pod/web", `${local}:${podPort}`], [local]);
     try {
-      for (const value of ["a", "b", "c"]) {
-        const got = await curlLocal(local, `/get?value=${value}`);
-        assert.equal(got.code, 0, got.stderr);
-        assert.deepEqual(JSON.parse(got.stdout).args, { value });
-      }
-      await echoAtOnce(
-        local,
-        dir.path,
-        Array.from({ length: 8 }, () => distinctBody(1 << 20)),
-      );
+      await expectSequentialThenConcurrent(local, dir.path);
       assert.match(forward.output(), /Handling connection for/);
     } finally {
       await forward.stop();

@@ -13,17 +13,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { hostLeftovers, meshDownPurgeArgs, meshUpArgs } from "../../support/mesh.ts";
-import { freePort, portFree, until } from "../../support/poll.ts";
+import { hostLeftovers, localMesh, meshDownPurgeArgs, runningPodIP } from "../../support/mesh.ts";
+import { until } from "../../support/poll.ts";
 import {
   curlLocal,
-  distinctBody,
-  echoAtOnce,
   expectForwardToDeadPort,
+  expectSequentialThenConcurrent,
   freePorts,
   startForward,
 } from "../../support/port-forward.ts";
-import { kubectlEnv, run } from "../../support/run.ts";
+import { run } from "../../support/run.ts";
 
 const OSM = fileURLToPath(new URL("../../../bin/osm", import.meta.url));
 const PREFIX = "osmt-pf-";
@@ -41,12 +40,20 @@ spec:
   - {name: local-only, image: kennethreitz/httpbin, args: ["--port", "8081", "--host", "127.0.0.1"]}
 `;
 
+const NET = {
+  bridge: BRIDGE,
+  namePrefix: PREFIX,
+  subnet4: "198.51.100.112/28",
+  subnet6: "2001:db8:1:f0::/64",
+  lastSlot: 14,
+};
+
 const ENGINES = {
   kubernetes: "the real control plane: kube-apiserver calls the kubelet API",
   embedded: "the embedded engine's daemon: its API server calls the node agent in-process",
 } as const;
 
-for (const [engine, path] of Object.entries(ENGINES))
+for (const [engine, path] of Object.entries(ENGINES) as [keyof typeof ENGINES, string][])
   describe(`kubectl port-forward through ${path}`, {
     skip: rootSkip,
     concurrency: false,
@@ -59,44 +66,13 @@ for (const [engine, path] of Object.entries(ENGINES))
 
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), "osmt-portfwd-"));
-      stateDir = join(dir, "state");
-      kubeconfig = join(dir, "kubeconfig");
-      env = { ...process.env, ...kubectlEnv(kubeconfig, dir) };
-      let etcdPort = await freePort();
-      while (!(await portFree(etcdPort + 1))) etcdPort = await freePort();
-      const up = await run(
-        OSM,
-        meshUpArgs({
-          stateDir,
-          kubeconfig,
-          port: await freePort(),
-          bridge: BRIDGE,
-          namePrefix: PREFIX,
-          subnet4: "198.51.100.112/28",
-          subnet6: "2001:db8:1:f0::/64",
-          lastSlot: 14,
-          ...(engine === "kubernetes" ? { kubernetes: { etcdPort, kubeletPort: await freePort() } } : {}),
-        }),
-        { env, timeoutMs: 120_000 },
-      );
+      const mesh = await localMesh(dir, NET, engine);
+      ({ stateDir, kubeconfig, env } = mesh);
+      const up = await run(OSM, mesh.upArgs, { env, timeoutMs: 120_000 });
       assert.equal(up.code, 0, up.stderr);
       const applied = await run("kubectl", ["apply", "-f", "-"], { env, input: POD });
       assert.equal(applied.code, 0, applied.stderr);
-      podIP = await until(
-        "pod web Running with an IP",
-        async () => {
-          const got = await run(
-            "kubectl",
-            ["get", "pod", "web", "-o", "jsonpath={.status.phase} {.status.podIP}"],
-            {
-              env,
-            },
-          );
-          const [phase, ip] = got.stdout.split(" ");
-          return phase === "Running" && ip ? ip : undefined;
-        },
-        180_000,
-      );
+      podIP = await runningPodIP(env, "web");
       // httpbin listens a moment after its container starts.
       await until(
         "httpbin listening in the pod",
@@ -119,16 +95,7 @@ for (const [engine, path] of Object.entries(ENGINES))
         const index = await curlLocal(local, "/");
         assert.equal(index.code, 0, index.stderr);
         assert.match(index.stdout, /httpbin/);
-        for (const value of ["a", "b", "c"]) {
-          const got = await curlLocal(local, `/get?value=${value}`);
-          assert.equal(got.code, 0, got.stderr);
-          assert.deepEqual(JSON.parse(got.stdout).args, { value });
-        }
-        await echoAtOnce(
-          local,
-          dir,
-          Array.from({ length: 8 }, () => distinctBody(1 << 20)),
-        );
+        await expectSequentialThenConcurrent(local, dir);
         assert.equal(forward.child.exitCode, null, forward.output());
       } finally {
         await forward.stop();
