@@ -39,6 +39,7 @@ export {
 export type {
   CidrEntry,
   EffectiveTrafficPolicy,
+  GivenCidr,
   LocalProxyMode,
   PolicyWarning,
   PortEntry,

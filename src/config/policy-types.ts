@@ -12,6 +12,17 @@ export type Provenance =
   /** A DNS resolver of the pod (its /etc/resolv.conf), allowed by the egress filter. */
   | { readonly source: "resolv.conf" };
 
+/**
+ * One CIDR list item, parsed once at the boundary: the text exactly as written (trimmed), its prefix (masked),
+ * whether host bits were set, and where it came from. Code further in reads these, never the text again.
+ */
+export interface GivenCidr {
+  readonly given: string;
+  readonly cidr: Cidr;
+  readonly hostBitsSet: boolean;
+  readonly provenance: Provenance;
+}
+
 export interface CidrEntry {
   /** Canonical (masked, aggregated) prefix. */
   readonly cidr: Cidr;
@@ -44,13 +55,14 @@ export type LocalProxyMode = "Localhost" | "PodIP";
 export interface EffectiveTrafficPolicy {
   /**
    * The merged lists as OSM hands them to generateIptablesCommands (IPs: pod then global; ports: global then
-   * pod; exact-string dedup keeping the first). The OSM-identical iptables renderer uses exactly these.
+   * pod; exact-string dedup keeping the first), each item typed and carrying its provenance. The
+   * OSM-identical iptables renderer prints exactly these texts, in this order.
    */
   readonly asGiven: {
-    readonly outboundIPRangeExclusionList: readonly string[];
-    readonly outboundIPRangeInclusionList: readonly string[];
-    readonly outboundPortExclusionList: readonly number[];
-    readonly inboundPortExclusionList: readonly number[];
+    readonly outboundIPRangeExclusionList: readonly GivenCidr[];
+    readonly outboundIPRangeInclusionList: readonly GivenCidr[];
+    readonly outboundPortExclusionList: readonly PortEntry[];
+    readonly inboundPortExclusionList: readonly PortEntry[];
     readonly networkInterfaceExclusionList: readonly string[];
   };
   /** Canonical view: masked, deduplicated, aggregated, split by family, entries in ascending order. */

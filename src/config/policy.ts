@@ -23,6 +23,7 @@ import { type AnnotationCidr, parsePodAnnotations } from "./annotations.ts";
 import type {
   CidrEntry,
   EffectiveTrafficPolicy,
+  GivenCidr,
   PolicyWarning,
   PortEntry,
   Provenance,
@@ -39,13 +40,6 @@ export interface PolicyInputs {
   readonly podAnnotations?: Readonly<Record<string, string>>;
   /** The namespace's annotations: validated; exclusion keys on a namespace are ignored by OSM (warned). */
   readonly namespaceAnnotations?: Readonly<Record<string, string>>;
-}
-
-interface GivenCidr {
-  readonly given: string;
-  readonly cidr: Cidr;
-  readonly hostBitsSet: boolean;
-  readonly provenance: Provenance;
 }
 
 /** Renders a provenance for people: the MeshConfig field, or `pod annotation <key>`. */
@@ -177,10 +171,10 @@ export function buildEffectivePolicy(
   const canonicalInclusions = canonicalCidrs(inclusions);
   const policy: EffectiveTrafficPolicy = {
     asGiven: {
-      outboundIPRangeExclusionList: exclusions.map((e) => e.given),
-      outboundIPRangeInclusionList: inclusions.map((e) => e.given),
-      outboundPortExclusionList: outPorts.map((p) => p.port),
-      inboundPortExclusionList: inPorts.map((p) => p.port),
+      outboundIPRangeExclusionList: exclusions,
+      outboundIPRangeInclusionList: inclusions,
+      outboundPortExclusionList: outPorts,
+      inboundPortExclusionList: inPorts,
       networkInterfaceExclusionList: interfaces,
     },
     canonical: {

@@ -5,7 +5,7 @@
  * and in emission order (docs/osm-behaviour.md §1.3), from the merged lists exactly as given, so the renderer can reproduce
  * OSM's text byte for byte. The nft plan has the same semantics with sets instead of one rule per entry.
  */
-import type { CidrEntry, EffectiveTrafficPolicy, PortEntry, Provenance } from "../config/policy-types.ts";
+import type { CidrEntry, EffectiveTrafficPolicy, GivenCidr, Provenance } from "../config/policy-types.ts";
 import {
   CHAIN_IN_REDIRECT,
   CHAIN_INBOUND,
@@ -22,9 +22,8 @@ import {
   READINESS_PROBE_PORT,
   STARTUP_PROBE_PORT,
 } from "../constants.ts";
-import { ErrorCode, MeshError } from "../errors.ts";
-import { cidrCovers, parseCidr, tryParseCidr, tryParseIp } from "../net/index.ts";
-import type { Cidr, IpAddress, IpFamily } from "../net/types.ts";
+import { parseCidr, tryParseIp } from "../net/index.ts";
+import type { IpAddress, IpFamily } from "../net/types.ts";
 import type {
   AddressSet,
   InterceptionPlan,
@@ -71,21 +70,18 @@ const LOOPBACK: Record<IpFamily, string> = { 4: "127.0.0.1/32", 6: "::1/128" };
 const GLOBAL = (field: string): Provenance => ({ source: "meshconfig", field });
 
 /** Splits ports into multiport-sized chunks (iptables accepts at most 15 per match). */
-export function chunkPorts(ports: readonly number[]): number[][] {
-  const chunks: number[][] = [];
+export function chunkPorts<T>(ports: readonly T[]): T[][] {
+  const chunks: T[][] = [];
   for (let i = 0; i < ports.length; i += MULTIPORT_MAX_PORTS) {
     chunks.push(ports.slice(i, i + MULTIPORT_MAX_PORTS));
   }
   return chunks;
 }
 
-/**
- * Builds the plan. Throws MeshError(InvalidConfig) naming the list and the item when an as-given CIDR does
- * not parse (config/ validates first; this guards hand-built policies and keeps generation from skipping input).
- */
+/** Builds the plan from the policy's typed lists (config/ parsed and validated them; nothing is re-parsed here). */
 export function buildPlan(policy: EffectiveTrafficPolicy, options: BuildPlanOptions = {}): InterceptionPlan {
-  const exclusions = parseGiven(policy.asGiven.outboundIPRangeExclusionList, "outboundIPRangeExclusionList");
-  const inclusions = parseGiven(policy.asGiven.outboundIPRangeInclusionList, "outboundIPRangeInclusionList");
+  const exclusions = policy.asGiven.outboundIPRangeExclusionList;
+  const inclusions = policy.asGiven.outboundIPRangeInclusionList;
   const hasV6 =
     exclusions.some((e) => e.cidr.family === 6) ||
     inclusions.some((e) => e.cidr.family === 6) ||
@@ -108,58 +104,11 @@ export function buildPlan(policy: EffectiveTrafficPolicy, options: BuildPlanOpti
   };
 }
 
-interface GivenCidr {
-  readonly text: string;
-  readonly cidr: Cidr;
-}
-
-function parseGiven(list: readonly string[], field: string): GivenCidr[] {
-  return list.map((text, i) => {
-    const r = tryParseCidr(text);
-    if (!r.ok) {
-      throw new MeshError(
-        ErrorCode.InvalidConfig,
-        `${field}[${i}]: ${JSON.stringify(text)} ${r.reason}`,
-        r.hint ? { hint: r.hint } : {},
-      );
-    }
-    return { text, cidr: r.cidr };
-  });
-}
-
 interface Ctx {
   readonly policy: EffectiveTrafficPolicy;
   readonly exclusions: readonly GivenCidr[];
   readonly inclusions: readonly GivenCidr[];
   readonly inclusionMode: boolean;
-}
-
-/** The provenance of an as-given entry: its canonical entry (same text, else the one covering it). */
-function cidrProvenance(given: GivenCidr, entries: readonly CidrEntry[], field: string): Provenance {
-  const exact = givenIndex(entries).get(given.text);
-  if (exact) return exact.provenance;
-  const covering = entries.find((e) => cidrCovers(e.cidr, given.cidr));
-  return covering ? covering.provenance : GLOBAL(field);
-}
-
-const givenIndexes = new WeakMap<readonly CidrEntry[], Map<string, CidrEntry>>();
-/** given text → entry, built once per list (lists reach tens of thousands of entries). */
-function givenIndex(entries: readonly CidrEntry[]): Map<string, CidrEntry> {
-  let index = givenIndexes.get(entries);
-  if (!index) {
-    index = new Map();
-    for (const e of entries) {
-      for (const s of e.sources ?? [e]) {
-        if (!index.has(s.given)) index.set(s.given, { ...e, given: s.given, provenance: s.provenance });
-      }
-    }
-    givenIndexes.set(entries, index);
-  }
-  return index;
-}
-
-function portProvenance(port: number, entries: readonly PortEntry[], field: string): Provenance {
-  return entries.find((e) => e.port === port)?.provenance ?? GLOBAL(field);
 }
 
 function rule(
@@ -194,7 +143,7 @@ const jump = (chain: string): RuleTarget => ({ kind: "jump", chain });
 /** OSM's rules for one family, in emission order (docs/osm-behaviour.md §1.3 A–I). */
 function buildIptablesPayload(ctx: Ctx, family: IpFamily): IptablesPayload {
   const { policy } = ctx;
-  const canon = policy.canonical;
+  const _canon = policy.canonical;
   const rules: PlannedRule[] = [];
   const add = (...args: Parameters<typeof rule> extends [unknown, ...infer R] ? R : never) =>
     rules.push(rule(family, ...args));
@@ -222,17 +171,14 @@ function buildIptablesPayload(ctx: Ctx, family: IpFamily): IptablesPayload {
     ]);
   }
   // C. inbound port exclusions, one multiport rule per 15 ports
-  chunkPorts(policy.asGiven.inboundPortExclusionList).forEach((ports, i) => {
-    const prov = ports.map((p) =>
-      portProvenance(p, canon.inboundPortExclusions, "spec.traffic.inboundPortExclusionList"),
-    );
+  chunkPorts(policy.asGiven.inboundPortExclusionList).forEach((entries, i) => {
     add(
       CHAIN_INBOUND,
       "insert",
-      { ...TCP, destinationPorts: ports },
+      { ...TCP, destinationPorts: entries.map((e) => e.port) },
       RETURN,
       `inbound-skip-ports-${i}`,
-      prov,
+      entries.map((e) => e.provenance),
     );
   });
   // D. static outbound (the ACCEPT after REDIRECT is dead, but OSM emits it)
@@ -300,46 +246,39 @@ function buildIptablesPayload(ctx: Ctx, family: IpFamily): IptablesPayload {
     ]);
   }
   // G. outbound IP exclusions, as given, this family only
-  const exField = "spec.traffic.outboundIPRangeExclusionList";
-  const exEntries = [...canon.outboundIPRangeExclusions.v4, ...canon.outboundIPRangeExclusions.v6];
   ctx.exclusions.forEach((g, i) => {
     if (g.cidr.family !== family) return;
     add(
       CHAIN_OUTBOUND,
       "append",
-      { destination: { text: g.text, cidr: g.cidr } },
+      { destination: { text: g.given, cidr: g.cidr } },
       RETURN,
       `outbound-exclude-ip-${i}`,
-      [cidrProvenance(g, exEntries, exField)],
+      [g.provenance],
     );
   });
   // H. outbound port exclusions
-  chunkPorts(policy.asGiven.outboundPortExclusionList).forEach((ports, i) => {
-    const prov = ports.map((p) =>
-      portProvenance(p, canon.outboundPortExclusions, "spec.traffic.outboundPortExclusionList"),
-    );
+  chunkPorts(policy.asGiven.outboundPortExclusionList).forEach((entries, i) => {
     add(
       CHAIN_OUTBOUND,
       "append",
-      { ...TCP, destinationPorts: ports },
+      { ...TCP, destinationPorts: entries.map((e) => e.port) },
       RETURN,
       `outbound-skip-ports-${i}`,
-      prov,
+      entries.map((e) => e.provenance),
     );
   });
   // I. inclusions (opt-in redirect) or redirect everything
   if (ctx.inclusionMode) {
-    const inField = "spec.traffic.outboundIPRangeInclusionList";
-    const inEntries = [...canon.outboundIPRangeInclusions.v4, ...canon.outboundIPRangeInclusions.v6];
     ctx.inclusions.forEach((g, i) => {
       if (g.cidr.family !== family) return;
       add(
         CHAIN_OUTBOUND,
         "append",
-        { destination: { text: g.text, cidr: g.cidr } },
+        { destination: { text: g.given, cidr: g.cidr } },
         jump(CHAIN_OUT_REDIRECT),
         `outbound-include-ip-${i}`,
-        [cidrProvenance(g, inEntries, inField)],
+        [g.provenance],
       );
     });
     add(CHAIN_OUTBOUND, "append", {}, RETURN, "outbound-not-included");
@@ -388,41 +327,18 @@ function buildEgressPayload(ctx: Ctx, family: IpFamily): IptablesPayload {
       ]),
     );
   }
-  const canon = policy.canonical;
   /** One rule per as-given entry of this family, with that entry's provenance. */
-  const perEntry = (
-    given: readonly GivenCidr[],
-    entries: readonly CidrEntry[],
-    field: string,
-    target: RuleTarget,
-    slug: string,
-  ) =>
+  const perEntry = (given: readonly GivenCidr[], target: RuleTarget, slug: string) =>
     given.forEach((g, i) => {
       if (g.cidr.family !== family) return;
-      const match = { destination: { text: g.text, cidr: g.cidr } };
-      rules.push(
-        filterRule(family, CHAIN_EGRESS, match, target, `${slug}-${i}`, [cidrProvenance(g, entries, field)]),
-      );
+      const match = { destination: { text: g.given, cidr: g.cidr } };
+      rules.push(filterRule(family, CHAIN_EGRESS, match, target, `${slug}-${i}`, [g.provenance]));
     });
-  const ex = canon.outboundIPRangeExclusions;
-  perEntry(
-    ctx.exclusions,
-    [...ex.v4, ...ex.v6],
-    "spec.traffic.outboundIPRangeExclusionList",
-    RETURN,
-    "egress-exclude-ip",
-  );
+  perEntry(ctx.exclusions, RETURN, "egress-exclude-ip");
   rules.push(filterRule(family, CHAIN_EGRESS, DNS(family), RETURN, "egress-dns"));
   if (family === 6) rules.push(...egressIcmpv6(CHAIN_EGRESS));
   if (ctx.inclusionMode) {
-    const inc = canon.outboundIPRangeInclusions;
-    perEntry(
-      ctx.inclusions,
-      [...inc.v4, ...inc.v6],
-      "spec.traffic.outboundIPRangeInclusionList",
-      DROP,
-      "egress-drop-included",
-    );
+    perEntry(ctx.inclusions, DROP, "egress-drop-included");
   } else {
     rules.push(filterRule(family, CHAIN_EGRESS, {}, DROP, "egress-drop"));
   }

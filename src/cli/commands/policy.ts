@@ -64,6 +64,22 @@ function summary(policy: EffectiveTrafficPolicy): string[] {
   return lines;
 }
 
+/** What `-o json|yaml` prints: the policy with its as-given lists as written (what OSM's injector passes on), and its hash. */
+function policyDocument(policy: EffectiveTrafficPolicy): unknown {
+  const given = policy.asGiven;
+  return {
+    ...policy,
+    asGiven: {
+      outboundIPRangeExclusionList: given.outboundIPRangeExclusionList.map((e) => e.given),
+      outboundIPRangeInclusionList: given.outboundIPRangeInclusionList.map((e) => e.given),
+      outboundPortExclusionList: given.outboundPortExclusionList.map((e) => e.port),
+      inboundPortExclusionList: given.inboundPortExclusionList.map((e) => e.port),
+      networkInterfaceExclusionList: given.networkInterfaceExclusionList,
+    },
+    policyHash: policyHash(policy),
+  };
+}
+
 /** The human-readable rendering of `osm policy show`. */
 export function renderPolicyTable(
   policy: EffectiveTrafficPolicy,
@@ -184,7 +200,7 @@ export function registerPolicy(program: Command): void {
         process.stdout.write(renderPolicyTable(effective, { source, annotations }));
         return;
       }
-      const document = JSON.parse(JSON.stringify({ ...effective, policyHash: policyHash(effective) }));
+      const document = JSON.parse(JSON.stringify(policyDocument(effective)));
       process.stdout.write(
         options.output === "json" ? `${JSON.stringify(document, null, 2)}\n` : stringify(document),
       );

@@ -6,11 +6,12 @@
 import type {
   CidrEntry,
   EffectiveTrafficPolicy,
+  GivenCidr,
   LocalProxyMode,
   PortEntry,
   Provenance,
 } from "../../../src/config/policy-types.ts";
-import { aggregateCidrs, cidrCovers, compareCidrs, parseCidr } from "../../../src/net/index.ts";
+import { aggregateCidrs, cidrCovers, compareCidrs, parseCidr, tryParseCidr } from "../../../src/net/index.ts";
 
 export interface PolicyInput {
   readonly outboundIPRangeExclusionList?: readonly string[];
@@ -32,6 +33,20 @@ const annotation = (key: string): Provenance => ({ source: "annotation", key: `o
 
 function dedup<T>(items: readonly T[]): T[] {
   return [...new Set(items)];
+}
+
+/** Exact-key dedup keeping the first, as OSM merges its lists. */
+function firstBy<T>(items: readonly T[], key: (item: T) => string | number): T[] {
+  const seen = new Set<string | number>();
+  return items.filter((item) => !seen.has(key(item)) && Boolean(seen.add(key(item))));
+}
+
+function given(tagged: readonly { given: string; provenance: Provenance }[]): GivenCidr[] {
+  return firstBy(tagged, (t) => t.given).map((t) => {
+    const r = tryParseCidr(t.given);
+    if (!r.ok) throw new Error(`test policy: ${t.given} ${r.reason}`);
+    return { given: t.given, cidr: r.cidr, hostBitsSet: r.hostBitsSet, provenance: t.provenance };
+  });
 }
 
 function canonicalCidrs(tagged: readonly { given: string; provenance: Provenance }[]): {
@@ -99,10 +114,10 @@ export function buildTestPolicy(input: PolicyInput = {}): EffectiveTrafficPolicy
   const ifaces = dedup(input.networkInterfaceExclusionList ?? []);
   return {
     asGiven: {
-      outboundIPRangeExclusionList: dedup(ex.map((e) => e.given)),
-      outboundIPRangeInclusionList: dedup(inc.map((e) => e.given)),
-      outboundPortExclusionList: dedup(outPorts.map((p) => p.port)),
-      inboundPortExclusionList: dedup(inPorts.map((p) => p.port)),
+      outboundIPRangeExclusionList: given(ex),
+      outboundIPRangeInclusionList: given(inc),
+      outboundPortExclusionList: firstBy(outPorts, (p) => p.port),
+      inboundPortExclusionList: firstBy(inPorts, (p) => p.port),
       networkInterfaceExclusionList: ifaces,
     },
     canonical: {

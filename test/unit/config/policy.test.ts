@@ -17,6 +17,9 @@ import {
 import { ErrorCode } from "../../../src/errors.ts";
 import { traffic } from "./bad-input-cases.ts";
 
+const texts = (list: readonly { given: string }[]) => list.map((e) => e.given);
+const ports = (list: readonly { port: number }[]) => list.map((e) => e.port);
+
 const mc = (t: Record<string, unknown>, sidecar: Record<string, unknown> = {}) =>
   validateMeshConfig({ ...traffic(t), spec: { traffic: t, sidecar } });
 
@@ -30,18 +33,23 @@ describe("merge order (docs/osm-behaviour.md §1.6, OSM exclusions.go)", () => {
         podAnnotations: { [IP_EXCL]: "10.0.0.0/8, 2.2.2.2/32" },
       },
     );
-    assert.deepEqual(p.asGiven.outboundIPRangeExclusionList, [
+    assert.deepEqual(texts(p.asGiven.outboundIPRangeExclusionList), [
       "10.0.0.0/8",
       "2.2.2.2/32",
       "1.1.1.1/32",
       "10.0.0.1/8",
     ]);
+    // Each item keeps where it came from.
+    assert.deepEqual(
+      p.asGiven.outboundIPRangeExclusionList.map((e) => e.provenance.source),
+      ["annotation", "annotation", "meshconfig", "meshconfig"],
+    );
   });
   test("inclusions merge the same way", () => {
     const p = buildEffectivePolicy(mc({ outboundIPRangeInclusionList: ["10.0.0.0/8"] }), {
       podAnnotations: { [IP_INCL]: "192.0.2.0/24" },
     });
-    assert.deepEqual(p.asGiven.outboundIPRangeInclusionList, ["192.0.2.0/24", "10.0.0.0/8"]);
+    assert.deepEqual(texts(p.asGiven.outboundIPRangeInclusionList), ["192.0.2.0/24", "10.0.0.0/8"]);
   });
   test("ports: global entries first, then pod; dedup by value keeps the first", () => {
     const p = buildEffectivePolicy(
@@ -50,8 +58,8 @@ describe("merge order (docs/osm-behaviour.md §1.6, OSM exclusions.go)", () => {
         podAnnotations: { [OUT_PORTS]: "6379, 443, 080", [IN_PORTS]: "9090,8080" },
       },
     );
-    assert.deepEqual(p.asGiven.outboundPortExclusionList, [443, 80, 6379]);
-    assert.deepEqual(p.asGiven.inboundPortExclusionList, [8080, 9090]);
+    assert.deepEqual(ports(p.asGiven.outboundPortExclusionList), [443, 80, 6379]);
+    assert.deepEqual(ports(p.asGiven.inboundPortExclusionList), [8080, 9090]);
   });
   test("interfaces and localProxyMode come from the MeshConfig only", () => {
     const p = buildEffectivePolicy(
@@ -84,8 +92,8 @@ describe("merge order (docs/osm-behaviour.md §1.6, OSM exclusions.go)", () => {
               podAnnotations: { [IP_EXCL]: pod.join(","), [OUT_PORTS]: pp.join(",") },
             },
           );
-          assert.deepEqual(p.asGiven.outboundIPRangeExclusionList, [...new Set([...pod, ...g])]);
-          assert.deepEqual(p.asGiven.outboundPortExclusionList, [...new Set([...gp, ...pp])]);
+          assert.deepEqual(texts(p.asGiven.outboundIPRangeExclusionList), [...new Set([...pod, ...g])]);
+          assert.deepEqual(ports(p.asGiven.outboundPortExclusionList), [...new Set([...gp, ...pp])]);
           // The canonical view covers exactly the merged prefixes' addresses and carries provenance.
           for (const e of [
             ...p.canonical.outboundIPRangeExclusions.v4,
@@ -205,7 +213,7 @@ describe("warnings for footguns", () => {
       },
     );
     assert.deepEqual(codes(p), ["redundant-entry", "too-many-ports", "namespace-annotation-ignored"]);
-    assert.deepEqual(p.asGiven.outboundIPRangeExclusionList, ["10.0.0.0/8", "10.1.0.0/16"]); // the namespace's is ignored
+    assert.deepEqual(texts(p.asGiven.outboundIPRangeExclusionList), ["10.0.0.0/8", "10.1.0.0/16"]); // the namespace's is ignored
   });
   test("no warnings for the OSM defaults", () => {
     assert.deepEqual(buildEffectivePolicy(mc({})).warnings, []);
