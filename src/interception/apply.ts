@@ -14,7 +14,7 @@ import type { IpAddress } from "../net/types.ts";
 import { type ApplyOutcome, applyIptables, cleanupIptables, verifyIptables } from "./backend-iptables.ts";
 import { applyNft, cleanupNft, verifyNft } from "./backend-nft.ts";
 import { explain } from "./explain.ts";
-import { NFT_TABLE } from "./plan.ts";
+import { NFT_TABLE } from "./plan-nft.ts";
 import type { BackendVariant, InterceptionPlan } from "./types.ts";
 
 export interface EngineOptions {

@@ -10,7 +10,8 @@ import { ENVOY_UID } from "../constants.ts";
 import type { CommandRunner } from "../edge/command-runner.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
 import type { IpAddress } from "../net/types.ts";
-import { CHAIN_EGRESS, OSM_CHAINS, POD_IP_PLACEHOLDER } from "./plan.ts";
+import { OSM_CHAINS } from "./plan-iptables.ts";
+import { CHAIN_EGRESS, POD_IP_PLACEHOLDER } from "./plan-rules.ts";
 import { renderSaveRules, restoreLines } from "./render-iptables.ts";
 import type { InterceptionPlan, IptablesPayload } from "./types.ts";
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { CommandRunner } from "../edge/command-runner.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
 import type { ApplyOutcome } from "./backend-iptables.ts";
-import { POD_IP_PLACEHOLDER } from "./plan.ts";
+import { POD_IP_PLACEHOLDER } from "./plan-rules.ts";
 import { renderNftTable } from "./render-nft.ts";
 import { renderNftJson } from "./render-nft-json.ts";
 import type { InterceptionPlan } from "./types.ts";

@@ -8,7 +8,7 @@ import type { Provenance } from "../config/policy-types.ts";
 import { ENVOY_INBOUND_LISTENER_PORT, ENVOY_OUTBOUND_LISTENER_PORT } from "../constants.ts";
 import { cidrContains } from "../net/index.ts";
 import type { IpAddress } from "../net/types.ts";
-import { effectiveOrder } from "./plan.ts";
+import { effectiveOrder } from "./plan-iptables.ts";
 import { renderOsmRule } from "./render-iptables.ts";
 import { renderNftRule } from "./render-nft.ts";
 import type { Backend, InterceptionPlan, PlannedRule } from "./types.ts";

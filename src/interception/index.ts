@@ -26,16 +26,10 @@ export {
 } from "./explain.ts";
 export { type InitScriptOptions, renderInitScript } from "./init-script.ts";
 export { type ElementChanges, renderNftElementUpdate, updateNftElements } from "./live-update.ts";
-export {
-  buildPlan,
-  CHAIN_EGRESS,
-  chunkPorts,
-  effectiveOrder,
-  NFT_TABLE,
-  OSM_CHAINS,
-  POD_IP_PLACEHOLDER,
-  parseResolvConf,
-} from "./plan.ts";
+export { buildPlan, parseResolvConf } from "./plan.ts";
+export { chunkPorts, effectiveOrder, OSM_CHAINS } from "./plan-iptables.ts";
+export { NFT_TABLE } from "./plan-nft.ts";
+export { CHAIN_EGRESS, POD_IP_PLACEHOLDER } from "./plan-rules.ts";
 export { renderIptables, renderRestorePayload, renderSaveRules } from "./render-iptables.ts";
 export { renderNft, renderNftTable } from "./render-nft.ts";
 export { renderNftJson } from "./render-nft-json.ts";

@@ -3,7 +3,8 @@
  * Pure.
  */
 import type { EffectiveTrafficPolicy } from "../config/policy-types.ts";
-import { buildPlan, NFT_TABLE, resolverSetName } from "./plan.ts";
+import { buildPlan } from "./plan.ts";
+import { NFT_TABLE, resolverSetName } from "./plan-nft.ts";
 import {
   heredoc,
   RESOLVERS_FUNCTION,

@@ -7,7 +7,7 @@
 import type { CommandRunner } from "../edge/command-runner.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
 import type { Cidr } from "../net/types.ts";
-import { addressSetName, NFT_TABLE } from "./plan.ts";
+import { addressSetName, NFT_TABLE } from "./plan-nft.ts";
 import { nftCidrText } from "./render-nft.ts";
 
 export interface ElementChanges {

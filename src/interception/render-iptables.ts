@@ -9,7 +9,7 @@
  */
 
 import type { IpAddress } from "../net/types.ts";
-import { effectiveOrder } from "./plan.ts";
+import { effectiveOrder } from "./plan-iptables.ts";
 import type { InterceptionPlan, IptablesPayload, PlannedRule, RuleMatch, RuleTarget } from "./types.ts";
 
 function targetTokens(t: RuleTarget, form: "osm" | "save"): string[] {

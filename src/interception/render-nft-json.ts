@@ -6,7 +6,8 @@
  * Pure.
  */
 import type { Cidr } from "../net/types.ts";
-import { POD_IP_PLACEHOLDER, resolverSetName } from "./plan.ts";
+import { resolverSetName } from "./plan-nft.ts";
+import { POD_IP_PLACEHOLDER } from "./plan-rules.ts";
 import { COMMENT_PREFIX, hashSetSize, icmpv6TypeName } from "./render-nft.ts";
 import type { InterceptionPlan, NftPlan, PlannedRule, RuleTarget } from "./types.ts";
 

@@ -7,7 +7,7 @@
  * full table, in one `nft -f` transaction (nft(8) "ATOMIC RULE REPLACEMENT"), so nothing is half-applied.
  */
 import type { Cidr } from "../net/types.ts";
-import { resolverSetName } from "./plan.ts";
+import { resolverSetName } from "./plan-nft.ts";
 import type { AddressSet, InterceptionPlan, NftPlan, PlannedRule, RuleMatch, RuleTarget } from "./types.ts";
 
 export const COMMENT_PREFIX = "osm/";
