@@ -140,7 +140,7 @@ function zlibHeader(): Buffer {
  * `data` as deflate stored blocks (at most 65535 bytes each, never final), then the empty stored block that a
  * sync flush writes: a reader such as Go's hands out what it has decoded only when it meets that marker.
  */
-export function storedBlocks(data: Buffer): Buffer {
+function storedBlocks(data: Buffer): Buffer {
   const parts: Buffer[] = [];
   let at = 0;
   while (at < data.length) {
@@ -298,10 +298,6 @@ export class SpdySession {
     socket.on("error", () => this.close());
   }
 
-  get closed(): boolean {
-    return this.#closed;
-  }
-
   /** Ends the session: every stream is abandoned and the socket destroyed. */
   close(): void {
     if (this.#closed) return;
@@ -395,7 +391,11 @@ export class SpdySession {
       if (this.#behind.size === 0) this.#socket.pause();
       this.#behind.add(stream);
     }
-    if (flags & FLAG_FIN) stream.push(null);
+    if (flags & FLAG_FIN) {
+      stream.push(null);
+      // No more data comes for it, and an ended stream's reader never asks again: stop waiting for it.
+      this.readingResumed(stream);
+    }
   }
 
   #onControl(type: number, body: Buffer): void {

@@ -1,15 +1,17 @@
 import assert from "node:assert/strict";
-import type { IncomingMessage } from "node:http";
+import { createServer as createHttpServer, type IncomingMessage } from "node:http";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
 import pino from "pino";
 import type { NodeConnector } from "../../../src/local/node-connector.ts";
 import {
+  createPortForwardTunnelServer,
   parsePortHeader,
   requestIdOf,
   servePortForward,
   spdyUpgradeRefusal,
   streamRefusal,
+  upgradePortForward,
 } from "../../../src/local/port-forward.ts";
 import { RST_STREAM, u32 } from "../../../src/local/spdy.ts";
 import { withSession } from "./spdy-client.ts";
@@ -67,6 +69,69 @@ describe("port-forward requests (pure)", () => {
       spdyUpgradeRefusal(req({ upgrade: "SPDY/3.1", "x-stream-protocol-version": "v4.channel.k8s.io" }))
         ?.status,
       403,
+    );
+  });
+});
+
+describe("port-forward upgrades", () => {
+  /** Sends `head` (request line and headers) to a server that hands every upgrade to upgradePortForward. */
+  async function upgrade(head: string): Promise<string> {
+    const server = createHttpServer();
+    const tunnel = createPortForwardTunnelServer();
+    const connector = { connectPort: () => Promise.reject(new Error("unused")) } as unknown as NodeConnector;
+    server.on("upgrade", (req, socket, rest) =>
+      upgradePortForward(
+        tunnel,
+        req,
+        socket,
+        rest,
+        { namespace: "ns", pod: "web" },
+        connector,
+        pino({ level: "silent" }),
+      ),
+    );
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const socket = connect((server.address() as { port: number }).port, "127.0.0.1");
+    socket.write(`${head}\r\nHost: x\r\n\r\n`);
+    let answer = "";
+    socket.on("data", (c: Buffer) => {
+      answer += c.toString("latin1");
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    socket.destroy();
+    tunnel.close();
+    server.close();
+    return answer;
+  }
+
+  test("kubectl's tunnel: the WebSocket is accepted naming SPDY/3.1+portforward.k8s.io; without it, 400", async () => {
+    const ws =
+      "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
+    const ok = await upgrade(
+      `GET /pf HTTP/1.1\r\n${ws}\r\nSec-WebSocket-Protocol: SPDY/3.1+portforward.k8s.io`,
+    );
+    assert.match(ok, /^HTTP\/1\.1 101 /);
+    assert.match(ok, /\r\nSec-WebSocket-Protocol: SPDY\/3\.1\+portforward\.k8s\.io\r\n/);
+    const refused = await upgrade(`GET /pf HTTP/1.1\r\n${ws}\r\nSec-WebSocket-Protocol: v4.channel.k8s.io`);
+    assert.match(
+      refused,
+      /^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*unable to upgrade: no tunneling spdy protocols provided$/,
+    );
+  });
+
+  test("a direct SPDY upgrade: 101 naming the protocol; another protocol offered: 403 naming both sides", async () => {
+    const spdy = "Upgrade: SPDY/3.1\r\nConnection: Upgrade";
+    const ok = await upgrade(`POST /pf HTTP/1.1\r\n${spdy}\r\nX-Stream-Protocol-Version: portforward.k8s.io`);
+    assert.equal(
+      ok,
+      "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n",
+    );
+    const refused = await upgrade(
+      `POST /pf HTTP/1.1\r\n${spdy}\r\nX-Stream-Protocol-Version: v4.channel.k8s.io`,
+    );
+    assert.match(
+      refused,
+      /^HTTP\/1\.1 403 Forbidden\r\n[\s\S]*client supports \[v4\.channel\.k8s\.io\], server accepts \[portforward\.k8s\.io\]$/,
     );
   });
 });
