@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import pino from "pino";
-import { startApiServer, writeKubeconfig } from "../../src/local/apiserver/index.ts";
+import { writeKubeconfig } from "../../src/local/apiserver/kubeconfig.ts";
+import { startApiServer } from "../../src/local/embedded-api-server.ts";
 
 const count = Math.min(20_000, Number(process.argv[2] ?? 2000));
 const dir = mkdtempSync(join(tmpdir(), "osmt-api-bench-"));

@@ -3,12 +3,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { KubeConfig } from "@kubernetes/client-node";
 import pino from "pino";
+import { writeKubeconfig } from "../../src/local/apiserver/kubeconfig.ts";
 import {
   type ApiServer,
   type ApiServerOptions,
   startApiServer,
-  writeKubeconfig,
-} from "../../src/local/apiserver/index.ts";
+} from "../../src/local/embedded-api-server.ts";
 import { startRealControlPlane } from "./kubernetes.ts";
 import { testEngine } from "./mesh.ts";
 import { kubectlEnv, run } from "./run.ts";

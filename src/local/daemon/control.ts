@@ -8,7 +8,7 @@ import { request } from "node:http";
 import { fileURLToPath } from "node:url";
 import pino from "pino";
 import { ErrorCode, MeshError } from "../../errors.ts";
-import { removeKubeconfigContext } from "../apiserver/index.ts";
+import { removeKubeconfigContext } from "../apiserver/kubeconfig.ts";
 import { stopLeftoverComponents } from "../kubernetes/control-plane.ts";
 import { DEFAULT_PATH } from "../node/container-launch.ts";
 import { checkHostPrerequisites } from "../node/prerequisites.ts";

@@ -7,7 +7,8 @@
 import { chmodSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Logger } from "pino";
-import { NODE_NAME, writeKubeconfig } from "../apiserver/index.ts";
+import { NODE_NAME } from "../apiserver/defaults.ts";
+import { writeKubeconfig } from "../apiserver/kubeconfig.ts";
 import { type NodeAgent, startNodeAgent } from "../node/agent.ts";
 import { type Kubelet, startKubelet } from "../node/kubelet/index.ts";
 import { checkHostPrerequisites } from "../node/prerequisites.ts";

@@ -7,7 +7,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { ErrorCode, MeshError } from "../../errors.ts";
 import { hostIPv4Addresses } from "../apiserver/host-addresses.ts";
-import { startApiServer } from "../apiserver/index.ts";
+import { startApiServer } from "../embedded-api-server.ts";
 import { startControlPlane } from "../kubernetes/control-plane.ts";
 import { chooseServiceCidr } from "../kubernetes/service-range.ts";
 import type { PodApiAccess } from "../node/pod-files.ts";

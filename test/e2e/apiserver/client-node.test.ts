@@ -8,7 +8,7 @@ import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import WebSocket from "ws";
-import type { ApiServer } from "../../../src/local/apiserver/index.ts";
+import type { ApiServer } from "../../../src/local/embedded-api-server.ts";
 import { startEmbeddedApiServer } from "../../support/apiserver.ts";
 import { until } from "../../support/poll.ts";
 import { LocalProcessNode } from "./fixtures/local-node.ts";

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
-import type { ApiServer } from "../../../src/local/apiserver/index.ts";
+import type { ApiServer } from "../../../src/local/embedded-api-server.ts";
 import { startEmbeddedApiServer } from "../../support/apiserver.ts";
 import { until } from "../../support/poll.ts";
 import { startNodeStandIn, tempDir } from "./helpers.ts";

@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { Agent, request } from "node:https";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { writeKubeconfig } from "../../../src/local/apiserver/index.ts";
+import { writeKubeconfig } from "../../../src/local/apiserver/kubeconfig.ts";
 import { type EmbeddedApiServer, startEmbeddedApiServer } from "../../support/apiserver.ts";
 import { kubectlEnv, run } from "../../support/run.ts";
 import { tempDir } from "./helpers.ts";

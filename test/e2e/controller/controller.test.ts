@@ -28,7 +28,7 @@ import {
 } from "../../../src/constants.ts";
 import { type RunningController, startController } from "../../../src/controller/index.ts";
 import { injectPod } from "../../../src/injector/index.ts";
-import { startApiServer } from "../../../src/local/apiserver/index.ts";
+import { startApiServer } from "../../../src/local/embedded-api-server.ts";
 import { watchControlPlane } from "../../../src/sidecar/config-source.ts";
 import { ConfigStore } from "../../../src/sidecar/config-store.ts";
 import { createSidecarMetrics } from "../../../src/sidecar/metrics.ts";

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type KubeConfig, KubernetesObjectApi } from "@kubernetes/client-node";
-import type { ApiServer } from "../../../src/local/apiserver/index.ts";
+import type { ApiServer } from "../../../src/local/embedded-api-server.ts";
 import { startEmbeddedApiServer } from "../../support/apiserver.ts";
 import { type Ran, run as runCommand } from "../../support/run.ts";
 

@@ -1,5 +1,6 @@
 /**
- * The embedded Kubernetes-compatible API server: `startApiServer` opens the store in `stateDir`, loads or
+ * The composition root of the embedded Kubernetes-compatible API server (apiserver/ serves, controllers/ act
+ * through its Api; this module wires the two): `startApiServer` opens the store in `stateDir`, loads or
  * creates the CA, serving certificate and credentials (kept in `stateDir/pki`), creates the bootstrap RBAC
  * roles and bindings, loads `deploy/crds/*.yaml`,
  * starts the controllers and listens with HTTPS on `host:port` (default 127.0.0.1, port 0 = random).
@@ -9,27 +10,22 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
-import { formatHost } from "../../net/host-port.ts";
-import { startControllers } from "../controllers/index.ts";
-import type { NodeConnector } from "../node-connector.ts";
-import { Store } from "../store/store.ts";
-import { WebhookAdmission } from "./admission.ts";
-import { Api, internalContext } from "./api.ts";
-import { Authenticator } from "./authn.ts";
-import { Authorizer } from "./authz.ts";
-import { bootstrapClusterRoleBindings, bootstrapClusterRoles } from "./bootstrap-rbac.ts";
-import { loadCrdFiles, watchCrds } from "./crds.ts";
-import { NODE_NAME, nowIso } from "./defaults.ts";
-import { ResourceRegistry } from "./resources.ts";
-import { createApiHttpsServer } from "./server.ts";
-import { loadOrCreateIdentity } from "./tls.ts";
-import { TokenSigner } from "./tokens.ts";
-import { WatchHub } from "./watch.ts";
-
-export { startControllers } from "../controllers/index.ts";
-export { Api, internalContext } from "./api.ts";
-export { NODE_NAME } from "./defaults.ts";
-export { removeKubeconfigContext, writeKubeconfig } from "./kubeconfig.ts";
+import { formatHost } from "../net/host-port.ts";
+import { WebhookAdmission } from "./apiserver/admission.ts";
+import { Api, internalContext } from "./apiserver/api.ts";
+import { Authenticator } from "./apiserver/authn.ts";
+import { Authorizer } from "./apiserver/authz.ts";
+import { bootstrapClusterRoleBindings, bootstrapClusterRoles } from "./apiserver/bootstrap-rbac.ts";
+import { loadCrdFiles, watchCrds } from "./apiserver/crds.ts";
+import { NODE_NAME, nowIso } from "./apiserver/defaults.ts";
+import { ResourceRegistry } from "./apiserver/resources.ts";
+import { createApiHttpsServer } from "./apiserver/server.ts";
+import { loadOrCreateIdentity } from "./apiserver/tls.ts";
+import { TokenSigner } from "./apiserver/tokens.ts";
+import { WatchHub } from "./apiserver/watch.ts";
+import { startControllers } from "./controllers/index.ts";
+import type { NodeConnector } from "./node-connector.ts";
+import { Store } from "./store/store.ts";
 
 export interface ApiServerOptions {
   readonly stateDir: string;
@@ -70,7 +66,7 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-const DEFAULT_CRD_DIR = fileURLToPath(new URL("../../../deploy/crds/", import.meta.url));
+const DEFAULT_CRD_DIR = fileURLToPath(new URL("../../deploy/crds/", import.meta.url));
 const SYSTEM_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
 
 /**
