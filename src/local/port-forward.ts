@@ -30,7 +30,7 @@ export interface PortForwardTarget {
  * Why a direct SPDY upgrade request for port-forward cannot be served (400 or 403, as the kubelet answers), or
  * undefined. No `X-Stream-Protocol-Version` at all is an old client, and is served.
  */
-export function spdyUpgradeRefusal(req: IncomingMessage): { status: number; message: string } | undefined {
+export function spdyUpgradeRefusal(req: IncomingMessage): { status: 400 | 403; message: string } | undefined {
   const upgrade = req.headers.upgrade ?? "";
   if (upgrade.toLowerCase() !== "spdy/3.1")
     return { status: 400, message: `unable to upgrade: Upgrade ${JSON.stringify(upgrade)} is not SPDY/3.1` };
@@ -47,6 +47,14 @@ export function spdyUpgradeRefusal(req: IncomingMessage): { status: number; mess
   return undefined;
 }
 
+/** An upgrade refused as kube-apiserver and the kubelet refuse one: a plain-text HTTP error, then close. */
+function refuseUpgrade(socket: Duplex, status: 400 | 403, message: string): void {
+  const reason = status === 400 ? "Bad Request" : "Forbidden";
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(message)}\r\nConnection: close\r\n\r\n${message}`,
+  );
+}
+
 /** Answers a direct SPDY/3.1 upgrade (101, or the refusal) and serves port-forward on the socket. */
 export function upgradeToPortForward(
   req: IncomingMessage,
@@ -58,10 +66,7 @@ export function upgradeToPortForward(
 ): void {
   const refusal = spdyUpgradeRefusal(req);
   if (refusal) {
-    const reason = refusal.status === 400 ? "Bad Request" : "Forbidden";
-    socket.end(
-      `HTTP/1.1 ${refusal.status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(refusal.message)}\r\nConnection: close\r\n\r\n${refusal.message}`,
-    );
+    refuseUpgrade(socket, refusal.status, refusal.message);
     return;
   }
   const version = req.headers["x-stream-protocol-version"]
@@ -104,10 +109,7 @@ export function upgradePortForward(
   }
   const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
   if (!offered.includes(PORT_FORWARD_TUNNEL_PROTOCOL)) {
-    const message = "unable to upgrade: no tunneling spdy protocols provided";
-    socket.end(
-      `HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${message.length}\r\nConnection: close\r\n\r\n${message}`,
-    );
+    refuseUpgrade(socket, 400, "unable to upgrade: no tunneling spdy protocols provided");
     return;
   }
   delete req.headers["sec-websocket-protocol"];
