@@ -25,6 +25,7 @@ export {
   type PolicyRecording,
   type PolicyStaleness,
   parsePolicyRecord,
+  policyFromRecord,
   policyHash,
   RECORDED_FIELDS,
   RECORDED_LIST_FIELDS,

@@ -12,8 +12,9 @@ import {
   ANNOTATION_INTERCEPTION_POLICY_SOURCE,
 } from "../constants.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
+import { parseCidr } from "../net/index.ts";
 import { buildEffectivePolicy } from "./policy.ts";
-import type { CidrEntry, EffectiveTrafficPolicy } from "./policy-types.ts";
+import type { CidrEntry, EffectiveTrafficPolicy, PortEntry, Provenance } from "./policy-types.ts";
 import type { MeshConfig } from "./schema.ts";
 import { validateMeshConfig } from "./validate.ts";
 
@@ -290,6 +291,52 @@ export function evaluateStaleness(
     recordedHash: recorded.hash,
     currentHash: current.hash,
     diff: diff.length > 0 ? diff : ["(same entries, recorded by another version)"],
+  };
+}
+
+/**
+ * The policy a record describes, for programming it (osm-init of a policy fetched by hash): the record's lists
+ * are already merged, masked, aggregated and sorted, so they stand as both the as-given and the canonical
+ * lists, each CIDR parsed once. No validation pass and no warnings (the text is this osm's own output, checked
+ * against its hash); provenance is the MeshConfig field of each list. Its recording is the record itself.
+ */
+export function policyFromRecord(text: string): EffectiveTrafficPolicy {
+  const record = parsePolicyRecord(text);
+  const field = (key: ListKey): Provenance => ({
+    source: "meshconfig",
+    field: `spec.${LISTS.find((l) => l.key === key)!.field}`,
+  });
+  const cidrs = (key: "outboundIPRangeExclusions" | "outboundIPRangeInclusions") => {
+    const provenance = field(key);
+    const entries = record.lists[key].map(
+      (given): CidrEntry => ({ cidr: parseCidr(given), given, provenance }),
+    );
+    return { v4: entries.filter((e) => e.cidr.family === 4), v6: entries.filter((e) => e.cidr.family === 6) };
+  };
+  const ports = (key: "outboundPortExclusions" | "inboundPortExclusions") =>
+    record.lists[key].map((p): PortEntry => ({ port: Number(p), provenance: field(key) }));
+  const exclusions = cidrs("outboundIPRangeExclusions");
+  const inclusions = cidrs("outboundIPRangeInclusions");
+  const given = (l: { v4: readonly CidrEntry[]; v6: readonly CidrEntry[] }) =>
+    [...l.v4, ...l.v6].map((e) => e.given);
+  return {
+    asGiven: {
+      outboundIPRangeExclusionList: given(exclusions),
+      outboundIPRangeInclusionList: given(inclusions),
+      outboundPortExclusionList: ports("outboundPortExclusions").map((p) => p.port),
+      inboundPortExclusionList: ports("inboundPortExclusions").map((p) => p.port),
+      networkInterfaceExclusionList: record.lists.networkInterfaceExclusions,
+    },
+    canonical: {
+      outboundIPRangeExclusions: exclusions,
+      outboundIPRangeInclusions: inclusions,
+      outboundPortExclusions: ports("outboundPortExclusions"),
+      inboundPortExclusions: ports("inboundPortExclusions"),
+      networkInterfaceExclusions: record.lists.networkInterfaceExclusions,
+    },
+    localProxyMode: record.localProxyMode === "PodIP" ? "PodIP" : "Localhost",
+    enableEgress: !record.nonTcpEgressDropped,
+    warnings: [],
   };
 }
 

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import pino from "pino";
-import { defaultMeshConfig, rebuildRecordedPolicy } from "../../config/index.ts";
+import { policyFromRecord } from "../../config/index.ts";
 import { fetchPolicyText } from "../../controller/policy-fetch.ts";
 import { createProcessRunner } from "../../edge/command-runner.ts";
 import { ErrorCode, MeshError } from "../../errors.ts";
@@ -162,8 +162,8 @@ export function registerInterception(program: Command): void {
     .action(async (flags: { controller: string; policyHash: string; backend: string; timeout: number }) => {
       const started = performance.now();
       const text = await fetchPolicyText(flags.controller, flags.policyHash, flags.timeout * 1000);
-      // The record holds every list merged, so it stands in for the MeshConfig; IPv6 whenever the pod has it.
-      const policy = rebuildRecordedPolicy(text, {}, {}, defaultMeshConfig());
+      const policy = policyFromRecord(text);
+      // IPv6 whenever the pod has it (as the init script does); DNS to the pod's own resolvers.
       const plan = buildPlan(policy, { ipv6: existsSync("/proc/net/if_inet6"), resolvers: hostResolvers() });
       const o = await engine({ backend: flags.backend === "iptables" ? "iptables" : "auto" });
       await applyInterception(plan, o);

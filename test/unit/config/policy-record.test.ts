@@ -11,6 +11,8 @@ import {
   type MeshConfig,
   type PolicyRecording,
   parsePolicyRecord,
+  policyFromRecord,
+  rebuildRecordedPolicy,
   recordedOn,
   recordingAnnotations,
   recordPolicy,
@@ -19,6 +21,8 @@ import {
   ANNOTATION_INTERCEPTION_POLICY,
   ANNOTATION_INTERCEPTION_POLICY_HASH,
 } from "../../../src/constants.ts";
+import { buildPlan, renderNft } from "../../../src/interception/index.ts";
+import { exclusionList } from "../../support/exclusions.ts";
 
 function recordingFor(
   traffic: Partial<MeshConfig["spec"]["traffic"]>,
@@ -183,4 +187,28 @@ test("describeSource names the MeshConfig and its generation", () => {
   const base = defaultMeshConfig();
   const mc = { ...base, metadata: { name: "osm-mesh-config", namespace: "osm-system", generation: 3 } };
   assert.equal(describeSource(mc), SOURCE);
+});
+
+test("policyFromRecord gives back a policy that records to the same text and renders the same nft rules", () => {
+  for (const recording of [
+    recordingFor({}),
+    recordingFor(
+      {
+        enableEgress: false,
+        outboundIPRangeExclusionList: ["10.0.0.0/8", "10.0.0.1/32", "2001:db8::/48"],
+        outboundIPRangeInclusionList: ["198.51.100.0/24"],
+        outboundPortExclusionList: [8080, 443],
+        inboundPortExclusionList: [9090],
+        networkInterfaceExclusionList: ["eth1"],
+      },
+      { "openservicemesh.io/outbound-ip-range-exclusion-list": "203.0.113.10/32" },
+      "PodIP",
+    ),
+    recordingFor({ outboundIPRangeExclusionList: exclusionList(100_000) }),
+  ]) {
+    const policy = policyFromRecord(recording.text);
+    assert.equal(recordPolicy(policy).text, recording.text);
+    const original = rebuildRecordedPolicy(recording.text, {}, {}, defaultMeshConfig());
+    assert.equal(renderNft(buildPlan(policy)), renderNft(buildPlan(original)));
+  }
 });

@@ -7,6 +7,7 @@ import { buildEffectivePolicy, canonicalPolicyText, policyHash } from "../../../
 import type { InjectionInput, InjectionResult } from "../../../src/injector/index.ts";
 import { injectPod, PREREQUISITE_MESSAGES } from "../../../src/injector/index.ts";
 import { buildPlan, renderInitScript, renderIptables } from "../../../src/interception/index.ts";
+import { exclusionList } from "../../support/exclusions.ts";
 import { meshConfig, namespace, OPTIONS, pod, SEEDS } from "./builders.ts";
 
 function run(overrides: Partial<InjectionInput> = {}): InjectionResult {
@@ -317,10 +318,7 @@ describe("the sidecar container, labels and annotations", () => {
 
   test("a policy too large for the pod (100,000 exclusions) is fetched by hash: small pod, no argv script", () => {
     // 100,000 distinct, non-adjacent /32s (every other address from 10.0.0.0): nothing aggregates.
-    const list = Array.from({ length: 100_000 }, (_, i) => {
-      const n = 0x0a000000 + 2 * i;
-      return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}/32`;
-    });
+    const list = exclusionList(100_000);
     const mc = meshConfig({ traffic: { outboundIPRangeExclusionList: list } });
     const result = run({ meshConfig: mc });
     assert.ok(result.kind === "inject");
