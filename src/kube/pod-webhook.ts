@@ -6,7 +6,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { V1Namespace, V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { validateMeshConfig } from "../config/index.ts";
+import { type MeshConfig, validateMeshConfig } from "../config/index.ts";
 import { MESH_CONFIG_NAME } from "../constants.ts";
 import { ConfigError, isMeshError } from "../errors.ts";
 import { decideInjection, type InjectionSeeds, type InjectorOptions, injectPod } from "../injector/index.ts";
@@ -38,6 +38,16 @@ export function createPodInjectionHandler(deps: {
 }): AdmissionHandler {
   const seeds = deps.seeds ?? mintSeeds;
   const { options } = deps;
+  // The last MeshConfig validated, by resourceVersion (every write changes it): a list of 100,000 exclusions
+  // takes about a second to validate, and every admission reads the same object until it changes.
+  let last: { readonly version: string; readonly meshConfig: MeshConfig } | undefined;
+  const validated = (raw: unknown): MeshConfig => {
+    const version = (raw as { metadata?: { resourceVersion?: unknown } }).metadata?.resourceVersion;
+    if (typeof version === "string" && last?.version === version) return last.meshConfig;
+    const meshConfig = validateMeshConfig(raw);
+    last = typeof version === "string" ? { version, meshConfig } : undefined;
+    return meshConfig;
+  };
   return async (request, signal): Promise<AdmissionDecision> => {
     if (request.kind.kind !== "Pod" || request.operation !== "CREATE") return { allowed: true };
     const pod = request.object as V1Pod | undefined;
@@ -68,9 +78,9 @@ export function createPodInjectionHandler(deps: {
         "InternalError",
       );
     }
-    let meshConfig: ReturnType<typeof validateMeshConfig>;
+    let meshConfig: MeshConfig;
     try {
-      meshConfig = validateMeshConfig(raw);
+      meshConfig = validated(raw);
     } catch (error) {
       // OSM does not re-validate the global lists and lets osm-init crash-loop; we refuse the pod instead.
       if (error instanceof ConfigError) {

@@ -74,4 +74,21 @@ describe("the pod webhook around the injector", () => {
     assert.match(a.sidecarToken, /^[A-Za-z0-9_-]{43}$/);
     assert.notEqual(a.sidecarToken, b.sidecarToken);
   });
+
+  test("the MeshConfig is validated once per resourceVersion: a new version is read again", async () => {
+    const stored = {
+      ...MESH_CONFIG,
+      metadata: { name: "osm-mesh-config", resourceVersion: "1" },
+      spec: { traffic: { outboundIPRangeExclusionList: ["203.0.113.10/32"] } },
+    };
+    const h = handler([namespace()], stored);
+    assert.ok((await h(request(), signal)).allowed);
+    // The same version is the same object for the API server: what was validated for it still holds.
+    stored.spec.traffic.outboundIPRangeExclusionList = ["203.0.113.10/33"];
+    assert.ok((await h(request(), signal)).allowed);
+    stored.metadata.resourceVersion = "2";
+    const decision = await h(request(), signal);
+    assert.ok(!decision.allowed);
+    assert.match(decision.status.message, /is invalid: .*203\.0\.113\.10\/33/);
+  });
 });
