@@ -14,7 +14,7 @@ import {
 import { ErrorCode, MeshError } from "../errors.ts";
 import { parseCidr } from "../net/index.ts";
 import { buildEffectivePolicy } from "./policy.ts";
-import type { CidrEntry, EffectiveTrafficPolicy, PortEntry, Provenance } from "./policy-types.ts";
+import type { CidrEntry, EffectiveTrafficPolicy, GivenCidr, PortEntry, Provenance } from "./policy-types.ts";
 import type { MeshConfig } from "./schema.ts";
 import { validateMeshConfig } from "./validate.ts";
 
@@ -317,14 +317,20 @@ export function policyFromRecord(text: string): EffectiveTrafficPolicy {
     record.lists[key].map((p): PortEntry => ({ port: Number(p), provenance: field(key) }));
   const exclusions = cidrs("outboundIPRangeExclusions");
   const inclusions = cidrs("outboundIPRangeInclusions");
-  const given = (l: { v4: readonly CidrEntry[]; v6: readonly CidrEntry[] }) =>
-    [...l.v4, ...l.v6].map((e) => e.given);
+  // Canonical prefixes have no host bits: each is its own as-given item.
+  const given = (l: { v4: readonly CidrEntry[]; v6: readonly CidrEntry[] }): GivenCidr[] =>
+    [...l.v4, ...l.v6].map((e) => ({
+      given: e.given,
+      cidr: e.cidr,
+      hostBitsSet: false,
+      provenance: e.provenance,
+    }));
   return {
     asGiven: {
       outboundIPRangeExclusionList: given(exclusions),
       outboundIPRangeInclusionList: given(inclusions),
-      outboundPortExclusionList: ports("outboundPortExclusions").map((p) => p.port),
-      inboundPortExclusionList: ports("inboundPortExclusions").map((p) => p.port),
+      outboundPortExclusionList: ports("outboundPortExclusions"),
+      inboundPortExclusionList: ports("inboundPortExclusions"),
       networkInterfaceExclusionList: record.lists.networkInterfaceExclusions,
     },
     canonical: {
