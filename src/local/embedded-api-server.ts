@@ -18,6 +18,7 @@ import { Authorizer } from "./apiserver/authz.ts";
 import { bootstrapClusterRoleBindings, bootstrapClusterRoles } from "./apiserver/bootstrap-rbac.ts";
 import { loadCrdFiles, watchCrds } from "./apiserver/crds.ts";
 import { NODE_NAME, nowIso } from "./apiserver/defaults.ts";
+import { hostIPv4Addresses } from "./apiserver/host-addresses.ts";
 import { ResourceRegistry } from "./apiserver/resources.ts";
 import { createApiHttpsServer } from "./apiserver/server.ts";
 import { loadOrCreateIdentity } from "./apiserver/tls.ts";
@@ -144,7 +145,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   });
   const registry = new ResourceRegistry();
   const stopCrds = watchCrds(store, registry, logger);
-  const api = new Api(store, registry, logger);
+  const api = new Api(store, registry, logger, hostIPv4Addresses);
   api.admission = new WebhookAdmission(api, logger.child({ component: "admission" }));
   const hub = new WatchHub(store, options.watchHistory);
   const nsType = registry.find("", "v1", "namespaces");

@@ -12,9 +12,9 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { KubeObject, Store } from "../store/store.ts";
 import { pruneUnknownBuiltinFields } from "./builtin-fields.ts";
+import { type ClusterIpAllocator, createClusterIpAllocator, type HostAddressProbe } from "./cluster-ip.ts";
 import { validateCustomResource } from "./crd-schema.ts";
 import { applyDefaults, nowIso, validateBuiltin, validateName } from "./defaults.ts";
-import { hostIPv4Addresses } from "./host-addresses.ts";
 import type { Obj } from "./json.ts";
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from "./patch.ts";
 import {
@@ -127,12 +127,14 @@ export class Api {
   readonly store: Store;
   readonly registry: ResourceRegistry;
   private readonly logger: Logger;
+  private readonly clusterIps: ClusterIpAllocator;
   admission: Admission | undefined;
 
-  constructor(store: Store, registry: ResourceRegistry, logger: Logger) {
+  constructor(store: Store, registry: ResourceRegistry, logger: Logger, hostAddresses: HostAddressProbe) {
     this.store = store;
     this.registry = registry;
     this.logger = logger;
+    this.clusterIps = createClusterIpAllocator(hostAddresses);
   }
 
   /** Sets apiVersion/kind for the version asked for (CRD objects are stored once for all versions). */
@@ -181,40 +183,12 @@ export class Api {
     }
   }
 
-  /**
-   * Two creates may allocate the same IP while admission awaits: re-checked right before the write; an
-   * allocated IP is re-allocated, an IP the user asked for is refused.
-   */
-  private checkClusterIP(svc: Obj, requested: string | undefined): void {
-    const ip = svc.spec?.clusterIP;
-    if (!ip || ip === "None") return;
-    const taken = this.store.list("/services").some((o) => (o as Obj).spec?.clusterIP === ip);
-    if (!taken) return;
-    if (requested) {
-      throw invalid("", "Service", svc.metadata.name, [
-        {
-          field: "spec.clusterIPs",
-          message: `Invalid value: ["${ip}"]: failed to allocate IP ${ip}: provided IP is already allocated`,
-        },
-      ]);
-    }
-    svc.spec.clusterIP = this.allocateClusterIP();
-    svc.spec.clusterIPs = [svc.spec.clusterIP];
+  /** The ClusterIPs Services hold now. */
+  private usedClusterIps(): Set<string | undefined> {
+    return new Set(this.store.list("/services").map((s) => (s as Obj).spec?.clusterIP));
   }
 
-  private allocateClusterIP = (): string => {
-    const used = new Set(this.store.list("/services").map((s) => (s as Obj).spec?.clusterIP));
-    const host = hostIPv4Addresses();
-    for (let i = 1; i < 255; i++) {
-      const ip = `192.0.2.${i}`;
-      if (!used.has(ip) && !host.has(ip)) return ip;
-    }
-    throw new ApiError(
-      500,
-      "InternalError",
-      "Internal error occurred: failed to allocate a serviceIP: range is full",
-    );
-  };
+  private allocateClusterIP = (): string => this.clusterIps.allocate(this.usedClusterIps());
 
   /** Validation shared by create and update; returns the (CRD-pruned and defaulted) object. */
   private validate(type: ResourceType, obj: KubeObject, ctx: RequestContext): KubeObject {
@@ -332,7 +306,8 @@ export class Api {
     this.checkNamespace(type, ns, true, meta.name);
     if (this.find(type, ns, obj.metadata.name))
       throw alreadyExists(type.group, type.resource, obj.metadata.name);
-    if (type.kind === "Service" && !type.crd) this.checkClusterIP(obj as Obj, requestedIP);
+    if (type.kind === "Service" && !type.crd)
+      this.clusterIps.recheck(obj as Obj, requestedIP, this.usedClusterIps());
     if (ctx.dryRun) return this.present(type, obj);
     return this.present(type, this.store.put(groupResource(type), ns, obj));
   }

@@ -14,7 +14,7 @@ it("removes events older than the TTL and keeps recent ones", async () => {
   const logger = pino({ level: "silent" });
   const store = Store.open({ dir, logger });
   try {
-    const api = new Api(store, new ResourceRegistry(), logger);
+    const api = new Api(store, new ResourceRegistry(), logger, () => new Set());
     const event = (name: string, at: number): KubeObject => ({
       metadata: { name, namespace: "default" },
       lastTimestamp: new Date(at).toISOString(),
