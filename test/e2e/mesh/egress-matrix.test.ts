@@ -1,11 +1,12 @@
 /**
  * Issue 12's matrix on a running mesh: `osm mesh up` + `osm install`, egress disabled, real pods in their own
- * network namespaces, and a far side (an external host on 203.0.113.21-22 and 2001:db8::21-22) that serves
+ * network namespaces, and a far side (an external host on 203.0.113.21-23 and 2001:db8::21-22) that serves
  * HTTP and logs every UDP datagram it gets. Every path out of a meshed pod is tried for real, and `osm explain
  * pod/…` must say the same as what happened: TCP and UDP v4/v6 to excluded and non-excluded addresses, DNS to
  * the pod's own resolver (its resolv.conf, not the host's), ICMP v4/v6, IPv6 under the iptables backend, the
  * proxy uid by runAsUser (refused at admission) and by setuid (out but reported by explain, proxy status and
- * an EgressBypassPossible Event in default mode; closed in strict mode).
+ * an EgressBypassPossible Event in default mode; closed in strict mode), and a pod with 3,000 /32 exclusions
+ * (osm-init fetches a policy that large; the 100,000 case is test/e2e/mesh/large-exclusions.test.ts).
  * The table (path | expected | observed | explain says) is printed; each row is asserted.
  */
 import assert from "node:assert/strict";
@@ -25,10 +26,11 @@ const NS = "osmt-mx";
 const rootSkip =
   process.getuid?.() === 0 ? false : "needs root: the daemon creates network namespaces and a bridge";
 
-/** The far side: refused (not excluded), direct (excluded mesh-wide). */
+/** The far side: refused (not excluded), direct (excluded mesh-wide), big (excluded by the big pod only). */
 const FAR = {
   refused4: "203.0.113.21",
   direct4: "203.0.113.22",
+  big4: "203.0.113.23",
   refused6: "2001:db8::21",
   direct6: "2001:db8::22",
 };
@@ -321,7 +323,8 @@ describe("the egress matrix on a running mesh (egress disabled)", {
     resolver = /^nameserver (\S+)/m.exec(conf.stdout)?.[1] ?? "";
     assert.match(resolver, /^203\.0\.113\.\d+$/, conf.stdout);
     const lookup = await exec("app", "getent", "hosts", "osm-controller.osm-system.svc.cluster.local");
-    const says = explainSays(await explain("app", `${resolver}:53`, "udp"));
+    const dns = await explain("app", `${resolver}:53`, "udp");
+    const says = explainSays(dns);
     const observed = lookup.code === 0 ? `answered (${lookup.stdout.trim().split(/\s+/)[0]})` : "no answer";
     rows.push({
       path: `DNS to the pod's resolver ${resolver}:53`,
@@ -336,6 +339,7 @@ describe("the egress matrix on a running mesh (egress disabled)", {
       new RegExp(`^nameserver ${resolver}$`, "m"),
     );
     assert.match(says, /^direct/);
+    assert.match(dns, new RegExp(`entry ${resolver}(/32)? from: the pod's DNS resolvers`));
   });
 
   test("ICMP v4/v6: non-excluded dropped, excluded answered", async () => {
@@ -454,6 +458,31 @@ describe("the egress matrix on a running mesh (egress disabled)", {
       250,
     );
     assert.deepEqual(await bypassEvents("strict"), []);
+  });
+
+  test("3,000 /32 exclusions on a pod: it starts, and an excluded address goes direct", async () => {
+    // Every other address of 10.50.0.0/19: 3,000 entries that do not aggregate, plus the far side's .23.
+    const list = Array.from({ length: 2999 }, (_, i) => `10.50.${i >> 7}.${(i & 127) * 2}/32`);
+    list.push(`${FAR.big4}/32`);
+    const started = performance.now();
+    await startPod(
+      podManifest("big", {
+        annotations: { "openservicemesh.io/outbound-ip-range-exclusion-list": list.join(",") },
+      }),
+    );
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    const direct = await curl("big", FAR.big4);
+    const refused = await curl("big", FAR.refused4);
+    const says = explainSays(await explain("big", hostPort(FAR.big4, 80)));
+    rows.push({
+      path: `3,000 /32 exclusions: TCP ${FAR.big4}:80`,
+      expected: "starts, 200",
+      observed: `2/2 Running in ${seconds} s, ${direct.observed}`,
+      explain: says,
+    });
+    assert.equal(direct.observed, "200");
+    assert.equal(refused.got, false, "a destination not in the list is still refused");
+    assert.match(says, /^direct/);
   });
 
   test("IPv6 under the iptables backend: intercepted, refused, UDP dropped", async () => {
