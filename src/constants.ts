@@ -65,15 +65,11 @@ export const ANNOTATION_INTERCEPTION_POLICY = "osm-ts.io/interception-policy";
 export const ANNOTATION_INTERCEPTION_POLICY_SOURCE = "osm-ts.io/interception-policy-source";
 /** Pod annotation the controller maintains: the diff (`+203.0.113.10/32 -10.0.0.0/8`) while the pod is stale. */
 export const ANNOTATION_INTERCEPTION_STALE = "osm-ts.io/interception-stale";
-/** Pod annotation the injector writes: sha256 (hex) of the pod's sidecar token; the controller checks it. */
-export const ANNOTATION_SIDECAR_TOKEN_HASH = "osm-ts.io/sidecar-token-sha256";
 /**
  * Namespace or pod annotation (the pod's wins), enabled|disabled: strict egress. Meshed app containers lose
  * CAP_SETUID/CAP_SETGID and may not be privileged or add capabilities that reach the proxy uid or the rules.
  */
 export const ANNOTATION_EGRESS_STRICT = "osm-ts.io/egress-strict";
-/** Env var of the sidecar container holding its token (`Authorization: Bearer <token>` to the controller). */
-export const ENV_SIDECAR_TOKEN = "OSM_TS_SIDECAR_TOKEN";
 /** The controller's sidecar watch API port (OSM's ADS port; osm-ts serves HTTP/JSON there instead of xDS). */
 export const CONTROLLER_SIDECAR_API_PORT = ADS_PORT;
 

@@ -8,12 +8,9 @@ import type { KubernetesObject, V1Endpoints, V1Namespace, V1Pod, V1Service } fro
 import type { Logger } from "pino";
 import { evaluateStaleness, type PolicyRecording } from "../config/policy-record.ts";
 import type { MeshConfig } from "../config/schema.ts";
+import { hasSidecarToken } from "../config/sidecar-token.ts";
 import { validateMeshConfig } from "../config/validate.ts";
-import {
-  ANNOTATION_INTERCEPTION_STALE,
-  ANNOTATION_SIDECAR_TOKEN_HASH,
-  MESH_CONFIG_NAME,
-} from "../constants.ts";
+import { ANNOTATION_INTERCEPTION_STALE, MESH_CONFIG_NAME } from "../constants.ts";
 import type { ConfigHub, SidecarConfigContent } from "./config-hub.ts";
 import { EgressBypassReporter, type RecordPodEvent } from "./egress-bypass-events.ts";
 import type { StalePodReport } from "./http-api.ts";
@@ -269,7 +266,7 @@ export class ControllerCore {
     for (const pod of pods) {
       const key = podKey(pod);
       const annotations = pod.metadata?.annotations ?? {};
-      if (annotations[ANNOTATION_SIDECAR_TOKEN_HASH] !== undefined) {
+      if (hasSidecarToken(pod)) {
         seen.add(key);
         if (hub.set(key, content, contentKey)) metrics.configVersions.inc();
       }

@@ -9,7 +9,7 @@ import type { Logger } from "pino";
 import { SIDECAR_CONFIG_PATH, SIDECAR_LONG_POLL_SECONDS } from "../config/sidecar-api.ts";
 import type { ConfigHub } from "./config-hub.ts";
 import type { ControllerMetrics } from "./metrics.ts";
-import { authenticateSidecar } from "./sidecar-auth.ts";
+import { authenticateSidecar, type TokenReviewer } from "./sidecar-auth.ts";
 
 /** Path of the stale-pod report (`osm proxy status` reads it). */
 export const STALE_PODS_PATH = "/v1/pods/stale";
@@ -43,6 +43,8 @@ export interface HttpApiOptions {
   readonly state: HttpApiState;
   readonly metrics: ControllerMetrics;
   readonly logger: Logger;
+  /** Asks the API server whether a sidecar's token is valid (TokenReview). */
+  readonly review: TokenReviewer;
   /** Also require the TCP peer to be one of the pod's IPs (off where sidecars reach us through NAT). */
   readonly requireSourceIp?: boolean;
 }
@@ -99,9 +101,10 @@ async function handleSidecarConfig(
     });
     return;
   }
-  const auth = authenticateSidecar({
+  const auth = await authenticateSidecar({
     pod: state.lookupPod(pod.namespace, pod.name),
     authorization: req.headers.authorization,
+    review: options.review,
     remoteAddress: req.socket.remoteAddress,
     requireSourceIp: options.requireSourceIp ?? false,
   });
@@ -110,7 +113,9 @@ async function handleSidecarConfig(
     metrics.authFailures.inc({ reason: auth.reason });
     options.logger.debug({ pod: `${pod.namespace}/${pod.name}`, reason: auth.reason }, "sidecar refused");
     res.setHeader("www-authenticate", 'Bearer realm="osm-ts-controller"');
-    reply(401, { error: "unauthorized: send Authorization: Bearer <the pod's sidecar token>" });
+    reply(401, {
+      error: "unauthorized: send Authorization: Bearer <the pod's projected osm-controller token>",
+    });
     return;
   }
   if (!state.isReady()) {

@@ -25,12 +25,13 @@ import { type RunningHttpApi, startHttpApi } from "./http-api.ts";
 import { ensureMeshConfig, MESH_CONFIG_PLURAL, MESH_CONFIG_VERSION } from "./mesh-config-bootstrap.ts";
 import { type ControllerMetrics, createControllerMetrics } from "./metrics.ts";
 import { createInformerSource } from "./resource-source.ts";
+import { cachedReviewer, kubeTokenReviewer } from "./sidecar-auth.ts";
 import { kubePatchStaleAnnotation } from "./stale-annotator.ts";
 
 export { ConfigHub } from "./config-hub.ts";
 export { ControllerCore } from "./controller-core.ts";
 export { STALE_PODS_PATH, STALE_REPORT_API_VERSION, type StalePodReport } from "./http-api.ts";
-export { hashSidecarToken } from "./sidecar-auth.ts";
+export { cachedReviewer, kubeTokenReviewer, type TokenReviewer } from "./sidecar-auth.ts";
 
 export interface ControllerOptions {
   readonly kubeConfig: KubeConfig;
@@ -155,6 +156,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
     logger: logger.child({ component: "http" }),
     metrics,
     requireSourceIp: options.requireSourceIp ?? false,
+    review: cachedReviewer(kubeTokenReviewer(kubeConfig)),
     state: {
       hub,
       lookupPod: (namespace, name) => core.lookupPod(namespace, name),

@@ -5,8 +5,8 @@
  */
 import type { V1Container, V1EnvVar, V1ResourceRequirements } from "@kubernetes/client-node";
 import type { MeshConfig } from "../config/index.ts";
+import { sidecarTokenMount } from "../config/sidecar-token.ts";
 import {
-  ENV_SIDECAR_TOKEN,
   ENVOY_ADMIN_PORT,
   ENVOY_INBOUND_LISTENER_PORT,
   ENVOY_PROMETHEUS_INBOUND_LISTENER_PORT,
@@ -93,15 +93,14 @@ export function buildSidecarCommand(options: InjectorOptions, meshConfigLogLevel
 
 /**
  * The sidecar container `envoy`: uid 1500 (the interception rules exempt it by `--uid-owner 1500`), OSM's port
- * names, and its identity through the downward API (pod name/namespace/uid/IP, service account) plus the
- * bearer token the controller checks against the pod's annotation.
+ * names, its identity through the downward API (pod name/namespace/uid/IP, service account), and its
+ * credential: the projected token volume (`src/config/sidecar-token.ts`), mounted read-only.
  */
 export function buildSidecarContainer(input: {
   image: string;
   windows: boolean;
   meshConfig: MeshConfig;
   options: InjectorOptions;
-  sidecarToken: string;
 }): V1Container {
   const sidecar = input.meshConfig.spec.sidecar;
   const container: V1Container = {
@@ -119,8 +118,8 @@ export function buildSidecarContainer(input: {
       fieldEnv("POD_NAMESPACE", "metadata.namespace"),
       fieldEnv("POD_IP", "status.podIP"),
       fieldEnv("SERVICE_ACCOUNT", "spec.serviceAccountName"),
-      { name: ENV_SIDECAR_TOKEN, value: input.sidecarToken },
     ],
+    volumeMounts: [sidecarTokenMount()],
     imagePullPolicy: input.options.imagePullPolicy,
     securityContext: input.windows
       ? { windowsOptions: { runAsUserName: ENVOY_WINDOWS_USER } }

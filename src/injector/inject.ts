@@ -3,7 +3,6 @@
  * warnings, or a denial with OSM's message. Mirrors OSM's `mutate` → `mustInject` → `createPatch`
  * (pkg/injector/webhook.go, patch.go), in the same order, so the same pod fails for the same reason.
  */
-import { createHash } from "node:crypto";
 import type { V1Container, V1Namespace, V1Pod } from "@kubernetes/client-node";
 import {
   buildEffectivePolicy,
@@ -12,10 +11,10 @@ import {
   recordingAnnotations,
   recordPolicy,
 } from "../config/index.ts";
+import { SIDECAR_TOKEN_VOLUME, sidecarTokenVolume } from "../config/sidecar-token.ts";
 import {
   ANNOTATION_EGRESS_STRICT,
   ANNOTATION_METRICS,
-  ANNOTATION_SIDECAR_TOKEN_HASH,
   ENVOY_PROMETHEUS_INBOUND_LISTENER_PORT,
   ENVOY_UID,
   ENVOY_UNIQUE_ID_LABEL_NAME,
@@ -26,7 +25,7 @@ import { isMeshError } from "../errors.ts";
 import { renderInitScript } from "../interception/index.ts";
 import { buildInitContainer, buildSidecarContainer, fetchPolicyRun, initScriptRun } from "./containers.ts";
 import { decideInjection } from "./decision.ts";
-import { appendContainers, setMetadataEntries } from "./patch.ts";
+import { appendContainers, appendVolumes, setMetadataEntries } from "./patch.ts";
 import {
   egressStrict,
   proxyUidDenial,
@@ -58,10 +57,6 @@ export function isWindowsPod(pod: V1Pod): boolean {
   return pod.spec?.nodeSelector?.["kubernetes.io/os"]?.toLowerCase() === "windows";
 }
 
-function sha256Hex(text: string): string {
-  return createHash("sha256").update(text, "utf8").digest("hex");
-}
-
 function deny(message: string, hint: string | undefined): InjectionResult {
   return { kind: "deny", message, hint };
 }
@@ -78,12 +73,16 @@ function metricsEnabled(namespace: V1Namespace): { enabled: boolean; warning?: s
   };
 }
 
-/** Containers whose names the injector adds; a pod that already has one would be rejected by the API. */
-function reservedNameClash(pod: V1Pod): string | undefined {
+/** Containers and the volume whose names the injector adds; a pod that already has one would be rejected by the API. */
+function reservedNameClash(pod: V1Pod): { what: string; name: string } | undefined {
   const names = new Set(
     [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].map((c) => c.name),
   );
-  return [SIDECAR_CONTAINER_NAME, INIT_CONTAINER_NAME].find((n) => names.has(n));
+  const container = [SIDECAR_CONTAINER_NAME, INIT_CONTAINER_NAME].find((n) => names.has(n));
+  if (container) return { what: "container", name: container };
+  if ((pod.spec?.volumes ?? []).some((v) => v.name === SIDECAR_TOKEN_VOLUME))
+    return { what: "volume", name: SIDECAR_TOKEN_VOLUME };
+  return undefined;
 }
 
 /** Decides and, when injecting, builds the patch. Never throws for bad input: it returns a denial. */
@@ -121,8 +120,8 @@ export function injectPod(input: InjectionInput): InjectionResult {
   const clash = reservedNameClash(pod);
   if (clash) {
     return deny(
-      `pod already has a container named ${JSON.stringify(clash)}, which the sidecar injector adds`,
-      `rename the container, or annotate the pod with openservicemesh.io/sidecar-injection: disabled`,
+      `pod already has a ${clash.what} named ${JSON.stringify(clash.name)}, which the sidecar injector adds`,
+      `rename the ${clash.what}, or annotate the pod with openservicemesh.io/sidecar-injection: disabled`,
     );
   }
 
@@ -183,7 +182,6 @@ export function injectPod(input: InjectionInput): InjectionResult {
           }),
     );
   }
-  annotations[ANNOTATION_SIDECAR_TOKEN_HASH] = sha256Hex(seeds.sidecarToken);
   const metrics = metricsEnabled(namespace);
   if (metrics.warning) warnings.push(metrics.warning);
   if (metrics.enabled) Object.assign(annotations, PROMETHEUS_ANNOTATIONS);
@@ -193,12 +191,12 @@ export function injectPod(input: InjectionInput): InjectionResult {
     windows,
     meshConfig,
     options,
-    sidecarToken: seeds.sidecarToken,
   });
   const patch: JsonPatchOperation[] = [
     ...(strict ? strictCapabilityPatch(pod) : []),
     ...appendContainers(pod, "initContainers", initContainers),
     ...appendContainers(pod, "containers", [sidecar]),
+    ...appendVolumes(pod, [sidecarTokenVolume()]),
     ...setMetadataEntries(pod, "labels", { [ENVOY_UNIQUE_ID_LABEL_NAME]: seeds.proxyUuid }),
     ...setMetadataEntries(pod, "annotations", annotations),
   ];

@@ -2,7 +2,7 @@
  * RFC 6902 operations that add containers, labels and annotations to a pod, correct whether or not the
  * target arrays and maps exist yet (`add` to a missing parent fails, so a missing map is added whole).
  */
-import type { V1Container, V1Pod } from "@kubernetes/client-node";
+import type { V1Container, V1Pod, V1Volume } from "@kubernetes/client-node";
 import type { JsonPatchOperation } from "./types.ts";
 
 /** RFC 6901: `~` → `~0`, `/` → `~1`. */
@@ -22,6 +22,14 @@ export function appendContainers(
     return [{ op: "add", path: `/spec/${field}`, value: [...containers] }];
   }
   return containers.map((c) => ({ op: "add" as const, path: `/spec/${field}/-`, value: c }));
+}
+
+/** Appends volumes to the pod spec (creating the list when absent). */
+export function appendVolumes(pod: V1Pod, volumes: readonly V1Volume[]): JsonPatchOperation[] {
+  if (volumes.length === 0) return [];
+  const existing = pod.spec?.volumes;
+  if (!existing || existing.length === 0) return [{ op: "add", path: "/spec/volumes", value: [...volumes] }];
+  return volumes.map((v) => ({ op: "add" as const, path: "/spec/volumes/-", value: v }));
 }
 
 /** Sets `metadata.<field>[key] = value` for each entry (overwriting an existing key: `add` replaces). */

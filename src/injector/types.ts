@@ -43,8 +43,6 @@ export interface InjectorOptions {
 export interface InjectionSeeds {
   /** Value of the `osm-proxy-uuid` label (OSM: a random UUID per pod). */
   readonly proxyUuid: string;
-  /** Bearer token the sidecar presents to the controller; only its sha256 goes into an annotation. */
-  readonly sidecarToken: string;
 }
 
 export interface InjectionInput {

@@ -156,6 +156,12 @@ export function rbacRules(values: InstallValues): {
         verbs: ["create"],
         why: "one EgressBypassPossible Warning event on a meshed pod that can still send as the proxy uid while egress is disabled",
       },
+      {
+        apiGroups: ["authentication.k8s.io"],
+        resources: ["tokenreviews"],
+        verbs: ["create"],
+        why: "sidecar auth: the API server verifies each sidecar's projected osm-controller token (TokenReview), as system:auth-delegator allows",
+      },
     ],
     controllerNamespaced: [
       {

@@ -3,7 +3,7 @@
  * admission (always fresh: new pods see a MeshConfig change at once, as OSM's informer cache gives), mints the
  * per-pod random values, and hands everything to the pure injector.
  */
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { V1Namespace, V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { type MeshConfig, validateMeshConfig } from "../config/index.ts";
@@ -22,7 +22,7 @@ export interface ClusterReader {
 
 /** 32 random bytes: the sidecar's bearer token (only its sha256 is stored on the pod). */
 export function mintSeeds(): InjectionSeeds {
-  return { proxyUuid: randomUUID(), sidecarToken: randomBytes(32).toString("base64url") };
+  return { proxyUuid: randomUUID() };
 }
 
 /** Message plus our hint, the way the CLI prints ConfigIssue: `<OSM's text> (hint: ...)`. */

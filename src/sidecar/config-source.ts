@@ -132,14 +132,26 @@ export interface ControlPlaneWatchOptions {
   readonly url: string;
   /** `<namespace>/<name>` of this pod. */
   readonly pod: string;
-  /** Bearer token the controller checks against the pod's annotation (`OSM_TS_SIDECAR_TOKEN`). */
-  readonly token?: string;
+  /**
+   * The projected token file (`src/config/sidecar-token.ts`): read before every request, so a token the
+   * kubelet renewed is sent at once. Missing or empty: no Authorization header (the controller answers 401).
+   */
+  readonly tokenFile?: string;
   readonly store: ConfigStore;
   readonly logger: Logger;
   readonly metrics: SidecarMetrics;
   readonly backoff?: BackoffPolicy;
   readonly random?: () => number;
   readonly longPollSeconds?: number;
+}
+
+/** The token in `file`, or "" when there is none yet (the node writes it before the containers start). */
+async function readToken(file: string): Promise<string> {
+  try {
+    return (await readFile(file, "utf8")).trim();
+  } catch {
+    return "";
+  }
 }
 
 /** The long-poll URL for the next request. */
@@ -192,8 +204,10 @@ export function watchControlPlane(options: ControlPlaneWatchOptions): { stop: ()
   const policy = options.backoff ?? DEFAULT_BACKOFF;
   const random = options.random ?? Math.random;
   const longPoll = options.longPollSeconds ?? SIDECAR_LONG_POLL_SECONDS;
-  const headers: Record<string, string> = { accept: "application/json" };
-  if (options.token) headers["authorization"] = `Bearer ${options.token}`;
+  const headers = async (): Promise<Record<string, string>> => {
+    const token = options.tokenFile ? await readToken(options.tokenFile) : "";
+    return { accept: "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) };
+  };
   const abort = new AbortController();
   const sleep = (ms: number): Promise<void> =>
     new Promise((resolve) => {
@@ -212,7 +226,7 @@ export function watchControlPlane(options: ControlPlaneWatchOptions): { stop: ()
       try {
         // The request may be held up to longPoll seconds; allow some slack before calling it dead.
         const signal = AbortSignal.any([abort.signal, AbortSignal.timeout((longPoll + 10) * 1000)]);
-        const response = await httpGet(url, headers, signal);
+        const response = await httpGet(url, await headers(), signal);
         if (response.status === 200) {
           const parsed = parseSidecarConfig(JSON.parse(response.body));
           if (parsed.ok) {

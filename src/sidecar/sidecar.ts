@@ -20,7 +20,7 @@ export type ConfigSourceOption =
       readonly kind: "control-plane";
       readonly url: string;
       readonly pod: string;
-      readonly token?: string;
+      readonly tokenFile?: string;
       readonly backoff?: BackoffPolicy;
     };
 
@@ -92,7 +92,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       stopSource = watchControlPlane({
         url: options.source.url,
         pod: options.source.pod,
-        ...(options.source.token ? { token: options.source.token } : {}),
+        ...(options.source.tokenFile ? { tokenFile: options.source.tokenFile } : {}),
         ...(options.source.backoff ? { backoff: options.source.backoff } : {}),
         store,
         logger,

@@ -1,7 +1,7 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
+import { SIDECAR_TOKEN_FILE } from "../../config/sidecar-token.ts";
 import {
-  ENV_SIDECAR_TOKEN,
   ENVOY_ADMIN_PORT,
   ENVOY_INBOUND_LISTENER_PORT,
   ENVOY_OUTBOUND_LISTENER_PORT,
@@ -17,6 +17,7 @@ interface RunOptions {
   controlPlane?: string;
   controller?: string;
   pod?: string;
+  tokenFile: string;
   adminPort: number;
   outboundPort: number;
   inboundPort: number;
@@ -75,7 +76,6 @@ function resolveSource(options: RunOptions): ConfigSourceOption {
       { hint: "pass --pod NAMESPACE/NAME, or set POD_NAMESPACE and POD_NAME" },
     );
   }
-  const token = process.env[ENV_SIDECAR_TOKEN];
   return {
     kind: "control-plane",
     url,
@@ -84,7 +84,7 @@ function resolveSource(options: RunOptions): ConfigSourceOption {
       baseMs: Math.min(DEFAULT_BACKOFF.baseMs, options.reconnectMaxDelay),
       maxMs: options.reconnectMaxDelay,
     },
-    ...(token ? { token } : {}),
+    tokenFile: options.tokenFile,
   };
 }
 
@@ -242,7 +242,12 @@ export function registerSidecar(program: Command): void {
     )
     .option(
       "--control-plane <url>",
-      `controller base URL to watch for config (HTTP/JSON long-poll; bearer token from $${ENV_SIDECAR_TOKEN})`,
+      "controller base URL to watch for config (HTTP/JSON long-poll; bearer token from --token-file)",
+    )
+    .option(
+      "--token-file <file>",
+      "the pod's projected service-account token for the controller, re-read before every request",
+      SIDECAR_TOKEN_FILE,
     )
     .option("--controller <url>", "same as --control-plane (the injector's spelling)")
     .option("--pod <namespace/name>", "this pod, for --control-plane (default: $POD_NAMESPACE/$POD_NAME)")

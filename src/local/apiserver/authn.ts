@@ -14,7 +14,7 @@ import type { Api } from "./api.ts";
 import type { Obj } from "./json.ts";
 import type { UserInfo } from "./rbac.ts";
 import { ADMIN_USER, MASTERS_GROUP } from "./tls.ts";
-import type { TokenSigner } from "./tokens.ts";
+import { API_AUDIENCE, type ServiceAccountClaims, type TokenSigner } from "./tokens.ts";
 
 export const AUTHENTICATED = "system:authenticated";
 
@@ -78,7 +78,7 @@ export class Authenticator {
     if (sameSecret(token, nodeToken))
       return { name: `system:node:${nodeName}`, groups: ["system:nodes", AUTHENTICATED] };
     if (sameSecret(token, podToken)) return this.podAt(remoteAddress(req));
-    return this.serviceAccountToken(token);
+    return (await this.serviceAccountToken(token))?.user;
   }
 
   private podAt(address: string): UserInfo | undefined {
@@ -92,9 +92,22 @@ export class Authenticator {
     return serviceAccountUser(pod.metadata.namespace, pod.spec?.serviceAccountName || "default");
   }
 
-  private async serviceAccountToken(token: string): Promise<UserInfo | undefined> {
-    const claims = await this.signer.verify(token);
+  /**
+   * A service-account JWT: its user and the audiences of `audiences` it was issued for (TokenReview's
+   * `status.audiences`), or undefined when it is not valid for any of them.
+   */
+  async serviceAccountToken(
+    token: string,
+    audiences: readonly string[] = [API_AUDIENCE],
+  ): Promise<{ user: UserInfo; audiences: string[] } | undefined> {
+    const claims = await this.signer.verify(token, audiences);
     if (!claims) return undefined;
+    const user = this.claimsUser(claims);
+    return user && { user, audiences: audiences.filter((a) => claims.audiences.includes(a)) };
+  }
+
+  /** The user of verified claims while its ServiceAccount (and bound Pod) exist with the uids it names. */
+  private claimsUser(claims: ServiceAccountClaims): UserInfo | undefined {
     const sa = this.api.store.get("/serviceaccounts", claims.namespace, claims.serviceAccount.name) as
       | Obj
       | undefined;

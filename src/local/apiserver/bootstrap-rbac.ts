@@ -104,6 +104,11 @@ const CLUSTER_ROLES: Record<string, Obj[]> = {
     rule(["authorization.k8s.io"], ["selfsubjectaccessreviews", "selfsubjectrulesreviews"], ["create"]),
     rule(["authentication.k8s.io"], ["selfsubjectreviews"], ["create"]),
   ],
+  // Delegated authentication and authorization, as kube-apiserver's bootstrap role of the same name.
+  "system:auth-delegator": [
+    rule(["authentication.k8s.io"], ["tokenreviews"], ["create"]),
+    rule(["authorization.k8s.io"], ["subjectaccessreviews"], ["create"]),
+  ],
   "system:node": [
     rule([""], ["pods"], ["get", "list", "watch", "delete"]),
     rule([""], ["pods/status"], ["get", "patch", "update"]),

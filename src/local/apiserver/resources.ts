@@ -124,6 +124,7 @@ export const BUILTIN_TYPES: readonly ResourceType[] = [
   ),
   review("authorization.k8s.io", "selfsubjectaccessreviews", "SelfSubjectAccessReview"),
   review("authentication.k8s.io", "selfsubjectreviews", "SelfSubjectReview"),
+  review("authentication.k8s.io", "tokenreviews", "TokenReview"),
 ];
 
 /** Kinds with a status subresource: the main endpoint ignores status writes, `/status` ignores the rest. */

@@ -37,6 +37,7 @@ import type { ResourceType } from "./resources.ts";
 import { parseResourcePath, type ResourceRequest } from "./router.ts";
 import { ApiError, internalError, methodNotSupported } from "./status.ts";
 import { requestToken } from "./token-request.ts";
+import { tokenReview } from "./token-review.ts";
 import type { TokenSigner } from "./tokens.ts";
 import type { WatchHub } from "./watch.ts";
 
@@ -262,6 +263,8 @@ async function serveCreateOnly(
   if (type.resource === "selfsubjectaccessreviews")
     return sendJson(res, 201, selfSubjectAccessReview(deps.authorizer, user, body));
   if (type.resource === "selfsubjectreviews") return sendJson(res, 201, selfSubjectReview(user));
+  if (type.resource === "tokenreviews")
+    return sendJson(res, 201, await tokenReview(deps.authenticator, body));
   if (r.name === undefined || r.namespace === undefined)
     throw new ApiError(404, "NotFound", "the server could not find the requested resource");
   return sendJson(res, 201, await requestToken(deps.api, deps.signer, r.namespace, r.name, body, deps.now()));

@@ -55,12 +55,18 @@ export class TokenSigner {
       .sign(this.privateKey);
   }
 
-  /** The claims of a token this signer issued for the API server's audience, or undefined. */
-  async verify(token: string): Promise<ServiceAccountClaims | undefined> {
+  /**
+   * The claims of a token this signer issued, unexpired, for one of `audiences` (default: the API server's), or
+   * undefined.
+   */
+  async verify(
+    token: string,
+    audiences: readonly string[] = [API_AUDIENCE],
+  ): Promise<ServiceAccountClaims | undefined> {
     try {
       const { payload } = await jwtVerify(token, this.publicKey, {
         issuer: ISSUER,
-        audience: API_AUDIENCE,
+        audience: [...audiences],
         algorithms: ["ES256"],
       });
       const k = payload["kubernetes.io"] as

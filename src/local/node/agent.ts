@@ -249,6 +249,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
   // Each pod's own token, bound to it, where the API server serves TokenRequest.
   const tokens = new ServiceAccountTokens(core, runtime.podApiAccess?.caPem ?? "", logger);
   runtime.podCredentials = (pod, tokenFile) => tokens.credentials(pod, tokenFile);
+  runtime.projectToken = (pod, source, tokenFile) => tokens.project(pod, source, tokenFile);
   runtime.readEnvSource = async (kind, namespace, name) => {
     try {
       if (kind === "ConfigMap")
@@ -326,6 +327,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
       runtime.onEvent = undefined;
       runtime.readEnvSource = undefined;
       runtime.podCredentials = undefined;
+      runtime.projectToken = undefined;
       tokens.stop();
       await Promise.all([informer.stop(), services.stop(), endpoints.stop()]);
     },

@@ -3,10 +3,19 @@
  * store under `stateDir`. It knows nothing of the API server: the node agent feeds it pods and reads views
  * back; tests drive it directly. It also implements the NodeConnector (exec, logs, proxy) the API server calls.
  */
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { request } from "node:http";
 import type { Socket } from "node:net";
-import { join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import type { V1Endpoints, V1Pod, V1Service } from "@kubernetes/client-node";
 import type { Logger } from "pino";
@@ -37,7 +46,9 @@ import {
   removePodFiles,
   writePodFiles,
 } from "./pod-files.ts";
+import type { PodMount } from "./pod-namespaces.ts";
 import { type Backoff, type PodEvent, type PodView, PodWorker, type ResumeState } from "./pod-worker.ts";
+import { projectedTokenVolumes, type TokenSource } from "./service-account-tokens.ts";
 import { planServiceRoutes } from "./service-plan.ts";
 import { applyServicesTable, removeServicesTable, renderServicesTable } from "./services-nft.ts";
 
@@ -143,6 +154,11 @@ export class NodeRuntime implements NodeConnector {
   podCredentials:
     | ((pod: V1Pod, tokenFile: string) => Promise<{ token: string; caPem: string } | null>)
     | undefined;
+  /**
+   * Writes one token of a projected volume (`serviceAccountToken` source) into `tokenFile` and keeps it fresh
+   * there; rejects when it cannot (the pod then fails to start). The node agent sets it.
+   */
+  projectToken: ((pod: V1Pod, source: TokenSource, tokenFile: string) => Promise<void>) | undefined;
   /** Cluster DNS names (from `updateServices`) and the server answering them while `services` is on. */
   #dnsIndex: DnsIndex = new Map();
   #dns: ClusterDns | undefined;
@@ -286,8 +302,50 @@ export class NodeRuntime implements NodeConnector {
         : undefined;
     const access = own && this.podApiAccess ? { ...this.podApiAccess, ...own } : this.podApiAccess;
     const made = writePodFiles(dir, pod, ips, this.#opts.services ? this.plan.gateway4 : undefined, access);
+    const mounts = [...made.mounts, ...(await this.#projectedVolumes(pod, dir))];
     const path = this.#opts.containerPath;
-    return path ? { mounts: made.mounts, env: { PATH: path, ...made.env } } : made;
+    return { mounts, env: path ? { PATH: path, ...made.env } : made.env };
+  }
+
+  /**
+   * Projected token volumes, as the kubelet materializes them: each source's token in the pod's folder
+   * (`volumes/<name>/<path>`), the folder bind-mounted read-only at every path a container mounts it. The
+   * pod's containers share one mount namespace here, so every container of the pod sees it (on a cluster,
+   * only those that mount it); other pods never do (the state folder is hidden in them).
+   */
+  async #projectedVolumes(pod: V1Pod, dir: string): Promise<PodMount[]> {
+    const volumes = projectedTokenVolumes(pod);
+    if (volumes.length === 0) return [];
+    const project = this.projectToken;
+    if (!project)
+      throw new Error(
+        `volume ${JSON.stringify(volumes[0]?.name)}: projected service-account tokens need the node agent's API access`,
+      );
+    const mounts: PodMount[] = [];
+    for (const volume of volumes) {
+      const folder = join(dir, "volumes", volume.name);
+      mkdirSync(folder, { recursive: true, mode: 0o755 });
+      for (const source of volume.sources) {
+        const path = source.path;
+        if (!path || isAbsolute(path) || path.split("/").includes(".."))
+          throw new Error(
+            `volume ${JSON.stringify(volume.name)}: serviceAccountToken path ${JSON.stringify(path)} must be a relative path without ".."`,
+          );
+        const file = join(folder, path);
+        mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
+        await project(pod, source, file);
+      }
+      for (const target of volume.mountPaths) {
+        if (!isAbsolute(target) || target.split("/").includes(".."))
+          throw new Error(
+            `volume ${JSON.stringify(volume.name)}: mountPath ${JSON.stringify(target)} must be absolute`,
+          );
+        // The mount point, on the host as for the service account directory: created once, never removed.
+        mkdirSync(target, { recursive: true, mode: 0o755 });
+        mounts.push({ source: folder, target });
+      }
+    }
+    return mounts;
   }
 
   view(uid: string): PodView | undefined {

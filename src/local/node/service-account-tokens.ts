@@ -8,9 +8,10 @@
  */
 import { existsSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import type { CoreV1Api, V1Pod } from "@kubernetes/client-node";
+import type { CoreV1Api, V1Pod, V1ServiceAccountTokenProjection } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { apiErrorCode } from "../../edge/kube-client.ts";
+import { SERVICE_ACCOUNT_DIR } from "./pod-files.ts";
 
 /** The kubelet's default lifetime of a projected token (an hour and 7 s: the extra makes stale use visible). */
 export const DEFAULT_EXPIRATION_SECONDS = 3607;
@@ -35,12 +36,54 @@ export interface TokenRequestPlan {
   };
 }
 
-/** The TokenRequest for a pod (pure): its service account, bound to it, as its projected volume asks. */
-export function tokenRequestFor(pod: V1Pod): TokenRequestPlan {
-  const source = (pod.spec?.volumes ?? [])
+/** A `serviceAccountToken` source of a projected volume. */
+export type TokenSource = NonNullable<V1ServiceAccountTokenProjection>;
+
+/**
+ * A projected volume of service-account tokens only (the injector's `osm-sidecar-token`, a pod's own
+ * audience-scoped tokens), with where the pod's containers mount it. Not the service account directory.
+ */
+export interface ProjectedTokenVolume {
+  readonly name: string;
+  readonly mountPaths: readonly string[];
+  readonly sources: readonly TokenSource[];
+}
+
+/** The pod's projected token volumes (pure): those mounted by a container somewhere but the SA directory. */
+export function projectedTokenVolumes(pod: V1Pod): ProjectedTokenVolume[] {
+  const mounts = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].flatMap(
+    (c) => c.volumeMounts ?? [],
+  );
+  return (pod.spec?.volumes ?? []).flatMap((v) => {
+    const sources = v.projected?.sources ?? [];
+    if (sources.length === 0 || sources.some((s) => !s.serviceAccountToken)) return [];
+    const mountPaths = [
+      ...new Set(
+        mounts
+          .filter((m) => m.name === v.name && m.mountPath !== SERVICE_ACCOUNT_DIR)
+          .map((m) => m.mountPath),
+      ),
+    ];
+    if (mountPaths.length === 0) return [];
+    return [{ name: v.name, mountPaths, sources: sources.map((s) => s.serviceAccountToken as TokenSource) }];
+  });
+}
+
+/** The token source of the service account directory: `token` of a projected volume not mounted elsewhere. */
+function serviceAccountDirSource(pod: V1Pod): TokenSource | undefined {
+  const elsewhere = new Set(projectedTokenVolumes(pod).map((v) => v.name));
+  return (pod.spec?.volumes ?? [])
+    .filter((v) => !elsewhere.has(v.name))
     .flatMap((v) => v.projected?.sources ?? [])
     .map((s) => s.serviceAccountToken)
     .find((t) => t?.path === "token");
+}
+
+/**
+ * The TokenRequest for a pod (pure): its service account, bound to it, as `source` asks (default: the service
+ * account directory's source, else the kubelet's defaults).
+ */
+export function tokenRequestFor(pod: V1Pod, source = serviceAccountDirSource(pod)): TokenRequestPlan {
   return {
     namespace: pod.metadata?.namespace ?? "default",
     serviceAccount: pod.spec?.serviceAccountName || "default",
@@ -109,6 +152,25 @@ export class ServiceAccountTokens {
     return { token: issued.token, caPem: await this.#rootCa(plan.namespace) };
   }
 
+  /**
+   * Writes a token of a projected volume's source into `tokenFile` (bound to the pod, for the source's
+   * audience and lifetime) and keeps it fresh there. Throws when the API server does not issue it: the pod
+   * cannot start without it.
+   */
+  async project(pod: V1Pod, source: TokenSource, tokenFile: string): Promise<void> {
+    const plan = tokenRequestFor(pod, source);
+    let issued: { token: string; expiresAt: number; issuedAt: number };
+    try {
+      issued = await this.#issue(plan);
+    } catch (error) {
+      throw new Error(
+        `failed to fetch token for service account ${plan.namespace}/${plan.serviceAccount} (projected path ${source.path}): ${errorText(error)}`,
+      );
+    }
+    writeTokenFile(tokenFile, issued.token);
+    this.#schedule(plan, tokenFile, refreshDelayMs(issued.issuedAt, issued.expiresAt));
+  }
+
   stop(): void {
     this.#stopped = true;
     for (const t of this.#timers) clearTimeout(t);
@@ -149,9 +211,7 @@ export class ServiceAccountTokens {
       if (this.#stopped || !existsSync(dirname(tokenFile))) return;
       this.#issue(plan)
         .then((issued) => {
-          // Atomic: a reader sees the old token or the new one, never half of one.
-          writeFileSync(`${tokenFile}.tmp`, issued.token, { mode: 0o644 });
-          renameSync(`${tokenFile}.tmp`, tokenFile);
+          writeTokenFile(tokenFile, issued.token);
           this.#logger.debug(
             { pod: `${plan.namespace}/${plan.body.spec.boundObjectRef.name}` },
             "token refreshed",
@@ -170,6 +230,12 @@ export class ServiceAccountTokens {
     timer.unref();
     this.#timers.add(timer);
   }
+}
+
+/** Atomic: a reader sees the old token or the new one, never half of one. */
+function writeTokenFile(tokenFile: string, token: string): void {
+  writeFileSync(`${tokenFile}.tmp`, token, { mode: 0o644 });
+  renameSync(`${tokenFile}.tmp`, tokenFile);
 }
 
 function errorText(error: unknown): string {

@@ -1,8 +1,8 @@
 // The embedded API server makes certificates with @peculiar/x509, which needs this polyfill loaded first.
 import "reflect-metadata";
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { generateKeyPairSync, randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -21,13 +21,11 @@ import fastJsonPatch, { type Operation } from "fast-json-patch";
 import pino from "pino";
 import { defaultMeshConfig, meshConfigCrd } from "../../../src/config/index.ts";
 import { SIDECAR_CONFIG_PATH, type SidecarConfig } from "../../../src/config/sidecar-api.ts";
-import {
-  ANNOTATION_INTERCEPTION_POLICY,
-  ANNOTATION_INTERCEPTION_STALE,
-  ENV_SIDECAR_TOKEN,
-} from "../../../src/constants.ts";
+import { SIDECAR_TOKEN_AUDIENCE, SIDECAR_TOKEN_VOLUME } from "../../../src/config/sidecar-token.ts";
+import { ANNOTATION_INTERCEPTION_POLICY, ANNOTATION_INTERCEPTION_STALE } from "../../../src/constants.ts";
 import { type RunningController, startController } from "../../../src/controller/index.ts";
 import { injectPod } from "../../../src/injector/index.ts";
+import { TokenSigner } from "../../../src/local/apiserver/tokens.ts";
 import { startApiServer } from "../../../src/local/embedded-api-server.ts";
 import { watchControlPlane } from "../../../src/sidecar/config-source.ts";
 import { ConfigStore } from "../../../src/sidecar/config-store.ts";
@@ -42,7 +40,8 @@ const MC = {
   plural: "meshconfigs",
 };
 const MERGE = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
-const TOKEN = "osmt-ctl-token-curl";
+/** Each running pod's projected osm-controller token, as the node would write it into the sidecar's volume. */
+const tokens = new Map<string, string>();
 const logger = pino({ level: "silent" });
 
 let stateDir: string;
@@ -101,7 +100,7 @@ const APP_NAMESPACE: V1Namespace = {
 
 /**
  * A pod as the real injector (src/injector) admits it while the MeshConfig excludes `exclusions`: its
- * JSON patch applied, so the policy record, the token hash and the sidecar's token env are the injector's.
+ * JSON patch applied, so the policy record and the sidecar's projected token volume are the injector's.
  */
 function meshedPod(name: string, exclusions: string[]): V1Pod {
   const preset = defaultMeshConfig();
@@ -116,7 +115,7 @@ function meshedPod(name: string, exclusions: string[]): V1Pod {
       ...preset,
       spec: { ...preset.spec, traffic: { ...preset.spec.traffic, outboundIPRangeExclusionList: exclusions } },
     },
-    seeds: { proxyUuid: randomUUID(), sidecarToken: TOKEN },
+    seeds: { proxyUuid: randomUUID() },
     options: {
       meshName: "osm",
       osmNamespace: OSM_NS,
@@ -135,7 +134,21 @@ function meshedPod(name: string, exclusions: string[]): V1Pod {
 }
 
 async function createRunningPod(pod: V1Pod, ip: string): Promise<void> {
-  await core.createNamespacedPod({ namespace: APP_NS, body: pod });
+  const created = await core.createNamespacedPod({ namespace: APP_NS, body: pod });
+  // What the node does for the sidecar's projected volume: a token for the pod's service account, bound to it.
+  const name = pod.metadata!.name!;
+  const request = await core.createNamespacedServiceAccountToken({
+    namespace: APP_NS,
+    name: created.spec?.serviceAccountName || "default",
+    body: {
+      spec: {
+        audiences: [SIDECAR_TOKEN_AUDIENCE],
+        expirationSeconds: 3600,
+        boundObjectRef: { apiVersion: "v1", kind: "Pod", name, uid: created.metadata?.uid },
+      },
+    },
+  });
+  tokens.set(name, request.status?.token ?? "");
   // What the kubelet (or the local node agent) reports once the pod runs.
   await core.patchNamespacedPodStatus(
     {
@@ -166,13 +179,20 @@ async function deletePod(name: string): Promise<void> {
   });
 }
 
+/** The pod's token in a file, as the sidecar reads it from its projected volume. */
+function tokenFileOf(pod: string): string {
+  const file = join(stateDir, `${pod}.token`);
+  writeFileSync(file, tokens.get(pod) ?? "");
+  return file;
+}
+
 async function fetchConfig(
   controller: RunningController,
   pod: string,
   query = "",
 ): Promise<{ status: number; config?: SidecarConfig }> {
   const res = await fetch(`${controller.url}${SIDECAR_CONFIG_PATH}?pod=${APP_NS}/${pod}${query}`, {
-    headers: { authorization: `Bearer ${TOKEN}` },
+    headers: { authorization: `Bearer ${tokens.get(pod)}` },
   });
   if (res.status !== 200) {
     await res.body?.cancel();
@@ -261,9 +281,13 @@ test("a pod behind a service in a monitored namespace is a mesh endpoint in a si
     },
   });
   const curl1 = meshedPod("curl-1", []);
-  // The sidecar's token reaches it through its env, as the injector wrote it.
+  // The sidecar's credential is a projected token volume, never a value in the PodSpec.
   const envoy = curl1.spec?.containers.find((c) => c.name === "envoy");
-  assert.equal(envoy?.env?.find((e) => e.name === ENV_SIDECAR_TOKEN)?.value, TOKEN);
+  assert.deepEqual(
+    envoy?.volumeMounts?.map((m) => m.name),
+    [SIDECAR_TOKEN_VOLUME],
+  );
+  assert.doesNotMatch(JSON.stringify(curl1), /TOKEN|eyJ/);
   await createRunningPod(curl1, "198.51.100.5");
   const config = await eventually("curl-1's config lists its own pod IP", async () => {
     const { config } = await fetchConfig(controller, "curl-1");
@@ -272,11 +296,38 @@ test("a pod behind a service in a monitored namespace is a mesh endpoint in a si
   const viaService = config.meshEndpoints.find((e) => e.service === `${APP_NS}/curl` && e.port === 80);
   assert.deepEqual(viaService?.backends, [{ ip: "198.51.100.5", port: 8080 }]);
   assert.equal((await fetchConfig(controller, "curl-1")).status, 200);
-  const res = await fetch(`${controller.url}${SIDECAR_CONFIG_PATH}?pod=${APP_NS}/curl-1`, {
-    headers: { authorization: "Bearer not-the-token" },
+  // Verified for real (TokenReview): a token the API server did not sign, one for its own audience rather
+  // than osm-controller, and one bound to another pod are all refused.
+  const forged = await new TokenSigner(
+    generateKeyPairSync("ec", { namedCurve: "P-256" })
+      .privateKey.export({ format: "pem", type: "pkcs8" })
+      .toString(),
+  ).issue({
+    namespace: APP_NS,
+    serviceAccount: { name: "default", uid: "forged" },
+    pod: { name: "curl-1", uid: "forged" },
+    audiences: [SIDECAR_TOKEN_AUDIENCE],
+    expiresAt: Math.floor(Date.now() / 1000) + 3600,
   });
-  assert.equal(res.status, 401);
-  await res.body?.cancel();
+  const apiAudience = await core.createNamespacedServiceAccountToken({
+    namespace: APP_NS,
+    name: "default",
+    body: { spec: { boundObjectRef: { apiVersion: "v1", kind: "Pod", name: "curl-1" } } },
+  });
+  const other = meshedPod("curl-2", []);
+  await createRunningPod(other, "198.51.100.8");
+  for (const token of ["not-the-token", forged, apiAudience.status?.token, tokens.get("curl-2")]) {
+    const res = await fetch(`${controller.url}${SIDECAR_CONFIG_PATH}?pod=${APP_NS}/curl-1`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(res.status, 401, String(token).slice(0, 20));
+    await res.body?.cancel();
+  }
+  await deletePod("curl-2");
+  await eventually("curl-1's config no longer lists curl-2", async () => {
+    const { config } = await fetchConfig(controller, "curl-1");
+    return config?.meshEndpoints.some((e) => e.ip === "198.51.100.8") === false ? true : undefined;
+  });
 });
 
 test("flipping enableEgress with a merge patch reaches a waiting watch client within a second", async () => {
@@ -342,7 +393,7 @@ test("a restarted controller serves the same configs and stale pods, and the sid
   const watch = watchControlPlane({
     url: first.url,
     pod: `${APP_NS}/curl-1`,
-    token: TOKEN,
+    tokenFile: tokenFileOf("curl-1"),
     store,
     logger,
     metrics: createSidecarMetrics(),

@@ -90,7 +90,7 @@ before(async () => {
       pod,
       namespace,
       meshConfig: await readMeshConfig(kc, "osm-system"),
-      seeds: { proxyUuid: `osmt-gd-${name}`, sidecarToken: "osmt-gd-token" },
+      seeds: { proxyUuid: `osmt-gd-${name}` },
       options: {
         meshName: "osm",
         osmNamespace: "osm-system",

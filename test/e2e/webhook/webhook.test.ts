@@ -198,10 +198,15 @@ describe("the injector webhook over HTTPS", () => {
       patched.metadata?.annotations?.["osm-ts.io/interception-policy-hash"] ?? "",
       /^[0-9a-f]{64}$/,
     );
-    assert.match(patched.metadata?.annotations?.["osm-ts.io/sidecar-token-sha256"] ?? "", /^[0-9a-f]{64}$/);
+    // The sidecar's credential: a projected osm-controller token volume, no secret in the PodSpec.
+    assert.deepEqual(
+      patched.spec?.volumes?.[0]?.projected?.sources?.[0]?.serviceAccountToken?.audience,
+      "osm-controller",
+    );
+    assert.deepEqual(patched.spec?.containers[1]?.volumeMounts?.[0]?.readOnly, true);
   });
 
-  test("two pods get different proxy UUIDs and sidecar tokens", async () => {
+  test("two pods get different proxy UUIDs", async () => {
     const r1 = applyResponse(
       pod(),
       parseReview(await post(hook.port, hook.caPem(), "/mutate-pod-creation", podReview(pod()))),
@@ -211,9 +216,6 @@ describe("the injector webhook over HTTPS", () => {
       parseReview(await post(hook.port, hook.caPem(), "/mutate-pod-creation", podReview(pod()))),
     );
     assert.notEqual(r1.metadata?.labels?.["osm-proxy-uuid"], r2.metadata?.labels?.["osm-proxy-uuid"]);
-    const token = (p: V1Pod) =>
-      p.spec?.containers[1]?.env?.find((e) => e.name === "OSM_TS_SIDECAR_TOKEN")?.value;
-    assert.notEqual(token(r1), token(r2));
   });
 
   test("a pod annotated enabled in an unmonitored namespace is admitted unchanged", async () => {

@@ -1,9 +1,14 @@
 import assert from "node:assert/strict";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { V1Pod } from "@kubernetes/client-node";
+import {
+  SIDECAR_TOKEN_FILE,
+  sidecarTokenMount,
+  sidecarTokenVolume,
+} from "../../../src/config/sidecar-token.ts";
 import { buildPodStatus } from "../../../src/local/node/pod-status.ts";
 import type { NodeRuntime } from "../../../src/local/node/runtime.ts";
 import {
@@ -580,7 +585,7 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
     assert.deepEqual(await leftovers(), []);
   });
 
-  test("pods are isolated: own PID namespace and /proc, hostname, no view of the state folder; a pod's containers share them", async (t) => {
+  test("pods are isolated: own PID namespace and /proc, hostname, no view of the state folder or another pod's projected token; a pod's containers share them", async (t) => {
     const secret = (name: string) => [{ name: "MARKER_TOKEN", value: `token-of-${name}` }];
     const as1500 = { runAsUser: 1500, runAsGroup: 1500 };
     const a = makePod(
@@ -593,8 +598,15 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
             env: secret("a"),
             securityContext: as1500,
           },
-          { name: "side", image: "busybox", command: ["sleep", "3602"], securityContext: as1500 },
+          {
+            name: "side",
+            image: "busybox",
+            command: ["sleep", "3602"],
+            securityContext: as1500,
+            volumeMounts: [sidecarTokenMount()],
+          },
         ],
+        volumes: [sidecarTokenVolume()],
       },
       "iso-a",
     );
@@ -615,8 +627,15 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
     writeFileSync(join(stateDir, "pki-marker.key"), "private\n", { mode: 0o600 });
     // With API access, pods get kubelet files whose sources lie under the (hidden) state folder.
     runtime.podApiAccess = { host: runtime.plan.gateway4, port: 6443, caPem: "ca\n", token: "the-token" };
+    // What the node agent's TokenRequest writes for a projected serviceAccountToken source.
+    const projected: { source: unknown; file: string }[] = [];
+    runtime.projectToken = async (pod, source, file) => {
+      projected.push({ source, file });
+      writeFileSync(file, `projected-token-of-${pod.metadata?.name}`, { mode: 0o644 });
+    };
     t.after(() => {
       runtime.podApiAccess = undefined;
+      runtime.projectToken = undefined;
     });
     runtime.runPod(a);
     runtime.runPod(b);
@@ -646,6 +665,22 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
     assert.doesNotMatch(peek.stdout, /token-of-b/);
     // The other container of the same pod is in the same PID namespace (as with shareProcessNamespace).
     assert.match((await sh(a, "grep -l token-of-a /proc/[0-9]*/environ", "side")).stdout, /environ/);
+    // a's projected token: in the pod at its mount path, readable by the sidecar's uid; renewed in place.
+    assert.deepEqual(
+      projected.map((p) => p.source),
+      [{ audience: "osm-controller", expirationSeconds: 3600, path: "token" }],
+    );
+    const tokenOf = (pod: V1Pod) => sh(pod, `cat ${SIDECAR_TOKEN_FILE}`, "side");
+    assert.equal((await tokenOf(a)).stdout, "projected-token-of-iso-a");
+    const hostFile = projected[0]?.file ?? "";
+    writeFileSync(`${hostFile}.tmp`, "renewed-token-of-iso-a");
+    renameSync(`${hostFile}.tmp`, hostFile);
+    assert.equal((await tokenOf(a)).stdout, "renewed-token-of-iso-a");
+    // b, as uid 1500, reads it neither at the mount path (b has no such volume) nor where the node keeps it.
+    const steal = await sh(b, `cat ${SIDECAR_TOKEN_FILE}; cat ${hostFile}; ls ${stateDir}/pods`);
+    assert.notEqual(steal.exitCode, 0);
+    assert.equal(steal.stdout, "");
+    assert.match(steal.stderr, /No such file/);
     // Hostname (UTS) = pod name; the env's HOSTNAME agrees.
     assert.equal((await sh(a, "cat /proc/sys/kernel/hostname; echo $HOSTNAME")).stdout, "iso-a\niso-a\n");
     assert.equal((await sh(b, "hostname")).stdout, "iso-b\n");

@@ -3,12 +3,23 @@
  * control-plane.ts) in the client namespace on 127.0.0.1:15128, the sidecar as uid 1500 next to it.
  */
 import assert from "node:assert/strict";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { projectNode } from "../../support/install-access.ts";
 import { EXTERNAL_V4, isRoot, Lab, MESH_V4, type Proc } from "./lab.ts";
 
 const skip = isRoot() ? false : "needs root: creates network namespaces and iptables rules";
 const TOKEN = "test-sidecar-token";
+/** Token files as the node projects them (0644 in a 0755 folder: the sidecar reads them as uid 1500). */
+const tokenDir = mkdtempSync(join(tmpdir(), "osmt-sidecar-token-"));
+chmodSync(tokenDir, 0o755);
+function tokenFile(name: string, token: string): string {
+  const file = join(tokenDir, name);
+  writeFileSync(file, token, { mode: 0o644 });
+  return file;
+}
 const controlPlaneScript = new URL("./fixtures/control-plane.ts", import.meta.url).pathname;
 
 function doc(version: number, enableEgress: boolean | string): string {
@@ -37,13 +48,24 @@ describe("sidecar configured by the control plane's watch API", { skip }, () => 
     await lab.create();
     controlPlane = await startControlPlane();
   });
-  after(() => lab.destroy());
+  after(async () => {
+    await lab.destroy();
+    rmSync(tokenDir, { recursive: true, force: true });
+  });
 
   test("before its first config the sidecar fails closed: not ready, intercepted connections refused", async () => {
     sidecar = await lab.startSidecar(
-      ["--control-plane", "http://127.0.0.1:15128", "--pod", "demo/curl", "--reconnect-max-delay", "500"],
+      [
+        "--control-plane",
+        "http://127.0.0.1:15128",
+        "--pod",
+        "demo/curl",
+        "--reconnect-max-delay",
+        "500",
+        "--token-file",
+        tokenFile("curl", TOKEN),
+      ],
       false,
-      { OSM_TS_SIDECAR_TOKEN: TOKEN },
     );
     assert.equal(await lab.admin("/ready"), "no config yet\n");
     const result = await get(`http://${EXTERNAL_V4}/`);
@@ -90,9 +112,17 @@ describe("sidecar configured by the control plane's watch API", { skip }, () => 
   test("a wrong token is refused by the controller and the sidecar keeps retrying without a config", async () => {
     await sidecar.stop("SIGTERM");
     const stranger = await lab.startSidecar(
-      ["--control-plane", "http://127.0.0.1:15128", "--pod", "demo/curl", "--reconnect-max-delay", "500"],
+      [
+        "--control-plane",
+        "http://127.0.0.1:15128",
+        "--pod",
+        "demo/curl",
+        "--reconnect-max-delay",
+        "500",
+        "--token-file",
+        tokenFile("stranger", "wrong"),
+      ],
       false,
-      { OSM_TS_SIDECAR_TOKEN: "wrong" },
     );
     await stranger.waitForLine((line) => line.includes("config watch failed") && line.includes("HTTP 401"));
     assert.equal(await lab.admin("/ready"), "no config yet\n");

@@ -8,18 +8,17 @@ import {
   defaultMeshConfig,
   policyHash,
 } from "../../../src/config/index.ts";
+import { sidecarTokenVolume } from "../../../src/config/sidecar-token.ts";
 import {
   ANNOTATION_INTERCEPTION_POLICY,
   ANNOTATION_INTERCEPTION_POLICY_HASH,
   ANNOTATION_INTERCEPTION_STALE,
-  ANNOTATION_SIDECAR_TOKEN_HASH,
 } from "../../../src/constants.ts";
 import { ConfigHub } from "../../../src/controller/config-hub.ts";
 import { ControllerCore } from "../../../src/controller/controller-core.ts";
 import { recomputeWith } from "../../../src/controller/index.ts";
 import { createControllerMetrics } from "../../../src/controller/metrics.ts";
 import type { ChangeKind, ResourceSource } from "../../../src/controller/resource-source.ts";
-import { hashSidecarToken } from "../../../src/controller/sidecar-auth.ts";
 
 /** An in-memory ResourceSource: what an informer would hold, driven by the test. */
 class FakeSource<T extends KubernetesObject> implements ResourceSource<T> {
@@ -62,8 +61,6 @@ class FakeSource<T extends KubernetesObject> implements ResourceSource<T> {
   }
 }
 
-const TOKEN = "token-of-curl-pod";
-
 function meshConfigObject(traffic: Record<string, unknown> = {}): KubernetesObject {
   const preset = defaultMeshConfig();
   return {
@@ -92,10 +89,9 @@ function meshedPod(name: string, exclusions: string[], ip = "198.51.100.5"): V1P
       annotations: {
         [ANNOTATION_INTERCEPTION_POLICY_HASH]: policyHash(policy),
         [ANNOTATION_INTERCEPTION_POLICY]: canonicalPolicyText(policy),
-        [ANNOTATION_SIDECAR_TOKEN_HASH]: hashSidecarToken(TOKEN),
       },
     },
-    spec: { containers: [{ name: "curl", ports: [{ containerPort: 80 }] }] },
+    spec: { containers: [{ name: "curl", ports: [{ containerPort: 80 }] }], volumes: [sidecarTokenVolume()] },
     status: { phase: "Running", podIP: ip },
   };
 }

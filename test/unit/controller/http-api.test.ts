@@ -4,7 +4,6 @@ import { after, before, test } from "node:test";
 import type { V1Pod } from "@kubernetes/client-node";
 import pino from "pino";
 import { parseSidecarConfig, SIDECAR_CONFIG_PATH } from "../../../src/config/sidecar-api.ts";
-import { ANNOTATION_SIDECAR_TOKEN_HASH } from "../../../src/constants.ts";
 import { ConfigHub } from "../../../src/controller/config-hub.ts";
 import {
   INTERCEPTION_POLICY_PATH,
@@ -13,24 +12,26 @@ import {
   startHttpApi,
 } from "../../../src/controller/http-api.ts";
 import { createControllerMetrics } from "../../../src/controller/metrics.ts";
-import { hashSidecarToken } from "../../../src/controller/sidecar-auth.ts";
+import type { TokenReviewer } from "../../../src/controller/sidecar-auth.ts";
 
 const TOKEN_A = "token-a";
 const pods: Record<string, V1Pod> = {
-  "curl/a": {
-    metadata: {
-      name: "a",
-      namespace: "curl",
-      annotations: { [ANNOTATION_SIDECAR_TOKEN_HASH]: hashSidecarToken(TOKEN_A) },
+  "curl/a": { metadata: { name: "a", namespace: "curl", uid: "uid-a" } },
+  "curl/b": { metadata: { name: "b", namespace: "curl", uid: "uid-b" } },
+};
+/** The API server's TokenReview, as it answers for the two pods' projected tokens. */
+const review: TokenReviewer = async (token) => {
+  const name = { [TOKEN_A]: "a", "token-b": "b" }[token];
+  if (!name) return { authenticated: false };
+  return {
+    authenticated: true,
+    username: "system:serviceaccount:curl:default",
+    extra: {
+      "authentication.kubernetes.io/pod-name": [name],
+      "authentication.kubernetes.io/pod-uid": [`uid-${name}`],
     },
-  },
-  "curl/b": {
-    metadata: {
-      name: "b",
-      namespace: "curl",
-      annotations: { [ANNOTATION_SIDECAR_TOKEN_HASH]: hashSidecarToken("token-b") },
-    },
-  },
+    audiences: ["osm-controller"],
+  };
 };
 const POLICY_TEXT = '{"format":"osm-ts/interception-policy/v1"}';
 const POLICY_HASH = createHash("sha256").update(POLICY_TEXT).digest("hex");
@@ -44,6 +45,7 @@ before(async () => {
     port: 0,
     logger: pino({ level: "silent" }),
     metrics: createControllerMetrics(),
+    review,
     state: {
       hub,
       lookupPod: (ns, name) => pods[`${ns}/${name}`],
@@ -140,7 +142,7 @@ test("the stale report, metrics and health endpoints answer", async () => {
   assert.equal(stale.kind, "StalePodList");
   assert.deepEqual(stale.items[0]?.diff, ["+203.0.113.10/32"]);
   const metrics = await (await fetch(`${api.url}/metrics`)).text();
-  assert.match(metrics, /osm_ts_controller_sidecar_auth_failures_total\{reason="token-mismatch"\} \d/);
+  assert.match(metrics, /osm_ts_controller_sidecar_auth_failures_total\{reason="wrong-pod"\} \d/);
   assert.match(metrics, /osm_ts_controller_sidecar_config_responses_total\{status="200"\}/);
   assert.equal((await fetch(`${api.url}/healthz`)).status, 200);
   assert.equal((await fetch(`${api.url}/readyz`)).status, 200);

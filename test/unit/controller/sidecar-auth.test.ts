@@ -1,20 +1,41 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { V1Pod } from "@kubernetes/client-node";
-import { ANNOTATION_SIDECAR_TOKEN_HASH } from "../../../src/constants.ts";
-import { authenticateSidecar, bearerToken, hashSidecarToken } from "../../../src/controller/sidecar-auth.ts";
+import {
+  type AuthenticateInput,
+  authenticateSidecar,
+  bearerToken,
+  cachedReviewer,
+  type TokenReviewer,
+  type TokenReviewStatus,
+} from "../../../src/controller/sidecar-auth.ts";
 
-const TOKEN = "s3cr3t-token-of-pod-a";
-const pod = (
-  annotations: Record<string, string> = { [ANNOTATION_SIDECAR_TOKEN_HASH]: hashSidecarToken(TOKEN) },
-): V1Pod => ({
-  metadata: { name: "a", namespace: "curl", annotations },
+const TOKEN = "projected-token-of-pod-a";
+const pod = (): V1Pod => ({
+  metadata: { name: "a", namespace: "curl", uid: "uid-a" },
+  spec: { containers: [], serviceAccountName: "curl" },
   status: { podIP: "198.51.100.7" },
 });
-
-test("the sha256 of a token is lower-case hex of 64 digits", () => {
-  assert.match(hashSidecarToken("x"), /^[0-9a-f]{64}$/);
-  assert.equal(hashSidecarToken("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+/** What the API server's TokenReview says of pod a's projected token. */
+const OF_POD_A: TokenReviewStatus = {
+  authenticated: true,
+  username: "system:serviceaccount:curl:curl",
+  extra: {
+    "authentication.kubernetes.io/pod-name": ["a"],
+    "authentication.kubernetes.io/pod-uid": ["uid-a"],
+  },
+  audiences: ["osm-controller"],
+};
+const reviewing =
+  (answers: Record<string, TokenReviewStatus>): TokenReviewer =>
+  async (token) =>
+    answers[token] ?? { authenticated: false };
+const review = reviewing({ [TOKEN]: OF_POD_A });
+const input = (more: Partial<AuthenticateInput> = {}): AuthenticateInput => ({
+  pod: pod(),
+  authorization: `Bearer ${TOKEN}`,
+  review,
+  ...more,
 });
 
 test("a bearer header yields its token and anything else yields none", () => {
@@ -25,49 +46,82 @@ test("a bearer header yields its token and anything else yields none", () => {
   assert.equal(bearerToken("Bearer a b"), undefined);
 });
 
-test("the pod's own token is accepted", () => {
-  const result = authenticateSidecar({ pod: pod(), authorization: `Bearer ${TOKEN}` });
-  assert.equal(result.ok, true);
+test("the pod's own projected token, reviewed by the API server, is accepted", async () => {
+  assert.equal((await authenticateSidecar(input())).ok, true);
 });
 
-test("each kind of bad request is refused with its reason", () => {
-  const cases: [string, Parameters<typeof authenticateSidecar>[0], string][] = [
-    ["no header", { pod: pod(), authorization: undefined }, "no-token"],
-    ["unknown pod", { pod: undefined, authorization: `Bearer ${TOKEN}` }, "unknown-pod"],
-    ["pod without a token hash", { pod: pod({}), authorization: `Bearer ${TOKEN}` }, "pod-has-no-token"],
+test("each kind of bad request is refused with its reason", async () => {
+  const withAnswer = (status: Partial<TokenReviewStatus>) =>
+    input({ review: reviewing({ [TOKEN]: { ...OF_POD_A, ...status } }) });
+  const cases: [string, AuthenticateInput, string][] = [
+    ["no header", input({ authorization: undefined }), "no-token"],
+    ["unknown pod", input({ pod: undefined }), "unknown-pod"],
+    ["a token the API server refuses", input({ authorization: "Bearer forged" }), "token-rejected"],
     [
-      "malformed hash",
-      { pod: pod({ [ANNOTATION_SIDECAR_TOKEN_HASH]: "abc" }), authorization: `Bearer ${TOKEN}` },
-      "pod-has-no-token",
+      "a token for another audience",
+      withAnswer({ audiences: ["https://kubernetes.default.svc"] }),
+      "wrong-audience",
     ],
-    ["another pod's token", { pod: pod(), authorization: "Bearer other-token" }, "token-mismatch"],
     [
-      "wrong source address",
-      { pod: pod(), authorization: `Bearer ${TOKEN}`, remoteAddress: "127.0.0.1", requireSourceIp: true },
-      "source-ip",
+      "another pod's token",
+      withAnswer({ extra: { ...OF_POD_A.extra, "authentication.kubernetes.io/pod-name": ["b"] } }),
+      "wrong-pod",
     ],
+    [
+      "a recreated pod of the same name",
+      withAnswer({ extra: { ...OF_POD_A.extra, "authentication.kubernetes.io/pod-uid": ["old"] } }),
+      "wrong-pod",
+    ],
+    ["another service account", withAnswer({ username: "system:serviceaccount:curl:default" }), "wrong-pod"],
+    ["an unbound token", withAnswer({ extra: {} }), "wrong-pod"],
+    [
+      "the API server cannot be asked",
+      input({
+        review: async () => {
+          throw new Error("connection refused");
+        },
+      }),
+      "review-failed",
+    ],
+    ["wrong source address", input({ remoteAddress: "127.0.0.1", requireSourceIp: true }), "source-ip"],
   ];
-  for (const [name, input, reason] of cases) {
-    const result = authenticateSidecar(input);
+  for (const [name, given, reason] of cases) {
+    const result = await authenticateSidecar(given);
     assert.deepEqual(result.ok ? "ok" : result.reason, reason, name);
   }
 });
 
-test("a terminating pod is refused", () => {
+test("a terminating pod is refused", async () => {
   const terminating = pod();
   terminating.metadata!.deletionTimestamp = new Date();
-  const result = authenticateSidecar({ pod: terminating, authorization: `Bearer ${TOKEN}` });
+  const result = await authenticateSidecar(input({ pod: terminating }));
   assert.equal(result.ok ? "ok" : result.reason, "unknown-pod");
 });
 
-test("the source address check accepts the pod's IP, also as an IPv4-mapped IPv6 peer", () => {
+test("the source address check accepts the pod's IP, also as an IPv4-mapped IPv6 peer", async () => {
   for (const remoteAddress of ["198.51.100.7", "::ffff:198.51.100.7"]) {
-    const result = authenticateSidecar({
-      pod: pod(),
-      authorization: `Bearer ${TOKEN}`,
-      remoteAddress,
-      requireSourceIp: true,
-    });
+    const result = await authenticateSidecar(input({ remoteAddress, requireSourceIp: true }));
     assert.equal(result.ok, true, remoteAddress);
   }
+});
+
+test("a positive review is reused for 30 s, a refusal never", async () => {
+  let now = 0;
+  let asked = 0;
+  const cached = cachedReviewer(
+    async (token) => {
+      asked++;
+      return token === TOKEN ? OF_POD_A : { authenticated: false };
+    },
+    () => now,
+  );
+  await cached(TOKEN);
+  await cached(TOKEN);
+  assert.equal(asked, 1);
+  now = 30_001;
+  await cached(TOKEN);
+  assert.equal(asked, 2);
+  await cached("forged");
+  await cached("forged");
+  assert.equal(asked, 4);
 });

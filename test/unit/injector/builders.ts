@@ -18,7 +18,6 @@ export const OPTIONS: InjectorOptions = {
 
 export const SEEDS: InjectionSeeds = {
   proxyUuid: "3f2c8a4e-1b5d-4c6e-9f7a-0d1e2f3a4b5c",
-  sidecarToken: "test-token-abcdefghijklmnopqrstuvwxyz",
 };
 
 export function meshConfig(spec: Record<string, unknown> = {}): MeshConfig {

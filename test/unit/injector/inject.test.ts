@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { describe, test } from "node:test";
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import jsonpatch from "fast-json-patch";
@@ -252,8 +251,21 @@ describe("the sidecar container, labels and annotations", () => {
       POD_NAMESPACE: "metadata.namespace",
       POD_IP: "status.podIP",
       SERVICE_ACCOUNT: "spec.serviceAccountName",
-      OSM_TS_SIDECAR_TOKEN: SEEDS.sidecarToken,
     });
+    // The credential is a projected token the node writes, never a value in the PodSpec.
+    assert.deepEqual(envoy.volumeMounts, [
+      { name: "osm-sidecar-token", mountPath: "/var/run/secrets/osm-ts.io/sidecar", readOnly: true },
+    ]);
+    assert.deepEqual(p.spec?.volumes, [
+      {
+        name: "osm-sidecar-token",
+        projected: {
+          sources: [
+            { serviceAccountToken: { audience: "osm-controller", expirationSeconds: 3600, path: "token" } },
+          ],
+        },
+      },
+    ]);
     assert.deepEqual(
       p.spec?.containers?.map((c) => c.name),
       ["curl", "envoy"],
@@ -281,7 +293,7 @@ describe("the sidecar container, labels and annotations", () => {
     assert.deepEqual(p.metadata?.labels, { app: "curl", "osm-proxy-uuid": SEEDS.proxyUuid });
   });
 
-  test("the pod records the hash and canonical text of its interception policy, and its token's sha256", () => {
+  test("the pod records the hash and canonical text of its interception policy", () => {
     const annotations = { "openservicemesh.io/outbound-port-exclusion-list": "6379" };
     const mc = meshConfig({ traffic: { outboundIPRangeExclusionList: ["203.0.113.10/32"] } });
     const { pod: p } = injected({ pod: pod({ annotations }), meshConfig: mc });
@@ -293,10 +305,6 @@ describe("the sidecar container, labels and annotations", () => {
     assert.equal(a["osm-ts.io/interception-policy-hash"], policyHash(policy));
     assert.equal(a["osm-ts.io/interception-policy"], canonicalPolicyText(policy));
     assert.match(a["osm-ts.io/interception-policy"] ?? "", /203\.0\.113\.10\/32/);
-    assert.equal(
-      a["osm-ts.io/sidecar-token-sha256"],
-      createHash("sha256").update(SEEDS.sidecarToken).digest("hex"),
-    );
     assert.equal(a["openservicemesh.io/outbound-port-exclusion-list"], "6379");
   });
 
@@ -390,5 +398,18 @@ describe("the sidecar container, labels and annotations", () => {
     const result = run({ pod: p });
     assert.ok(result.kind === "deny");
     assert.match(result.message, /already has a container named "envoy"/);
+  });
+
+  test("a pod that already has a volume named osm-sidecar-token is denied with the reason", () => {
+    const p = pod();
+    p.spec = {
+      ...p.spec,
+      containers: p.spec?.containers ?? [],
+      volumes: [{ name: "osm-sidecar-token", emptyDir: {} }],
+    };
+    const result = run({ pod: p });
+    assert.ok(result.kind === "deny");
+    assert.match(result.message, /already has a volume named "osm-sidecar-token"/);
+    assert.match(result.hint ?? "", /rename the volume/);
   });
 });

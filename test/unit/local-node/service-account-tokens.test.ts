@@ -5,7 +5,9 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import type { CoreV1Api, V1Pod } from "@kubernetes/client-node";
 import pino from "pino";
+import { sidecarTokenMount, sidecarTokenVolume } from "../../../src/config/sidecar-token.ts";
 import {
+  projectedTokenVolumes,
   refreshDelayMs,
   ServiceAccountTokens,
   tokenRequestFor,
@@ -51,6 +53,31 @@ describe("per-pod service-account tokens", () => {
     assert.deepEqual([spec.audiences, spec.expirationSeconds], [["vault"], 900]);
   });
 
+  test("a projected token volume is materialized where containers mount it, and is not the service account directory's", () => {
+    const sidecar = pod({
+      containers: [{ name: "envoy", volumeMounts: [sidecarTokenMount()] }],
+      volumes: [sidecarTokenVolume()],
+    });
+    assert.deepEqual(projectedTokenVolumes(sidecar), [
+      {
+        name: "osm-sidecar-token",
+        mountPaths: ["/var/run/secrets/osm-ts.io/sidecar"],
+        sources: [{ audience: "osm-controller", expirationSeconds: 3600, path: "token" }],
+      },
+    ]);
+    // The pod's own API token keeps the API server's audience and the kubelet's lifetime.
+    assert.deepEqual(tokenRequestFor(sidecar).body.spec.audiences, undefined);
+    assert.equal(tokenRequestFor(sidecar).body.spec.expirationSeconds, 3607);
+    const [source] = projectedTokenVolumes(sidecar)[0]?.sources ?? [];
+    assert.deepEqual(tokenRequestFor(sidecar, source).body.spec, {
+      audiences: ["osm-controller"],
+      expirationSeconds: 3600,
+      boundObjectRef: { apiVersion: "v1", kind: "Pod", name: "web-1", uid: "u-1" },
+    });
+    // Not mounted anywhere, or mixed with other sources (kube-api-access-*): not one of these.
+    assert.deepEqual(projectedTokenVolumes(pod({ volumes: [sidecarTokenVolume()] })), []);
+  });
+
   test("refresh at 80 % of the lifetime; an unserved TokenRequest is told apart from a missing service account", () => {
     assert.equal(refreshDelayMs(0, 3_607_000), 2_885_600);
     assert.equal(refreshDelayMs(0, 365 * 24 * 3_600_000), 2 ** 31 - 1);
@@ -81,11 +108,15 @@ describe("per-pod service-account tokens", () => {
       const file = join(dir, "serviceaccount", "token");
       mkdirSync(join(dir, "serviceaccount"));
       assert.deepEqual(await tokens.credentials(pod({}), file), { token: "token-1", caPem: "ROOT CA" });
+      // A projected volume's token is written at once, then kept fresh the same way.
+      const projectedFile = join(dir, "serviceaccount", "osm-token");
+      await tokens.project(pod({}), { audience: "osm-controller", path: "osm-token" }, projectedFile);
+      assert.equal(readFileSync(projectedFile, "utf8"), "token-2");
       await until(
         "a refreshed token in the file",
         () => {
           try {
-            return readFileSync(file, "utf8") === "token-2" ? true : undefined;
+            return /^token-[3-9]$/.test(readFileSync(file, "utf8")) ? true : undefined;
           } catch {
             return undefined;
           }

@@ -1,8 +1,11 @@
 /** The watch API client against a real HTTP server on loopback: long-poll, last good config, backoff. */
 import assert from "node:assert/strict";
 import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { pino } from "pino";
 import { buildWatchUrl, watchControlPlane } from "../../../src/sidecar/config-source.ts";
@@ -58,10 +61,13 @@ test("the client applies each newer config, keeps the last good one through erro
   const store = new ConfigStore();
   const metrics = createSidecarMetrics();
   const delays: number[] = [];
+  const dir = mkdtempSync(join(tmpdir(), "osmt-token-"));
+  const tokenFile = join(dir, "token");
+  writeFileSync(tokenFile, "secret\n");
   const watch = watchControlPlane({
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     pod: "demo/curl",
-    token: "secret",
+    tokenFile,
     store,
     logger,
     metrics,
@@ -84,7 +90,13 @@ test("the client applies each newer config, keeps the last good one through erro
     const updates = await metrics.registry.getSingleMetricAsString("osm_sidecar_config_updates_total");
     assert.match(updates, /result="applied"\} 2/);
     assert.match(updates, /result="invalid"\} 1/);
+    // The kubelet renews the projected token in place: the next request carries the new one.
+    writeFileSync(tokenFile, "renewed");
+    await until(() => held.length > 0);
+    held.shift()?.writeHead(204).end();
+    await until(() => requests.some((r) => r.auth === "Bearer renewed"));
   } finally {
+    rmSync(dir, { recursive: true, force: true });
     watch.stop();
     for (const res of held) res.end();
     server.close();
