@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
+import { SIDECAR_TOKEN_FILE } from "../../../src/config/sidecar-token.ts";
 import { hostLeftovers, localMesh, meshDownPurgeArgs } from "../../support/mesh.ts";
 import { until } from "../../support/poll.ts";
 import { run } from "../../support/run.ts";
@@ -210,6 +211,15 @@ describe("the control plane as pods of the local node agent", { skip: rootSkip, 
       250,
     );
     assert.equal(dump.source, "http://osm-controller.osm-system.svc.cluster.local:15128");
+    // Its credential: no token in the PodSpec, a projected osm-controller token in the sidecar's volume, bound
+    // to this pod, which the controller accepted (TokenReview) to hand out the config above.
+    const yaml = (await kubectl("get", "pod", "-n", NS, pod, "-o", "yaml")).stdout;
+    assert.doesNotMatch(yaml, /eyJ|OSM_TS_SIDECAR_TOKEN|sidecar-token-sha256/);
+    assert.match(yaml, /serviceAccountToken:\s+audience: osm-controller/);
+    const token = (await kubectl("exec", "-n", NS, pod, "-c", "envoy", "--", "cat", SIDECAR_TOKEN_FILE))
+      .stdout;
+    const claims = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString());
+    assert.deepEqual([claims.aud, claims["kubernetes.io"].pod.name], [["osm-controller"], pod]);
     const clusterIP = await jsonpath(
       "get",
       "svc",
