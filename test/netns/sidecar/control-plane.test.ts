@@ -22,6 +22,12 @@ function tokenFile(name: string, token: string): string {
 }
 const controlPlaneScript = new URL("./fixtures/control-plane.ts", import.meta.url).pathname;
 
+/** The sidecar's flags: watch the stand-in controller as pod demo/curl with this token file. */
+function watchArgs(file: string): string[] {
+  const flags = ["--pod", "demo/curl", "--reconnect-max-delay", "500", "--token-file", file];
+  return ["--control-plane", "http://127.0.0.1:15128", ...flags];
+}
+
 function doc(version: number, enableEgress: boolean | string): string {
   const meshEndpoints = [{ service: "demo/mesh", ip: MESH_V4, port: 8080 }];
   return `${JSON.stringify({ apiVersion: "osm.sidecar/v1", version, enableEgress, meshEndpoints })}\n`;
@@ -54,19 +60,7 @@ describe("sidecar configured by the control plane's watch API", { skip }, () => 
   });
 
   test("before its first config the sidecar fails closed: not ready, intercepted connections refused", async () => {
-    sidecar = await lab.startSidecar(
-      [
-        "--control-plane",
-        "http://127.0.0.1:15128",
-        "--pod",
-        "demo/curl",
-        "--reconnect-max-delay",
-        "500",
-        "--token-file",
-        tokenFile("curl", TOKEN),
-      ],
-      false,
-    );
+    sidecar = await lab.startSidecar(watchArgs(tokenFile("curl", TOKEN)), false);
     assert.equal(await lab.admin("/ready"), "no config yet\n");
     const result = await get(`http://${EXTERNAL_V4}/`);
     assert.equal(result.exitCode, 7);
@@ -111,19 +105,7 @@ describe("sidecar configured by the control plane's watch API", { skip }, () => 
 
   test("a wrong token is refused by the controller and the sidecar keeps retrying without a config", async () => {
     await sidecar.stop("SIGTERM");
-    const stranger = await lab.startSidecar(
-      [
-        "--control-plane",
-        "http://127.0.0.1:15128",
-        "--pod",
-        "demo/curl",
-        "--reconnect-max-delay",
-        "500",
-        "--token-file",
-        tokenFile("stranger", "wrong"),
-      ],
-      false,
-    );
+    const stranger = await lab.startSidecar(watchArgs(tokenFile("stranger", "wrong")), false);
     await stranger.waitForLine((line) => line.includes("config watch failed") && line.includes("HTTP 401"));
     assert.equal(await lab.admin("/ready"), "no config yet\n");
     assert.equal((await get(`http://${EXTERNAL_V4}/`)).exitCode, 7);
