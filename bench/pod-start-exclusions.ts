@@ -102,6 +102,13 @@ async function startPod(name: string): Promise<Sample> {
 }
 
 const samples = new Map<number, Sample[]>(sizes.map((n) => [n, []]));
+const cleanup = async () => {
+  await osm(...meshDownPurgeArgs(mesh.stateDir, mesh.kubeconfig));
+  rmSync(dir, { recursive: true, force: true });
+};
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => void cleanup().finally(() => process.exit(130)));
+}
 try {
   await must("osm mesh up", osm(...mesh.upArgs));
   await must("osm install", osm("install"));
@@ -118,8 +125,7 @@ try {
     }
   }
 } finally {
-  await osm(...meshDownPurgeArgs(mesh.stateDir, mesh.kubeconfig));
-  rmSync(dir, { recursive: true, force: true });
+  await cleanup();
 }
 
 const base = samples.get(sizes[0]!)!;
