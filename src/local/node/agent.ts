@@ -20,8 +20,8 @@ import {
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { apiErrorCode } from "../../edge/kube-client.ts";
+import type { PodEvent, ResumeState } from "./pod-context.ts";
 import { buildPodStatus } from "./pod-status.ts";
-import type { PodEvent, ResumeState } from "./pod-worker.ts";
 import type { NodeRuntime } from "./runtime.ts";
 import { ServiceAccountTokens } from "./service-account-tokens.ts";
 

@@ -9,7 +9,7 @@ import type {
   V1PodCondition,
   V1PodStatus,
 } from "@kubernetes/client-node";
-import type { ContainerStateView, ContainerView, PodView } from "./pod-worker.ts";
+import type { ContainerStateView, ContainerView, PodView } from "./pod-context.ts";
 
 function toState(s: ContainerStateView): V1ContainerState {
   if ("waiting" in s)

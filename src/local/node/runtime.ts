@@ -39,6 +39,7 @@ import { LogStore } from "./log-store.ts";
 import { NetnsDialer } from "./netns-dial.ts";
 import { createHostNetwork, type HostNetwork, type SandboxRoute } from "./network.ts";
 import { buildNetworkPlan, type NetworkPlan, type NodeNetworkConfig } from "./network-config.ts";
+import type { Backoff, PodEvent, PodView, ResumeState } from "./pod-context.ts";
 import {
   automountsToken,
   type PodApiAccess,
@@ -47,7 +48,7 @@ import {
   writePodFiles,
 } from "./pod-files.ts";
 import type { PodMount } from "./pod-namespaces.ts";
-import { type Backoff, type PodEvent, type PodView, PodWorker, type ResumeState } from "./pod-worker.ts";
+import { PodWorker } from "./pod-worker.ts";
 import { projectedTokenVolumes, type TokenSource } from "./service-account-tokens.ts";
 import { planServiceRoutes } from "./service-plan.ts";
 import { applyServicesTable, removeServicesTable, renderServicesTable } from "./services-nft.ts";

@@ -10,7 +10,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import pino from "pino";
 import { createProcessRunner } from "../../../src/edge/command-runner.ts";
 import type { NodeNetworkConfig } from "../../../src/local/node/network-config.ts";
-import type { PodView } from "../../../src/local/node/pod-worker.ts";
+import type { PodView } from "../../../src/local/node/pod-context.ts";
 import { NodeRuntime } from "../../../src/local/node/runtime.ts";
 
 const runCommand = (argv: readonly string[]) => createProcessRunner().run(argv);

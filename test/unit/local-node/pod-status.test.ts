@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { resumeStateOf } from "../../../src/local/node/agent.ts";
+import type { ContainerStateView, ContainerView, PodView } from "../../../src/local/node/pod-context.ts";
 import { buildPodStatus, podPhase } from "../../../src/local/node/pod-status.ts";
-import type { ContainerStateView, ContainerView, PodView } from "../../../src/local/node/pod-worker.ts";
 
 const NOW = new Date("2026-01-01T00:00:00Z");
 const LATER = new Date("2026-01-01T00:05:00Z");
