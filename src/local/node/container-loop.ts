@@ -64,7 +64,7 @@ export async function runContainer(
               sources,
             );
     const startedAt = timestamp();
-    const startedMs = Date.now();
+    const startedMs = ctx.clock();
     let exitCode: number;
     if ("reason" in launch && launch.reason === "CreateContainerConfigError") {
       // The kubelet keeps such a container waiting and retries; it never counts as a restart.
@@ -88,7 +88,7 @@ export async function runContainer(
       return exitCode === 0;
     }
     // A container that ran long enough earns a fresh back-off (the kubelet forgets after 10 minutes).
-    if (Date.now() - startedMs > 2 * backoff.maxMs) delay = backoff.baseMs;
+    if (ctx.clock() - startedMs > 2 * backoff.maxMs) delay = backoff.baseMs;
     rec.lastState = rec.state;
     ctx.event(
       "Warning",

@@ -5,6 +5,7 @@
  */
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import type { Clock } from "../../edge/clock.ts";
 import type { AttachableProcess } from "./attachable.ts";
 import type { ContainerLaunch, FileProbe, PodFacts } from "./container-launch.ts";
 import type { EntrypointRegistry } from "./entrypoints.ts";
@@ -74,6 +75,8 @@ export interface PodWorkerDeps {
   readonly entrypoints: EntrypointRegistry;
   readonly files: FileProbe;
   readonly backoff: Backoff;
+  /** The clock restart back-off reads (default: the machine's); tests pass their own. */
+  readonly clock?: Clock;
   readonly nodeName: string;
   readonly hostIP: string;
   readonly logger: Logger;
@@ -137,6 +140,8 @@ export interface PodContext {
   readonly namespace: string;
   readonly name: string;
   readonly deps: PodWorkerDeps;
+  /** The clock of restart back-off decisions (`deps.clock`, else the machine's). */
+  readonly clock: Clock;
   /** `spec.restartPolicy` (default Always). */
   readonly policy: string;
   /** The pod's first IP ("" before the sandbox exists). */

@@ -5,6 +5,7 @@
  * It keeps a plain view of its state (PodView); `pod-status.ts` turns that view into the Kubernetes PodStatus.
  */
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
+import { systemClock } from "../../edge/clock.ts";
 import type { ExecStreams } from "../node-connector.ts";
 import { runContainer } from "./container-loop.ts";
 import { preStop, stopProcess } from "./container-probes.ts";
@@ -74,6 +75,7 @@ export class PodWorker {
       namespace: this.namespace,
       name: this.name,
       deps,
+      clock: deps.clock ?? systemClock,
       policy: pod.spec?.restartPolicy ?? "Always",
       podIP: () => this.#sandbox.podIPs[0] ?? "",
       facts: () => this.#sandbox.facts(),
