@@ -8,7 +8,6 @@ export const ErrorCode = {
   InvalidConfig: "OSM_ERR_INVALID_CONFIG",
   InvalidAnnotation: "OSM_ERR_INVALID_ANNOTATION",
   InvalidArgument: "OSM_ERR_INVALID_ARGUMENT",
-  InvalidPatch: "OSM_ERR_INVALID_PATCH",
   NotFound: "OSM_ERR_NOT_FOUND",
   Conflict: "OSM_ERR_CONFLICT",
   NotRoot: "OSM_ERR_NOT_ROOT",
