@@ -8,8 +8,10 @@
  * The DNATed packet is routed back out of the bridge, so the bridge needs `net.ipv4.conf.<bridge>.forwarding=1`
  * (that interface only; the global `ip_forward` is not touched), set only once this table is in place: its
  * `forward` chain drops whatever arrives from the bridge and would leave by another interface, so pods still
- * reach nothing beyond the bridge (a ClusterIP port without a ready endpoint is not translated, is routed
- * towards the uplink, and dropped there). Replies come back un-DNATed by conntrack (the host's bridge netfilter,
+ * reach nothing beyond the bridge. A ClusterIP port without a ready endpoint is refused at once, as kube-proxy's
+ * `no-endpoint-services` map does it: a new connection to it is rejected in the forward hook, before that drop
+ * (a TCP reset, ICMP port unreachable for other protocols: the client's connect fails with ECONNREFUSED, no
+ * timeout). Replies come back un-DNATed by conntrack (the host's bridge netfilter,
  * `bridge-nf-call-iptables=1`, sees the bridged replies). A pod reaching its own Service (hairpin) is
  * masqueraded to the bridge's address so that the reply comes back through the host (the veth ports have
  * hairpin mode on).
@@ -29,8 +31,12 @@ export function renderServicesTable(bridge: string, routes: readonly ServicePort
   const chains: string[] = [];
   const elements: string[] = [];
   const hairpin = new Set<string>();
+  const noEndpoints: string[] = [];
   routes.forEach((r, i) => {
-    if (r.backends.length === 0) return;
+    if (r.backends.length === 0) {
+      noEndpoints.push(`${r.clusterIP} . ${r.protocol} . ${r.port} : goto reject_chain`);
+      return;
+    }
     const targets = r.backends.map((b, j) => {
       const ep = `ep_${i}_${j}`;
       chains.push(`\tchain ${ep} {\n\t\tmeta l4proto ${r.protocol} dnat to ${b.ip}:${b.port}\n\t}`);
@@ -54,6 +60,19 @@ export function renderServicesTable(bridge: string, routes: readonly ServicePort
     ...chains,
     "\tmap service_ports {",
     `\t\ttype ipv4_addr . inet_proto . inet_service : verdict${withElements(elements)}`,
+    "\t}",
+    "\tmap no_endpoint_services {",
+    `\t\ttype ipv4_addr . inet_proto . inet_service : verdict${withElements(noEndpoints)}`,
+    "\t}",
+    // TCP gets a reset (the kernel rate-limits ICMP errors per destination: a client retrying would then wait
+    // out its SYN retransmission); other protocols get ICMP port unreachable.
+    "\tchain reject_chain {",
+    "\t\tmeta l4proto tcp reject with tcp reset",
+    "\t\treject",
+    "\t}",
+    "\tchain service_endpoints_check {",
+    "\t\ttype filter hook forward priority -110; policy accept;",
+    `\t\tiifname "${bridge}" ct state new ip daddr . meta l4proto . th dport vmap @no_endpoint_services`,
     "\t}",
     "\tset hairpin {",
     `\t\ttype ipv4_addr . ipv4_addr${withElements(hairpin)}`,

@@ -2,7 +2,8 @@
  * Issue 13 item 2 with the real kubectl against the real daemon: a Deployment of 3 replicas behind a Service
  * `port: 80` → named `targetPort: http` (8080) answers on ClusterIP:80 and by name through the cluster DNS
  * (`<svc>.<ns>.svc.cluster.local`, `<svc>.<ns>`, `<svc>`), from all three replicas (the host DNATs in its own
- * nftables table), follows the Endpoints when scaled down, and `osm mesh down` removes the table.
+ * nftables table), follows the Endpoints when scaled down, refuses a port with no ready endpoint at once (as
+ * kube-proxy's `no-endpoint-services`), and `osm mesh down` removes the table.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -196,6 +197,79 @@ describe("Services as on a cluster: ClusterIP DNAT over ready endpoints, cluster
       30_000,
       250,
     );
+  });
+
+  test("a ClusterIP port with no ready endpoint refuses at once; it answers once one is ready, and refuses again when it goes", async () => {
+    const lonely = `apiVersion: v1
+kind: Service
+metadata:
+  name: lonely
+spec:
+  selector: {app: lonely}
+  ports:
+  - {port: 80, targetPort: 8080}
+`;
+    const backend = `apiVersion: v1
+kind: Pod
+metadata:
+  name: lonely
+  labels: {app: lonely}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: node
+    command: ["node", "-e", "require('http').createServer((q, s) => s.end('lonely')).listen(8080)"]
+    readinessProbe:
+      tcpSocket: {port: 8080}
+      periodSeconds: 1
+`;
+    const apply = async (yaml: string) => {
+      const r = await run("kubectl", ["apply", "-n", NS, "-f", "-"], { env, input: yaml });
+      assert.equal(r.code, 0, r.stderr);
+    };
+    await apply(lonely);
+    const clusterIP = (
+      await kubectl("get", "svc", "lonely", "-n", NS, "-o", "jsonpath={.spec.clusterIP}")
+    ).stdout.trim();
+    /** curl's exit code and its own time for one request from the client pod. */
+    const attempt = async () => {
+      const r = await kubectl(
+        "exec",
+        "-n",
+        NS,
+        "client",
+        "--",
+        "sh",
+        "-c",
+        'curl -sS -m 5 -o /dev/null -w "%{time_total}" "$0"; echo " $?"',
+        `http://${clusterIP}/`,
+      );
+      const [seconds, code] = r.stdout.trim().split(/\s+/);
+      return { code: Number(code), seconds: Number(seconds), stderr: r.stderr };
+    };
+    const refusedAtOnce = async (what: string) => {
+      // The table follows the Endpoints within a moment; then every attempt is refused, never timed out.
+      await until(what, async () => ((await attempt()).code === 7 ? true : undefined), 30_000, 250);
+      for (let i = 0; i < 3; i++) {
+        const a = await attempt();
+        assert.equal(a.code, 7, `curl exit ${a.code} (7: connection refused): ${a.stderr}`);
+        assert.ok(a.seconds < 1, `refused after ${a.seconds} s`);
+        assert.match(a.stderr, /Couldn't connect|Connection refused/);
+      }
+    };
+    await refusedAtOnce("the ClusterIP without endpoints is refused");
+    const table = (await run("nft", ["list", "table", "ip", TABLE])).stdout;
+    assert.match(table, new RegExp(`${clusterIP.replaceAll(".", "\\.")} \\. tcp \\. 80 : goto reject_chain`));
+    await apply(backend);
+    await until(
+      "the ClusterIP answers from its one ready endpoint",
+      async () => ((await attempt()).code === 0 ? true : undefined),
+      60_000,
+      250,
+    );
+    assert.equal((await kubectl("delete", "pod", "lonely", "-n", NS, "--wait=true")).code, 0);
+    await refusedAtOnce("the ClusterIP is refused again once its endpoint is gone");
   });
 
   test("osm mesh down removes the daemon's services table with everything else", async () => {

@@ -120,8 +120,16 @@ describe("the services nftables table", () => {
     assert.ok(lines.includes("elements = { 192.0.2.10 . tcp . 80 : goto svc_0 }"));
     assert.ok(lines.includes('iifname "osm0" ip daddr . meta l4proto . th dport vmap @service_ports'));
     assert.ok(lines.includes("ct status dnat ip saddr . ip daddr @hairpin masquerade"));
-    // No backend: no map element, so the packet is not translated (and the host, which does not forward, drops it).
-    assert.ok(!script.includes("192.0.2.11"));
+    // A port with no ready endpoint is rejected at once (kube-proxy's no-endpoint-services), not left to time out.
+    assert.ok(lines.includes("elements = { 192.0.2.11 . udp . 53 : goto reject_chain }"));
+    assert.ok(lines.includes("meta l4proto tcp reject with tcp reset"));
+    assert.ok(
+      lines.includes(
+        'iifname "osm0" ct state new ip daddr . meta l4proto . th dport vmap @no_endpoint_services',
+      ),
+    );
+    // ...and is not translated: it is in no service_ports element.
+    assert.ok(!script.includes("192.0.2.11 . udp . 53 : goto svc_"));
   });
 });
 
