@@ -75,7 +75,7 @@ export class ControllerCore {
   #meshConfig: MeshConfig | undefined;
   #meshConfigKey = "";
   #stale: StalePodReport[] = [];
-  /** hash → canonical text of every current pod policy (memoised texts: the map adds no copies). */
+  /** hash → canonical text of every pod's recorded policy this controller has seen current (no copies). */
   #policies = new Map<string, string>();
   #timer: NodeJS.Timeout | undefined;
   #resync: NodeJS.Timeout | undefined;
@@ -149,8 +149,9 @@ export class ControllerCore {
   }
 
   /**
-   * The canonical policy text whose sha256 is `hash`, if a pod runs (or is about to start with) it under the
-   * current MeshConfig: what osm-init fetches when its policy was too large for the pod object.
+   * The canonical policy text whose sha256 is `hash`, if a pod runs (or is about to start with) it: the current
+   * MeshConfig's, or the one a stale pod was admitted with while this controller saw it current. What osm-init
+   * fetches when its policy was too large for the pod object.
    */
   interceptionPolicy(hash: string): string | undefined {
     return this.#policies.get(hash);
@@ -281,6 +282,10 @@ export class ControllerCore {
       });
       if (verdict === undefined) continue;
       if (verdict.state === "current" && recording) policies.set(recording.hash, recording.text);
+      // A pod admitted just before a MeshConfig change may not have run osm-init yet: keep serving the policy
+      // it was admitted with for as long as a pod records it (it runs stale, reported as such).
+      const kept = verdict.state === "stale" ? this.#policies.get(verdict.recordedHash) : undefined;
+      if (verdict.state === "stale" && kept !== undefined) policies.set(verdict.recordedHash, kept);
       if (isLive(pod)) meshedLive.push(pod);
       if (verdict.state === "stale") {
         stale.push({

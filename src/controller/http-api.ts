@@ -156,10 +156,11 @@ function sendPolicy(res: ServerResponse, hash: string, state: HttpApiState): voi
     sendText(res, 200, text, "application/json");
     return;
   }
-  // Not yet (caches syncing, or the new pod not reconciled yet), or no longer (the MeshConfig changed since).
+  // Not yet (caches syncing, the new pod not reconciled yet), or never seen current (a controller restarted
+  // after a MeshConfig change while the pod waited to start).
   res.setHeader("retry-after", "1");
   sendJson(res, 404, {
-    error: `no pod runs an interception policy with hash ${hash} under the current MeshConfig${state.isReady() ? "" : " (the controller is starting)"}`,
+    error: `no pod's interception policy with hash ${hash} is known here${state.isReady() ? " (is the pod new? retry)" : " (the controller is starting)"}`,
   });
 }
 

@@ -41,7 +41,7 @@ export async function fetchPolicyText(controller: string, hash: string, timeoutM
         ErrorCode.Unavailable,
         `osm-init: could not fetch interception policy ${hash} from ${url} within ${timeoutMs / 1000}s: ${last}`,
         {
-          hint: "is the controller running? If the MeshConfig changed after this pod was created, recreate the pod",
+          hint: "is the controller running? If it restarted after a MeshConfig change while this pod waited to start, recreate the pod",
         },
       );
     }

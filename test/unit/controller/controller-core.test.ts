@@ -304,3 +304,22 @@ test("a meshed pod that can reach the proxy uid gets one EgressBypassPossible ev
   assert.equal(events.length, 1, "once, and not for the pod without a sidecar");
   assert.match(events[0] ?? "", /^curl-1: egress is disabled, .*container "curl" runs as .* CAP_SETUID/);
 });
+
+test("a pod's policy is served by its hash, and still after a MeshConfig change while the pod records it", () => {
+  const { sources, core } = setup();
+  sources.meshConfigs.put(meshConfigObject({ outboundIPRangeExclusionList: ["203.0.113.10/32"] }));
+  const pod = meshedPod("curl-1", ["203.0.113.10/32"]);
+  const hash = pod.metadata?.annotations?.[ANNOTATION_INTERCEPTION_POLICY_HASH] ?? "";
+  sources.pods.put(pod);
+  core.reconcile();
+  assert.equal(core.interceptionPolicy(hash), pod.metadata?.annotations?.[ANNOTATION_INTERCEPTION_POLICY]);
+  // The MeshConfig changes before the pod's osm-init ran: the policy it was admitted with is still served.
+  sources.meshConfigs.put(meshConfigObject({ outboundIPRangeExclusionList: [] }));
+  core.reconcile();
+  assert.equal(core.stalePods().length, 1);
+  assert.equal(core.interceptionPolicy(hash), pod.metadata?.annotations?.[ANNOTATION_INTERCEPTION_POLICY]);
+  // Once no pod records it, it is gone.
+  sources.pods.remove("curl-1", "curl");
+  core.reconcile();
+  assert.equal(core.interceptionPolicy(hash), undefined);
+});

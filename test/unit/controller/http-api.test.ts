@@ -160,7 +160,10 @@ test("a pod policy is served by its hash once ready; unknown hashes are 404 with
   const unknown = await fetch(`${api.url}${INTERCEPTION_POLICY_PATH}${"0".repeat(64)}`);
   assert.equal(unknown.status, 404);
   assert.equal(unknown.headers.get("retry-after"), "1");
-  assert.match(((await unknown.json()) as { error: string }).error, /under the current MeshConfig/);
+  assert.match(
+    ((await unknown.json()) as { error: string }).error,
+    /is known here \(is the pod new\? retry\)/,
+  );
   const bad = await fetch(`${api.url}${INTERCEPTION_POLICY_PATH}xyz`);
   assert.equal(bad.status, 400);
   await bad.text();
