@@ -10,6 +10,7 @@ import {
   defaultMeshConfig,
   policyHash,
 } from "../src/config/index.ts";
+import { sidecarTokenVolume } from "../src/config/sidecar-token.ts";
 import { ConfigHub } from "../src/controller/config-hub.ts";
 import { ControllerCore, type ControllerSources } from "../src/controller/controller-core.ts";
 import { recomputeWith } from "../src/controller/index.ts";
@@ -41,10 +42,10 @@ const pods = Array.from({ length: podCount }, (_, i) => ({
     annotations: {
       "osm-ts.io/interception-policy-hash": policyHash(policy),
       "osm-ts.io/interception-policy": canonicalPolicyText(policy),
-      "osm-ts.io/sidecar-token-sha256": String(i).padStart(64, "0"),
     },
   },
-  spec: { containers: [] },
+  // The injector's projected token volume marks a meshed pod (it gets a config document).
+  spec: { containers: [], volumes: [sidecarTokenVolume()] },
   status: { phase: "Running", podIP: `198.51.${Math.floor(i / 250)}.${i % 250}` },
 }));
 const services = Array.from({ length: Math.max(1, podCount / 10) }, (_, i) => ({

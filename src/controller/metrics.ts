@@ -50,7 +50,7 @@ export function createControllerMetrics(): ControllerMetrics {
     }),
     meshedPods: new Gauge({
       name: "osm_ts_controller_meshed_pods",
-      help: "Pods with a sidecar token (those that may watch their config)",
+      help: "Pods with the injector's sidecar token volume (those that may watch their config)",
       registers,
     }),
     meshEndpoints: new Gauge({

@@ -1,6 +1,6 @@
 /**
  * The injector's inputs and outputs. Pure data; the webhook (src/kube/) fetches the namespace and MeshConfig
- * and mints the random pieces (proxy UUID, sidecar token), so injection itself is deterministic.
+ * and mints the random piece (proxy UUID), so injection itself is deterministic.
  */
 import type { V1Namespace, V1Pod } from "@kubernetes/client-node";
 import type { MeshConfig } from "../config/index.ts";

@@ -88,19 +88,12 @@ describe("Services as on a cluster: ClusterIP DNAT over ready endpoints, cluster
       .split(/\s+/)
       .filter(Boolean)
       .sort();
+  /** `sh -c script url` in the client pod (the URL as `$0`). */
+  const inClient = (script: string, url: string) =>
+    kubectl("exec", "-n", NS, "client", "--", "sh", "-c", script, url);
   /** Who answers `url` from the client pod, over `n` requests (a fresh connection each). */
   const answerers = async (url: string, n = 40) => {
-    const r = await kubectl(
-      "exec",
-      "-n",
-      NS,
-      "client",
-      "--",
-      "sh",
-      "-c",
-      `for i in $(seq ${n}); do curl -sS -m 2 "$0" || echo FAILED; done`,
-      url,
-    );
+    const r = await inClient(`for i in $(seq ${n}); do curl -sS -m 2 "$0" || echo FAILED; done`, url);
     assert.equal(r.code, 0, r.stderr);
     return [...new Set(r.stdout.trim().split("\n"))].sort();
   };
@@ -234,14 +227,7 @@ spec:
     ).stdout.trim();
     /** curl's exit code and its own time for one request from the client pod. */
     const attempt = async () => {
-      const r = await kubectl(
-        "exec",
-        "-n",
-        NS,
-        "client",
-        "--",
-        "sh",
-        "-c",
+      const r = await inClient(
         'curl -sS -m 5 -o /dev/null -w "%{time_total}" "$0"; echo " $?"',
         `http://${clusterIP}/`,
       );
