@@ -172,6 +172,14 @@ const CASES: readonly Case[] = [
     argv: ["get", "configmap", "osmt-delete", "-n", "curl", "-o", "name"],
   },
   { name: "delete the configmap", argv: ["delete", "configmap", "osmt-delete", "-n", "curl"] },
+  {
+    // What the OSM controller asks of its sidecars' tokens; a token no one issued authenticates nobody.
+    name: "TokenReview of a token no one issued",
+    argv: ["create", "-f", "-", "-o", "jsonpath={.kind} {.status.authenticated} {.status.user}"],
+    input:
+      '{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"not.a.token","audiences":["osm-controller"]}}',
+  },
+  { name: "may the admin create tokenreviews", argv: ["auth", "can-i", "create", "tokenreviews"] },
   { name: "guide: delete namespace curl", argv: ["delete", "namespace", "curl", "--wait=false"] },
 ];
 
