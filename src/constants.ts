@@ -66,6 +66,15 @@ export const ANNOTATION_INTERCEPTION_POLICY_SOURCE = "osm-ts.io/interception-pol
 /** Pod annotation the controller maintains: the diff (`+203.0.113.10/32 -10.0.0.0/8`) while the pod is stale. */
 export const ANNOTATION_INTERCEPTION_STALE = "osm-ts.io/interception-stale";
 /**
+ * MeshConfig annotation, "true" to opt in: the node agent applies interception changes to running pods in place
+ * (`osm install --set osm.liveInterceptionUpdates=true` sets it). Absent: OSM's behaviour, pods go STALE.
+ */
+export const ANNOTATION_LIVE_INTERCEPTION_UPDATES = "osm-ts.io/live-interception-updates";
+/** Pod annotation the node agent writes when it changed the pod's rules live: the RFC 3339 time. */
+export const ANNOTATION_INTERCEPTION_UPDATED_LIVE = "osm-ts.io/interception-updated-live";
+/** Pod annotation the node agent writes while a live update of the pod fails: the reason (the old rules stay). */
+export const ANNOTATION_INTERCEPTION_LIVE_FAILED = "osm-ts.io/interception-live-failed";
+/**
  * Namespace or pod annotation (the pod's wins), enabled|disabled: strict egress. Meshed app containers lose
  * CAP_SETUID/CAP_SETGID and may not be privileged or add capabilities that reach the proxy uid or the rules.
  */

@@ -18,7 +18,12 @@ import {
   recordPolicy,
   validateMeshConfig,
 } from "../config/index.ts";
-import { MESH_CONFIG_GROUP, MESH_CONFIG_NAME } from "../constants.ts";
+import {
+  ANNOTATION_INTERCEPTION_LIVE_FAILED,
+  ANNOTATION_INTERCEPTION_UPDATED_LIVE,
+  MESH_CONFIG_GROUP,
+  MESH_CONFIG_NAME,
+} from "../constants.ts";
 import { apiErrorMessage } from "../edge/kube-client.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
 import { proxyUidPaths } from "../injector/index.ts";
@@ -36,6 +41,10 @@ export interface PodPolicyStatus {
   readonly restart?: string;
   /** With egress disabled: how the pod's containers can still send as the proxy uid (see injector). */
   readonly proxyUidPaths?: readonly string[];
+  /** Live interception updates: when the node agent last changed the pod's rules in place. */
+  readonly updatedLiveAt?: string;
+  /** Live interception updates: why the last attempt failed (the pod keeps its previous rules). */
+  readonly liveFailure?: string;
 }
 
 /** A pod that is on its way out (or done) no longer matters: its replacement is what counts. */
@@ -70,9 +79,12 @@ export function evaluatePods(
     const name = pod.metadata?.name ?? "";
     const paths = meshConfig.spec.traffic.enableEgress ? [] : proxyUidPaths(pod);
     const uidPaths = paths.length > 0 ? { proxyUidPaths: paths } : {};
+    const updatedLive = annotations[ANNOTATION_INTERCEPTION_UPDATED_LIVE];
+    const failure = annotations[ANNOTATION_INTERCEPTION_LIVE_FAILED];
     if (verdict.state !== "stale") {
       const details = verdict.state === "error" ? [verdict.reason] : [];
-      out.push({ namespace, pod: name, state: verdict.state, details, ...uidPaths });
+      const live = verdict.state === "current" && updatedLive ? { updatedLiveAt: updatedLive } : {};
+      out.push({ namespace, pod: name, state: verdict.state, details, ...uidPaths, ...live });
       continue;
     }
     const owner =
@@ -89,9 +101,17 @@ export function evaluatePods(
         pod.metadata?.labels?.["pod-template-hash"],
       ),
       ...uidPaths,
+      ...(failure ? { liveFailure: failure } : {}),
     });
   }
   return out;
+}
+
+/** The INTERCEPTION column: current, updated live at <time>, STALE, failed (<reason>) or ERROR. */
+function interceptionState(s: PodPolicyStatus): string {
+  if (s.state === "current") return s.updatedLiveAt ? `updated live at ${s.updatedLiveAt}` : "current";
+  if (s.state === "stale") return s.liveFailure ? `failed (${s.liveFailure})` : "STALE";
+  return "ERROR";
 }
 
 /** The table and the advice under it, as `osm proxy status` prints them. */
@@ -99,7 +119,7 @@ export function formatProxyStatus(statuses: readonly PodPolicyStatus[], scope: s
   if (statuses.length === 0) return `No meshed pods found ${scope}\n`;
   const rows = [["NAMESPACE", "POD", "INTERCEPTION", "DIFFERENCE"]];
   for (const s of statuses) {
-    const state = s.state === "current" ? "current" : s.state === "stale" ? "STALE" : "ERROR";
+    const state = interceptionState(s);
     rows.push([s.namespace, s.pod, state, s.state === "current" ? "-" : s.details.join(" ")]);
   }
   let text = formatTabwriter(rows);

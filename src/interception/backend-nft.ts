@@ -89,7 +89,8 @@ export function diffNft(expected: ParsedTable, actual: ParsedTable): string[] {
   return diff;
 }
 
-async function listTable(runner: CommandRunner, table: string): Promise<string | undefined> {
+/** Our table as `nft list table` prints it; undefined when it does not exist. */
+export async function listTable(runner: CommandRunner, table: string): Promise<string | undefined> {
   const r = await runner.run(["nft", "list", "table", "inet", table]);
   if (r.code === 0) return r.stdout;
   if (/No such file or directory/.test(r.stderr)) return undefined;
@@ -99,7 +100,8 @@ async function listTable(runner: CommandRunner, table: string): Promise<string |
   );
 }
 
-function expectedTable(plan: InterceptionPlan, podIp: string | undefined): ParsedTable {
+/** The plan's table in the kernel's listing form (what verify compares with). */
+export function expectedTable(plan: InterceptionPlan, podIp: string | undefined): ParsedTable {
   let text = renderNftTable(plan.nft);
   if (podIp) text = text.replaceAll(POD_IP_PLACEHOLDER, podIp);
   return parseNftTable(text);

@@ -25,7 +25,16 @@ export {
   type Verdict,
 } from "./explain.ts";
 export { type InitScriptOptions, renderInitScript } from "./init-script.ts";
-export { type ElementChanges, renderNftElementUpdate, updateNftElements } from "./live-update.ts";
+export {
+  type ElementChanges,
+  type ElementSync,
+  type LiveSyncOutcome,
+  planElementSync,
+  renderElementSync,
+  renderNftElementUpdate,
+  syncInterception,
+  updateNftElements,
+} from "./live-update.ts";
 export { buildPlan, parseResolvConf } from "./plan.ts";
 export { chunkPorts, effectiveOrder, OSM_CHAINS } from "./plan-iptables.ts";
 export { NFT_TABLE } from "./plan-nft.ts";

@@ -1,14 +1,20 @@
 /**
- * Live updates of the nft backend: adding or removing exclusion/inclusion entries is a set-element change in
- * one `nft -f` transaction (host entries in the hash sets, prefixes in the interval sets), with no rule
- * touched — so the cost does not depend on the list size, unlike one iptables rule per CIDR.
+ * Live updates of a running pod's interception. nft: adding or removing exclusion/inclusion entries is a
+ * set-element change in one `nft -f` transaction (host entries in the hash sets, prefixes in the interval
+ * sets), with no rule touched — so the cost does not depend on the list size, unlike one iptables rule per
+ * CIDR. Anything else that differs (a chain, a hand-deleted rule, a missing table) and the iptables backend:
+ * the backend's atomic replace of our own rules. Either way one transaction: the pod never runs half a change,
+ * and a rejected one leaves the previous rules in place.
  */
 
 import type { CommandRunner } from "../edge/command-runner.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
 import type { Cidr } from "../net/types.ts";
+import { applyInterception, type EngineOptions, verifyInterception } from "./apply.ts";
+import { diffNft, expectedTable, listTable, type ParsedTable, parseNftTable } from "./backend-nft.ts";
 import { addressSetName, NFT_TABLE } from "./plan-nft.ts";
 import { nftCidrText } from "./render-nft.ts";
+import type { InterceptionPlan } from "./types.ts";
 
 export interface ElementChanges {
   readonly list: "exclusions" | "inclusions";
@@ -57,4 +63,92 @@ export async function updateNftElements(
       `nft rejected the element update (exit ${r.code}): ${r.stderr.trim()}`,
     );
   }
+}
+
+/** Per set: the elements (in the kernel's listing form) to add and to remove. */
+export type ElementSync = ReadonlyMap<
+  string,
+  { readonly add: readonly string[]; readonly remove: readonly string[] }
+>;
+
+/**
+ * The element changes that turn the listed table into the plan's, or undefined when anything besides set
+ * elements differs (a chain rule, a set declaration, a set missing or extra): that needs the table replaced.
+ * Pure.
+ */
+export function planElementSync(expected: ParsedTable, actual: ParsedTable): ElementSync | undefined {
+  const sameKeys = (a: Map<string, unknown>, b: Map<string, unknown>) =>
+    a.size === b.size && [...a.keys()].every((k) => b.has(k));
+  if (!sameKeys(expected.sets, actual.sets) || !sameKeys(expected.chains, actual.chains)) return undefined;
+  for (const [name, rules] of expected.chains) {
+    if (rules.join("\n") !== actual.chains.get(name)!.join("\n")) return undefined;
+  }
+  const sync = new Map<string, { add: string[]; remove: string[] }>();
+  for (const [name, want] of expected.sets) {
+    const have = actual.sets.get(name)!;
+    if (want.header.join("; ") !== have.header.join("; ")) return undefined;
+    const add = [...want.elements].filter((e) => !have.elements.has(e));
+    const remove = [...have.elements].filter((e) => !want.elements.has(e));
+    if (add.length > 0 || remove.length > 0) sync.set(name, { add, remove });
+  }
+  return sync;
+}
+
+/** The `nft -f` text of an element sync: every removal, then every addition, one transaction. Pure. */
+export function renderElementSync(sync: ElementSync, table = NFT_TABLE): string {
+  const lines: string[] = [];
+  for (const [set, { remove }] of sync)
+    if (remove.length > 0) lines.push(`delete element inet ${table} ${set} { ${remove.join(", ")} }`);
+  for (const [set, { add }] of sync)
+    if (add.length > 0) lines.push(`add element inet ${table} ${set} { ${add.join(", ")} }`);
+  return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
+}
+
+/** What a live sync did: nothing, an element transaction (nft), or an atomic replace of our rules. */
+export type LiveSyncOutcome =
+  | { readonly how: "unchanged" }
+  | { readonly how: "elements"; readonly added: number; readonly removed: number }
+  | { readonly how: "replaced"; readonly diff: readonly string[] };
+
+async function readBack(plan: InterceptionPlan, o: EngineOptions): Promise<void> {
+  const after = await verifyInterception(plan, o);
+  if (after.length > 0) {
+    throw new MeshError(
+      ErrorCode.VerifyFailed,
+      `rules read back differ from the plan after the live update:\n${after.join("\n")}`,
+    );
+  }
+}
+
+/**
+ * Brings a running pod's interception to the plan in one transaction: set elements only when nothing else
+ * differs (nft), else the backend's atomic replace of our own table or chains. Throws (ApplyFailed,
+ * VerifyFailed) with the previous rules still in place when the kernel rejects the change.
+ */
+export async function syncInterception(plan: InterceptionPlan, o: EngineOptions): Promise<LiveSyncOutcome> {
+  if (o.variant === "nftables") {
+    const listed = await listTable(o.runner, plan.nft.table);
+    if (listed !== undefined) {
+      const expected = expectedTable(plan, o.podIp);
+      const actual = parseNftTable(listed);
+      if (diffNft(expected, actual).length === 0) return { how: "unchanged" };
+      const sync = planElementSync(expected, actual);
+      if (sync !== undefined) {
+        const r = await o.runner.run(["nft", "-f", "-"], { stdin: renderElementSync(sync, plan.nft.table) });
+        if (r.code !== 0) {
+          throw new MeshError(
+            ErrorCode.ApplyFailed,
+            `nft rejected the element update (exit ${r.code}); nothing was applied: ${r.stderr.trim()}`,
+          );
+        }
+        await readBack(plan, o);
+        const count = (k: "add" | "remove") => [...sync.values()].reduce((n, s) => n + s[k].length, 0);
+        return { how: "elements", added: count("add"), removed: count("remove") };
+      }
+    }
+  } else if ((await verifyInterception(plan, o)).length === 0) {
+    return { how: "unchanged" };
+  }
+  const outcome = await applyInterception(plan, o);
+  return outcome.changed ? { how: "replaced", diff: outcome.diff } : { how: "unchanged" };
 }

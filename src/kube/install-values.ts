@@ -24,6 +24,11 @@ export interface InstallValues {
   interceptionBackend: InitBackend;
   /** Strict egress for every meshed pod unless its namespace or pod says otherwise (`osm-ts.io/egress-strict`). */
   egressStrict: boolean;
+  /**
+   * Exclusion changes reach running pods in place (the MeshConfig annotation
+   * `osm-ts.io/live-interception-updates: "true"`); off: OSM's behaviour, pods are reported STALE.
+   */
+  liveInterceptionUpdates: boolean;
   /** Log level of the controller and the injector. */
   osmLogLevel: string;
   /**
@@ -43,6 +48,7 @@ export function defaultInstallValues(version: string): InstallValues {
     osmCommand: ["osm"],
     interceptionBackend: "auto",
     egressStrict: false,
+    liveInterceptionUpdates: false,
     osmLogLevel: "info",
     meshConfigSpec: { traffic: {}, sidecar: {} },
   };
@@ -127,6 +133,7 @@ export const SET_KEYS: Readonly<Record<string, { kind: Kind; apply: Apply; oneOf
     oneOf: BACKENDS,
   },
   "osm.egressStrict": { kind: "bool", apply: top("egressStrict") },
+  "osm.liveInterceptionUpdates": { kind: "bool", apply: top("liveInterceptionUpdates") },
 };
 
 /** Splits one --set argument on top-level commas (commas inside `{...}` belong to a list). */

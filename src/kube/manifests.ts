@@ -5,6 +5,7 @@
  */
 import { defaultMeshConfig, validateMeshConfig } from "../config/index.ts";
 import {
+  ANNOTATION_LIVE_INTERCEPTION_UPDATES,
   CONTROLLER_SIDECAR_API_PORT,
   INJECTOR_SERVICE_NAME,
   INJECTOR_SERVICE_PORT,
@@ -74,10 +75,13 @@ export function buildPresetMeshConfig(values: InstallValues): Manifest {
   };
   // Same validator as the webhook: a bad --set value fails here, naming the field.
   const valid = validateMeshConfig(candidate);
+  const annotations = values.liveInterceptionUpdates
+    ? { annotations: { [ANNOTATION_LIVE_INTERCEPTION_UPDATES]: "true" } }
+    : {};
   return {
     apiVersion: valid.apiVersion,
     kind: valid.kind,
-    metadata: { name: MESH_CONFIG_NAME, namespace: values.osmNamespace },
+    metadata: { name: MESH_CONFIG_NAME, namespace: values.osmNamespace, ...annotations },
     spec: valid.spec,
   };
 }

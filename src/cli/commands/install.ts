@@ -67,7 +67,9 @@ export function registerInstall(program: Command): void {
     .option("--osm-namespace <ns>", "namespace of the control plane", DEFAULT_OSM_NAMESPACE)
     .option(
       "--set <key=value>",
-      "override a value, e.g. osm.enableEgress=false or osm.outboundIPRangeExclusionList={203.0.113.10/32} (repeatable)",
+      "override a value, e.g. osm.enableEgress=false or osm.outboundIPRangeExclusionList={203.0.113.10/32} " +
+        "(repeatable); osm.liveInterceptionUpdates=true makes exclusion changes reach running pods without a " +
+        'restart (annotation osm-ts.io/live-interception-updates: "true" on the MeshConfig)',
       collect,
       [],
     )

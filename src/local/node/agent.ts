@@ -20,6 +20,7 @@ import {
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { apiErrorCode } from "../../edge/kube-client.ts";
+import { LiveInterception } from "./live-interception.ts";
 import type { PodEvent, ResumeState } from "./pod-context.ts";
 import { buildPodStatus } from "./pod-status.ts";
 import type { NodeRuntime } from "./runtime.ts";
@@ -37,6 +38,8 @@ export interface NodeAgentOptions {
   readonly logger: Logger;
   /** Coalescing window of status writes. */
   readonly statusDelayMs?: number;
+  /** How often live interception updates read every meshed pod's rules back (drift); default 5 s. */
+  readonly interceptionDriftCheckMs?: number;
 }
 
 export interface NodeAgent {
@@ -211,12 +214,14 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
     const uid = pod.metadata?.uid;
     if (!uid || pod.spec?.nodeName !== nodeName) return;
     known.set(uid, pod);
+    live.podChanged(uid);
     void reconcile(pod);
   };
   const handleDelete = (pod: V1Pod) => {
     const uid = pod.metadata?.uid;
     if (!uid) return;
     known.delete(uid);
+    live.podDeleted(uid);
     lastStatus.delete(uid);
     if (runtime.has(uid)) {
       void runtime.killPod(
@@ -225,6 +230,18 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
       );
     }
   };
+
+  // ---- live interception updates (opt-in on the MeshConfig): rules of running pods follow their policy ------
+  const live = new LiveInterception({
+    kubeConfig: options.kubeConfig,
+    runtime,
+    logger: logger.child({ component: "live-interception" }),
+    pods: () => known.values(),
+    postEvent,
+    ...(options.interceptionDriftCheckMs === undefined
+      ? {}
+      : { driftCheckMs: options.interceptionDriftCheckMs }),
+  });
 
   // ---- first list: reconcile against what the host still has ----------------------------------------------
   let list: V1Pod[] | undefined;
@@ -318,6 +335,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
     }, 1000).unref();
   });
   await informer.start();
+  live.start();
 
   return {
     async stop() {
@@ -329,7 +347,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
       runtime.podCredentials = undefined;
       runtime.projectToken = undefined;
       tokens.stop();
-      await Promise.all([informer.stop(), services.stop(), endpoints.stop()]);
+      await Promise.all([live.stop(), informer.stop(), services.stop(), endpoints.stop()]);
     },
   };
 }

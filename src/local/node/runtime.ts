@@ -357,6 +357,28 @@ export class NodeRuntime implements NodeConnector {
     return this.#workers.has(uid);
   }
 
+  /**
+   * Where a running pod's interception lives, for the live updater: its netns path, IPs and the resolv.conf
+   * its containers see (the kubelet-managed one, else the host's). Undefined until the sandbox exists.
+   */
+  interceptionTarget(
+    uid: string,
+  ): { netns: string; podIPs: readonly string[]; resolvConf: string } | undefined {
+    const view = this.view(uid);
+    if (!view?.sandbox) return undefined;
+    const own = join(this.#opts.stateDir, "pods", uid, "resolv.conf");
+    let resolvConf = "";
+    for (const file of [own, "/etc/resolv.conf"]) {
+      try {
+        resolvConf = readFileSync(file, "utf8");
+        break;
+      } catch {
+        // not written for this pod (dnsPolicy Default, or no services): the next candidate
+      }
+    }
+    return { netns: `/run/netns/${view.sandbox}`, podIPs: view.podIPs, resolvConf };
+  }
+
   uids(): string[] {
     return [...this.#workers.keys()];
   }

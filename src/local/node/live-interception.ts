@@ -1,0 +1,362 @@
+/**
+ * Live interception updates (opt-in: the `osm-ts.io/live-interception-updates: "true"` annotation on the
+ * `osm-mesh-config` MeshConfig). The node agent recomputes each running meshed pod's effective policy with the
+ * injector's code whenever the MeshConfig, its namespace or the pod changes, and brings the pod's rules to it
+ * in its network namespace in one transaction (`syncInterception`: nft set elements, else the backend's atomic
+ * replace of our own rules). Then the pod's recorded policy is what is really applied, with the time. A
+ * failure leaves the previous rules (the transaction is all or nothing), is reported (Warning Event, the
+ * `osm-ts.io/interception-live-failed` annotation) and retried with backoff. Every few seconds each pod's
+ * rules are read back and drift (a hand-deleted rule) is repaired and reported; an agent restart checks every
+ * pod at once. Without the annotation nothing here acts: pods keep what osm-init programmed (STALE).
+ */
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesObject,
+  ListWatch,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1Namespace,
+  type V1Pod,
+  Watch,
+} from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import {
+  buildEffectivePolicy,
+  describeSource,
+  diffPolicyRecords,
+  type MeshConfig,
+  type PolicyRecording,
+  recordedOn,
+  recordingAnnotations,
+  recordPolicy,
+  validateMeshConfig,
+} from "../../config/index.ts";
+import type { EffectiveTrafficPolicy } from "../../config/policy-types.ts";
+import {
+  ANNOTATION_INTERCEPTION_LIVE_FAILED,
+  ANNOTATION_INTERCEPTION_POLICY,
+  ANNOTATION_INTERCEPTION_POLICY_SOURCE,
+  ANNOTATION_INTERCEPTION_UPDATED_LIVE,
+  ANNOTATION_LIVE_INTERCEPTION_UPDATES,
+  MESH_CONFIG_GROUP,
+  MESH_CONFIG_NAME,
+} from "../../constants.ts";
+import { type CommandRunner, createProcessRunner } from "../../edge/command-runner.ts";
+import {
+  type BackendVariant,
+  buildPlan,
+  detectBackend,
+  NFT_TABLE,
+  parseResolvConf,
+  syncInterception,
+} from "../../interception/index.ts";
+import type { PodEvent } from "./pod-context.ts";
+import type { NodeRuntime } from "./runtime.ts";
+
+/** Retry delay after the n-th consecutive failure (1 s, 2 s, 4 s, … capped at 30 s). Pure. */
+export function liveRetryDelayMs(failures: number): number {
+  return Math.min(1000 * 2 ** Math.max(0, failures - 1), 30_000);
+}
+
+/** Whether a MeshConfig object opts in to live updates (the exact annotation value "true"). Pure. */
+export function liveUpdatesOn(meshConfig: KubernetesObject): boolean {
+  return meshConfig.metadata?.annotations?.[ANNOTATION_LIVE_INTERCEPTION_UPDATES] === "true";
+}
+
+export interface LiveInterceptionOptions {
+  readonly kubeConfig: KubeConfig;
+  readonly runtime: Pick<NodeRuntime, "view" | "interceptionTarget">;
+  readonly logger: Logger;
+  /** The pods bound to this node, as the agent's informer last saw them. */
+  readonly pods: () => Iterable<V1Pod>;
+  readonly postEvent: (pod: V1Pod, event: PodEvent) => void;
+  /** How often every pod's rules are read back (drift). */
+  readonly driftCheckMs?: number;
+  /** How often due pods are looked at. */
+  readonly tickMs?: number;
+  readonly runnerFor?: (netns: string) => CommandRunner;
+  readonly now?: () => Date;
+}
+
+interface Desired {
+  readonly key: string;
+  readonly policy: EffectiveTrafficPolicy;
+  readonly recording: PolicyRecording;
+}
+
+interface PodState {
+  dirty: boolean;
+  lastCheck: number;
+  failures: number;
+  nextAttempt: number;
+  desired?: Desired;
+  variant?: BackendVariant;
+  /** The hash last written to the pod's record (the informer may not have delivered the patch yet). */
+  patchedHash?: string;
+  reportedFailure?: string;
+}
+
+const PARALLEL = 4;
+
+export class LiveInterception {
+  readonly #o: LiveInterceptionOptions;
+  readonly #core: CoreV1Api;
+  readonly #states = new Map<string, PodState>();
+  readonly #inFlight = new Set<string>();
+  #mesh: { config: MeshConfig; version: string; live: boolean } | undefined;
+  #namespaces = new Map<string, V1Namespace>();
+  #watches: ListWatch<KubernetesObject>[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(options: LiveInterceptionOptions) {
+    this.#o = options;
+    this.#core = options.kubeConfig.makeApiClient(CoreV1Api);
+  }
+
+  /** Starts watching the MeshConfigs and namespaces; returns at once (the watches retry until the CRD exists). */
+  start(): void {
+    const custom = this.#o.kubeConfig.makeApiClient(CustomObjectsApi);
+    const meshConfigs = this.#watch(
+      `/apis/${MESH_CONFIG_GROUP}/v1alpha2/meshconfigs`,
+      async () =>
+        (await custom.listClusterCustomObject({
+          group: MESH_CONFIG_GROUP,
+          version: "v1alpha2",
+          plural: "meshconfigs",
+        })) as { items: KubernetesObject[] },
+    );
+    const onMesh = () => this.#meshChanged(meshConfigs.list());
+    for (const verb of ["add", "update", "delete"] as const) meshConfigs.on(verb, onMesh);
+    const namespaces = this.#watch("/api/v1/namespaces", () => this.#core.listNamespace());
+    const onNamespace = () => {
+      this.#namespaces = new Map(
+        (namespaces.list() as V1Namespace[]).map((ns) => [ns.metadata?.name ?? "", ns]),
+      );
+      this.#markAll();
+    };
+    for (const verb of ["add", "update", "delete"] as const) namespaces.on(verb, onNamespace);
+    this.#timer = setInterval(() => this.#tick(), this.#o.tickMs ?? 100);
+    this.#timer.unref();
+  }
+
+  /** The informer saw the pod (added or changed): look at it on the next tick. */
+  podChanged(uid: string): void {
+    this.#state(uid).dirty = true;
+  }
+
+  podDeleted(uid: string): void {
+    this.#states.delete(uid);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+    await Promise.all(this.#watches.map((w) => w.stop()));
+  }
+
+  #watch<T extends KubernetesObject>(path: string, list: () => Promise<{ items: T[] }>): ListWatch<T> {
+    const lw = new ListWatch<T>(path, new Watch(this.#o.kubeConfig), list, false);
+    lw.on("error", (error) => {
+      if (this.#stopped) return;
+      this.#o.logger.debug({ err: error, path }, "live interception: watch failed; restarting");
+      setTimeout(() => {
+        if (!this.#stopped) void lw.start().catch(() => {});
+      }, 1000).unref();
+    });
+    void lw.start().catch(() => {});
+    this.#watches.push(lw as unknown as ListWatch<KubernetesObject>);
+    return lw;
+  }
+
+  #state(uid: string): PodState {
+    let s = this.#states.get(uid);
+    if (!s) {
+      s = { dirty: true, lastCheck: 0, failures: 0, nextAttempt: 0 };
+      this.#states.set(uid, s);
+    }
+    return s;
+  }
+
+  #markAll(): void {
+    for (const s of this.#states.values()) s.dirty = true;
+  }
+
+  #meshChanged(objects: readonly KubernetesObject[]): void {
+    const named = objects.filter((o) => o.metadata?.name === MESH_CONFIG_NAME);
+    if (named.length !== 1) {
+      if (named.length > 1)
+        this.#o.logger.warn(
+          { count: named.length },
+          `live interception: more than one ${MESH_CONFIG_NAME}; off`,
+        );
+      this.#mesh = undefined;
+      return;
+    }
+    const object = named[0]! as KubernetesObject & { spec?: unknown };
+    const version = object.metadata?.resourceVersion ?? "";
+    if (this.#mesh?.version === version) return;
+    try {
+      const config = validateMeshConfig({
+        apiVersion: object.apiVersion,
+        kind: object.kind,
+        metadata: {
+          name: object.metadata?.name,
+          namespace: object.metadata?.namespace,
+          ...(object.metadata?.generation === undefined ? {} : { generation: object.metadata.generation }),
+        },
+        spec: object.spec ?? {},
+      });
+      this.#mesh = { config, version, live: liveUpdatesOn(object) };
+      this.#markAll();
+    } catch (error) {
+      this.#o.logger.warn(
+        { err: error },
+        "live interception: the MeshConfig does not validate; keeping the last one",
+      );
+    }
+  }
+
+  #tick(): void {
+    if (this.#stopped || !this.#mesh?.live) return;
+    const now = Date.now();
+    const drift = this.#o.driftCheckMs ?? 5000;
+    for (const pod of this.#o.pods()) {
+      if (this.#inFlight.size >= PARALLEL) return;
+      const uid = pod.metadata?.uid ?? "";
+      if (!uid || this.#inFlight.has(uid)) continue;
+      const s = this.#state(uid);
+      const due =
+        (s.dirty && now >= s.nextAttempt) || now - s.lastCheck >= Math.max(drift, s.nextAttempt - now);
+      if (!due) continue;
+      s.dirty = false;
+      s.lastCheck = now;
+      this.#inFlight.add(uid);
+      void this.#sync(pod, uid, s)
+        .catch((error: unknown) => this.#failed(pod, s, error))
+        .finally(() => this.#inFlight.delete(uid));
+    }
+  }
+
+  #desired(pod: V1Pod, mesh: { config: MeshConfig; version: string }, s: PodState): Desired {
+    const namespace = this.#namespaces.get(pod.metadata?.namespace ?? "");
+    const key = `${mesh.version}|${pod.metadata?.resourceVersion}|${namespace?.metadata?.resourceVersion}`;
+    if (s.desired?.key === key) return s.desired;
+    const policy = buildEffectivePolicy(mesh.config, {
+      podAnnotations: pod.metadata?.annotations ?? {},
+      namespaceAnnotations: namespace?.metadata?.annotations ?? {},
+    });
+    s.desired = { key, policy, recording: recordPolicy(policy) };
+    return s.desired;
+  }
+
+  async #sync(pod: V1Pod, uid: string, s: PodState): Promise<void> {
+    const mesh = this.#mesh;
+    const view = this.#o.runtime.view(uid);
+    const annotations = pod.metadata?.annotations ?? {};
+    const recorded = recordedOn(annotations);
+    // osm-init programs a pod first; a pod on its way out keeps what it has.
+    if (!mesh?.live || !recorded || !view?.initialized || view.terminating) return;
+    const target = this.#o.runtime.interceptionTarget(uid);
+    if (!target) return;
+    const { policy, recording } = this.#desired(pod, mesh, s);
+    const runner = (this.#o.runnerFor ?? ((netns) => createProcessRunner({ netns })))(target.netns);
+    s.variant ??= await installedVariant(runner);
+    const plan = buildPlan(policy, {
+      ipv6: target.podIPs.some((ip) => ip.includes(":")),
+      resolvers: parseResolvConf(target.resolvConf),
+    });
+    const outcome = await syncInterception(plan, { runner, variant: s.variant, podIp: target.podIPs[0] });
+    const changedPolicy = recording.hash !== recorded.hash && s.patchedHash !== recording.hash;
+    if (changedPolicy) {
+      const at = (this.#o.now?.() ?? new Date()).toISOString();
+      await this.#patch(pod, {
+        [ANNOTATION_INTERCEPTION_POLICY]: null,
+        [ANNOTATION_INTERCEPTION_POLICY_SOURCE]: null,
+        ...recordingAnnotations(recording, describeSource(mesh.config)),
+        [ANNOTATION_INTERCEPTION_UPDATED_LIVE]: at,
+        [ANNOTATION_INTERCEPTION_LIVE_FAILED]: null,
+      });
+      s.patchedHash = recording.hash;
+      s.reportedFailure = undefined;
+      const what = recorded.text === undefined ? [] : diffPolicyRecords(recorded.text, recording.text);
+      this.#o.postEvent(pod, {
+        type: "Normal",
+        reason: "InterceptionUpdated",
+        message: `interception updated live (${s.variant}, ${describeOutcome(outcome)})${what.length > 0 ? `: ${what.slice(0, 10).join(" ")}` : ""}`,
+      });
+      this.#o.logger.info({ pod: podKey(pod), how: outcome.how, diff: what }, "interception updated live");
+    } else if (outcome.how !== "unchanged") {
+      const diff = outcome.how === "replaced" ? outcome.diff : [];
+      this.#o.postEvent(pod, {
+        type: "Warning",
+        reason: "InterceptionDriftRepaired",
+        message: `the rules in the pod's network namespace differed from its policy and were restored (${s.variant}, ${describeOutcome(outcome)})${diff.length > 0 ? `: ${diff.slice(0, 5).join("; ")}` : ""}`,
+      });
+      this.#o.logger.warn({ pod: podKey(pod), diff }, "interception drift repaired");
+    }
+    if (s.reportedFailure !== undefined) {
+      await this.#patch(pod, { [ANNOTATION_INTERCEPTION_LIVE_FAILED]: null });
+      s.reportedFailure = undefined;
+    }
+    s.failures = 0;
+    s.nextAttempt = 0;
+  }
+
+  #failed(pod: V1Pod, s: PodState, error: unknown): void {
+    if (this.#stopped) return;
+    s.failures++;
+    const delay = liveRetryDelayMs(s.failures);
+    s.nextAttempt = Date.now() + delay;
+    s.dirty = true;
+    s.variant = undefined;
+    const reason = (error instanceof Error ? error.message : String(error)).split("\n")[0]!.slice(0, 300);
+    this.#o.logger.warn(
+      { pod: podKey(pod), err: error, attempt: s.failures },
+      "live interception update failed",
+    );
+    this.#o.postEvent(pod, {
+      type: "Warning",
+      reason: "InterceptionUpdateFailed",
+      message: `live interception update failed (attempt ${s.failures}, retrying in ${delay / 1000} s); the pod keeps its previous rules: ${reason}`,
+    });
+    if (s.reportedFailure === reason) return;
+    s.reportedFailure = reason;
+    void this.#patch(pod, { [ANNOTATION_INTERCEPTION_LIVE_FAILED]: reason }).catch((e: unknown) =>
+      this.#o.logger.debug({ err: e, pod: podKey(pod) }, "could not record the failure on the pod"),
+    );
+  }
+
+  async #patch(pod: V1Pod, annotations: Record<string, string | null>): Promise<void> {
+    await this.#core.patchNamespacedPod(
+      {
+        name: pod.metadata?.name ?? "",
+        namespace: pod.metadata?.namespace ?? "",
+        body: { metadata: { annotations } },
+      },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    );
+  }
+}
+
+const podKey = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+
+function describeOutcome(outcome: Awaited<ReturnType<typeof syncInterception>>): string {
+  switch (outcome.how) {
+    case "unchanged":
+      return "rules already in place";
+    case "elements":
+      return `one set-element transaction: ${outcome.added} added, ${outcome.removed} removed`;
+    case "replaced":
+      return "our rules replaced in one transaction";
+  }
+}
+
+/** The backend holding the pod's rules: our nft table, else the iptables variant osm-init used. */
+async function installedVariant(runner: CommandRunner): Promise<BackendVariant> {
+  const nft = await runner.run(["nft", "list", "table", "inet", NFT_TABLE]);
+  if (nft.code === 0) return "nftables";
+  return (await detectBackend(runner, "iptables")).variant;
+}
