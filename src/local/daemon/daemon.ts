@@ -129,6 +129,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     agent = await startNodeAgent({
       kubeConfig: nodeKubeConfig,
       serviceKubeConfig: kubeConfigFor(engine, engine.serviceProxy, config.context),
+      interceptionKubeConfig: kubeConfigFor(engine, engine.interceptionUpdater, config.context),
       runtime,
       nodeName: NODE_NAME,
       logger: logger.child({ component: "agent" }),

@@ -28,6 +28,11 @@ export interface RunningEngine {
   readonly node: Credential;
   /** Who the node agent watches Services and Endpoints as (kube-proxy's identity on a cluster). */
   readonly serviceProxy: Credential;
+  /**
+   * Who live interception updates act as (read MeshConfigs and namespaces, patch a pod's recorded policy): a
+   * node may do neither (Node authorizer), so the daemon's own admin identity, which it holds anyway.
+   */
+  readonly interceptionUpdater: Credential;
   /** How pods reach the API: address, port and CA (and, on the embedded engine, the token they share). */
   readonly podApiAccess: PodApiAccess;
   /** The real control plane's version and components (engine `kubernetes`). */
@@ -112,6 +117,7 @@ export async function startEngine(
       user: { clientCertificate: plane.pki.admin },
       node: { clientCertificate: plane.pki.node },
       serviceProxy: { clientCertificate: plane.pki.kubeProxy },
+      interceptionUpdater: { clientCertificate: plane.pki.admin },
       // No shared token: each pod's own service-account token comes through TokenRequest.
       podApiAccess: { host: runtime.plan.gateway4, port: config.port, caPem: plane.pki.caPem, token: "" },
       kubernetes: {
@@ -139,6 +145,7 @@ export async function startEngine(
     user: { clientCertificate: api.adminCertificate },
     node: { token: api.nodeToken },
     serviceProxy: { token: api.nodeToken },
+    interceptionUpdater: { clientCertificate: api.adminCertificate },
     // The pods' shared token counts only from a pod's own address, as its service account (apiserver/authn.ts).
     podApiAccess: { host: runtime.plan.gateway4, port: api.port, caPem: api.caPem, token: api.podToken },
     close: () => api.close(),

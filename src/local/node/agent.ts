@@ -33,6 +33,11 @@ export interface NodeAgentOptions {
    * not list Endpoints: that is kube-proxy's (`system:kube-proxy`, bound to `system:node-proxier`).
    */
   readonly serviceKubeConfig?: KubeConfig;
+  /**
+   * Who live interception updates act as (default: `kubeConfig`): they read MeshConfigs and namespaces and
+   * patch a pod's recorded policy, which a node's own identity may not.
+   */
+  readonly interceptionKubeConfig?: KubeConfig;
   readonly runtime: NodeRuntime;
   readonly nodeName: string;
   readonly logger: Logger;
@@ -233,7 +238,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
 
   // ---- live interception updates (opt-in on the MeshConfig): rules of running pods follow their policy ------
   const live = new LiveInterception({
-    kubeConfig: options.kubeConfig,
+    kubeConfig: options.interceptionKubeConfig ?? options.kubeConfig,
     runtime,
     logger: logger.child({ component: "live-interception" }),
     pods: () => known.values(),

@@ -159,14 +159,22 @@ export class LiveInterception {
 
   #watch<T extends KubernetesObject>(path: string, list: () => Promise<{ items: T[] }>): ListWatch<T> {
     const lw = new ListWatch<T>(path, new Watch(this.#o.kubeConfig), list, false);
-    lw.on("error", (error) => {
-      if (this.#stopped) return;
-      this.#o.logger.debug({ err: error, path }, "live interception: watch failed; restarting");
-      setTimeout(() => {
-        if (!this.#stopped) void lw.start().catch(() => {});
-      }, 1000).unref();
-    });
-    void lw.start().catch(() => {});
+    // The MeshConfig CRD may not exist yet (before `osm install`): the list fails and is retried.
+    let retry: NodeJS.Timeout | undefined;
+    const again = (error: unknown) => {
+      this.#o.logger.debug({ err: error, path }, "live interception: list or watch failed; restarting");
+      if (this.#stopped || retry) return;
+      retry = setTimeout(() => {
+        retry = undefined;
+        begin();
+      }, 1000);
+      retry.unref();
+    };
+    const begin = (): void => {
+      if (!this.#stopped) lw.start().catch(again);
+    };
+    lw.on("error", again);
+    begin();
     this.#watches.push(lw as unknown as ListWatch<KubernetesObject>);
     return lw;
   }
@@ -228,8 +236,7 @@ export class LiveInterception {
       const uid = pod.metadata?.uid ?? "";
       if (!uid || this.#inFlight.has(uid)) continue;
       const s = this.#state(uid);
-      const due =
-        (s.dirty && now >= s.nextAttempt) || now - s.lastCheck >= Math.max(drift, s.nextAttempt - now);
+      const due = now >= s.nextAttempt && (s.dirty || now - s.lastCheck >= drift);
       if (!due) continue;
       s.dirty = false;
       s.lastCheck = now;

@@ -8,8 +8,10 @@ import {
   policyHash,
 } from "../../../src/config/index.ts";
 import {
+  ANNOTATION_INTERCEPTION_LIVE_FAILED,
   ANNOTATION_INTERCEPTION_POLICY,
   ANNOTATION_INTERCEPTION_POLICY_HASH,
+  ANNOTATION_INTERCEPTION_UPDATED_LIVE,
   ANNOTATION_OUTBOUND_IP_RANGE_EXCLUSION_LIST,
 } from "../../../src/constants.ts";
 import { evaluatePods, formatProxyStatus } from "../../../src/guide/proxy-status.ts";
@@ -143,4 +145,23 @@ test("with egress disabled, proxy status names pods whose containers can switch 
   assert.doesNotMatch(text, /curl\/curl-strict:/);
   const enabled = evaluatePods([root], new Map(), meshConfig({ traffic: { enableEgress: true } }));
   assert.equal(enabled[0]?.proxyUidPaths, undefined);
+});
+
+test("live updates: a pod updated in place shows `updated live at <time>`; a failed update `failed (<reason>)`", () => {
+  const now = meshConfig({ traffic: { outboundIPRangeExclusionList: ["203.0.113.10/32"] } });
+  const live = admittedPod("live", now, {
+    [ANNOTATION_INTERCEPTION_UPDATED_LIVE]: "2026-12-03T13:20:00.000Z",
+  });
+  const failed = admittedPod("failed", meshConfig({}), {
+    [ANNOTATION_INTERCEPTION_LIVE_FAILED]: "nft rejected the element update (exit 1)",
+  });
+  const statuses = evaluatePods([live, failed], new Map(), now);
+  assert.equal(statuses[0]?.updatedLiveAt, "2026-12-03T13:20:00.000Z");
+  assert.equal(statuses[1]?.liveFailure, "nft rejected the element update (exit 1)");
+  const text = formatProxyStatus(statuses, "in namespace curl");
+  assert.match(text, /live {5}updated live at 2026-12-03T13:20:00\.000Z {12}- /);
+  assert.match(
+    text,
+    /failed {3}failed \(nft rejected the element update \(exit 1\)\) {3}\+203\.0\.113\.10\/32/,
+  );
 });

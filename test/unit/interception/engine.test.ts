@@ -1,15 +1,20 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { type CommandResult, RecordingRunner } from "../../../src/edge/command-runner.ts";
+import { parseNftTable } from "../../../src/interception/backend-nft.ts";
 import {
   applyInterception,
   buildPlan,
   detectBackend,
   OSM_CHAINS,
+  planElementSync,
   renderNftElementUpdate,
   renderNftJson,
+  renderNftTable,
   renderSaveRules,
+  syncInterception,
 } from "../../../src/interception/index.ts";
+import { renderElementSync } from "../../../src/interception/live-update.ts";
 import { parseCidr } from "../../../src/net/index.ts";
 import { buildTestPolicy } from "../../golden/interception/policy-builder.ts";
 
@@ -115,6 +120,59 @@ describe("live nft element updates", () => {
         "add element inet osm_proxy out_ex4_hosts { 203.0.113.10 }\n" +
         "add element inet osm_proxy out_ex6_nets { 2001:db8::/64 }\n",
     );
+  });
+});
+
+describe("live sync of a running pod", () => {
+  const before = buildPlan(buildTestPolicy({ outboundIPRangeExclusionList: ["10.0.0.0/8"] }));
+  const after = buildPlan(
+    buildTestPolicy({ outboundIPRangeExclusionList: ["203.0.113.10/32", "2001:db8::/64"] }),
+  );
+  const parsed = (plan: typeof before) => parseNftTable(renderNftTable(plan.nft));
+
+  it("an exclusion change is a set-element change; a chain difference is not", () => {
+    const sync = planElementSync(parsed(after), parsed(before));
+    assert.ok(sync);
+    assert.equal(
+      renderElementSync(sync),
+      "delete element inet osm_proxy out_ex4_nets { 10.0.0.0/8 }\n" +
+        "add element inet osm_proxy out_ex4_hosts { 203.0.113.10 }\n" +
+        "add element inet osm_proxy out_ex6_nets { 2001:db8::/64 }\n",
+    );
+    const egressOff = buildPlan(buildTestPolicy({ enableEgress: false }));
+    assert.equal(planElementSync(parsed(egressOff), parsed(before)), undefined);
+  });
+
+  it("nft: one element transaction, then a read-back; the rules are left alone", async () => {
+    let kernel = before;
+    const runner = new RecordingRunner((argv) => {
+      if (argv.join(" ") === "nft list table inet osm_proxy") return ok(renderNftTable(kernel.nft));
+      if (argv.join(" ") === "nft -f -") {
+        kernel = after;
+        return ok();
+      }
+      return fail(`unexpected ${argv.join(" ")}`);
+    });
+    const outcome = await syncInterception(after, { runner, variant: "nftables" });
+    assert.deepEqual(outcome, { how: "elements", added: 2, removed: 1 });
+    const writes = runner.calls.filter((c) => c.argv.join(" ") !== "nft list table inet osm_proxy");
+    assert.equal(writes.length, 1);
+    assert.match(
+      writes[0]?.stdin ?? "",
+      /^delete element inet osm_proxy out_ex4_nets \{ 10\.0\.0\.0\/8 \}\n/,
+    );
+    assert.deepEqual(await syncInterception(after, { runner, variant: "nftables" }), { how: "unchanged" });
+  });
+
+  it("nft: a rejected element transaction fails naming nft's message, with nothing else run", async () => {
+    const runner = new RecordingRunner((argv) =>
+      argv.join(" ") === "nft -f -" ? fail("Error: Could not process rule") : ok(renderNftTable(before.nft)),
+    );
+    await assert.rejects(
+      syncInterception(after, { runner, variant: "nftables" }),
+      /nothing was applied: Error: Could not process rule/,
+    );
+    assert.equal(runner.calls.length, 2);
   });
 });
 

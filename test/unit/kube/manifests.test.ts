@@ -127,6 +127,19 @@ describe("install manifests", () => {
     assert.deepEqual(buildPresetMeshConfig(v)["spec"], spec);
   });
 
+  test("--set osm.liveInterceptionUpdates=true annotates the MeshConfig (absent by default); a non-bool is refused", () => {
+    const on = buildPresetMeshConfig(applySetValues(defaults, ["osm.liveInterceptionUpdates=true"]));
+    assert.deepEqual((on["metadata"] as { annotations?: unknown }).annotations, {
+      "osm-ts.io/live-interception-updates": "true",
+    });
+    const off = buildPresetMeshConfig(defaults);
+    assert.equal((off["metadata"] as { annotations?: unknown }).annotations, undefined);
+    assert.throws(
+      () => applySetValues(defaults, ["osm.liveInterceptionUpdates=yes"]),
+      /--set osm\.liveInterceptionUpdates=yes/,
+    );
+  });
+
   test("an invalid --set value for the MeshConfig fails with the field and value", () => {
     const v = applySetValues(defaults, ["osm.outboundIPRangeExclusionList={54.91.118.50/33}"]);
     assert.throws(
