@@ -96,6 +96,26 @@ describe("live interception updates", { skip: rootSkip, concurrency: false }, ()
       "-p",
       JSON.stringify({ spec: { traffic: { outboundIPRangeExclusionList: list } } }),
     );
+  /** One curl from the pod: the HTTP code, `000` when refused. */
+  const curlFromPod = (ip: string) =>
+    kubectl(
+      "exec",
+      "-n",
+      NS,
+      pod,
+      "-c",
+      "curl",
+      "--",
+      "curl",
+      "-s",
+      "-m",
+      "2",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code}",
+      `http://${ip}/`,
+    );
   const reached = () =>
     readFileSync(log, "utf8")
       .split("\n")
@@ -324,24 +344,7 @@ describe("live interception updates", { skip: rootSkip, concurrency: false }, ()
       200,
     );
     assert.match(events, /differed from its policy and were restored .*chain output/);
-    const other = await kubectl(
-      "exec",
-      "-n",
-      NS,
-      pod,
-      "-c",
-      "curl",
-      "--",
-      "curl",
-      "-s",
-      "-m",
-      "2",
-      "-o",
-      "/dev/null",
-      "-w",
-      "%{http_code}",
-      `http://${OTHER}/`,
-    );
+    const other = await curlFromPod(OTHER);
     assert.equal(other.stdout, "000", "intercepted (and refused) again");
   });
 
@@ -375,24 +378,7 @@ describe("live interception updates", { skip: rootSkip, concurrency: false }, ()
     assert.equal(off.code, 0, off.stderr);
     assert.equal((await patchExclusions([`${EXCLUDED}/32`])).code, 0);
     await new Promise((r) => setTimeout(r, 2000));
-    const curl = await kubectl(
-      "exec",
-      "-n",
-      NS,
-      pod,
-      "-c",
-      "curl",
-      "--",
-      "curl",
-      "-s",
-      "-m",
-      "2",
-      "-o",
-      "/dev/null",
-      "-w",
-      "%{http_code}",
-      `http://${EXCLUDED}/`,
-    );
+    const curl = await curlFromPod(EXCLUDED);
     assert.equal(curl.stdout, "000", "still intercepted: the pod runs what it had");
     const status = await osm("proxy", "status", "-n", NS);
     assert.match(status.stdout, new RegExp(`${pod}\\s+STALE\\s+\\+203\\.0\\.113\\.3/32`));
