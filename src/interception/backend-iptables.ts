@@ -199,7 +199,7 @@ export async function applyIptables(
   podIp: string | undefined,
 ): Promise<ApplyOutcome> {
   requirePodIp(plan, podIp);
-  const work: { payload: IptablesPayload; input: string; diff: string[] }[] = [];
+  const work: { payload: IptablesPayload; input: string; diff: string[]; before: OurIptablesState }[] = [];
   // A previous apply's rules in a slot the plan no longer uses (IPv6, the egress filter) are removed.
   const stale: { family: 4 | 6; table: Table }[] = [];
   for (const slot of slots(plan)) {
@@ -214,20 +214,22 @@ export async function applyIptables(
         payload: slot.payload,
         input: replaceInput(slot.payload, state, podIp, plan.resolvers),
         diff,
+        before: state,
       });
     }
   }
   if (work.length === 0 && stale.length === 0) return { changed: false, diff: [] };
   for (const w of work) await restore(runner, variant, w.payload.family, w.input, true);
-  const done: IptablesPayload[] = [];
+  const done: (typeof work)[number][] = [];
   try {
     for (const w of work) {
       await restore(runner, variant, w.payload.family, w.input, false);
-      done.push(w.payload);
+      done.push(w);
     }
   } catch (error) {
-    // A slot already replaced is cleaned so the pod does not run with half of its interception.
-    for (const p of done) await cleanupSlot(runner, variant, p.family, p.table);
+    // A slot already replaced gets its previous rules back (none: cleaned), so the pod never runs half of a
+    // change: at pod start it has no interception and does not start; a running pod keeps what it had.
+    for (const w of done) await rollbackSlot(runner, variant, w.payload, w.before);
     throw error;
   }
   for (const s of stale) await cleanupSlot(runner, variant, s.family, s.table);
@@ -254,6 +256,32 @@ export async function verifyIptables(
     else if (hasState(state)) diff.push(`${slotName(slot)}: rules present but the plan has none there`);
   }
   return diff;
+}
+
+/**
+ * Puts a slot's previous rules of ours back in one transaction: our chains flushed and refilled, the hook
+ * rules added since removed and the previous ones appended (their order among other tools' rules is not
+ * kept), chains that did not exist removed.
+ */
+async function rollbackSlot(
+  runner: CommandRunner,
+  variant: IptablesVariant,
+  payload: IptablesPayload,
+  previous: OurIptablesState,
+): Promise<void> {
+  if (!hasState(previous)) {
+    await cleanupSlot(runner, variant, payload.family, payload.table);
+    return;
+  }
+  const current = parseOurState(await save(runner, variant, payload.family, payload.table), payload.table);
+  const lines = [`*${payload.table}`];
+  for (const c of new Set([...current.chains.keys(), ...previous.chains.keys()])) lines.push(`:${c} - [0:0]`);
+  for (const h of current.hooks) lines.push(`-D${h.slice(2)}`);
+  for (const c of current.chains.keys()) if (!previous.chains.has(c)) lines.push(`-X ${c}`);
+  for (const rules of previous.chains.values()) lines.push(...rules);
+  lines.push(...previous.hooks);
+  lines.push("COMMIT");
+  await restore(runner, variant, payload.family, `${lines.join("\n")}\n`, false);
 }
 
 async function cleanupSlot(

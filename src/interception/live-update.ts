@@ -13,7 +13,7 @@ import type { Cidr } from "../net/types.ts";
 import { applyInterception, type EngineOptions, verifyInterception } from "./apply.ts";
 import { diffNft, expectedTable, listTable, type ParsedTable, parseNftTable } from "./backend-nft.ts";
 import { addressSetName, NFT_TABLE } from "./plan-nft.ts";
-import { nftCidrText } from "./render-nft.ts";
+import { nftCidrText, renderNftTable } from "./render-nft.ts";
 import type { InterceptionPlan } from "./types.ts";
 
 export interface ElementChanges {
@@ -94,6 +94,30 @@ export function planElementSync(expected: ParsedTable, actual: ParsedTable): Ele
   return sync;
 }
 
+/**
+ * The element changes from one plan's table to another's, computed from the plans (no rendering of the
+ * elements: cheap whatever the list size), or undefined when anything but address-set elements differs. Pure.
+ */
+export function planElementSyncBetween(
+  from: InterceptionPlan,
+  to: InterceptionPlan,
+): ElementSync | undefined {
+  const skeleton = (p: InterceptionPlan) =>
+    renderNftTable({ ...p.nft, addressSets: p.nft.addressSets.map((a) => ({ ...a, entries: [] })) });
+  if (skeleton(from) !== skeleton(to)) return undefined;
+  const sync = new Map<string, { add: string[]; remove: string[] }>();
+  for (const want of to.nft.addressSets) {
+    const had = new Set(
+      from.nft.addressSets.find((a) => a.name === want.name)?.entries.map((e) => nftCidrText(e.cidr)),
+    );
+    const has = new Set(want.entries.map((e) => nftCidrText(e.cidr)));
+    const add = [...has].filter((e) => !had.has(e));
+    const remove = [...had].filter((e) => !has.has(e));
+    if (add.length > 0 || remove.length > 0) sync.set(want.name, { add, remove });
+  }
+  return sync;
+}
+
 /** The `nft -f` text of an element sync: every removal, then every addition, one transaction. Pure. */
 export function renderElementSync(sync: ElementSync, table = NFT_TABLE): string {
   const lines: string[] = [];
@@ -121,11 +145,41 @@ async function readBack(plan: InterceptionPlan, o: EngineOptions): Promise<void>
 }
 
 /**
+ * The fast path when the plan last applied is known: its element difference to the new plan in one
+ * transaction, without listing the table (whose size is the list's). `add element` of a present element is
+ * a no-op and `delete element` of a missing one fails the whole transaction, so when the kernel no longer
+ * holds `applied` nothing changes and undefined sends the caller to the read-back path.
+ */
+async function elementsFrom(
+  applied: InterceptionPlan,
+  plan: InterceptionPlan,
+  o: EngineOptions,
+): Promise<LiveSyncOutcome | undefined> {
+  const sync = planElementSyncBetween(applied, plan);
+  if (sync === undefined) return undefined;
+  if (sync.size === 0) return { how: "unchanged" };
+  const r = await o.runner.run(["nft", "-f", "-"], { stdin: renderElementSync(sync, plan.nft.table) });
+  if (r.code !== 0) return undefined;
+  const count = (k: "add" | "remove") => [...sync.values()].reduce((n, s) => n + s[k].length, 0);
+  return { how: "elements", added: count("add"), removed: count("remove") };
+}
+
+/**
  * Brings a running pod's interception to the plan in one transaction: set elements only when nothing else
  * differs (nft), else the backend's atomic replace of our own table or chains. Throws (ApplyFailed,
- * VerifyFailed) with the previous rules still in place when the kernel rejects the change.
+ * VerifyFailed) with the previous rules still in place when the kernel rejects the change. With `applied`
+ * (the plan this pod was last brought to) an nft element change skips the read-back (see elementsFrom);
+ * drift is then found by the next call without it.
  */
-export async function syncInterception(plan: InterceptionPlan, o: EngineOptions): Promise<LiveSyncOutcome> {
+export async function syncInterception(
+  plan: InterceptionPlan,
+  o: EngineOptions,
+  applied?: InterceptionPlan,
+): Promise<LiveSyncOutcome> {
+  if (o.variant === "nftables" && applied !== undefined) {
+    const fast = await elementsFrom(applied, plan, o);
+    if (fast !== undefined) return fast;
+  }
   if (o.variant === "nftables") {
     const listed = await listTable(o.runner, plan.nft.table);
     if (listed !== undefined) {

@@ -48,6 +48,7 @@ import {
   type BackendVariant,
   buildPlan,
   detectBackend,
+  type InterceptionPlan,
   NFT_TABLE,
   parseResolvConf,
   syncInterception,
@@ -93,6 +94,8 @@ interface PodState {
   nextAttempt: number;
   desired?: Desired;
   variant?: BackendVariant;
+  /** The plan last brought into the pod's namespace (an nft element change then skips the read-back). */
+  applied?: InterceptionPlan;
   /** The hash last written to the pod's record (the informer may not have delivered the patch yet). */
   patchedHash?: string;
   reportedFailure?: string;
@@ -238,10 +241,12 @@ export class LiveInterception {
       const s = this.#state(uid);
       const due = now >= s.nextAttempt && (s.dirty || now - s.lastCheck >= drift);
       if (!due) continue;
+      // A change goes the fast way; the periodic check reads the rules back (drift).
+      const readBack = !s.dirty;
       s.dirty = false;
-      s.lastCheck = now;
+      if (readBack) s.lastCheck = now;
       this.#inFlight.add(uid);
-      void this.#sync(pod, uid, s)
+      void this.#sync(pod, uid, s, readBack)
         .catch((error: unknown) => this.#failed(pod, s, error))
         .finally(() => this.#inFlight.delete(uid));
     }
@@ -259,7 +264,7 @@ export class LiveInterception {
     return s.desired;
   }
 
-  async #sync(pod: V1Pod, uid: string, s: PodState): Promise<void> {
+  async #sync(pod: V1Pod, uid: string, s: PodState, readBack: boolean): Promise<void> {
     const mesh = this.#mesh;
     const view = this.#o.runtime.view(uid);
     const annotations = pod.metadata?.annotations ?? {};
@@ -275,7 +280,9 @@ export class LiveInterception {
       ipv6: target.podIPs.some((ip) => ip.includes(":")),
       resolvers: parseResolvConf(target.resolvConf),
     });
-    const outcome = await syncInterception(plan, { runner, variant: s.variant, podIp: target.podIPs[0] });
+    const engine = { runner, variant: s.variant, podIp: target.podIPs[0] };
+    const outcome = await syncInterception(plan, engine, readBack ? undefined : s.applied);
+    s.applied = plan;
     const changedPolicy = recording.hash !== recorded.hash && s.patchedHash !== recording.hash;
     if (changedPolicy) {
       const at = (this.#o.now?.() ?? new Date()).toISOString();
@@ -319,6 +326,7 @@ export class LiveInterception {
     s.nextAttempt = Date.now() + delay;
     s.dirty = true;
     s.variant = undefined;
+    s.applied = undefined;
     const reason = (error instanceof Error ? error.message : String(error)).split("\n")[0]!.slice(0, 300);
     this.#o.logger.warn(
       { pod: podKey(pod), err: error, attempt: s.failures },

@@ -164,6 +164,32 @@ describe("live sync of a running pod", () => {
     assert.deepEqual(await syncInterception(after, { runner, variant: "nftables" }), { how: "unchanged" });
   });
 
+  it("nft, knowing the plan last applied: the element transaction alone, no listing; a rejection falls back to the read-back", async () => {
+    const runner = new RecordingRunner(() => ok());
+    assert.deepEqual(await syncInterception(after, { runner, variant: "nftables" }, before), {
+      how: "elements",
+      added: 2,
+      removed: 1,
+    });
+    assert.deepEqual(
+      runner.calls.map((c) => c.argv.join(" ")),
+      ["nft -f -"],
+    );
+    assert.equal(runner.calls[0]?.stdin, renderElementSync(planElementSync(parsed(after), parsed(before))!));
+    const drifted = new RecordingRunner((argv) =>
+      argv.join(" ") === "nft -f -"
+        ? fail("Error: Could not process rule: No such file or directory")
+        : ok(renderNftTable(after.nft)),
+    );
+    assert.deepEqual(await syncInterception(after, { runner: drifted, variant: "nftables" }, before), {
+      how: "unchanged",
+    });
+    assert.deepEqual(
+      drifted.calls.map((c) => c.argv.join(" ")),
+      ["nft -f -", "nft list table inet osm_proxy"],
+    );
+  });
+
   it("nft: a rejected element transaction fails naming nft's message, with nothing else run", async () => {
     const runner = new RecordingRunner((argv) =>
       argv.join(" ") === "nft -f -" ? fail("Error: Could not process rule") : ok(renderNftTable(before.nft)),
