@@ -28,6 +28,7 @@ export { type InitScriptOptions, renderInitScript } from "./init-script.ts";
 export {
   type ElementChanges,
   type ElementSync,
+  ElementSyncCache,
   type LiveSyncOutcome,
   planElementSync,
   renderElementSync,

@@ -118,6 +118,31 @@ export function planElementSyncBetween(
   return sync;
 }
 
+/**
+ * planElementSyncBetween per pair of plan objects, for a caller that moves many pods between the same two
+ * plans (one computation for all of them: it is linear in the list size). Held by the caller; weak keys.
+ */
+export class ElementSyncCache {
+  readonly #byFrom = new WeakMap<
+    InterceptionPlan,
+    WeakMap<InterceptionPlan, { sync: ElementSync | undefined }>
+  >();
+
+  between(from: InterceptionPlan, to: InterceptionPlan): ElementSync | undefined {
+    let byTo = this.#byFrom.get(from);
+    if (!byTo) {
+      byTo = new WeakMap();
+      this.#byFrom.set(from, byTo);
+    }
+    let hit = byTo.get(to);
+    if (!hit) {
+      hit = { sync: planElementSyncBetween(from, to) };
+      byTo.set(to, hit);
+    }
+    return hit.sync;
+  }
+}
+
 /** The `nft -f` text of an element sync: every removal, then every addition, one transaction. Pure. */
 export function renderElementSync(sync: ElementSync, table = NFT_TABLE): string {
   const lines: string[] = [];
@@ -154,8 +179,9 @@ async function elementsFrom(
   applied: InterceptionPlan,
   plan: InterceptionPlan,
   o: EngineOptions,
+  cache: ElementSyncCache,
 ): Promise<LiveSyncOutcome | undefined> {
-  const sync = planElementSyncBetween(applied, plan);
+  const sync = cache.between(applied, plan);
   if (sync === undefined) return undefined;
   if (sync.size === 0) return { how: "unchanged" };
   const r = await o.runner.run(["nft", "-f", "-"], { stdin: renderElementSync(sync, plan.nft.table) });
@@ -167,17 +193,17 @@ async function elementsFrom(
 /**
  * Brings a running pod's interception to the plan in one transaction: set elements only when nothing else
  * differs (nft), else the backend's atomic replace of our own table or chains. Throws (ApplyFailed,
- * VerifyFailed) with the previous rules still in place when the kernel rejects the change. With `applied`
- * (the plan this pod was last brought to) an nft element change skips the read-back (see elementsFrom);
- * drift is then found by the next call without it.
+ * VerifyFailed) with the previous rules still in place when the kernel rejects the change. With
+ * `known.applied` (the plan this pod was last brought to) an nft element change skips the read-back (see
+ * elementsFrom); drift is then found by the next call without it.
  */
 export async function syncInterception(
   plan: InterceptionPlan,
   o: EngineOptions,
-  applied?: InterceptionPlan,
+  known?: { readonly applied: InterceptionPlan; readonly cache?: ElementSyncCache },
 ): Promise<LiveSyncOutcome> {
-  if (o.variant === "nftables" && applied !== undefined) {
-    const fast = await elementsFrom(applied, plan, o);
+  if (o.variant === "nftables" && known !== undefined) {
+    const fast = await elementsFrom(known.applied, plan, o, known.cache ?? new ElementSyncCache());
     if (fast !== undefined) return fast;
   }
   if (o.variant === "nftables") {

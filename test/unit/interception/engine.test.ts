@@ -166,7 +166,7 @@ describe("live sync of a running pod", () => {
 
   it("nft, knowing the plan last applied: the element transaction alone, no listing; a rejection falls back to the read-back", async () => {
     const runner = new RecordingRunner(() => ok());
-    assert.deepEqual(await syncInterception(after, { runner, variant: "nftables" }, before), {
+    assert.deepEqual(await syncInterception(after, { runner, variant: "nftables" }, { applied: before }), {
       how: "elements",
       added: 2,
       removed: 1,
@@ -181,9 +181,12 @@ describe("live sync of a running pod", () => {
         ? fail("Error: Could not process rule: No such file or directory")
         : ok(renderNftTable(after.nft)),
     );
-    assert.deepEqual(await syncInterception(after, { runner: drifted, variant: "nftables" }, before), {
-      how: "unchanged",
-    });
+    assert.deepEqual(
+      await syncInterception(after, { runner: drifted, variant: "nftables" }, { applied: before }),
+      {
+        how: "unchanged",
+      },
+    );
     assert.deepEqual(
       drifted.calls.map((c) => c.argv.join(" ")),
       ["nft -f -", "nft list table inet osm_proxy"],
