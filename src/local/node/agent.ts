@@ -271,7 +271,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
   // Each pod's own token, bound to it, where the API server serves TokenRequest.
   const tokens = new ServiceAccountTokens(core, runtime.podApiAccess?.caPem ?? "", logger);
   runtime.podCredentials = (pod, tokenFile) => tokens.credentials(pod, tokenFile);
-  runtime.projectToken = (pod, source, tokenFile) => tokens.project(pod, source, tokenFile);
+  runtime.projectToken = (pod, source, tokenFile, owner) => tokens.project(pod, source, tokenFile, owner);
   runtime.readEnvSource = async (kind, namespace, name) => {
     try {
       if (kind === "ConfigMap")

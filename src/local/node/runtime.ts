@@ -49,7 +49,12 @@ import {
 } from "./pod-files.ts";
 import type { PodMount } from "./pod-namespaces.ts";
 import { PodWorker } from "./pod-worker.ts";
-import { projectedTokenVolumes, type TokenSource } from "./service-account-tokens.ts";
+import {
+  projectedTokenVolumes,
+  type TokenFileOwner,
+  type TokenSource,
+  tokenFileOwner,
+} from "./service-account-tokens.ts";
 import { planServiceRoutes } from "./service-plan.ts";
 import { applyServicesTable, removeServicesTable, renderServicesTable } from "./services-nft.ts";
 
@@ -159,7 +164,9 @@ export class NodeRuntime implements NodeConnector {
    * Writes one token of a projected volume (`serviceAccountToken` source) into `tokenFile` and keeps it fresh
    * there; rejects when it cannot (the pod then fails to start). The node agent sets it.
    */
-  projectToken: ((pod: V1Pod, source: TokenSource, tokenFile: string) => Promise<void>) | undefined;
+  projectToken:
+    | ((pod: V1Pod, source: TokenSource, tokenFile: string, owner?: TokenFileOwner) => Promise<void>)
+    | undefined;
   /** Cluster DNS names (from `updateServices`) and the server answering them while `services` is on. */
   #dnsIndex: DnsIndex = new Map();
   #dns: ClusterDns | undefined;
@@ -334,7 +341,7 @@ export class NodeRuntime implements NodeConnector {
           );
         const file = join(folder, path);
         mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
-        await project(pod, source, file);
+        await project(pod, source, file, tokenFileOwner(pod, volume.name));
       }
       for (const target of volume.mountPaths) {
         if (!isAbsolute(target) || target.split("/").includes(".."))

@@ -6,7 +6,7 @@
  * rewritten (atomically) at 80 % of the token's lifetime while the pod's folder exists. An API server that does
  * not serve TokenRequest gets null: the caller falls back to the shared credentials.
  */
-import { existsSync, renameSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { CoreV1Api, V1Pod, V1ServiceAccountTokenProjection } from "@kubernetes/client-node";
 import type { Logger } from "pino";
@@ -157,7 +157,7 @@ export class ServiceAccountTokens {
    * audience and lifetime) and keeps it fresh there. Throws when the API server does not issue it: the pod
    * cannot start without it.
    */
-  async project(pod: V1Pod, source: TokenSource, tokenFile: string): Promise<void> {
+  async project(pod: V1Pod, source: TokenSource, tokenFile: string, owner?: TokenFileOwner): Promise<void> {
     const plan = tokenRequestFor(pod, source);
     let issued: { token: string; expiresAt: number; issuedAt: number };
     try {
@@ -167,8 +167,8 @@ export class ServiceAccountTokens {
         `failed to fetch token for service account ${plan.namespace}/${plan.serviceAccount} (projected path ${source.path}): ${errorText(error)}`,
       );
     }
-    writeTokenFile(tokenFile, issued.token);
-    this.#schedule(plan, tokenFile, refreshDelayMs(issued.issuedAt, issued.expiresAt));
+    writeTokenFile(tokenFile, issued.token, owner);
+    this.#schedule(plan, tokenFile, refreshDelayMs(issued.issuedAt, issued.expiresAt), owner);
   }
 
   stop(): void {
@@ -204,19 +204,19 @@ export class ServiceAccountTokens {
   }
 
   /** Rewrites the token file before the token expires, while the pod's folder exists. */
-  #schedule(plan: TokenRequestPlan, tokenFile: string, delayMs: number): void {
+  #schedule(plan: TokenRequestPlan, tokenFile: string, delayMs: number, owner?: TokenFileOwner): void {
     if (this.#stopped) return;
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
       if (this.#stopped || !existsSync(dirname(tokenFile))) return;
       this.#issue(plan)
         .then((issued) => {
-          writeTokenFile(tokenFile, issued.token);
+          writeTokenFile(tokenFile, issued.token, owner);
           this.#logger.debug(
             { pod: `${plan.namespace}/${plan.body.spec.boundObjectRef.name}` },
             "token refreshed",
           );
-          this.#schedule(plan, tokenFile, refreshDelayMs(issued.issuedAt, issued.expiresAt));
+          this.#schedule(plan, tokenFile, refreshDelayMs(issued.issuedAt, issued.expiresAt), owner);
         })
         .catch((error: unknown) => {
           if (!existsSync(dirname(tokenFile))) return;
@@ -224,7 +224,7 @@ export class ServiceAccountTokens {
             { err: error, pod: plan.body.spec.boundObjectRef.name },
             "token refresh failed; retrying",
           );
-          this.#schedule(plan, tokenFile, 10_000);
+          this.#schedule(plan, tokenFile, 10_000, owner);
         });
     }, delayMs);
     timer.unref();
@@ -232,10 +232,40 @@ export class ServiceAccountTokens {
   }
 }
 
-/** Atomic: a reader sees the old token or the new one, never half of one. */
-function writeTokenFile(tokenFile: string, token: string): void {
-  writeFileSync(`${tokenFile}.tmp`, token, { mode: 0o644 });
-  renameSync(`${tokenFile}.tmp`, tokenFile);
+/** Who alone may read a projected token file (0600): the uid every container that mounts it runs as. */
+export interface TokenFileOwner {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/**
+ * The owner of a projected volume's files (pure): the non-root `runAsUser` (and `runAsGroup`, else 0) shared by
+ * every container that mounts it, as the kubelet makes a token file 0600 for a pod's one runAsUser. Undefined
+ * (files 0644, the projected default) when they differ or run as root. Here the pod's containers share one
+ * mount namespace, so this is what keeps the token from the pod's other non-root containers.
+ */
+export function tokenFileOwner(pod: V1Pod, volume: string): TokenFileOwner | undefined {
+  const podContext = pod.spec?.securityContext;
+  const owners = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]
+    .filter((c) => (c.volumeMounts ?? []).some((m) => m.name === volume))
+    .map((c) => ({
+      uid: c.securityContext?.runAsUser ?? podContext?.runAsUser,
+      gid: c.securityContext?.runAsGroup ?? podContext?.runAsGroup ?? 0,
+    }));
+  const first = owners[0];
+  if (!first?.uid || owners.some((o) => o.uid !== first.uid || o.gid !== first.gid)) return undefined;
+  return { uid: first.uid, gid: first.gid };
+}
+
+/**
+ * Writes a token file atomically (a reader sees the old token or the new one, never half of one): 0600 and
+ * chowned to `owner` when there is one, else 0644.
+ */
+export function writeTokenFile(tokenFile: string, token: string, owner?: TokenFileOwner): void {
+  const tmp = `${tokenFile}.tmp`;
+  writeFileSync(tmp, token, { mode: owner ? 0o600 : 0o644 });
+  if (owner) chownSync(tmp, owner.uid, owner.gid);
+  renameSync(tmp, tokenFile);
 }
 
 function errorText(error: unknown): string {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { chmodSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -11,6 +11,7 @@ import {
 } from "../../../src/config/sidecar-token.ts";
 import { buildPodStatus } from "../../../src/local/node/pod-status.ts";
 import type { NodeRuntime } from "../../../src/local/node/runtime.ts";
+import { writeTokenFile } from "../../../src/local/node/service-account-tokens.ts";
 import {
   alive,
   allRunning,
@@ -605,6 +606,13 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
             securityContext: as1500,
             volumeMounts: [sidecarTokenMount()],
           },
+          // Another uid of the same pod, which does not mount the token volume.
+          {
+            name: "other",
+            image: "busybox",
+            command: ["sleep", "3603"],
+            securityContext: { runAsUser: 1501, runAsGroup: 1501 },
+          },
         ],
         volumes: [sidecarTokenVolume()],
       },
@@ -628,10 +636,10 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
     // With API access, pods get kubelet files whose sources lie under the (hidden) state folder.
     runtime.podApiAccess = { host: runtime.plan.gateway4, port: 6443, caPem: "ca\n", token: "the-token" };
     // What the node agent's TokenRequest writes for a projected serviceAccountToken source.
-    const projected: { source: unknown; file: string }[] = [];
-    runtime.projectToken = async (pod, source, file) => {
-      projected.push({ source, file });
-      writeFileSync(file, `projected-token-of-${pod.metadata?.name}`, { mode: 0o644 });
+    const projected: { source: unknown; file: string; owner: unknown }[] = [];
+    runtime.projectToken = async (pod, source, file, owner) => {
+      projected.push({ source, file, owner });
+      writeTokenFile(file, `projected-token-of-${pod.metadata?.name}`, owner);
     };
     t.after(() => {
       runtime.podApiAccess = undefined;
@@ -666,16 +674,24 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
     // The other container of the same pod is in the same PID namespace (as with shareProcessNamespace).
     assert.match((await sh(a, "grep -l token-of-a /proc/[0-9]*/environ", "side")).stdout, /environ/);
     // a's projected token: in the pod at its mount path, readable by the sidecar's uid; renewed in place.
+    // Only the uid of the containers that mount it may read it (0600, theirs), as the kubelet's token files.
     assert.deepEqual(
-      projected.map((p) => p.source),
-      [{ audience: "osm-controller", expirationSeconds: 3600, path: "token" }],
+      projected.map((p) => [p.source, p.owner]),
+      [
+        [
+          { audience: "osm-controller", expirationSeconds: 3600, path: "token" },
+          { uid: 1500, gid: 1500 },
+        ],
+      ],
     );
     const tokenOf = (pod: V1Pod) => sh(pod, `cat ${SIDECAR_TOKEN_FILE}`, "side");
     assert.equal((await tokenOf(a)).stdout, "projected-token-of-iso-a");
     const hostFile = projected[0]?.file ?? "";
-    writeFileSync(`${hostFile}.tmp`, "renewed-token-of-iso-a");
-    renameSync(`${hostFile}.tmp`, hostFile);
+    writeTokenFile(hostFile, "renewed-token-of-iso-a", { uid: 1500, gid: 1500 });
     assert.equal((await tokenOf(a)).stdout, "renewed-token-of-iso-a");
+    const sibling = await sh(a, `cat ${SIDECAR_TOKEN_FILE}`, "other");
+    assert.notEqual(sibling.exitCode, 0);
+    assert.match(sibling.stderr, /Permission denied/);
     // b, as uid 1500, reads it neither at the mount path (b has no such volume) nor where the node keeps it.
     const steal = await sh(b, `cat ${SIDECAR_TOKEN_FILE}; cat ${hostFile}; ls ${stateDir}/pods`);
     assert.notEqual(steal.exitCode, 0);

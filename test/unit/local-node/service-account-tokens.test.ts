@@ -10,6 +10,7 @@ import {
   projectedTokenVolumes,
   refreshDelayMs,
   ServiceAccountTokens,
+  tokenFileOwner,
   tokenRequestFor,
   tokenRequestUnserved,
 } from "../../../src/local/node/service-account-tokens.ts";
@@ -74,6 +75,17 @@ describe("per-pod service-account tokens", () => {
       expirationSeconds: 3600,
       boundObjectRef: { apiVersion: "v1", kind: "Pod", name: "web-1", uid: "u-1" },
     });
+    // Its files belong to the uid that mounts it (0600); no single non-root uid: the projected default, 0644.
+    const as = (uid: number | undefined) => ({ name: "c", securityContext: { runAsUser: uid } });
+    const mounting = (...containers: { name: string; securityContext: { runAsUser?: number } }[]) =>
+      pod({
+        containers: containers.map((c) => ({ ...c, volumeMounts: [sidecarTokenMount()] })),
+        volumes: [sidecarTokenVolume()],
+      });
+    assert.deepEqual(tokenFileOwner(mounting(as(1500)), "osm-sidecar-token"), { uid: 1500, gid: 0 });
+    assert.equal(tokenFileOwner(mounting(as(1500), as(1501)), "osm-sidecar-token"), undefined);
+    assert.equal(tokenFileOwner(mounting(as(0)), "osm-sidecar-token"), undefined);
+    assert.equal(tokenFileOwner(mounting(as(undefined)), "osm-sidecar-token"), undefined);
     // Not mounted anywhere, or mixed with other sources (kube-api-access-*): not one of these.
     assert.deepEqual(projectedTokenVolumes(pod({ volumes: [sidecarTokenVolume()] })), []);
   });
