@@ -8,8 +8,7 @@
  * one switches once, never back and forth (never half applied). A hand-deleted rule is restored and reported.
  * Without the annotation the pod keeps its rules and is STALE, as in OSM.
  *
- * Embedded engine: on the real kube-apiserver the node agent's identity (system:node) may neither read
- * MeshConfigs nor patch a pod's annotations, so it runs on the engine that has the embedded node agent.
+ * On either engine (`OSM_TEST_ENGINE`): the daemon's node agent does the updates against either API server.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -160,17 +159,13 @@ describe("live interception updates", { skip: rootSkip, concurrency: false }, ()
     dir = mkdtempSync(join(tmpdir(), "osmt-lv-"));
     log = join(dir, "server.log");
     writeFileSync(log, "");
-    ({ stateDir, kubeconfig, env, upArgs } = await localMesh(
-      dir,
-      {
-        bridge: BRIDGE,
-        namePrefix: PREFIX,
-        subnet4: "203.0.113.16/28",
-        subnet6: "2001:db8:1:1e::/64",
-        lastSlot: 14,
-      },
-      "embedded",
-    ));
+    ({ stateDir, kubeconfig, env, upArgs } = await localMesh(dir, {
+      bridge: BRIDGE,
+      namePrefix: PREFIX,
+      subnet4: "203.0.113.16/28",
+      subnet6: "2001:db8:1:1e::/64",
+      lastSlot: 14,
+    }));
   });
 
   after(async () => {
