@@ -250,17 +250,25 @@ describe("SPDY/3.1 server session", () => {
       server = socket;
       new SpdySession(socket, { onStream: (stream) => streams.push(stream) });
     });
-    await client.open(1, { port: "80" });
-    const payload = randomBytes(4 << 20);
-    client.send(1, payload, true);
-    const deadline = Date.now() + 5000;
-    while (!server?.isPaused() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(server?.isPaused(), true, "the connection is paused while nobody reads the stream");
-    const chunks: Buffer[] = [];
-    for await (const chunk of streams[0] ?? []) chunks.push(chunk as Buffer);
-    assert.ok(Buffer.concat(chunks).equals(payload));
-    assert.equal(server?.isPaused(), false);
-    await closeAll(client, listener);
+    try {
+      await client.open(1, { port: "80" });
+      const payload = randomBytes(4 << 20);
+      // No FIN yet: a FIN ends the stream, and an ended stream no longer holds the connection paused.
+      client.send(1, payload);
+      const deadline = Date.now() + 5000;
+      while (!server?.isPaused() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(server?.isPaused(), true, "the connection is paused while nobody reads the stream");
+      const chunks: Buffer[] = [];
+      const drained = (async () => {
+        for await (const chunk of streams[0] ?? []) chunks.push(chunk as Buffer);
+      })();
+      client.send(1, "", true);
+      await drained;
+      assert.ok(Buffer.concat(chunks).equals(payload));
+      assert.equal(server?.isPaused(), false);
+    } finally {
+      await closeAll(client, listener);
+    }
   });
 
   test("garbage never throws: the session ends with GOAWAY or keeps waiting for a whole frame", async () => {
