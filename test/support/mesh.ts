@@ -148,3 +148,21 @@ export function countSleepers(): number {
     }
   }).length;
 }
+
+/** `kubectl patch` (JSON merge) of the mesh's MeshConfig `osm-system/osm-mesh-config`, with `env`'s kubeconfig. */
+export function patchMeshConfig(env: NodeJS.ProcessEnv, patch: Record<string, unknown>) {
+  return run(
+    "kubectl",
+    [
+      "patch",
+      "meshconfig",
+      "osm-mesh-config",
+      "-n",
+      "osm-system",
+      "--type=merge",
+      "-p",
+      JSON.stringify(patch),
+    ],
+    { env },
+  );
+}

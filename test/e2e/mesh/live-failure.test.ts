@@ -24,6 +24,7 @@ import { buildPlan, renderNftTable } from "../../../src/interception/index.ts";
 import { LiveInterception } from "../../../src/local/node/live-interception.ts";
 import type { PodEvent } from "../../../src/local/node/pod-context.ts";
 import { startTestApiServer, type TestApiServer } from "../../support/apiserver.ts";
+import { patchMeshConfig } from "../../support/mesh.ts";
 import { until } from "../../support/poll.ts";
 import { run } from "../../support/run.ts";
 
@@ -137,20 +138,7 @@ const annotation = (key: string) => pod.metadata?.annotations?.[key];
 
 test("a refused update keeps the old rules and record, is reported and retried with backoff", async () => {
   const recordedHash = annotation("osm-ts.io/interception-policy-hash");
-  const patched = await run(
-    "kubectl",
-    [
-      "patch",
-      "meshconfig",
-      "osm-mesh-config",
-      "-n",
-      "osm-system",
-      "--type=merge",
-      "-p",
-      JSON.stringify({ spec: meshConfig(["203.0.113.10/32"]).spec }),
-    ],
-    { env: server.env },
-  );
+  const patched = await patchMeshConfig(server.env, { spec: meshConfig(["203.0.113.10/32"]).spec });
   assert.equal(patched.code, 0, patched.stderr);
   await until(
     "the failure recorded on the pod",

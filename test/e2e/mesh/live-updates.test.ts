@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { hostLeftovers, localMesh, meshDownPurgeArgs } from "../../support/mesh.ts";
+import { hostLeftovers, localMesh, meshDownPurgeArgs, patchMeshConfig } from "../../support/mesh.ts";
 import { until } from "../../support/poll.ts";
 import { run } from "../../support/run.ts";
 
@@ -85,16 +85,7 @@ describe("live interception updates", { skip: rootSkip, concurrency: false }, ()
   const kubectl = (...args: string[]) => run("kubectl", args, { env });
   const osm = (...args: string[]) => run(OSM, args, { env });
   const patchExclusions = (list: string[]) =>
-    kubectl(
-      "patch",
-      "meshconfig",
-      "osm-mesh-config",
-      "-n",
-      "osm-system",
-      "--type=merge",
-      "-p",
-      JSON.stringify({ spec: { traffic: { outboundIPRangeExclusionList: list } } }),
-    );
+    patchMeshConfig(env, { spec: { traffic: { outboundIPRangeExclusionList: list } } });
   /** One curl from the pod: the HTTP code, `000` when refused. */
   const curlFromPod = (ip: string) =>
     kubectl(
