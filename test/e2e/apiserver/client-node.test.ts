@@ -209,8 +209,8 @@ describe("client-node against the embedded API server", () => {
     await core.deleteNamespacedPod({
       name: "g1",
       namespace: "inf",
-      gracePeriodSeconds: 0,
-      body: { preconditions: { uid: pod.metadata?.uid } },
+      // In the body: with a body, kube-apiserver reads the options from it alone, not from the query.
+      body: { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata?.uid } },
     });
     await assert.rejects(
       core.readNamespacedPod({ name: "g1", namespace: "inf" }),
