@@ -87,7 +87,10 @@ export async function openTerminal(
         },
         timeoutMs,
         100,
-      );
+      ).catch(async (e: Error) => {
+        // What the terminal showed tells a lost keystroke from a command that would not end.
+        throw new Error(`${e.message}; screen:\n${(await screen()).join("\n")}`);
+      });
       return status;
     },
     close: async () => {
