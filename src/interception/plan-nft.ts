@@ -82,38 +82,28 @@ function nftEgressChain(
 ): NftChain {
   const chain = NFT_CHAIN.egress;
   const ifaceProv = GLOBAL("spec.traffic.networkInterfaceExclusionList");
+  // One rule per address set, named after it and carrying its entries' provenance.
+  const setRule = (s: (typeof exSets)[number], target: typeof DROP, id: string): PlannedRule =>
+    filterRule(
+      s.family,
+      chain,
+      { destinationSet: s.name },
+      target,
+      `${id}-${s.name}`,
+      s.entries.map((e) => e.provenance),
+    );
   const rules: PlannedRule[] = [
     ...egressHead(chain, "inet"),
     filterRule("inet", chain, { outInterfaceSet: NFT_SET.interfaces }, RETURN, "egress-skip-interfaces", [
       ifaceProv,
     ]),
-    ...exSets.map((s) =>
-      filterRule(
-        s.family,
-        chain,
-        { destinationSet: s.name },
-        RETURN,
-        `egress-exclude-${s.name}`,
-        s.entries.map((e) => e.provenance),
-      ),
-    ),
+    ...exSets.map((s) => setRule(s, RETURN, "egress-exclude")),
     filterRule(4, chain, DNS(4), RETURN, "egress-dns-v4"),
     filterRule(6, chain, DNS(6), RETURN, "egress-dns-v6"),
     ...egressIcmpv6(chain),
   ];
   if (inclusionMode) {
-    for (const s of inSets) {
-      rules.push(
-        filterRule(
-          s.family,
-          chain,
-          { destinationSet: s.name },
-          DROP,
-          `egress-drop-${s.name}`,
-          s.entries.map((e) => e.provenance),
-        ),
-      );
-    }
+    for (const s of inSets) rules.push(setRule(s, DROP, "egress-drop"));
   } else {
     rules.push(filterRule("inet", chain, {}, DROP, "egress-drop"));
   }
