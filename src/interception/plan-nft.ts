@@ -21,7 +21,7 @@ import {
   rule,
   TCP,
 } from "./plan-rules.ts";
-import type { AddressSet, NftChain, NftPlan, PlannedRule } from "./types.ts";
+import type { AddressSet, NftChain, NftPlan, PlannedRule, RuleTarget } from "./types.ts";
 
 export const NFT_TABLE = "osm_proxy";
 
@@ -83,7 +83,7 @@ function nftEgressChain(
   const chain = NFT_CHAIN.egress;
   const ifaceProv = GLOBAL("spec.traffic.networkInterfaceExclusionList");
   // One rule per address set, named after it and carrying its entries' provenance.
-  const setRule = (s: (typeof exSets)[number], target: typeof DROP, id: string): PlannedRule =>
+  const setRule = (s: AddressSet, target: RuleTarget, id: string): PlannedRule =>
     filterRule(
       s.family,
       chain,
