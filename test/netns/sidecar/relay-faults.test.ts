@@ -38,6 +38,17 @@ async function activeConnections(lab: Lab): Promise<number> {
   return JSON.parse(await lab.admin("/config_dump")).activeConnections as number;
 }
 
+/**
+ * The access log line of the one connection to `dst` (a port no other test of the suite uses), once it
+ * finished and none is active: waits up to 10 s (a held pair would stay until the 60 s idle timeout).
+ */
+async function finishedConnection(lab: Lab, sidecar: Proc, dst: string): Promise<Record<string, unknown>> {
+  const find = (): Record<string, unknown> | undefined =>
+    accessLog(sidecar).find((entry) => entry["dst"] === dst);
+  await lab.waitFor(async () => find() !== undefined && (await activeConnections(lab)) === 0, 10_000);
+  return find()!;
+}
+
 /** Open fds of a process (as root, through /proc). */
 function fdCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
@@ -75,25 +86,33 @@ for (const relay of ["splice", "js"]) {
       }
     }
 
+    // "Within a second" is read from the sidecar's own clock (the access log's durationMs: accept to freed
+    // pair), so a loaded machine delaying this test's polling cannot fail it; the wait itself is generous
+    // only to tell a freed pair from one held until the 60 s idle timeout.
     test("a client that half-closes, then resets, frees its pair within a second", async () => {
       await lab.waitFor(async () => (await activeConnections(lab)) === 0);
       const proc = lab.spawnClient(["halfreset-client", MESH_V4, "9004"]);
       await proc.waitForLine((line) => line === '{"reset":true}');
-      const reset = performance.now();
-      await lab.waitFor(async () => (await activeConnections(lab)) === 0, 1000);
-      assert.ok(performance.now() - reset < 1000);
-      const line = accessLog(sidecar).findLast((entry) => entry["dst"] === `${MESH_V4}:9004`)!;
-      assert.match(String(line["error"]), /^(ECONNRESET|EPIPE)$/);
+      const line = await finishedConnection(lab, sidecar, `${MESH_V4}:9004`);
+      // The client resets 200 ms after it connected.
+      assert.ok(
+        Number(line["durationMs"]) < 1200,
+        `pair freed ${line["durationMs"]} ms after accept: ${JSON.stringify(line)}`,
+      );
+      assert.match(String(line["error"]), /^(ECONNRESET|EPIPE)$/, JSON.stringify(line));
     });
 
     test("an upstream that half-closes, then resets, frees the pair and resets the client within a second", async () => {
       await lab.waitFor(async () => (await activeConnections(lab)) === 0);
       const proc = lab.spawnClient(["halfreset-server", MESH_V4, "9005"]);
       await proc.waitForLine((line) => line === '{"ended":true}');
-      // The server resets 200 ms after its FIN.
-      await lab.waitFor(async () => (await activeConnections(lab)) === 0, 1200);
-      const line = accessLog(sidecar).findLast((entry) => entry["dst"] === `${MESH_V4}:9005`)!;
-      assert.match(String(line["error"]), /^(ECONNRESET|EPIPE)$/);
+      const line = await finishedConnection(lab, sidecar, `${MESH_V4}:9005`);
+      // The server resets 200 ms after it accepted (and sent its FIN).
+      assert.ok(
+        Number(line["durationMs"]) < 1200,
+        `pair freed ${line["durationMs"]} ms after accept: ${JSON.stringify(line)}`,
+      );
+      assert.match(String(line["error"]), /^(ECONNRESET|EPIPE)$/, JSON.stringify(line));
       proc.child.stdin!.write("go\n");
       const result = JSON.parse(await proc.waitForLine((text) => text.startsWith('{"how"')));
       assert.match(result.how, /^(ECONNRESET|EPIPE)$/);
