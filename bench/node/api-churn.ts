@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
-import { apiChurn } from "../../test/e2e/mesh/api-churn.ts";
+import { apiChurn, CHURN_SLEEP } from "../../test/e2e/mesh/api-churn.ts";
 import { leftovers } from "../../test/netns/node/harness.ts";
 import { countSleepers } from "../../test/support/mesh.ts";
 import { freePort } from "../../test/support/poll.ts";
@@ -69,7 +69,7 @@ osm(
   "--last-slot",
   "30",
 );
-const sleepers = countSleepers;
+const sleepers = (): number => countSleepers(CHURN_SLEEP);
 const sleepersBefore = sleepers();
 const started = Date.now();
 const result: Awaited<ReturnType<typeof apiChurn>> = { runningMs: [], goneMs: [] };

@@ -136,13 +136,12 @@ export async function hostLeftovers(prefix: string, bridge: string): Promise<str
     .filter((n) => n.startsWith(prefix) || n === bridge);
 }
 
-/** How many `sleep 365d` processes run on the host (the churn pods' containers): a leak check. */
-export function countSleepers(): number {
+/** How many `sleep ARGUMENT` processes run on the host (the churn pods' containers): a leak check. */
+export function countSleepers(argument: string): number {
+  const cmdline = `/usr/bin/sleep\u0000${argument}\u0000`;
   return readdirSync("/proc").filter((p) => {
     try {
-      return (
-        /^\d+$/.test(p) && readFileSync(`/proc/${p}/cmdline`, "utf8") === "/usr/bin/sleep\u0000365d\u0000"
-      );
+      return /^\d+$/.test(p) && readFileSync(`/proc/${p}/cmdline`, "utf8") === cmdline;
     } catch {
       return false;
     }

@@ -33,13 +33,20 @@ function netnsOf(podIP: string): string {
   return `${PREFIX}${Number(podIP.split(".")[3]) - 128}`;
 }
 
-/** PIDs whose environment names this daemon's API address: every container process it started. */
-function podProcesses(): number[] {
+/**
+ * PIDs whose environment names this daemon's API address (gateway and port): every container process it
+ * started, and none of a test lane beside this one that runs this suite on the same subnet.
+ */
+function podProcesses(apiPort: string): number[] {
   const out: number[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/environ`, "latin1").includes(`KUBERNETES_SERVICE_HOST=${GATEWAY}\0`))
+      const environ = readFileSync(`/proc/${entry}/environ`, "latin1");
+      if (
+        environ.includes(`KUBERNETES_SERVICE_HOST=${GATEWAY}\0`) &&
+        environ.includes(`KUBERNETES_SERVICE_PORT=${apiPort}\0`)
+      )
         out.push(Number(entry));
     } catch {
       // Gone, or a kernel thread.
@@ -372,10 +379,12 @@ describe("the control plane as pods of the local node agent", { skip: rootSkip, 
       30_000,
       250,
     );
+    const apiPort = upArgs[upArgs.indexOf("--port") + 1]!;
+    assert.notDeepEqual(podProcesses(apiPort), [], "the pods' processes are found by their environment");
     const down = await osm(...meshDownPurgeArgs(stateDir, kubeconfig));
     assert.equal(down.code, 0, down.stderr);
     assert.deepEqual(await hostLeftovers(PREFIX, BRIDGE), []);
-    assert.deepEqual(podProcesses(), []);
+    assert.deepEqual(podProcesses(apiPort), []);
     const mounts = readFileSync("/proc/mounts", "utf8")
       .split("\n")
       .filter((l) => l.includes(dir) || l.includes(PREFIX));

@@ -12,6 +12,12 @@ export interface ChurnResult {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * What the churn pods' `sleep` is given: a year in seconds, plus this process's pid so that a leak check
+ * (`countSleepers`) counts this run's containers only, not those of a test lane running beside it.
+ */
+export const CHURN_SLEEP = String(365 * 86_400 + process.pid);
+
 function code(error: unknown): number | undefined {
   const e = error as { code?: unknown };
   return typeof e.code === "number" ? e.code : undefined;
@@ -38,7 +44,7 @@ export async function apiChurn(
         metadata: { name, labels: { app: "churn" } },
         spec: {
           terminationGracePeriodSeconds: 1,
-          containers: [{ name: "c", image: "busybox", command: ["sleep", "365d"] }],
+          containers: [{ name: "c", image: "busybox", command: ["sleep", CHURN_SLEEP] }],
         },
       },
     });

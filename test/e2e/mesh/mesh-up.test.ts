@@ -22,7 +22,7 @@ import {
 } from "../../support/mesh.ts";
 import { until } from "../../support/poll.ts";
 import { run } from "../../support/run.ts";
-import { apiChurn } from "./api-churn.ts";
+import { apiChurn, CHURN_SLEEP } from "./api-churn.ts";
 
 const OSM = fileURLToPath(new URL("../../../bin/osm", import.meta.url));
 const PREFIX = "osmt-ne-";
@@ -304,7 +304,7 @@ spec:
 
   test("10 pod create/delete cycles through the API leave no netns, veth or process behind", async () => {
     const before = (await hostLeftovers()).filter((n) => n.startsWith(PREFIX)).sort();
-    const sleepers = countSleepers;
+    const sleepers = (): number => countSleepers(CHURN_SLEEP);
     const sleepersBefore = sleepers();
     assert.equal((await kubectl("create", "namespace", "churn")).code, 0);
     const { runningMs } = await apiChurn(kubeconfig, "churn", 10);
