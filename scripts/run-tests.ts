@@ -1,13 +1,21 @@
 /**
- * Runs the suite in phases, because some tests share host-wide resources:
+ * Runs the suite in stages, because some tests share host-wide resources:
  *   1. unit + golden: pure, run two files at a time;
  *   2. netns: real namespaces with per-suite name prefixes, two files at a time;
- *   3. e2e: real daemons, bridges and kubeconfigs, one file at a time;
- *   4. the suites that run a mesh again, on the real Kubernetes control plane (OSM_TEST_ENGINE=kubernetes:
- *      test/support/mesh.ts then starts `osm mesh up --engine kubernetes`), one file at a time.
- * Prints each phase with the spec reporter and ends with one line `tests: N passed, N failed, N skipped`.
- * Usage: node scripts/run-tests.ts [GLOB...]   (globs replace the phases' own; run one at a time)
+ *   3. two lanes at once, each one file at a time:
+ *      - on this host's network: the e2e suites (real daemons, bridges and kubeconfigs), then those that always
+ *        run the real Kubernetes control plane (test/e2e/kubernetes);
+ *      - in a network and mount namespace of its own (scripts/own-network, so both lanes may use the same
+ *        bridges, subnets and ports): the suites that run a mesh again, on the real control plane
+ *        (OSM_TEST_ENGINE=kubernetes: test/support/mesh.ts then starts `osm mesh up --engine kubernetes`).
+ *      Whatever needs the control plane's binaries first waits for them (`scripts/kube-binaries`, which
+ *      scripts/test starts building in the background on a machine that has none yet).
+ * Prints each phase with the spec reporter (a lane beside another is printed once the first is done) and ends
+ * with one line `tests: N passed, N failed, N skipped`.
+ * Usage: node scripts/run-tests.ts [GLOB...]     (globs replace the stages' own; run one at a time)
+ *        node scripts/run-tests.ts --lane NAME   (one lane, by its first phase's name: how a lane beside another runs)
  */
+import { spawn } from "node:child_process";
 import { glob } from "node:fs/promises";
 import { run } from "node:test";
 import { spec } from "node:test/reporters";
@@ -15,10 +23,17 @@ import { spec } from "node:test/reporters";
 interface Phase {
   name: string;
   patterns: string[];
+  /** Files the patterns match that belong to another phase. */
+  exclude?: string[];
   concurrency: number;
   /** Set for the phase's test processes. */
   env?: Record<string, string>;
+  /** A command the phase runs first; the phase fails if it does. */
+  prepare?: string[];
 }
+
+/** Phases run one after the other. */
+type Lane = Phase[];
 
 /**
  * The suites that run on both engines: each starts its mesh (test/support/mesh.ts) or its API server
@@ -31,29 +46,57 @@ const REAL_ENGINE_SUITES = [
   "test/e2e/controlplane/**/*.test.ts",
   "test/e2e/mesh/**/*.test.ts",
 ];
+const ALWAYS_REAL_ENGINE = ["test/e2e/kubernetes/**/*.test.ts"];
+const WAIT_FOR_KUBE_BINARIES = ["bash", "scripts/kube-binaries"];
 
-const phases: Phase[] = [
-  {
-    name: "unit and golden",
-    patterns: ["test/unit/**/*.test.ts", "test/golden/**/*.test.ts"],
-    concurrency: 2,
-  },
-  { name: "network namespaces", patterns: ["test/netns/**/*.test.ts"], concurrency: 2 },
-  { name: "end to end", patterns: ["test/e2e/**/*.test.ts"], concurrency: 1 },
-  {
-    name: "end to end on the real Kubernetes control plane",
-    patterns: REAL_ENGINE_SUITES,
-    concurrency: 1,
-    env: { OSM_TEST_ENGINE: "kubernetes" },
-  },
+/** Stages run one after the other; the lanes of a stage at the same time, each after the first in its own network. */
+const stages: Lane[][] = [
+  [
+    [
+      {
+        name: "unit and golden",
+        patterns: ["test/unit/**/*.test.ts", "test/golden/**/*.test.ts"],
+        concurrency: 2,
+      },
+    ],
+  ],
+  [[{ name: "network namespaces", patterns: ["test/netns/**/*.test.ts"], concurrency: 2 }]],
+  [
+    [
+      {
+        name: "end to end",
+        patterns: ["test/e2e/**/*.test.ts"],
+        exclude: ALWAYS_REAL_ENGINE,
+        concurrency: 1,
+      },
+      {
+        name: "end to end with the real Kubernetes control plane",
+        patterns: ALWAYS_REAL_ENGINE,
+        concurrency: 1,
+        prepare: WAIT_FOR_KUBE_BINARIES,
+      },
+    ],
+    [
+      {
+        name: "end to end on the real Kubernetes control plane",
+        patterns: REAL_ENGINE_SUITES,
+        concurrency: 1,
+        env: { OSM_TEST_ENGINE: "kubernetes" },
+        prepare: WAIT_FOR_KUBE_BINARIES,
+      },
+    ],
+  ],
 ];
 
 const FILE_TIMEOUT_MS = 10 * 60_000;
 
-async function filesOf(patterns: string[]): Promise<string[]> {
+async function filesOf(patterns: string[], exclude: string[] = []): Promise<string[]> {
   const files = new Set<string>();
   for (const pattern of patterns) {
     for await (const file of glob(pattern)) files.add(file);
+  }
+  for (const pattern of exclude) {
+    for await (const file of glob(pattern)) files.delete(file);
   }
   return [...files].sort();
 }
@@ -64,10 +107,33 @@ interface Totals {
   skipped: number;
 }
 
+function add(totals: Totals, more: Totals): void {
+  totals.passed += more.passed;
+  totals.failed += more.failed;
+  totals.skipped += more.skipped;
+}
+
+/** Runs `command` with its output on ours; resolves with its exit code. */
+function runCommand(command: string[]): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(command[0]!, command.slice(1), { stdio: ["ignore", "inherit", "inherit"] });
+    child.on("error", () => resolve(127));
+    child.on("close", (code) => resolve(code ?? 1));
+  });
+}
+
 async function runPhase(phase: Phase, totals: Totals): Promise<void> {
-  const files = await filesOf(phase.patterns);
+  const files = await filesOf(phase.patterns, phase.exclude);
   if (files.length === 0) return;
   process.stdout.write(`\n== ${phase.name}: ${files.length} files\n`);
+  if (phase.prepare) {
+    const code = await runCommand(phase.prepare);
+    if (code !== 0) {
+      process.stdout.write(`== ${phase.name}: \`${phase.prepare.join(" ")}\` failed (exit ${code})\n`);
+      totals.failed += 1;
+      return;
+    }
+  }
   // Test files run in child processes, which inherit this environment.
   const saved = { ...process.env };
   Object.assign(process.env, phase.env ?? {});
@@ -76,10 +142,8 @@ async function runPhase(phase: Phase, totals: Totals): Promise<void> {
     // The run's own summary has no file; per-file summaries carry theirs.
     if (summary.file !== undefined) return;
     const { tests, passed, skipped, todo } = summary.counts;
-    totals.passed += passed;
-    totals.skipped += skipped + todo;
     // Everything that neither passed nor was skipped failed (including cancelled, e.g. timed out).
-    totals.failed += tests - passed - skipped - todo;
+    add(totals, { passed, skipped: skipped + todo, failed: tests - passed - skipped - todo });
   });
   await new Promise<void>((resolve, reject) => {
     stream.compose(spec).on("end", resolve).on("error", reject).pipe(process.stdout, { end: false });
@@ -91,10 +155,78 @@ async function runPhase(phase: Phase, totals: Totals): Promise<void> {
   });
 }
 
+async function runLane(lane: Lane, totals: Totals): Promise<void> {
+  for (const phase of lane) await runPhase(phase, totals);
+}
+
+const TOTALS_LINE = /tests: (\d+) passed, (\d+) failed, (\d+) skipped\s*$/;
+
+/**
+ * Starts `lane` as this script again (`--lane NAME`) in a network and mount namespace of its own. Its output
+ * is kept until `showLive`, then passed on as it comes; `done` has its totals.
+ */
+function startInOwnNetwork(lane: Lane): { showLive(): void; done: Promise<Totals> } {
+  const name = lane[0]!.name;
+  const isolate = ["--net", "--mount", "--propagation", "private", "bash", "scripts/own-network"];
+  const child = spawn("unshare", [...isolate, process.execPath, import.meta.filename, "--lane", name], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const kept: Buffer[] = [];
+  let live = false;
+  let tail = "";
+  const take = (chunk: Buffer): void => {
+    tail = (tail + chunk.toString()).slice(-4096);
+    if (live) process.stdout.write(chunk);
+    else kept.push(chunk);
+  };
+  child.stdout.on("data", take);
+  child.stderr.on("data", take);
+  const done = new Promise<Totals>((resolve) => {
+    const end = (code: number | null, error?: Error): void => {
+      const match = TOTALS_LINE.exec(tail);
+      const laneTotals = match
+        ? { passed: Number(match[1]), failed: Number(match[2]), skipped: Number(match[3]) }
+        : { passed: 0, failed: 0, skipped: 0 };
+      if (code !== 0 && laneTotals.failed === 0) {
+        take(Buffer.from(`\n== ${name}: the lane ended with ${error?.message ?? `exit ${code}`}\n`));
+        laneTotals.failed += 1;
+      }
+      resolve(laneTotals);
+    };
+    child.on("error", (error) => end(null, error));
+    child.on("close", (code) => end(code));
+  });
+  return {
+    showLive() {
+      process.stdout.write(Buffer.concat(kept));
+      live = true;
+    },
+    done,
+  };
+}
+
+/** A stage's first lane here, the others beside it in networks of their own. */
+async function runStage(stage: Lane[], totals: Totals): Promise<void> {
+  const [first, ...beside] = stage;
+  const started = beside.map(startInOwnNetwork);
+  await runLane(first!, totals);
+  for (const lane of started) {
+    lane.showLive();
+    add(totals, await lane.done);
+  }
+}
+
 const totals: Totals = { passed: 0, failed: 0, skipped: 0 };
-const selected = process.argv.slice(2);
-const plan = selected.length > 0 ? [{ name: "selected", patterns: selected, concurrency: 1 }] : phases;
-for (const phase of plan) await runPhase(phase, totals);
+const args = process.argv.slice(2);
+if (args[0] === "--lane") {
+  const lane = stages.flat().find((l) => l[0]!.name === args[1]);
+  if (!lane) throw new Error(`no lane starts with a phase named ${args[1]}`);
+  await runLane(lane, totals);
+} else if (args.length > 0) {
+  await runPhase({ name: "selected", patterns: args, concurrency: 1 }, totals);
+} else {
+  for (const stage of stages) await runStage(stage, totals);
+}
 process.stdout.write(
   `\ntests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped\n`,
 );
