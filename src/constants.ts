@@ -95,3 +95,6 @@ export const VALIDATING_WEBHOOK_CONFIGURATION_PREFIX = "osm-validator-mesh-";
 /** osm-ts's MeshConfig validating webhook (OSM has none) and its path on the injector's server. */
 export const MESHCONFIG_WEBHOOK_NAME = "osm-validate-meshconfig.k8s.io";
 export const MESHCONFIG_WEBHOOK_PATH = "/validate-meshconfig";
+/** The SMI access validator (OSM's osm-validator checks TrafficTargets on its own path) on the same server. */
+export const SMI_WEBHOOK_NAME = "osm-validate-smi.k8s.io";
+export const SMI_WEBHOOK_PATH = "/validate-smi";

@@ -40,7 +40,8 @@ function toStructural(node: unknown): unknown {
   return out;
 }
 
-function openApiSchema(schema: z.ZodType): Json {
+/** A zod object schema as a CRD's structural `openAPIV3Schema` (type metadata left to the API server). */
+export function openApiSchema(schema: z.ZodType): Json {
   const json = toStructural(
     z.toJSONSchema(schema, { io: "input", unrepresentable: "any", target: "draft-2020-12" }),
   ) as Json;

@@ -92,7 +92,7 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   return current;
 }
 
-function describeType(value: unknown): string {
+export function describeType(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "an object";
@@ -159,7 +159,8 @@ function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] 
   return s?.shape ? Object.keys(s.shape) : [];
 }
 
-function issuesFromZod(error: z.ZodError, input: unknown, schema: z.ZodType): ConfigIssue[] {
+/** zod's issues as ConfigIssues (path as kubectl prints it, value as written, our reason and hint), in document order. */
+export function issuesFromZod(error: z.ZodError, input: unknown, schema: z.ZodType): ConfigIssue[] {
   const issues: (ConfigIssue & { order: number[] })[] = [];
   for (const issue of error.issues) {
     const path = issue.path as PropertyKey[];
@@ -265,7 +266,7 @@ function describeIssue(issue: z.core.$ZodIssue, value: unknown): { reason: strin
 }
 
 /** Drops `null` values, as the Kubernetes API server prunes nulls of non-nullable fields before defaulting. */
-function dropNulls(value: unknown): unknown {
+export function dropNulls(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(dropNulls);
   if (value !== null && typeof value === "object") {
     const out: Record<string, unknown> = {};

@@ -52,6 +52,7 @@ export function renderDeployFiles(version: string): Map<string, string> {
       "kind: Kustomization",
       "resources:",
       "  - crds/meshconfig.yaml",
+      "  - crds/smi.yaml",
       ...DEPLOY_FILE_ORDER.map((f) => `  - ${f}`),
       "",
     ].join("\n"),

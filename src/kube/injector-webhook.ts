@@ -1,11 +1,11 @@
 /**
  * The injector process's webhook side, composed: bootstrap a self-signed CA and serving certificate, publish
- * the CA into the webhook configurations, serve `/mutate-pod-creation` and `/validate-meshconfig` over HTTPS,
+ * the CA into the webhook configurations, serve `/mutate-pod-creation`, `/validate-meshconfig` and `/validate-smi` over HTTPS,
  * and rotate before expiry (serving certificate from the same CA; CA renewal publishes new+old CA first,
  * so an API server holding either bundle keeps trusting us).
  */
 import type { Logger } from "pino";
-import { INJECTOR_WEBHOOK_PATH, MESHCONFIG_WEBHOOK_PATH } from "../constants.ts";
+import { INJECTOR_WEBHOOK_PATH, MESHCONFIG_WEBHOOK_PATH, SMI_WEBHOOK_PATH } from "../constants.ts";
 import {
   type CertificateAuthority,
   createCertificateAuthority,
@@ -18,6 +18,7 @@ import type { CaBundlePublisher } from "./ca-bundle.ts";
 import { createMeshConfigValidationHandler } from "./meshconfig-webhook.ts";
 import { createWebhookMetrics, type WebhookMetrics } from "./metrics.ts";
 import { type ClusterReader, createPodInjectionHandler } from "./pod-webhook.ts";
+import { createSmiValidationHandler } from "./smi-webhook.ts";
 import { type AdmissionHandler, startWebhookServer } from "./webhook-server.ts";
 
 export interface InjectorWebhookOptions {
@@ -108,6 +109,7 @@ export async function startInjectorWebhook(options: InjectorWebhookOptions): Pro
       createPodInjectionHandler({ reader: options.reader, options: options.injector, logger: log }),
     ],
     [MESHCONFIG_WEBHOOK_PATH, createMeshConfigValidationHandler()],
+    [SMI_WEBHOOK_PATH, createSmiValidationHandler()],
   ]);
   const server = await startWebhookServer({
     host: options.host,

@@ -5,6 +5,7 @@
 import type { KubernetesObjectApi } from "@kubernetes/client-node";
 import { meshConfigCrd } from "../config/index.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
+import { smiCrds } from "../smi/crd.ts";
 import { type ApplyEvent, applyOne, createIfAbsent, deleteOne, waitForCrdEstablished } from "./apply.ts";
 import type { InstallValues } from "./install-values.ts";
 import { renderManifestsYaml } from "./manifest-yaml.ts";
@@ -12,14 +13,15 @@ import { buildInstallManifests, buildPresetMeshConfig, type Manifest, toApiObjec
 
 const WEBHOOK_KINDS = new Set(["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]);
 
-export function crdManifest(): Manifest {
-  return meshConfigCrd() as unknown as Manifest;
+/** The CRDs `osm install` applies: MeshConfig, then the SMI access APIs (OSM's osm-bootstrap installs both). */
+export function crdManifests(): Manifest[] {
+  return [meshConfigCrd(), ...smiCrds()] as unknown as Manifest[];
 }
 
 /** What `--dry-run` prints: CRD, control plane and the MeshConfig `osm install` would create if absent. */
 export function renderInstallYaml(values: InstallValues, version: string): string {
   return renderManifestsYaml(
-    [crdManifest(), ...buildInstallManifests(values), buildPresetMeshConfig(values)],
+    [...crdManifests(), ...buildInstallManifests(values), buildPresetMeshConfig(values)],
     `osm-ts ${version}: mesh ${values.meshName} in namespace ${values.osmNamespace}`,
   );
 }
@@ -61,16 +63,17 @@ export async function installMesh(deps: {
   waitReady?: () => Promise<void>;
 }): Promise<void> {
   const { client, values, out } = deps;
-  const crd = crdManifest();
   const manifests = buildInstallManifests(values).map(toApiObject);
   const apply = async (m: Manifest) =>
     out(describeEvent(unservedEvent(m, deps.served) ?? (await applyOne(client, m))));
   const preset = buildPresetMeshConfig(values);
-  out(describeEvent(await applyOne(client, crd)));
-  if (!(await waitForCrdEstablished(client, crd.metadata.name, deps.crdTimeoutMs ?? 30_000))) {
-    throw new MeshError(ErrorCode.Unavailable, `CRD ${crd.metadata.name} was not established in time`, {
-      hint: "check the API server (kubectl get crd meshconfigs.config.openservicemesh.io -o yaml)",
-    });
+  for (const crd of crdManifests()) {
+    out(describeEvent(await applyOne(client, crd)));
+    if (!(await waitForCrdEstablished(client, crd.metadata.name, deps.crdTimeoutMs ?? 30_000))) {
+      throw new MeshError(ErrorCode.Unavailable, `CRD ${crd.metadata.name} was not established in time`, {
+        hint: `check the API server (kubectl get crd ${crd.metadata.name} -o yaml)`,
+      });
+    }
   }
   const early = manifests.filter(
     (m) => !WEBHOOK_KINDS.has(m.kind) && m.kind !== "Service" && m.kind !== "Deployment",
@@ -109,6 +112,8 @@ export async function uninstallMesh(deps: {
   ];
   for (const m of ordered) out(describeEvent(unservedEvent(m, deps.served) ?? (await deleteOne(client, m))));
   if (deps.deleteNamespace && namespaceObject) out(describeEvent(await deleteOne(client, namespaceObject)));
-  if (deps.deleteClusterWideResources) out(describeEvent(await deleteOne(client, crdManifest())));
+  if (deps.deleteClusterWideResources) {
+    for (const crd of crdManifests()) out(describeEvent(await deleteOne(client, crd)));
+  }
   out(`OSM [mesh name: ${values.meshName}] in namespace [${values.osmNamespace}] uninstalled`);
 }

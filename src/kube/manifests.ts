@@ -15,6 +15,7 @@ import {
   MESH_CONFIG_NAME,
   OSM_CONTROLLER_NAME,
 } from "../constants.ts";
+import { SMI_KINDS } from "../smi/validate.ts";
 import type { InstallValues } from "./install-values.ts";
 import {
   buildMutatingWebhookConfiguration,
@@ -160,6 +161,12 @@ export function rbacRules(values: InstallValues): {
         verbs: ["create"],
         why: "one EgressBypassPossible Warning event on a meshed pod that can still send as the proxy uid while egress is disabled",
       },
+      ...SMI_KINDS.map((kind) => ({
+        apiGroups: [kind.apiVersion.split("/")[0]!],
+        resources: [kind.plural],
+        verbs: ["list", "watch"],
+        why: `informer on SMI ${kind.kind}s: with permissive mode off they decide which sidecars may talk`,
+      })),
       {
         apiGroups: ["authentication.k8s.io"],
         resources: ["tokenreviews"],

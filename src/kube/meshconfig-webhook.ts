@@ -85,6 +85,25 @@ export function silentChangeWarnings(request: AdmissionRequest): string[] {
   return warnings;
 }
 
+/** A 422 `Invalid` denial listing every issue, as kube-apiserver words field errors. */
+export function invalidDenial(kind: string, name: string, issues: readonly ConfigIssue[]): AdmissionDecision {
+  return {
+    allowed: false,
+    status: {
+      code: 422,
+      reason: "Invalid",
+      message: `${kind} ${JSON.stringify(name)} is invalid: ${issues.map(formatFieldError).join("; ")}`,
+      details: {
+        causes: issues.map((issue) => ({
+          field: issue.path,
+          reason: "FieldValueInvalid",
+          message: `Invalid value: ${JSON.stringify(issue.value)}: ${issue.reason}${issue.hint ? ` (hint: ${issue.hint})` : ""}`,
+        })),
+      },
+    },
+  };
+}
+
 export function createMeshConfigValidationHandler(): AdmissionHandler {
   return async (request): Promise<AdmissionDecision> => {
     if (
@@ -99,21 +118,7 @@ export function createMeshConfigValidationHandler(): AdmissionHandler {
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       const name = request.name ?? (request.object as { metadata?: { name?: string } })?.metadata?.name ?? "";
-      return {
-        allowed: false,
-        status: {
-          code: 422,
-          reason: "Invalid",
-          message: `MeshConfig ${JSON.stringify(name)} is invalid: ${error.issues.map(formatFieldError).join("; ")}`,
-          details: {
-            causes: error.issues.map((issue) => ({
-              field: issue.path,
-              reason: "FieldValueInvalid",
-              message: `Invalid value: ${JSON.stringify(issue.value)}: ${issue.reason}${issue.hint ? ` (hint: ${issue.hint})` : ""}`,
-            })),
-          },
-        },
-      };
+      return invalidDenial("MeshConfig", name, error.issues);
     }
     const policy = buildEffectivePolicy(meshConfig, {});
     const warnings = [

@@ -14,8 +14,11 @@ import {
   MESHCONFIG_WEBHOOK_NAME,
   MESHCONFIG_WEBHOOK_PATH,
   MUTATING_WEBHOOK_CONFIGURATION_PREFIX,
+  SMI_WEBHOOK_NAME,
+  SMI_WEBHOOK_PATH,
   VALIDATING_WEBHOOK_CONFIGURATION_PREFIX,
 } from "../constants.ts";
+import { SMI_KINDS } from "../smi/validate.ts";
 
 export interface WebhookConfigOptions {
   readonly meshName: string;
@@ -84,7 +87,9 @@ export function buildMutatingWebhookConfiguration(options: WebhookConfigOptions)
 /**
  * osm-ts's ValidatingWebhookConfiguration `osm-validator-mesh-<mesh>`: every MeshConfig CREATE/UPDATE goes
  * through the same validator as `osm meshconfig validate`. failurePolicy Fail: while the validator is down a
- * MeshConfig cannot change, which is safer than letting `999.1.1.1/99` through to crash-loop pods later.
+ * MeshConfig cannot change, which is safer than letting `999.1.1.1/99` through to crash-loop pods later. A
+ * second webhook does the same for the SMI access objects (TrafficTarget, TCPRoute) with `osm policy validate`'s
+ * validator.
  */
 export function buildValidatingWebhookConfiguration(options: WebhookConfigOptions): Record<string, unknown> {
   return {
@@ -109,6 +114,22 @@ export function buildValidatingWebhookConfiguration(options: WebhookConfigOption
             scope: "Namespaced",
           },
         ],
+        sideEffects: "None",
+        admissionReviewVersions: ["v1"],
+        timeoutSeconds: options.timeoutSeconds ?? 10,
+      },
+      {
+        name: SMI_WEBHOOK_NAME,
+        clientConfig: clientConfig(options, SMI_WEBHOOK_PATH),
+        failurePolicy: "Fail",
+        matchPolicy: "Exact",
+        rules: SMI_KINDS.map((kind) => ({
+          operations: ["CREATE", "UPDATE"],
+          apiGroups: [kind.apiVersion.split("/")[0]],
+          apiVersions: [kind.apiVersion.split("/")[1]],
+          resources: [kind.plural],
+          scope: "Namespaced",
+        })),
         sideEffects: "None",
         admissionReviewVersions: ["v1"],
         timeoutSeconds: options.timeoutSeconds ?? 10,

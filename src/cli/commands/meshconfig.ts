@@ -21,16 +21,16 @@ export function readInputFile(file: string): { text: string; source: string } {
   }
 }
 
-function describeDocument(doc: unknown, index: number, count: number): string {
+export function describeDocument(doc: unknown, index: number, count: number, kind = "MeshConfig"): string {
   const meta = (doc as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
   const name = typeof meta?.name === "string" ? meta.name : undefined;
   const namespace = typeof meta?.namespace === "string" ? meta.namespace : undefined;
   const position = count > 1 ? `document ${index + 1}` : "";
-  const named = name ? `MeshConfig ${namespace ? `${namespace}/` : ""}${name}` : "";
-  return [position, named].filter(Boolean).join(", ") || "MeshConfig";
+  const named = name ? `${kind} ${namespace ? `${namespace}/` : ""}${name}` : "";
+  return [position, named].filter(Boolean).join(", ") || kind;
 }
 
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 export interface LoadedMeshConfig {
   readonly config: MeshConfig;
@@ -72,14 +72,15 @@ export function loadMeshConfigs(text: string, source: string): LoadedMeshConfig[
   return loaded;
 }
 
-/** `kubectl get meshconfig -o yaml` prints a `List` (or `MeshConfigList`): check each item. */
-function expandList(doc: unknown): unknown[] {
+/** `kubectl get meshconfig -o yaml` prints a `List` (or `MeshConfigList`, `TrafficTargetList`): check each item. */
+export function expandList(doc: unknown): unknown[] {
   const d = doc as { kind?: unknown; items?: unknown } | null;
-  if ((d?.kind === "List" || d?.kind === "MeshConfigList") && Array.isArray(d.items)) return d.items;
+  if (typeof d?.kind === "string" && d.kind.endsWith("List") && Array.isArray(d.items)) return d.items;
   return [doc];
 }
 
-function invalid(
+/** One MeshError listing every problem of every document, labelled by document when there are several. */
+export function invalid(
   source: string,
   failures: { label: string; issues: readonly ConfigIssue[] }[],
   labelled: boolean,

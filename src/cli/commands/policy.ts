@@ -7,10 +7,12 @@ import {
   type EffectiveTrafficPolicy,
   type PortEntry,
   parseAnnotationFlags,
+  parseMeshConfigDocuments,
   policyHash,
 } from "../../config/index.ts";
-import { ErrorCode, MeshError } from "../../errors.ts";
-import { loadMeshConfigs, readInputFile } from "./meshconfig.ts";
+import { ConfigError, type ConfigIssue, ErrorCode, MeshError } from "../../errors.ts";
+import { type ValidSmiObject, validateSmiObject } from "../../smi/validate.ts";
+import { describeDocument, expandList, invalid, loadMeshConfigs, readInputFile } from "./meshconfig.ts";
 
 /** Left-aligned columns, two spaces apart (kubectl's tabwriter look). */
 function table(header: readonly string[], rows: readonly (readonly string[])[], indent = "  "): string[] {
@@ -162,9 +164,62 @@ export function renderPolicyTable(
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
+/**
+ * Parses and validates every SMI document of a file (`namespace`: where objects without one would be
+ * created, as `kubectl apply -n`). Throws one MeshError listing every problem of every document.
+ */
+export function loadSmiObjects(text: string, source: string, namespace: string): ValidSmiObject[] {
+  let docs: unknown[];
+  try {
+    docs = parseMeshConfigDocuments(text, source).flatMap(expandList);
+  } catch (error) {
+    if (error instanceof ConfigError) throw invalid(source, [{ label: "", issues: error.issues }], false);
+    throw error;
+  }
+  if (docs.length === 0) {
+    throw new MeshError(ErrorCode.InvalidConfig, `${source} holds no document`, {
+      hint: "write a TrafficTarget (access.smi-spec.io/v1alpha3) or a TCPRoute (specs.smi-spec.io/v1alpha4)",
+    });
+  }
+  const loaded: ValidSmiObject[] = [];
+  const failures: { label: string; issues: readonly ConfigIssue[] }[] = [];
+  docs.forEach((doc, index) => {
+    const kind = (doc as { kind?: unknown } | null)?.kind;
+    const label = describeDocument(doc, index, docs.length, typeof kind === "string" ? kind : "document");
+    try {
+      loaded.push(validateSmiObject(doc, namespace));
+    } catch (error) {
+      if (error instanceof ConfigError) failures.push({ label, issues: error.issues });
+      else throw error;
+    }
+  });
+  if (failures.length > 0) throw invalid(source, failures, docs.length > 1);
+  return loaded;
+}
+
 /** Registers `osm policy show`. */
 export function registerPolicy(program: Command): void {
-  const policy = program.command("policy").description("inspect the effective traffic interception policy");
+  const policy = program
+    .command("policy")
+    .description("inspect the effective traffic interception policy and the SMI access policies");
+  policy
+    .command("validate")
+    .description(
+      "validate SMI access documents (TrafficTarget, TCPRoute; YAML or JSON, one or many) as the API server's validator does; exit 1 if any is invalid",
+    )
+    .requiredOption("-f, --filename <file>", "file, or - for stdin")
+    .option(
+      "-n, --namespace <namespace>",
+      "namespace of documents that name none (kubectl apply -n)",
+      "default",
+    )
+    .action((options: { filename: string; namespace: string }) => {
+      const { text, source } = readInputFile(options.filename);
+      for (const { kind, object } of loadSmiObjects(text, source, options.namespace)) {
+        const name = `${object.metadata.namespace ?? options.namespace}/${object.metadata.name ?? "<unnamed>"}`;
+        process.stdout.write(`${source}: ${kind} ${name} is valid (${object.apiVersion})\n`);
+      }
+    });
   policy
     .command("show")
     .description(

@@ -1,0 +1,132 @@
+/**
+ * Validation of SMI objects, the one validator behind every entry (the validating webhook, `osm policy
+ * validate -f`, the controller's informers): every problem at once, as ConfigIssues naming field and value.
+ */
+import type { z } from "zod";
+import { describeType, dropNulls, issuesFromZod } from "../config/validate.ts";
+import { ConfigError, type ConfigIssue } from "../errors.ts";
+import {
+  TCP_ROUTE_API_VERSION,
+  TCP_ROUTE_KIND,
+  type TCPRoute,
+  TRAFFIC_TARGET_API_VERSION,
+  type TrafficTarget,
+  tcpRouteSchema,
+  trafficTargetSchema,
+} from "./schema.ts";
+
+/** One SMI kind osm-ts serves: where it lives in the API and how it is checked. */
+export interface SmiKind {
+  readonly kind: string;
+  readonly apiVersion: string;
+  readonly plural: string;
+  readonly singular: string;
+  readonly shortNames: readonly string[];
+  readonly schema: z.ZodType;
+  /**
+   * Rules across fields and metadata, run on the input as written even when the schema fails elsewhere (every
+   * problem at once), so they read it defensively; `namespace` is where the object lives.
+   */
+  readonly crossChecks?: (object: Record<string, unknown>, namespace: string | undefined) => ConfigIssue[];
+}
+
+/**
+ * OSM's validating webhook rule (pkg/validator/validators.go trafficTargetValidator): a TrafficTarget lives
+ * in its destination's namespace; OSM also skips any other as invalid (pkg/smi IsValidTrafficTarget).
+ */
+function trafficTargetChecks(target: Record<string, unknown>, namespace: string | undefined): ConfigIssue[] {
+  const spec = target["spec"] as { destination?: { namespace?: unknown } } | undefined;
+  const destination = spec?.destination?.namespace;
+  if (namespace === undefined || typeof destination !== "string" || namespace === destination) return [];
+  return [
+    {
+      path: "spec.destination.namespace",
+      value: destination,
+      reason: `must be the TrafficTarget's own namespace ${JSON.stringify(namespace)}`,
+      hint: `create the TrafficTarget in namespace ${JSON.stringify(destination)}, where its destination is`,
+    },
+  ];
+}
+
+export const TRAFFIC_TARGET: SmiKind = {
+  kind: "TrafficTarget",
+  apiVersion: TRAFFIC_TARGET_API_VERSION,
+  plural: "traffictargets",
+  singular: "traffictarget",
+  shortNames: ["tt"],
+  schema: trafficTargetSchema,
+  crossChecks: trafficTargetChecks,
+};
+
+export const TCP_ROUTE: SmiKind = {
+  kind: TCP_ROUTE_KIND,
+  apiVersion: TCP_ROUTE_API_VERSION,
+  plural: "tcproutes",
+  singular: "tcproute",
+  shortNames: ["tr"],
+  schema: tcpRouteSchema,
+};
+
+/** Every SMI kind served, in CRD order. A new kind is one entry here. */
+export const SMI_KINDS: readonly SmiKind[] = [TRAFFIC_TARGET, TCP_ROUTE];
+
+export function smiKindOf(kind: unknown): SmiKind | undefined {
+  return SMI_KINDS.find((k) => k.kind === kind);
+}
+
+export type ValidSmiObject =
+  | { readonly kind: "TrafficTarget"; readonly object: TrafficTarget }
+  | { readonly kind: "TCPRoute"; readonly object: TCPRoute };
+
+/**
+ * Validates one SMI object as parsed from YAML/JSON or read from the API. `namespace` is where it lives (the
+ * admission request's, or kubectl's `-n`) when its metadata does not say. Never mutates `input`; throws
+ * ConfigError with every problem.
+ */
+export function validateSmiObject(input: unknown, namespace?: string): ValidSmiObject {
+  if (input === null || typeof input !== "object" || Array.isArray(input)) {
+    throw new ConfigError([
+      { path: "<root>", value: input, reason: `is not an SMI object (got ${describeType(input)})` },
+    ]);
+  }
+  const object = dropNulls(input) as Record<string, unknown>;
+  const kind = smiKindOf(object["kind"]);
+  if (kind === undefined) {
+    throw new ConfigError([
+      {
+        path: "kind",
+        value: object["kind"],
+        reason: object["kind"] === undefined ? "is required" : "is not an SMI kind osm-ts serves",
+        hint: `one of ${SMI_KINDS.map((k) => k.kind).join(", ")}`,
+      },
+    ]);
+  }
+  const issues: ConfigIssue[] = [];
+  if (object["apiVersion"] !== kind.apiVersion) {
+    issues.push({
+      path: "apiVersion",
+      value: object["apiVersion"],
+      reason: object["apiVersion"] === undefined ? "is required" : `is not served for ${kind.kind}`,
+      hint: `use apiVersion: ${kind.apiVersion}`,
+    });
+  }
+  const result = kind.schema.safeParse({ ...object, apiVersion: kind.apiVersion });
+  if (!result.success) issues.push(...issuesFromZod(result.error, input, kind.schema));
+  const own = (object["metadata"] as { namespace?: unknown } | undefined)?.namespace;
+  issues.push(...(kind.crossChecks?.(object, typeof own === "string" ? own : namespace) ?? []));
+  if (issues.length > 0) throw new ConfigError(issues);
+  return { kind: kind.kind, object: structuredClone(result.data) } as ValidSmiObject;
+}
+
+/** `validateSmiObject` that answers instead of throwing, for informers that must skip a bad stored object. */
+export function tryValidateSmiObject(
+  input: unknown,
+  namespace?: string,
+): { ok: true; value: ValidSmiObject } | { ok: false; issues: readonly ConfigIssue[] } {
+  try {
+    return { ok: true, value: validateSmiObject(input, namespace) };
+  } catch (error) {
+    if (error instanceof ConfigError) return { ok: false, issues: error.issues };
+    throw error;
+  }
+}
