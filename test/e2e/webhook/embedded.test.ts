@@ -178,6 +178,51 @@ test("kubectl patch meshconfig with 54.91.118.50/33 is denied naming field, valu
   assert.deepEqual(afterPatch["spec"], before["spec"]);
 });
 
+test("kubectl apply of a bad TrafficTarget or TCPRoute is refused naming field and value; a good one is stored", async () => {
+  const file = join(dir, "smi.yaml");
+  const target = (namespace: string, sourceKind: string) => `apiVersion: access.smi-spec.io/v1alpha3
+kind: TrafficTarget
+metadata: {name: allow-client, namespace: default}
+spec:
+  destination: {kind: ServiceAccount, name: server, namespace: ${namespace}}
+  rules: [{kind: TCPRoute, name: tcp}]
+  sources: [{kind: ${sourceKind}, name: client, namespace: client}]
+`;
+  // Only the webhook sees across fields: the TrafficTarget lives outside its destination's namespace.
+  writeFileSync(file, target("server", "ServiceAccount"));
+  let r = await kubectl("apply", "-f", file);
+  assert.equal(r.code, 1, r.stdout);
+  // kubectl prints a 422 with causes as "The request is invalid: <causes>" (the webhook's own wording).
+  assert.match(
+    r.stderr,
+    /admission webhook "osm-validate-smi\.k8s\.io" denied the request|The request is invalid/,
+  );
+  assert.match(
+    r.stderr,
+    /spec\.destination\.namespace: Invalid value: "server": must be the TrafficTarget's own namespace "default"/,
+  );
+  // A field the CRD schema already refuses (the API server answers before the webhook, naming the value).
+  writeFileSync(file, target("default", "Group"));
+  r = await kubectl("apply", "-f", file);
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(r.stderr, /spec\.sources\[0\]\.kind/);
+  assert.match(r.stderr, /"Group"/);
+  writeFileSync(
+    file,
+    "apiVersion: specs.smi-spec.io/v1alpha4\nkind: TCPRoute\nmetadata: {name: tcp, namespace: default}\nspec: {matches: {ports: [70000]}}\n",
+  );
+  r = await kubectl("apply", "-f", file);
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(r.stderr, /spec\.matches\.ports\[0\]/);
+  assert.match(r.stderr, /70000/);
+  assert.equal((await kubectl("get", "traffictargets,tcproutes", "-n", "default", "-o", "name")).stdout, "");
+  writeFileSync(file, target("default", "ServiceAccount"));
+  r = await kubectl("apply", "-f", file);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((await getJson("tt", "allow-client", "-n", "default"))["spec"].sources[0].name, "client");
+  assert.equal((await kubectl("delete", "tt", "allow-client", "-n", "default")).code, 0);
+});
+
 test("a valid patch of an init-time list is stored and kubectl prints the restart warning", async () => {
   const r = await kubectl(
     "patch",
