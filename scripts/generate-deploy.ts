@@ -2,30 +2,16 @@
  * Writes the kustomize base in deploy/ (everything but deploy/crds/, which generate-crds.ts owns) from
  * src/kube/manifests.ts. `node scripts/generate-deploy.ts` (`--check` exits 1 when a file is stale).
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { renderDeployFiles } from "../src/kube/deploy-files.ts";
+import { writeOrCheck } from "./generated-file.ts";
 
 const packageJson = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
   version: string;
 };
 const dir = new URL("../deploy/", import.meta.url);
-let stale = 0;
+let fresh = true;
 for (const [name, text] of renderDeployFiles(packageJson.version)) {
-  const target = new URL(name, dir);
-  if (process.argv.includes("--check")) {
-    let current = "";
-    try {
-      current = readFileSync(target, "utf8");
-    } catch {
-      // missing counts as stale
-    }
-    if (current !== text) {
-      process.stderr.write(`${target.pathname} is stale; run: node scripts/generate-deploy.ts\n`);
-      stale++;
-    }
-  } else {
-    writeFileSync(target, text);
-    process.stdout.write(`wrote ${target.pathname}\n`);
-  }
+  fresh = writeOrCheck(new URL(name, dir), text, "scripts/generate-deploy.ts") && fresh;
 }
-if (stale > 0) process.exitCode = 1;
+if (!fresh) process.exitCode = 1;

@@ -43,19 +43,11 @@ export interface LoadedMeshConfig {
  * every problem of every document, each as `path: "value" reason (hint: ...)`.
  */
 export function loadMeshConfigs(text: string, source: string): LoadedMeshConfig[] {
-  let docs: unknown[];
-  try {
-    docs = parseMeshConfigDocuments(text, source);
-  } catch (error) {
-    if (error instanceof ConfigError) throw invalid(source, [{ label: "", issues: error.issues }], false);
-    throw error;
-  }
-  if (docs.length === 0) {
-    throw new MeshError(ErrorCode.InvalidConfig, `${source} holds no document`, {
-      hint: "write a MeshConfig (apiVersion: config.openservicemesh.io/v1alpha2, kind: MeshConfig)",
-    });
-  }
-  docs = docs.flatMap(expandList);
+  const docs = parseDocuments(
+    text,
+    source,
+    "write a MeshConfig (apiVersion: config.openservicemesh.io/v1alpha2, kind: MeshConfig)",
+  );
   const loaded: LoadedMeshConfig[] = [];
   const failures: { label: string; issues: readonly ConfigIssue[] }[] = [];
   docs.forEach((doc, index) => {
@@ -72,8 +64,25 @@ export function loadMeshConfigs(text: string, source: string): LoadedMeshConfig[
   return loaded;
 }
 
+/**
+ * The documents of a file (a `List` expanded into its items); malformed YAML or no document at all is one
+ * MeshError naming the place (`hint`: what to write instead of nothing).
+ */
+export function parseDocuments(text: string, source: string, hint: string): unknown[] {
+  let docs: unknown[];
+  try {
+    docs = parseMeshConfigDocuments(text, source);
+  } catch (error) {
+    if (error instanceof ConfigError) throw invalid(source, [{ label: "", issues: error.issues }], false);
+    throw error;
+  }
+  if (docs.length === 0)
+    throw new MeshError(ErrorCode.InvalidConfig, `${source} holds no document`, { hint });
+  return docs.flatMap(expandList);
+}
+
 /** `kubectl get meshconfig -o yaml` prints a `List` (or `MeshConfigList`, `TrafficTargetList`): check each item. */
-export function expandList(doc: unknown): unknown[] {
+function expandList(doc: unknown): unknown[] {
   const d = doc as { kind?: unknown; items?: unknown } | null;
   if (typeof d?.kind === "string" && d.kind.endsWith("List") && Array.isArray(d.items)) return d.items;
   return [doc];

@@ -12,7 +12,7 @@ import {
 } from "../../config/index.ts";
 import { ConfigError, type ConfigIssue, ErrorCode, MeshError } from "../../errors.ts";
 import { type ValidSmiObject, validateSmiObject } from "../../smi/validate.ts";
-import { describeDocument, expandList, invalid, loadMeshConfigs, readInputFile } from "./meshconfig.ts";
+import { describeDocument, invalid, loadMeshConfigs, parseDocuments, readInputFile } from "./meshconfig.ts";
 
 /** Left-aligned columns, two spaces apart (kubectl's tabwriter look). */
 function table(header: readonly string[], rows: readonly (readonly string[])[], indent = "  "): string[] {
@@ -169,18 +169,11 @@ const collect = (value: string, previous: string[]) => [...previous, value];
  * created, as `kubectl apply -n`). Throws one MeshError listing every problem of every document.
  */
 export function loadSmiObjects(text: string, source: string, namespace: string): ValidSmiObject[] {
-  let docs: unknown[];
-  try {
-    docs = parseMeshConfigDocuments(text, source).flatMap(expandList);
-  } catch (error) {
-    if (error instanceof ConfigError) throw invalid(source, [{ label: "", issues: error.issues }], false);
-    throw error;
-  }
-  if (docs.length === 0) {
-    throw new MeshError(ErrorCode.InvalidConfig, `${source} holds no document`, {
-      hint: "write a TrafficTarget (access.smi-spec.io/v1alpha3) or a TCPRoute (specs.smi-spec.io/v1alpha4)",
-    });
-  }
+  const docs = parseDocuments(
+    text,
+    source,
+    "write a TrafficTarget (access.smi-spec.io/v1alpha3) or a TCPRoute (specs.smi-spec.io/v1alpha4)",
+  );
   const loaded: ValidSmiObject[] = [];
   const failures: { label: string; issues: readonly ConfigIssue[] }[] = [];
   docs.forEach((doc, index) => {
