@@ -7,7 +7,6 @@ import {
   type EffectiveTrafficPolicy,
   type PortEntry,
   parseAnnotationFlags,
-  parseMeshConfigDocuments,
   policyHash,
 } from "../../config/index.ts";
 import { ConfigError, type ConfigIssue, ErrorCode, MeshError } from "../../errors.ts";
