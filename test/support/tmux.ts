@@ -88,8 +88,13 @@ export async function openTerminal(
         timeoutMs,
         100,
       ).catch(async (e: Error) => {
-        // What the terminal showed tells a lost keystroke from a command that would not end.
-        throw new Error(`${e.message}; screen:\n${(await screen()).join("\n")}`);
+        // What the terminal showed tells a lost keystroke from a command that would not end; the processes on
+        // terminals tell which end still runs (the client in the pane, or the command on its pod's terminal).
+        const ps = await run("ps", ["-eo", "pid,ppid,pgid,sid,stat,tty,wchan:20,args"]);
+        const onTerminals = ps.stdout.split("\n").filter((line, i) => i === 0 || / pts\/\d+ /.test(line));
+        throw new Error(
+          `${e.message}; screen:\n${(await screen()).join("\n")}\nprocesses on terminals:\n${onTerminals.join("\n")}`,
+        );
       });
       return status;
     },
