@@ -1,5 +1,5 @@
 /**
- * `/validate-smi`: the SMI access objects (TrafficTarget, TCPRoute) through the same `validateSmiObject` as
+ * `/validate-smi`: the SMI objects (TrafficTarget, TCPRoute, HTTPRouteGroup) through the same `validateSmiObject` as
  * `osm policy validate -f`; a denial lists every field as the MeshConfig validator's does.
  */
 import { ConfigError } from "../errors.ts";

@@ -88,7 +88,7 @@ export function buildMutatingWebhookConfiguration(options: WebhookConfigOptions)
  * osm-ts's ValidatingWebhookConfiguration `osm-validator-mesh-<mesh>`: every MeshConfig CREATE/UPDATE goes
  * through the same validator as `osm meshconfig validate`. failurePolicy Fail: while the validator is down a
  * MeshConfig cannot change, which is safer than letting `999.1.1.1/99` through to crash-loop pods later. A
- * second webhook does the same for the SMI access objects (TrafficTarget, TCPRoute) with `osm policy validate`'s
+ * second webhook does the same for the SMI objects (TrafficTarget, TCPRoute, HTTPRouteGroup) with `osm policy validate`'s
  * validator.
  */
 export function buildValidatingWebhookConfiguration(options: WebhookConfigOptions): Record<string, unknown> {

@@ -30,7 +30,8 @@ const objectName = z
     issueMessage("is not a valid name", "lower-case letters, digits, '-' and '.' (a DNS-1123 subdomain)"),
   );
 
-const metadata = z.looseObject({
+/** ObjectMeta: name and namespace checked, the rest open (objects read back carry uid, managedFields, ...). */
+export const objectMetadata = z.looseObject({
   name: objectName.optional(),
   namespace: namespaceName.optional(),
   labels: z.record(z.string(), z.string()).optional(),
@@ -67,7 +68,7 @@ const rule = z.strictObject({
 export const trafficTargetSchema = z.strictObject({
   apiVersion: z.literal(TRAFFIC_TARGET_API_VERSION),
   kind: z.literal("TrafficTarget"),
-  metadata,
+  metadata: objectMetadata,
   spec: z.strictObject({
     destination: identitySubject,
     rules: z
@@ -88,7 +89,7 @@ const port = z
 export const tcpRouteSchema = z.strictObject({
   apiVersion: z.literal(TCP_ROUTE_API_VERSION),
   kind: z.literal(TCP_ROUTE_KIND),
-  metadata,
+  metadata: objectMetadata,
   spec: z.strictObject({
     matches: z.strictObject({
       /** SMI's optional match name; OSM reads only the ports. */

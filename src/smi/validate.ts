@@ -6,6 +6,13 @@ import type { z } from "zod";
 import { describeType, dropNulls, issuesFromZod } from "../config/validate.ts";
 import { ConfigError, type ConfigIssue } from "../errors.ts";
 import {
+  HTTP_ROUTE_GROUP_API_VERSION,
+  type HttpRouteGroup,
+  httpRouteGroupChecks,
+  httpRouteGroupSchema,
+} from "./http-route-group.ts";
+import {
+  HTTP_ROUTE_GROUP_KIND,
   TCP_ROUTE_API_VERSION,
   TCP_ROUTE_KIND,
   type TCPRoute,
@@ -67,8 +74,18 @@ export const TCP_ROUTE: SmiKind = {
   schema: tcpRouteSchema,
 };
 
+export const HTTP_ROUTE_GROUP: SmiKind = {
+  kind: HTTP_ROUTE_GROUP_KIND,
+  apiVersion: HTTP_ROUTE_GROUP_API_VERSION,
+  plural: "httproutegroups",
+  singular: "httproutegroup",
+  shortNames: ["htr"],
+  schema: httpRouteGroupSchema,
+  crossChecks: httpRouteGroupChecks,
+};
+
 /** Every SMI kind served, in CRD order. A new kind is one entry here. */
-export const SMI_KINDS: readonly SmiKind[] = [TRAFFIC_TARGET, TCP_ROUTE];
+export const SMI_KINDS: readonly SmiKind[] = [TRAFFIC_TARGET, TCP_ROUTE, HTTP_ROUTE_GROUP];
 
 export function smiKindOf(kind: unknown): SmiKind | undefined {
   return SMI_KINDS.find((k) => k.kind === kind);
@@ -76,7 +93,8 @@ export function smiKindOf(kind: unknown): SmiKind | undefined {
 
 export type ValidSmiObject =
   | { readonly kind: "TrafficTarget"; readonly object: TrafficTarget }
-  | { readonly kind: "TCPRoute"; readonly object: TCPRoute };
+  | { readonly kind: "TCPRoute"; readonly object: TCPRoute }
+  | { readonly kind: "HTTPRouteGroup"; readonly object: HttpRouteGroup };
 
 /**
  * Validates one SMI object as parsed from YAML/JSON or read from the API. `namespace` is where it lives (the

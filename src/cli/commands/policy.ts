@@ -171,7 +171,7 @@ export function loadSmiObjects(text: string, source: string, namespace: string):
   const docs = parseDocuments(
     text,
     source,
-    "write a TrafficTarget (access.smi-spec.io/v1alpha3) or a TCPRoute (specs.smi-spec.io/v1alpha4)",
+    "write a TrafficTarget (access.smi-spec.io/v1alpha3), a TCPRoute or an HTTPRouteGroup (specs.smi-spec.io/v1alpha4)",
   );
   const loaded: ValidSmiObject[] = [];
   const failures: { label: string; issues: readonly ConfigIssue[] }[] = [];
@@ -197,7 +197,7 @@ export function registerPolicy(program: Command): void {
   policy
     .command("validate")
     .description(
-      "validate SMI access documents (TrafficTarget, TCPRoute; YAML or JSON, one or many) as the API server's validator does; exit 1 if any is invalid",
+      "validate SMI documents (TrafficTarget, TCPRoute, HTTPRouteGroup; YAML or JSON, one or many) as the API server's validator does; exit 1 if any is invalid",
     )
     .requiredOption("-f, --filename <file>", "file, or - for stdin")
     .option(

@@ -223,6 +223,33 @@ spec:
   assert.equal((await kubectl("delete", "tt", "allow-client", "-n", "default")).code, 0);
 });
 
+test("kubectl apply of an HTTPRouteGroup with a path regex RE2 cannot compile is refused naming it; a good one is stored", async () => {
+  const file = join(dir, "htr.yaml");
+  const group = (pathRegex: string) => `apiVersion: specs.smi-spec.io/v1alpha4
+kind: HTTPRouteGroup
+metadata: {name: httpbin-status, namespace: default}
+spec:
+  matches:
+  - {name: status, pathRegex: "${pathRegex}", methods: [GET]}
+`;
+  writeFileSync(file, group("/status(?=/)"));
+  let r = await kubectl("apply", "-f", file);
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(
+    r.stderr,
+    /spec\.matches\[0\]\.pathRegex: Invalid value: "\/status\(\?=\/\)": is not a valid RE2 regular expression/,
+  );
+  assert.equal((await kubectl("get", "htr", "-n", "default", "-o", "name")).stdout, "");
+  writeFileSync(file, group("/status.*"));
+  r = await kubectl("apply", "-f", file);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(
+    (await getJson("htr", "httpbin-status", "-n", "default"))["spec"].matches[0].pathRegex,
+    "/status.*",
+  );
+  assert.equal((await kubectl("delete", "htr", "httpbin-status", "-n", "default")).code, 0);
+});
+
 test("a valid patch of an init-time list is stored and kubectl prints the restart warning", async () => {
   const r = await kubectl(
     "patch",

@@ -162,6 +162,7 @@ describe("deploy/crds/smi.yaml", () => {
     assert.deepEqual(names, [
       ["traffictargets.access.smi-spec.io", "v1alpha3", ["tt"]],
       ["tcproutes.specs.smi-spec.io", "v1alpha4", ["tr"]],
+      ["httproutegroups.specs.smi-spec.io", "v1alpha4", ["htr"]],
     ]);
   });
 });
