@@ -59,4 +59,10 @@ test("another apiVersion and unknown fields are rejected, not guessed at", () =>
     egress: true,
   });
   assert.ok(!unknown.ok);
+  assert.deepEqual(unknown.problems, [
+    { path: "egress", value: true, message: "is not a field of osm.sidecar/v1" },
+  ]);
+  const notObject = parseSidecarConfig([]);
+  assert.ok(!notObject.ok);
+  assert.equal(notObject.problems[0]?.path, "<document>");
 });
