@@ -4,10 +4,10 @@
  *
  * Command modules are loaded lazily: `osm sidecar run` (one per pod) must not pay for the Kubernetes client
  * and everything else the other commands import (measured: ~60 MB of RSS and most of the start-up time).
+ * `osm sidecar` goes to the sidecar's own entry point (src/sidecar/main.ts) before commander is even loaded.
  */
-import { Command, CommanderError } from "commander";
+import type { Command } from "commander";
 import { isMeshError } from "../errors.ts";
-import { registerVersion } from "./commands/version.ts";
 
 type Register = (program: Command) => void;
 
@@ -17,7 +17,12 @@ const commandModules: Record<string, () => Promise<Register>> = {
   policy: async () => (await import("./commands/policy.ts")).registerPolicy,
   interception: async () => (await import("./commands/interception.ts")).registerInterception,
   explain: async () => (await import("./commands/explain.ts")).registerExplain,
-  sidecar: async () => (await import("./commands/sidecar.ts")).registerSidecar,
+  // Listed for help only: `osm sidecar …` never reaches commander (see main).
+  sidecar: async () => (program: Command) => {
+    program
+      .command("sidecar")
+      .description("the transparent proxy injected next to each app (osm sidecar run --help)");
+  },
   mesh: async () => (await import("./commands/mesh.ts")).registerMesh,
   namespace: async () => (await import("./commands/namespace.ts")).registerNamespace,
   ns: async () => (await import("./commands/namespace.ts")).registerNamespace,
@@ -34,6 +39,8 @@ const commandModules: Record<string, () => Promise<Register>> = {
  * command, otherwise all of them (so `--help`, `help` and did-you-mean suggestions see every command).
  */
 export async function buildProgram(argv: readonly string[]): Promise<Command> {
+  const { Command } = await import("commander");
+  const { registerVersion } = await import("./commands/version.ts");
   const program = new Command("osm")
     .description("osm-ts: OSM-compatible sidecar traffic interception and egress control")
     .showSuggestionAfterError(true)
@@ -60,6 +67,12 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
 const EXIT_ERROR = 1;
 
 async function main(argv: string[]): Promise<void> {
+  if (argv[2] === "sidecar") {
+    const { sidecarMain } = await import("../sidecar/main.ts");
+    process.exitCode = await sidecarMain(argv.slice(3));
+    return;
+  }
+  const { CommanderError } = await import("commander");
   try {
     const program = await buildProgram(argv);
     await program.parseAsync(argv);

@@ -58,10 +58,9 @@ export async function startAdminServer(options: AdminOptions): Promise<Server> {
         .writeHead(200, { "content-type": "application/json" })
         .end(`${JSON.stringify(body, null, 2)}\n`);
     } else if (path === "/stats/prometheus") {
-      metrics.registry.metrics().then(
-        (text) => response.writeHead(200, { "content-type": metrics.registry.contentType }).end(text),
-        (error: Error) => response.writeHead(500).end(`${error.message}\n`),
-      );
+      response
+        .writeHead(200, { "content-type": metrics.registry.contentType })
+        .end(metrics.registry.metrics());
     } else {
       response.writeHead(404, { "content-type": "text/plain" }).end("ready, config_dump, stats/prometheus\n");
     }

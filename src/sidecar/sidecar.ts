@@ -3,7 +3,6 @@
  * listeners the config calls for are open; `drain` is the SIGTERM path.
  */
 import type { Server } from "node:http";
-import type { Logger } from "pino";
 import { ENVOY_ADMIN_PORT, ENVOY_INBOUND_LISTENER_PORT, ENVOY_OUTBOUND_LISTENER_PORT } from "../constants.ts";
 import { startAdminServer } from "./admin.ts";
 import type { BackoffPolicy } from "./backoff.ts";
@@ -11,6 +10,7 @@ import { watchConfigFile, watchControlPlane } from "./config-source.ts";
 import { ConfigStore } from "./config-store.ts";
 import { DataPlane } from "./data-plane.ts";
 import type { Destination } from "./decide.ts";
+import type { SidecarLogger } from "./log.ts";
 import { createSidecarMetrics, type SidecarMetrics } from "./metrics.ts";
 import { originalDestination } from "./native/index.ts";
 
@@ -25,7 +25,7 @@ export type ConfigSourceOption =
     };
 
 export interface SidecarOptions {
-  readonly logger: Logger;
+  readonly logger: SidecarLogger;
   readonly source: ConfigSourceOption;
   readonly adminHost?: string;
   readonly adminPort?: number;

@@ -5,9 +5,7 @@
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { Socket } from "node:net";
-import { getSystemErrorName } from "node:util";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
+import type * as Util from "node:util";
 import { ErrorCode, MeshError } from "../../errors.ts";
 import type { Destination } from "../decide.ts";
 import { nativeAddonPath } from "./addon-path.ts";
@@ -82,18 +80,20 @@ export function originalDestination(socket: Socket, family: 4 | 6): Destination 
  */
 export function pendingSocketError(socket: Socket): string | undefined {
   const err = loadNativeAddon().socketError(socketFd(socket));
-  return err === 0 ? undefined : getSystemErrorName(-err);
+  if (err === 0) return undefined;
+  // Through require(): an ES import of node:util evaluates all its exports (~1 MB of RSS per pod).
+  const { getSystemErrorName } = createRequire(import.meta.url)("node:util") as typeof Util;
+  return getSystemErrorName(-err);
 }
 
 /**
- * Gives back the memory that startup used and freed (module parsing, type stripping, compilation): a full
- * V8 GC, then glibc `malloc_trim(0)`. Idle RSS is what a node pays per pod, so the sidecar calls this once
- * when its listeners are up. Returns the RSS before and after, in bytes.
+ * Gives back to the kernel the memory that startup used and freed (module loading, compilation): glibc
+ * `malloc_trim(0)`. Idle RSS is what a node pays per pod, so the sidecar calls this once when its listeners
+ * are up. (A full V8 GC before it freed less than loading node:v8 and node:vm to call it cost: bench/README.md.)
+ * Returns the RSS before and after, in bytes.
  */
 export function releaseStartupMemory(): { before: number; after: number } {
   const before = process.memoryUsage.rss();
-  setFlagsFromString("--expose-gc");
-  (runInNewContext("gc") as () => void)();
   loadNativeAddon().mallocTrim();
   return { before, after: process.memoryUsage.rss() };
 }

@@ -87,7 +87,7 @@ test("the client applies each newer config, keeps the last good one through erro
     assert.ok(requests.every((r) => r.auth === "Bearer secret"));
     // 500, an invalid document and bad JSON each cost one jittered backoff.
     assert.equal(delays.length, 3);
-    const updates = await metrics.registry.getSingleMetricAsString("osm_sidecar_config_updates_total");
+    const updates = metrics.registry.metric("osm_sidecar_config_updates_total");
     assert.match(updates, /result="applied"\} 2/);
     assert.match(updates, /result="invalid"\} 1/);
     // The kubelet renews the projected token in place: the next request carries the new one.
