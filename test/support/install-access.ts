@@ -22,7 +22,8 @@ export function projectNode(root: string = installRoot()): string {
 export type InstallAccess = { readonly ok: true } | { readonly ok: false; readonly problem: string };
 
 /**
- * Runs the sidecar's own entry point (`osm sidecar run --help`, which loads every module it imports) and
+ * Runs the sidecar's own entry point (`bin/osm sidecar run --help`: the bundle, or the sources when they are
+ * newer, either way every module it imports) and
  * loads the native addon, both as `uid`/`gid`. Must be called as root (it switches user).
  */
 export function detectInstallAccess(uid: number, gid: number, root: string = installRoot()): InstallAccess {
@@ -31,14 +32,7 @@ export function detectInstallAccess(uid: number, gid: number, root: string = ins
   const checks: Array<{ what: string; argv: string[] }> = [
     {
       what: "the sidecar's code and node_modules",
-      argv: [
-        node,
-        "--disable-warning=ExperimentalWarning",
-        join(root, "src/cli/main.ts"),
-        "sidecar",
-        "run",
-        "--help",
-      ],
+      argv: [join(root, "bin/osm"), "sidecar", "run", "--help"],
     },
     {
       what: "the native addon",

@@ -80,7 +80,7 @@ let preparedRoot: string | undefined;
 
 /**
  * The install uid 1500 runs the sidecar from: this clone when that uid can read it, else a world-readable
- * copy of the runtime files (src, node_modules, build, package.json) in a temporary directory.
+ * copy of the runtime files (bin, src, node_modules, build, package.json) in a temporary directory.
  */
 export function prepareInstall(): string {
   if (preparedRoot !== undefined) return preparedRoot;
@@ -91,8 +91,13 @@ export function prepareInstall(): string {
     return root;
   }
   const copy = mkdtempSync(join(tmpdir(), "osmt-sc-install-"));
-  for (const part of ["package.json", "src", "node_modules", "build"]) {
-    cpSync(join(root, part), join(copy, part), { recursive: true, verbatimSymlinks: true });
+  for (const part of ["package.json", "bin", "src", "node_modules", "build"]) {
+    // Timestamps kept: bin/osm runs the sidecar bundle only when no source is newer than it.
+    cpSync(join(root, part), join(copy, part), {
+      recursive: true,
+      verbatimSymlinks: true,
+      preserveTimestamps: true,
+    });
   }
   run(["chmod", "-R", "a+rX", copy]);
   chmodSync(copy, 0o755);
@@ -310,9 +315,7 @@ export class Lab {
         `--setuid=${ENVOY_UID}`,
         `--setgid=${ENVOY_UID}`,
         "--",
-        projectNode(root),
-        "--disable-warning=ExperimentalWarning",
-        join(root, "src/cli/main.ts"),
+        join(root, "bin/osm"),
         "sidecar",
         "run",
         ...args,
