@@ -10,7 +10,6 @@
  * - A request is allowed by a list of matches when any one of them holds.
  */
 import { RE2JS } from "re2js";
-import type { HttpMatch } from "./http-route-group.ts";
 
 /** What a match looks at in a request. */
 export interface HttpRequestFacts {
@@ -30,8 +29,16 @@ export interface CompiledHttpMatch {
   readonly headers: readonly (readonly [name: string, value: RE2JS])[];
 }
 
+/** An HTTPRouteGroup match as validated (src/smi/http-route-group.ts), or as a sidecar receives it. */
+export interface HttpMatchSpec {
+  readonly name: string;
+  readonly pathRegex?: string | undefined;
+  readonly methods?: readonly string[] | undefined;
+  readonly headers?: readonly Readonly<Record<string, string>>[] | undefined;
+}
+
 /** Compiles validated matches (their expressions compile: the validator checked them). */
-export function compileHttpMatches(matches: readonly HttpMatch[]): CompiledHttpMatch[] {
+export function compileHttpMatches(matches: readonly HttpMatchSpec[]): CompiledHttpMatch[] {
   return matches.map((match) => {
     const methods = match.methods ?? [];
     return {

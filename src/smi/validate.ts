@@ -4,6 +4,14 @@
  */
 import type { z } from "zod";
 import { describeType, dropNulls, issuesFromZod } from "../config/validate.ts";
+import {
+  EGRESS_API_VERSION,
+  EGRESS_KIND,
+  type Egress,
+  egressChecks,
+  egressSchema,
+  egressWarnings,
+} from "../egress/schema.ts";
 import { ConfigError, type ConfigIssue } from "../errors.ts";
 import {
   HTTP_ROUTE_GROUP_API_VERSION,
@@ -35,6 +43,8 @@ export interface SmiKind {
    * problem at once), so they read it defensively; `namespace` is where the object lives.
    */
   readonly crossChecks?: (object: Record<string, unknown>, namespace: string | undefined) => ConfigIssue[];
+  /** What is accepted but worth telling (`code: message`): admission warnings, `osm policy validate` lines. */
+  readonly warnings?: (object: never) => string[];
 }
 
 /**
@@ -84,8 +94,20 @@ export const HTTP_ROUTE_GROUP: SmiKind = {
   crossChecks: httpRouteGroupChecks,
 };
 
-/** Every SMI kind served, in CRD order. A new kind is one entry here. */
-export const SMI_KINDS: readonly SmiKind[] = [TRAFFIC_TARGET, TCP_ROUTE, HTTP_ROUTE_GROUP];
+/** OSM's Egress policy (src/egress): not SMI, but served, validated and watched the same way. */
+export const EGRESS: SmiKind = {
+  kind: EGRESS_KIND,
+  apiVersion: EGRESS_API_VERSION,
+  plural: "egresses",
+  singular: "egress",
+  shortNames: ["egress"],
+  schema: egressSchema,
+  crossChecks: egressChecks,
+  warnings: egressWarnings,
+};
+
+/** Every policy kind served (SMI's, then OSM's Egress), in CRD order. A new kind is one entry here. */
+export const SMI_KINDS: readonly SmiKind[] = [TRAFFIC_TARGET, TCP_ROUTE, HTTP_ROUTE_GROUP, EGRESS];
 
 export function smiKindOf(kind: unknown): SmiKind | undefined {
   return SMI_KINDS.find((k) => k.kind === kind);
@@ -94,7 +116,8 @@ export function smiKindOf(kind: unknown): SmiKind | undefined {
 export type ValidSmiObject =
   | { readonly kind: "TrafficTarget"; readonly object: TrafficTarget }
   | { readonly kind: "TCPRoute"; readonly object: TCPRoute }
-  | { readonly kind: "HTTPRouteGroup"; readonly object: HttpRouteGroup };
+  | { readonly kind: "HTTPRouteGroup"; readonly object: HttpRouteGroup }
+  | { readonly kind: "Egress"; readonly object: Egress };
 
 /**
  * Validates one SMI object as parsed from YAML/JSON or read from the API. `namespace` is where it lives (the
@@ -134,6 +157,11 @@ export function validateSmiObject(input: unknown, namespace?: string): ValidSmiO
   issues.push(...(kind.crossChecks?.(object, typeof own === "string" ? own : namespace) ?? []));
   if (issues.length > 0) throw new ConfigError(issues);
   return { kind: kind.kind, object: structuredClone(result.data) } as ValidSmiObject;
+}
+
+/** The warnings a valid object's kind has for it (`code: message`). */
+export function smiWarnings(valid: ValidSmiObject): string[] {
+  return smiKindOf(valid.kind)?.warnings?.(valid.object as never) ?? [];
 }
 
 /** `validateSmiObject` that answers instead of throwing, for informers that must skip a bad stored object. */

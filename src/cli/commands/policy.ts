@@ -10,7 +10,7 @@ import {
   policyHash,
 } from "../../config/index.ts";
 import { ConfigError, type ConfigIssue, ErrorCode, MeshError } from "../../errors.ts";
-import { type ValidSmiObject, validateSmiObject } from "../../smi/validate.ts";
+import { smiWarnings, type ValidSmiObject, validateSmiObject } from "../../smi/validate.ts";
 import { describeDocument, invalid, loadMeshConfigs, parseDocuments, readInputFile } from "./meshconfig.ts";
 
 /** Left-aligned columns, two spaces apart (kubectl's tabwriter look). */
@@ -171,7 +171,7 @@ export function loadSmiObjects(text: string, source: string, namespace: string):
   const docs = parseDocuments(
     text,
     source,
-    "write a TrafficTarget (access.smi-spec.io/v1alpha3), a TCPRoute or an HTTPRouteGroup (specs.smi-spec.io/v1alpha4)",
+    "write a TrafficTarget (access.smi-spec.io/v1alpha3), a TCPRoute or HTTPRouteGroup (specs.smi-spec.io/v1alpha4), or an Egress (policy.openservicemesh.io/v1alpha1)",
   );
   const loaded: ValidSmiObject[] = [];
   const failures: { label: string; issues: readonly ConfigIssue[] }[] = [];
@@ -197,7 +197,7 @@ export function registerPolicy(program: Command): void {
   policy
     .command("validate")
     .description(
-      "validate SMI documents (TrafficTarget, TCPRoute, HTTPRouteGroup; YAML or JSON, one or many) as the API server's validator does; exit 1 if any is invalid",
+      "validate policy documents (SMI TrafficTarget, TCPRoute, HTTPRouteGroup; OSM Egress; YAML or JSON, one or many) as the API server's validator does; exit 1 if any is invalid",
     )
     .requiredOption("-f, --filename <file>", "file, or - for stdin")
     .option(
@@ -207,9 +207,14 @@ export function registerPolicy(program: Command): void {
     )
     .action((options: { filename: string; namespace: string }) => {
       const { text, source } = readInputFile(options.filename);
-      for (const { kind, object } of loadSmiObjects(text, source, options.namespace)) {
+      for (const valid of loadSmiObjects(text, source, options.namespace)) {
+        const { kind, object } = valid;
         const name = `${object.metadata.namespace ?? options.namespace}/${object.metadata.name ?? "<unnamed>"}`;
         process.stdout.write(`${source}: ${kind} ${name} is valid (${object.apiVersion})\n`);
+        for (const warning of smiWarnings(valid)) {
+          const at = warning.indexOf(": ");
+          process.stdout.write(`  warning [${warning.slice(0, at)}]: ${warning.slice(at + 2)}\n`);
+        }
       }
     });
   policy

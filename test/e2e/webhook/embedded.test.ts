@@ -250,6 +250,48 @@ spec:
   assert.equal((await kubectl("delete", "htr", "httpbin-status", "-n", "default")).code, 0);
 });
 
+test("kubectl apply of a bad Egress is refused naming field, value and fix; a good one is stored, an UpstreamTrafficSetting reported as not enforced", async () => {
+  const file = join(dir, "egress.yaml");
+  const egress = (host: string, port: number, extra = "") => `apiVersion: policy.openservicemesh.io/v1alpha1
+kind: Egress
+metadata: {name: httpbin-80, namespace: default}
+spec:
+  sources: [{kind: ServiceAccount, name: curl, namespace: default}]
+  hosts: ["${host}"]
+  ports: [{number: ${port}, protocol: http}]
+${extra}`;
+  // The webhook: a host with a scheme.
+  writeFileSync(file, egress("http://httpbin.org", 80));
+  let r = await kubectl("apply", "-f", file);
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(
+    r.stderr,
+    /spec\.hosts\[0\]: Invalid value: "http:\/\/httpbin\.org": is not a host name: it has a scheme \(http:\/\/\) \(hint: write the host alone, e\.g\. "httpbin\.org"/,
+  );
+  // The CRD schema answers first for port 0, naming field and value.
+  writeFileSync(file, egress("httpbin.org", 0));
+  r = await kubectl("apply", "-f", file);
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(r.stderr, /spec\.ports\[0\]\.number/);
+  assert.equal((await kubectl("get", "egress", "-n", "default", "-o", "name")).stdout, "");
+  writeFileSync(
+    file,
+    egress(
+      "httpbin.org",
+      80,
+      "  matches: [{apiGroup: policy.openservicemesh.io/v1alpha1, kind: UpstreamTrafficSetting, name: uts}]\n",
+    ),
+  );
+  r = await kubectl("apply", "-f", file);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(
+    r.stderr,
+    /Warning: upstream-traffic-setting-not-enforced: UpstreamTrafficSetting "uts" is accepted but not enforced/,
+  );
+  assert.deepEqual((await getJson("egress", "httpbin-80", "-n", "default"))["spec"].hosts, ["httpbin.org"]);
+  assert.equal((await kubectl("delete", "egress", "httpbin-80", "-n", "default")).code, 0);
+});
+
 test("a valid patch of an init-time list is stored and kubectl prints the restart warning", async () => {
   const r = await kubectl(
     "patch",

@@ -163,6 +163,7 @@ describe("deploy/crds/smi.yaml", () => {
       ["traffictargets.access.smi-spec.io", "v1alpha3", ["tt"]],
       ["tcproutes.specs.smi-spec.io", "v1alpha4", ["tr"]],
       ["httproutegroups.specs.smi-spec.io", "v1alpha4", ["htr"]],
+      ["egresses.policy.openservicemesh.io", "v1alpha1", ["egress"]],
     ]);
   });
 });
