@@ -108,7 +108,7 @@ export function evaluatePods(
 }
 
 /** The INTERCEPTION column: current, updated live at <time>, STALE, failed (<reason>) or ERROR. */
-function interceptionState(s: PodPolicyStatus): string {
+export function interceptionState(s: PodPolicyStatus): string {
   if (s.state === "current") return s.updatedLiveAt ? `updated live at ${s.updatedLiveAt}` : "current";
   if (s.state === "stale") return s.liveFailure ? `failed (${s.liveFailure})` : "STALE";
   return "ERROR";
@@ -166,6 +166,11 @@ export async function readMeshConfig(kc: KubeConfig, osmNamespace: string): Prom
       { cause: error, hint: "is the mesh installed? (osm install)" },
     );
   }
+  return meshConfigFromObject(object);
+}
+
+/** The MeshConfig an API server returned, validated (defaults filled in); throws ConfigError when invalid. */
+export function meshConfigFromObject(object: Record<string, unknown>): MeshConfig {
   const metadata = (object["metadata"] ?? {}) as Record<string, unknown>;
   // The server adds status, uid, resourceVersion, ...: validate only what a user writes.
   return validateMeshConfig({

@@ -1,15 +1,7 @@
 import { type Command, Option } from "commander";
 import { ErrorCode, MeshError } from "../../errors.ts";
 import { runDemo } from "../../guide/demo/demo.ts";
-
-function integer(flag: string) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value)) {
-      throw new MeshError(ErrorCode.InvalidArgument, `${flag}: "${value}" is not a non-negative integer`);
-    }
-    return Number(value);
-  };
-}
+import { integer } from "../flags.ts";
 
 interface DemoFlags {
   engine?: string;

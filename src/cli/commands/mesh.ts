@@ -20,6 +20,7 @@ import {
 import type { Health } from "../../local/daemon/daemon.ts";
 import { findKubeBinaries } from "../../local/kubernetes/binaries.ts";
 import { DEFAULT_NETWORK, type NodeNetworkConfig } from "../../local/node/network-config.ts";
+import { integer } from "../flags.ts";
 
 /**
  * One line on the meshed pods' interception policies (current or stale), read through the daemon's own
@@ -38,14 +39,6 @@ async function stalenessSummary(kubeconfig: string, context: string): Promise<st
   } catch (error) {
     return `unknown (${error instanceof Error ? error.message.split("\n")[0] : String(error)})`;
   }
-}
-
-function integer(flag: string) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value))
-      throw new MeshError(ErrorCode.InvalidArgument, `${flag}: "${value}" is not a non-negative integer`);
-    return Number(value);
-  };
 }
 
 function engineOf(value: string): Engine {
