@@ -1,6 +1,7 @@
 import { useState } from "preact/hooks";
 import type { ExplainAnswer, PodRow } from "../wire.ts";
 import { postJson } from "./feed.ts";
+import { PodSelect } from "./pod-select.tsx";
 
 type Result = { answer: ExplainAnswer } | { error: string; hint?: string } | undefined;
 
@@ -30,16 +31,7 @@ export function Explain({ pods }: { pods: readonly PodRow[] }) {
   return (
     <div class="view">
       <form class="card row" onSubmit={submit}>
-        <label>
-          pod{" "}
-          <select value={chosen} onChange={(e) => setPod((e.target as HTMLSelectElement).value)} name="pod">
-            {pods.map((p) => (
-              <option key={`${p.namespace}/${p.pod}`} value={`${p.namespace}/${p.pod}`}>
-                {p.namespace}/{p.pod}
-              </option>
-            ))}
-          </select>
-        </label>
+        <PodSelect pods={pods} value={chosen} onChange={setPod} />
         <label>
           destination{" "}
           <input

@@ -1,5 +1,6 @@
 import { useState } from "preact/hooks";
 import type { DecisionEvent, PodRow } from "../wire.ts";
+import { PodSelect } from "./pod-select.tsx";
 
 const VERDICTS = ["proxied", "passthrough", "refused"] as const;
 
@@ -23,17 +24,7 @@ export function Live({ decisions, pods }: { decisions: readonly DecisionEvent[];
         </p>
       )}
       <div class="card row">
-        <label>
-          pod{" "}
-          <select name="pod" value={pod} onChange={(e) => setPod((e.target as HTMLSelectElement).value)}>
-            <option value="">all</option>
-            {pods.map((p) => (
-              <option key={`${p.namespace}/${p.pod}`} value={`${p.namespace}/${p.pod}`}>
-                {p.namespace}/{p.pod}
-              </option>
-            ))}
-          </select>
-        </label>
+        <PodSelect pods={pods} value={pod} onChange={setPod} all="all" />
         <label>
           verdict{" "}
           <select

@@ -85,6 +85,9 @@ describe("osm dashboard: the guide in a browser", { skip, concurrency: false }, 
       .split("\n")
       .filter((l) => l.trim() !== "" && l.trim().split(" ").length === 1)
       .map((l) => l.trim());
+  /** One connection from the curl pod to the non-excluded address. */
+  const curlOther = () =>
+    kubectl("exec", "-n", "curl", pod, "-c", "curl", "--", "curl", "-sS", "-m", "5", `http://${OTHER}:80/`);
   const waitReady = (namespace: string, app: string) =>
     must(
       kubectl("wait", "--for=condition=Ready", "pod", "-l", `app=${app}`, "-n", namespace, "--timeout=150s"),
@@ -267,20 +270,7 @@ describe("osm dashboard: the guide in a browser", { skip, concurrency: false }, 
     const observed = await until(
       "a refusal by the sidecar in the live stream",
       async () => {
-        await kubectl(
-          "exec",
-          "-n",
-          "curl",
-          pod,
-          "-c",
-          "curl",
-          "--",
-          "curl",
-          "-sS",
-          "-m",
-          "5",
-          `http://${OTHER}:80/`,
-        );
+        await curlOther();
         const found = await page.waitForSelector(refusedRow, { timeout: 3_000 }).catch(() => undefined);
         return found ? true : undefined;
       },
@@ -290,20 +280,7 @@ describe("osm dashboard: the guide in a browser", { skip, concurrency: false }, 
     assert.equal(observed, true);
     // Now timed: one more connection; its row must arrive within 1 s of the sidecar's decision.
     const before = await page.locator(refusedRow).count();
-    const exec = await kubectl(
-      "exec",
-      "-n",
-      "curl",
-      pod,
-      "-c",
-      "curl",
-      "--",
-      "curl",
-      "-sS",
-      "-m",
-      "5",
-      `http://${OTHER}:80/`,
-    );
+    const exec = await curlOther();
     assert.notEqual(exec.code, 0, "the connection is refused");
     // Polled every animation frame: the delay from the sidecar's decision (its log time) to the row in the page.
     const delay = await page.waitForFunction(
