@@ -256,7 +256,7 @@ describe("osm dashboard: the guide in a browser", { skip, concurrency: false }, 
     await shot("explain");
   });
 
-  test("live decisions: the sidecar's refusal shows within 1 s of the connection", async () => {
+  test("live decisions: the sidecar's refusal shows within 1 s of the connection", async (t) => {
     // With egress off and no mesh destination the sidecar does not listen at all (OSM's shape: the kernel
     // refuses, no sidecar sees it); a meshed httpbin gives the curl pod's sidecar a destination, so it
     // accepts and refuses non-mesh connections itself (docs/osm-behaviour.md §5.1).
@@ -293,6 +293,7 @@ describe("osm dashboard: the guide in a browser", { skip, concurrency: false }, 
       { timeout: 10_000 },
     );
     const ms = (await delay.jsonValue()) as number;
+    t.diagnostic(`decision to page: ${ms} ms`);
     assert.ok(ms < 1000, `the decision arrived ${ms} ms after the sidecar made it`);
     const why = await textOf(page.locator(refusedRow).first());
     assert.match(why, /MeshConfig spec\.traffic\.enableEgress: false/);
