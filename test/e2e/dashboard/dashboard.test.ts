@@ -88,9 +88,25 @@ describe("osm dashboard: the guide in a browser", { skip, concurrency: false }, 
   /** One connection from the curl pod to the non-excluded address. */
   const curlOther = () =>
     kubectl("exec", "-n", "curl", pod, "-c", "curl", "--", "curl", "-sS", "-m", "5", `http://${OTHER}:80/`);
+  /** Until the app's pods exist and are Ready (`kubectl wait` fails at once while none exists yet). */
   const waitReady = (namespace: string, app: string) =>
-    must(
-      kubectl("wait", "--for=condition=Ready", "pod", "-l", `app=${app}`, "-n", namespace, "--timeout=150s"),
+    until(
+      `pods app=${app} Ready in ${namespace}`,
+      async () => {
+        const args = [
+          "wait",
+          "--for=condition=Ready",
+          "pod",
+          "-l",
+          `app=${app}`,
+          "-n",
+          namespace,
+          "--timeout=20s",
+        ];
+        return (await kubectl(...args)).code === 0 ? true : undefined;
+      },
+      180_000,
+      1_000,
     );
 
   before(async () => {

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
-import type { V1Pod } from "@kubernetes/client-node";
+import { KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import { buildEffectivePolicy, canonicalPolicyText, policyHash } from "../../../src/config/index.ts";
 import {
   ANNOTATION_INTERCEPTION_POLICY,
@@ -8,13 +11,14 @@ import {
   ANNOTATION_OUTBOUND_IP_RANGE_EXCLUSION_LIST,
 } from "../../../src/constants.ts";
 import { parseDecisionLine } from "../../../src/dashboard/decisions.ts";
+import type { LiveFeed } from "../../../src/dashboard/live.ts";
 import {
   parseCause,
   parseTrafficText,
   parseWarningHeader,
   trafficPatch,
 } from "../../../src/dashboard/meshconfig-edit.ts";
-import { isLocalHost } from "../../../src/dashboard/server.ts";
+import { isLocalHost, startDashboardServer } from "../../../src/dashboard/server.ts";
 import { buildDashboardState, initBackend } from "../../../src/dashboard/state.ts";
 import { meshConfig } from "../injector/builders.ts";
 
@@ -247,4 +251,46 @@ test("the server answers only to its loopback names", () => {
   assert.equal(isLocalHost("localhost:50750", 50750), true);
   assert.equal(isLocalHost("evil.example:50750", 50750), false);
   assert.equal(isLocalHost(undefined, 50750), false);
+});
+
+test("server: the page for any path, the state as the first event, a POST that is not JSON refused", async () => {
+  const assets = mkdtempSync(join(tmpdir(), "osmt-dash-"));
+  writeFileSync(join(assets, "index.html"), "<!doctype html><title>page</title>");
+  const state = buildDashboardState(
+    { osmNamespace: "osm-system", meshConfig: object({}), pods: [], namespaces: [], deployments: [] },
+    "t",
+  );
+  const feed: LiveFeed = {
+    state,
+    decisions: [],
+    onState: () => {},
+    onDecision: () => {},
+    start: async () => {},
+    stop: async () => {},
+  };
+  const server = await startDashboardServer({
+    kubeConfig: new KubeConfig(),
+    osmNamespace: "osm-system",
+    feed,
+    host: "127.0.0.1",
+    port: 0,
+    assetsDir: assets,
+  });
+  try {
+    assert.match(await (await fetch(`${server.url}pods`)).text(), /<title>page<\/title>/);
+    const form = await fetch(`${server.url}api/meshconfig`, {
+      method: "POST",
+      headers: { "content-type": "text/plain" },
+      body: "{}",
+    });
+    assert.equal(form.status, 415);
+    const events = await fetch(`${server.url}api/events`);
+    const reader = events.body?.getReader();
+    const first = new TextDecoder().decode((await reader?.read())?.value);
+    assert.match(first, /^event: state\ndata: \{"overview":/);
+    await reader?.cancel();
+  } finally {
+    await server.close();
+    rmSync(assets, { recursive: true, force: true });
+  }
 });
