@@ -366,7 +366,7 @@ describe("the control plane as pods of the local node agent", { skip: rootSkip, 
         if (r.code !== 0) assert.match(r.stderr, /failed calling webhook "osm-validate-meshconfig\.k8s\.io"/);
         return r.code === 0 ? true : undefined;
       },
-      60_000,
+      120_000,
       250,
     );
     // The pod's containers are restarted with the daemon: its sidecar may not answer at first.
