@@ -33,6 +33,7 @@ export {
   planElementSync,
   renderElementSync,
   renderNftElementUpdate,
+  skeletonDrift,
   syncInterception,
   updateNftElements,
 } from "./live-update.ts";

@@ -65,10 +65,13 @@ export async function updateNftElements(
   }
 }
 
-/** Per set: the elements (in the kernel's listing form) to add and to remove. */
+/**
+ * Per set: the elements (in the kernel's listing form) to add and to remove; `flush` when every element the
+ * set held goes (a full replacement: `flush set` costs nothing per element, `delete element` parses each).
+ */
 export type ElementSync = ReadonlyMap<
   string,
-  { readonly add: readonly string[]; readonly remove: readonly string[] }
+  { readonly add: readonly string[]; readonly remove: readonly string[]; readonly flush: boolean }
 >;
 
 /**
@@ -83,13 +86,12 @@ export function planElementSync(expected: ParsedTable, actual: ParsedTable): Ele
   for (const [name, rules] of expected.chains) {
     if (rules.join("\n") !== actual.chains.get(name)!.join("\n")) return undefined;
   }
-  const sync = new Map<string, { add: string[]; remove: string[] }>();
+  const sync = new Map<string, { add: string[]; remove: string[]; flush: boolean }>();
   for (const [name, want] of expected.sets) {
     const have = actual.sets.get(name)!;
     if (want.header.join("; ") !== have.header.join("; ")) return undefined;
-    const add = [...want.elements].filter((e) => !have.elements.has(e));
-    const remove = [...have.elements].filter((e) => !want.elements.has(e));
-    if (add.length > 0 || remove.length > 0) sync.set(name, { add, remove });
+    const change = elementChange(have.elements, want.elements);
+    if (change) sync.set(name, change);
   }
   return sync;
 }
@@ -105,17 +107,26 @@ export function planElementSyncBetween(
   const skeleton = (p: InterceptionPlan) =>
     renderNftTable({ ...p.nft, addressSets: p.nft.addressSets.map((a) => ({ ...a, entries: [] })) });
   if (skeleton(from) !== skeleton(to)) return undefined;
-  const sync = new Map<string, { add: string[]; remove: string[] }>();
+  const sync = new Map<string, { add: string[]; remove: string[]; flush: boolean }>();
   for (const want of to.nft.addressSets) {
     const had = new Set(
       from.nft.addressSets.find((a) => a.name === want.name)?.entries.map((e) => nftCidrText(e.cidr)),
     );
-    const has = new Set(want.entries.map((e) => nftCidrText(e.cidr)));
-    const add = [...has].filter((e) => !had.has(e));
-    const remove = [...had].filter((e) => !has.has(e));
-    if (add.length > 0 || remove.length > 0) sync.set(want.name, { add, remove });
+    const change = elementChange(had, new Set(want.entries.map((e) => nftCidrText(e.cidr))));
+    if (change) sync.set(want.name, change);
   }
   return sync;
+}
+
+/** One set's change from `had` to `has`, or undefined when equal. Pure. */
+function elementChange(
+  had: ReadonlySet<string>,
+  has: ReadonlySet<string>,
+): { add: string[]; remove: string[]; flush: boolean } | undefined {
+  const add = [...has].filter((e) => !had.has(e));
+  const remove = [...had].filter((e) => !has.has(e));
+  if (add.length === 0 && remove.length === 0) return undefined;
+  return { add, remove, flush: remove.length > 0 && remove.length === had.size };
 }
 
 /**
@@ -143,11 +154,15 @@ export class ElementSyncCache {
   }
 }
 
-/** The `nft -f` text of an element sync: every removal, then every addition, one transaction. Pure. */
+/**
+ * The `nft -f` text of an element sync: every removal (a set losing all its elements is flushed), then every
+ * addition, one transaction. Pure.
+ */
 export function renderElementSync(sync: ElementSync, table = NFT_TABLE): string {
   const lines: string[] = [];
-  for (const [set, { remove }] of sync)
-    if (remove.length > 0) lines.push(`delete element inet ${table} ${set} { ${remove.join(", ")} }`);
+  for (const [set, { remove, flush }] of sync)
+    if (flush) lines.push(`flush set inet ${table} ${set}`);
+    else if (remove.length > 0) lines.push(`delete element inet ${table} ${set} { ${remove.join(", ")} }`);
   for (const [set, { add }] of sync)
     if (add.length > 0) lines.push(`add element inet ${table} ${set} { ${add.join(", ")} }`);
   return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
@@ -167,6 +182,20 @@ async function readBack(plan: InterceptionPlan, o: EngineOptions): Promise<void>
       `rules read back differ from the plan after the live update:\n${after.join("\n")}`,
     );
   }
+}
+
+/**
+ * Drift in everything but the set elements, for a frequent check whose cost does not depend on the list size:
+ * nft lists the table tersely (`nft -t`: chains and set declarations, no elements) and compares it with the
+ * plan's; iptables compares everything (`verifyInterception`). Empty = in sync.
+ */
+export async function skeletonDrift(plan: InterceptionPlan, o: EngineOptions): Promise<string[]> {
+  if (o.variant !== "nftables") return verifyInterception(plan, o);
+  const r = await o.runner.run(["nft", "-t", "list", "table", "inet", plan.nft.table]);
+  if (r.code !== 0) return [`table inet ${plan.nft.table}: ${r.stderr.trim() || `nft exit ${r.code}`}`];
+  const expected = expectedTable(plan, o.podIp);
+  for (const set of expected.sets.values()) set.elements.clear();
+  return diffNft(expected, parseNftTable(r.stdout));
 }
 
 /**

@@ -181,6 +181,11 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     void (async () => {
       try {
         if (req.method === "GET" && url.pathname === "/healthz") return reply(res, 200, health());
+        if (req.method === "GET" && url.pathname === "/metrics") {
+          res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+          res.end((await agent?.metrics()) ?? "");
+          return;
+        }
         if (req.method === "POST" && url.pathname === "/shutdown") {
           const body = (await readBody(req)) as { purge?: boolean };
           reply(res, 202, { status: "stopping" });

@@ -50,6 +50,8 @@ export interface NodeAgentOptions {
 export interface NodeAgent {
   /** Stops watching; pods keep running (the daemon decides whether to stop them). */
   stop(): Promise<void>;
+  /** The agent's Prometheus metrics (text exposition format): live interception updates. */
+  metrics(): Promise<string>;
 }
 
 function isFinished(pod: V1Pod): boolean {
@@ -343,6 +345,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
   live.start();
 
   return {
+    metrics: () => live.metrics.registry.metrics(),
     async stop() {
       stopped = true;
       if (servicesTimer) clearTimeout(servicesTimer);

@@ -44,16 +44,21 @@ import {
   MESH_CONFIG_NAME,
 } from "../../constants.ts";
 import { type CommandRunner, createProcessRunner } from "../../edge/command-runner.ts";
+import { NftBatch, nftBatchRunner } from "../../edge/nft-batch.ts";
 import {
   type BackendVariant,
   buildPlan,
   detectBackend,
   ElementSyncCache,
+  type EngineOptions,
   type InterceptionPlan,
+  type LiveSyncOutcome,
   NFT_TABLE,
   parseResolvConf,
+  skeletonDrift,
   syncInterception,
 } from "../../interception/index.ts";
+import { createLiveInterceptionMetrics, type LiveInterceptionMetrics } from "./live-metrics.ts";
 import type { PodEvent } from "./pod-context.ts";
 import type { NodeRuntime } from "./runtime.ts";
 
@@ -74,8 +79,12 @@ export interface LiveInterceptionOptions {
   /** The pods bound to this node, as the agent's informer last saw them. */
   readonly pods: () => Iterable<V1Pod>;
   readonly postEvent: (pod: V1Pod, event: PodEvent) => void;
-  /** How often every pod's rules are read back (drift). */
+  /** How often every pod's chains and set declarations are read back (drift; cheap whatever the list size). */
   readonly driftCheckMs?: number;
+  /** How often every pod's rules are read back whole, set elements included (a list's size at a time). */
+  readonly fullDriftCheckMs?: number;
+  /** How many pods' kernels are changed at once. */
+  readonly parallel?: number;
   /** How often due pods are looked at. */
   readonly tickMs?: number;
   readonly runnerFor?: (netns: string) => CommandRunner;
@@ -105,6 +114,7 @@ export function policyInputsKey(
 interface PodState {
   dirty: boolean;
   lastCheck: number;
+  lastFullCheck: number;
   failures: number;
   nextAttempt: number;
   variant?: BackendVariant;
@@ -115,18 +125,31 @@ interface PodState {
   reportedFailure?: string;
 }
 
-const PARALLEL = 4;
+/** How many pods' kernels the agent changes at once (each is an `nsenter` + `nft` process). */
+export const LIVE_PARALLEL = 8;
+
+/** What a sync of one pod does: apply a change, or look for drift (cheaply, or element by element). */
+type SyncKind = "change" | "skeleton" | "full";
 
 export class LiveInterception {
   readonly #o: LiveInterceptionOptions;
   readonly #core: CoreV1Api;
   readonly #states = new Map<string, PodState>();
+  /** Pods being synced (kernel, then record). */
   readonly #inFlight = new Set<string>();
+  /** Pods whose kernel is being changed now (at most `parallel`). */
+  #inKernel = 0;
   #mesh: { config: MeshConfig; version: string; live: boolean } | undefined;
   #namespaces = new Map<string, V1Namespace>();
   readonly #shared = new Map<string, Desired>();
   #sharedVersion = "";
   readonly #elementSyncs = new ElementSyncCache();
+  /** One process that runs nft in every pod's namespace (none per change). */
+  readonly #nft = new NftBatch();
+  /** Failures, changes made, failing pods (Prometheus). */
+  readonly metrics: LiveInterceptionMetrics = createLiveInterceptionMetrics(
+    () => [...this.#states.values()].filter((s) => s.reportedFailure !== undefined).length,
+  );
   #watches: ListWatch<KubernetesObject>[] = [];
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
@@ -175,6 +198,7 @@ export class LiveInterception {
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
     await Promise.all(this.#watches.map((w) => w.stop()));
+    this.#nft.close();
   }
 
   #watch<T extends KubernetesObject>(path: string, list: () => Promise<{ items: T[] }>): ListWatch<T> {
@@ -202,7 +226,7 @@ export class LiveInterception {
   #state(uid: string): PodState {
     let s = this.#states.get(uid);
     if (!s) {
-      s = { dirty: true, lastCheck: 0, failures: 0, nextAttempt: 0 };
+      s = { dirty: true, lastCheck: 0, lastFullCheck: 0, failures: 0, nextAttempt: 0 };
       this.#states.set(uid, s);
     }
     return s;
@@ -247,25 +271,39 @@ export class LiveInterception {
     }
   }
 
+  /** Starts the due pods, `parallel` at a time; called on a timer and whenever a pod's kernel step ends. */
   #tick(): void {
     if (this.#stopped || !this.#mesh?.live) return;
     const now = Date.now();
     const drift = this.#o.driftCheckMs ?? 5000;
+    const fullDrift = this.#o.fullDriftCheckMs ?? 60_000;
     for (const pod of this.#o.pods()) {
-      if (this.#inFlight.size >= PARALLEL) return;
+      if (this.#inKernel >= (this.#o.parallel ?? LIVE_PARALLEL)) return;
       const uid = pod.metadata?.uid ?? "";
       if (!uid || this.#inFlight.has(uid)) continue;
       const s = this.#state(uid);
       const due = now >= s.nextAttempt && (s.dirty || now - s.lastCheck >= drift);
       if (!due) continue;
       // A change goes the fast way; the periodic check reads the rules back (drift).
-      const readBack = !s.dirty;
+      const kind: SyncKind = s.dirty ? "change" : now - s.lastFullCheck >= fullDrift ? "full" : "skeleton";
       s.dirty = false;
-      if (readBack) s.lastCheck = now;
+      if (kind !== "change") s.lastCheck = now;
+      if (kind === "full") s.lastFullCheck = now;
       this.#inFlight.add(uid);
-      void this.#sync(pod, uid, s, readBack)
+      this.#inKernel++;
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        this.#inKernel--;
+        setImmediate(() => this.#tick());
+      };
+      void this.#sync(pod, uid, s, kind, release)
         .catch((error: unknown) => this.#failed(pod, s, error))
-        .finally(() => this.#inFlight.delete(uid));
+        .finally(() => {
+          release();
+          this.#inFlight.delete(uid);
+        });
     }
   }
 
@@ -291,7 +329,8 @@ export class LiveInterception {
     return desired;
   }
 
-  async #sync(pod: V1Pod, uid: string, s: PodState, readBack: boolean): Promise<void> {
+  /** Brings one pod's kernel to its policy (then `kernelDone`), then its record and Events. */
+  async #sync(pod: V1Pod, uid: string, s: PodState, kind: SyncKind, kernelDone: () => void): Promise<void> {
     const mesh = this.#mesh;
     const view = this.#o.runtime.view(uid);
     const annotations = pod.metadata?.annotations ?? {};
@@ -301,7 +340,10 @@ export class LiveInterception {
     const target = this.#o.runtime.interceptionTarget(uid);
     if (!target) return;
     const { policy, recording, plans } = this.#desired(pod, mesh);
-    const runner = (this.#o.runnerFor ?? ((netns) => createProcessRunner({ netns })))(target.netns);
+    const runnerFor =
+      this.#o.runnerFor ??
+      ((netns: string) => nftBatchRunner(this.#nft, netns, createProcessRunner({ netns })));
+    const runner = runnerFor(target.netns);
     s.variant ??= await installedVariant(runner);
     const ipv6 = target.podIPs.some((ip) => ip.includes(":"));
     const planKey = `${ipv6}|${target.resolvConf}`;
@@ -311,8 +353,8 @@ export class LiveInterception {
       plans.set(planKey, plan);
     }
     const engine = { runner, variant: s.variant, podIp: target.podIPs[0] };
-    const known = !readBack && s.applied ? { applied: s.applied, cache: this.#elementSyncs } : undefined;
-    const outcome = await syncInterception(plan, engine, known);
+    const outcome = await this.#syncKernel(plan, engine, s, kind);
+    kernelDone();
     s.applied = plan;
     const changedPolicy = recording.hash !== recorded.hash && s.patchedHash !== recording.hash;
     if (changedPolicy) {
@@ -326,6 +368,7 @@ export class LiveInterception {
       });
       s.patchedHash = recording.hash;
       s.reportedFailure = undefined;
+      this.metrics.updates.inc({ how: outcome.how === "unchanged" ? "recorded" : outcome.how });
       const what = recorded.text === undefined ? [] : diffPolicyRecords(recorded.text, recording.text);
       this.#o.postEvent(pod, {
         type: "Normal",
@@ -334,6 +377,7 @@ export class LiveInterception {
       });
       this.#o.logger.info({ pod: podKey(pod), how: outcome.how, diff: what }, "interception updated live");
     } else if (outcome.how !== "unchanged") {
+      this.metrics.updates.inc({ how: "drift-repaired" });
       const diff = outcome.how === "replaced" ? outcome.diff : [];
       this.#o.postEvent(pod, {
         type: "Warning",
@@ -350,9 +394,28 @@ export class LiveInterception {
     s.nextAttempt = 0;
   }
 
+  /**
+   * A change with the plan last applied known: its element difference alone. A skeleton check lists the
+   * table without its elements (a list's size costs nothing) and reads everything back only on a difference;
+   * a full check, and any pod whose applied plan is unknown, reads everything back.
+   */
+  async #syncKernel(
+    plan: InterceptionPlan,
+    engine: EngineOptions,
+    s: PodState,
+    kind: SyncKind,
+  ): Promise<LiveSyncOutcome> {
+    if (kind === "change" && s.applied)
+      return syncInterception(plan, engine, { applied: s.applied, cache: this.#elementSyncs });
+    if (kind === "skeleton" && s.applied === plan && (await skeletonDrift(plan, engine)).length === 0)
+      return { how: "unchanged" };
+    return syncInterception(plan, engine);
+  }
+
   #failed(pod: V1Pod, s: PodState, error: unknown): void {
     if (this.#stopped) return;
     s.failures++;
+    this.metrics.failures.inc({ namespace: pod.metadata?.namespace ?? "", pod: pod.metadata?.name ?? "" });
     const delay = liveRetryDelayMs(s.failures);
     s.nextAttempt = Date.now() + delay;
     s.dirty = true;
@@ -389,7 +452,7 @@ export class LiveInterception {
 
 const podKey = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
 
-function describeOutcome(outcome: Awaited<ReturnType<typeof syncInterception>>): string {
+function describeOutcome(outcome: LiveSyncOutcome): string {
   switch (outcome.how) {
     case "unchanged":
       return "rules already in place";

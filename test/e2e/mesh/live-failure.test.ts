@@ -3,7 +3,8 @@
  * server, with a pod whose namespace is simulated by a runner (the refusal is injected; the rules themselves
  * are the netns tests' business). The pod keeps its previous rules and record, the failure is reported (a
  * Warning Event, `osm proxy status`: `failed (<reason>)`) and retried with backoff; once the kernel accepts,
- * the record is what is applied (`updated live at <time>`) and the failure is cleared.
+ * the record is what is applied (`updated live at <time>`) and the failure is cleared. The metrics count every
+ * failed attempt and show the pod failing, then not.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -167,6 +168,13 @@ test("a refused update keeps the old rules and record, is reported and retried w
     /attempt 1, retrying in 1 s\); the pod keeps its previous rules: nft rejected/,
   );
   assert.match(failed[1]?.message ?? "", /attempt 2, retrying in 2 s\)/);
+  const metrics = await live.metrics.registry.metrics();
+  const failures =
+    /osm_ts_interception_live_update_failures_total\{namespace="osmt-lf-app",pod="curl"\} (\d+)/.exec(
+      metrics,
+    );
+  assert.ok(Number(failures?.[1]) >= 2, `every failed attempt counted:\n${metrics}`);
+  assert.match(metrics, /^osm_ts_interception_live_update_failing_pods 1$/m);
   const status = await run(OSM, ["proxy", "status", "-n", NS], { env: server.env });
   assert.match(
     status.stdout,
@@ -180,7 +188,8 @@ test("once the kernel accepts, the record is what is applied and the failure is 
   await until(
     "the new record",
     () => (annotation("osm-ts.io/interception-policy-hash") === wanted ? true : undefined),
-    15_000,
+    // The next retry may be up to the backoff's cap (30 s) away when the first test ran slowly under load.
+    60_000,
   );
   assert.equal(kernel, tableOf(["203.0.113.10/32"]));
   assert.equal(annotation("osm-ts.io/interception-live-failed"), undefined);
@@ -190,4 +199,7 @@ test("once the kernel accepts, the record is what is applied and the failure is 
   );
   const status = await run(OSM, ["proxy", "status", "-n", NS], { env: server.env });
   assert.match(status.stdout, /curl {3}updated live at \S+ {3}-/);
+  const metrics = await live.metrics.registry.metrics();
+  assert.match(metrics, /^osm_ts_interception_live_update_failing_pods 0$/m);
+  assert.match(metrics, /^osm_ts_interception_live_updates_total\{how="elements"\} 1$/m);
 });

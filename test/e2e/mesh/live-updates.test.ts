@@ -261,6 +261,16 @@ describe("live interception updates", { skip: rootSkip, concurrency: false }, ()
       events.stdout,
       /interception updated live \(nftables, one set-element transaction: 1 added, 0 removed\): \+203\.0\.113\.3\/32/,
     );
+    // The node agent's metrics, on the daemon's control socket.
+    const metrics = await run("curl", [
+      "-sS",
+      "--unix-socket",
+      join(stateDir, "daemon.sock"),
+      "http://daemon/metrics",
+    ]);
+    assert.equal(metrics.code, 0, metrics.stderr);
+    assert.match(metrics.stdout, /^osm_ts_interception_live_updates_total\{how="elements"\} [1-9]/m);
+    assert.match(metrics.stdout, /^osm_ts_interception_live_update_failing_pods 0$/m);
   });
 
   test("a hand-deleted rule in the pod's netns is restored by the agent and reported", async () => {

@@ -9,11 +9,14 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { type CommandRunner, createProcessRunner } from "../../../src/edge/command-runner.ts";
+import { NftBatch, nftBatchRunner } from "../../../src/edge/nft-batch.ts";
 import {
   applyInterception,
   type BackendVariant,
   buildPlan,
   cleanupInterception,
+  ElementSyncCache,
+  skeletonDrift,
   syncInterception,
   verifyInterception,
 } from "../../../src/interception/index.ts";
@@ -133,4 +136,42 @@ describe("live interception updates in a running pod's namespace", {
       }
     });
   }
+
+  it("nftables through the node agent's nft helper (one process, any namespace): element changes, connections follow; the skeleton check sees a deleted rule, not elements", async () => {
+    const batch = new NftBatch();
+    assert.ok(batch.available, "build/osm-nft-batch is built (npm run build)");
+    try {
+      const runner = nftBatchRunner(batch, lab.clientPath, createProcessRunner({ netns: lab.clientPath }));
+      const variant = "nftables";
+      await applyInterception(none, { runner, variant });
+      const cache = new ElementSyncCache();
+      assert.deepEqual(await syncInterception(excluded, { runner, variant }, { applied: none, cache }), {
+        how: "elements",
+        added: 2,
+        removed: 0,
+      });
+      assert.deepEqual(await verdicts(), ["direct", "outbound-sidecar", "direct"]);
+      assert.deepEqual(await verifyInterception(excluded, { runner, variant }), []);
+      assert.deepEqual(await skeletonDrift(excluded, { runner, variant }), []);
+      // The set's elements are not the skeleton's business (the full check's); a rule is.
+      assert.deepEqual(await skeletonDrift(none, { runner, variant }), []);
+      const inNs = (...argv: string[]) =>
+        execFileSync("ip", ["netns", "exec", lab.client, ...argv], { encoding: "utf8" });
+      const handle = /comment "osm\/output-to-outbound" # handle (\d+)/.exec(
+        inNs("nft", "-a", "list", "chain", "inet", "osm_proxy", "output"),
+      )?.[1];
+      assert.ok(handle);
+      inNs("nft", "delete", "rule", "inet", "osm_proxy", "output", "handle", handle);
+      assert.match((await skeletonDrift(excluded, { runner, variant })).join("\n"), /chain output/);
+      assert.equal((await syncInterception(excluded, { runner, variant })).how, "replaced");
+      assert.deepEqual(await skeletonDrift(excluded, { runner, variant }), []);
+      assert.deepEqual(await verdicts(), ["direct", "outbound-sidecar", "direct"]);
+      const gone = await batch.run("/run/netns/osmt-no-such-namespace", "list tables");
+      assert.equal(gone.code, 1);
+      assert.match(gone.stderr, /cannot enter \/run\/netns\/osmt-no-such-namespace/);
+      await cleanupInterception({ runner, variant });
+    } finally {
+      batch.close();
+    }
+  });
 });

@@ -6,6 +6,7 @@ import {
   applyInterception,
   buildPlan,
   detectBackend,
+  ElementSyncCache,
   OSM_CHAINS,
   planElementSync,
   renderNftElementUpdate,
@@ -124,9 +125,13 @@ describe("live nft element updates", () => {
 });
 
 describe("live sync of a running pod", () => {
-  const before = buildPlan(buildTestPolicy({ outboundIPRangeExclusionList: ["10.0.0.0/8"] }));
+  const before = buildPlan(
+    buildTestPolicy({ outboundIPRangeExclusionList: ["10.0.0.0/8", "198.51.100.0/24"] }),
+  );
   const after = buildPlan(
-    buildTestPolicy({ outboundIPRangeExclusionList: ["203.0.113.10/32", "2001:db8::/64"] }),
+    buildTestPolicy({
+      outboundIPRangeExclusionList: ["198.51.100.0/24", "203.0.113.10/32", "2001:db8::/64"],
+    }),
   );
   const parsed = (plan: typeof before) => parseNftTable(renderNftTable(plan.nft));
 
@@ -141,6 +146,18 @@ describe("live sync of a running pod", () => {
     );
     const egressOff = buildPlan(buildTestPolicy({ enableEgress: false }));
     assert.equal(planElementSync(parsed(egressOff), parsed(before)), undefined);
+  });
+
+  it("a set losing every element is flushed, not deleted element by element (a full replacement)", () => {
+    const replaced = buildPlan(
+      buildTestPolicy({ outboundIPRangeExclusionList: ["192.0.2.0/24", "2001:db8::/64"] }),
+    );
+    const expected =
+      "flush set inet osm_proxy out_ex4_nets\n" +
+      "add element inet osm_proxy out_ex4_nets { 192.0.2.0/24 }\n" +
+      "add element inet osm_proxy out_ex6_nets { 2001:db8::/64 }\n";
+    assert.equal(renderElementSync(planElementSync(parsed(replaced), parsed(before))!), expected);
+    assert.equal(renderElementSync(new ElementSyncCache().between(before, replaced)!), expected);
   });
 
   it("nft: one element transaction, then a read-back; the rules are left alone", async () => {

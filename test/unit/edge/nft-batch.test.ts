@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { RecordingRunner } from "../../../src/edge/command-runner.ts";
+import { NftBatch, nftBatchRunner } from "../../../src/edge/nft-batch.ts";
+
+/** A batch helper stand-in that records what it is asked. */
+function fakeBatch(available: boolean) {
+  const calls: { netns: string; text: string; terse: boolean }[] = [];
+  return {
+    calls,
+    available,
+    run: (netns: string, text: string, options: { terse?: boolean } = {}) => {
+      calls.push({ netns, text, terse: options.terse ?? false });
+      return Promise.resolve({ code: 0, stdout: "listed", stderr: "" });
+    },
+  };
+}
+
+test("the nft helper takes `nft -f -` and `nft [-t] list …`; every other command runs as a process", async () => {
+  const batch = fakeBatch(true);
+  const fallback = new RecordingRunner(() => ({ code: 0, stdout: "", stderr: "" }));
+  const runner = nftBatchRunner(batch, "/proc/42/ns/net", fallback);
+  await runner.run(["nft", "-f", "-"], { stdin: "add element inet osm_proxy s { 192.0.2.1 }\n" });
+  assert.equal((await runner.run(["nft", "-t", "list", "table", "inet", "osm_proxy"])).stdout, "listed");
+  await runner.run(["nft", "list", "table", "inet", "osm_proxy"]);
+  await runner.run(["nft", "-j", "-f", "/tmp/table.json"]);
+  await runner.run(["iptables-save", "-t", "nat"]);
+  assert.deepEqual(batch.calls, [
+    { netns: "/proc/42/ns/net", text: "add element inet osm_proxy s { 192.0.2.1 }\n", terse: false },
+    { netns: "/proc/42/ns/net", text: "list table inet osm_proxy", terse: true },
+    { netns: "/proc/42/ns/net", text: "list table inet osm_proxy", terse: false },
+  ]);
+  assert.deepEqual(
+    fallback.calls.map((c) => c.argv.join(" ")),
+    ["nft -j -f /tmp/table.json", "iptables-save -t nat"],
+  );
+});
+
+test("without the helper built, nft runs as a process", async () => {
+  const batch = fakeBatch(false);
+  const fallback = new RecordingRunner(() => ({ code: 0, stdout: "", stderr: "" }));
+  await nftBatchRunner(batch, "/proc/42/ns/net", fallback).run(["nft", "-f", "-"], { stdin: "x" });
+  assert.deepEqual(batch.calls, []);
+  assert.equal(fallback.calls.length, 1);
+  assert.equal(new NftBatch("/nonexistent/osm-nft-batch").available, false);
+});
+
+test("a helper that cannot start answers every request with a failure instead of hanging", async () => {
+  const batch = new NftBatch("/nonexistent/osm-nft-batch");
+  const r = await batch.run("/proc/1/ns/net", "list tables");
+  assert.equal(r.code, 127);
+  assert.match(r.stderr, /osm-nft-batch/);
+  batch.close();
+});
