@@ -37,6 +37,30 @@ export interface SidecarMeshEndpoint {
   ip: string;
   port: number;
   backends: SidecarBackend[];
+  /**
+   * With permissive mode off: the TrafficTarget (`<namespace>/<name>`) that lets this pod's service account
+   * reach the service (the first in name order when several do). Absent in permissive mode.
+   */
+  allowedBy?: string;
+}
+
+/** A source a TrafficTarget lets in: a meshed pod's address, and the pod (`<namespace>/<name>`). */
+export interface SidecarInboundSource {
+  ip: string;
+  pod: string;
+}
+
+/**
+ * One TrafficTarget as the destination's inbound side applies it: connections from `sources` to `ports` are
+ * allowed. Sources are pod addresses the controller resolved from the TrafficTarget's service accounts (there
+ * is no mTLS identity yet to read them from the connection).
+ */
+export interface SidecarInboundRule {
+  /** `<namespace>/<name>`. */
+  trafficTarget: string;
+  /** The pod ports its TCPRoutes list; absent: every port (a TrafficTarget with HTTPRouteGroup rules only). */
+  ports?: number[];
+  sources: SidecarInboundSource[];
 }
 
 /** A validated config: IPs canonical, defaults filled. */
@@ -49,6 +73,12 @@ export interface SidecarConfig {
   /** MeshConfig `spec.sidecar.maxDataPlaneConnections`; 0 means no limit (OSM's default). */
   maxDataPlaneConnections: number;
   meshEndpoints: SidecarMeshEndpoint[];
+  /**
+   * Inbound access control, present when MeshConfig `enablePermissiveTrafficPolicyMode` is false: a connection
+   * to this pod is let in only when a rule allows its source address and port. Absent: permissive, every
+   * inbound connection is let in.
+   */
+  inboundAccess?: { rules: SidecarInboundRule[] };
 }
 
 /** What a controller may send (defaults optional). */
@@ -70,6 +100,8 @@ export type SidecarConfigParse =
   | { readonly ok: false; readonly problems: readonly SidecarConfigProblem[] };
 
 const SERVICE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** `<namespace>/<name>` of an object (names may hold dots). */
+const OBJECT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
 /**
  * The document's checks, by hand rather than with a schema library: this runs in every sidecar, where zod
@@ -143,8 +175,13 @@ function backend(check: Checker, path: string, value: unknown): SidecarBackend |
   return ip === undefined || port === undefined ? undefined : { ip, port };
 }
 
+function objectName(check: Checker, path: string, value: unknown): string | undefined {
+  if (typeof value === "string" && OBJECT_NAME.test(value)) return value;
+  return check.problem(path, value, "must be <namespace>/<name>");
+}
+
 function meshEndpoint(check: Checker, path: string, value: unknown): SidecarMeshEndpoint | undefined {
-  const record = check.object(path, value, ["service", "ip", "port", "backends"]);
+  const record = check.object(path, value, ["service", "ip", "port", "backends", "allowedBy"]);
   if (record === undefined) return undefined;
   const service = record["service"];
   if (typeof service !== "string" || !SERVICE_NAME.test(service)) {
@@ -153,8 +190,39 @@ function meshEndpoint(check: Checker, path: string, value: unknown): SidecarMesh
   const ip = check.ip(join(path, "ip"), record["ip"]);
   const port = check.port(join(path, "port"), record["port"]);
   const backends = check.list(join(path, "backends"), record["backends"], (p, v) => backend(check, p, v));
+  const allowedBy =
+    record["allowedBy"] === undefined
+      ? undefined
+      : objectName(check, join(path, "allowedBy"), record["allowedBy"]);
   if (typeof service !== "string" || ip === undefined || port === undefined) return undefined;
-  return { service, ip, port, backends };
+  return { service, ip, port, backends, ...(allowedBy === undefined ? {} : { allowedBy }) };
+}
+
+function inboundSource(check: Checker, path: string, value: unknown): SidecarInboundSource | undefined {
+  const record = check.object(path, value, ["ip", "pod"]);
+  if (record === undefined) return undefined;
+  const ip = check.ip(join(path, "ip"), record["ip"]);
+  const pod = objectName(check, join(path, "pod"), record["pod"]);
+  return ip === undefined || pod === undefined ? undefined : { ip, pod };
+}
+
+function inboundRule(check: Checker, path: string, value: unknown): SidecarInboundRule | undefined {
+  const record = check.object(path, value, ["trafficTarget", "ports", "sources"]);
+  if (record === undefined) return undefined;
+  const trafficTarget = objectName(check, join(path, "trafficTarget"), record["trafficTarget"]);
+  const ports =
+    record["ports"] === undefined
+      ? undefined
+      : check.list(join(path, "ports"), record["ports"], (p, v) => check.port(p, v));
+  const sources = check.list(join(path, "sources"), record["sources"], (p, v) => inboundSource(check, p, v));
+  if (trafficTarget === undefined) return undefined;
+  return { trafficTarget, ...(ports === undefined ? {} : { ports }), sources };
+}
+
+function inboundAccess(check: Checker, value: unknown): { rules: SidecarInboundRule[] } | undefined {
+  const record = check.object("inboundAccess", value, ["rules"]);
+  if (record === undefined) return undefined;
+  return { rules: check.list("inboundAccess.rules", record["rules"], (p, v) => inboundRule(check, p, v)) };
 }
 
 /** Validates an untrusted document (parsed JSON) against the current API version; never throws. */
@@ -166,6 +234,7 @@ export function parseSidecarConfig(document: unknown): SidecarConfigParse {
     "enableEgress",
     "maxDataPlaneConnections",
     "meshEndpoints",
+    "inboundAccess",
   ]);
   if (record === undefined) return { ok: false, problems: check.problems };
   if (record["apiVersion"] !== SIDECAR_API_VERSION) {
@@ -186,6 +255,8 @@ export function parseSidecarConfig(document: unknown): SidecarConfigParse {
   const meshEndpoints = check.list("meshEndpoints", record["meshEndpoints"], (p, v) =>
     meshEndpoint(check, p, v),
   );
+  const access =
+    record["inboundAccess"] === undefined ? undefined : inboundAccess(check, record["inboundAccess"]);
   if (check.problems.length > 0) return { ok: false, problems: check.problems };
   return {
     ok: true,
@@ -195,6 +266,7 @@ export function parseSidecarConfig(document: unknown): SidecarConfigParse {
       enableEgress: enableEgress as boolean,
       maxDataPlaneConnections: maxDataPlaneConnections!,
       meshEndpoints,
+      ...(access === undefined ? {} : { inboundAccess: access }),
     },
   };
 }

@@ -11,6 +11,10 @@ import type { MeshConfig } from "../config/schema.ts";
 import { hasSidecarToken } from "../config/sidecar-token.ts";
 import { validateMeshConfig } from "../config/validate.ts";
 import { ANNOTATION_INTERCEPTION_STALE, MESH_CONFIG_NAME } from "../constants.ts";
+import { podIdentity } from "../smi/access.ts";
+import type { TCPRoute, TrafficTarget } from "../smi/schema.ts";
+import { tryValidateSmiObject } from "../smi/validate.ts";
+import { createAccessPolicy } from "./access-policy.ts";
 import type { ConfigHub, SidecarConfigContent } from "./config-hub.ts";
 import { EgressBypassReporter, type RecordPodEvent } from "./egress-bypass-events.ts";
 import type { StalePodReport } from "./http-api.ts";
@@ -32,7 +36,16 @@ export interface ControllerSources {
   readonly pods: ResourceSource<V1Pod>;
   readonly services: ResourceSource<V1Service>;
   readonly endpoints: ResourceSource<V1Endpoints>;
+  /**
+   * SMI TrafficTargets and TCPRoutes. Not needed for readiness (permissive mode does not read them); with
+   * permissive mode off, what is not listed yet allows nothing (fail closed).
+   */
+  readonly trafficTargets?: ResourceSource<KubernetesObject>;
+  readonly tcpRoutes?: ResourceSource<KubernetesObject>;
 }
+
+/** The sources every config depends on: the controller is ready once these have listed. */
+const REQUIRED_SOURCES = ["meshConfigs", "namespaces", "pods", "services", "endpoints"] as const;
 
 export interface ControllerCoreOptions {
   readonly sources: ControllerSources;
@@ -86,6 +99,8 @@ export class ControllerCore {
   /** Pods whose policy could not be recomputed at the last reconcile (logged once, when they start to). */
   #failing = new Set<string>();
   #memoFor: MeshConfig | undefined;
+  /** SMI objects found invalid at the last reconcile (each logged once, when it becomes invalid). */
+  readonly #invalidSmi = new Set<string>();
 
   constructor(options: ControllerCoreOptions) {
     this.#o = options;
@@ -126,8 +141,7 @@ export class ControllerCore {
 
   /** Every informer has listed and a valid MeshConfig has been seen: configs are complete. */
   isReady(): boolean {
-    const sources = Object.values(this.#o.sources) as ResourceSource<KubernetesObject>[];
-    return sources.every((s) => s.synced) && this.#meshConfig !== undefined;
+    return REQUIRED_SOURCES.every((name) => this.#o.sources[name].synced) && this.#meshConfig !== undefined;
   }
 
   /** The MeshConfig in force (the last valid one seen). */
@@ -249,14 +263,7 @@ export class ControllerCore {
       meshName,
     );
     metrics.meshEndpoints.set(meshEndpoints.length);
-    const content: SidecarConfigContent = {
-      enableEgress: meshConfig.spec.traffic.enableEgress,
-      maxDataPlaneConnections: meshConfig.spec.sidecar.maxDataPlaneConnections ?? 0,
-      meshEndpoints,
-    };
-
-    // A digest, not the JSON itself: the hub compares it once per pod, and the JSON grows with the mesh.
-    const contentKey = createHash("sha256").update(JSON.stringify(content)).digest("base64");
+    const contentFor = this.#contentFor(meshConfig, meshEndpoints, pods);
     const namespaceByName = new Map(namespaces.map((ns) => [ns.metadata?.name ?? "", ns]));
     const recompute = this.#memoizedRecompute(meshConfig);
     const seen = new Set<string>();
@@ -269,6 +276,7 @@ export class ControllerCore {
       const annotations = pod.metadata?.annotations ?? {};
       if (hasSidecarToken(pod)) {
         seen.add(key);
+        const { content, contentKey } = contentFor(pod);
         if (hub.set(key, content, contentKey)) metrics.configVersions.inc();
       }
       const namespace = namespaceByName.get(pod.metadata?.namespace ?? "");
@@ -320,6 +328,71 @@ export class ControllerCore {
     this.#failing = failing;
     metrics.meshedPods.set(seen.size);
     metrics.stalePods.set(stale.length);
+  }
+
+  /**
+   * Each meshed pod's sidecar config. Permissive mode: one config for all, every mesh endpoint, no inbound
+   * rules. Otherwise one per service account, from the valid TrafficTargets and TCPRoutes (src/smi/access.ts).
+   * The key is a digest, not the JSON itself: the hub compares it once per pod, and the JSON grows with the mesh.
+   */
+  #contentFor(
+    meshConfig: MeshConfig,
+    meshEndpoints: SidecarConfigContent["meshEndpoints"],
+    pods: readonly V1Pod[],
+  ): (pod: V1Pod) => { content: SidecarConfigContent; contentKey: string } {
+    const base = {
+      enableEgress: meshConfig.spec.traffic.enableEgress,
+      maxDataPlaneConnections: meshConfig.spec.sidecar.maxDataPlaneConnections ?? 0,
+    };
+    const keyed = (content: SidecarConfigContent) => ({
+      content,
+      contentKey: createHash("sha256").update(JSON.stringify(content)).digest("base64"),
+    });
+    if (meshConfig.spec.traffic.enablePermissiveTrafficPolicyMode) {
+      const shared = keyed({ ...base, meshEndpoints });
+      return () => shared;
+    }
+    const access = createAccessPolicy({
+      trafficTargets: this.#validSmi(this.#o.sources.trafficTargets, "TrafficTarget") as TrafficTarget[],
+      tcpRoutes: this.#validSmi(this.#o.sources.tcpRoutes, "TCPRoute") as TCPRoute[],
+      meshEndpoints,
+      pods,
+      sourcePods: pods.filter((p) => hasSidecarToken(p) && isLive(p)),
+    });
+    const byIdentity = new Map<string, { content: SidecarConfigContent; contentKey: string }>();
+    return (pod) => {
+      const identity = podIdentity(pod);
+      let entry = byIdentity.get(identity);
+      if (!entry) {
+        entry = keyed({ ...base, ...access(identity) });
+        byIdentity.set(identity, entry);
+      }
+      return entry;
+    };
+  }
+
+  /** The valid objects of an SMI source; an invalid one (stored around the webhook) is skipped, logged once. */
+  #validSmi(source: ResourceSource<KubernetesObject> | undefined, kind: string): unknown[] {
+    const valid: unknown[] = [];
+    const invalid = new Set<string>();
+    for (const object of source?.list() ?? []) {
+      const result = tryValidateSmiObject(object, object.metadata?.namespace);
+      const name = `${kind} ${object.metadata?.namespace}/${object.metadata?.name}`;
+      if (result.ok) valid.push(result.value.object);
+      else {
+        invalid.add(name);
+        if (!this.#invalidSmi.has(name)) {
+          this.#o.logger.warn(
+            { object: name, issues: result.issues },
+            "invalid SMI object ignored: it allows nothing",
+          );
+        }
+      }
+    }
+    for (const name of this.#invalidSmi)
+      if (name.startsWith(`${kind} `) && !invalid.has(name)) this.#invalidSmi.delete(name);
+    for (const name of invalid) this.#invalidSmi.add(name);
+    return valid;
   }
 
   /** Resolves when annotation patches and events started so far are done (tests, shutdown). */

@@ -18,6 +18,7 @@ import {
 import type { Logger } from "pino";
 import { buildEffectivePolicy, type MeshConfig, recordPolicy } from "../config/index.ts";
 import { MESH_CONFIG_GROUP } from "../constants.ts";
+import { type SmiKind, TCP_ROUTE, TRAFFIC_TARGET } from "../smi/validate.ts";
 import { ConfigHub } from "./config-hub.ts";
 import { ControllerCore, type ControllerSources, type PolicyRecompute } from "./controller-core.ts";
 import { kubeRecordPodEvent } from "./egress-bypass-events.ts";
@@ -71,6 +72,21 @@ function buildSources(kubeConfig: KubeConfig, osmNamespace: string, logger: Logg
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const custom = kubeConfig.makeApiClient(CustomObjectsApi);
   const log = logger.child({ component: "informer" });
+  const smiSource = (kind: SmiKind) => {
+    const [group, version] = kind.apiVersion.split("/") as [string, string];
+    return createInformerSource<KubernetesObject>({
+      name: kind.plural,
+      kubeConfig,
+      path: `/apis/${group}/${version}/${kind.plural}`,
+      list: async () =>
+        (await custom.listClusterCustomObject({
+          group,
+          version,
+          plural: kind.plural,
+        })) as KubernetesListObject<KubernetesObject>,
+      logger: log,
+    });
+  };
   return {
     meshConfigs: createInformerSource<KubernetesObject>({
       name: "meshconfigs",
@@ -113,6 +129,8 @@ function buildSources(kubeConfig: KubeConfig, osmNamespace: string, logger: Logg
       list: () => core.listEndpointsForAllNamespaces(),
       logger: log,
     }),
+    trafficTargets: smiSource(TRAFFIC_TARGET),
+    tcpRoutes: smiSource(TCP_ROUTE),
   };
 }
 

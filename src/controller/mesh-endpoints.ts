@@ -43,7 +43,8 @@ function isTcp(port: { protocol?: string }): boolean {
   return (port.protocol ?? "TCP") === "TCP";
 }
 
-function podIps(pod: V1Pod): string[] {
+/** A pod's addresses, canonical, without duplicates. */
+export function podIps(pod: V1Pod): string[] {
   const given = pod.status?.podIPs?.map((p) => p.ip) ?? [pod.status?.podIP];
   const out: string[] = [];
   for (const ip of given) {

@@ -236,6 +236,9 @@ export class DataPlane {
           decision: decision.kind,
           ...(decision.kind === "refuse" ? { reason: decision.reason } : {}),
           ...(decision.kind === "mesh" ? { service: decision.service } : {}),
+          ...(decision.kind !== "refuse" && decision.trafficTarget !== undefined
+            ? { trafficTarget: decision.trafficTarget, sourcePod: decision.sourcePod }
+            : {}),
           ...(decision.kind === "refuse"
             ? {}
             : { upstream: hostPort(decision.upstream.address, decision.upstream.port) }),
@@ -265,7 +268,7 @@ export class DataPlane {
     } else if (atConnectionLimit(store.table, this.#active - 1)) {
       decision = { kind: "refuse", reason: "connection-limit" };
     } else {
-      decision = decideInbound(original, local, family);
+      decision = decideInbound(store.table, original, local, family, client.remoteAddress ?? "");
     }
     bound[decision.kind].inc();
     if (decision.kind === "refuse") {

@@ -4,6 +4,7 @@
  * unit-tested (test/unit/sidecar/decide.test.ts).
  */
 import type { SidecarConfig, SidecarMeshEndpoint } from "../config/sidecar-api.ts";
+import { compileInboundAccess, decideInboundAccess, type InboundAccess } from "./access.ts";
 
 /** An IP address (canonical text) and port. */
 export interface Destination {
@@ -19,17 +20,27 @@ export type RefuseReason =
   /** No config received yet: fail closed. */
   | "no-config"
   /** The connection reached the listener without being redirected (would loop into the sidecar). */
-  | "not-redirected";
+  | "not-redirected"
+  /** Permissive mode off and no TrafficTarget lets this source reach this port (OSM: RBAC denies). */
+  | "access-denied";
+
+/** With permissive mode off: the TrafficTarget that allowed a mesh connection (and, inbound, its source pod). */
+export interface AllowedBy {
+  readonly trafficTarget?: string;
+  readonly sourcePod?: string;
+}
 
 export type Decision =
-  | { readonly kind: "mesh"; readonly service: string; readonly upstream: Destination }
-  | { readonly kind: "passthrough"; readonly upstream: Destination }
+  | ({ readonly kind: "mesh"; readonly service: string; readonly upstream: Destination } & AllowedBy)
+  | ({ readonly kind: "passthrough"; readonly upstream: Destination } & AllowedBy)
   | { readonly kind: "refuse"; readonly reason: RefuseReason };
 
 /** The config compiled for lookups: `ip|port` → mesh endpoint, with a round-robin cursor per endpoint. */
 export interface RoutingTable {
   readonly config: SidecarConfig;
   readonly endpoints: ReadonlyMap<string, SidecarMeshEndpoint>;
+  /** Inbound access rules; undefined in permissive mode. */
+  readonly inbound: InboundAccess;
   /** Round-robin position per endpoint key; the only mutable part (advanced by `decideOutbound`). */
   readonly cursors: Map<string, number>;
 }
@@ -45,7 +56,7 @@ export function buildRoutingTable(config: SidecarConfig): RoutingTable {
     const k = key(endpoint.ip, endpoint.port);
     if (!endpoints.has(k)) endpoints.set(k, endpoint);
   }
-  return { config, endpoints, cursors: new Map() };
+  return { config, endpoints, inbound: compileInboundAccess(config), cursors: new Map() };
 }
 
 /**
@@ -83,28 +94,43 @@ export function decideOutbound(
   const k = key(original.address, original.port);
   const endpoint = table.endpoints.get(k);
   if (endpoint !== undefined) {
+    const allowedBy = endpoint.allowedBy === undefined ? {} : { trafficTarget: endpoint.allowedBy };
     if (endpoint.backends.length === 0)
-      return { kind: "mesh", service: endpoint.service, upstream: original };
+      return { kind: "mesh", service: endpoint.service, upstream: original, ...allowedBy };
     const cursor = table.cursors.get(k) ?? 0;
     table.cursors.set(k, (cursor + 1) % endpoint.backends.length);
     const backend = endpoint.backends[cursor % endpoint.backends.length]!;
-    return { kind: "mesh", service: endpoint.service, upstream: { address: backend.ip, port: backend.port } };
+    const upstream = { address: backend.ip, port: backend.port };
+    return { kind: "mesh", service: endpoint.service, upstream, ...allowedBy };
   }
   if (table.config.enableEgress) return { kind: "passthrough", upstream: original };
   return { kind: "refuse", reason: "egress-disabled" };
 }
 
 /**
- * Where an inbound (15003) connection goes: the app on the original port over loopback, as Envoy's local
- * cluster does. Loopback, because the pod IP would be redirected back to 15003 for uid 1500 (OSM rule
+ * Where an inbound (15003) connection from `peer` goes: the app on the original port over loopback, as
+ * Envoy's local cluster does, when access control lets it in (always in permissive mode). Loopback, because
+ * the pod IP would be redirected back to 15003 for uid 1500 (OSM rule
  * `-o lo ! -d 127.0.0.1/32 --uid-owner 1500 -j OSM_PROXY_IN_REDIRECT`).
  */
-export function decideInbound(original: Destination, local: Destination, family: 4 | 6): Decision {
+export function decideInbound(
+  table: RoutingTable | undefined,
+  original: Destination,
+  local: Destination,
+  family: 4 | 6,
+  peer: string,
+): Decision {
   if (original.port === local.port && original.address === local.address) {
     return { kind: "refuse", reason: "not-redirected" };
   }
+  // Before the first config nothing says whether access control is on: fail closed.
+  if (table === undefined) return { kind: "refuse", reason: "no-config" };
+  const verdict = decideInboundAccess(table.inbound, peer, original.port);
+  if (!verdict.allowed) return { kind: "refuse", reason: "access-denied" };
+  const { allowed: _allowed, ...allowedBy } = verdict;
   return {
     kind: "passthrough",
     upstream: { address: family === 4 ? "127.0.0.1" : "::1", port: original.port },
+    ...allowedBy,
   };
 }

@@ -132,16 +132,91 @@ test("the outbound listener is wanted only with a config that has egress on or a
 
 test("inbound connections go to the app on loopback at the original port, per family", () => {
   const local = { address: "198.51.100.1", port: 15003 };
-  assert.deepEqual(decideInbound({ address: "198.51.100.1", port: 8081 }, local, 4), {
-    kind: "passthrough",
-    upstream: { address: "127.0.0.1", port: 8081 },
-  });
+  const permissive = table({});
   assert.deepEqual(
-    decideInbound({ address: "2001:db8::1", port: 8081 }, { address: "2001:db8::1", port: 15003 }, 6),
+    decideInbound(permissive, { address: "198.51.100.1", port: 8081 }, local, 4, "198.51.100.9"),
+    {
+      kind: "passthrough",
+      upstream: { address: "127.0.0.1", port: 8081 },
+    },
+  );
+  assert.deepEqual(
+    decideInbound(
+      permissive,
+      { address: "2001:db8::1", port: 8081 },
+      { address: "2001:db8::1", port: 15003 },
+      6,
+      "2001:db8::9",
+    ),
     {
       kind: "passthrough",
       upstream: { address: "::1", port: 8081 },
     },
   );
-  assert.deepEqual(decideInbound(local, local, 4), { kind: "refuse", reason: "not-redirected" });
+  assert.deepEqual(decideInbound(permissive, local, local, 4, "198.51.100.9"), {
+    kind: "refuse",
+    reason: "not-redirected",
+  });
+  assert.deepEqual(
+    decideInbound(undefined, { address: "198.51.100.1", port: 8081 }, local, 4, "198.51.100.9"),
+    {
+      kind: "refuse",
+      reason: "no-config",
+    },
+  );
+});
+
+test("with inbound access rules, only a source and port a TrafficTarget allows gets in, named in the decision", () => {
+  const local = { address: "198.51.100.1", port: 15003 };
+  const t = table({
+    inboundAccess: {
+      rules: [
+        {
+          trafficTarget: "server/allow-client",
+          ports: [8080],
+          sources: [{ ip: "198.51.100.7", pod: "client/client-1" }],
+        },
+        { trafficTarget: "server/any-port", sources: [{ ip: "2001:db8::7", pod: "client/client-6" }] },
+      ],
+    },
+  });
+  const to = (port: number) => ({ address: "198.51.100.1", port });
+  assert.deepEqual(decideInbound(t, to(8080), local, 4, "198.51.100.7"), {
+    kind: "passthrough",
+    upstream: { address: "127.0.0.1", port: 8080 },
+    trafficTarget: "server/allow-client",
+    sourcePod: "client/client-1",
+  });
+  // A v4 peer as a dual-stack socket spells it.
+  assert.equal(decideInbound(t, to(8080), local, 4, "::ffff:198.51.100.7").kind, "passthrough");
+  assert.deepEqual(decideInbound(t, to(9090), local, 4, "198.51.100.7"), {
+    kind: "refuse",
+    reason: "access-denied",
+  });
+  assert.deepEqual(decideInbound(t, to(8080), local, 4, "198.51.100.8"), {
+    kind: "refuse",
+    reason: "access-denied",
+  });
+  const v6 = decideInbound(t, { address: "2001:db8::1", port: 9090 }, local, 6, "2001:DB8:0::7");
+  assert.equal(v6.kind === "passthrough" && v6.trafficTarget, "server/any-port");
+  // No rules at all: permissive mode off with no TrafficTarget for this pod refuses everything.
+  const none = table({ inboundAccess: { rules: [] } });
+  assert.deepEqual(decideInbound(none, to(8080), local, 4, "198.51.100.7"), {
+    kind: "refuse",
+    reason: "access-denied",
+  });
+});
+
+test("a mesh upstream allowed by a TrafficTarget names it", () => {
+  const t = table({
+    meshEndpoints: [
+      { service: "server/server", ip: "203.0.113.30", port: 80, allowedBy: "server/allow-client" },
+    ],
+  });
+  assert.deepEqual(decideOutbound(t, { address: "203.0.113.30", port: 80 }, LISTENER, 0), {
+    kind: "mesh",
+    service: "server/server",
+    upstream: { address: "203.0.113.30", port: 80 },
+    trafficTarget: "server/allow-client",
+  });
 });
