@@ -45,6 +45,7 @@ const REAL_ENGINE_SUITES = [
   "test/e2e/demo/**/*.test.ts",
   "test/e2e/controlplane/**/*.test.ts",
   "test/e2e/mesh/**/*.test.ts",
+  "test/e2e/dashboard/**/*.test.ts",
 ];
 const ALWAYS_REAL_ENGINE = ["test/e2e/kubernetes/**/*.test.ts"];
 const WAIT_FOR_KUBE_BINARIES = ["bash", "scripts/kube-binaries"];

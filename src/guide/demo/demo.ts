@@ -321,6 +321,7 @@ function keepHints(vars: Map<string, string>, a: ExternalAddresses, mesh: MeshUp
     `  osm explain pod/${pod} -n curl ${formatHostPort(a.other, 80)}\n` +
     `  kubectl exec -n curl ${pod} -c curl -- curl -sSI ${urlOf(a.excluded, 80)}\n` +
     `  osm proxy get config_dump ${pod} -n curl\n` +
+    "  osm dashboard   # the web dashboard; its live decisions need sidecars at spec.sidecar.logLevel info\n" +
     `When done: osm mesh down${stateDirArgs(mesh)
       .map((x) => ` ${x}`)
       .join("")}\n`
