@@ -9,9 +9,10 @@
  * (that interface only; the global `ip_forward` is not touched), set only once this table is in place: its
  * `forward` chain drops whatever arrives from the bridge and would leave by another interface, so pods still
  * reach nothing beyond the bridge. A ClusterIP port without a ready endpoint is refused at once, as kube-proxy's
- * `no-endpoint-services` map does it: a new connection to it is rejected in the forward hook, before that drop
- * (a TCP reset, ICMP port unreachable for other protocols: the client's connect fails with ECONNREFUSED, no
- * timeout). Replies come back un-DNATed by conntrack (the host's bridge netfilter,
+ * `no-endpoint-services` map does it: a new connection to it is rejected in prerouting, before routing (a TCP
+ * reset, ICMP port unreachable for other protocols: the client's connect fails with ECONNREFUSED, no timeout).
+ * kube-proxy rejects in the forward and input hooks, after routing, which a node's default route always
+ * reaches; here a host need not have any route for the ClusterIP range. Replies come back un-DNATed by conntrack (the host's bridge netfilter,
  * `bridge-nf-call-iptables=1`, sees the bridged replies). A pod reaching its own Service (hairpin) is
  * masqueraded to the bridge's address so that the reply comes back through the host (the veth ports have
  * hairpin mode on).
@@ -70,8 +71,10 @@ export function renderServicesTable(bridge: string, routes: readonly ServicePort
     "\t\tmeta l4proto tcp reject with tcp reset",
     "\t\treject",
     "\t}",
+    // In prerouting, before any routing decision: ClusterIPs are no addresses the host has a route for (on a
+    // host without one, a forward-hook reject is never reached and the client waits out its SYN retries).
     "\tchain service_endpoints_check {",
-    "\t\ttype filter hook forward priority -110; policy accept;",
+    "\t\ttype filter hook prerouting priority dstnat - 10; policy accept;",
     `\t\tiifname "${bridge}" ct state new ip daddr . meta l4proto . th dport vmap @no_endpoint_services`,
     "\t}",
     "\tset hairpin {",
