@@ -25,7 +25,7 @@ let env: NodeJS.ProcessEnv;
 let stateDir: string;
 let kubeconfig: string;
 
-function run(file: string, args: string[], timeoutMs = 120_000, input?: string): Promise<Ran> {
+function run(file: string, args: string[], timeoutMs = 240_000, input?: string): Promise<Ran> {
   return runCommand(file, args, { env, timeoutMs, input });
 }
 
