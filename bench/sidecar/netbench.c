@@ -6,6 +6,8 @@
  *   netbench conn <ip> <port> <threads> <secs> <max>  new connection per request (connect, 64 B, 64 B, close)
  *   netbench ka   <ip> <port> <threads> <secs> <max>  keep-alive: requests on one connection per thread
  *   netbench bulk <ip> <port> <bytes>                 download <bytes> from the bulk server
+ *   netbench hold <ip> <port> <n> <secs>              open <n> connections (one request/response each),
+ *                                                     print {"open":k}, keep them <secs>, close them
  *
  * Clients print one JSON line: {"requests","seconds","rate","p50_us","p99_us","p999_us","errors"} or
  * {"bytes","seconds","gbps"}. Each thread stops at <secs> or after <max>/<threads> requests (bounded load).
@@ -279,12 +281,34 @@ static int run_bulk(const char *ip, int port, uint64_t bytes) {
   return got == bytes ? 0 : 1;
 }
 
+static int run_hold(const char *ip, int port, int n, double secs) {
+  struct job j = {ip, port, 1, 0, 0, 0, 0, NULL};
+  char msg[MSG], reply[MSG];
+  memset(msg, 'h', sizeof msg);
+  int *fds = calloc((size_t)n, sizeof *fds), open_ = 0;
+  for (int i = 0; i < n; i++) {
+    int fd = dial(&j);
+    if (fd < 0 || write_full(fd, msg, MSG) != 0 || read_full(fd, reply, MSG) != 0) {
+      if (fd >= 0) close(fd);
+      continue;
+    }
+    fds[open_++] = fd;
+  }
+  printf("{\"open\":%d}\n", open_);
+  fflush(stdout);
+  struct timespec ts = {(time_t)secs, (long)((secs - (time_t)secs) * 1e9)};
+  nanosleep(&ts, NULL);
+  for (int i = 0; i < open_; i++) close(fds[i]);
+  return open_ == n ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 5 && strcmp(argv[1], "serve") == 0) serve(argv[2], atoi(argv[3]), atoi(argv[4]));
   if (argc >= 7 && (strcmp(argv[1], "conn") == 0 || strcmp(argv[1], "ka") == 0))
     return run_clients(argv[2], atoi(argv[3]), atoi(argv[4]), atof(argv[5]), atol(argv[6]),
                        strcmp(argv[1], "ka") == 0);
   if (argc >= 5 && strcmp(argv[1], "bulk") == 0) return run_bulk(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 10));
+  if (argc >= 6 && strcmp(argv[1], "hold") == 0) return run_hold(argv[2], atoi(argv[3]), atoi(argv[4]), atof(argv[5]));
   fprintf(stderr, "usage: see the comment at the top of netbench.c\n");
   return 2;
 }

@@ -11,15 +11,27 @@
  * Both proxies run as uid 1500 (the rules exempt its own upstream connections). Load and servers are C
  * (netbench.c) so neither is the bottleneck measured. Every figure is the median of RUNS runs.
  * Env: RUNS (3), SECONDS_PER_RUN (2), BULK_BYTES (1 GiB), TARGETS (direct,haproxy,haproxy-splice,sidecar,sidecar-js),
- * SIDECAR_ARGS (extra `osm sidecar run` arguments, space-separated, e.g. `--log-level warn` for no access log).
+ * SIDECAR_ARGS (extra `osm sidecar run` arguments, space-separated, e.g. `--log-level warn` for no access log),
+ * SIDECAR_NODE_FLAGS (Node/V8 flags for the sidecar, space-separated, e.g. `--max-semi-space-size=1`).
+ * The sidecar runs its bundle (built first) with `--trace-gc`: its GC pauses are reported per measure.
  * Writes build/bench/sidecar-results.json and prints a table with ratios to direct and to HAProxy.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ENVOY_UID } from "../../src/constants.ts";
+import { SIDECAR_BUNDLE } from "../../src/sidecar/bundle-path.ts";
 import { EXCLUDED_V4, EXTERNAL_V4, isRoot, Lab, prepareInstall } from "../../test/netns/sidecar/lab.ts";
 import { installRoot, projectNode } from "../../test/support/install-access.ts";
+
+/** The sidecar's GC pauses during one measure, from V8's `--trace-gc` lines in its log. */
+interface GcPauses {
+  count: number;
+  totalMs: number;
+  maxMs: number;
+  /** Pauses by V8's name for the collection (Scavenge, Mark-Compact, …). */
+  byKind: Record<string, { count: number; totalMs: number }>;
+}
 
 const RUNS = Number(process.env["RUNS"] ?? 3);
 const SECONDS = Number(process.env["SECONDS_PER_RUN"] ?? 2);
@@ -28,6 +40,7 @@ const BULK_BYTES = Number(process.env["BULK_BYTES"] ?? 1024 ** 3);
 const MAX_REQUESTS = 120_000;
 const TARGETS = (process.env["TARGETS"] ?? "direct,haproxy,haproxy-splice,sidecar,sidecar-js").split(",");
 const SIDECAR_ARGS = (process.env["SIDECAR_ARGS"] ?? "").split(" ").filter(Boolean);
+const SIDECAR_NODE_FLAGS = (process.env["SIDECAR_NODE_FLAGS"] ?? "").split(" ").filter(Boolean);
 const RR_PORT = 7000;
 const BULK_PORT = 7001;
 const ENV = { ...process.env, PATH: `${process.env["PATH"] ?? "/usr/bin:/bin"}:/usr/sbin:/sbin` };
@@ -77,7 +90,78 @@ interface RateResult {
 }
 
 type Measure = "conn1" | "conn4" | "ka1" | "bulk";
-type Results = Record<string, Partial<Record<Measure, RateResult | { gbps: number }>> & { rssMb?: number }>;
+type Results = Record<
+  string,
+  Partial<Record<Measure, RateResult | { gbps: number }>> & {
+    rssMb?: number;
+    rssLoadedMb?: number;
+    gc?: Partial<Record<Measure, GcPauses>>;
+  }
+>;
+
+/** `[pid:0x…]  1234 ms: Scavenge 5.5 (6.7) -> 5.1 (7.7) MB, pooled: 0 MB, 3.20 / 0.00 ms …`: the pause is 3.20. */
+const GC_LINE =
+  /^\[\d+:0x[0-9a-f]+\]\s+\d+ ms: (.+?) [\d.]+ \([\d.]+\) -> .*?MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \/ [\d.]+ ms/;
+
+const round1 = (n: number): number => Math.round(n * 10) / 10;
+
+function gcPauses(text: string): GcPauses {
+  const pauses = text
+    .split("\n")
+    .map((line) => GC_LINE.exec(line))
+    .filter((match) => match !== null)
+    .map((match) => ({ kind: match[1]!, ms: Number(match[2]) }));
+  const byKind: GcPauses["byKind"] = {};
+  for (const { kind, ms } of pauses) {
+    const entry = byKind[kind] ?? { count: 0, totalMs: 0 };
+    byKind[kind] = entry;
+    entry.count += 1;
+    entry.totalMs = round1(entry.totalMs + ms);
+  }
+  return {
+    count: pauses.length,
+    totalMs: round1(pauses.reduce((sum, pause) => sum + pause.ms, 0)),
+    maxMs: Math.max(0, ...pauses.map((pause) => pause.ms)),
+    byKind,
+  };
+}
+
+/** Connections held open for the loaded-RSS reading. */
+const OPEN_CONNECTIONS = 500;
+
+/**
+ * The proxy's RSS with OPEN_CONNECTIONS connections open through it (each past one request/response, so
+ * every pair is relayed), read once they are all open; they close when netbench exits.
+ */
+async function rssWithOpenConnections(ns: string, address: string, pid: number): Promise<number> {
+  const argv = [netbench, "hold", address, String(RR_PORT), String(OPEN_CONNECTIONS), "3"];
+  const holder = spawn("ip", ["netns", "exec", ns, ...argv], {
+    env: ENV,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const exited = new Promise((resolve) => holder.once("exit", resolve));
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      holder.stdout.on("data", (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes("\n")) resolve(out);
+      });
+      void exited.then((code) => reject(new Error(`hold exited ${code} before its connections were open`)));
+    });
+    const open = (JSON.parse(line) as { open: number }).open;
+    if (open !== OPEN_CONNECTIONS) throw new Error(`hold: ${open} of ${OPEN_CONNECTIONS} connections open`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    return rssMb(pid);
+  } finally {
+    await exited;
+  }
+}
+
+/** What a file holds from `offset` on (the sidecar's log since a measure began). */
+function readFrom(path: string, offset: number): string {
+  return readFileSync(path).subarray(offset).toString("utf8");
+}
 
 function load(ns: string, address: string, measure: Exclude<Measure, "bulk">, proxyPid?: number): RateResult {
   const [mode, threads] = measure === "ka1" ? ["ka", 1] : ["conn", measure === "conn1" ? 1 : 4];
@@ -195,6 +279,7 @@ async function measure(target: string, install: string): Promise<Results[string]
     await server.waitForLine((line) => line === "ready");
     const configPath = lab.writeConfig({ enableEgress: true, meshEndpoints: [] });
     const address = target === "direct" ? EXCLUDED_V4 : EXTERNAL_V4;
+    const logFile = join(lab.dir, `${target}.log`);
     if (target === "haproxy" || target === "haproxy-splice") {
       const cfg = join(lab.dir, `${target}.cfg`);
       writeFileSync(cfg, haproxyConfig(target === "haproxy-splice"), { mode: 0o644 });
@@ -205,9 +290,9 @@ async function measure(target: string, install: string): Promise<Results[string]
         lab.clientNs,
         [
           projectNode(install),
-          "--disable-warning=ExperimentalWarning",
-          join(install, "src/cli/main.ts"),
-          "sidecar",
+          "--trace-gc",
+          ...SIDECAR_NODE_FLAGS,
+          join(install, SIDECAR_BUNDLE),
           "run",
           "--config",
           configPath,
@@ -215,7 +300,7 @@ async function measure(target: string, install: string): Promise<Results[string]
           relay,
           ...SIDECAR_ARGS,
         ],
-        join(lab.dir, `${target}.log`),
+        logFile,
       );
     } else if (target !== "direct") {
       throw new Error(`unknown target ${target}`);
@@ -226,14 +311,25 @@ async function measure(target: string, install: string): Promise<Results[string]
     }
     const entry: Results[string] = {};
     if (proxy?.pid !== undefined) entry.rssMb = rssMb(proxy.pid);
+    const gc: Partial<Record<Measure, GcPauses>> = {};
+    const measured = <T>(m: Measure, run: () => T): T => {
+      const offset = target.startsWith("sidecar") ? statSync(logFile).size : undefined;
+      const result = run();
+      if (offset !== undefined) gc[m] = gcPauses(readFrom(logFile, offset));
+      return result;
+    };
     process.stderr.write(`${target}: new connections (1)…`);
-    entry.conn1 = load(lab.clientNs, address, "conn1", proxy?.pid);
+    entry.conn1 = measured("conn1", () => load(lab.clientNs, address, "conn1", proxy?.pid));
     process.stderr.write(" (4)…");
-    entry.conn4 = load(lab.clientNs, address, "conn4", proxy?.pid);
+    entry.conn4 = measured("conn4", () => load(lab.clientNs, address, "conn4", proxy?.pid));
     process.stderr.write(" keep-alive…");
-    entry.ka1 = load(lab.clientNs, address, "ka1", proxy?.pid);
+    entry.ka1 = measured("ka1", () => load(lab.clientNs, address, "ka1", proxy?.pid));
+    process.stderr.write(" 500 open…");
+    if (proxy?.pid !== undefined)
+      entry.rssLoadedMb = await rssWithOpenConnections(lab.clientNs, address, proxy.pid);
     process.stderr.write(" bulk…");
-    entry.bulk = bulk(lab.clientNs, address, proxy?.pid);
+    entry.bulk = measured("bulk", () => bulk(lab.clientNs, address, proxy?.pid));
+    if (target.startsWith("sidecar")) entry.gc = gc;
     process.stderr.write(" done\n");
     return entry;
   } finally {
@@ -245,12 +341,23 @@ async function measure(target: string, install: string): Promise<Results[string]
 async function main(): Promise<void> {
   if (!isRoot()) throw new Error("bench:sidecar needs root (network namespaces)");
   buildNetbench();
+  execFileSync(projectNode(), [join(root, "src/sidecar/bundle.ts")], { stdio: "ignore" }); // the sources as they are
   const install = prepareInstall();
   const results: Results = {};
   for (const target of TARGETS) results[target] = await measure(target, install);
   mkdirSync(buildDir, { recursive: true });
   writeFileSync(join(buildDir, "sidecar-results.json"), `${JSON.stringify(results, null, 2)}\n`);
   printTable(results);
+}
+
+function gcCell(gc: Results[string]["gc"]): string {
+  if (gc === undefined) return "-";
+  return (["conn1", "conn4", "ka1", "bulk"] as const)
+    .map((m) => {
+      const p = gc[m];
+      return p === undefined ? "-" : `${p.count} · ${p.totalMs} · ${p.maxMs}`;
+    })
+    .join(" / ");
 }
 
 function printTable(results: Results): void {
@@ -274,8 +381,8 @@ function printTable(results: Results): void {
   };
   const lines = [
     `RUNS=${RUNS} SECONDS_PER_RUN=${SECONDS} BULK_BYTES=${BULK_BYTES}; medians; ×d = ratio to direct, ×ha = to haproxy (no splice)`,
-    "| target | new conn/s, 1 client | new conn/s, 4 clients | keep-alive req/s | bulk Gbit/s | latency µs p50/p99/p99.9, new conn | latency µs p50/p99/p99.9, keep-alive | proxy CPU µs/conn · µs/req · ms/GiB | idle RSS MB |",
-    "|---|---|---|---|---|---|---|---|---|",
+    "| target | new conn/s, 1 client | new conn/s, 4 clients | keep-alive req/s | bulk Gbit/s | latency µs p50/p99/p99.9, new conn | latency µs p50/p99/p99.9, keep-alive | proxy CPU µs/conn · µs/req · ms/GiB | RSS MB idle · 500 open | GC pauses n · total ms · max ms (new conn 1 · 4 · keep-alive · bulk) |",
+    "|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const [target, r] of Object.entries(results)) {
     const cells = (["conn1", "conn4", "ka1"] as const).map((m) => {
@@ -293,7 +400,7 @@ function printTable(results: Results): void {
         ? "-"
         : `${(r.conn1 as RateResult).proxyCpuUs} · ${(r.ka1 as RateResult).proxyCpuUs} · ${(r.bulk as { proxyCpuMsPerGiB?: number }).proxyCpuMsPerGiB}`;
     lines.push(
-      `| ${target} | ${cells.join(" | ")} | ${bulkCell} | ${lat("conn1")} | ${lat("ka1")} | ${cpu} | ${r.rssMb ?? "-"} |`,
+      `| ${target} | ${cells.join(" | ")} | ${bulkCell} | ${lat("conn1")} | ${lat("ka1")} | ${cpu} | ${r.rssMb ?? "-"} · ${r.rssLoadedMb ?? "-"} | ${gcCell(r.gc)} |`,
     );
   }
   process.stdout.write(`${lines.join("\n")}\n`);
