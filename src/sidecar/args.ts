@@ -219,6 +219,13 @@ export function parseRunArgs(args: readonly string[]): ParsedArgs {
     const eq = word.indexOf("=");
     const name = eq > 0 ? word.slice(0, eq) : word;
     const flag = FLAGS[name];
+    if (name === "--node-flag") {
+      throw new MeshError(
+        ErrorCode.InvalidArgument,
+        `"${word}": bin/osm, the sidecar's launcher, turns --node-flag words into Node flags before Node starts`,
+        { hint: "start the sidecar as bin/osm sidecar run …, or give the flag to node itself" },
+      );
+    }
     if (flag === undefined) {
       throw new MeshError(ErrorCode.InvalidArgument, `unknown option "${word}" for osm sidecar run`, {
         hint: "run osm sidecar run --help",

@@ -100,6 +100,7 @@ async function run(options: RunOptions): Promise<number> {
       outboundOpen: sidecar.dataPlane.outboundOpen,
       version: sidecar.store.version,
       entry: import.meta.url.endsWith(".cjs") ? "bundle" : "source",
+      nodeFlags: process.execArgv,
     },
     "sidecar started",
   );

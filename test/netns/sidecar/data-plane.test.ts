@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { SIDECAR_NODE_FLAGS } from "../../../src/injector/containers.ts";
 import { accessLog, EXCLUDED_V4, EXTERNAL_V4, isRoot, Lab, MESH_V4, MESH_V6, type Proc } from "./lab.ts";
 
 const skip = isRoot() ? false : "needs root: creates network namespaces and iptables rules";
@@ -24,6 +25,7 @@ for (const relay of ["splice", "js"]) {
       await lab.create();
       const config = lab.writeConfig({ enableEgress: true, meshEndpoints: MESH });
       sidecar = await lab.startSidecar([
+        ...SIDECAR_NODE_FLAGS.map((flag) => `--node-flag=${flag}`), // as the injector starts it
         "--config",
         config,
         "--relay",
@@ -35,6 +37,13 @@ for (const relay of ["splice", "js"]) {
       ]);
     });
     after(() => lab.destroy());
+
+    test("bin/osm starts the sidecar with the injector's Node flags (its --node-flag words)", () => {
+      const started = sidecar.lines.find((line) => line.includes('"sidecar started"'))!;
+      const flags = (JSON.parse(started) as { nodeFlags: string[] }).nodeFlags;
+      for (const flag of SIDECAR_NODE_FLAGS)
+        assert.ok(flags.includes(flag), `${flag} not in ${flags.join(" ")}`);
+    });
 
     test("100 MB each way through the sidecar arrive intact (sha256 matches)", async () => {
       const result = await lab.client(["bulk", MESH_V4, "9000", String(100 * MB)]);

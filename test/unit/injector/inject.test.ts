@@ -234,7 +234,12 @@ describe("the sidecar container, labels and annotations", () => {
     const { pod: p } = injected();
     const envoy = container(p, "envoy");
     assert.equal(envoy.image, "osm-ts/sidecar:test");
-    assert.deepEqual(envoy.command?.slice(0, 3), ["osm", "sidecar", "run"]);
+    assert.deepEqual(envoy.command?.slice(0, 4), [
+      "osm",
+      "sidecar",
+      "run",
+      "--node-flag=--single-threaded-gc",
+    ]);
     assert.ok(envoy.command?.includes(OPTIONS.controllerUrl));
     assert.deepEqual(envoy.securityContext, { allowPrivilegeEscalation: false, runAsUser: 1500 });
     assert.deepEqual(envoy.ports, [

@@ -34,6 +34,7 @@ test("a bad flag or value is refused with the flag and the value named", () => {
   assert.throws(() => parseRunArgs(["--relay=fast"]), /--relay: must be one of splice, js, got "fast"/);
   assert.throws(() => parseRunArgs(["--log-level", "loud"]), /--log-level: must be one of/);
   assert.throws(() => parseRunArgs(["--bogus"]), /unknown option "--bogus"/);
+  assert.throws(() => parseRunArgs(["--node-flag=--jitless"]), /bin\/osm, the sidecar's launcher/);
   assert.throws(() => parseRunArgs(["--config"]), /--config: missing value <file>/);
   assert.throws(() => parseRunArgs(["--allow-any-uid=yes"]), /--allow-any-uid takes no value/);
   assert.throws(
