@@ -100,6 +100,8 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
   const stateListeners: ((s: DashboardState) => void)[] = [];
   const decisionListeners: ((d: DecisionEvent) => void)[] = [];
   const followers = new Map<string, Follower>();
+  /** Per pod uid: the time of the last decision shown (ISO times of one clock compare as strings). */
+  const lastSeen = new Map<string, string>();
   let seq = 0;
   let stopped = false;
   let pending: NodeJS.Timeout | undefined;
@@ -115,7 +117,9 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
     const target = { namespace, pod: name, container: SIDECAR_CONTAINER_NAME, tailLines: TAIL_LINES };
     const onLine = (line: string): void => {
       const decision = parseDecisionLine(line, namespace, name, seq + 1);
-      if (decision === undefined) return;
+      // A follow started again (after a dropped stream) re-reads the tail: skip what was already shown.
+      if (decision === undefined || decision.time < (lastSeen.get(follower.uid) ?? "")) return;
+      lastSeen.set(follower.uid, decision.time);
       seq += 1;
       emitDecision(decision);
     };
@@ -142,6 +146,7 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
     for (const [key, follower] of followers) {
       if (wanted.get(key) !== follower.uid) {
         follower.abort.abort();
+        lastSeen.delete(follower.uid);
         followers.delete(key);
       }
     }
