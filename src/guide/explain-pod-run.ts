@@ -15,6 +15,7 @@ import {
 } from "../config/index.ts";
 import {
   ANNOTATION_INTERCEPTION_POLICY_HASH,
+  ANNOTATION_INTERCEPTION_UPDATED_LIVE,
   DEFAULT_OSM_NAMESPACE,
   ENVOY_UNIQUE_ID_LABEL_NAME,
   LABEL_MONITORED_BY,
@@ -234,6 +235,9 @@ export async function explainPodReport(
     proxyUidPaths: meshConfig.spec.traffic.enableEgress ? [] : proxyUidPaths(pod),
     staleDiff,
     restart: staleDiff.length > 0 ? restart : undefined,
+    ...(annotations[ANNOTATION_INTERCEPTION_UPDATED_LIVE]
+      ? { updatedLiveAt: annotations[ANNOTATION_INTERCEPTION_UPDATED_LIVE] }
+      : {}),
     kernel,
   };
 }

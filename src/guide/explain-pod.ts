@@ -81,6 +81,11 @@ export interface PodExplainReport {
   /** `+203.0.113.10/32` ... when the pod runs an older policy than the current one; empty when current. */
   readonly staleDiff: readonly string[];
   readonly restart: string | undefined;
+  /**
+   * When the node agent last brought the pod's rules to its recorded policy live (`osm-ts.io/interception-updated-live`);
+   * absent: the record is the admission's, programmed by osm-init when the pod started.
+   */
+  readonly updatedLiveAt?: string;
   /** What reading the rules in the pod's network namespace found. */
   readonly kernel:
     | {
@@ -146,6 +151,11 @@ export function formatPodExplanation(r: PodExplainReport): string {
       `${entry} from: ${from}${r.staleDiff.length > 0 ? " (as recorded at the pod's admission)" : ""}`,
     );
   }
+  lines.push(
+    r.updatedLiveAt === undefined
+      ? "policy explained: the one recorded on the pod at its admission, programmed by osm-init when it started"
+      : `policy explained: the one recorded on the pod, applied live by the node agent at ${r.updatedLiveAt} (it records a policy only once the kernel accepted it)`,
+  );
   if (r.kernel.checked) {
     if (r.kernel.differences.length === 0) {
       lines.push(`rules in the pod's network namespace ${r.kernel.netns} (${r.kernel.variant}): as recorded`);

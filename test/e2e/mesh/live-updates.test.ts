@@ -6,7 +6,8 @@
  * connecting to the excluded and to another address in a bounded loop, and the server logs which of its
  * addresses each connection reached: none may ever reach the other address (fail closed), and the excluded
  * one switches once, never back and forth (never half applied). A hand-deleted rule is restored and reported.
- * Without the annotation the pod keeps its rules and is STALE, as in OSM.
+ * `enableEgress` follows live too: UDP to a non-excluded address is dropped, received once egress is
+ * enabled, dropped again once disabled. Without the annotation the pod keeps its rules and is STALE, as in OSM.
  *
  * On either engine (`OSM_TEST_ENGINE`): the daemon's node agent does the updates against either API server.
  */
@@ -51,12 +52,28 @@ spec:
         command: ["sleep", "365d"]
 `;
 
-/** HTTP on port 80 of the external host's addresses; logs `<address reached> <client>` per request. */
-const server = (log: string) =>
+/**
+ * HTTP on port 80 of the external host's addresses, logging `<address reached> <client>` per request to `log`;
+ * UDP on port 9053, logging each datagram's text to `udpLog`.
+ */
+const server = (log: string, udpLog: string) =>
   `const fs = require("node:fs"); require("node:http").createServer((q, s) => {
      fs.appendFileSync(${JSON.stringify(log)}, q.socket.localAddress + " " + q.socket.remoteAddress + "\\n");
      s.end("ok");
-   }).listen(80, "0.0.0.0")`;
+   }).listen(80, "0.0.0.0");
+   require("node:dgram").createSocket("udp4")
+     .on("message", (m) => fs.appendFileSync(${JSON.stringify(udpLog)}, m.toString() + "\\n"))
+     .bind(9053, "0.0.0.0")`;
+
+/** In the pod: one datagram carrying a token; prints `sent`, or the send error (the egress filter's EPERM). */
+const UDP_CLIENT = `
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    s.sendto(sys.argv[2].encode(), (sys.argv[1], 9053))
+    print("sent")
+except OSError as e:
+    print("send failed: " + e.strerror)`;
 
 /** In the pod: for `seconds` (at most 3,000 rounds), one curl to each address per round: `<ms> <code> <code>`. */
 const STREAM = `end=$(( $(date +%s) + $1 )); n=0
@@ -80,6 +97,7 @@ describe("live interception updates", { skip: rootSkip, concurrency: false }, ()
   let upArgs: string[];
   let serverProcess: ChildProcess | undefined;
   let log: string;
+  let udpLog: string;
   let pod = "";
   let podNetns = "";
   const kubectl = (...args: string[]) => run("kubectl", args, { env });
@@ -150,6 +168,8 @@ describe("live interception updates", { skip: rootSkip, concurrency: false }, ()
     dir = mkdtempSync(join(tmpdir(), "osmt-lv-"));
     log = join(dir, "server.log");
     writeFileSync(log, "");
+    udpLog = join(dir, "udp.log");
+    writeFileSync(udpLog, "");
     ({ stateDir, kubeconfig, env, upArgs } = await localMesh(dir, {
       bridge: BRIDGE,
       namePrefix: PREFIX,
@@ -199,7 +219,7 @@ describe("live interception updates", { skip: rootSkip, concurrency: false }, ()
     );
     assert.equal(ext.code, 0, ext.stderr);
     const netns = /netns (\S+?),/.exec(ext.stdout)?.[1] ?? "";
-    serverProcess = spawn("ip", ["netns", "exec", netns, process.execPath, "-e", server(log)], {
+    serverProcess = spawn("ip", ["netns", "exec", netns, process.execPath, "-e", server(log, udpLog)], {
       stdio: "ignore",
     });
     assert.equal((await kubectl("create", "namespace", NS)).code, 0);
@@ -247,6 +267,10 @@ describe("live interception updates", { skip: rootSkip, concurrency: false }, ()
     const explained = await osm("explain", `pod/${pod}`, "-n", NS, `${EXCLUDED}:80`);
     assert.equal(explained.code, 0, explained.stderr);
     assert.match(explained.stdout, /verdict: direct/);
+    assert.match(
+      explained.stdout,
+      /policy explained: the one recorded on the pod, applied live by the node agent at \d{4}-\d\d-\d\dT/,
+    );
     const events = await kubectl(
       "get",
       "events",
@@ -360,6 +384,62 @@ describe("live interception updates", { skip: rootSkip, concurrency: false }, ()
     assert.ok(!direct.includes(OTHER));
     // Each 200 in the stream is one request the server saw: the rounds before the switch, and no more.
     assert.equal(direct.length, rounds.filter((r) => r.excluded === "200").length);
+  });
+
+  test("enableEgress toggled live: UDP to a non-excluded address is received once egress is on, dropped again once off", async () => {
+    let sent = 0;
+    /** One datagram to the other address from the pod: whether the far side logged it. */
+    const udpReaches = async () => {
+      const token = `lv-${process.pid}-${++sent}`;
+      const r = await kubectl(
+        "exec",
+        "-n",
+        NS,
+        pod,
+        "-c",
+        "curl",
+        "--",
+        "python3",
+        "-c",
+        UDP_CLIENT,
+        OTHER,
+        token,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return readFileSync(udpLog, "utf8").split("\n").includes(token);
+    };
+    const setEgress = async (enableEgress: boolean) => {
+      const patched = await patchMeshConfig(env, { spec: { traffic: { enableEgress } } });
+      assert.equal(patched.code, 0, patched.stderr);
+    };
+    assert.equal(await udpReaches(), false, "egress disabled: dropped");
+    await setEgress(true);
+    await until(
+      "UDP received with egress enabled",
+      async () => ((await udpReaches()) ? true : undefined),
+      20_000,
+      200,
+    );
+    const events = await kubectl(
+      "get",
+      "events",
+      "-n",
+      NS,
+      "--field-selector",
+      `involvedObject.name=${pod},reason=InterceptionUpdated`,
+      "-o",
+      "jsonpath={.items[*].message}",
+    );
+    assert.match(events.stdout, /our rules replaced in one transaction.*non-TCP egress/);
+    const status = await osm("proxy", "status", "-n", NS);
+    assert.match(status.stdout, new RegExp(`${pod}\\s+updated live at \\S+\\s+-`));
+
+    await setEgress(false);
+    await until("UDP dropped again", async () => ((await udpReaches()) ? undefined : true), 20_000, 200);
+    // Dropped from then on, not by chance once.
+    for (let i = 0; i < 3; i++) assert.equal(await udpReaches(), false);
+    assert.equal((await curlFromPod(OTHER)).stdout, "000", "TCP to the other address refused by the sidecar");
   });
 
   test("without the annotation the running pod keeps its rules and is STALE, as in OSM", async () => {

@@ -67,6 +67,23 @@ test("an excluded destination is direct, decided by the exclusion rule, from the
     /entry 203\.0\.113\.10\/32 from: MeshConfig spec\.traffic\.outboundIPRangeExclusionList\n/,
   );
   assert.match(text, /rules in the pod's network namespace osm-pod-5 \(nftables\): as recorded/);
+  assert.match(
+    text,
+    /policy explained: the one recorded on the pod at its admission, programmed by osm-init/,
+  );
+});
+
+test("a policy the node agent applied live says so, with when", () => {
+  const config = meshConfig({
+    traffic: { enableEgress: false, outboundIPRangeExclusionList: ["203.0.113.10/32"] },
+  });
+  const text = formatPodExplanation(
+    report(config, config, "203.0.113.10:80", { updatedLiveAt: "2026-12-03T16:00:00.000Z" }),
+  );
+  assert.match(
+    text,
+    /policy explained: the one recorded on the pod, applied live by the node agent at 2026-12-03T16:00:00\.000Z \(it records a policy only once the kernel accepted it\)\n/,
+  );
 });
 
 test("another destination goes to the sidecar, which refuses it while egress is off", () => {
