@@ -8,7 +8,9 @@
  * stdin, per request:  "<netns path>\t<output flags>\t<byte length>\n<command text>"
  * stdout, per request: "<exit code> <stdout length> <stderr length>\n<stdout><stderr>"
  * An unreadable request ends the process (exit 2); a namespace that cannot be entered is that request's
- * error. Runs as root (CAP_SYS_ADMIN for setns, CAP_NET_ADMIN for nft).
+ * error. After each request it returns to its own namespace, so it never keeps a pod's alive (a deleted
+ * pod's namespace, and the veth in it, go at once); failing to return ends it (exit 4). Runs as root
+ * (CAP_SYS_ADMIN for setns, CAP_NET_ADMIN for nft).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -63,6 +65,11 @@ int main(void) {
   set_flags = need(lib, "nft_ctx_output_set_flags");
   run_buffer = need(lib, "nft_run_cmd_from_buffer");
 
+  int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (home < 0) {
+    perror("osm-nft-batch: /proc/self/ns/net");
+    return 3;
+  }
   char header[4200];
   while (fgets(header, sizeof header, stdin)) {
     char *tab1 = strchr(header, '\t');
@@ -88,6 +95,7 @@ int main(void) {
     struct nft_ctx *ctx = ctx_new(0);
     if (!ctx) {
       free(text);
+      if (setns(home, CLONE_NEWNET) != 0) return 4;
       reply(1, "", "osm-nft-batch: nft_ctx_new failed\n");
       continue;
     }
@@ -96,9 +104,17 @@ int main(void) {
     set_flags(ctx, flags);
     int rc = run_buffer(ctx, text);
     const char *out = get_output(ctx), *err = get_error(ctx);
-    reply(rc == 0 ? 0 : 1, out ? out : "", err ? err : "");
-    ctx_free(ctx);
+    int code = rc == 0 ? 0 : 1;
+    char *out_copy = strdup(out ? out : ""), *err_copy = strdup(err ? err : "");
+    ctx_free(ctx); /* closes its netlink socket, which holds the pod's namespace too */
     free(text);
+    if (setns(home, CLONE_NEWNET) != 0) {
+      perror("osm-nft-batch: returning to its own network namespace");
+      return 4;
+    }
+    reply(code, out_copy ? out_copy : "", err_copy ? err_copy : "");
+    free(out_copy);
+    free(err_copy);
   }
   return 0;
 }

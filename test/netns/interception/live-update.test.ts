@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { type CommandRunner, createProcessRunner } from "../../../src/edge/command-runner.ts";
 import { NftBatch, nftBatchRunner } from "../../../src/edge/nft-batch.ts";
@@ -166,6 +167,22 @@ describe("live interception updates in a running pod's namespace", {
       assert.equal((await syncInterception(excluded, { runner, variant })).how, "replaced");
       assert.deepEqual(await skeletonDrift(excluded, { runner, variant }), []);
       assert.deepEqual(await verdicts(), ["direct", "outbound-sidecar", "direct"]);
+      // Between requests every helper is back in this process's namespace: it keeps no pod's alive.
+      const helpers = readdirSync("/proc")
+        .filter((d) => /^\d+$/.test(d))
+        .filter((d) => {
+          try {
+            const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+            return (
+              stat.includes("(osm-nft-batch)") && Number(stat.split(") ")[1]!.split(" ")[1]) === process.pid
+            );
+          } catch {
+            return false; // ended meanwhile
+          }
+        });
+      assert.ok(helpers.length > 0, "the helpers run");
+      for (const pid of helpers)
+        assert.equal(readlinkSync(`/proc/${pid}/ns/net`), readlinkSync("/proc/self/ns/net"));
       const gone = await batch.run("/run/netns/osmt-no-such-namespace", "list tables");
       assert.equal(gone.code, 1);
       assert.match(gone.stderr, /cannot enter \/run\/netns\/osmt-no-such-namespace/);
