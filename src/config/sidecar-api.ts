@@ -11,6 +11,8 @@
  *   - any other status or a network error: the client keeps its last good config and retries with
  *     exponential backoff and jitter.
  */
+import { checkEgressSection } from "../egress/sidecar-section.ts";
+import type { SidecarEgressPolicy } from "../egress/types.ts";
 import { tryParseIp } from "../net/ip.ts";
 
 /** The `apiVersion` every document of this API carries. */
@@ -79,6 +81,8 @@ export interface SidecarConfig {
    * inbound connection is let in.
    */
   inboundAccess?: { rules: SidecarInboundRule[] };
+  /** The pod's Egress rules (src/egress), present while `enableEgress` is false. */
+  egress?: SidecarEgressPolicy;
 }
 
 /** What a controller may send (defaults optional). */
@@ -108,7 +112,7 @@ const OBJECT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9
  * alone cost ~19 MB of RSS per pod (bench/README.md). Each check records a problem with its field path and
  * returns undefined, so one pass reports everything that is wrong.
  */
-class Checker {
+export class Checker {
   readonly problems: SidecarConfigProblem[] = [];
 
   problem(path: string, value: unknown, message: string): undefined {
@@ -235,6 +239,7 @@ export function parseSidecarConfig(document: unknown): SidecarConfigParse {
     "maxDataPlaneConnections",
     "meshEndpoints",
     "inboundAccess",
+    "egress",
   ]);
   if (record === undefined) return { ok: false, problems: check.problems };
   if (record["apiVersion"] !== SIDECAR_API_VERSION) {
@@ -257,6 +262,8 @@ export function parseSidecarConfig(document: unknown): SidecarConfigParse {
   );
   const access =
     record["inboundAccess"] === undefined ? undefined : inboundAccess(check, record["inboundAccess"]);
+  const egress =
+    record["egress"] === undefined ? undefined : checkEgressSection(check, "egress", record["egress"]);
   if (check.problems.length > 0) return { ok: false, problems: check.problems };
   return {
     ok: true,
@@ -267,6 +274,7 @@ export function parseSidecarConfig(document: unknown): SidecarConfigParse {
       maxDataPlaneConnections: maxDataPlaneConnections!,
       meshEndpoints,
       ...(access === undefined ? {} : { inboundAccess: access }),
+      ...(egress === undefined ? {} : { egress }),
     },
   };
 }

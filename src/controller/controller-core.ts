@@ -11,7 +11,10 @@ import type { MeshConfig } from "../config/schema.ts";
 import { hasSidecarToken } from "../config/sidecar-token.ts";
 import { validateMeshConfig } from "../config/validate.ts";
 import { ANNOTATION_INTERCEPTION_STALE, MESH_CONFIG_NAME } from "../constants.ts";
+import { egressPolicyFor } from "../egress/rules.ts";
+import type { Egress } from "../egress/schema.ts";
 import { podIdentity } from "../smi/access.ts";
+import type { HttpRouteGroup } from "../smi/http-route-group.ts";
 import type { TCPRoute, TrafficTarget } from "../smi/schema.ts";
 import { tryValidateSmiObject } from "../smi/validate.ts";
 import { createAccessPolicy } from "./access-policy.ts";
@@ -42,6 +45,9 @@ export interface ControllerSources {
    */
   readonly trafficTargets?: ResourceSource<KubernetesObject>;
   readonly tcpRoutes?: ResourceSource<KubernetesObject>;
+  /** Egress policies and the HTTPRouteGroups they name: likewise optional, and fail closed until listed. */
+  readonly egresses?: ResourceSource<KubernetesObject>;
+  readonly httpRouteGroups?: ResourceSource<KubernetesObject>;
 }
 
 /** The sources every config depends on: the controller is ready once these have listed. */
@@ -331,8 +337,9 @@ export class ControllerCore {
   }
 
   /**
-   * Each meshed pod's sidecar config. Permissive mode: one config for all, every mesh endpoint, no inbound
-   * rules. Otherwise one per service account, from the valid TrafficTargets and TCPRoutes (src/smi/access.ts).
+   * Each meshed pod's sidecar config, one per service account. Permissive mode: every mesh endpoint, no inbound
+   * rules; otherwise from the valid TrafficTargets and TCPRoutes (src/smi/access.ts). With egress disabled,
+   * the Egress rules naming the account (src/egress/rules.ts).
    * The key is a digest, not the JSON itself: the hub compares it once per pod, and the JSON grows with the mesh.
    */
   #contentFor(
@@ -348,23 +355,34 @@ export class ControllerCore {
       content,
       contentKey: createHash("sha256").update(JSON.stringify(content)).digest("base64"),
     });
-    if (meshConfig.spec.traffic.enablePermissiveTrafficPolicyMode) {
-      const shared = keyed({ ...base, meshEndpoints });
-      return () => shared;
-    }
-    const access = createAccessPolicy({
-      trafficTargets: this.#validSmi(this.#o.sources.trafficTargets, "TrafficTarget") as TrafficTarget[],
-      tcpRoutes: this.#validSmi(this.#o.sources.tcpRoutes, "TCPRoute") as TCPRoute[],
-      meshEndpoints,
-      pods,
-      sourcePods: pods.filter((p) => hasSidecarToken(p) && isLive(p)),
-    });
+    const access = meshConfig.spec.traffic.enablePermissiveTrafficPolicyMode
+      ? () => ({ meshEndpoints })
+      : createAccessPolicy({
+          trafficTargets: this.#validSmi(this.#o.sources.trafficTargets, "TrafficTarget") as TrafficTarget[],
+          tcpRoutes: this.#validSmi(this.#o.sources.tcpRoutes, "TCPRoute") as TCPRoute[],
+          meshEndpoints,
+          pods,
+          sourcePods: pods.filter((p) => hasSidecarToken(p) && isLive(p)),
+        });
+    // Egress rules (src/egress/rules.ts) only while egress is disabled: OSM ignores Egress policies otherwise.
+    const egressInput = meshConfig.spec.traffic.enableEgress
+      ? undefined
+      : {
+          enableEgress: false,
+          egresses: this.#validSmi(this.#o.sources.egresses, "Egress") as Egress[],
+          httpRouteGroups: this.#validSmi(
+            this.#o.sources.httpRouteGroups,
+            "HTTPRouteGroup",
+          ) as HttpRouteGroup[],
+        };
     const byIdentity = new Map<string, { content: SidecarConfigContent; contentKey: string }>();
     return (pod) => {
       const identity = podIdentity(pod);
       let entry = byIdentity.get(identity);
       if (!entry) {
-        entry = keyed({ ...base, ...access(identity) });
+        const [namespace = "", name = ""] = identity.split("/");
+        const egress = egressInput && egressPolicyFor({ namespace, name }, egressInput);
+        entry = keyed({ ...base, ...access(identity), ...(egress ? { egress } : {}) });
         byIdentity.set(identity, entry);
       }
       return entry;

@@ -18,7 +18,7 @@ import {
 import type { Logger } from "pino";
 import { buildEffectivePolicy, type MeshConfig, recordPolicy } from "../config/index.ts";
 import { MESH_CONFIG_GROUP } from "../constants.ts";
-import { type SmiKind, TCP_ROUTE, TRAFFIC_TARGET } from "../smi/validate.ts";
+import { EGRESS, HTTP_ROUTE_GROUP, type SmiKind, TCP_ROUTE, TRAFFIC_TARGET } from "../smi/validate.ts";
 import { ConfigHub } from "./config-hub.ts";
 import { ControllerCore, type ControllerSources, type PolicyRecompute } from "./controller-core.ts";
 import { kubeRecordPodEvent } from "./egress-bypass-events.ts";
@@ -131,6 +131,8 @@ function buildSources(kubeConfig: KubeConfig, osmNamespace: string, logger: Logg
     }),
     trafficTargets: smiSource(TRAFFIC_TARGET),
     tcpRoutes: smiSource(TCP_ROUTE),
+    egresses: smiSource(EGRESS),
+    httpRouteGroups: smiSource(HTTP_ROUTE_GROUP),
   };
 }
 

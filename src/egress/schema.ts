@@ -11,15 +11,12 @@ import type { ConfigIssue } from "../errors.ts";
 import { tryParseCidr } from "../net/index.ts";
 import { HTTP_ROUTE_GROUP_API_VERSION } from "../smi/http-route-group.ts";
 import { HTTP_ROUTE_GROUP_KIND, objectMetadata, SERVICE_ACCOUNT_KIND } from "../smi/schema.ts";
+import { EGRESS_PROTOCOLS } from "./types.ts";
 
 export const POLICY_GROUP = "policy.openservicemesh.io";
 export const EGRESS_API_VERSION = `${POLICY_GROUP}/v1alpha1`;
 export const EGRESS_KIND = "Egress";
 export const UPSTREAM_TRAFFIC_SETTING_KIND = "UpstreamTrafficSetting";
-
-/** The protocols of an Egress port (OSM's `constants.Protocol*`). */
-export const EGRESS_PROTOCOLS = ["http", "https", "tcp", "tcp-server-first"] as const;
-export type EgressProtocol = (typeof EGRESS_PROTOCOLS)[number];
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 

@@ -16,6 +16,7 @@ import {
   decideOutbound,
   outboundListenerWanted,
 } from "./decide.ts";
+import { inspectEgress } from "./egress-inspect.ts";
 import type { SidecarLogger } from "./log.ts";
 import { bindDirectionMetrics, type DirectionMetrics, type SidecarMetrics } from "./metrics.ts";
 import { type NativeRelay, startNativeRelay } from "./native/index.ts";
@@ -227,6 +228,9 @@ export class DataPlane {
       this.#active -= 1;
       this.#sockets.delete(client);
       bound.active.dec();
+      if (decision.kind === "passthrough" && decision.egress !== undefined) {
+        metrics.egressAllowed.inc({ egress: decision.egress });
+      }
       const durationMs = Math.round((nowMs() - started) * 1000) / 1000;
       logger.info(
         {
@@ -235,8 +239,13 @@ export class DataPlane {
           dst: original === undefined ? undefined : hostPort(original.address, original.port),
           decision: decision.kind,
           ...(decision.kind === "refuse" ? { reason: decision.reason } : {}),
+          ...(decision.kind === "refuse" && decision.detail !== undefined ? { detail: decision.detail } : {}),
+          ...(decision.kind === "passthrough" && decision.egress !== undefined
+            ? { egress: decision.egress }
+            : {}),
           ...(decision.kind === "mesh" ? { service: decision.service } : {}),
-          ...(decision.kind !== "refuse" && decision.trafficTarget !== undefined
+          ...((decision.kind === "mesh" || decision.kind === "passthrough") &&
+          decision.trafficTarget !== undefined
             ? { trafficTarget: decision.trafficTarget, sourcePod: decision.sourcePod }
             : {}),
           ...(decision.kind === "refuse"
@@ -269,6 +278,10 @@ export class DataPlane {
       decision = { kind: "refuse", reason: "connection-limit" };
     } else {
       decision = decideInbound(store.table, original, local, family, client.remoteAddress ?? "");
+    }
+    if (decision.kind === "inspect") {
+      this.#inspect(direction, bound, client, decision, finish);
+      return;
     }
     bound[decision.kind].inc();
     if (decision.kind === "refuse") {
@@ -337,6 +350,39 @@ export class DataPlane {
         const code = (cause as NodeJS.ErrnoException).code ?? "EUNKNOWN";
         finish(decision, { bytesUp: 0, bytesDown: 0, error: `relay:${code}` });
       }
+    });
+  }
+
+  /** Egress rules that read the first bytes decide (egress-inspect.ts); counted and logged once decided. */
+  #inspect(
+    direction: Direction,
+    bound: DirectionMetrics,
+    client: Socket,
+    decision: Extract<Decision, { kind: "inspect" }>,
+    finish: (decision: Decision, fields: Record<string, unknown>) => void,
+  ): void {
+    const { metrics, store } = this.#options;
+    inspectEgress({
+      client,
+      upstream: decision.upstream,
+      table: store.table!.egress!,
+      tls: decision.tls,
+      http: decision.http,
+      connectTimeoutMs: this.#options.connectTimeoutMs,
+      idleTimeoutMs: this.#options.idleTimeoutMs,
+      done: ({ egress, refused, ...fields }) => {
+        const final: Decision =
+          egress !== undefined
+            ? { kind: "passthrough", upstream: decision.upstream, egress }
+            : { kind: "refuse", reason: "egress-disabled", detail: refused ?? "refused" };
+        bound[final.kind].inc();
+        if (final.kind === "refuse") metrics.refused.inc({ direction, reason: final.reason });
+        else {
+          bound.bytesUp.inc(fields.bytesUp);
+          bound.bytesDown.inc(fields.bytesDown);
+        }
+        finish(final, fields);
+      },
     });
   }
 

@@ -4,6 +4,7 @@
  * unit-tested (test/unit/sidecar/decide.test.ts).
  */
 import type { SidecarConfig, SidecarMeshEndpoint } from "../config/sidecar-api.ts";
+import { buildEgressTable, decideEgress, type EgressTable, type PortRule } from "../egress/decide.ts";
 import { compileInboundAccess, decideInboundAccess, type InboundAccess } from "./access.ts";
 
 /** An IP address (canonical text) and port. */
@@ -32,8 +33,17 @@ export interface AllowedBy {
 
 export type Decision =
   | ({ readonly kind: "mesh"; readonly service: string; readonly upstream: Destination } & AllowedBy)
-  | ({ readonly kind: "passthrough"; readonly upstream: Destination } & AllowedBy)
-  | { readonly kind: "refuse"; readonly reason: RefuseReason };
+  /** To the original destination: egress on, or (`egress`) an Egress policy allows it. */
+  | ({ readonly kind: "passthrough"; readonly upstream: Destination; readonly egress?: string } & AllowedBy)
+  /** Egress policies that look at the first bytes (TLS server name, HTTP requests) decide: egress-inspect.ts. */
+  | {
+      readonly kind: "inspect";
+      readonly upstream: Destination;
+      readonly tls: readonly PortRule[];
+      readonly http: readonly PortRule[];
+    }
+  /** `detail`: what was missing, e.g. `no Egress for service account curl allows 203.0.113.11:80`. */
+  | { readonly kind: "refuse"; readonly reason: RefuseReason; readonly detail?: string };
 
 /** The config compiled for lookups: `ip|port` → mesh endpoint, with a round-robin cursor per endpoint. */
 export interface RoutingTable {
@@ -43,6 +53,8 @@ export interface RoutingTable {
   readonly inbound: InboundAccess;
   /** Round-robin position per endpoint key; the only mutable part (advanced by `decideOutbound`). */
   readonly cursors: Map<string, number>;
+  /** The pod's Egress rules (present while egress is disabled). */
+  readonly egress: EgressTable | undefined;
 }
 
 function key(address: string, port: number): string {
@@ -56,7 +68,8 @@ export function buildRoutingTable(config: SidecarConfig): RoutingTable {
     const k = key(endpoint.ip, endpoint.port);
     if (!endpoints.has(k)) endpoints.set(k, endpoint);
   }
-  return { config, endpoints, inbound: compileInboundAccess(config), cursors: new Map() };
+  const egress = config.egress === undefined ? undefined : buildEgressTable(config.egress);
+  return { config, endpoints, inbound: compileInboundAccess(config), cursors: new Map(), egress };
 }
 
 /**
@@ -66,7 +79,7 @@ export function buildRoutingTable(config: SidecarConfig): RoutingTable {
  */
 export function outboundListenerWanted(table: RoutingTable | undefined): boolean {
   if (table === undefined) return false;
-  return table.config.enableEgress || table.endpoints.size > 0;
+  return table.config.enableEgress || table.endpoints.size > 0 || (table.egress?.byPort.size ?? 0) > 0;
 }
 
 /** Whether `active` connections already fill `maxDataPlaneConnections` (0 = unlimited). */
@@ -104,7 +117,12 @@ export function decideOutbound(
     return { kind: "mesh", service: endpoint.service, upstream, ...allowedBy };
   }
   if (table.config.enableEgress) return { kind: "passthrough", upstream: original };
-  return { kind: "refuse", reason: "egress-disabled" };
+  if (table.egress === undefined) return { kind: "refuse", reason: "egress-disabled" };
+  const verdict = decideEgress(table.egress, original.address, original.port);
+  if (verdict.kind === "allow") return { kind: "passthrough", upstream: original, egress: verdict.egress };
+  if (verdict.kind === "inspect")
+    return { kind: "inspect", upstream: original, tls: verdict.tls, http: verdict.http };
+  return { kind: "refuse", reason: "egress-disabled", detail: verdict.reason };
 }
 
 /**

@@ -185,6 +185,8 @@ export interface SidecarMetrics {
   /** Accepted connections by direction (outbound|inbound) and decision (mesh|passthrough|refuse). */
   readonly connections: Counter<"direction" | "decision">;
   readonly refused: Counter<"direction" | "reason">;
+  /** Connections an Egress policy allowed, by Egress (`<namespace>/<name>`). */
+  readonly egressAllowed: Counter<"egress">;
   readonly active: Gauge<"direction">;
   /** Bytes by direction and flow: `upstream` = client→upstream, `downstream` = upstream→client. */
   readonly bytes: Counter<"direction" | "flow">;
@@ -211,6 +213,12 @@ export function createSidecarMetrics(): SidecarMetrics {
       name: "osm_sidecar_refused_connections_total",
       help: "Connections reset by the sidecar, by reason",
       labelNames: ["direction", "reason"],
+      registry,
+    }),
+    egressAllowed: new Counter({
+      name: "osm_sidecar_egress_policy_connections_total",
+      help: "Outbound connections allowed by an Egress policy while egress is disabled, by Egress",
+      labelNames: ["egress"],
       registry,
     }),
     active: new Gauge({

@@ -237,6 +237,7 @@ export class Lab {
       `echo=${MESH_V4}:9000`,
       `echo=[${MESH_V6}]:9000`,
       `echo=${EXTERNAL_V4}:9000`,
+      `tls=${EXTERNAL_V4}:443`,
       `halfclose=${MESH_V4}:9001`,
       `source=${MESH_V4}:9002`,
       `source=[${MESH_V6}]:9002`,

@@ -56,13 +56,46 @@ test("another apiVersion and unknown fields are rejected, not guessed at", () =>
     apiVersion: SIDECAR_API_VERSION,
     version: 1,
     enableEgress: true,
-    egress: true,
+    allowAll: true,
   });
   assert.ok(!unknown.ok);
   assert.deepEqual(unknown.problems, [
-    { path: "egress", value: true, message: "is not a field of osm.sidecar/v1" },
+    { path: "allowAll", value: true, message: "is not a field of osm.sidecar/v1" },
   ]);
   const notObject = parseSidecarConfig([]);
   assert.ok(!notObject.ok);
   assert.equal(notObject.problems[0]?.path, "<document>");
+});
+
+test("the egress section is checked field by field: CIDRs canonical, protocols known, paths named", () => {
+  const base = { apiVersion: "osm.sidecar/v1", version: 1, enableEgress: false };
+  const good = parseSidecarConfig({
+    ...base,
+    egress: {
+      serviceAccount: "curl/curl",
+      rules: [
+        {
+          egress: "curl/a",
+          hosts: ["HTTPBIN.org"],
+          ipAddresses: ["203.0.113.11/24"],
+          ports: [{ number: 80, protocol: "tcp" }],
+        },
+      ],
+    },
+  });
+  assert.ok(good.ok);
+  assert.deepEqual(good.config.egress?.rules[0]?.ipAddresses, ["203.0.113.0/24"]);
+  assert.deepEqual(good.config.egress?.rules[0]?.hosts, ["httpbin.org"]);
+  const bad = parseSidecarConfig({
+    ...base,
+    egress: {
+      serviceAccount: "curl/curl",
+      rules: [{ egress: "curl/a", ipAddresses: ["x"], ports: [{ number: 80, protocol: "udp" }] }],
+    },
+  });
+  assert.ok(!bad.ok);
+  assert.deepEqual(
+    bad.problems.map((p) => p.path),
+    ["egress.rules[0].ipAddresses[0]", "egress.rules[0].ports[0].protocol"],
+  );
 });
