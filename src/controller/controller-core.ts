@@ -16,7 +16,7 @@ import type { Egress } from "../egress/schema.ts";
 import { podIdentity } from "../smi/access.ts";
 import type { HttpRouteGroup } from "../smi/http-route-group.ts";
 import type { TCPRoute, TrafficTarget } from "../smi/schema.ts";
-import { tryValidateSmiObject } from "../smi/validate.ts";
+import { validObjects } from "../smi/validate.ts";
 import { createAccessPolicy } from "./access-policy.ts";
 import type { ConfigHub, SidecarConfigContent } from "./config-hub.ts";
 import { EgressBypassReporter, type RecordPodEvent } from "./egress-bypass-events.ts";
@@ -391,25 +391,15 @@ export class ControllerCore {
 
   /** The valid objects of an SMI source; an invalid one (stored around the webhook) is skipped, logged once. */
   #validSmi(source: ResourceSource<KubernetesObject> | undefined, kind: string): unknown[] {
-    const valid: unknown[] = [];
-    const invalid = new Set<string>();
-    for (const object of source?.list() ?? []) {
-      const result = tryValidateSmiObject(object, object.metadata?.namespace);
-      const name = `${kind} ${object.metadata?.namespace}/${object.metadata?.name}`;
-      if (result.ok) valid.push(result.value.object);
-      else {
-        invalid.add(name);
-        if (!this.#invalidSmi.has(name)) {
-          this.#o.logger.warn(
-            { object: name, issues: result.issues },
-            "invalid SMI object ignored: it allows nothing",
-          );
-        }
+    const { valid, invalid } = validObjects(source?.list() ?? [], kind);
+    for (const [name, issues] of invalid) {
+      if (!this.#invalidSmi.has(name)) {
+        this.#o.logger.warn({ object: name, issues }, "invalid SMI object ignored: it allows nothing");
       }
     }
     for (const name of this.#invalidSmi)
       if (name.startsWith(`${kind} `) && !invalid.has(name)) this.#invalidSmi.delete(name);
-    for (const name of invalid) this.#invalidSmi.add(name);
+    for (const name of invalid.keys()) this.#invalidSmi.add(name);
     return valid;
   }
 

@@ -4,7 +4,14 @@
  * default) and reads its rules back, then asks interception's pure `explain` where the connection goes.
  */
 import { readFileSync } from "node:fs";
-import { CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type V1Pod,
+} from "@kubernetes/client-node";
 import {
   buildEffectivePolicy,
   evaluateStaleness,
@@ -33,9 +40,13 @@ import {
   parseResolvConf,
   verifyInterception,
 } from "../interception/index.ts";
+import { allowingTrafficTargets, objectName, podIdentity } from "../smi/access.ts";
+import type { TrafficTarget } from "../smi/schema.ts";
+import { TRAFFIC_TARGET, validObjects } from "../smi/validate.ts";
 import {
   type Destination,
   formatPodExplanation,
+  type MeshAccess,
   type PodExplainReport,
   parseDestination,
   sidecarOutcome,
@@ -108,8 +119,14 @@ async function findPodNetns(runner: CommandRunner, podIp: string): Promise<strin
   return undefined;
 }
 
-/** A Service (ClusterIP and port) or a meshed pod that answers on the destination, in a monitored namespace. */
-async function findMeshService(core: CoreV1Api, destination: Destination): Promise<string | undefined> {
+/**
+ * A Service (ClusterIP and port) or a meshed pod that answers on the destination, in a monitored namespace,
+ * with the service accounts it runs as (those of the pods the Service selects).
+ */
+async function findMeshService(
+  core: CoreV1Api,
+  destination: Destination,
+): Promise<{ name: string; identities: string[] } | undefined> {
   const address = destination.ip.toString();
   const monitored = new Set(
     (await core.listNamespace({ labelSelector: LABEL_MONITORED_BY })).items.map(
@@ -121,17 +138,56 @@ async function findMeshService(core: CoreV1Api, destination: Destination): Promi
     const ips = svc.spec?.clusterIPs ?? (svc.spec?.clusterIP ? [svc.spec.clusterIP] : []);
     if (!ips.includes(address)) continue;
     if ((svc.spec?.ports ?? []).some((p) => p.port === destination.port)) {
-      return `Service ${svc.metadata?.namespace}/${svc.metadata?.name}:${destination.port}`;
+      const namespace = svc.metadata?.namespace ?? "";
+      const selector = Object.entries(svc.spec?.selector ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join(",");
+      const selected =
+        selector === "" ? [] : (await core.listNamespacedPod({ namespace, labelSelector: selector })).items;
+      return {
+        name: `Service ${namespace}/${svc.metadata?.name}:${destination.port}`,
+        identities: [...new Set(selected.map(podIdentity))].sort(),
+      };
     }
   }
   const pods = await core.listPodForAllNamespaces({ labelSelector: ENVOY_UNIQUE_ID_LABEL_NAME });
   for (const pod of pods.items) {
     const ips = (pod.status?.podIPs ?? []).map((p) => p.ip);
     if (monitored.has(pod.metadata?.namespace ?? "") && ips.includes(address)) {
-      return `pod ${pod.metadata?.namespace}/${pod.metadata?.name}`;
+      return { name: `pod ${pod.metadata?.namespace}/${pod.metadata?.name}`, identities: [podIdentity(pod)] };
     }
   }
   return undefined;
+}
+
+/** The valid TrafficTargets of the cluster (an invalid one allows nothing, as in the controller). */
+export async function listTrafficTargets(kc: KubeConfig): Promise<TrafficTarget[]> {
+  const [group, version] = TRAFFIC_TARGET.apiVersion.split("/") as [string, string];
+  const list = (await kc.makeApiClient(CustomObjectsApi).listClusterCustomObject({
+    group,
+    version,
+    plural: TRAFFIC_TARGET.plural,
+  })) as KubernetesListObject<KubernetesObject>;
+  return validObjects(list.items, TRAFFIC_TARGET.kind).valid as TrafficTarget[];
+}
+
+/** With permissive mode off: which TrafficTarget, if any, lets `pod` reach the mesh destination. */
+async function meshAccess(
+  kc: KubeConfig,
+  pod: V1Pod,
+  meshService: { name: string; identities: string[] },
+): Promise<MeshAccess> {
+  const targets = await listTrafficTargets(kc);
+  const source = podIdentity(pod);
+  const names = meshService.identities.flatMap((d) =>
+    allowingTrafficTargets(targets, source, d).map(objectName),
+  );
+  return {
+    meshService: meshService.name,
+    source,
+    destinations: meshService.identities,
+    trafficTarget: names.sort()[0],
+  };
 }
 
 /** Builds the report for one pod and destination (see formatPodExplanation). */
@@ -225,13 +281,18 @@ export async function explainPodReport(
   );
   const meshService =
     explanation.verdict === "outbound-sidecar" ? await findMeshService(core, destination) : undefined;
+  const access =
+    meshService === undefined || meshConfig.spec.traffic.enablePermissiveTrafficPolicyMode
+      ? undefined
+      : await meshAccess(kc, pod, meshService);
   return {
     namespace: options.namespace,
     pod: options.pod,
     destination,
     protocol,
     explanation,
-    outcome: sidecarOutcome(destination, meshService, meshConfig.spec.traffic.enableEgress),
+    outcome: sidecarOutcome(destination, meshService?.name, meshConfig.spec.traffic.enableEgress, access),
+    ...(access === undefined ? {} : { access }),
     proxyUidPaths: meshConfig.spec.traffic.enableEgress ? [] : proxyUidPaths(pod),
     staleDiff,
     restart: staleDiff.length > 0 ? restart : undefined,

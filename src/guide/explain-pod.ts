@@ -35,9 +35,24 @@ export function parseDestination(arg: string): Destination {
 
 /** What the sidecar does with a connection it receives, under the live MeshConfig. */
 export type SidecarOutcome =
-  | { readonly kind: "mesh"; readonly service: string }
+  | { readonly kind: "mesh"; readonly service: string; readonly trafficTarget?: string }
   | { readonly kind: "passthrough" }
   | { readonly kind: "refused" };
+
+/**
+ * SMI access control for a mesh destination with permissive mode off: the TrafficTarget that lets the pod's
+ * service account reach it, or none (then the destination is no upstream of this pod's sidecar).
+ */
+export interface MeshAccess {
+  /** `Service <ns>/<name>:<port>` or `pod <ns>/<name>`, as found. */
+  readonly meshService: string;
+  /** The pod's service account, `<namespace>/<name>`. */
+  readonly source: string;
+  /** The service accounts the destination runs as. */
+  readonly destinations: readonly string[];
+  /** `<namespace>/<name>` of the first TrafficTarget (by name) that allows it; undefined: none does. */
+  readonly trafficTarget: string | undefined;
+}
 
 /** Where a redirected connection arrives: the sidecar's outbound listener. */
 const OUTBOUND_LISTENER = { address: "127.0.0.1", port: ENVOY_OUTBOUND_LISTENER_PORT };
@@ -50,12 +65,16 @@ export function sidecarOutcome(
   destination: Destination,
   meshService: string | undefined,
   enableEgress: boolean,
+  access?: MeshAccess,
 ): SidecarOutcome {
   const original = { address: destination.ip.toString(), port: destination.port };
+  // With access control on, a mesh destination no TrafficTarget allows is no upstream of this sidecar.
+  const upstream = access === undefined || access.trafficTarget !== undefined ? meshService : undefined;
+  const allowedBy = access?.trafficTarget === undefined ? {} : { allowedBy: access.trafficTarget };
   const meshEndpoints =
-    meshService === undefined
+    upstream === undefined
       ? []
-      : [{ service: meshService, ip: original.address, port: original.port, backends: [] }];
+      : [{ service: upstream, ip: original.address, port: original.port, backends: [], ...allowedBy }];
   const table = buildRoutingTable({
     apiVersion: SIDECAR_API_VERSION,
     version: 0,
@@ -64,7 +83,10 @@ export function sidecarOutcome(
     meshEndpoints,
   });
   const decision = decideOutbound(table, original, OUTBOUND_LISTENER, 0);
-  if (decision.kind === "mesh") return { kind: "mesh", service: decision.service };
+  if (decision.kind === "mesh") {
+    const named = decision.trafficTarget === undefined ? {} : { trafficTarget: decision.trafficTarget };
+    return { kind: "mesh", service: decision.service, ...named };
+  }
   return decision.kind === "passthrough" ? { kind: "passthrough" } : { kind: "refused" };
 }
 
@@ -76,6 +98,8 @@ export interface PodExplainReport {
   readonly protocol?: ExplainProtocol;
   readonly explanation: Explanation;
   readonly outcome: SidecarOutcome;
+  /** Permissive traffic policy mode off and the destination is in the mesh: what access control says. */
+  readonly access?: MeshAccess;
   /** With egress disabled: how the pod's containers can still send as the proxy uid (empty: they cannot). */
   readonly proxyUidPaths: readonly string[];
   /** `+203.0.113.10/32` ... when the pod runs an older policy than the current one; empty when current. */
@@ -122,8 +146,22 @@ export function formatPodExplanation(r: PodExplainReport): string {
     );
   } else if (e.verdict === "outbound-sidecar") {
     const head = `verdict: outbound sidecar (redirected to port ${e.port ?? ENVOY_OUTBOUND_LISTENER_PORT})`;
-    if (r.outcome.kind === "mesh") lines.push(`${head} → allowed: mesh destination ${r.outcome.service}`);
-    else if (r.outcome.kind === "passthrough") {
+    const access = r.access;
+    if (r.outcome.kind === "mesh") {
+      const by = r.outcome.trafficTarget === undefined ? "" : `, by TrafficTarget ${r.outcome.trafficTarget}`;
+      lines.push(`${head} → allowed: mesh destination ${r.outcome.service}${by}`);
+    } else if (access !== undefined) {
+      const none = `no TrafficTarget lets service account ${access.source} reach ${access.meshService} (${access.destinations.join(", ") || "no service account"}); permissive traffic policy mode is off`;
+      if (r.outcome.kind === "passthrough") {
+        lines.push(`${head} → passed through as egress: ${none}`);
+        lines.push("  the destination's sidecar refuses it unless a TrafficTarget allows this source");
+      } else {
+        lines.push(`${head} → refused: ${none}, and egress is disabled`);
+      }
+      lines.push(
+        `  to allow it, create a TrafficTarget in namespace ${access.destinations[0]?.split("/")[0] ?? "<destination>"} with destination ${access.destinations[0] ?? "<service account>"} and source ${access.source}`,
+      );
+    } else if (r.outcome.kind === "passthrough") {
       lines.push(`${head} → allowed: egress is enabled, passed through to ${dest}`);
     } else {
       lines.push(

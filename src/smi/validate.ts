@@ -164,6 +164,24 @@ export function smiWarnings(valid: ValidSmiObject): string[] {
   return smiKindOf(valid.kind)?.warnings?.(valid.object as never) ?? [];
 }
 
+/**
+ * The valid objects of a list read from the API, and the invalid ones by name (`<kind> <ns>/<name>`) with
+ * their issues: stored around the webhook, they allow nothing (OSM skips an invalid TrafficTarget too).
+ */
+export function validObjects(
+  objects: readonly { metadata?: { name?: string; namespace?: string } }[],
+  kind: string,
+): { valid: unknown[]; invalid: Map<string, readonly ConfigIssue[]> } {
+  const valid: unknown[] = [];
+  const invalid = new Map<string, readonly ConfigIssue[]>();
+  for (const object of objects) {
+    const result = tryValidateSmiObject(object, object.metadata?.namespace);
+    if (result.ok) valid.push(result.value.object);
+    else invalid.set(`${kind} ${object.metadata?.namespace}/${object.metadata?.name}`, result.issues);
+  }
+  return { valid, invalid };
+}
+
 /** `validateSmiObject` that answers instead of throwing, for informers that must skip a bad stored object. */
 export function tryValidateSmiObject(
   input: unknown,

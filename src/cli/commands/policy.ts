@@ -195,6 +195,19 @@ export function registerPolicy(program: Command): void {
     .command("policy")
     .description("inspect the effective traffic interception policy and the SMI access policies");
   policy
+    .command("check-pods")
+    .description("check if two pods are authorized to communicate via a traffic policy (OSM's verb)")
+    .argument("<sourcePod>", "<namespace>/<pod>, or <pod> in the default namespace")
+    .argument("<destinationPod>", "<namespace>/<pod>, or <pod> in the default namespace")
+    .option("--osm-namespace <ns>", "namespace of the mesh's MeshConfig", "osm-system")
+    .action(async (source: string, destination: string, flags: { osmNamespace: string }) => {
+      const { checkPods } = await import("../../guide/check-pods.ts");
+      const { loadKubeConfig } = await import("../../edge/kube-client.ts");
+      process.stdout.write(
+        await checkPods(loadKubeConfig({}), { source, destination, osmNamespace: flags.osmNamespace }),
+      );
+    });
+  policy
     .command("validate")
     .description(
       "validate policy documents (SMI TrafficTarget, TCPRoute, HTTPRouteGroup; OSM Egress; YAML or JSON, one or many) as the API server's validator does; exit 1 if any is invalid",

@@ -174,6 +174,9 @@ describe("SMI access control with permissive mode off (OSM's e2e scenarios)", {
       "osm.enablePermissiveTrafficPolicy=false",
       "--set",
       "osm.enableEgress=true",
+      // The sidecars' access log is at info (OSM's default Envoy level, error, leaves it out).
+      "--set",
+      "osm.envoyLogLevel=info",
     );
     assert.equal(install.code, 0, install.stderr);
     const ext = await osm(
@@ -252,6 +255,48 @@ describe("SMI access control with permissive mode off (OSM's e2e scenarios)", {
     await apply(trafficTarget("allow-allowed", "allowed", "tcp-8080"));
     await repeatedly("allowed", "http://server.server/", "0 200");
     await repeatedly("denied", "http://server.server/", "7 000");
+
+    // Why, in OSM's words (osm policy check-pods) and in explain's.
+    let r = await osm("policy", "check-pods", "clients/allowed", "server/server");
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /^\[\+\] SMI traffic policy mode enabled for mesh operated by osm-controller running in osm-system namespace\n/,
+    );
+    assert.match(
+      r.stdout,
+      /\[\+\] Pod 'clients\/allowed' is allowed to communicate to pod 'server\/server' via the SMI TrafficTarget policy "allow-allowed" in namespace server/,
+    );
+    r = await osm("policy", "check-pods", "clients/denied", "server/server");
+    assert.match(
+      r.stdout,
+      /\[\+\] Pod 'clients\/denied' is not allowed to communicate to pod 'server\/server', missing SMI TrafficTarget policy/,
+    );
+    const clusterIp = (
+      await kubectl("get", "service", "server", "-n", "server", "-o", "jsonpath={.spec.clusterIP}")
+    ).stdout;
+    r = await osm("explain", "pod/allowed", "-n", "clients", `${clusterIp}:80`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /→ allowed: mesh destination Service server\/server:80, by TrafficTarget server\/allow-allowed/,
+    );
+    r = await osm("explain", "pod/denied", "-n", "clients", `${clusterIp}:80`);
+    assert.match(
+      r.stdout,
+      /→ refused: no TrafficTarget lets service account clients\/denied reach Service server\/server:80 \(server\/server\); permissive traffic policy mode is off, and egress is disabled/,
+    );
+    // The access logs name the TrafficTarget on both sides.
+    const clientLog = (await kubectl("logs", "allowed", "-n", "clients", "-c", "envoy")).stdout;
+    assert.match(
+      clientLog,
+      /"direction":"outbound".*"service":"server\/server".*"trafficTarget":"server\/allow-allowed"/,
+    );
+    const serverLog = (await kubectl("logs", "server", "-n", "server", "-c", "envoy")).stdout;
+    assert.match(
+      serverLog,
+      /"direction":"inbound".*"trafficTarget":"server\/allow-allowed","sourcePod":"clients\/allowed"/,
+    );
   });
 
   test("a client allowed on another port only gets out of its own sidecar and is refused by the server's", async () => {
@@ -259,6 +304,14 @@ describe("SMI access control with permissive mode off (OSM's e2e scenarios)", {
     // Reset by the server's sidecar once the client has spoken: curl's receive failure, 56.
     await repeatedly("denied", "http://server.server/", "56 000");
     await repeatedly("allowed", "http://server.server/", "0 200");
+    const serverLog = (await kubectl("logs", "server", "-n", "server", "-c", "envoy")).stdout;
+    assert.match(serverLog, /"direction":"inbound".*"decision":"refuse","reason":"access-denied"/);
+    const stats = await osm("proxy", "get", "stats", "server", "-n", "server");
+    assert.equal(stats.code, 0, stats.stderr);
+    assert.match(
+      stats.stdout,
+      /osm_sidecar_refused_connections_total\{direction="inbound",reason="access-denied"\} [1-9]/,
+    );
   });
 
   test("deleting the TrafficTarget refuses the client again, without a restart", async () => {

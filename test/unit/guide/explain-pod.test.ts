@@ -104,6 +104,49 @@ test("with egress on, the sidecar passes the connection through; a mesh service 
   assert.match(formatPodExplanation(mesh), /→ allowed: mesh destination Service httpbin\/httpbin:14001/);
 });
 
+test("permissive mode off: the TrafficTarget that allows a mesh destination, or none and how to allow it", () => {
+  const off = meshConfig({ traffic: { enableEgress: false } });
+  const destination = parseDestination("192.0.2.20:80");
+  const access = {
+    meshService: "Service server/server:80",
+    source: "clients/allowed",
+    destinations: ["server/server"],
+    trafficTarget: "server/allow-allowed",
+  };
+  const allowed = report(off, off, "192.0.2.20:80", {
+    outcome: sidecarOutcome(destination, access.meshService, false, access),
+    access,
+  });
+  assert.match(
+    formatPodExplanation(allowed),
+    /→ allowed: mesh destination Service server\/server:80, by TrafficTarget server\/allow-allowed/,
+  );
+  const none = { ...access, trafficTarget: undefined };
+  const refused = formatPodExplanation(
+    report(off, off, "192.0.2.20:80", {
+      outcome: sidecarOutcome(destination, none.meshService, false, none),
+      access: none,
+    }),
+  );
+  assert.match(
+    refused,
+    /→ refused: no TrafficTarget lets service account clients\/allowed reach Service server\/server:80 \(server\/server\); permissive traffic policy mode is off, and egress is disabled/,
+  );
+  assert.match(
+    refused,
+    /to allow it, create a TrafficTarget in namespace server with destination server\/server and source clients\/allowed/,
+  );
+  const on = meshConfig({ traffic: { enableEgress: true } });
+  const through = formatPodExplanation(
+    report(on, on, "192.0.2.20:80", {
+      outcome: sidecarOutcome(destination, none.meshService, true, none),
+      access: none,
+    }),
+  );
+  assert.match(through, /→ passed through as egress: no TrafficTarget lets/);
+  assert.match(through, /the destination's sidecar refuses it unless a TrafficTarget allows this source/);
+});
+
 test("a stale pod is explained with the policy it was admitted with, and warned about", () => {
   const admitted = meshConfig({ traffic: { enableEgress: false } });
   const now = meshConfig({
