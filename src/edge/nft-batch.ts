@@ -33,8 +33,12 @@ class HelperProcess {
   #pending: Pending[] = [];
   #buffered = Buffer.alloc(0);
 
-  constructor(binary: string) {
+  /** Called when the helper cannot work here at all (exit 3: libnftables is not installed). */
+  readonly #onUnusable: () => void;
+
+  constructor(binary: string, onUnusable: () => void) {
     this.#binary = binary;
+    this.#onUnusable = onUnusable;
   }
 
   get queued(): number {
@@ -72,7 +76,10 @@ class HelperProcess {
       for (const p of pending) p.resolve({ code: 127, stdout: "", stderr: why, error: why });
     };
     child.on("error", (e) => gone(`osm-nft-batch: ${e.message}`));
-    child.on("exit", (code, signal) => gone(`osm-nft-batch exited (${signal ?? code})`));
+    child.on("exit", (code, signal) => {
+      if (code === 3) this.#onUnusable();
+      gone(`osm-nft-batch exited (${signal ?? code})`);
+    });
     child.stdin.on("error", () => {
       // the exit handler answers what was queued
     });
@@ -107,15 +114,22 @@ class HelperProcess {
 export class NftBatch {
   readonly #binary: string;
   readonly #processes: HelperProcess[];
+  #unusable = false;
 
   constructor(binary = nftBatchPath(), processes = 4) {
     this.#binary = binary;
-    this.#processes = Array.from({ length: processes }, () => new HelperProcess(binary));
+    const unusable = () => {
+      this.#unusable = true;
+    };
+    this.#processes = Array.from({ length: processes }, () => new HelperProcess(binary, unusable));
   }
 
-  /** Whether the helper is built (else callers use `nft` processes). */
+  /**
+   * Whether the helper is built and can run here (else callers use `nft` processes): once it exited because
+   * libnftables cannot be loaded, never again.
+   */
   get available(): boolean {
-    return existsSync(this.#binary);
+    return !this.#unusable && existsSync(this.#binary);
   }
 
   /** Runs `text` as one nft transaction (or listing) inside the namespace at `netns`. Never throws. */

@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { RecordingRunner } from "../../../src/edge/command-runner.ts";
 import { NftBatch, nftBatchRunner } from "../../../src/edge/nft-batch.ts";
@@ -43,6 +46,25 @@ test("without the helper built, nft runs as a process", async () => {
   assert.deepEqual(batch.calls, []);
   assert.equal(fallback.calls.length, 1);
   assert.equal(new NftBatch("/nonexistent/osm-nft-batch").available, false);
+});
+
+test("a helper that cannot load libnftables (exit 3) answers with a failure, then nft runs as processes", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "osmt-nftb-"));
+  try {
+    const binary = join(dir, "osm-nft-batch");
+    writeFileSync(binary, "#!/bin/sh\nexit 3\n", {
+      mode: 0o755,
+    });
+    const batch = new NftBatch(binary);
+    assert.equal(batch.available, true);
+    const r = await batch.run("/proc/1/ns/net", "list tables");
+    assert.equal(r.code, 127);
+    assert.match(r.stderr, /osm-nft-batch exited \(3\)/);
+    assert.equal(batch.available, false);
+    batch.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("a helper that cannot start answers every request with a failure instead of hanging", async () => {
