@@ -7,7 +7,6 @@
  * relay cannot take over.
  */
 import { connect, type Socket } from "node:net";
-import { getExtensionData, NonTlsError, readTlsClientHello } from "read-tls-client-hello";
 import { decideTls, type EgressTable, type PortRule } from "../egress/decide.ts";
 import type { Destination } from "./decide.ts";
 import { relay } from "./relay.ts";
@@ -78,19 +77,22 @@ export function inspectEgress(request: InspectRequest): void {
     httpPath();
     return;
   }
-  readTlsClientHello(client).then(
-    (hello) => {
-      const serverName = getExtensionData(hello, "server_name")?.serverName;
-      const verdict = decideTls(table, request.tls, serverName, upstream);
-      if (verdict.kind === "refuse") return refuse(verdict.reason);
-      if (!proceed()) return;
-      client.removeAllListeners("close");
-      relayTo(request, verdict.egress);
-    },
-    (error: unknown) => {
-      if (error instanceof NonTlsError) httpPath();
-      else refuse(`unreadable TLS ClientHello: ${(error as Error).message}`);
-    },
+  // Loaded on the first https Egress connection only (it brings node:tls and node:crypto): idle RSS is per pod.
+  void import("read-tls-client-hello").then(({ getExtensionData, NonTlsError, readTlsClientHello }) =>
+    readTlsClientHello(client).then(
+      (hello) => {
+        const serverName = getExtensionData(hello, "server_name")?.serverName;
+        const verdict = decideTls(table, request.tls, serverName, upstream);
+        if (verdict.kind === "refuse") return refuse(verdict.reason);
+        if (!proceed()) return;
+        client.removeAllListeners("close");
+        relayTo(request, verdict.egress);
+      },
+      (error: unknown) => {
+        if (error instanceof NonTlsError) httpPath();
+        else refuse(`unreadable TLS ClientHello: ${(error as Error).message}`);
+      },
+    ),
   );
 }
 

@@ -7,6 +7,8 @@
  * - `e2e_smi_traffic_target_test.go`: a client a TrafficTarget allows reaches the server, one it does not is
  *   refused; deleting the TrafficTarget refuses it again, without a restart. A client allowed on another port
  *   only is let out by its own sidecar and refused by the server's (the TCP counterpart of OSM's 403).
+ * - `e2e_egress_policy_test.go` (with egress disabled): Egress by address range, by Host with an
+ *   HTTPRouteGroup match (404 outside it), by TLS server name; deleting them refuses again, no restart.
  * - Flipping permissive mode applies live.
  *
  * On either engine (`OSM_TEST_ENGINE`).
@@ -105,8 +107,8 @@ describe("SMI access control with permissive mode off (OSM's e2e scenarios)", {
     const r = await run("kubectl", ["apply", "-f", "-"], { env, input: yaml });
     assert.equal(r.code, 0, r.stderr);
   };
-  /** curl from a client pod: `<exit code> <http code>`. */
-  const curl = async (pod: string, url: string) => {
+  /** curl from a client pod: `<exit code> <http code>`; `extra` goes before the URL. */
+  const curl = async (pod: string, url: string, extra: readonly string[] = []) => {
     const r = await kubectl(
       "exec",
       "-n",
@@ -123,6 +125,7 @@ describe("SMI access control with permissive mode off (OSM's e2e scenarios)", {
       "/dev/null",
       "-w",
       "%{http_code}",
+      ...extra,
       url,
     );
     // kubectl exec exits 1 and says "command terminated with exit code N" when the command fails.
@@ -130,13 +133,19 @@ describe("SMI access control with permissive mode off (OSM's e2e scenarios)", {
     return `${code} ${r.stdout.trim()}`;
   };
   /** Waits until `expected` comes back `times` times in a row (OSM's WaitForRepeatedSuccess). */
-  const repeatedly = async (pod: string, url: string, expected: string, times = 5) => {
+  const repeatedly = async (
+    pod: string,
+    url: string,
+    expected: string,
+    times = 5,
+    extra: readonly string[] = [],
+  ) => {
     assert.ok(meshUp, "the mesh is up");
     let streak = 0;
     const seen: string[] = [];
     const deadline = Date.now() + 60_000;
     while (streak < times) {
-      const got = await curl(pod, url);
+      const got = await curl(pod, url, extra);
       seen.push(got);
       streak = got === expected ? streak + 1 : 0;
       if (streak < times && Date.now() > deadline) {
@@ -247,6 +256,46 @@ describe("SMI access control with permissive mode off (OSM's e2e scenarios)", {
     for (const host of HOSTS) {
       for (const scheme of ["http", "https"]) await repeatedly("allowed", `${scheme}://${host}/`, "7 000");
     }
+  });
+
+  test("Egress policies with egress disabled (e2e_egress_policy_test.go): tcp by range, http by Host with an HTTPRouteGroup match (404 outside it), https by SNI; deleted, refused again", async () => {
+    const egress = (name: string, spec: string) => `apiVersion: policy.openservicemesh.io/v1alpha1
+kind: Egress
+metadata: {name: ${name}, namespace: clients}
+spec:
+  sources: [{kind: ServiceAccount, name: allowed, namespace: clients}]
+${spec}`;
+    await apply(
+      egress("range-80", "  ipAddresses: [203.0.113.70/32]\n  ports: [{number: 80, protocol: tcp}]\n"),
+    );
+    await repeatedly("allowed", `http://${HOSTS[0]}/`, "0 200");
+    // The listener is open now (the pod has Egress rules): another address is reset once curl speaks.
+    await repeatedly("allowed", `http://${HOSTS[1]}/`, "56 000", 3);
+    // Another service account has no Egress: nothing listens for it.
+    await repeatedly("denied", `http://${HOSTS[0]}/`, "7 000", 3);
+    await apply(`apiVersion: specs.smi-spec.io/v1alpha4
+kind: HTTPRouteGroup
+metadata: {name: httpbin-status, namespace: clients}
+spec:
+  matches: [{name: status, pathRegex: /status.*}]
+---
+${egress(
+  "httpbin-80",
+  "  hosts: [httpbin.org]\n  ports: [{number: 80, protocol: http}]\n  matches: [{apiGroup: specs.smi-spec.io/v1alpha4, kind: HTTPRouteGroup, name: httpbin-status}]\n",
+)}`);
+    const host = ["-H", "Host: httpbin.org"];
+    await repeatedly("allowed", `http://${HOSTS[1]}/status/200`, "0 200", 5, host);
+    await repeatedly("allowed", `http://${HOSTS[1]}/get`, "0 404", 3, host);
+    await apply(egress("httpbin-443", "  hosts: [httpbin.org]\n  ports: [{number: 443, protocol: https}]\n"));
+    const sni = ["--resolve", `httpbin.org:443:${HOSTS[1]}`];
+    await repeatedly("allowed", "https://httpbin.org/", "0 200", 5, sni);
+    // An IP literal sends no server name: nothing allows it (curl: TLS connect error).
+    await repeatedly("allowed", `https://${HOSTS[1]}/`, "35 000", 3);
+    for (const name of ["range-80", "httpbin-80", "httpbin-443"]) {
+      assert.equal((await kubectl("delete", "egress", name, "-n", "clients")).code, 0);
+    }
+    await repeatedly("allowed", `http://${HOSTS[0]}/`, "7 000", 3);
+    await repeatedly("allowed", "https://httpbin.org/", "7 000", 3, sni);
   });
 
   test("a TrafficTarget lets its source reach the server; a client it does not name is refused (exit 7)", async () => {
