@@ -11,7 +11,7 @@
  * Both proxies run as uid 1500 (the rules exempt its own upstream connections). Load and servers are C
  * (netbench.c) so neither is the bottleneck measured. Every figure is the median of RUNS runs.
  * Env: RUNS (3), SECONDS_PER_RUN (2), BULK_BYTES (1 GiB), TARGETS (direct,haproxy,haproxy-splice,sidecar,sidecar-js),
- * SIDECAR_ARGS (extra `osm sidecar run` arguments, space-separated, e.g. `--log-level warn` for no access log),
+ * SIDECAR_ARGS (extra `osm sidecar run` arguments, space-separated, e.g. `--access-log off` for no access log),
  * SIDECAR_NODE_FLAGS (Node/V8 flags for the sidecar, space-separated, e.g. `--max-semi-space-size=1`).
  * The sidecar runs its bundle (built first) with `--trace-gc`: its GC pauses are reported per measure.
  * Writes build/bench/sidecar-results.json and prints a table with ratios to direct and to HAProxy.

@@ -60,15 +60,22 @@ export function initBackend(pod: V1Pod): string {
   return script.includes("iptables-restore") ? "iptables" : "-";
 }
 
-/** pino levels at which the sidecar writes its access log (one `info` line per connection). */
-const LOGS_CONNECTIONS = new Set(["trace", "debug", "info"]);
+/** The value of the sidecar container's `flag` (command or args), if given. */
+function sidecarFlag(pod: V1Pod, flag: string): string | undefined {
+  const sidecar = pod.spec?.containers?.find((c) => c.name === SIDECAR_CONTAINER_NAME);
+  const words = [...(sidecar?.command ?? []), ...(sidecar?.args ?? [])];
+  const at = words.indexOf(flag);
+  return at >= 0 ? words[at + 1] : undefined;
+}
 
 /** The sidecar's `--log-level`, as the injector set it from MeshConfig spec.sidecar.logLevel. */
 export function sidecarLogLevel(pod: V1Pod): string {
-  const sidecar = pod.spec?.containers?.find((c) => c.name === SIDECAR_CONTAINER_NAME);
-  const words = [...(sidecar?.command ?? []), ...(sidecar?.args ?? [])];
-  const flag = words.indexOf("--log-level");
-  return flag >= 0 ? (words[flag + 1] ?? "info") : "info";
+  return sidecarFlag(pod, "--log-level") ?? "info";
+}
+
+/** Whether the sidecar writes its access log (the live stream's source): at any log level, unless turned off. */
+export function sidecarWritesAccessLog(pod: V1Pod): boolean {
+  return sidecarFlag(pod, "--access-log") !== "off";
 }
 
 function sidecarReady(pod: V1Pod): boolean {
@@ -150,7 +157,7 @@ export function buildDashboardState(view: ClusterView, at: string): DashboardSta
       sidecarReady: sidecarReady(pod),
       backend: initBackend(pod),
       interception: interceptionState(s),
-      logsDecisions: LOGS_CONNECTIONS.has(sidecarLogLevel(pod)),
+      logsDecisions: sidecarWritesAccessLog(pod),
       logLevel: sidecarLogLevel(pod),
       state: s.state,
       difference: s.details,

@@ -40,7 +40,7 @@ export interface PodRow {
   readonly state: "current" | "stale" | "error";
   /** The sidecar's log level (MeshConfig spec.sidecar.logLevel when the pod was created). */
   readonly logLevel: string;
-  /** Whether its sidecar writes the access log the live stream reads (log level info or lower). */
+  /** Whether its sidecar writes the access log the live stream reads (at any log level, unless `--access-log off`). */
   readonly logsDecisions: boolean;
   /** `+203.0.113.10/32` … for a stale pod; the reason for an error. */
   readonly difference: readonly string[];

@@ -23,6 +23,8 @@ export interface RunOptions {
   /** Seconds. */
   drainTimeout: number;
   logLevel: LogLevel;
+  /** One line per connection whatever `logLevel` is, as Envoy's access log. */
+  accessLog: boolean;
   allowAnyUid: boolean;
   reconnectMaxDelay: number;
   relay: "js" | "splice";
@@ -175,6 +177,13 @@ const FLAGS: Record<string, Flag> = {
       o.logLevel = v;
     }),
   },
+  "--access-log": {
+    value: "<on|off>",
+    help: "one line per connection (its decision), whatever --log-level is, as Envoy's access log (default on)",
+    set: oneOf(["on", "off"] as const, (o, v) => {
+      o.accessLog = v === "on";
+    }),
+  },
   "--allow-any-uid": {
     help: "do not insist on uid 1500 (only where no interception rules apply)",
     set: (o) => {
@@ -209,6 +218,7 @@ export function parseRunArgs(args: readonly string[]): ParsedArgs {
     idleTimeout: 3600,
     drainTimeout: 10,
     logLevel: "info",
+    accessLog: true,
     allowAnyUid: false,
     reconnectMaxDelay: DEFAULT_BACKOFF.maxMs,
     relay: "splice",

@@ -17,7 +17,7 @@ import {
   outboundListenerWanted,
 } from "./decide.ts";
 import { inspectEgress } from "./egress-inspect.ts";
-import type { SidecarLogger } from "./log.ts";
+import type { AccessLog, SidecarLogger } from "./log.ts";
 import { bindDirectionMetrics, type DirectionMetrics, type SidecarMetrics } from "./metrics.ts";
 import { type NativeRelay, startNativeRelay } from "./native/index.ts";
 import { relay } from "./relay.ts";
@@ -26,6 +26,8 @@ export type Direction = "outbound" | "inbound";
 
 export interface DataPlaneOptions {
   readonly logger: SidecarLogger;
+  /** One line per connection, whatever the log level. */
+  readonly accessLog: AccessLog;
   readonly metrics: SidecarMetrics;
   readonly store: ConfigStore;
   readonly outboundPort: number;
@@ -212,7 +214,7 @@ export class DataPlane {
   }
 
   #onConnection(direction: Direction, family: 4 | 6, client: Socket): void {
-    const { logger, metrics, store } = this.#options;
+    const { accessLog, metrics, store } = this.#options;
     const bound = direction === "outbound" ? this.#outboundMetrics : this.#inboundMetrics;
     const started = nowMs();
     this.#active += 1;
@@ -232,30 +234,27 @@ export class DataPlane {
         metrics.egressAllowed.inc({ egress: decision.egress });
       }
       const durationMs = Math.round((nowMs() - started) * 1000) / 1000;
-      logger.info(
-        {
-          direction,
-          src: source,
-          dst: original === undefined ? undefined : hostPort(original.address, original.port),
-          decision: decision.kind,
-          ...(decision.kind === "refuse" ? { reason: decision.reason } : {}),
-          ...(decision.kind === "refuse" && decision.detail !== undefined ? { detail: decision.detail } : {}),
-          ...(decision.kind === "passthrough" && decision.egress !== undefined
-            ? { egress: decision.egress }
-            : {}),
-          ...(decision.kind === "mesh" ? { service: decision.service } : {}),
-          ...((decision.kind === "mesh" || decision.kind === "passthrough") &&
-          decision.trafficTarget !== undefined
-            ? { trafficTarget: decision.trafficTarget, sourcePod: decision.sourcePod }
-            : {}),
-          ...(decision.kind === "refuse"
-            ? {}
-            : { upstream: hostPort(decision.upstream.address, decision.upstream.port) }),
-          durationMs,
-          ...fields,
-        },
-        "connection",
-      );
+      accessLog.connection({
+        direction,
+        src: source,
+        dst: original === undefined ? undefined : hostPort(original.address, original.port),
+        decision: decision.kind,
+        ...(decision.kind === "refuse" ? { reason: decision.reason } : {}),
+        ...(decision.kind === "refuse" && decision.detail !== undefined ? { detail: decision.detail } : {}),
+        ...(decision.kind === "passthrough" && decision.egress !== undefined
+          ? { egress: decision.egress }
+          : {}),
+        ...(decision.kind === "mesh" ? { service: decision.service } : {}),
+        ...((decision.kind === "mesh" || decision.kind === "passthrough") &&
+        decision.trafficTarget !== undefined
+          ? { trafficTarget: decision.trafficTarget, sourcePod: decision.sourcePod }
+          : {}),
+        ...(decision.kind === "refuse"
+          ? {}
+          : { upstream: hostPort(decision.upstream.address, decision.upstream.port) }),
+        durationMs,
+        ...fields,
+      });
     };
     client.on("error", () => {}); // reported through relay/finish; an RST from the client must never crash us
 

@@ -35,6 +35,15 @@ export interface SidecarLogger {
   debug(fields: object, msg: string): void;
 }
 
+/**
+ * The access log: one line per connection (msg `connection`, at level info), written whatever the log level,
+ * as Envoy's access log is. OSM's default sidecar log level is `error`; the decisions must still be visible
+ * (`osm dashboard`'s live stream, `kubectl logs`). `--access-log off` turns it off.
+ */
+export interface AccessLog {
+  connection(fields: object): void;
+}
+
 export const LOG_BATCH_MS = 10;
 /** Bytes waiting for stdout beyond which new lines are dropped (counted). */
 export const MAX_PENDING_BYTES = 4 * 1024 * 1024;
@@ -48,7 +57,7 @@ function replacer(_key: string, value: unknown): unknown {
   return { type: value.name, message: value.message, stack: value.stack, ...(code ? { code } : {}) };
 }
 
-export interface JsonLog extends SidecarLogger {
+export interface JsonLog extends SidecarLogger, AccessLog {
   /** Writes what is pending; resolves once it is written, the log broke, or `timeoutMs` passed. */
   flush(timeoutMs: number): Promise<void>;
 }
@@ -58,6 +67,8 @@ export interface JsonLog extends SidecarLogger {
  */
 export function createJsonLog(options: {
   level: LogLevel;
+  /** Connection lines whatever `level` is (default true). */
+  accessLog?: boolean;
   base: Record<string, unknown>;
   fd?: number;
   clock?: () => Date;
@@ -121,9 +132,9 @@ export function createJsonLog(options: {
     return `{"level":${level},"time":"${clock().toISOString()}"${base ? `,${base}` : ""}${body ? `,${body}` : ""},"msg":${JSON.stringify(msg)}}\n`;
   };
   const log =
-    (level: number) =>
+    (level: number, always = false) =>
     (fields: object, msg: string): void => {
-      if (level < threshold || broken) return;
+      if ((level < threshold && !always) || broken) return;
       if (pendingBytes > MAX_PENDING_BYTES) {
         dropped += 1;
         return;
@@ -139,6 +150,10 @@ export function createJsonLog(options: {
     warn: log(LEVELS.warn),
     info: log(LEVELS.info),
     debug: log(LEVELS.debug),
+    connection:
+      options.accessLog === false
+        ? () => {}
+        : (fields: object) => log(LEVELS.info, true)(fields, "connection"),
     flush(timeoutMs: number): Promise<void> {
       startBatch();
       return new Promise((resolve) => {

@@ -67,6 +67,7 @@ async function run(options: RunOptions): Promise<number> {
   }
   const logger = createJsonLog({
     level: options.logLevel,
+    accessLog: options.accessLog,
     base: { component: "osm-sidecar", ...(source.kind === "control-plane" ? { pod: source.pod } : {}) },
   });
   let exitCode = 0;
@@ -76,6 +77,7 @@ async function run(options: RunOptions): Promise<number> {
   });
   const sidecar = await startSidecar({
     logger,
+    accessLog: logger,
     source,
     adminPort: options.adminPort,
     outboundPort: options.outboundPort,

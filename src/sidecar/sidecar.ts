@@ -10,7 +10,7 @@ import { watchConfigFile, watchControlPlane } from "./config-source.ts";
 import { ConfigStore } from "./config-store.ts";
 import { DataPlane } from "./data-plane.ts";
 import type { Destination } from "./decide.ts";
-import type { SidecarLogger } from "./log.ts";
+import type { AccessLog, SidecarLogger } from "./log.ts";
 import { createSidecarMetrics, type SidecarMetrics } from "./metrics.ts";
 import { originalDestination } from "./native/index.ts";
 
@@ -26,6 +26,8 @@ export type ConfigSourceOption =
 
 export interface SidecarOptions {
   readonly logger: SidecarLogger;
+  /** One line per connection, whatever the log level. */
+  readonly accessLog: AccessLog;
   readonly source: ConfigSourceOption;
   readonly adminHost?: string;
   readonly adminPort?: number;
@@ -62,6 +64,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const store = new ConfigStore();
   const dataPlane = new DataPlane({
     logger,
+    accessLog: options.accessLog,
     metrics,
     store,
     outboundPort: options.outboundPort ?? ENVOY_OUTBOUND_LISTENER_PORT,

@@ -18,9 +18,8 @@ export function Live({ decisions, pods }: { decisions: readonly DecisionEvent[];
     <div class="view">
       {silent.length > 0 && (
         <p class="card warning" data-testid="silent-sidecars">
-          {silent.length} sidecar(s) write no access log, so their decisions cannot show here (log level{" "}
-          {[...new Set(silent.map((p) => p.logLevel))].join(", ")}): set MeshConfig spec.sidecar.logLevel to
-          info and restart them ({silent.map((p) => `${p.namespace}/${p.pod}`).join(", ")})
+          {silent.length} sidecar(s) run with --access-log off, so their decisions cannot show here (
+          {silent.map((p) => `${p.namespace}/${p.pod}`).join(", ")})
         </p>
       )}
       <div class="card row">

@@ -28,7 +28,9 @@ export function Pods({ pods }: { pods: readonly PodRow[] }) {
                 <span class={`badge ${p.state}`}>{p.interception}</span>
               </td>
               <td class="mono">{p.state === "current" ? "-" : p.difference.join(" ")}</td>
-              <td class={p.logsDecisions ? "" : "muted"}>{p.logsDecisions ? "on" : `off (${p.logLevel})`}</td>
+              <td class={p.logsDecisions ? "" : "muted"}>
+                {p.logsDecisions ? "on" : "off (--access-log off)"}
+              </td>
             </tr>
           ))}
         </tbody>

@@ -133,23 +133,30 @@ test("state: an invalid stored MeshConfig is reported, not thrown", () => {
   assert.match(state.overview.error ?? "", /outboundIPRangeExclusionList\[0\]: "203\.0\.113\.10\/33"/);
 });
 
-test("a sidecar started at log level error writes no access log: the row says so", () => {
-  const p = pod("curl-6d4f-c", {});
-  const silent: V1Pod = {
-    ...p,
+test("a sidecar writes its access log at any log level, unless started with --access-log off", () => {
+  const withSidecar = (...flags: string[]): V1Pod => ({
+    ...pod(`curl-${flags.length}`, {}),
     spec: {
-      ...p.spec,
-      containers: [
-        { name: "curl" },
-        { name: "envoy", command: ["osm", "sidecar", "run", "--log-level", "error"] },
-      ],
+      containers: [{ name: "curl" }, { name: "envoy", command: ["osm", "sidecar", "run", ...flags] }],
     },
-  };
+  });
   const state = buildDashboardState(
-    { osmNamespace: "osm-system", meshConfig: object({}), pods: [silent], namespaces: [], deployments: [] },
+    {
+      osmNamespace: "osm-system",
+      meshConfig: object({}),
+      pods: [withSidecar("--log-level", "error"), withSidecar("--log-level", "error", "--access-log", "off")],
+      namespaces: [],
+      deployments: [],
+    },
     "t",
   );
-  assert.deepEqual([state.pods[0]?.logLevel, state.pods[0]?.logsDecisions], ["error", false]);
+  assert.deepEqual(
+    state.pods.map((row) => [row.logLevel, row.logsDecisions]),
+    [
+      ["error", true],
+      ["error", false],
+    ],
+  );
 });
 
 test("initBackend reads osm-init's --backend, or what its inline script can use", () => {

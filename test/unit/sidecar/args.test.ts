@@ -16,6 +16,8 @@ test("defaults are OSM's ports, the splice relay, info logs; both flag spellings
   assert.equal(defaults.relay, "splice");
   assert.equal(defaults.logLevel, "info");
   assert.equal(defaults.allowAnyUid, false);
+  assert.equal(defaults.accessLog, true);
+  assert.equal(options(["--access-log", "off"]).accessLog, false);
   const given = options(["--config", "/c.json", "--admin-port=16000", "--relay", "js", "--allow-any-uid"]);
   assert.equal(given.config, "/c.json");
   assert.equal(given.adminPort, 16000);
@@ -33,6 +35,7 @@ test("a bad flag or value is refused with the flag and the value named", () => {
   assert.throws(() => parseRunArgs(["--idle-timeout", "1.5"]), /--idle-timeout: must be an integer/);
   assert.throws(() => parseRunArgs(["--relay=fast"]), /--relay: must be one of splice, js, got "fast"/);
   assert.throws(() => parseRunArgs(["--log-level", "loud"]), /--log-level: must be one of/);
+  assert.throws(() => parseRunArgs(["--access-log", "no"]), /--access-log: must be one of on, off, got "no"/);
   assert.throws(() => parseRunArgs(["--bogus"]), /unknown option "--bogus"/);
   assert.throws(() => parseRunArgs(["--node-flag=--jitless"]), /bin\/osm, the sidecar's launcher/);
   assert.throws(() => parseRunArgs(["--config"]), /--config: missing value <file>/);

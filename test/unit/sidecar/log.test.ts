@@ -54,6 +54,27 @@ test("lines are pino-shaped JSON: level number, time, base fields, the call's fi
   assert.match(String(err["stack"]), /boom/);
 });
 
+test("the access log's connection lines are written at any level, as Envoy's; --access-log off writes none", async () => {
+  const out = logFile("access.log");
+  const log = createJsonLog({ level: "error", base: {}, fd: out.fd });
+  log.info({ hidden: true }, "below the level");
+  log.connection({ direction: "outbound", decision: "refuse" });
+  await log.flush(5000);
+  assert.deepEqual(
+    out.lines().map(({ time: _time, ...line }) => line),
+    [{ level: 30, direction: "outbound", decision: "refuse", msg: "connection" }],
+  );
+  const off = logFile("access-off.log");
+  const quiet = createJsonLog({ level: "info", accessLog: false, base: {}, fd: off.fd });
+  quiet.connection({ direction: "outbound" });
+  quiet.info({}, "other lines still");
+  await quiet.flush(5000);
+  assert.deepEqual(
+    off.lines().map((line) => line["msg"]),
+    ["other lines still"],
+  );
+});
+
 test("the log is bounded: past MAX_PENDING_BYTES waiting, lines are dropped and a line says how many", async () => {
   const out = logFile("bounded.log");
   const log = createJsonLog({ level: "info", base: {}, fd: out.fd });
