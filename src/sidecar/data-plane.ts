@@ -233,6 +233,12 @@ export class DataPlane {
       if (decision.kind === "passthrough" && decision.egress !== undefined) {
         metrics.egressAllowed.inc({ egress: decision.egress });
       }
+      if (
+        (decision.kind === "mesh" || decision.kind === "passthrough") &&
+        decision.trafficTarget !== undefined
+      ) {
+        metrics.trafficTargetAllowed.inc({ direction, traffic_target: decision.trafficTarget });
+      }
       const durationMs = Math.round((nowMs() - started) * 1000) / 1000;
       accessLog.connection({
         direction,

@@ -187,6 +187,8 @@ export interface SidecarMetrics {
   readonly refused: Counter<"direction" | "reason">;
   /** Connections an Egress policy allowed, by Egress (`<namespace>/<name>`). */
   readonly egressAllowed: Counter<"egress">;
+  /** Connections a TrafficTarget allowed (permissive mode off), by direction and TrafficTarget. */
+  readonly trafficTargetAllowed: Counter<"direction" | "traffic_target">;
   readonly active: Gauge<"direction">;
   /** Bytes by direction and flow: `upstream` = client→upstream, `downstream` = upstream→client. */
   readonly bytes: Counter<"direction" | "flow">;
@@ -219,6 +221,12 @@ export function createSidecarMetrics(): SidecarMetrics {
       name: "osm_sidecar_egress_policy_connections_total",
       help: "Outbound connections allowed by an Egress policy while egress is disabled, by Egress",
       labelNames: ["egress"],
+      registry,
+    }),
+    trafficTargetAllowed: new Counter({
+      name: "osm_sidecar_traffic_target_connections_total",
+      help: "Mesh connections a TrafficTarget allowed with permissive traffic policy mode off, by TrafficTarget",
+      labelNames: ["direction", "traffic_target"],
       registry,
     }),
     active: new Gauge({

@@ -361,6 +361,10 @@ ${egress(
       stats.stdout,
       /osm_sidecar_refused_connections_total\{direction="inbound",reason="access-denied"\} [1-9]/,
     );
+    assert.match(
+      stats.stdout,
+      /osm_sidecar_traffic_target_connections_total\{direction="inbound",traffic_target="server\/allow-allowed"\} [1-9]/,
+    );
   });
 
   test("deleting the TrafficTarget refuses the client again, without a restart", async () => {
