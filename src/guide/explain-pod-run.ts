@@ -29,6 +29,8 @@ import {
 } from "../constants.ts";
 import { type CommandRunner, createProcessRunner } from "../edge/command-runner.ts";
 import { apiErrorMessage, loadKubeConfig } from "../edge/kube-client.ts";
+import { egressPolicyFor } from "../egress/rules.ts";
+import type { Egress } from "../egress/schema.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
 import { proxyUidPaths } from "../injector/index.ts";
 import {
@@ -41,10 +43,12 @@ import {
   verifyInterception,
 } from "../interception/index.ts";
 import { allowingTrafficTargets, objectName, podIdentity } from "../smi/access.ts";
+import type { HttpRouteGroup } from "../smi/http-route-group.ts";
 import type { TrafficTarget } from "../smi/schema.ts";
-import { TRAFFIC_TARGET, validObjects } from "../smi/validate.ts";
+import { EGRESS, HTTP_ROUTE_GROUP, type SmiKind, TRAFFIC_TARGET, validObjects } from "../smi/validate.ts";
 import {
   type Destination,
+  type EgressContext,
   formatPodExplanation,
   type MeshAccess,
   type PodExplainReport,
@@ -61,6 +65,8 @@ export interface ExplainPodOptions {
   /** tcp (default), udp or icmp. */
   readonly protocol?: ExplainProtocol;
   readonly osmNamespace?: string;
+  /** The TLS server name or HTTP Host the pod's client sends (for http/https Egress ports). */
+  readonly host?: string;
 }
 
 export interface ExplainPodDeps {
@@ -169,6 +175,32 @@ export async function listTrafficTargets(kc: KubeConfig): Promise<TrafficTarget[
     plural: TRAFFIC_TARGET.plural,
   })) as KubernetesListObject<KubernetesObject>;
   return validObjects(list.items, TRAFFIC_TARGET.kind).valid as TrafficTarget[];
+}
+
+/** With egress disabled: the pod's Egress rules, as the controller computes them for its sidecar. */
+async function podEgress(kc: KubeConfig, pod: V1Pod, host: string | undefined): Promise<EgressContext> {
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const list = async (kind: SmiKind) => {
+    const [group, version] = kind.apiVersion.split("/") as [string, string];
+    const items = (
+      (await custom.listClusterCustomObject({
+        group,
+        version,
+        plural: kind.plural,
+      })) as KubernetesListObject<KubernetesObject>
+    ).items;
+    return validObjects(items, kind.kind).valid;
+  };
+  const [namespace = "", name = ""] = podIdentity(pod).split("/");
+  const policy = egressPolicyFor(
+    { namespace, name },
+    {
+      enableEgress: false,
+      egresses: (await list(EGRESS)) as Egress[],
+      httpRouteGroups: (await list(HTTP_ROUTE_GROUP)) as HttpRouteGroup[],
+    },
+  )!;
+  return { policy, ...(host === undefined ? {} : { host }) };
 }
 
 /** With permissive mode off: which TrafficTarget, if any, lets `pod` reach the mesh destination. */
@@ -291,7 +323,15 @@ export async function explainPodReport(
     destination,
     protocol,
     explanation,
-    outcome: sidecarOutcome(destination, meshService?.name, meshConfig.spec.traffic.enableEgress, access),
+    outcome: sidecarOutcome(
+      destination,
+      meshService?.name,
+      meshConfig.spec.traffic.enableEgress,
+      access,
+      explanation.verdict === "outbound-sidecar" && !meshConfig.spec.traffic.enableEgress
+        ? await podEgress(kc, pod, options.host)
+        : undefined,
+    ),
     ...(access === undefined ? {} : { access }),
     proxyUidPaths: meshConfig.spec.traffic.enableEgress ? [] : proxyUidPaths(pod),
     staleDiff,
@@ -314,6 +354,7 @@ export async function explainPod(
 
 export interface ExplainPodFlags {
   readonly namespace?: string;
+  readonly host?: string;
   readonly protocol?: ExplainProtocol;
   readonly osmNamespace?: string;
   readonly kubeconfig?: string;
@@ -349,6 +390,7 @@ export async function runExplainPodCommand(
       destination,
       osmNamespace: flags.osmNamespace,
       ...(flags.protocol ? { protocol: flags.protocol } : {}),
+      ...(flags.host ? { host: flags.host } : {}),
     }),
   );
 }

@@ -6,11 +6,13 @@
 import { describeProvenance } from "../config/index.ts";
 import { SIDECAR_API_VERSION } from "../config/sidecar-api.ts";
 import { ANNOTATION_EGRESS_STRICT, ENVOY_OUTBOUND_LISTENER_PORT, ENVOY_UID } from "../constants.ts";
+import { decideTls, type EgressTable, hostRefusal, rulesForHost } from "../egress/decide.ts";
+import type { SidecarEgressPolicy } from "../egress/types.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
 import { describeDecidingRule, type ExplainProtocol, type Explanation } from "../interception/index.ts";
 import { formatHostPort, splitHostPort, tryParseIp } from "../net/index.ts";
 import type { IpAddress } from "../net/types.ts";
-import { buildRoutingTable, decideOutbound } from "../sidecar/decide.ts";
+import { buildRoutingTable, type Decision, decideOutbound } from "../sidecar/decide.ts";
 
 export interface Destination {
   readonly ip: IpAddress;
@@ -36,8 +38,16 @@ export function parseDestination(arg: string): Destination {
 /** What the sidecar does with a connection it receives, under the live MeshConfig. */
 export type SidecarOutcome =
   | { readonly kind: "mesh"; readonly service: string; readonly trafficTarget?: string }
-  | { readonly kind: "passthrough" }
-  | { readonly kind: "refused" };
+  /** `egress`: the Egress policy that allows it while egress is disabled. */
+  | { readonly kind: "passthrough"; readonly egress?: string }
+  /** `detail`: what no Egress allows (`no Egress for service account curl allows 203.0.113.11:80`). */
+  | { readonly kind: "refused"; readonly detail?: string };
+
+/** With egress disabled: the pod's Egress rules, and the host name its client would send (`--host`). */
+export interface EgressContext {
+  readonly policy: SidecarEgressPolicy;
+  readonly host?: string;
+}
 
 /**
  * SMI access control for a mesh destination with permissive mode off: the TrafficTarget that lets the pod's
@@ -66,6 +76,7 @@ export function sidecarOutcome(
   meshService: string | undefined,
   enableEgress: boolean,
   access?: MeshAccess,
+  egress?: EgressContext,
 ): SidecarOutcome {
   const original = { address: destination.ip.toString(), port: destination.port };
   // With access control on, a mesh destination no TrafficTarget allows is no upstream of this sidecar.
@@ -81,13 +92,48 @@ export function sidecarOutcome(
     enableEgress,
     maxDataPlaneConnections: 0,
     meshEndpoints,
+    ...(egress === undefined ? {} : { egress: egress.policy }),
   });
   const decision = decideOutbound(table, original, OUTBOUND_LISTENER, 0);
+  if (decision.kind === "inspect") return inspectedOutcome(table.egress!, decision, egress?.host);
   if (decision.kind === "mesh") {
     const named = decision.trafficTarget === undefined ? {} : { trafficTarget: decision.trafficTarget };
     return { kind: "mesh", service: decision.service, ...named };
   }
-  return decision.kind === "passthrough" ? { kind: "passthrough" } : { kind: "refused" };
+  if (decision.kind === "passthrough") {
+    return decision.egress === undefined
+      ? { kind: "passthrough" }
+      : { kind: "passthrough", egress: decision.egress };
+  }
+  return decision.kind === "refuse" && decision.detail !== undefined
+    ? { kind: "refused", detail: decision.detail }
+    : { kind: "refused" };
+}
+
+/**
+ * An http/https Egress port: the sidecar decides on the TLS server name or the Host header, which `host`
+ * stands for (HTTPRouteGroup path matches are per request, not explained here).
+ */
+function inspectedOutcome(
+  table: EgressTable,
+  decision: Extract<Decision, { kind: "inspect" }>,
+  host: string | undefined,
+): SidecarOutcome {
+  const { upstream } = decision;
+  if (host === undefined) {
+    const rules = [...decision.tls, ...decision.http];
+    return {
+      kind: "refused",
+      detail: `it depends on the TLS server name or Host header: Egress ${[...new Set(rules.map((r) => r.egress))].join(", ")} allow listed hosts on this port (pass --host NAME)`,
+    };
+  }
+  if (decision.tls.length > 0) {
+    const tls = decideTls(table, decision.tls, host, upstream);
+    if (tls.kind === "allow") return { kind: "passthrough", egress: tls.egress };
+  }
+  const http = rulesForHost(decision.http, host, upstream.port);
+  if (http.length > 0) return { kind: "passthrough", egress: http[0]!.egress };
+  return { kind: "refused", detail: hostRefusal(table, host, upstream) };
 }
 
 export interface PodExplainReport {
@@ -161,8 +207,15 @@ export function formatPodExplanation(r: PodExplainReport): string {
       lines.push(
         `  to allow it, create a TrafficTarget in namespace ${access.destinations[0]?.split("/")[0] ?? "<destination>"} with destination ${access.destinations[0] ?? "<service account>"} and source ${access.source}`,
       );
+    } else if (r.outcome.kind === "passthrough" && r.outcome.egress !== undefined) {
+      lines.push(`${head} → allowed: Egress ${r.outcome.egress} allows it (egress is disabled)`);
     } else if (r.outcome.kind === "passthrough") {
       lines.push(`${head} → allowed: egress is enabled, passed through to ${dest}`);
+    } else if (r.outcome.detail !== undefined) {
+      lines.push(`${head} → refused: egress is disabled and ${r.outcome.detail}`);
+      lines.push(
+        "  to allow it, create an Egress (policy.openservicemesh.io/v1alpha1) naming the pod's service account",
+      );
     } else {
       lines.push(
         `${head} → refused: egress is disabled (spec.traffic.enableEgress: false) and ${dest} is not a mesh destination`,

@@ -54,6 +54,10 @@ export function registerExplain(program: Command): void {
     .argument("[podDestination]", "with pod/NAME: IP:PORT")
     .option("-f, --filename <file>", "MeshConfig file (YAML or JSON), or - for stdin")
     .option("-n, --namespace <ns>", "with pod/NAME: the pod's namespace")
+    .option(
+      "--host <name>",
+      "with pod/NAME: the TLS server name or HTTP Host the client sends (Egress http/https ports)",
+    )
     .option("--annotation <KEY=VALUE>", "a pod annotation (repeatable)", collect, [])
     .addOption(
       new Option("--backend <backend>", "rules to evaluate")
@@ -80,6 +84,7 @@ export function registerExplain(program: Command): void {
         flags: {
           filename?: string;
           namespace?: string;
+          host?: string;
           annotation: string[];
           backend: "iptables" | "nftables";
           direction: "outbound" | "inbound";

@@ -273,6 +273,13 @@ ${spec}`;
     await repeatedly("allowed", `http://${HOSTS[1]}/`, "56 000", 3);
     // Another service account has no Egress: nothing listens for it.
     await repeatedly("denied", `http://${HOSTS[0]}/`, "7 000", 3);
+    // osm explain says the same as the sidecar.
+    const why = (dest: string) => osm("explain", "pod/allowed", "-n", "clients", dest);
+    assert.match((await why(`${HOSTS[0]}:80`)).stdout, /→ allowed: Egress clients\/range-80 allows it/);
+    assert.match(
+      (await why(`${HOSTS[1]}:80`)).stdout,
+      /→ refused: egress is disabled and no Egress for service account allowed allows 203\.0\.113\.71:80/,
+    );
     await apply(`apiVersion: specs.smi-spec.io/v1alpha4
 kind: HTTPRouteGroup
 metadata: {name: httpbin-status, namespace: clients}

@@ -197,3 +197,50 @@ test("with egress disabled, explain names every container that can still switch 
   assert.match(text, /osm-ts\.io\/egress-strict: enabled/);
   assert.doesNotMatch(formatPodExplanation(report(config, config, "203.0.113.12:80")), /WARNING/);
 });
+
+test("egress disabled: the Egress that allows a destination, or what no Egress allows; http/https ports by --host", () => {
+  const off = meshConfig({ traffic: { enableEgress: false } });
+  const policy = {
+    serviceAccount: "curl/curl",
+    rules: [
+      {
+        egress: "curl/range-80",
+        hosts: [],
+        ipAddresses: ["203.0.113.10/32"],
+        ports: [{ number: 80, protocol: "tcp" as const }],
+      },
+      {
+        egress: "curl/httpbin-443",
+        hosts: ["httpbin.org"],
+        ipAddresses: [],
+        ports: [{ number: 443, protocol: "https" as const }],
+      },
+    ],
+  };
+  const explainTo = (dest: string, host?: string) =>
+    formatPodExplanation(
+      report(off, off, dest, {
+        outcome: sidecarOutcome(parseDestination(dest), undefined, false, undefined, {
+          policy,
+          ...(host === undefined ? {} : { host }),
+        }),
+      }),
+    );
+  assert.match(
+    explainTo("203.0.113.10:80"),
+    /→ allowed: Egress curl\/range-80 allows it \(egress is disabled\)/,
+  );
+  assert.match(
+    explainTo("203.0.113.11:80"),
+    /→ refused: egress is disabled and no Egress for service account curl allows 203\.0\.113\.11:80/,
+  );
+  assert.match(explainTo("203.0.113.11:443", "httpbin.org"), /→ allowed: Egress curl\/httpbin-443 allows it/);
+  assert.match(
+    explainTo("203.0.113.11:443", "example.org"),
+    /→ refused: egress is disabled and no Egress for service account curl allows host example\.org on 203\.0\.113\.11:443/,
+  );
+  assert.match(
+    explainTo("203.0.113.11:443"),
+    /depends on the TLS server name or Host header: Egress curl\/httpbin-443/,
+  );
+});
