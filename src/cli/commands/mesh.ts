@@ -257,11 +257,16 @@ export function registerMesh(program: Command): void {
       "--address <cidr...>",
       "address(es) it answers on, from 203.0.113.0/24, 192.0.2.0/24 or 2001:db8::/32",
     )
+    .option(
+      "--hostname <name...>",
+      "name(s) pods resolve to its addresses through the cluster DNS (e.g. httpbin.org)",
+    )
     .option("--state-dir <dir>", "the daemon's state directory", DEFAULT_STATE_DIR)
-    .action(async (name: string, flags: { address: string[]; stateDir: string }) => {
-      const host = await addExternalHost(flags.stateDir, name, flags.address);
+    .action(async (name: string, flags: { address: string[]; hostname?: string[]; stateDir: string }) => {
+      const host = await addExternalHost(flags.stateDir, name, flags.address, flags.hostname ?? []);
+      const names = host.hostnames?.length ? `, resolves as ${host.hostnames.join(" ")}` : "";
       process.stdout.write(
-        `external host ${host.name}: netns ${host.netns}, bridge leg ${host.leg4} ${host.leg6}, answers on ${host.addresses.join(" ")}\n` +
+        `external host ${host.name}: netns ${host.netns}, bridge leg ${host.leg4} ${host.leg6}, answers on ${host.addresses.join(" ")}${names}\n` +
           `  start a server in it: ip netns exec ${host.netns} <command>\n`,
       );
     });

@@ -293,9 +293,10 @@ export async function addExternalHost(
   stateDir: string,
   name: string,
   addresses: readonly string[],
+  hostnames: readonly string[] = [],
 ): Promise<ExternalHost> {
   return requireDaemon<ExternalHost>(
-    await callDaemon(stateDir, "POST", "/external-hosts", { name, addresses }, 30_000),
+    await callDaemon(stateDir, "POST", "/external-hosts", { name, addresses, hostnames }, 30_000),
     stateDir,
   );
 }

@@ -193,8 +193,12 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
           return;
         }
         if (req.method === "POST" && url.pathname === "/external-hosts") {
-          const body = (await readBody(req)) as { name?: string; addresses?: string[] };
-          const host = await runtime.addExternalHost(body.name ?? "", body.addresses ?? []);
+          const body = (await readBody(req)) as { name?: string; addresses?: string[]; hostnames?: string[] };
+          const host = await runtime.addExternalHost(
+            body.name ?? "",
+            body.addresses ?? [],
+            body.hostnames ?? [],
+          );
           return reply(res, 200, host);
         }
         const del = /^\/external-hosts\/([a-z0-9-]+)$/.exec(url.pathname);

@@ -54,6 +54,21 @@ export function buildDnsIndex(
   return index;
 }
 
+/**
+ * Names given to external hosts (`osm mesh external-host add … --hostname httpbin.org`) → their single
+ * addresses (`/32`, `/128` or bare), so pods resolve an external host by the name an Egress policy lists.
+ */
+export function externalHostRecords(
+  hosts: readonly { readonly hostnames?: readonly string[]; readonly addresses: readonly string[] }[],
+): Map<string, DnsRecords> {
+  const index = new Map<string, DnsRecords>();
+  for (const host of hosts) {
+    const ips = host.addresses.map((a) => a.replace(/\/(32|128)$/, "")).filter((a) => !a.includes("/"));
+    for (const name of host.hostnames ?? []) index.set(name.toLowerCase(), split(ips));
+  }
+  return index;
+}
+
 /** The answer to one DNS message (pure); undefined for what is not worth an answer (not a query, garbage). */
 export function answerQuery(
   message: Buffer,

@@ -31,7 +31,14 @@ import type {
   NodeConnector,
 } from "../node-connector.ts";
 import { NodeConnectorError } from "../node-connector.ts";
-import { buildDnsIndex, type ClusterDns, type DnsIndex, startClusterDns } from "./cluster-dns.ts";
+import {
+  buildDnsIndex,
+  CLUSTER_DOMAIN,
+  type ClusterDns,
+  type DnsIndex,
+  externalHostRecords,
+  startClusterDns,
+} from "./cluster-dns.ts";
 import type { FileProbe } from "./container-launch.ts";
 import { builtinEntrypoints, type EntrypointRegistry } from "./entrypoints.ts";
 import { type Ipam, openIpam } from "./ipam.ts";
@@ -94,7 +101,12 @@ export interface ExternalHost {
   readonly leg6: string;
   /** The addresses it answers on (e.g. 203.0.113.10/32), on its loopback. */
   readonly addresses: readonly string[];
+  /** Names pods resolve to its addresses through the cluster DNS (e.g. httpbin.org). */
+  readonly hostnames?: readonly string[];
 }
+
+/** A DNS name an external host may be given (lower case, at least two labels). */
+const HOSTNAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$/;
 
 const DOCUMENTATION_RANGES = ["203.0.113.0/24", "192.0.2.0/24", "2001:db8::/32"].map(parseCidr);
 
@@ -169,6 +181,8 @@ export class NodeRuntime implements NodeConnector {
     | undefined;
   /** Cluster DNS names (from `updateServices`) and the server answering them while `services` is on. */
   #dnsIndex: DnsIndex = new Map();
+  /** Services' names; `#dnsIndex` is these plus the external hosts' names. */
+  #serviceDnsIndex: DnsIndex = new Map();
   #dns: ClusterDns | undefined;
   /** The services table as last applied (or being applied); updates are serialised. */
   #servicesTable: string | undefined;
@@ -223,7 +237,8 @@ export class NodeRuntime implements NodeConnector {
    */
   updateServices(services: readonly V1Service[], endpoints: readonly V1Endpoints[]): Promise<void> {
     if (!this.#opts.services) return Promise.resolve();
-    this.#dnsIndex = buildDnsIndex(services, endpoints);
+    this.#serviceDnsIndex = buildDnsIndex(services, endpoints);
+    this.#refreshDns();
     const routes = planServiceRoutes(services, endpoints);
     const script = renderServicesTable(this.plan.config.bridge, routes);
     this.#servicesQueue = this.#servicesQueue.then(async () => {
@@ -494,7 +509,20 @@ export class NodeRuntime implements NodeConnector {
    * loopback (e.g. `203.0.113.10/32`). Every pod, present and future, and the host get a route to each address
    * via the leg — layer 2 on the bridge, no forwarding. Idempotent per name.
    */
-  async addExternalHost(name: string, addresses: readonly string[]): Promise<ExternalHost> {
+  async addExternalHost(
+    name: string,
+    addresses: readonly string[],
+    hostnames: readonly string[] = [],
+  ): Promise<ExternalHost> {
+    for (const hostname of hostnames) {
+      if (!HOSTNAME.test(hostname) || hostname.endsWith(`.${CLUSTER_DOMAIN}`)) {
+        throw new MeshError(
+          ErrorCode.InvalidArgument,
+          `--hostname ${JSON.stringify(hostname)} is not a host name pods may resolve to an external host`,
+          { hint: "lower-case DNS labels separated by dots, e.g. httpbin.org; not under cluster.local" },
+        );
+      }
+    }
     if (!/^[a-z0-9-]{1,40}$/.test(name)) {
       throw new MeshError(
         ErrorCode.InvalidArgument,
@@ -526,8 +554,10 @@ export class NodeRuntime implements NodeConnector {
       leg4: sb.ip4,
       leg6: sb.ip6,
       addresses: [...addresses],
+      ...(hostnames.length > 0 ? { hostnames: [...hostnames] } : {}),
     };
     writeFileSync(this.#externalFile, JSON.stringify([...this.#readExternal(), host]));
+    this.#refreshDns();
     const routes = addresses.map((a) => ({ dst: a, via: a.includes(":") ? host.leg6 : host.leg4 }));
     for (const w of this.#workers.values()) if (w.sandbox) await this.network.addRoutes(w.sandbox, routes);
     for (const r of routes)
@@ -587,6 +617,12 @@ export class NodeRuntime implements NodeConnector {
     await this.network.deleteSandbox(host.netns);
     this.#ipam.release(`external:${name}`);
     writeFileSync(this.#externalFile, JSON.stringify(all.filter((h) => h.name !== name)));
+    this.#refreshDns();
+  }
+
+  /** The cluster DNS answers for Services and for the external hosts' names. */
+  #refreshDns(): void {
+    this.#dnsIndex = new Map([...externalHostRecords(this.#readExternal()), ...this.#serviceDnsIndex]);
   }
 
   externalHosts(): ExternalHost[] {

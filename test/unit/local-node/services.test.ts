@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { V1Endpoints, V1Service } from "@kubernetes/client-node";
 import * as dns from "dns-packet";
-import { answerQuery, buildDnsIndex } from "../../../src/local/node/cluster-dns.ts";
+import { answerQuery, buildDnsIndex, externalHostRecords } from "../../../src/local/node/cluster-dns.ts";
 import { planServiceRoutes } from "../../../src/local/node/service-plan.ts";
 import { renderServicesTable, servicesTableName } from "../../../src/local/node/services-nft.ts";
 
@@ -217,4 +217,25 @@ describe("the cluster DNS", () => {
     assert.ok(out);
     assert.equal(rcode(dns.decode(out)), "NOTIMP");
   });
+});
+
+test("external hosts' names resolve to their single addresses (osm mesh external-host add … --hostname)", () => {
+  const index = externalHostRecords([
+    {
+      hostnames: ["httpbin.org", "HTTPBIN.example"],
+      addresses: ["203.0.113.10/32", "2001:db8::10/128", "192.0.2.0/24"],
+    },
+    { addresses: ["203.0.113.11/32"] },
+  ]);
+  assert.deepEqual(index.get("httpbin.org"), { a: ["203.0.113.10"], aaaa: ["2001:db8::10"] });
+  assert.deepEqual([...index.keys()], ["httpbin.org", "httpbin.example"]);
+  const out = answerQuery(
+    dns.encode({ type: "query", id: 3, questions: [{ type: "A", name: "httpbin.org", class: "IN" }] }),
+    index,
+  );
+  assert.ok(out);
+  assert.deepEqual(
+    dns.decode(out).answers?.map((a) => (a as { data: string }).data),
+    ["203.0.113.10"],
+  );
 });
