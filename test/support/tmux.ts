@@ -1,8 +1,9 @@
 /**
- * A real terminal for tests: a private tmux server (own socket, no user config) running one command (argv, no
- * shell) in a window of a fixed size; keys are sent as typed, the screen is read as the user sees it, and the
- * command's exit status is kept after it ends (`remain-on-exit`).
+ * A real terminal for tests: a private tmux server (own socket, no user config) running one command (argv, in
+ * the foreground of a plain `sh -c` that records its exit status) in a window of a fixed size; keys are sent as
+ * typed, the screen is read as the user sees it, and stays readable after the command ended (`remain-on-exit`).
  */
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { until } from "./poll.ts";
 import { run } from "./run.ts";
@@ -16,7 +17,7 @@ export interface Terminal {
   screen(): Promise<string[]>;
   /** Waits until the screen matches `pattern`; returns the screen. */
   waitFor(pattern: RegExp, what: string, timeoutMs?: number): Promise<string>;
-  /** Waits for the command to end; resolves its exit status. */
+  /** Waits for the command to end; resolves its exit status (128+N when killed by signal N). */
   exitStatus(timeoutMs?: number): Promise<number>;
   close(): Promise<void>;
 }
@@ -27,7 +28,13 @@ export async function openTerminal(
   env: NodeJS.ProcessEnv,
   size = { width: 120, height: 40 },
 ): Promise<Terminal> {
-  const socket = join(dir, `tmux-${Date.now()}.sock`);
+  const stamp = `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+  const socket = join(dir, `tmux-${stamp}.sock`);
+  // The pane's shell runs the command in the foreground (same terminal, same process group) and writes its exit
+  // status to a file once it ends: tmux's own record of a dead pane's status was once still missing 15 s after
+  // the command had ended (kubectl had printed its last line and was gone).
+  const statusFile = join(dir, `tmux-${stamp}.status`);
+  const inShell = ["sh", "-c", 'f=$1; shift; "$@"; echo $? > "$f"', "sh", statusFile, ...argv];
   const tmux = (...args: string[]) => run("tmux", ["-S", socket, "-f", "/dev/null", ...args], { env });
   const started = await tmux(
     "new-session",
@@ -39,7 +46,7 @@ export async function openTerminal(
     "-y",
     String(size.height),
     "--",
-    ...argv,
+    ...inShell,
   );
   if (started.code !== 0) throw new Error(`tmux new-session failed: ${started.stderr}`);
   await tmux("set-option", "-t", "t", "remain-on-exit", "on");
@@ -72,18 +79,8 @@ export async function openTerminal(
       const status = await until(
         "the command to end",
         async () => {
-          // The status shows a moment after the pane is marked dead; a signal death has none.
-          const r = await tmux(
-            "display-message",
-            "-p",
-            "-t",
-            "t",
-            "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}",
-          );
-          const [dead, code, signal] = r.stdout.trim().split(":");
-          if (dead !== "1") return undefined;
-          if (signal) throw new Error(`the command was killed by signal ${signal}`);
-          return code ? Number(code) : undefined;
+          const text = existsSync(statusFile) ? readFileSync(statusFile, "utf8") : "";
+          return text.endsWith("\n") ? Number(text) : undefined;
         },
         timeoutMs,
         100,
