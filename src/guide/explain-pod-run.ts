@@ -166,38 +166,39 @@ async function findMeshService(
   return undefined;
 }
 
-/** The valid TrafficTargets of the cluster (an invalid one allows nothing, as in the controller). */
+/**
+ * The valid objects of `kind` in the cluster (an invalid one allows nothing, as in the controller); none when
+ * the cluster does not serve the kind (its CRD not installed: kube-apiserver answers 404).
+ */
+async function listPolicyObjects(kc: KubeConfig, kind: SmiKind): Promise<unknown[]> {
+  const [group, version] = kind.apiVersion.split("/") as [string, string];
+  try {
+    const list = (await kc.makeApiClient(CustomObjectsApi).listClusterCustomObject({
+      group,
+      version,
+      plural: kind.plural,
+    })) as KubernetesListObject<KubernetesObject>;
+    return validObjects(list.items, kind.kind).valid;
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 404) return [];
+    throw error;
+  }
+}
+
+/** The valid TrafficTargets of the cluster. */
 export async function listTrafficTargets(kc: KubeConfig): Promise<TrafficTarget[]> {
-  const [group, version] = TRAFFIC_TARGET.apiVersion.split("/") as [string, string];
-  const list = (await kc.makeApiClient(CustomObjectsApi).listClusterCustomObject({
-    group,
-    version,
-    plural: TRAFFIC_TARGET.plural,
-  })) as KubernetesListObject<KubernetesObject>;
-  return validObjects(list.items, TRAFFIC_TARGET.kind).valid as TrafficTarget[];
+  return (await listPolicyObjects(kc, TRAFFIC_TARGET)) as TrafficTarget[];
 }
 
 /** With egress disabled: the pod's Egress rules, as the controller computes them for its sidecar. */
 async function podEgress(kc: KubeConfig, pod: V1Pod, host: string | undefined): Promise<EgressContext> {
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const list = async (kind: SmiKind) => {
-    const [group, version] = kind.apiVersion.split("/") as [string, string];
-    const items = (
-      (await custom.listClusterCustomObject({
-        group,
-        version,
-        plural: kind.plural,
-      })) as KubernetesListObject<KubernetesObject>
-    ).items;
-    return validObjects(items, kind.kind).valid;
-  };
   const [namespace = "", name = ""] = podIdentity(pod).split("/");
   const policy = egressPolicyFor(
     { namespace, name },
     {
       enableEgress: false,
-      egresses: (await list(EGRESS)) as Egress[],
-      httpRouteGroups: (await list(HTTP_ROUTE_GROUP)) as HttpRouteGroup[],
+      egresses: (await listPolicyObjects(kc, EGRESS)) as Egress[],
+      httpRouteGroups: (await listPolicyObjects(kc, HTTP_ROUTE_GROUP)) as HttpRouteGroup[],
     },
   )!;
   return { policy, ...(host === undefined ? {} : { host }) };
