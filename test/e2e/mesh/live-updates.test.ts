@@ -102,6 +102,18 @@ describe("live interception updates", { skip: rootSkip, concurrency: false }, ()
   let podNetns = "";
   const kubectl = (...args: string[]) => run("kubectl", args, { env });
   const osm = (...args: string[]) => run(OSM, args, { env });
+  /** The messages of `pod`'s Events with `reason`. */
+  const podEvents = (pod: string, reason: string) =>
+    kubectl(
+      "get",
+      "events",
+      "-n",
+      NS,
+      "--field-selector",
+      `involvedObject.name=${pod},reason=${reason}`,
+      "-o",
+      "jsonpath={.items[*].message}",
+    );
   const patchExclusions = (list: string[]) =>
     patchMeshConfig(env, { spec: { traffic: { outboundIPRangeExclusionList: list } } });
   /** One curl from the pod: the HTTP code, `000` when refused. */
@@ -271,16 +283,7 @@ describe("live interception updates", { skip: rootSkip, concurrency: false }, ()
       explained.stdout,
       /policy explained: the one recorded on the pod, applied live by the node agent at \d{4}-\d\d-\d\dT/,
     );
-    const events = await kubectl(
-      "get",
-      "events",
-      "-n",
-      NS,
-      "--field-selector",
-      `involvedObject.name=${pod},reason=InterceptionUpdated`,
-      "-o",
-      "jsonpath={.items[*].message}",
-    );
+    const events = await podEvents(pod, "InterceptionUpdated");
     assert.match(
       events.stdout,
       /interception updated live \(nftables, one set-element transaction: 1 added, 0 removed\): \+203\.0\.113\.3\/32/,
@@ -348,16 +351,7 @@ describe("live interception updates", { skip: rootSkip, concurrency: false }, ()
     const events = await until(
       "the InterceptionDriftRepaired event",
       async () => {
-        const r = await kubectl(
-          "get",
-          "events",
-          "-n",
-          NS,
-          "--field-selector",
-          `involvedObject.name=${pod},reason=InterceptionDriftRepaired`,
-          "-o",
-          "jsonpath={.items[*].message}",
-        );
+        const r = await podEvents(pod, "InterceptionDriftRepaired");
         return r.stdout !== "" ? r.stdout : undefined;
       },
       10_000,
@@ -421,16 +415,7 @@ describe("live interception updates", { skip: rootSkip, concurrency: false }, ()
       20_000,
       200,
     );
-    const events = await kubectl(
-      "get",
-      "events",
-      "-n",
-      NS,
-      "--field-selector",
-      `involvedObject.name=${pod},reason=InterceptionUpdated`,
-      "-o",
-      "jsonpath={.items[*].message}",
-    );
+    const events = await podEvents(pod, "InterceptionUpdated");
     assert.match(events.stdout, /our rules replaced in one transaction.*non-TCP egress/);
     const status = await osm("proxy", "status", "-n", NS);
     assert.match(status.stdout, new RegExp(`${pod}\\s+updated live at \\S+\\s+-`));

@@ -183,7 +183,7 @@ describe("SMI access control with permissive mode off (OSM's e2e scenarios)", {
       "osm.enablePermissiveTrafficPolicy=false",
       "--set",
       "osm.enableEgress=true",
-      // The sidecars' access log is at info (OSM's default Envoy level, error, leaves it out).
+      // Sidecar logs at info as well (the access log itself is written at any level).
       "--set",
       "osm.envoyLogLevel=info",
     );
