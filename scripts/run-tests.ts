@@ -3,20 +3,24 @@
  *   1. unit + golden: pure, run two files at a time;
  *   2. netns: real namespaces with per-suite name prefixes, two files at a time;
  *   3. two lanes at once, each one file at a time:
- *      - on this host's network: the e2e suites (real daemons, bridges and kubeconfigs), then those that always
- *        run the real Kubernetes control plane (test/e2e/kubernetes);
+ *      - on this host's network: the e2e suites (real daemons, bridges and kubeconfigs) on the embedded engine;
  *      - in a network and mount namespace of its own (scripts/own-network, so both lanes may use the same
- *        bridges, subnets and ports): the suites that run a mesh again, on the real control plane
- *        (OSM_TEST_ENGINE=kubernetes: test/support/mesh.ts then starts `osm mesh up --engine kubernetes`).
- *      Whatever needs the control plane's binaries first waits for them (`scripts/kube-binaries`, which
- *      scripts/test starts building in the background on a machine that has none yet).
+ *        bridges, subnets and ports): nothing at first, since what is left needs the control plane's binaries;
+ *      then both lanes take files from one queue of what runs on the real Kubernetes control plane: the suites
+ *      that run a mesh again (OSM_TEST_ENGINE=kubernetes: test/support/mesh.ts then starts `osm mesh up
+ *      --engine kubernetes`) and those that always do (test/e2e/kubernetes). A lane claims a file by creating
+ *      its marker in a folder both share, so each file runs once, on whichever lane is free first.
+ *      Whatever needs the binaries first waits for them (`scripts/kube-binaries`, which scripts/test starts
+ *      building in the background on a machine that has none yet).
  * Prints each phase with the spec reporter (a lane beside another is printed once the first is done) and ends
  * with one line `tests: N passed, N failed, N skipped`.
  * Usage: node scripts/run-tests.ts [GLOB...]     (globs replace the stages' own; run one at a time)
  *        node scripts/run-tests.ts --lane NAME   (one lane, by its first phase's name: how a lane beside another runs)
  */
 import { spawn } from "node:child_process";
-import { glob } from "node:fs/promises";
+import { glob, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { run } from "node:test";
 import { spec } from "node:test/reporters";
 
@@ -30,6 +34,8 @@ interface Phase {
   env?: Record<string, string>;
   /** A command the phase runs first; the phase fails if it does. */
   prepare?: string[];
+  /** Its files are shared with the same phase in another lane: each runs once, in the lane that claims it. */
+  shared?: boolean;
 }
 
 /** Phases run one after the other. */
@@ -49,6 +55,22 @@ const REAL_ENGINE_SUITES = [
 ];
 const ALWAYS_REAL_ENGINE = ["test/e2e/kubernetes/**/*.test.ts"];
 const WAIT_FOR_KUBE_BINARIES = ["bash", "scripts/kube-binaries"];
+
+const onRealEngine: Phase = {
+  name: "end to end on the real Kubernetes control plane",
+  patterns: REAL_ENGINE_SUITES,
+  concurrency: 1,
+  env: { OSM_TEST_ENGINE: "kubernetes" },
+  prepare: WAIT_FOR_KUBE_BINARIES,
+  shared: true,
+};
+const alwaysRealEngine: Phase = {
+  name: "end to end with the real Kubernetes control plane",
+  patterns: ALWAYS_REAL_ENGINE,
+  concurrency: 1,
+  prepare: WAIT_FOR_KUBE_BINARIES,
+  shared: true,
+};
 
 /** Stages run one after the other; the lanes of a stage at the same time, each after the first in its own network. */
 const stages: Lane[][] = [
@@ -70,24 +92,15 @@ const stages: Lane[][] = [
         exclude: ALWAYS_REAL_ENGINE,
         concurrency: 1,
       },
-      {
-        name: "end to end with the real Kubernetes control plane",
-        patterns: ALWAYS_REAL_ENGINE,
-        concurrency: 1,
-        prepare: WAIT_FOR_KUBE_BINARIES,
-      },
+      onRealEngine,
+      alwaysRealEngine,
     ],
-    [
-      {
-        name: "end to end on the real Kubernetes control plane",
-        patterns: REAL_ENGINE_SUITES,
-        concurrency: 1,
-        env: { OSM_TEST_ENGINE: "kubernetes" },
-        prepare: WAIT_FOR_KUBE_BINARIES,
-      },
-    ],
+    [onRealEngine, alwaysRealEngine],
   ],
 ];
+
+/** The folder where lanes claim the files of shared phases; one per run, made before the lanes start. */
+const CLAIMS_ENV = "OSM_TS_TEST_CLAIMS";
 
 const FILE_TIMEOUT_MS = 10 * 60_000;
 
@@ -123,18 +136,17 @@ function runCommand(command: string[]): Promise<number> {
   });
 }
 
-async function runPhase(phase: Phase, totals: Totals): Promise<void> {
-  const files = await filesOf(phase.patterns, phase.exclude);
-  if (files.length === 0) return;
-  process.stdout.write(`\n== ${phase.name}: ${files.length} files\n`);
-  if (phase.prepare) {
-    const code = await runCommand(phase.prepare);
-    if (code !== 0) {
-      process.stdout.write(`== ${phase.name}: \`${phase.prepare.join(" ")}\` failed (exit ${code})\n`);
-      totals.failed += 1;
-      return;
-    }
-  }
+/** Runs `command` before a phase's first file; false (and one failure counted) if it fails. */
+async function prepare(phase: Phase, totals: Totals): Promise<boolean> {
+  if (!phase.prepare) return true;
+  const code = await runCommand(phase.prepare);
+  if (code === 0) return true;
+  process.stdout.write(`== ${phase.name}: \`${phase.prepare.join(" ")}\` failed (exit ${code})\n`);
+  totals.failed += 1;
+  return false;
+}
+
+async function runFiles(files: string[], phase: Phase, totals: Totals): Promise<void> {
   // Test files run in child processes, which inherit this environment.
   const saved = { ...process.env };
   Object.assign(process.env, phase.env ?? {});
@@ -154,6 +166,44 @@ async function runPhase(phase: Phase, totals: Totals): Promise<void> {
       else process.env[key] = saved[key];
     }
   });
+}
+
+/** The run's claims folder (made on first use; lanes started later inherit it through the environment). */
+async function claimsFolder(): Promise<string> {
+  process.env[CLAIMS_ENV] ??= await mkdtemp(join(tmpdir(), "osm-ts-test-claims-"));
+  return process.env[CLAIMS_ENV];
+}
+
+/** Claims one file of a shared phase for this lane: false when another lane already has it (mkdir is atomic). */
+async function claim(phase: Phase, file: string): Promise<boolean> {
+  try {
+    await mkdir(join(await claimsFolder(), encodeURIComponent(`${phase.name}:${file}`)));
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw error;
+  }
+}
+
+async function runPhase(phase: Phase, totals: Totals): Promise<void> {
+  const files = await filesOf(phase.patterns, phase.exclude);
+  if (files.length === 0) return;
+  if (!phase.shared) {
+    process.stdout.write(`\n== ${phase.name}: ${files.length} files\n`);
+    if (await prepare(phase, totals)) await runFiles(files, phase, totals);
+    return;
+  }
+  let prepared = false;
+  for (const file of files) {
+    if (!(await claim(phase, file))) continue;
+    if (!prepared) {
+      process.stdout.write(`\n== ${phase.name}: ${files.length} files, shared with the other lane\n`);
+      if (!(await prepare(phase, totals))) return;
+      prepared = true;
+    }
+    process.stdout.write(`-- ${file}\n`);
+    await runFiles([file], phase, totals);
+  }
 }
 
 async function runLane(lane: Lane, totals: Totals): Promise<void> {
@@ -209,6 +259,7 @@ function startInOwnNetwork(lane: Lane): { showLive(): void; done: Promise<Totals
 /** A stage's first lane here, the others beside it in networks of their own. */
 async function runStage(stage: Lane[], totals: Totals): Promise<void> {
   const [first, ...beside] = stage;
+  await claimsFolder();
   const started = beside.map(startInOwnNetwork);
   await runLane(first!, totals);
   for (const lane of started) {
@@ -219,14 +270,22 @@ async function runStage(stage: Lane[], totals: Totals): Promise<void> {
 
 const totals: Totals = { passed: 0, failed: 0, skipped: 0 };
 const args = process.argv.slice(2);
-if (args[0] === "--lane") {
-  const lane = stages.flat().find((l) => l[0]!.name === args[1]);
-  if (!lane) throw new Error(`no lane starts with a phase named ${args[1]}`);
-  await runLane(lane, totals);
-} else if (args.length > 0) {
-  await runPhase({ name: "selected", patterns: args, concurrency: 1 }, totals);
-} else {
-  for (const stage of stages) await runStage(stage, totals);
+// A run that makes the claims folder removes it; a lane started by another run uses that run's.
+const ownsClaims = process.env[CLAIMS_ENV] === undefined;
+try {
+  if (args[0] === "--lane") {
+    const lane = stages.flat().find((l) => l[0]!.name === args[1]);
+    if (!lane) throw new Error(`no lane starts with a phase named ${args[1]}`);
+    await runLane(lane, totals);
+  } else if (args.length > 0) {
+    await runPhase({ name: "selected", patterns: args, concurrency: 1 }, totals);
+  } else {
+    for (const stage of stages) await runStage(stage, totals);
+  }
+} finally {
+  if (ownsClaims && process.env[CLAIMS_ENV] !== undefined) {
+    await rm(process.env[CLAIMS_ENV], { recursive: true, force: true });
+  }
 }
 process.stdout.write(
   `\ntests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped\n`,
