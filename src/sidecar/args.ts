@@ -28,7 +28,14 @@ export interface RunOptions {
   allowAnyUid: boolean;
   reconnectMaxDelay: number;
   relay: "js" | "splice";
+  /** Who accepts: the relay threads (`native`, needs the splice relay) or Node (`js`). */
+  accept: "js" | "native";
+  /** Splice relay threads; undefined: one per CPU. */
+  relayThreads?: number;
 }
+
+/** `--accept`'s default with the splice relay (with `--relay js` Node accepts). */
+export const DEFAULT_ACCEPT: RunOptions["accept"] = "native";
 
 type Setter = (options: RunOptions, value: string, flag: string) => void;
 
@@ -39,7 +46,7 @@ interface Flag {
 }
 
 type IntegerOption = {
-  [K in keyof RunOptions]-?: RunOptions[K] extends number ? K : never;
+  [K in keyof RunOptions]-?: NonNullable<RunOptions[K]> extends number ? K : never;
 }[keyof RunOptions];
 
 /** An integer flag in [min, max] stored as `options[key]`. */
@@ -170,6 +177,18 @@ const FLAGS: Record<string, Flag> = {
       o.relay = v;
     }),
   },
+  "--accept": {
+    value: "<mode>",
+    help: `who accepts and decides: native (the relay threads; default with --relay splice) or js (Node)`,
+    set: oneOf(["native", "js"] as const, (o, v) => {
+      o.accept = v;
+    }),
+  },
+  "--relay-threads": {
+    value: "<n>",
+    help: "splice relay threads, each with its own listening sockets under --accept native (default: one per CPU)",
+    set: integerSetter("relayThreads", 1, 64),
+  },
   "--log-level": {
     value: "<level>",
     help: "fatal|error|warn|info|debug|silent (default info)",
@@ -222,6 +241,7 @@ export function parseRunArgs(args: readonly string[]): ParsedArgs {
     allowAnyUid: false,
     reconnectMaxDelay: DEFAULT_BACKOFF.maxMs,
     relay: "splice",
+    accept: DEFAULT_ACCEPT,
   };
   for (let i = 0; i < args.length; i++) {
     const word = args[i]!;
@@ -256,6 +276,14 @@ export function parseRunArgs(args: readonly string[]): ParsedArgs {
       throw new MeshError(ErrorCode.InvalidArgument, `${name}: missing value ${flag.value}`);
     }
     flag.set(options, value, name);
+  }
+  // Without --accept, Node accepts for the js relay (the relay threads that accept are the splice relay's).
+  const acceptGiven = args.some((word) => word === "--accept" || word.startsWith("--accept="));
+  if (!acceptGiven && options.relay === "js") options.accept = "js";
+  if (options.accept === "native" && options.relay === "js") {
+    throw new MeshError(ErrorCode.InvalidArgument, "--accept native needs --relay splice, got --relay js", {
+      hint: "the relay threads that accept are the splice relay's; use --accept js with --relay js",
+    });
   }
   return { help: false, options };
 }

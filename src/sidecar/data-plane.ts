@@ -6,8 +6,14 @@
  */
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { ErrorCode, MeshError } from "../errors.ts";
-import { formatHost } from "../net/host-port.ts";
 import type { ConfigStore } from "./config-store.ts";
+import {
+  type ConnectionEnd,
+  countRelayError,
+  hostPort,
+  outcomeOf,
+  recordConnection,
+} from "./connection-record.ts";
 import {
   atConnectionLimit,
   type Decision,
@@ -20,6 +26,7 @@ import { inspectEgress } from "./egress-inspect.ts";
 import type { AccessLog, SidecarLogger } from "./log.ts";
 import { bindDirectionMetrics, type DirectionMetrics, type SidecarMetrics } from "./metrics.ts";
 import { type NativeRelay, startNativeRelay } from "./native/index.ts";
+import { NativeAcceptor } from "./native-accept.ts";
 import { relay } from "./relay.ts";
 
 export type Direction = "outbound" | "inbound";
@@ -38,8 +45,12 @@ export interface DataPlaneOptions {
   readonly idleTimeoutMs: number;
   /** SO_ORIGINAL_DST; injected so the data plane runs without the addon in unit tests. */
   readonly originalDestination: (socket: Socket, family: 4 | 6) => Destination;
-  /** `splice`: relay in the addon's splice(2) thread; `js`: relay.ts (streams). */
+  /** `splice`: relay in the addon's splice(2) threads; `js`: relay.ts (streams). */
   readonly relayMode?: "js" | "splice";
+  /** `native`: the relay threads accept and decide (native-accept.ts; needs the splice relay); `js`: Node. */
+  readonly acceptMode?: "js" | "native";
+  /** How many splice relay threads (default 1). */
+  readonly relayThreads?: number;
   /** Called when a listener fails for good (e.g. EADDRINUSE): the process should exit. */
   readonly onFatal: (error: Error) => void;
 }
@@ -71,14 +82,9 @@ function nowMs(): number {
   return Number(process.hrtime.bigint()) / 1e6;
 }
 
-function hostPort(address: string | undefined, port: number | undefined): string {
-  if (address === undefined) return "?";
-  return `${formatHost(address)}:${port}`;
-}
-
-/** A pair of listening servers (v4 + v6) for one port. */
+/** The listening sockets (v4 + v6) of one port. */
 interface ListenerPair {
-  readonly servers: Server[];
+  close(): void;
 }
 
 export class DataPlane {
@@ -89,6 +95,7 @@ export class DataPlane {
   #draining = false;
   readonly #outboundMetrics: DirectionMetrics;
   #nativeRelay: NativeRelay | undefined;
+  readonly #nativeAccept: NativeAcceptor | undefined;
   readonly #inboundMetrics: DirectionMetrics;
   #active = 0;
   #unsubscribe: (() => void) | undefined;
@@ -97,14 +104,32 @@ export class DataPlane {
 
   constructor(options: DataPlaneOptions) {
     this.#options = options;
-    if (options.relayMode === "splice") this.#nativeRelay = startRelayThread();
+    if (options.acceptMode === "native" && options.relayMode !== "splice") {
+      throw new MeshError(ErrorCode.InvalidArgument, "native accept needs the splice relay", {
+        hint: "use --accept native with --relay splice, or --accept js",
+      });
+    }
+    if (options.relayMode === "splice") this.#nativeRelay = startRelayThread(options.relayThreads ?? 1);
     this.#outboundMetrics = bindDirectionMetrics(options.metrics, "outbound");
     this.#inboundMetrics = bindDirectionMetrics(options.metrics, "inbound");
+    if (options.acceptMode === "native" && this.#nativeRelay !== undefined) {
+      this.#nativeAccept = new NativeAcceptor({
+        relay: this.#nativeRelay,
+        logger: options.logger,
+        accessLog: options.accessLog,
+        metrics: options.metrics,
+        bound: { outbound: this.#outboundMetrics, inbound: this.#inboundMetrics },
+        connectTimeoutMs: options.connectTimeoutMs,
+        idleTimeoutMs: options.idleTimeoutMs,
+        handoff: (client, direction, family, done) => this.#onConnection(direction, family, client, done),
+        jsActive: () => this.#active,
+      });
+    }
   }
 
-  /** Connections open now (both directions). */
+  /** Connections open now (both directions), the relay threads' own included. */
   get activeConnections(): number {
-    return this.#active;
+    return this.#active + (this.#nativeAccept?.open ?? 0);
   }
 
   get outboundOpen(): boolean {
@@ -121,8 +146,14 @@ export class DataPlane {
 
   /** Opens the inbound listener and follows the config for the outbound one. */
   async start(): Promise<void> {
+    // The relay threads decide with the table compiled from the config in force, installed before any
+    // listener opens and again on every change (before the outbound listener follows it).
+    this.#nativeAccept?.install(this.#options.store.table);
     this.#inbound = await this.#listen("inbound", this.#options.inboundPort);
-    this.#unsubscribe = this.#options.store.subscribe(() => void this.#queueSync());
+    this.#unsubscribe = this.#options.store.subscribe(() => {
+      this.#nativeAccept?.install(this.#options.store.table);
+      void this.#queueSync();
+    });
     await this.#queueSync();
   }
 
@@ -144,14 +175,14 @@ export class DataPlane {
     if (wanted && this.#outbound === undefined) {
       const pair = await this.#listen("outbound", this.#options.outboundPort);
       if (this.#draining) {
-        closePair(pair);
+        pair.close();
         return;
       }
       this.#outbound = pair;
       this.#options.metrics.outboundListenerOpen.set(1);
       this.#options.logger.info({ port: this.#options.outboundPort }, "outbound listener open");
     } else if (!wanted && this.#outbound !== undefined) {
-      closePair(this.#outbound);
+      this.#outbound.close();
       this.#outbound = undefined;
       this.#options.metrics.outboundListenerOpen.set(0);
       this.#options.logger.info(
@@ -162,6 +193,18 @@ export class DataPlane {
   }
 
   async #listen(direction: Direction, port: number): Promise<ListenerPair> {
+    if (this.#nativeAccept !== undefined) {
+      try {
+        return this.#nativeAccept.listen(direction, port);
+      } catch (cause) {
+        const code = (cause as NodeJS.ErrnoException).code;
+        const error = new Error(`${direction} listener cannot listen on port ${port}: ${code ?? cause}`, {
+          cause,
+        });
+        this.#options.onFatal(error);
+        throw error;
+      }
+    }
     const servers: Server[] = [];
     for (const family of [4, 6] as const) {
       const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) =>
@@ -192,7 +235,7 @@ export class DataPlane {
       server.on("error", (error: NodeJS.ErrnoException) => this.#onListenerError(direction, family, error));
       servers.push(server);
     }
-    return { servers };
+    return { close: () => closeServers(servers) };
   }
 
   /**
@@ -213,7 +256,8 @@ export class DataPlane {
     this.#options.onFatal(error);
   }
 
-  #onConnection(direction: Direction, family: 4 | 6, client: Socket): void {
+  /** `onFinish`: after the connection's end (a connection the relay threads handed over: they count it). */
+  #onConnection(direction: Direction, family: 4 | 6, client: Socket, onFinish?: () => void): void {
     const { accessLog, metrics, store } = this.#options;
     const bound = direction === "outbound" ? this.#outboundMetrics : this.#inboundMetrics;
     const started = nowMs();
@@ -224,43 +268,16 @@ export class DataPlane {
     const local: Destination = { address: client.localAddress ?? "", port: client.localPort ?? 0 };
     let original: Destination | undefined;
     let finished = false;
-    const finish = (decision: Decision, fields: Record<string, unknown>): void => {
+    const finish = (decision: Exclude<Decision, { kind: "inspect" }>, end: ConnectionEnd): void => {
       if (finished) return;
       finished = true;
       this.#active -= 1;
       this.#sockets.delete(client);
       bound.active.dec();
-      if (decision.kind === "passthrough" && decision.egress !== undefined) {
-        metrics.egressAllowed.inc({ egress: decision.egress });
-      }
-      if (
-        (decision.kind === "mesh" || decision.kind === "passthrough") &&
-        decision.trafficTarget !== undefined
-      ) {
-        metrics.trafficTargetAllowed.inc({ direction, traffic_target: decision.trafficTarget });
-      }
+      onFinish?.();
       const durationMs = Math.round((nowMs() - started) * 1000) / 1000;
-      accessLog.connection({
-        direction,
-        src: source,
-        dst: original === undefined ? undefined : hostPort(original.address, original.port),
-        decision: decision.kind,
-        ...(decision.kind === "refuse" ? { reason: decision.reason } : {}),
-        ...(decision.kind === "refuse" && decision.detail !== undefined ? { detail: decision.detail } : {}),
-        ...(decision.kind === "passthrough" && decision.egress !== undefined
-          ? { egress: decision.egress }
-          : {}),
-        ...(decision.kind === "mesh" ? { service: decision.service } : {}),
-        ...((decision.kind === "mesh" || decision.kind === "passthrough") &&
-        decision.trafficTarget !== undefined
-          ? { trafficTarget: decision.trafficTarget, sourcePod: decision.sourcePod }
-          : {}),
-        ...(decision.kind === "refuse"
-          ? {}
-          : { upstream: hostPort(decision.upstream.address, decision.upstream.port) }),
-        durationMs,
-        ...fields,
-      });
+      const dst = original === undefined ? undefined : hostPort(original.address, original.port);
+      recordConnection(accessLog, metrics, direction, outcomeOf(decision, source, dst, durationMs), end);
     };
     client.on("error", () => {}); // reported through relay/finish; an RST from the client must never crash us
 
@@ -277,9 +294,10 @@ export class DataPlane {
       return;
     }
     let decision: Decision;
+    const before = this.activeConnections - 1;
     if (direction === "outbound") {
-      decision = decideOutbound(store.table, original, local, this.#active - 1);
-    } else if (atConnectionLimit(store.table, this.#active - 1)) {
+      decision = decideOutbound(store.table, original, local, before);
+    } else if (atConnectionLimit(store.table, before)) {
       decision = { kind: "refuse", reason: "connection-limit" };
     } else {
       decision = decideInbound(store.table, original, local, family, client.remoteAddress ?? "");
@@ -339,12 +357,7 @@ export class DataPlane {
         relayFn(client, upstream, this.#options.idleTimeoutMs, (result) => {
           bound.bytesUp.inc(result.bytesUp);
           bound.bytesDown.inc(result.bytesDown);
-          if (result.error !== undefined) {
-            metrics.errors.inc({
-              direction,
-              kind: result.error === "idle-timeout" ? "idle-timeout" : "reset",
-            });
-          }
+          countRelayError(metrics, direction, result.error);
           finish(decision, { bytesUp: result.bytesUp, bytesDown: result.bytesDown, error: result.error });
         });
       } catch (cause) {
@@ -364,7 +377,7 @@ export class DataPlane {
     bound: DirectionMetrics,
     client: Socket,
     decision: Extract<Decision, { kind: "inspect" }>,
-    finish: (decision: Decision, fields: Record<string, unknown>) => void,
+    finish: (decision: Exclude<Decision, { kind: "inspect" }>, end: ConnectionEnd) => void,
   ): void {
     const { metrics, store } = this.#options;
     inspectEgress({
@@ -401,8 +414,8 @@ export class DataPlane {
     direction: Direction,
     bound: DirectionMetrics,
     client: Socket,
-    decision: Exclude<Decision, { kind: "refuse" }>,
-    finish: (decision: Decision, fields: Record<string, unknown>) => void,
+    decision: Exclude<Decision, { kind: "refuse" | "inspect" }>,
+    finish: (decision: Exclude<Decision, { kind: "inspect" }>, end: ConnectionEnd) => void,
   ): void {
     const { metrics } = this.#options;
     try {
@@ -415,14 +428,8 @@ export class DataPlane {
           if (result.connectSeconds !== undefined) bound.connectSeconds.observe(result.connectSeconds);
           bound.bytesUp.inc(result.bytesUp);
           bound.bytesDown.inc(result.bytesDown);
-          const error = result.error;
-          if (error === "connect-timeout") metrics.errors.inc({ direction, kind: "connect-timeout" });
-          else if (error?.startsWith("connect:")) metrics.errors.inc({ direction, kind: "connect" });
-          else if (error === "idle-timeout") metrics.errors.inc({ direction, kind: "idle-timeout" });
-          else if (error !== undefined && error !== "client-closed") {
-            metrics.errors.inc({ direction, kind: "reset" });
-          }
-          finish(decision, { bytesUp: result.bytesUp, bytesDown: result.bytesDown, error });
+          countRelayError(metrics, direction, result.error);
+          finish(decision, { bytesUp: result.bytesUp, bytesDown: result.bytesDown, error: result.error });
         },
       );
     } catch (cause) {
@@ -441,18 +448,18 @@ export class DataPlane {
   async drain(timeoutMs: number): Promise<void> {
     this.#draining = true;
     this.#unsubscribe?.();
-    if (this.#outbound !== undefined) closePair(this.#outbound);
-    if (this.#inbound !== undefined) closePair(this.#inbound);
+    this.#outbound?.close();
+    this.#inbound?.close();
     this.#outbound = undefined;
     this.#inbound = undefined;
     this.#options.metrics.outboundListenerOpen.set(0);
     const deadline = Date.now() + timeoutMs;
-    while (this.#active > 0 && Date.now() < deadline) {
+    while (this.activeConnections > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     for (const socket of this.#sockets) if (!socket.destroyed) socket.resetAndDestroy();
     this.#nativeRelay?.abortAll();
-    for (let waited = 0; this.#active > 0 && waited < 2000; waited += 10) {
+    for (let waited = 0; this.activeConnections > 0 && waited < 2000; waited += 10) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     // The relay thread stops (joined, its pipes closed) once no data plane uses it.
@@ -465,9 +472,9 @@ export class DataPlane {
 const ACCEPT_DROP_CODES = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
 
 /** The splice relay's thread, or a clear error: a sidecar whose relay cannot run must not become ready. */
-function startRelayThread(): NativeRelay {
+function startRelayThread(threads: number): NativeRelay {
   try {
-    return startNativeRelay();
+    return startNativeRelay(threads);
   } catch (cause) {
     const error = cause as NodeJS.ErrnoException;
     throw new MeshError(
@@ -478,6 +485,6 @@ function startRelayThread(): NativeRelay {
   }
 }
 
-function closePair(pair: ListenerPair): void {
-  for (const server of pair.servers) server.close();
+function closeServers(servers: readonly Server[]): void {
+  for (const server of servers) server.close();
 }

@@ -89,6 +89,16 @@ export function atConnectionLimit(table: RoutingTable | undefined, active: numbe
 }
 
 /**
+ * What becomes of an outbound connection to a destination that is no mesh endpoint: passed through (egress
+ * on), refused (egress off, no Egress policy), or decided by the pod's Egress policies (`egress`, which may
+ * read the first bytes). The relay threads' table (native-table.ts) is compiled from this.
+ */
+export function nonMeshOutbound(table: RoutingTable): "passthrough" | "refuse" | "egress" {
+  if (table.config.enableEgress) return "passthrough";
+  return table.egress === undefined ? "refuse" : "egress";
+}
+
+/**
  * Decides one outbound connection. `original` is the destination before REDIRECT; `local` is the address
  * the connection actually reached (the listener): equal means it was not redirected, and proxying it would
  * connect the sidecar to itself.
@@ -116,8 +126,9 @@ export function decideOutbound(
     const upstream = { address: backend.ip, port: backend.port };
     return { kind: "mesh", service: endpoint.service, upstream, ...allowedBy };
   }
-  if (table.config.enableEgress) return { kind: "passthrough", upstream: original };
-  if (table.egress === undefined) return { kind: "refuse", reason: "egress-disabled" };
+  const other = nonMeshOutbound(table);
+  if (other === "passthrough") return { kind: "passthrough", upstream: original };
+  if (other === "refuse" || table.egress === undefined) return { kind: "refuse", reason: "egress-disabled" };
   const verdict = decideEgress(table.egress, original.address, original.port);
   if (verdict.kind === "allow") return { kind: "passthrough", upstream: original, egress: verdict.egress };
   if (verdict.kind === "inspect")

@@ -4,6 +4,7 @@
  * `sidecar`) or, as a pod runs it, from the prebuilt bundle (`bin.ts` → build/bundle/sidecar/main.cjs, see
  * README.md). Returns the exit code; prints errors as the osm CLI does.
  */
+import { availableParallelism } from "node:os";
 import { ENVOY_UID } from "../constants.ts";
 import { ErrorCode, isMeshError, MeshError } from "../errors.ts";
 import { parseRunArgs, type RunOptions, USAGE } from "./args.ts";
@@ -85,6 +86,8 @@ async function run(options: RunOptions): Promise<number> {
     connectTimeoutMs: options.connectTimeout,
     idleTimeoutMs: options.idleTimeout * 1000,
     relayMode: options.relay,
+    acceptMode: options.accept,
+    relayThreads: options.relayThreads ?? availableParallelism(),
     onFatal: (error) => {
       logger.fatal({ err: error }, "sidecar failed");
       process.stderr.write(`Error: ${error.message}\n`);

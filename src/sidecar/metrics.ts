@@ -34,18 +34,26 @@ interface Metric {
 export class Registry {
   readonly contentType = "text/plain; version=0.0.4; charset=utf-8";
   readonly #metrics: Metric[] = [];
+  readonly #collectors: Array<() => void> = [];
 
   register(metric: Metric): void {
     this.#metrics.push(metric);
   }
 
+  /** Runs `collect` before every rendering: brings values kept elsewhere (the relay threads') up to date. */
+  beforeRender(collect: () => void): void {
+    this.#collectors.push(collect);
+  }
+
   /** The exposition text of every metric, in registration order. */
   metrics(): string {
+    for (const collect of this.#collectors) collect();
     return this.#metrics.map((metric) => metric.render()).join("\n");
   }
 
   /** One metric's exposition text ("" when there is none by that name). */
   metric(name: string): string {
+    for (const collect of this.#collectors) collect();
     return this.#metrics.find((metric) => metric.name === name)?.render() ?? "";
   }
 }
@@ -116,7 +124,7 @@ export class Gauge<T extends string = string> extends Scalar<T> {
     this.cell(labels).value = value;
   }
 
-  labels(labels: Labels<T>): { inc(): void; dec(): void } {
+  labels(labels: Labels<T>): { inc(): void; dec(): void; add(value: number): void } {
     const cell = this.cell(labels);
     return {
       inc: () => {
@@ -124,6 +132,9 @@ export class Gauge<T extends string = string> extends Scalar<T> {
       },
       dec: () => {
         cell.value -= 1;
+      },
+      add: (value: number) => {
+        cell.value += value;
       },
     };
   }
@@ -281,7 +292,7 @@ export function createSidecarMetrics(): SidecarMetrics {
 
 /** The per-connection metrics of one direction with their labels bound once (no label hashing per use). */
 export interface DirectionMetrics {
-  readonly active: { inc(): void; dec(): void };
+  readonly active: { inc(): void; dec(): void; add(value: number): void };
   readonly mesh: { inc(): void };
   readonly passthrough: { inc(): void };
   readonly refuse: { inc(): void };

@@ -37,6 +37,10 @@ export interface SidecarOptions {
   readonly idleTimeoutMs?: number;
   /** `splice` (default): payload relayed by splice(2) in the addon's thread; `js`: Node streams. */
   readonly relayMode?: "js" | "splice";
+  /** `native`: the relay threads accept and decide (splice relay only); `js` (default here): Node accepts. */
+  readonly acceptMode?: "js" | "native";
+  /** Splice relay threads (default 1). */
+  readonly relayThreads?: number;
   /** Replaces SO_ORIGINAL_DST (tests without netfilter). */
   readonly originalDestination?: (socket: import("node:net").Socket, family: 4 | 6) => Destination;
   readonly onFatal: (error: Error) => void;
@@ -74,6 +78,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     originalDestination: options.originalDestination ?? originalDestination,
     onFatal: options.onFatal,
     relayMode: options.relayMode ?? DEFAULT_RELAY_MODE,
+    ...(options.acceptMode === undefined ? {} : { acceptMode: options.acceptMode }),
+    ...(options.relayThreads === undefined ? {} : { relayThreads: options.relayThreads }),
   });
   // Listeners first (outbound stays closed: no config yet, fail closed), then the config that opens them.
   await dataPlane.start();

@@ -7,17 +7,16 @@ import { createRequire } from "node:module";
 import type { Socket } from "node:net";
 import type * as Util from "node:util";
 import { ErrorCode, MeshError } from "../../errors.ts";
-import type { Destination } from "../decide.ts";
+import type { Direction } from "../data-plane.ts";
+import type { Destination, RefuseReason } from "../decide.ts";
 import { nativeAddonPath } from "./addon-path.ts";
 
 interface NativeAddon {
   originalDst(fd: number, family: 4 | 6): { address: string; port: number };
   mallocTrim(): boolean;
   socketError(fd: number): number;
-  relayStart(
-    callback: (id: number, bytesUp: number, bytesDown: number, error: string, connectUs: number) => void,
-    stackBytes: number,
-  ): void;
+  /** `callback(records)`: RECORD_FIELDS values per record (splice-relay.c's F_* order). */
+  relayStart(callback: (records: unknown[]) => void, stackBytes: number, threads: number): void;
   relayPair(fdClient: number, fdUpstream: number, idleMs: number): number;
   relayConnect(
     fdClient: number,
@@ -28,6 +27,20 @@ interface NativeAddon {
   ): number;
   relayAbortAll(): void;
   relayStop(): void;
+  relayListen(direction: 0 | 1, port: number, family: 4 | 6, connectTimeoutMs: number, idleMs: number): void;
+  relayUnlisten(direction: 0 | 1): void;
+  relayOpen(): [number, number];
+  relayHandoffDone(): void;
+  routeTableInstall(bytes: Buffer | null): void;
+  /** [kind, reason, service, trafficTarget, upstreamAddress, upstreamPort] (tests). */
+  routeTableDecide(
+    direction: 0 | 1,
+    originalAddress: string,
+    originalPort: number,
+    localAddress: string,
+    localPort: number,
+    active: number,
+  ): [number, number, string | undefined, string | undefined, string | undefined, number | undefined];
 }
 
 let addon: NativeAddon | undefined;
@@ -134,6 +147,11 @@ export interface NativeRelay {
     idleTimeoutMs: number,
     done: (result: ConnectRelayResult) => void,
   ): void;
+  /**
+   * Native accept: the relay threads own the listeners, decide with the installed table, and report every
+   * connection they handled to `handlers` in batches; what the table leaves to JS arrives as a handoff.
+   */
+  accept(handlers: NativeAcceptHandlers): NativeAccept;
   /** Resets every relayed pair (the drain deadline). */
   abortAll(): void;
   /** Pairs handed over and not finished. */
@@ -143,6 +161,43 @@ export interface NativeRelay {
    * `done` still runs, error `shutdown`), the thread joined, its pipes, epoll and eventfd closed.
    */
   release(): void;
+}
+
+/** A connection the relay threads accepted, decided and finished (one access-log line). */
+export interface NativeConnection extends ConnectRelayResult {
+  readonly direction: Direction;
+  readonly family: 4 | 6;
+  readonly decision: "mesh" | "passthrough" | "refuse";
+  readonly reason: RefuseReason | undefined;
+  /** `address:port` (`[address]:port` for IPv6), as the access log writes them. */
+  readonly src: string;
+  /** Undefined when the original destination could not be read (error `original-dst:<errno>`). */
+  readonly dst: string | undefined;
+  readonly upstream: string | undefined;
+  readonly service: string | undefined;
+  readonly trafficTarget: string | undefined;
+  readonly durationMs: number;
+}
+
+export interface NativeAcceptHandlers {
+  connection(connection: NativeConnection): void;
+  /** The table left this one to JS: `fd` is the accepted socket, not one byte read; JS owns it now. */
+  handoff(fd: number, direction: Direction, family: 4 | 6): void;
+  /** accept() failed for lack of fds or memory (`cause` accept:EMFILE…); what waited was reset. */
+  dropped(direction: Direction, family: 4 | 6, cause: string): void;
+}
+
+export interface NativeAccept {
+  /** One listening socket per relay thread (SO_REUSEPORT). Throws the errno `code` (EADDRINUSE…). */
+  listen(direction: Direction, port: number, family: 4 | 6, connectTimeoutMs: number, idleMs: number): void;
+  /** Both families; the port refuses new connections at once, open ones go on. */
+  unlisten(direction: Direction): void;
+  /** The table the threads decide with from their next accept on (native-table.ts); null: no config. */
+  installTable(bytes: Buffer | null): void;
+  /** Connections the threads accepted and still hold. */
+  open(): { outbound: number; inbound: number };
+  /** A handed-over connection is finished (it no longer counts against maxDataPlaneConnections). */
+  handoffDone(): void;
 }
 
 /** The relay thread's stack: it needs a few KiB (no recursion, one 128-event array), not glibc's 8 MiB. */
@@ -156,28 +211,77 @@ export const RELAY_STACK_ENV = "OSM_SIDECAR_RELAY_STACK_BYTES";
 let nativeRelay: NativeRelay | undefined;
 let users = 0;
 
+const DIRECTIONS: readonly Direction[] = ["outbound", "inbound"];
+const DECISIONS = ["mesh", "passthrough", "refuse"] as const;
+/** route-table.h's R_* values. */
+const REASONS: readonly (RefuseReason | undefined)[] = [
+  undefined,
+  "egress-disabled",
+  "connection-limit",
+  "no-config",
+  "not-redirected",
+];
+/** splice-relay.c's record types and fields (F_*), in its order. */
+const Record = { Relayed: 0, Native: 1, Handoff: 2, Dropped: 3 } as const;
+const RECORD_FIELDS = 16;
+
 /**
- * Starts the relay thread (once per process; every caller later calls `release()`) and returns the relay.
- * Throws the addon's Error (code = errno name) when the thread cannot be started.
+ * Starts the relay threads (once per process; `threads` counts for the first caller; every caller later calls
+ * `release()`) and returns the relay. Throws the addon's Error (code = errno name) when a thread cannot start.
  */
-export function startNativeRelay(): NativeRelay {
+export function startNativeRelay(threads = 1): NativeRelay {
   users += 1;
   if (nativeRelay !== undefined) return nativeRelay;
   const native = loadNativeAddon();
   const pending = new Map<number, (result: ConnectRelayResult) => void>();
+  let handlers: NativeAcceptHandlers | undefined;
   const stackBytes = Number(process.env[RELAY_STACK_ENV] ?? RELAY_THREAD_STACK_BYTES);
   // Runs on the JS thread, after relayPair/relayConnect returned, so `pending` always has the id.
-  try {
-    native.relayStart((id, bytesUp, bytesDown, error, connectUs) => {
-      const done = pending.get(id);
-      pending.delete(id);
-      done?.({
-        bytesUp,
-        bytesDown,
-        error: error === "" ? undefined : error,
+  const onRecords = (records: unknown[]): void => {
+    for (let at = 0; at < records.length; at += RECORD_FIELDS) {
+      const type = records[at] as number;
+      const id = records[at + 1] as number;
+      const direction = DIRECTIONS[records[at + 2] as number]!;
+      const family = records[at + 3] === 6 ? 6 : 4;
+      const error = records[at + 13] === "" ? undefined : (records[at + 13] as string);
+      if (type === Record.Handoff) {
+        handlers?.handoff(id, direction, family);
+        continue;
+      }
+      if (type === Record.Dropped) {
+        handlers?.dropped(direction, family, error ?? "accept");
+        continue;
+      }
+      const connectUs = records[at + 14] as number;
+      const result = {
+        bytesUp: records[at + 11] as number,
+        bytesDown: records[at + 12] as number,
+        error,
         ...(connectUs >= 0 ? { connectSeconds: connectUs / 1e6 } : {}),
+      };
+      if (type === Record.Relayed) {
+        const done = pending.get(id);
+        pending.delete(id);
+        done?.(result);
+        continue;
+      }
+      handlers?.connection({
+        ...result,
+        direction,
+        family,
+        decision: DECISIONS[records[at + 4] as number]!,
+        reason: REASONS[records[at + 5] as number],
+        src: records[at + 6] as string,
+        dst: records[at + 7] as string | undefined,
+        upstream: records[at + 8] as string | undefined,
+        service: records[at + 9] as string | undefined,
+        trafficTarget: records[at + 10] as string | undefined,
+        durationMs: Math.round(records[at + 15] as number) / 1000,
       });
-    }, stackBytes);
+    }
+  };
+  try {
+    native.relayStart(onRecords, stackBytes, threads);
   } catch (error) {
     users -= 1;
     throw error;
@@ -200,6 +304,20 @@ export function startNativeRelay(): NativeRelay {
       pending.set(id, done);
       client.destroy();
     },
+    accept(acceptHandlers) {
+      handlers = acceptHandlers;
+      return {
+        listen: (direction, port, family, connectTimeoutMs, idleMs) =>
+          native.relayListen(direction === "outbound" ? 0 : 1, port, family, connectTimeoutMs, idleMs),
+        unlisten: (direction) => native.relayUnlisten(direction === "outbound" ? 0 : 1),
+        installTable: (bytes) => native.routeTableInstall(bytes),
+        open: () => {
+          const [outbound, inbound] = native.relayOpen();
+          return { outbound, inbound };
+        },
+        handoffDone: () => native.relayHandoffDone(),
+      };
+    },
     abortAll: () => native.relayAbortAll(),
     get active() {
       return pending.size;
@@ -209,6 +327,7 @@ export function startNativeRelay(): NativeRelay {
       if (users > 0 || nativeRelay === undefined) return;
       nativeRelay = undefined;
       native.relayStop();
+      native.routeTableInstall(null);
     },
   };
   return nativeRelay;

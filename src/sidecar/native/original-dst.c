@@ -119,24 +119,33 @@ napi_value relay_pair(napi_env env, napi_callback_info info);
 napi_value relay_connect(napi_env env, napi_callback_info info);
 napi_value relay_abort_all(napi_env env, napi_callback_info info);
 napi_value relay_stop(napi_env env, napi_callback_info info);
+napi_value relay_listen(napi_env env, napi_callback_info info);
+napi_value relay_unlisten(napi_env env, napi_callback_info info);
+napi_value relay_open(napi_env env, napi_callback_info info);
+napi_value relay_handoff_done(napi_env env, napi_callback_info info);
+/* route-table.c */
+napi_value route_table_install_js(napi_env env, napi_callback_info info);
+napi_value route_table_decide_js(napi_env env, napi_callback_info info);
+
+#define EXPORT(name, fn)                                                \
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &value); \
+  napi_set_named_property(env, exports, name, value)
 
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
-  napi_value fn;
-  napi_create_function(env, "relayStart", NAPI_AUTO_LENGTH, relay_start, NULL, &fn);
-  napi_set_named_property(env, exports, "relayStart", fn);
-  napi_create_function(env, "relayPair", NAPI_AUTO_LENGTH, relay_pair, NULL, &fn);
-  napi_set_named_property(env, exports, "relayPair", fn);
-  napi_create_function(env, "relayConnect", NAPI_AUTO_LENGTH, relay_connect, NULL, &fn);
-  napi_set_named_property(env, exports, "relayConnect", fn);
-  napi_create_function(env, "relayAbortAll", NAPI_AUTO_LENGTH, relay_abort_all, NULL, &fn);
-  napi_set_named_property(env, exports, "relayAbortAll", fn);
-  napi_create_function(env, "relayStop", NAPI_AUTO_LENGTH, relay_stop, NULL, &fn);
-  napi_set_named_property(env, exports, "relayStop", fn);
-  napi_create_function(env, "originalDst", NAPI_AUTO_LENGTH, original_dst, NULL, &fn);
-  napi_set_named_property(env, exports, "originalDst", fn);
-  napi_create_function(env, "mallocTrim", NAPI_AUTO_LENGTH, malloc_trim_js, NULL, &fn);
-  napi_set_named_property(env, exports, "mallocTrim", fn);
-  napi_create_function(env, "socketError", NAPI_AUTO_LENGTH, socket_error, NULL, &fn);
-  napi_set_named_property(env, exports, "socketError", fn);
+  napi_value value;
+  EXPORT("relayStart", relay_start);
+  EXPORT("relayPair", relay_pair);
+  EXPORT("relayConnect", relay_connect);
+  EXPORT("relayAbortAll", relay_abort_all);
+  EXPORT("relayStop", relay_stop);
+  EXPORT("relayListen", relay_listen);
+  EXPORT("relayUnlisten", relay_unlisten);
+  EXPORT("relayOpen", relay_open);
+  EXPORT("relayHandoffDone", relay_handoff_done);
+  EXPORT("routeTableInstall", route_table_install_js);
+  EXPORT("routeTableDecide", route_table_decide_js);
+  EXPORT("originalDst", original_dst);
+  EXPORT("mallocTrim", malloc_trim_js);
+  EXPORT("socketError", socket_error);
   return exports;
 }

@@ -1,22 +1,34 @@
 /*
  * Native relay: moves bytes between two connected TCP sockets with splice(2) through a pipe per direction,
- * so payload never enters user space (what HAProxy's `option splice-auto` does). One relay thread with
- * epoll (edge-triggered) serves every pair; JS hands a pair over once the upstream has connected and
- * before either socket has read a byte, then forgets its own handles.
+ * so payload never enters user space (what HAProxy's `option splice-auto` does). N relay threads ("workers"),
+ * each with its own edge-triggered epoll, serve the pairs; with native accept they also own the listening
+ * sockets (one per worker and port/family, SO_REUSEPORT: the kernel spreads new connections over them),
+ * accept, read SO_ORIGINAL_DST, decide with the routing table (route-table.c) and connect or refuse there, so
+ * a new connection never wakes the JS thread until its completion reaches it in a batch.
  *
- *   relayStart(callback, stackBytes)     once: callback(id, bytesUp, bytesDown, error) per finished pair,
- *                                        on the JS thread (threadsafe function); error "" when clean. Throws
- *                                        (code = errno name) when the epoll, eventfd or thread cannot be made
- *   relayStop()                          resets every pair, joins the thread, frees everything
+ *   relayStart(callback, stackBytes, threads)  once: callback(records) on the JS thread (threadsafe
+ *                                        function), a flat array of RECORD_FIELDS per finished pair, handed-
+ *                                        over connection or dropped accept. Throws (code = errno name) when
+ *                                        an epoll, eventfd or thread cannot be made
+ *   relayStop()                          closes the listeners, resets every pair, joins the threads
  *   relayPair(fdClient, fdUpstream, idleMs) → id   dup()s both fds (JS then closes its copies)
+ *   relayConnect(fdClient, address, port, idleMs, connectTimeoutMs) → id   the thread connects
+ *   relayListen(direction, port, family, connectTimeoutMs, idleMs)   native accept on that port
+ *   relayUnlisten(direction)             stops accepting at once (new connections are refused)
+ *   relayOpen() → [outbound, inbound]    connections accepted natively and still open in the threads
+ *   relayHandoffDone()                   JS finished a connection the threads handed over
  *   relayAbortAll()                      resets every pair (drain deadline)
  *
  * Semantics match relay.ts: half-close both ways (EOF on one side → shutdown(SHUT_WR) on the other once
  * its pipe is drained), an error on either side resets both (SO_LINGER 0), idle timeout resets both.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/netfilter_ipv4.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,15 +36,24 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <node_api.h>
+#include "route-table.h"
+
+#ifndef IP6T_SO_ORIGINAL_DST
+#define IP6T_SO_ORIGINAL_DST 80
+#endif
 
 #define PIPE_CAP (64 * 1024)
+#define MAX_WORKERS 64
+/* Longest a refused connection waits for the client's first byte before the reset (data-plane.ts's
+ * REFUSE_GRACE_MS: a reset before the client saw its connect complete reads as curl exit 7, not 56). */
+#define REFUSE_GRACE_MS 100
+/* Accepts per listener event before the other sockets get a turn (the listener stays level-triggered). */
+#define ACCEPT_BURST 64
+#define LISTEN_BACKLOG 4096
 
 struct half {
   int in, out, pipe_r, pipe_w;
@@ -44,91 +65,91 @@ struct half {
   uint64_t bytes;
 };
 
+struct worker;
+
 struct pair {
-  uint32_t id;
+  uint32_t id; /* 0: accepted by a relay thread (native) */
+  struct worker *w;
   int fd_client, fd_upstream;
   struct half up, down;
   int64_t idle_ms, last_ms;
-  /* relayConnect: the thread opens the upstream itself (fd_upstream < 0 until then). */
+  /* The thread opens the upstream itself (fd_upstream < 0 until then). */
   struct sockaddr_storage addr;
   socklen_t addr_len;
-  int connecting;
-  int64_t connect_timeout_ms, connect_deadline_ms, connect_start_us, connect_us;
+  int connecting, refusing;
+  int64_t connect_timeout_ms, deadline_ms, connect_start_us, connect_us;
   int finished;
   char error[32];
+  /* Native accept: what the access log needs. */
+  int direction, family, decision, reason, endpoint;
+  int64_t accept_us;
+  struct sockaddr_storage peer, original;
+  struct route_table *table;
   struct pair *next, *prev;
   struct pair *queue_next;
 };
 
+enum { REC_RELAYED = 0, REC_NATIVE = 1, REC_HANDOFF = 2, REC_DROPPED = 3 };
+
 struct result {
+  int type;
   uint32_t id;
-  int64_t connect_us;
+  int fd, direction, family, decision, reason, endpoint;
+  int64_t connect_us, duration_us;
   uint64_t up, down;
   char error[32];
+  struct sockaddr_storage peer, original, upstream;
+  struct route_table *table;
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct pair *queue; /* handed over by JS, not yet registered */
-static int abort_all;
-static int ep = -1, wake = -1;
-static uint32_t next_id = 1;
-static napi_threadsafe_function tsfn;
-static struct pair *active; /* relay thread only */
-static struct pair *dead;   /* finished in this loop turn, freed at its end (later events may name them) */
-/* Timeouts (idle, connect) are checked by walking every pair: at most every SCAN_MS, or at the earliest
- * connect deadline, never on every wake-up (with thousands of pairs open that walk cost more than relaying). */
-#define SCAN_MS 100
-static int64_t next_scan_ms;
+struct batch {
+  size_t n, cap;
+  struct result *items;
+};
 
-/* Empty pipes kept for the next pairs (relay thread only): saves pipe2() and two close() per direction.
- * Bounded, and shrinking: pipes that stayed unused for a whole POOL_TRIM_MS are closed, so the fd count goes
- * back to its baseline after a burst (each pipe is 2 fds and counts against uid 1500's pipe pages). */
+struct listener {
+  int fd, direction, family;
+  int64_t connect_timeout_ms, idle_ms;
+  atomic_int closed;
+  struct listener *next_closing;
+};
+
+struct worker {
+  int ep, wake;
+  pthread_t thread;
+  pthread_mutex_t lock;
+  struct pair *queue; /* handed over by JS, not yet registered */
+  struct listener *closing; /* unlistened by JS: closed and freed by the thread after its event batch */
+  int abort_all, stopping;
+  struct listener *listeners[4]; /* JS thread's bookkeeping: [direction * 2 + (family == 6)] */
+  struct pair *active; /* thread only */
+  struct pair *dead;   /* finished in this loop turn, freed at its end (later events may name them) */
+  int64_t next_scan_ms, next_trim_ms;
+  /* Empty pipes kept for the next pairs: saves pipe2() and two close() per direction. Bounded, and
+   * shrinking: pipes unused for a whole POOL_TRIM_MS are closed, so the fd count goes back to its baseline
+   * after a burst (each pipe is 2 fds and counts against uid 1500's pipe pages). */
+  int pool[64][2];
+  int pool_size, pool_low;
+  struct batch *batch;
+  int reserve_fd; /* closed to accept-and-drop when out of fds (as libuv does) */
+  int accept_paused;
+};
 #define POOL_MAX 64
 #define POOL_TRIM_MS 1000
-static int pool[POOL_MAX][2];
-static int pool_size, pool_low; /* pool_low: smallest pool_size since the last trim */
-static int64_t next_trim_ms;
-static int stopping;
-static pthread_t thread;
+/* Timeouts (idle, connect, refusal) are checked by walking every pair: at most every SCAN_MS, or at the
+ * earliest deadline, never on every wake-up (with thousands of pairs open that walk cost more than relaying). */
+#define SCAN_MS 100
 
-static int take_pipe(struct half *h) {
-  if (pool_size > 0) {
-    pool_size--;
-    if (pool_size < pool_low) pool_low = pool_size;
-    h->pipe_r = pool[pool_size][0];
-    h->pipe_w = pool[pool_size][1];
-    return 0;
-  }
-  int fds[2];
-  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return errno;
-  h->pipe_r = fds[0];
-  h->pipe_w = fds[1];
-  return 0;
-}
-
-static void give_pipe(struct half *h) {
-  if (h->pipe_r < 0) return;
-  if (h->in_pipe == 0 && pool_size < POOL_MAX) {
-    pool[pool_size][0] = h->pipe_r;
-    pool[pool_size][1] = h->pipe_w;
-    pool_size++;
-  } else {
-    close(h->pipe_r);
-    close(h->pipe_w);
-  }
-  h->pipe_r = h->pipe_w = -1;
-}
-
-/* Closes the pipes nobody took since the last trim (all of them when `all`). */
-static void trim_pool(int all) {
-  int excess = all ? pool_size : pool_low;
-  while (excess-- > 0 && pool_size > 0) {
-    pool_size--;
-    close(pool[pool_size][0]);
-    close(pool[pool_size][1]);
-  }
-  pool_low = pool_size;
-}
+static struct worker workers[MAX_WORKERS];
+static int n_workers;
+static atomic_uint next_worker;
+static pthread_mutex_t id_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t next_id = 1;
+static napi_threadsafe_function tsfn;
+/* Connections accepted by the threads and still theirs, per direction; connections handed to JS, until JS
+ * says they are done. Their sum is what maxDataPlaneConnections limits. */
+static atomic_uint open_count[2];
+static atomic_uint handed_over;
 
 static int64_t now_us(void) {
   struct timespec ts;
@@ -138,7 +159,7 @@ static int64_t now_us(void) {
 
 static int64_t now_ms(void) { return now_us() / 1000; }
 
-static const char *errno_name(int err) {
+const char *errno_name(int err) {
   switch (err) {
     case ECONNRESET: return "ECONNRESET";
     case EPIPE: return "EPIPE";
@@ -150,6 +171,7 @@ static const char *errno_name(int err) {
     case ECONNABORTED: return "ECONNABORTED";
     case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
     case EADDRINUSE: return "EADDRINUSE";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT";
     case EACCES: return "EACCES";
     case EPERM: return "EPERM";
     case EMFILE: return "EMFILE";
@@ -161,8 +183,50 @@ static const char *errno_name(int err) {
     case EINVAL: return "EINVAL";
     case EAGAIN: return "EAGAIN";
     case ENOSPC: return "ENOSPC";
+    case ENOENT: return "ENOENT";
+    case ENOTCONN: return "ENOTCONN";
+    case ENOPROTOOPT: return "ENOPROTOOPT";
     default: return "EIO";
   }
+}
+
+static int take_pipe(struct worker *w, struct half *h) {
+  if (w->pool_size > 0) {
+    w->pool_size--;
+    if (w->pool_size < w->pool_low) w->pool_low = w->pool_size;
+    h->pipe_r = w->pool[w->pool_size][0];
+    h->pipe_w = w->pool[w->pool_size][1];
+    return 0;
+  }
+  int fds[2];
+  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return errno;
+  h->pipe_r = fds[0];
+  h->pipe_w = fds[1];
+  return 0;
+}
+
+static void give_pipe(struct worker *w, struct half *h) {
+  if (h->pipe_r < 0) return;
+  if (h->in_pipe == 0 && w->pool_size < POOL_MAX) {
+    w->pool[w->pool_size][0] = h->pipe_r;
+    w->pool[w->pool_size][1] = h->pipe_w;
+    w->pool_size++;
+  } else {
+    close(h->pipe_r);
+    close(h->pipe_w);
+  }
+  h->pipe_r = h->pipe_w = -1;
+}
+
+/* Closes the pipes nobody took since the last trim (all of them when `all`). */
+static void trim_pool(struct worker *w, int all) {
+  int excess = all ? w->pool_size : w->pool_low;
+  while (excess-- > 0 && w->pool_size > 0) {
+    w->pool_size--;
+    close(w->pool[w->pool_size][0]);
+    close(w->pool[w->pool_size][1]);
+  }
+  w->pool_low = w->pool_size;
 }
 
 static void reset_close(int fd) {
@@ -171,33 +235,94 @@ static void reset_close(int fd) {
   close(fd);
 }
 
+/* A zeroed record at the end of the worker's batch (NULL when out of memory: that record is lost). */
+static struct result *batch_push(struct worker *w) {
+  struct batch *b = w->batch;
+  if (!b) {
+    b = w->batch = calloc(1, sizeof *b);
+    if (!b) return NULL;
+  }
+  if (b->n == b->cap) {
+    size_t cap = b->cap ? b->cap * 2 : 16;
+    struct result *items = realloc(b->items, cap * sizeof *items);
+    if (!items) return NULL;
+    b->items = items;
+    b->cap = cap;
+  }
+  struct result *r = &b->items[b->n++];
+  memset(r, 0, sizeof *r);
+  r->fd = -1;
+  r->endpoint = -1;
+  r->connect_us = -1;
+  return r;
+}
+
+static void free_batch(struct batch *b) {
+  for (size_t i = 0; i < b->n; i++) route_table_unref(b->items[i].table);
+  free(b->items);
+  free(b);
+}
+
+/* Hands what this loop turn finished to JS in one call. */
+static void flush(struct worker *w) {
+  struct batch *b = w->batch;
+  if (!b || b->n == 0) return;
+  w->batch = NULL;
+  if (napi_call_threadsafe_function(tsfn, b, napi_tsfn_blocking) == napi_ok) return;
+  for (size_t i = 0; i < b->n; i++) /* JS is gone: nobody will take these */
+    if (b->items[i].type == REC_HANDOFF) reset_close(b->items[i].fd);
+  free_batch(b);
+}
+
+static void unlink_active(struct pair *p) {
+  struct worker *w = p->w;
+  if (p->prev) p->prev->next = p->next;
+  else if (w->active == p) w->active = p->next;
+  if (p->next) p->next->prev = p->prev;
+  p->next = p->prev = NULL;
+}
+
 static void finish(struct pair *p, int reset) {
   if (p->finished) return;
+  struct worker *w = p->w;
   p->finished = 1;
-  epoll_ctl(ep, EPOLL_CTL_DEL, p->fd_client, NULL);
-  epoll_ctl(ep, EPOLL_CTL_DEL, p->fd_upstream, NULL);
-  if (reset) {
-    reset_close(p->fd_client);
-    reset_close(p->fd_upstream);
-  } else {
-    close(p->fd_client);
-    close(p->fd_upstream);
+  int fds[2] = {p->fd_client, p->fd_upstream};
+  for (int i = 0; i < 2; i++) {
+    if (fds[i] < 0) continue;
+    epoll_ctl(w->ep, EPOLL_CTL_DEL, fds[i], NULL);
+    if (reset) reset_close(fds[i]);
+    else close(fds[i]);
   }
-  give_pipe(&p->up);
-  give_pipe(&p->down);
-  if (p->prev) p->prev->next = p->next; else active = p->next;
-  if (p->next) p->next->prev = p->prev;
-  struct result *r = malloc(sizeof *r);
+  give_pipe(w, &p->up);
+  give_pipe(w, &p->down);
+  unlink_active(p);
+  struct result *r = batch_push(w);
   if (r) {
+    r->type = p->id == 0 ? REC_NATIVE : REC_RELAYED;
     r->id = p->id;
     r->connect_us = p->connect_us;
     r->up = p->up.bytes;
     r->down = p->down.bytes;
     memcpy(r->error, p->error, sizeof r->error);
-    if (napi_call_threadsafe_function(tsfn, r, napi_tsfn_blocking) != napi_ok) free(r);
+    if (p->id == 0) {
+      r->direction = p->direction;
+      r->family = p->family;
+      r->decision = p->decision;
+      r->reason = p->reason;
+      r->endpoint = p->endpoint;
+      r->duration_us = now_us() - p->accept_us;
+      r->peer = p->peer;
+      r->original = p->original;
+      r->upstream = p->addr;
+      r->table = p->table; /* the reference moves to the record: the endpoint's names stay valid */
+      p->table = NULL;
+    }
   }
-  p->next = dead;
-  dead = p;
+  if (p->id == 0) atomic_fetch_sub(&open_count[p->direction], 1);
+  route_table_unref(p->table);
+  p->table = NULL;
+  p->next = w->dead;
+  w->dead = p;
 }
 
 /* Moves what it can in one direction. Returns 1 on progress, 0 on none, -errno on error. */
@@ -293,25 +418,29 @@ static void connected(struct pair *p) {
   pump(p);
 }
 
-/* Watches both sockets (edge-triggered; the low bit of data says which). Returns 0 or an errno. */
-static int watch(struct pair *p) {
-  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = p};
-  if (epoll_ctl(ep, EPOLL_CTL_ADD, p->fd_client, &ev) != 0) return errno;
-  ev.data.ptr = (void *)((uintptr_t)p | 1);
-  if (epoll_ctl(ep, EPOLL_CTL_ADD, p->fd_upstream, &ev) != 0) return errno;
-  return 0;
+/* Watches one of the pair's sockets (edge-triggered; the low bit of data says which). 0 or an errno. */
+static int watch_fd(struct pair *p, int fd, int tag, uint32_t events) {
+  struct epoll_event ev = {.events = events | EPOLLET, .data.ptr = (void *)((uintptr_t)p | (uintptr_t)tag)};
+  return epoll_ctl(p->w->ep, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : errno;
 }
 
 /* A pair that cannot be watched would otherwise wait for a timeout (forever with --idle-timeout 0). */
-static int watch_or_fail(struct pair *p) {
-  int err = watch(p);
+static int watch_or_fail(struct pair *p, int fd, int tag, uint32_t events) {
+  int err = watch_fd(p, fd, tag, events);
   if (err == 0) return 0;
   snprintf(p->error, sizeof p->error, "epoll:%s", errno_name(err));
   finish(p, 1);
   return err;
 }
 
-/* relayConnect pairs: non-blocking connect from this thread (on veth the handshake runs inside connect()). */
+#define PAIR_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP)
+
+static void set_deadline(struct pair *p, int64_t deadline_ms) {
+  p->deadline_ms = deadline_ms;
+  if (deadline_ms < p->w->next_scan_ms) p->w->next_scan_ms = deadline_ms;
+}
+
+/* Non-blocking connect from this thread (on veth the handshake runs inside connect()). */
 static void start_connect(struct pair *p) {
   int fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -323,10 +452,10 @@ static void start_connect(struct pair *p) {
   p->fd_upstream = p->up.out = p->down.in = fd;
   p->connecting = 1;
   p->connect_start_us = now_us();
-  p->connect_deadline_ms = p->connect_start_us / 1000 + p->connect_timeout_ms;
-  if (p->connect_deadline_ms < next_scan_ms) next_scan_ms = p->connect_deadline_ms;
+  set_deadline(p, p->connect_start_us / 1000 + p->connect_timeout_ms);
   /* Both sockets are watched from now on: the client for a reset while the upstream connects. */
-  if (watch_or_fail(p) != 0) return;
+  if (watch_or_fail(p, p->fd_client, 0, PAIR_EVENTS) != 0) return;
+  if (watch_or_fail(p, fd, 1, PAIR_EVENTS) != 0) return;
   if (connect(fd, (struct sockaddr *)&p->addr, p->addr_len) == 0) {
     connected(p);
   } else if (errno != EINPROGRESS) {
@@ -353,119 +482,388 @@ static void connect_event(struct pair *p, int on_upstream, uint32_t events) {
   }
 }
 
+static void link_active(struct pair *p) {
+  struct worker *w = p->w;
+  p->next = w->active;
+  p->prev = NULL;
+  if (w->active) w->active->prev = p;
+  w->active = p;
+}
+
+/* Pipes, then connect: a pair the thread opens the upstream of. */
+static void start_pair(struct pair *p) {
+  int err = take_pipe(p->w, &p->up);
+  if (err == 0) err = take_pipe(p->w, &p->down);
+  if (err != 0) {
+    snprintf(p->error, sizeof p->error, "pipe:%s", errno_name(err));
+    finish(p, 1);
+    return;
+  }
+  start_connect(p);
+}
+
+static int original_destination(int fd, int family, struct sockaddr_storage *out) {
+  socklen_t len = sizeof *out;
+  memset(out, 0, sizeof *out);
+  int rc = family == 4 ? getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, out, &len)
+                       : getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, out, &len);
+  return rc == 0 ? 0 : errno;
+}
+
+/* One connection a listener accepted: decide, then connect, refuse or hand it to JS. */
+static void accepted(struct worker *w, struct listener *l, int fd, const struct sockaddr_storage *peer) {
+  uint32_t active = atomic_load(&open_count[0]) + atomic_load(&open_count[1]) + atomic_load(&handed_over);
+  struct pair *p = calloc(1, sizeof *p);
+  if (!p) {
+    reset_close(fd);
+    struct result *r = batch_push(w);
+    if (r) {
+      r->type = REC_DROPPED;
+      r->direction = l->direction;
+      r->family = l->family;
+      snprintf(r->error, sizeof r->error, "accept:ENOMEM");
+    }
+    return;
+  }
+  atomic_fetch_add(&open_count[l->direction], 1);
+  p->w = w;
+  p->direction = l->direction;
+  p->family = l->family;
+  p->peer = *peer;
+  p->accept_us = now_us();
+  p->connect_us = -1;
+  p->endpoint = -1;
+  p->fd_client = p->up.in = p->down.out = fd;
+  p->fd_upstream = p->up.out = p->down.in = -1;
+  p->up.pipe_r = p->up.pipe_w = p->down.pipe_r = p->down.pipe_w = -1;
+  p->idle_ms = l->idle_ms;
+  p->connect_timeout_ms = l->connect_timeout_ms;
+  p->last_ms = p->accept_us / 1000;
+  link_active(p);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  p->table = route_table_current();
+  int err = original_destination(fd, l->family, &p->original);
+  if (err != 0) { /* not redirected (no conntrack entry): reset at once, as the JS path does */
+    p->decision = D_REFUSE;
+    p->reason = R_NOT_REDIRECTED;
+    snprintf(p->error, sizeof p->error, "original-dst:%s", errno_name(err));
+    finish(p, 1);
+    return;
+  }
+  struct sockaddr_storage local;
+  socklen_t local_len = sizeof local;
+  memset(&local, 0, sizeof local);
+  getsockname(fd, (struct sockaddr *)&local, &local_len);
+  struct decision d;
+  route_table_decide(p->table, l->direction, &p->original, &local, active, &d);
+  p->decision = d.kind;
+  p->reason = d.reason;
+  p->endpoint = d.endpoint;
+  if (d.kind == D_JS) { /* JS decides: it gets the fd (still unread) and owns the connection from now on */
+    struct result *r = batch_push(w);
+    if (!r) {
+      snprintf(p->error, sizeof p->error, "handoff:ENOMEM");
+      p->decision = D_REFUSE;
+      finish(p, 1);
+      return;
+    }
+    r->type = REC_HANDOFF;
+    r->fd = fd;
+    r->direction = l->direction;
+    r->family = l->family;
+    atomic_fetch_add(&handed_over, 1);
+    atomic_fetch_sub(&open_count[l->direction], 1);
+    unlink_active(p);
+    route_table_unref(p->table);
+    free(p);
+    return;
+  }
+  if (d.kind == D_REFUSE) { /* reset once the client has spoken (or FIN), at most REFUSE_GRACE_MS */
+    p->refusing = 1;
+    set_deadline(p, p->last_ms + REFUSE_GRACE_MS);
+    watch_or_fail(p, fd, 0, EPOLLIN | EPOLLRDHUP);
+    return;
+  }
+  p->addr = d.upstream;
+  p->addr_len = d.upstream_len;
+  start_pair(p);
+}
+
+/* Out of fds: accept and reset what waits with the reserved fd (libuv's trick), so the kernel's queue does
+ * not hold clients that will never be served, and report it once. Without a reserve the listeners pause
+ * until the next timeout scan instead of spinning. */
+static void drop_waiting(struct worker *w, struct listener *l, int err) {
+  struct result *r = batch_push(w);
+  if (r) {
+    r->type = REC_DROPPED;
+    r->direction = l->direction;
+    r->family = l->family;
+    snprintf(r->error, sizeof r->error, "accept:%s", errno_name(err));
+  }
+  if (w->reserve_fd >= 0) {
+    close(w->reserve_fd);
+    w->reserve_fd = -1;
+    for (int i = 0; i < ACCEPT_BURST; i++) {
+      int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+      if (fd < 0) break;
+      reset_close(fd);
+    }
+    w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (w->reserve_fd >= 0) return;
+  }
+  w->accept_paused = 1;
+  for (int i = 0; i < 4; i++) {
+    struct listener *each = w->listeners[i];
+    if (!each || atomic_load(&each->closed)) continue;
+    struct epoll_event ev = {.events = 0, .data.ptr = (void *)((uintptr_t)each | 2)};
+    epoll_ctl(w->ep, EPOLL_CTL_MOD, each->fd, &ev);
+  }
+}
+
+static void resume_accept(struct worker *w) {
+  if (w->reserve_fd < 0) w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  w->accept_paused = 0;
+  for (int i = 0; i < 4; i++) {
+    struct listener *each = w->listeners[i];
+    if (!each || atomic_load(&each->closed)) continue;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = (void *)((uintptr_t)each | 2)};
+    epoll_ctl(w->ep, EPOLL_CTL_MOD, each->fd, &ev);
+  }
+}
+
+static void on_listener(struct worker *w, struct listener *l) {
+  if (atomic_load(&l->closed) || w->accept_paused) return;
+  for (int i = 0; i < ACCEPT_BURST; i++) {
+    struct sockaddr_storage peer;
+    socklen_t peer_len = sizeof peer;
+    int fd = accept4(l->fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      accepted(w, l, fd, &peer);
+      continue;
+    }
+    int err = errno;
+    if (err == EINTR || err == ECONNABORTED || err == EPROTO) continue;
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) drop_waiting(w, l, err);
+    return; /* EAGAIN: nothing waits; EINVAL: shut down by relayUnlisten */
+  }
+}
+
+static void on_pair_event(struct pair *p, int on_upstream, uint32_t events) {
+  if (p->refusing) { /* the client spoke, closed or reset: the refusal's reset */
+    finish(p, 1);
+    return;
+  }
+  if (p->connecting) {
+    connect_event(p, on_upstream, events);
+    return;
+  }
+  int err = note_event(p, on_upstream ? p->fd_upstream : p->fd_client, events);
+  if (err != 0) {
+    snprintf(p->error, sizeof p->error, "%s", errno_name(err));
+    finish(p, 1);
+    return;
+  }
+  pump(p);
+}
+
+static void scan_timeouts(struct worker *w, int64_t now, int do_abort, int stop) {
+  for (struct pair *p = w->active, *next; p; p = next) {
+    next = p->next;
+    if (do_abort) {
+      snprintf(p->error, sizeof p->error, "%s", p->refusing ? "" : stop ? "shutdown" : "drain-timeout");
+      finish(p, 1);
+    } else if (p->connecting || p->refusing) {
+      if (now >= p->deadline_ms) {
+        if (p->connecting) snprintf(p->error, sizeof p->error, "connect-timeout");
+        finish(p, 1);
+      } else if (p->deadline_ms < w->next_scan_ms) {
+        w->next_scan_ms = p->deadline_ms;
+      }
+    } else if (p->idle_ms > 0 && now - p->last_ms > p->idle_ms) {
+      snprintf(p->error, sizeof p->error, "idle-timeout");
+      finish(p, 1);
+    }
+  }
+}
+
 static void *relay_thread(void *arg) {
+  struct worker *w = arg;
   struct epoll_event events[128];
   int wait_ms = 250;
   for (;;) {
-    int n = epoll_wait(ep, events, 128, wait_ms);
+    int n = epoll_wait(w->ep, events, 128, wait_ms);
     for (int i = 0; i < n; i++) {
       if (events[i].data.ptr == NULL) {
         uint64_t v;
-        if (read(wake, &v, sizeof v) < 0) { /* spurious */ }
+        if (read(w->wake, &v, sizeof v) < 0) { /* spurious */ }
         continue;
       }
-      /* The low bit says which socket (pairs are malloc-aligned). A pair finished by an earlier event of
-       * this batch is on `dead`, not freed yet. */
+      /* The low bits say what: 0 client, 1 upstream, 2 listener (pairs and listeners are malloc-aligned). A
+       * pair finished by an earlier event of this batch is on `dead`, not freed yet. */
       uintptr_t tagged = (uintptr_t)events[i].data.ptr;
-      struct pair *p = (struct pair *)(tagged & ~(uintptr_t)1);
-      if (p->finished) continue;
-      if (p->connecting) {
-        connect_event(p, (int)(tagged & 1), events[i].events);
+      if ((tagged & 3) == 2) {
+        on_listener(w, (struct listener *)(tagged & ~(uintptr_t)3));
         continue;
       }
-      int err = note_event(p, (tagged & 1) ? p->fd_upstream : p->fd_client, events[i].events);
-      if (err != 0) {
-        snprintf(p->error, sizeof p->error, "%s", errno_name(err));
-        finish(p, 1);
-        continue;
-      }
-      pump(p);
+      struct pair *p = (struct pair *)(tagged & ~(uintptr_t)3);
+      if (!p->finished) on_pair_event(p, (int)(tagged & 1), events[i].events);
     }
-    pthread_mutex_lock(&lock);
-    struct pair *incoming = queue;
-    queue = NULL;
-    int do_abort = abort_all || stopping;
-    int stop = stopping;
-    abort_all = 0;
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_lock(&w->lock);
+    struct pair *incoming = w->queue;
+    struct listener *closing = w->closing;
+    w->queue = NULL;
+    w->closing = NULL;
+    int do_abort = w->abort_all || w->stopping;
+    int stop = w->stopping;
+    w->abort_all = 0;
+    pthread_mutex_unlock(&w->lock);
+    while (closing) { /* no later event can name them: removed from the epoll before they were queued */
+      struct listener *l = closing;
+      closing = l->next_closing;
+      close(l->fd);
+      free(l);
+    }
     while (incoming) {
       struct pair *p = incoming;
       incoming = p->queue_next;
-      p->next = active;
-      p->prev = NULL;
-      if (active) active->prev = p;
-      active = p;
-      int err = take_pipe(&p->up);
-      if (err == 0) err = take_pipe(&p->down);
+      link_active(p);
+      if (p->fd_upstream < 0) {
+        start_pair(p);
+        continue;
+      }
+      int err = take_pipe(w, &p->up);
+      if (err == 0) err = take_pipe(w, &p->down);
       if (err != 0) {
         snprintf(p->error, sizeof p->error, "pipe:%s", errno_name(err));
         finish(p, 1);
         continue;
       }
-      if (p->fd_upstream < 0) {
-        start_connect(p);
-        continue;
-      }
-      if (watch_or_fail(p) != 0) continue;
+      if (watch_or_fail(p, p->fd_client, 0, PAIR_EVENTS) != 0) continue;
+      if (watch_or_fail(p, p->fd_upstream, 1, PAIR_EVENTS) != 0) continue;
       p->up.readable = p->up.writable = p->down.readable = p->down.writable = 1;
       pump(p);
     }
     int64_t now = now_ms();
-    int scan = do_abort || now >= next_scan_ms;
-    if (scan) next_scan_ms = now + SCAN_MS;
-    for (struct pair *p = scan ? active : NULL, *next; p; p = next) {
-      next = p->next;
-      if (do_abort) {
-        snprintf(p->error, sizeof p->error, "%s", stop ? "shutdown" : "drain-timeout");
-        finish(p, 1);
-      } else if (p->connecting) {
-        if (now >= p->connect_deadline_ms) {
-          snprintf(p->error, sizeof p->error, "connect-timeout");
-          finish(p, 1);
-        } else if (p->connect_deadline_ms < next_scan_ms) {
-          next_scan_ms = p->connect_deadline_ms;
-        }
-      } else if (p->idle_ms > 0 && now - p->last_ms > p->idle_ms) {
-        snprintf(p->error, sizeof p->error, "idle-timeout");
-        finish(p, 1);
-      }
+    int scan = do_abort || now >= w->next_scan_ms;
+    if (scan) {
+      w->next_scan_ms = now + SCAN_MS;
+      if (w->accept_paused) resume_accept(w);
+      scan_timeouts(w, now, do_abort, stop);
     }
-    if (now >= next_trim_ms) {
-      trim_pool(0);
-      next_trim_ms = now + POOL_TRIM_MS;
+    if (now >= w->next_trim_ms) {
+      trim_pool(w, 0);
+      w->next_trim_ms = now + POOL_TRIM_MS;
     }
-    wait_ms = next_scan_ms <= now ? 0 : (int)(next_scan_ms - now);
-    while (dead) {
-      struct pair *p = dead;
-      dead = p->next;
+    wait_ms = w->next_scan_ms <= now ? 0 : (int)(w->next_scan_ms - now);
+    flush(w);
+    while (w->dead) {
+      struct pair *p = w->dead;
+      w->dead = p->next;
       free(p);
     }
     if (stop) break;
   }
-  trim_pool(1);
-  return arg;
+  trim_pool(w, 1);
+  return NULL;
 }
 
-static void call_js(napi_env env, napi_value callback, void *context, void *data) {
-  struct result *r = data;
-  if (env != NULL && callback != NULL) {
-    napi_value argv[5], undefined;
-    napi_create_uint32(env, r->id, &argv[0]);
-    napi_create_double(env, (double)r->up, &argv[1]);
-    napi_create_double(env, (double)r->down, &argv[2]);
-    napi_create_string_utf8(env, r->error, NAPI_AUTO_LENGTH, &argv[3]);
-    napi_create_double(env, (double)r->connect_us, &argv[4]);
-    napi_get_undefined(env, &undefined);
-    napi_call_function(env, undefined, callback, 5, argv, NULL);
+/* "addr:port", "[addr]:port" for IPv6 (formatHost's spelling), "" when not an address. */
+static void host_port(const struct sockaddr_storage *ss, char *out, size_t size) {
+  char text[INET6_ADDRSTRLEN] = "";
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *v4 = (const struct sockaddr_in *)ss;
+    inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
+    snprintf(out, size, "%s:%u", text, ntohs(v4->sin_port));
+  } else if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)ss;
+    inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
+    snprintf(out, size, "[%s]:%u", text, ntohs(v6->sin6_port));
+  } else {
+    out[0] = 0;
   }
-  free(r);
+}
+
+/* Fields per record of the callback's flat array (native-relay.ts reads them by these positions). */
+enum {
+  F_TYPE, F_ID, F_DIRECTION, F_FAMILY, F_DECISION, F_REASON, F_SRC, F_DST, F_UPSTREAM, F_SERVICE,
+  F_TRAFFIC_TARGET, F_BYTES_UP, F_BYTES_DOWN, F_ERROR, F_CONNECT_US, F_DURATION_US, RECORD_FIELDS
+};
+
+static void call_js(napi_env env, napi_value callback, void *context, void *data) {
+  struct batch *b = data;
+  if (env != NULL && callback != NULL) {
+    napi_value array, undefined;
+    napi_get_undefined(env, &undefined);
+    napi_create_array_with_length(env, b->n * RECORD_FIELDS, &array);
+    for (size_t i = 0; i < b->n; i++) {
+      struct result *r = &b->items[i];
+      uint32_t at = (uint32_t)(i * RECORD_FIELDS);
+      napi_value fields[RECORD_FIELDS];
+      for (int f = 0; f < RECORD_FIELDS; f++) fields[f] = undefined;
+      napi_create_int32(env, r->type, &fields[F_TYPE]);
+      napi_create_int64(env, r->type == REC_HANDOFF ? r->fd : (int64_t)r->id, &fields[F_ID]);
+      napi_create_int32(env, r->direction, &fields[F_DIRECTION]);
+      napi_create_int32(env, r->family, &fields[F_FAMILY]);
+      napi_create_string_utf8(env, r->error, NAPI_AUTO_LENGTH, &fields[F_ERROR]);
+      if (r->type == REC_RELAYED || r->type == REC_NATIVE) {
+        napi_create_double(env, (double)r->up, &fields[F_BYTES_UP]);
+        napi_create_double(env, (double)r->down, &fields[F_BYTES_DOWN]);
+        napi_create_double(env, (double)r->connect_us, &fields[F_CONNECT_US]);
+      }
+      if (r->type == REC_NATIVE) {
+        char text[INET6_ADDRSTRLEN + 8];
+        napi_create_int32(env, r->decision, &fields[F_DECISION]);
+        napi_create_int32(env, r->reason, &fields[F_REASON]);
+        host_port(&r->peer, text, sizeof text);
+        napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &fields[F_SRC]);
+        host_port(&r->original, text, sizeof text);
+        if (text[0]) napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &fields[F_DST]);
+        if (r->decision == D_MESH || r->decision == D_PASSTHROUGH) {
+          host_port(&r->upstream, text, sizeof text);
+          napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &fields[F_UPSTREAM]);
+        }
+        if (r->decision == D_MESH && r->table && r->endpoint >= 0) {
+          const struct endpoint *ep = &r->table->endpoints[r->endpoint];
+          napi_create_string_utf8(env, ep->service, NAPI_AUTO_LENGTH, &fields[F_SERVICE]);
+          if (ep->traffic_target)
+            napi_create_string_utf8(env, ep->traffic_target, NAPI_AUTO_LENGTH, &fields[F_TRAFFIC_TARGET]);
+        }
+        napi_create_double(env, (double)r->duration_us, &fields[F_DURATION_US]);
+      }
+      for (int f = 0; f < RECORD_FIELDS; f++) napi_set_element(env, array, at + (uint32_t)f, fields[f]);
+    }
+    napi_call_function(env, undefined, callback, 1, &array, NULL);
+  } else {
+    /* The environment is going away: close what would have been handed over. */
+    for (size_t i = 0; i < b->n; i++)
+      if (b->items[i].type == REC_HANDOFF) reset_close(b->items[i].fd);
+  }
+  free_batch(b);
+}
+
+static void close_workers(int count) {
+  for (int i = 0; i < count; i++) {
+    struct worker *w = &workers[i];
+    if (w->wake >= 0) close(w->wake);
+    if (w->ep >= 0) close(w->ep);
+    if (w->reserve_fd >= 0) close(w->reserve_fd);
+    w->wake = w->ep = w->reserve_fd = -1;
+  }
 }
 
 /* Throws Error(code = errno name) for a failed setup call and undoes what was set up. */
-static napi_value start_failed(napi_env env, const char *call, int err) {
-  if (wake >= 0) close(wake);
-  if (ep >= 0) close(ep);
-  wake = ep = -1;
+static napi_value start_failed(napi_env env, int made, const char *call, int err) {
+  for (int i = 0; i < made; i++) { /* threads already running: stop and join them */
+    pthread_mutex_lock(&workers[i].lock);
+    workers[i].stopping = 1;
+    pthread_mutex_unlock(&workers[i].lock);
+    uint64_t one = 1;
+    if (write(workers[i].wake, &one, sizeof one) < 0) { /* it wakes anyway */ }
+    pthread_join(workers[i].thread, NULL);
+  }
+  close_workers(made + 1); /* the ones set up so far, the failing one included */
+  n_workers = 0;
   napi_release_threadsafe_function(tsfn, napi_tsfn_abort);
   char message[128];
   snprintf(message, sizeof message, "relayStart: %s: %s", call, strerror(err));
@@ -474,80 +872,121 @@ static napi_value start_failed(napi_env env, const char *call, int err) {
 }
 
 napi_value relay_start(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], name;
+  size_t argc = 3;
+  napi_value argv[3], name;
   double stack_bytes = 0;
+  int32_t threads = 1;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (ep >= 0) {
+  if (n_workers > 0) {
     napi_throw_error(env, "EALREADY", "relayStart: already started");
     return NULL;
   }
-  if (argc < 2 || napi_get_value_double(env, argv[1], &stack_bytes) != napi_ok || stack_bytes < 0) {
-    napi_throw_type_error(env, "EINVAL", "relayStart(callback, stackBytes) needs a stack size");
+  if (argc < 3 || napi_get_value_double(env, argv[1], &stack_bytes) != napi_ok || stack_bytes < 0 ||
+      napi_get_value_int32(env, argv[2], &threads) != napi_ok || threads < 1 || threads > MAX_WORKERS) {
+    napi_throw_type_error(env, "EINVAL", "relayStart(callback, stackBytes, threads 1..64)");
     return NULL;
   }
   napi_create_string_utf8(env, "osm-sidecar-relay", NAPI_AUTO_LENGTH, &name);
   if (napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, NULL, NULL, NULL, call_js, &tsfn) != napi_ok) {
-    napi_throw_type_error(env, "EINVAL", "relayStart(callback, stackBytes) needs a function");
+    napi_throw_type_error(env, "EINVAL", "relayStart(callback, stackBytes, threads) needs a function");
     return NULL;
   }
   napi_unref_threadsafe_function(env, tsfn); /* the listeners keep the process alive, not the relay */
-  ep = epoll_create1(EPOLL_CLOEXEC);
-  if (ep < 0) return start_failed(env, "epoll_create1", errno);
-  wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake < 0) return start_failed(env, "eventfd", errno);
-  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-  if (epoll_ctl(ep, EPOLL_CTL_ADD, wake, &ev) != 0) return start_failed(env, "epoll_ctl", errno);
-  stopping = 0;
-  next_trim_ms = now_ms() + POOL_TRIM_MS;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  int err = pthread_attr_setstacksize(&attr, (size_t)stack_bytes);
-  if (err == 0) err = pthread_create(&thread, &attr, relay_thread, NULL);
-  pthread_attr_destroy(&attr);
-  if (err != 0) return start_failed(env, "pthread_create", err);
+  n_workers = threads;
+  for (int i = 0; i < threads; i++) {
+    struct worker *w = &workers[i];
+    memset(w, 0, sizeof *w);
+    pthread_mutex_init(&w->lock, NULL);
+    w->wake = w->reserve_fd = -1;
+    w->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (w->ep < 0) return start_failed(env, i, "epoll_create1", errno);
+    w->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->wake < 0) return start_failed(env, i, "eventfd", errno);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->wake, &ev) != 0) return start_failed(env, i, "epoll_ctl", errno);
+    w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    w->next_trim_ms = now_ms() + POOL_TRIM_MS;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    int err = pthread_attr_setstacksize(&attr, (size_t)stack_bytes);
+    if (err == 0) err = pthread_create(&w->thread, &attr, relay_thread, w);
+    pthread_attr_destroy(&attr);
+    if (err != 0) return start_failed(env, i, "pthread_create", err);
+  }
   return NULL;
 }
 
-static void raise_flag(int *flag);
+static void wake_thread(struct worker *w) {
+  uint64_t one = 1;
+  if (write(w->wake, &one, sizeof one) < 0) { /* counter full: the thread is awake anyway */ }
+}
 
-/* relayStop(): resets every pair (their results still reach the callback), joins the thread, closes the
- * pool, the epoll and the eventfd, releases the callback. relayStart may be called again afterwards. */
-napi_value relay_stop(napi_env env, napi_callback_info info) {
-  if (ep < 0) return NULL;
-  raise_flag(&stopping);
-  pthread_join(thread, NULL);
-  /* Pairs handed over after the thread's last look at the queue: close their fds, report them. */
-  pthread_mutex_lock(&lock);
-  struct pair *left = queue;
-  queue = NULL;
-  pthread_mutex_unlock(&lock);
-  while (left) {
-    struct pair *p = left;
-    left = p->queue_next;
-    p->finished = 1;
-    reset_close(p->fd_client);
-    if (p->fd_upstream >= 0) reset_close(p->fd_upstream);
-    struct result *r = malloc(sizeof *r);
-    if (r) {
-      memset(r, 0, sizeof *r);
-      r->id = p->id;
-      r->connect_us = -1;
-      snprintf(r->error, sizeof r->error, "shutdown");
-      if (napi_call_threadsafe_function(tsfn, r, napi_tsfn_blocking) != napi_ok) free(r);
+/* Sets one of a thread's flags (abort_all, stopping) and wakes it to act on it. */
+static void raise_flag(struct worker *w, int *flag) {
+  pthread_mutex_lock(&w->lock);
+  *flag = 1;
+  pthread_mutex_unlock(&w->lock);
+  wake_thread(w);
+}
+
+static void unlisten(int direction) {
+  for (int i = 0; i < n_workers; i++) {
+    struct worker *w = &workers[i];
+    for (int family = 0; family < 2; family++) {
+      struct listener *l = w->listeners[direction * 2 + family];
+      if (!l) continue;
+      w->listeners[direction * 2 + family] = NULL;
+      atomic_store(&l->closed, 1);
+      epoll_ctl(w->ep, EPOLL_CTL_DEL, l->fd, NULL);
+      /* A listening socket shut down leaves the listen hash at once: the next SYN is refused (curl exit 7),
+       * and what waited in its queue is reset. The thread closes the fd (it may be in accept4 on it now). */
+      shutdown(l->fd, SHUT_RDWR);
+      pthread_mutex_lock(&w->lock);
+      l->next_closing = w->closing;
+      w->closing = l;
+      pthread_mutex_unlock(&w->lock);
+      wake_thread(w);
     }
-    free(p);
   }
-  close(wake);
-  close(ep);
-  wake = ep = -1;
+}
+
+/* relayStop(): resets every pair (their results still reach the callback), joins the threads, closes the
+ * pools, the epolls and the eventfds, releases the callback. relayStart may be called again afterwards. */
+napi_value relay_stop(napi_env env, napi_callback_info info) {
+  if (n_workers == 0) return NULL;
+  unlisten(DIR_OUTBOUND);
+  unlisten(DIR_INBOUND);
+  for (int i = 0; i < n_workers; i++) raise_flag(&workers[i], &workers[i].stopping);
+  for (int i = 0; i < n_workers; i++) {
+    struct worker *w = &workers[i];
+    pthread_join(w->thread, NULL);
+    /* Pairs and listeners handed over after the thread's last look at its queues. */
+    while (w->closing) {
+      struct listener *l = w->closing;
+      w->closing = l->next_closing;
+      close(l->fd);
+      free(l);
+    }
+    while (w->queue) {
+      struct pair *p = w->queue;
+      w->queue = p->queue_next;
+      reset_close(p->fd_client);
+      if (p->fd_upstream >= 0) reset_close(p->fd_upstream);
+      struct result *r = batch_push(w);
+      if (r) {
+        r->type = REC_RELAYED;
+        r->id = p->id;
+        snprintf(r->error, sizeof r->error, "shutdown");
+      }
+      free(p);
+    }
+    flush(w);
+    pthread_mutex_destroy(&w->lock);
+  }
+  close_workers(n_workers);
+  n_workers = 0;
   napi_release_threadsafe_function(tsfn, napi_tsfn_release);
   return NULL;
-}
-
-static void wake_thread(void) {
-  uint64_t one = 1;
-  if (write(wake, &one, sizeof one) < 0) { /* counter full: the thread is awake anyway */ }
 }
 
 static napi_value hand_over(napi_env env, struct pair *p);
@@ -558,7 +997,7 @@ napi_value relay_pair(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t fd_a = -1, fd_b = -1;
   double idle = 0;
-  if (ep < 0 || argc < 3 || napi_get_value_int32(env, argv[0], &fd_a) != napi_ok ||
+  if (n_workers == 0 || argc < 3 || napi_get_value_int32(env, argv[0], &fd_a) != napi_ok ||
       napi_get_value_int32(env, argv[1], &fd_b) != napi_ok || napi_get_value_double(env, argv[2], &idle) != napi_ok) {
     napi_throw_type_error(env, "EINVAL", "relayPair(fdClient, fdUpstream, idleMs) after relayStart()");
     return NULL;
@@ -592,7 +1031,7 @@ napi_value relay_pair(napi_env env, napi_callback_info info) {
 }
 
 /*
- * relayConnect(fdClient, address, port, idleMs, connectTimeoutMs) → id: dup()s the client; the relay thread
+ * relayConnect(fdClient, address, port, idleMs, connectTimeoutMs) → id: dup()s the client; a relay thread
  * connects to address:port (IPv4 or IPv6 text) and relays once connected. Failures come back through the
  * callback: "connect:<errno>" or "connect-timeout" (client reset), "client-closed" (client reset first).
  */
@@ -604,7 +1043,7 @@ napi_value relay_connect(napi_env env, napi_callback_info info) {
   double idle = 0, timeout = 0;
   char address[64];
   size_t address_len = 0;
-  if (ep < 0 || argc < 5 || napi_get_value_int32(env, argv[0], &fd_a) != napi_ok ||
+  if (n_workers == 0 || argc < 5 || napi_get_value_int32(env, argv[0], &fd_a) != napi_ok ||
       napi_get_value_string_utf8(env, argv[1], address, sizeof address, &address_len) != napi_ok ||
       napi_get_value_int32(env, argv[2], &port) != napi_ok || napi_get_value_double(env, argv[3], &idle) != napi_ok ||
       napi_get_value_double(env, argv[4], &timeout) != napi_ok || port < 1 || port > 65535) {
@@ -652,31 +1091,145 @@ napi_value relay_connect(napi_env env, napi_callback_info info) {
   return hand_over(env, p);
 }
 
-/* Queues a new pair for the relay thread and returns its id. */
+/* Queues a new pair for a relay thread (round robin) and returns its id. */
 static napi_value hand_over(napi_env env, struct pair *p) {
-  pthread_mutex_lock(&lock);
+  pthread_mutex_lock(&id_lock);
   uint32_t pair_id = next_id++;
   if (next_id == 0) next_id = 1;
+  pthread_mutex_unlock(&id_lock);
+  struct worker *w = &workers[atomic_fetch_add(&next_worker, 1) % (unsigned)n_workers];
   p->id = pair_id;
-  p->queue_next = queue;
-  queue = p;
-  pthread_mutex_unlock(&lock);
-  wake_thread(); /* from here on the relay thread owns p (it may already be freed) */
+  p->w = w;
+  pthread_mutex_lock(&w->lock);
+  p->queue_next = w->queue;
+  w->queue = p;
+  pthread_mutex_unlock(&w->lock);
+  wake_thread(w); /* from here on the relay thread owns p (it may already be freed) */
   napi_value id;
   napi_create_uint32(env, pair_id, &id);
   return id;
 }
 
-/* Sets one of the thread's flags (abort_all, stopping) and wakes it to act on it. */
-static void raise_flag(int *flag) {
-  pthread_mutex_lock(&lock);
-  *flag = 1;
-  pthread_mutex_unlock(&lock);
-  wake_thread();
+napi_value relay_abort_all(napi_env env, napi_callback_info info) {
+  for (int i = 0; i < n_workers; i++) raise_flag(&workers[i], &workers[i].abort_all);
+  return NULL;
 }
 
-napi_value relay_abort_all(napi_env env, napi_callback_info info) {
-  if (ep < 0) return NULL;
-  raise_flag(&abort_all);
+static napi_value listen_failed(napi_env env, int fd, const char *call, int err) {
+  if (fd >= 0) close(fd);
+  char message[128];
+  snprintf(message, sizeof message, "relayListen: %s: %s", call, strerror(err));
+  napi_throw_error(env, errno_name(err), message);
+  return NULL;
+}
+
+/*
+ * relayListen(direction 0|1, port, family 4|6, connectTimeoutMs, idleMs): one listening socket per relay
+ * thread (SO_REUSEPORT; IPv6 sockets IPv6-only, as data-plane.ts's listeners), accepting in that thread from
+ * now on. Throws Error(code = errno name), listening nowhere, when a socket cannot be made or bound.
+ */
+napi_value relay_listen(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t direction = -1, port = 0, family = 0;
+  double connect_timeout = 0, idle = 0;
+  if (n_workers == 0 || argc < 5 || napi_get_value_int32(env, argv[0], &direction) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &port) != napi_ok || napi_get_value_int32(env, argv[2], &family) != napi_ok ||
+      napi_get_value_double(env, argv[3], &connect_timeout) != napi_ok ||
+      napi_get_value_double(env, argv[4], &idle) != napi_ok || (direction != 0 && direction != 1) ||
+      (family != 4 && family != 6) || port < 1 || port > 65535) {
+    napi_throw_type_error(env, "EINVAL",
+                          "relayListen(direction, port, family, connectTimeoutMs, idleMs) after relayStart()");
+    return NULL;
+  }
+  int slot = direction * 2 + (family == 6);
+  if (workers[0].listeners[slot]) {
+    napi_throw_error(env, "EALREADY", "relayListen: already listening");
+    return NULL;
+  }
+  int fds[MAX_WORKERS];
+  for (int i = 0; i < n_workers; i++) {
+    int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      while (i-- > 0) close(fds[i]);
+      return listen_failed(env, -1, "socket", errno);
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    struct sockaddr_storage ss;
+    socklen_t len;
+    memset(&ss, 0, sizeof ss);
+    if (family == 4) {
+      struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+      v4->sin_family = AF_INET;
+      v4->sin_port = htons((uint16_t)port);
+      v4->sin_addr.s_addr = htonl(INADDR_ANY);
+      len = sizeof *v4;
+    } else {
+      struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+      v6->sin6_family = AF_INET6;
+      v6->sin6_port = htons((uint16_t)port);
+      v6->sin6_addr = in6addr_any;
+      len = sizeof *v6;
+    }
+    const char *call = NULL;
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0) call = "bind";
+    else if (listen(fd, LISTEN_BACKLOG) != 0) call = "listen";
+    if (call) {
+      int err = errno;
+      while (i-- > 0) close(fds[i]);
+      return listen_failed(env, fd, call, err);
+    }
+    fds[i] = fd;
+  }
+  for (int i = 0; i < n_workers; i++) {
+    struct listener *l = calloc(1, sizeof *l);
+    if (!l) { /* the sockets made so far are closed, the ones registered unlistened */
+      for (int j = i; j < n_workers; j++) close(fds[j]);
+      unlisten(direction);
+      napi_throw_error(env, "ENOMEM", "relayListen: out of memory");
+      return NULL;
+    }
+    l->fd = fds[i];
+    l->direction = direction;
+    l->family = family;
+    l->connect_timeout_ms = (int64_t)connect_timeout;
+    l->idle_ms = (int64_t)idle;
+    workers[i].listeners[slot] = l;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = (void *)((uintptr_t)l | 2)};
+    epoll_ctl(workers[i].ep, EPOLL_CTL_ADD, l->fd, &ev);
+  }
+  return NULL;
+}
+
+/* relayUnlisten(direction): both families; connections already accepted go on. */
+napi_value relay_unlisten(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t direction = -1;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &direction) != napi_ok || (direction != 0 && direction != 1)) {
+    napi_throw_type_error(env, "EINVAL", "relayUnlisten(direction 0|1)");
+    return NULL;
+  }
+  unlisten(direction);
+  return NULL;
+}
+
+napi_value relay_open(napi_env env, napi_callback_info info) {
+  napi_value result, v;
+  napi_create_array_with_length(env, 2, &result);
+  napi_create_uint32(env, atomic_load(&open_count[0]), &v);
+  napi_set_element(env, result, 0, v);
+  napi_create_uint32(env, atomic_load(&open_count[1]), &v);
+  napi_set_element(env, result, 1, v);
+  return result;
+}
+
+napi_value relay_handoff_done(napi_env env, napi_callback_info info) {
+  if (atomic_load(&handed_over) > 0) atomic_fetch_sub(&handed_over, 1);
   return NULL;
 }

@@ -16,8 +16,13 @@ const MESH = [
   { service: "demo/mesh", ip: MESH_V4, port: 9001 },
 ];
 
-for (const relay of ["splice", "js"]) {
-  describe(`sidecar data plane under real traffic (--relay ${relay})`, { skip }, () => {
+// The relay threads accepting and deciding (the default), Node accepting for the splice relay, and Node's relay.
+for (const modes of [
+  ["--relay", "splice"],
+  ["--relay", "splice", "--accept", "js"],
+  ["--relay", "js"],
+]) {
+  describe(`sidecar data plane under real traffic (${modes.join(" ")})`, { skip }, () => {
     const lab = new Lab();
     let sidecar: Proc;
 
@@ -28,8 +33,7 @@ for (const relay of ["splice", "js"]) {
         ...SIDECAR_NODE_FLAGS.map((flag) => `--node-flag=${flag}`), // as the injector starts it
         "--config",
         config,
-        "--relay",
-        relay,
+        ...modes,
         "--idle-timeout",
         "1",
         "--connect-timeout",
@@ -100,7 +104,8 @@ for (const relay of ["splice", "js"]) {
       assert.deepEqual(JSON.parse(await proc.waitForLine((text) => text.startsWith('{"echoed"'))), {
         echoed: 1,
       });
-      assert.ok(accessLog(sidecar).some((line) => line["reason"] === "connection-limit"));
+      // Logged in batches once the refusal's reset is done.
+      await lab.waitFor(() => accessLog(sidecar).some((line) => line["reason"] === "connection-limit"));
       lab.writeConfig({ enableEgress: true, meshEndpoints: MESH, maxDataPlaneConnections: 0 });
       await lab.waitFor(
         async () => JSON.parse(await lab.admin("/config_dump")).config.maxDataPlaneConnections === 0,

@@ -54,6 +54,7 @@ function fdCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
 
+// The splice relay with its threads accepting (the default) and Node's relay with Node accepting.
 for (const relay of ["splice", "js"]) {
   describe(`relay faults (--relay ${relay})`, { skip }, () => {
     const lab = new Lab();
