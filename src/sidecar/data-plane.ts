@@ -119,8 +119,11 @@ export class DataPlane {
         accessLog: options.accessLog,
         metrics: options.metrics,
         bound: { outbound: this.#outboundMetrics, inbound: this.#inboundMetrics },
-        connectTimeoutMs: options.connectTimeoutMs,
-        idleTimeoutMs: options.idleTimeoutMs,
+        timeouts: {
+          connectTimeoutMs: options.connectTimeoutMs,
+          idleMs: options.idleTimeoutMs,
+          refuseGraceMs: REFUSE_GRACE_MS,
+        },
         handoff: (client, direction, family, done) => this.#onConnection(direction, family, client, done),
         jsActive: () => this.#active,
       });

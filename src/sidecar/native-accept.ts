@@ -11,7 +11,7 @@ import type { Direction } from "./data-plane.ts";
 import type { RoutingTable } from "./decide.ts";
 import type { AccessLog, SidecarLogger } from "./log.ts";
 import type { DirectionMetrics, SidecarMetrics } from "./metrics.ts";
-import type { NativeAccept, NativeConnection, NativeRelay } from "./native/index.ts";
+import type { ListenTimeouts, NativeAccept, NativeConnection, NativeRelay } from "./native/index.ts";
 import { encodeRoutingTable } from "./native-table.ts";
 
 export interface NativeAcceptOptions {
@@ -20,8 +20,7 @@ export interface NativeAcceptOptions {
   readonly accessLog: AccessLog;
   readonly metrics: SidecarMetrics;
   readonly bound: Readonly<Record<Direction, DirectionMetrics>>;
-  readonly connectTimeoutMs: number;
-  readonly idleTimeoutMs: number;
+  readonly timeouts: ListenTimeouts;
   /** A connection the table left to JS, as a paused socket; call `done` once it is finished. */
   readonly handoff: (client: Socket, direction: Direction, family: 4 | 6, done: () => void) => void;
   /** Connections JS holds now (for the log line of a dropped accept). */
@@ -78,13 +77,7 @@ export class NativeAcceptor {
   listen(direction: Direction, port: number): { close(): void } {
     for (const family of [4, 6] as const) {
       try {
-        this.#accept.listen(
-          direction,
-          port,
-          family,
-          this.#options.connectTimeoutMs,
-          this.#options.idleTimeoutMs,
-        );
+        this.#accept.listen(direction, port, family, this.#options.timeouts);
       } catch (cause) {
         const code = (cause as NodeJS.ErrnoException).code;
         if (family === 6 && (code === "EAFNOSUPPORT" || code === "EADDRNOTAVAIL")) {

@@ -27,7 +27,14 @@ interface NativeAddon {
   ): number;
   relayAbortAll(): void;
   relayStop(): void;
-  relayListen(direction: 0 | 1, port: number, family: 4 | 6, connectTimeoutMs: number, idleMs: number): void;
+  relayListen(
+    direction: 0 | 1,
+    port: number,
+    family: 4 | 6,
+    connectTimeoutMs: number,
+    idleMs: number,
+    refuseGraceMs: number,
+  ): void;
   relayUnlisten(direction: 0 | 1): void;
   relayOpen(): [number, number];
   relayHandoffDone(): void;
@@ -187,9 +194,17 @@ export interface NativeAcceptHandlers {
   dropped(direction: Direction, family: 4 | 6, cause: string): void;
 }
 
+export interface ListenTimeouts {
+  readonly connectTimeoutMs: number;
+  /** 0: never. */
+  readonly idleMs: number;
+  /** How long a refused connection waits for the client's first byte before its reset. */
+  readonly refuseGraceMs: number;
+}
+
 export interface NativeAccept {
   /** One listening socket per relay thread (SO_REUSEPORT). Throws the errno `code` (EADDRINUSE…). */
-  listen(direction: Direction, port: number, family: 4 | 6, connectTimeoutMs: number, idleMs: number): void;
+  listen(direction: Direction, port: number, family: 4 | 6, timeouts: ListenTimeouts): void;
   /** Both families; the port refuses new connections at once, open ones go on. */
   unlisten(direction: Direction): void;
   /** The table the threads decide with from their next accept on (native-table.ts); null: no config. */
@@ -307,8 +322,15 @@ export function startNativeRelay(threads = 1): NativeRelay {
     accept(acceptHandlers) {
       handlers = acceptHandlers;
       return {
-        listen: (direction, port, family, connectTimeoutMs, idleMs) =>
-          native.relayListen(direction === "outbound" ? 0 : 1, port, family, connectTimeoutMs, idleMs),
+        listen: (direction, port, family, timeouts) =>
+          native.relayListen(
+            direction === "outbound" ? 0 : 1,
+            port,
+            family,
+            timeouts.connectTimeoutMs,
+            timeouts.idleMs,
+            timeouts.refuseGraceMs,
+          ),
         unlisten: (direction) => native.relayUnlisten(direction === "outbound" ? 0 : 1),
         installTable: (bytes) => native.routeTableInstall(bytes),
         open: () => {

@@ -13,7 +13,7 @@
  *   relayStop()                          closes the listeners, resets every pair, joins the threads
  *   relayPair(fdClient, fdUpstream, idleMs) → id   dup()s both fds (JS then closes its copies)
  *   relayConnect(fdClient, address, port, idleMs, connectTimeoutMs) → id   the thread connects
- *   relayListen(direction, port, family, connectTimeoutMs, idleMs)   native accept on that port
+ *   relayListen(direction, port, family, connectTimeoutMs, idleMs, refuseGraceMs)   native accept there
  *   relayUnlisten(direction)             stops accepting at once (new connections are refused)
  *   relayOpen() → [outbound, inbound]    connections accepted natively and still open in the threads
  *   relayHandoffDone()                   JS finished a connection the threads handed over
@@ -48,9 +48,6 @@
 
 #define PIPE_CAP (64 * 1024)
 #define MAX_WORKERS 64
-/* Longest a refused connection waits for the client's first byte before the reset (data-plane.ts's
- * REFUSE_GRACE_MS: a reset before the client saw its connect complete reads as curl exit 7, not 56). */
-#define REFUSE_GRACE_MS 100
 /* Accepts per listener event before the other sockets get a turn (the listener stays level-triggered). */
 #define ACCEPT_BURST 64
 #define LISTEN_BACKLOG 4096
@@ -109,7 +106,10 @@ struct batch {
 
 struct listener {
   int fd, direction, family;
-  int64_t connect_timeout_ms, idle_ms;
+  /* refuse_grace_ms: data-plane.ts's REFUSE_GRACE_MS, the longest a refused connection waits for the
+   * client's first byte before the reset (a reset before the client saw its connect complete reads as
+   * curl exit 7, not 56). */
+  int64_t connect_timeout_ms, idle_ms, refuse_grace_ms;
   atomic_int closed;
   struct listener *next_closing;
 };
@@ -579,9 +579,9 @@ static void accepted(struct worker *w, struct listener *l, int fd, const struct 
     free(p);
     return;
   }
-  if (d.kind == D_REFUSE) { /* reset once the client has spoken (or FIN), at most REFUSE_GRACE_MS */
+  if (d.kind == D_REFUSE) { /* reset once the client has spoken (or FIN), at most refuse_grace_ms */
     p->refusing = 1;
-    set_deadline(p, p->last_ms + REFUSE_GRACE_MS);
+    set_deadline(p, p->last_ms + l->refuse_grace_ms);
     watch_or_fail(p, fd, 0, EPOLLIN | EPOLLRDHUP);
     return;
   }
@@ -1124,23 +1124,24 @@ static napi_value listen_failed(napi_env env, int fd, const char *call, int err)
 }
 
 /*
- * relayListen(direction 0|1, port, family 4|6, connectTimeoutMs, idleMs): one listening socket per relay
+ * relayListen(direction 0|1, port, family 4|6, connectTimeoutMs, idleMs, refuseGraceMs): one listening socket per relay
  * thread (SO_REUSEPORT; IPv6 sockets IPv6-only, as data-plane.ts's listeners), accepting in that thread from
  * now on. Throws Error(code = errno name), listening nowhere, when a socket cannot be made or bound.
  */
 napi_value relay_listen(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t direction = -1, port = 0, family = 0;
-  double connect_timeout = 0, idle = 0;
-  if (n_workers == 0 || argc < 5 || napi_get_value_int32(env, argv[0], &direction) != napi_ok ||
+  double connect_timeout = 0, idle = 0, refuse_grace = 0;
+  if (n_workers == 0 || argc < 6 || napi_get_value_int32(env, argv[0], &direction) != napi_ok ||
       napi_get_value_int32(env, argv[1], &port) != napi_ok || napi_get_value_int32(env, argv[2], &family) != napi_ok ||
       napi_get_value_double(env, argv[3], &connect_timeout) != napi_ok ||
-      napi_get_value_double(env, argv[4], &idle) != napi_ok || (direction != 0 && direction != 1) ||
+      napi_get_value_double(env, argv[4], &idle) != napi_ok ||
+      napi_get_value_double(env, argv[5], &refuse_grace) != napi_ok || (direction != 0 && direction != 1) ||
       (family != 4 && family != 6) || port < 1 || port > 65535) {
     napi_throw_type_error(env, "EINVAL",
-                          "relayListen(direction, port, family, connectTimeoutMs, idleMs) after relayStart()");
+                          "relayListen(direction, port, family, connectTimeoutMs, idleMs, refuseGraceMs) after relayStart()");
     return NULL;
   }
   int slot = direction * 2 + (family == 6);
@@ -1198,6 +1199,7 @@ napi_value relay_listen(napi_env env, napi_callback_info info) {
     l->family = family;
     l->connect_timeout_ms = (int64_t)connect_timeout;
     l->idle_ms = (int64_t)idle;
+    l->refuse_grace_ms = (int64_t)refuse_grace;
     workers[i].listeners[slot] = l;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = (void *)((uintptr_t)l | 2)};
     epoll_ctl(workers[i].ep, EPOLL_CTL_ADD, l->fd, &ev);
