@@ -5,12 +5,14 @@
  *   direct   → 203.0.113.20 (excluded from interception: the same path minus the proxy)
  *   haproxy  → 203.0.113.10 via 15001: Debian haproxy, `mode tcp`, `server x 0.0.0.0:0` (original destination)
  *   sidecar  → 203.0.113.10 via 15001: `osm sidecar run`, egress on (passthrough), access log on (to a file);
- *              `sidecar` relays with splice(2) in the addon (the default), `sidecar-js` with Node streams
+ *              `sidecar` accepts, decides and relays (splice(2)) in the addon's threads (the default),
+ *              `sidecar-jsaccept` accepts and decides in Node and relays with splice, `sidecar-js` is all Node
  *
  * Each target runs in a fresh pair of namespaces (no TIME_WAIT or conntrack left over from the previous one).
  * Both proxies run as uid 1500 (the rules exempt its own upstream connections). Load and servers are C
  * (netbench.c) so neither is the bottleneck measured. Every figure is the median of RUNS runs.
- * Env: RUNS (3), SECONDS_PER_RUN (2), BULK_BYTES (1 GiB), TARGETS (direct,haproxy,haproxy-splice,sidecar,sidecar-js),
+ * Env: RUNS (3), SECONDS_PER_RUN (2), BULK_BYTES (1 GiB), TARGETS (direct,haproxy,haproxy-splice,sidecar,sidecar-jsaccept,
+ * sidecar-js),
  * SIDECAR_ARGS (extra `osm sidecar run` arguments, space-separated, e.g. `--access-log off` for no access log),
  * SIDECAR_NODE_FLAGS (Node/V8 flags for the sidecar, space-separated, e.g. `--max-semi-space-size=1`).
  * The sidecar runs its bundle (built first) with `--trace-gc`: its GC pauses are reported per measure.
@@ -38,7 +40,15 @@ const SECONDS = Number(process.env["SECONDS_PER_RUN"] ?? 2);
 const BULK_BYTES = Number(process.env["BULK_BYTES"] ?? 1024 ** 3);
 /** Upper bound on connections per run (bounded load; also bounds conntrack/TIME_WAIT entries). */
 const MAX_REQUESTS = 120_000;
-const TARGETS = (process.env["TARGETS"] ?? "direct,haproxy,haproxy-splice,sidecar,sidecar-js").split(",");
+const TARGETS = (
+  process.env["TARGETS"] ?? "direct,haproxy,haproxy-splice,sidecar,sidecar-jsaccept,sidecar-js"
+).split(",");
+/** `osm sidecar run` arguments of each sidecar target. */
+const SIDECAR_TARGETS: Record<string, readonly string[]> = {
+  sidecar: ["--relay", "splice"],
+  "sidecar-jsaccept": ["--relay", "splice", "--accept", "js"],
+  "sidecar-js": ["--relay", "js"],
+};
 const SIDECAR_ARGS = (process.env["SIDECAR_ARGS"] ?? "").split(" ").filter(Boolean);
 const SIDECAR_NODE_FLAGS = (process.env["SIDECAR_NODE_FLAGS"] ?? "").split(" ").filter(Boolean);
 const RR_PORT = 7000;
@@ -284,8 +294,7 @@ async function measure(target: string, install: string): Promise<Results[string]
       const cfg = join(lab.dir, `${target}.cfg`);
       writeFileSync(cfg, haproxyConfig(target === "haproxy-splice"), { mode: 0o644 });
       proxy = spawnAsProxyUser(lab.clientNs, ["haproxy", "-db", "-f", cfg], join(lab.dir, `${target}.log`));
-    } else if (target === "sidecar" || target === "sidecar-js") {
-      const relay = target === "sidecar" ? "splice" : "js";
+    } else if (SIDECAR_TARGETS[target] !== undefined) {
       proxy = spawnAsProxyUser(
         lab.clientNs,
         [
@@ -296,8 +305,7 @@ async function measure(target: string, install: string): Promise<Results[string]
           "run",
           "--config",
           configPath,
-          "--relay",
-          relay,
+          ...SIDECAR_TARGETS[target]!,
           ...SIDECAR_ARGS,
         ],
         logFile,

@@ -260,7 +260,7 @@ export function createSidecarMetrics(): SidecarMetrics {
     }),
     dropped: new Counter({
       name: "osm_sidecar_dropped_connections_total",
-      help: "accept() failures (cause accept:EMFILE|ENFILE|ENOBUFS|ENOMEM); each dropped at least one connection unseen",
+      help: "accept() failures (cause accept:EMFILE|ENFILE|ENOBUFS|ENOMEM; each dropped at least one connection unseen) and connections the relay threads handed over that Node could not take (handoff:<code>)",
       labelNames: ["direction", "cause"],
       registry,
     }),

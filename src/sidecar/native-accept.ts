@@ -5,6 +5,7 @@
  * config change, counts and logs the batched completions, and takes the connections the table leaves to JS
  * (Egress policies, access control) as sockets for data-plane.ts's usual path.
  */
+import { closeSync } from "node:fs";
 import { Socket, type SocketConstructorOpts } from "node:net";
 import { type ConnectionOutcome, countRelayError, recordConnection } from "./connection-record.ts";
 import type { Direction } from "./data-plane.ts";
@@ -41,13 +42,24 @@ export class NativeAcceptor {
     this.#accept = options.relay.accept({
       connection: (connection) => this.#finished(connection),
       handoff: (fd, direction, family) => {
-        const client = new Socket({
-          fd,
-          allowHalfOpen: true,
-          readable: true,
-          writable: true,
-          pauseOnCreate: true,
-        } as HandoffSocketOptions);
+        let client: Socket;
+        try {
+          client = new Socket({
+            fd,
+            allowHalfOpen: true,
+            readable: true,
+            writable: true,
+            pauseOnCreate: true,
+          } as HandoffSocketOptions);
+        } catch (cause) {
+          // Node could not wrap the fd (out of memory): close it (the client sees a reset), never crash.
+          closeSync(fd);
+          this.#accept.handoffDone();
+          const code = (cause as NodeJS.ErrnoException).code ?? "EUNKNOWN";
+          options.metrics.dropped.inc({ direction, cause: `handoff:${code}` });
+          options.logger.warn({ direction, family, error: `handoff:${code}` }, "connection dropped");
+          return;
+        }
         options.handoff(client, direction, family, () => this.#accept.handoffDone());
       },
       dropped: (direction, family, cause) => {

@@ -74,6 +74,7 @@ struct pair {
   struct sockaddr_storage addr;
   socklen_t addr_len;
   int connecting, refusing;
+  int counted; /* in open_count (native accept, not refused) */
   int64_t connect_timeout_ms, deadline_ms, connect_start_us, connect_us;
   int finished;
   char error[32];
@@ -131,6 +132,8 @@ struct worker {
   int pool[64][2];
   int pool_size, pool_low;
   struct batch *batch;
+  int64_t flush_ms; /* when the batch's oldest record is due in JS */
+  int flush_now;    /* a handed-over connection waits for JS: no delay */
   int reserve_fd; /* closed to accept-and-drop when out of fds (as libuv does) */
   int accept_paused;
 };
@@ -139,6 +142,9 @@ struct worker {
 /* Timeouts (idle, connect, refusal) are checked by walking every pair: at most every SCAN_MS, or at the
  * earliest deadline, never on every wake-up (with thousands of pairs open that walk cost more than relaying). */
 #define SCAN_MS 100
+/* Completions wait at most FLUSH_MS (or until FLUSH_RECORDS are ready) before they reach JS in one batch. */
+#define FLUSH_MS 20
+#define FLUSH_RECORDS 512
 
 static struct worker workers[MAX_WORKERS];
 static int n_workers;
@@ -249,6 +255,7 @@ static struct result *batch_push(struct worker *w) {
     b->items = items;
     b->cap = cap;
   }
+  if (b->n == 0) w->flush_ms = now_ms() + FLUSH_MS;
   struct result *r = &b->items[b->n++];
   memset(r, 0, sizeof *r);
   r->fd = -1;
@@ -263,10 +270,14 @@ static void free_batch(struct batch *b) {
   free(b);
 }
 
-/* Hands what this loop turn finished to JS in one call. */
-static void flush(struct worker *w) {
+/* Hands what the thread finished to JS in one call: JS wakes at most every FLUSH_MS per thread for
+ * completions (each wake-up cost the JS thread and the scheduler more than the record itself), at once for
+ * a handed-over connection, whose client waits for JS's decision. */
+static void flush(struct worker *w, int64_t now) {
   struct batch *b = w->batch;
   if (!b || b->n == 0) return;
+  if (!w->flush_now && now < w->flush_ms && b->n < FLUSH_RECORDS && !w->stopping) return;
+  w->flush_now = 0;
   w->batch = NULL;
   if (napi_call_threadsafe_function(tsfn, b, napi_tsfn_blocking) == napi_ok) return;
   for (size_t i = 0; i < b->n; i++) /* JS is gone: nobody will take these */
@@ -318,7 +329,7 @@ static void finish(struct pair *p, int reset) {
       p->table = NULL;
     }
   }
-  if (p->id == 0) atomic_fetch_sub(&open_count[p->direction], 1);
+  if (p->counted) atomic_fetch_sub(&open_count[p->direction], 1);
   route_table_unref(p->table);
   p->table = NULL;
   p->next = w->dead;
@@ -526,6 +537,7 @@ static void accepted(struct worker *w, struct listener *l, int fd, const struct 
     return;
   }
   atomic_fetch_add(&open_count[l->direction], 1);
+  p->counted = 1;
   p->w = w;
   p->direction = l->direction;
   p->family = l->family;
@@ -569,17 +581,22 @@ static void accepted(struct worker *w, struct listener *l, int fd, const struct 
       return;
     }
     r->type = REC_HANDOFF;
+    w->flush_now = 1;
     r->fd = fd;
     r->direction = l->direction;
     r->family = l->family;
     atomic_fetch_add(&handed_over, 1);
     atomic_fetch_sub(&open_count[l->direction], 1);
+    p->counted = 0;
     unlink_active(p);
     route_table_unref(p->table);
     free(p);
     return;
   }
   if (d.kind == D_REFUSE) { /* reset once the client has spoken (or FIN), at most refuse_grace_ms */
+    /* Refused is done, as for the JS path: it no longer counts against the limit while it waits. */
+    atomic_fetch_sub(&open_count[l->direction], 1);
+    p->counted = 0;
     p->refusing = 1;
     set_deadline(p, p->last_ms + l->refuse_grace_ms);
     watch_or_fail(p, fd, 0, EPOLLIN | EPOLLRDHUP);
@@ -755,8 +772,10 @@ static void *relay_thread(void *arg) {
       trim_pool(w, 0);
       w->next_trim_ms = now + POOL_TRIM_MS;
     }
-    wait_ms = w->next_scan_ms <= now ? 0 : (int)(w->next_scan_ms - now);
-    flush(w);
+    flush(w, now);
+    int64_t wake_at = w->next_scan_ms;
+    if (w->batch && w->batch->n > 0 && w->flush_ms < wake_at) wake_at = w->flush_ms;
+    wait_ms = wake_at <= now ? 0 : (int)(wake_at - now);
     while (w->dead) {
       struct pair *p = w->dead;
       w->dead = p->next;
@@ -980,7 +999,8 @@ napi_value relay_stop(napi_env env, napi_callback_info info) {
       }
       free(p);
     }
-    flush(w);
+    w->flush_now = 1;
+    flush(w, now_ms());
     pthread_mutex_destroy(&w->lock);
   }
   close_workers(n_workers);
