@@ -45,3 +45,24 @@ test("a bad flag or value is refused with the flag and the value named", () => {
     /give one of --control-plane or --controller/,
   );
 });
+
+test("the relay threads accept by default with the splice relay, Node with --relay js; --relay-threads is checked", () => {
+  assert.equal(options([]).accept, "native");
+  assert.equal(options([]).relayThreads, undefined);
+  assert.equal(options(["--relay", "js"]).accept, "js");
+  assert.equal(options(["--accept", "js"]).accept, "js");
+  assert.equal(options(["--accept=js", "--relay", "splice"]).relay, "splice");
+  assert.equal(options(["--relay-threads", "3"]).relayThreads, 3);
+  assert.throws(
+    () => parseRunArgs(["--accept", "native", "--relay", "js"]),
+    /--accept native needs --relay splice/,
+  );
+  assert.throws(
+    () => parseRunArgs(["--accept", "kernel"]),
+    /--accept: must be one of native, js, got "kernel"/,
+  );
+  assert.throws(
+    () => parseRunArgs(["--relay-threads", "0"]),
+    /--relay-threads: must be an integer from 1 to 64/,
+  );
+});
