@@ -196,6 +196,14 @@ const char *errno_name(int err) {
   }
 }
 
+/* Throws Error(code = errno name, message "what: call: strerror"). */
+static napi_value throw_call(napi_env env, const char *what, const char *call, int err) {
+  char message[128];
+  snprintf(message, sizeof message, "%s: %s: %s", what, call, strerror(err));
+  napi_throw_error(env, errno_name(err), message);
+  return NULL;
+}
+
 static int take_pipe(struct worker *w, struct half *h) {
   if (w->pool_size > 0) {
     w->pool_size--;
@@ -884,10 +892,7 @@ static napi_value start_failed(napi_env env, int made, const char *call, int err
   close_workers(made + 1); /* the ones set up so far, the failing one included */
   n_workers = 0;
   napi_release_threadsafe_function(tsfn, napi_tsfn_abort);
-  char message[128];
-  snprintf(message, sizeof message, "relayStart: %s: %s", call, strerror(err));
-  napi_throw_error(env, errno_name(err), message);
-  return NULL;
+  return throw_call(env, "relayStart", call, err);
 }
 
 napi_value relay_start(napi_env env, napi_callback_info info) {
@@ -1035,10 +1040,7 @@ napi_value relay_pair(napi_env env, napi_callback_info info) {
     if (p->fd_client >= 0) close(p->fd_client);
     if (p->fd_upstream >= 0) close(p->fd_upstream);
     free(p);
-    char message[96];
-    snprintf(message, sizeof message, "relayPair: dup: %s", strerror(err));
-    napi_throw_error(env, errno_name(err), message);
-    return NULL;
+    return throw_call(env, "relayPair", "dup", err);
   }
   p->up.in = p->fd_client;
   p->up.out = p->fd_upstream;
@@ -1094,11 +1096,8 @@ napi_value relay_connect(napi_env env, napi_callback_info info) {
   p->fd_client = fcntl(fd_a, F_DUPFD_CLOEXEC, 0);
   if (p->fd_client < 0) {
     int err = errno;
-    char message[96];
-    snprintf(message, sizeof message, "relayConnect: dup: %s", strerror(err));
     free(p);
-    napi_throw_error(env, errno_name(err), message);
-    return NULL;
+    return throw_call(env, "relayConnect", "dup", err);
   }
   p->fd_upstream = -1; /* opened by the relay thread */
   p->up.pipe_r = p->up.pipe_w = p->down.pipe_r = p->down.pipe_w = -1;
@@ -1137,10 +1136,7 @@ napi_value relay_abort_all(napi_env env, napi_callback_info info) {
 
 static napi_value listen_failed(napi_env env, int fd, const char *call, int err) {
   if (fd >= 0) close(fd);
-  char message[128];
-  snprintf(message, sizeof message, "relayListen: %s: %s", call, strerror(err));
-  napi_throw_error(env, errno_name(err), message);
-  return NULL;
+  return throw_call(env, "relayListen", call, err);
 }
 
 /*

@@ -1,24 +1,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseSidecarConfig, type SidecarConfigInput } from "../../../src/config/sidecar-api.ts";
+import type { SidecarConfigInput } from "../../../src/config/sidecar-api.ts";
 import {
-  buildRoutingTable,
   type Destination,
   decideInbound,
   decideOutbound,
   outboundListenerWanted,
 } from "../../../src/sidecar/decide.ts";
-
-function table(input: Partial<SidecarConfigInput>) {
-  const parsed = parseSidecarConfig({
-    apiVersion: "osm.sidecar/v1",
-    version: 1,
-    enableEgress: false,
-    ...input,
-  });
-  assert.ok(parsed.ok, JSON.stringify(parsed));
-  return buildRoutingTable(parsed.config);
-}
+import { table } from "./routing-table.ts";
 
 const LISTENER: Destination = { address: "198.51.100.1", port: 15001 };
 const mesh = [

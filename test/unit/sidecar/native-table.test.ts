@@ -5,11 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
-import { parseSidecarConfig, type SidecarConfigInput } from "../../../src/config/sidecar-api.ts";
+import type { SidecarConfigInput } from "../../../src/config/sidecar-api.ts";
 import { hostPort } from "../../../src/sidecar/connection-record.ts";
 import {
   atConnectionLimit,
-  buildRoutingTable,
   type Decision,
   type Destination,
   decideInbound,
@@ -18,20 +17,10 @@ import {
 } from "../../../src/sidecar/decide.ts";
 import { loadNativeAddon } from "../../../src/sidecar/native/index.ts";
 import { encodeRoutingTable } from "../../../src/sidecar/native-table.ts";
+import { table } from "./routing-table.ts";
 
 const addon = loadNativeAddon();
 after(() => addon.routeTableInstall(null));
-
-function table(input: Partial<SidecarConfigInput>): RoutingTable {
-  const parsed = parseSidecarConfig({
-    apiVersion: "osm.sidecar/v1",
-    version: 1,
-    enableEgress: false,
-    ...input,
-  });
-  assert.ok(parsed.ok, JSON.stringify(parsed));
-  return buildRoutingTable(parsed.config);
-}
 
 interface Normal {
   kind: string;
