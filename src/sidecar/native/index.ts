@@ -51,6 +51,8 @@ interface NativeAddon {
 }
 
 let addon: NativeAddon | undefined;
+/** The newest functions, checked at load: relayListen and routeTableInstall came with native accept. */
+const ADDON_FUNCTIONS: readonly (keyof NativeAddon)[] = ["relayListen", "routeTableInstall", "relayOpen"];
 
 /** The addon, loaded once. Throws MeshError(MissingTool) when `npm run build` has not been run. */
 export function loadNativeAddon(): NativeAddon {
@@ -65,14 +67,23 @@ export function loadNativeAddon(): NativeAddon {
       },
     );
   }
+  let loaded: NativeAddon;
   try {
-    addon = createRequire(import.meta.url)(path) as NativeAddon;
+    loaded = createRequire(import.meta.url)(path) as NativeAddon;
   } catch (cause) {
     throw new MeshError(ErrorCode.MissingTool, `cannot load the sidecar's native addon ${path}`, {
       cause,
       hint: "rebuild it with `npm run build`",
     });
   }
+  // An addon built from older sources lacks functions (or has older ones): refuse it rather than misread it.
+  const missing = ADDON_FUNCTIONS.filter((name) => typeof loaded[name] !== "function");
+  if (missing.length > 0) {
+    throw new MeshError(ErrorCode.MissingTool, `the sidecar's native addon ${path} is out of date`, {
+      hint: `rebuild it with \`npm run build\` (missing: ${missing.join(", ")})`,
+    });
+  }
+  addon = loaded;
   return addon;
 }
 
