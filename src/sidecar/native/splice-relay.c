@@ -308,7 +308,9 @@ static void finish(struct pair *p, int reset) {
   int fds[2] = {p->fd_client, p->fd_upstream};
   for (int i = 0; i < 2; i++) {
     if (fds[i] < 0) continue;
-    epoll_ctl(w->ep, EPOLL_CTL_DEL, fds[i], NULL);
+    /* A pair JS handed over has a client fd dup()ed from JS's, which JS may not have closed yet: its epoll
+     * registration outlives our close, so remove it first. The threads' own fds leave the epoll on close. */
+    if (p->id != 0) epoll_ctl(w->ep, EPOLL_CTL_DEL, fds[i], NULL);
     if (reset) reset_close(fds[i]);
     else close(fds[i]);
   }
