@@ -34,6 +34,9 @@ export interface RunOptions {
   relayThreads?: number;
 }
 
+/** The addon's limit (splice-relay.c's MAX_WORKERS); the default, one thread per CPU, stops there as HAProxy's. */
+export const MAX_RELAY_THREADS = 64;
+
 /** `--accept`'s default with the splice relay (with `--relay js` Node accepts). */
 export const DEFAULT_ACCEPT: RunOptions["accept"] = "native";
 
@@ -187,7 +190,7 @@ const FLAGS: Record<string, Flag> = {
   "--relay-threads": {
     value: "<n>",
     help: "splice relay threads, each with its own listening sockets under --accept native (default: one per CPU)",
-    set: integerSetter("relayThreads", 1, 64),
+    set: integerSetter("relayThreads", 1, MAX_RELAY_THREADS),
   },
   "--log-level": {
     value: "<level>",

@@ -7,7 +7,7 @@
 import { availableParallelism } from "node:os";
 import { ENVOY_UID } from "../constants.ts";
 import { ErrorCode, isMeshError, MeshError } from "../errors.ts";
-import { parseRunArgs, type RunOptions, USAGE } from "./args.ts";
+import { MAX_RELAY_THREADS, parseRunArgs, type RunOptions, USAGE } from "./args.ts";
 import { DEFAULT_BACKOFF } from "./backoff.ts";
 import { createJsonLog } from "./log.ts";
 import { releaseStartupMemory } from "./native/index.ts";
@@ -87,7 +87,7 @@ async function run(options: RunOptions): Promise<number> {
     idleTimeoutMs: options.idleTimeout * 1000,
     relayMode: options.relay,
     acceptMode: options.accept,
-    relayThreads: options.relayThreads ?? availableParallelism(),
+    relayThreads: options.relayThreads ?? Math.min(availableParallelism(), MAX_RELAY_THREADS),
     onFatal: (error) => {
       logger.fatal({ err: error }, "sidecar failed");
       process.stderr.write(`Error: ${error.message}\n`);
