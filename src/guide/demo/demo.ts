@@ -1,16 +1,19 @@
 /**
- * `osm demo`: brings the embedded mesh up if it is not running, installs the control plane if needed,
- * attaches an external web server standing in for httpbin.org, runs the guide's steps and cleans up
- * (unless --keep). Every command is a real process (`osm`, `kubectl`, `curl`) printed before it runs.
+ * `osm demo` and `osm demo egress-policy`: brings the embedded mesh up if it is not running, installs the
+ * control plane if needed, attaches external web servers standing in for httpbin.org (and
+ * openservicemesh.io), runs the demo's steps and cleans up (unless --keep). Every command is a real process
+ * (`osm`, `kubectl`, `curl`) printed before it runs.
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createCertificateAuthority, createServingCertificate } from "../../edge/certificates.ts";
 import { type CommandResult, createProcessRunner } from "../../edge/command-runner.ts";
 import { formatHostPort } from "../../net/host-port.ts";
-import { type RunnerDeps, type RunOutcome, runSteps, type Step } from "./runner.ts";
+import { buildEgressPolicySteps, HTTPBIN, OPENSERVICEMESH } from "./egress-policy-steps.ts";
+import { type DemoVars, type RunnerDeps, type RunOutcome, runSteps, type Step } from "./runner.ts";
 import { formatCommand } from "./shell-quote.ts";
 import {
   buildDemoSteps,
@@ -39,6 +42,8 @@ export interface MeshUpSettings {
 }
 
 export interface DemoOptions {
+  /** `exclusions` (OSM's guide, the default) or `egress-policy` (OSM's egress policy demo). */
+  readonly demo?: "exclusions" | "egress-policy";
   readonly ipv6: boolean;
   readonly keep: boolean;
   readonly mesh: MeshUpSettings;
@@ -48,8 +53,96 @@ export interface DemoOptions {
 }
 
 const REPO = fileURLToPath(new URL("../../../", import.meta.url));
-const EXTERNAL_HOST = "osm-demo-web";
 const DEFAULT_STATE_DIR = "/var/lib/osm-ts";
+
+/** An external, non-mesh host a demo attaches (`osm mesh external-host add`), running our httpbin server. */
+interface DemoHost {
+  readonly name: string;
+  readonly addresses: readonly string[];
+  readonly hostPrefix: 32 | 128;
+  /** Names the cluster DNS answers with its addresses. */
+  readonly hostnames: readonly string[];
+  /** Serves HTTPS on 443 too, with the demo's certificate for every host's names. */
+  readonly tls: boolean;
+}
+
+/** What differs between the demos; the mesh, the control plane, the external hosts and clean-up are shared. */
+interface Scenario {
+  /** MeshConfig `spec.traffic` fields it changes: noted first, put back by the clean-up on a mesh that stays. */
+  readonly changes: readonly (readonly [what: string, field: string, capture: string])[];
+  readonly hosts: readonly DemoHost[];
+  readonly namespaces: readonly string[];
+  readonly steps: (setup: Step[], meshArgs: readonly string[]) => Step[];
+  /** Commands to try with --keep. */
+  readonly hints: (vars: DemoVars) => string[];
+}
+
+function exclusionsScenario(a: ExternalAddresses): Scenario {
+  return {
+    changes: [
+      ["egress setting", "enableEgress", "egressBefore"],
+      ["exclusion list", "outboundIPRangeExclusionList", "exclusionsBefore"],
+    ],
+    hosts: [
+      {
+        name: "osm-demo-web",
+        addresses: [a.excluded, a.other],
+        hostPrefix: a.hostPrefix,
+        hostnames: [],
+        tls: false,
+      },
+    ],
+    namespaces: ["curl", "httpbin"],
+    steps: (setup, meshArgs) =>
+      buildDemoSteps({
+        addresses: a,
+        osm: ["osm"],
+        kubectl: "kubectl",
+        examplesDir: "examples/guide",
+        setup,
+        meshArgs,
+      }),
+    hints: (vars) => {
+      const pod = vars.get("curlPod") ?? "<curl pod>";
+      return [
+        `osm explain pod/${pod} -n curl ${formatHostPort(a.other, 80)}`,
+        `kubectl exec -n curl ${pod} -c curl -- curl -sSI ${urlOf(a.excluded, 80)}`,
+      ];
+    },
+  };
+}
+
+function egressPolicyScenario(): Scenario {
+  const host = (name: string, h: typeof HTTPBIN): DemoHost => ({
+    name,
+    addresses: [h.address],
+    hostPrefix: 32,
+    hostnames: [h.name],
+    tls: true,
+  });
+  return {
+    changes: [["egress setting", "enableEgress", "egressBefore"]],
+    hosts: [host("osm-demo-httpbin", HTTPBIN), host("osm-demo-osm-io", OPENSERVICEMESH)],
+    namespaces: ["curl"],
+    steps: (setup) =>
+      buildEgressPolicySteps({
+        osm: ["osm"],
+        kubectl: "kubectl",
+        examplesDir: "examples/guide",
+        policiesDir: "examples/egress-policy",
+        setup,
+      }),
+    hints: (vars) => {
+      const pod = vars.get("curlPod") ?? "<curl pod>";
+      return [
+        "kubectl apply -f examples/egress-policy/httpbin-80.yaml",
+        `kubectl exec -n curl ${pod} -c curl -- curl -sSI http://${HTTPBIN.name}/get`,
+        `osm explain pod/${pod} -n curl ${HTTPBIN.address}:80 --host ${HTTPBIN.name}`,
+        `kubectl logs -n curl ${pod} -c envoy | grep egress`,
+      ];
+    },
+  };
+}
 
 function meshUpArgs(m: MeshUpSettings): string[] {
   const args: string[] = [];
@@ -75,8 +168,37 @@ function stateDirArgs(m: MeshUpSettings): string[] {
   return m.stateDir === undefined ? [] : ["--state-dir", m.stateDir];
 }
 
+/** The demo's TLS files: a serving certificate for `names`, from a CA of its own (pods do not trust it). */
+interface TlsFiles {
+  readonly cert: string;
+  readonly key: string;
+}
+
+async function writeDemoCertificate(dir: string, names: readonly string[]): Promise<TlsFiles> {
+  const now = new Date();
+  const ca = await createCertificateAuthority({ commonName: "osm demo CA", now, validityHours: 24 });
+  const serving = await createServingCertificate(ca, {
+    commonName: names[0] ?? "osm-demo",
+    dnsNames: names,
+    ipAddresses: [],
+    now,
+    validityHours: 24,
+  });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const files = { cert: join(dir, "tls.crt"), key: join(dir, "tls.key") };
+  writeFileSync(files.cert, serving.certPem);
+  writeFileSync(files.key, serving.keyPem, { mode: 0o600 });
+  return files;
+}
+
 /** The external web server: our httpbin-compatible server, started in the external host's netns. */
-function startExternalServer(netns: string, logDir: string, write: (t: string) => void): ChildProcess {
+function startExternalServer(
+  host: string,
+  netns: string,
+  logDir: string,
+  write: (t: string) => void,
+  tls?: TlsFiles,
+): ChildProcess {
   const argv = [
     "ip",
     "netns",
@@ -87,10 +209,11 @@ function startExternalServer(netns: string, logDir: string, write: (t: string) =
     join(REPO, "src/local/node/httpbin.ts"),
     "--port",
     "80",
+    ...(tls ? ["--tls-port", "443", "--cert", tls.cert, "--key", tls.key] : []),
   ];
   write(`$ ${formatCommand(argv)} &\n`);
   mkdirSync(logDir, { recursive: true });
-  const log = openSync(join(logDir, "osm-demo-web.log"), "a");
+  const log = openSync(join(logDir, `${host}.log`), "a");
   const child = spawn(argv[0] ?? "ip", argv.slice(1), { stdio: ["ignore", log, log], detached: true });
   closeSync(log);
   child.unref();
@@ -104,6 +227,74 @@ function stopProcessGroup(child: ChildProcess | undefined): void {
   } catch {
     // Already gone.
   }
+}
+
+/** Attaching a host, serving on it, and checking it answers (inside its own netns: the host's route to it
+ * may be shared with other bridges). */
+function externalHostSteps(
+  host: DemoHost,
+  meshArgs: readonly string[],
+  start: (vars: DemoVars, write: (t: string) => void) => void,
+): Step[] {
+  const netnsVar = `netns:${host.name}`;
+  const names = host.hostnames.length > 0 ? ` as ${host.hostnames.join(", ")}` : "";
+  const inNetns = (vars: DemoVars, url: string, flags: readonly string[] = []) => [
+    "ip",
+    "netns",
+    "exec",
+    vars.get(netnsVar) ?? "",
+    "curl",
+    "-sSI",
+    ...flags,
+    "--max-time",
+    "5",
+    url,
+  ];
+  const first = host.addresses[0] ?? "";
+  return [
+    {
+      kind: "command",
+      title: `Attach an external, non-mesh host answering on ${host.addresses.join(" and ")}${names}`,
+      argv: [
+        "osm",
+        "mesh",
+        "external-host",
+        "add",
+        host.name,
+        "--address",
+        ...host.addresses.map((a) => `${a}/${host.hostPrefix}`),
+        ...(host.hostnames.length > 0 ? ["--hostname", ...host.hostnames] : []),
+        ...meshArgs,
+      ],
+      expect: {},
+      capture: netnsVar,
+      captureMatch: /netns (\S+?),/,
+      timeoutMs: 60_000,
+    },
+    {
+      kind: "action",
+      title: `Serve HTTP${host.tls ? " and HTTPS" : ""} on it, as ${host.hostnames[0] ?? "httpbin.org"} does`,
+      run: async (vars, out) => start(vars, out),
+    },
+    {
+      kind: "command",
+      title: `The external web server answers on ${first}`,
+      argv: (vars) => inNetns(vars, urlOf(first, 80)),
+      expect: { stdout: [/HTTP\/1\.1 200 OK/] },
+      waitUntil: { timeoutMs: 15_000, intervalMs: 500 },
+    },
+    ...(host.tls
+      ? [
+          {
+            kind: "command" as const,
+            title: `… and over HTTPS`,
+            argv: (vars: DemoVars) => inNetns(vars, `https://${formatHostPort(first, 443)}`, ["-k"]),
+            expect: { stdout: [/HTTP\/1\.1 200 OK/] },
+            waitUntil: { timeoutMs: 15_000, intervalMs: 500 },
+          },
+        ]
+      : []),
+  ];
 }
 
 /** Runs the whole demo; the outcome says whether every step held. */
@@ -121,21 +312,28 @@ export async function runDemo(options: DemoOptions): Promise<RunOutcome> {
     now: () => performance.now(),
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   };
-  const addresses: ExternalAddresses = options.ipv6 ? IPV6_ADDRESSES : IPV4_ADDRESSES;
+  const scenario =
+    options.demo === "egress-policy"
+      ? egressPolicyScenario()
+      : exclusionsScenario(options.ipv6 ? IPV6_ADDRESSES : IPV4_ADDRESSES);
+  const meshArgs = stateDirArgs(options.mesh);
   const stateDir = options.mesh.stateDir ?? DEFAULT_STATE_DIR;
-  const status = await runner.run(["osm", "mesh", "status", ...stateDirArgs(options.mesh), "-o", "json"], {
+  const demoDir = join(stateDir, "demo");
+  const status = await runner.run(["osm", "mesh", "status", ...meshArgs, "-o", "json"], {
     timeoutMs: 30_000,
   });
   const meshWasUp = parseRunning(status);
   const stateDirExisted = existsSync(stateDir);
-  let server: ChildProcess | undefined;
+  const servers: ChildProcess[] = [];
+  let tls: TlsFiles | undefined;
+  const tlsNames = scenario.hosts.filter((h) => h.tls).flatMap((h) => h.hostnames);
 
   const setup: Step[] = [
     meshWasUp
       ? {
           kind: "command",
           title: "The mesh is already running on this host",
-          argv: ["osm", "mesh", "status", ...stateDirArgs(options.mesh)],
+          argv: ["osm", "mesh", "status", ...meshArgs],
           expect: { stdout: [/osm-local is running/] },
         }
       : {
@@ -179,13 +377,8 @@ export async function runDemo(options: DemoOptions): Promise<RunOutcome> {
         ],
       }),
     ),
-    // What the guide changes, noted first so the cleanup can put it back on a mesh that stays up.
-    ...(
-      [
-        ["egress setting", "enableEgress", "egressBefore"],
-        ["exclusion list", "outboundIPRangeExclusionList", "exclusionsBefore"],
-      ] as const
-    ).map(
+    // What the demo changes, noted first so the cleanup can put it back on a mesh that stays up.
+    ...scenario.changes.map(
       ([what, field, capture]): Step => ({
         kind: "command",
         title: `Note the MeshConfig's ${what} (restored afterwards)`,
@@ -204,78 +397,50 @@ export async function runDemo(options: DemoOptions): Promise<RunOutcome> {
         skip: () => (meshWasUp ? undefined : "the demo started the mesh and stops it at the end"),
       }),
     ),
-    {
-      kind: "command",
-      title: `Attach an external, non-mesh host answering on ${addresses.excluded} and ${addresses.other}`,
-      argv: [
-        "osm",
-        "mesh",
-        "external-host",
-        "add",
-        EXTERNAL_HOST,
-        "--address",
-        `${addresses.excluded}/${addresses.hostPrefix}`,
-        `${addresses.other}/${addresses.hostPrefix}`,
-        ...stateDirArgs(options.mesh),
-      ],
-      expect: {},
-      capture: "externalNetns",
-      captureMatch: /netns (\S+?),/,
-      timeoutMs: 60_000,
-    },
-    {
-      kind: "action",
-      title: "Serve HTTP on it, as httpbin.org does",
-      run: async (vars, out) => {
-        server = startExternalServer(vars.get("externalNetns") ?? "", join(stateDir, "demo"), out);
-      },
-    },
-    {
-      kind: "command",
-      title: `The external web server answers on ${addresses.excluded}`,
-      // Checked inside its own netns: the host's route to it may be shared with other bridges.
-      argv: (vars) => [
-        "ip",
-        "netns",
-        "exec",
-        vars.get("externalNetns") ?? "",
-        "curl",
-        "-sSI",
-        "--max-time",
-        "5",
-        urlOf(addresses.excluded, 80),
-      ],
-      expect: { stdout: [/HTTP\/1\.1 200 OK/] },
-      waitUntil: { timeoutMs: 15_000, intervalMs: 500 },
-    },
+    ...(tlsNames.length > 0
+      ? [
+          {
+            kind: "action" as const,
+            title: `Make a TLS certificate for ${tlsNames.join(" and ")} (from a CA of the demo's own)`,
+            run: async (_vars: DemoVars, out: (t: string) => void) => {
+              tls = await writeDemoCertificate(demoDir, tlsNames);
+              out(`  wrote ${tls.cert} and ${tls.key}\n`);
+            },
+          },
+        ]
+      : []),
+    ...scenario.hosts.flatMap((host) =>
+      externalHostSteps(host, meshArgs, (vars, out) => {
+        const netns = vars.get(`netns:${host.name}`) ?? "";
+        servers.push(startExternalServer(host.name, netns, demoDir, out, host.tls ? tls : undefined));
+      }),
+    ),
   ];
-  const steps = buildDemoSteps({
-    addresses,
-    osm: ["osm"],
-    kubectl: "kubectl",
-    examplesDir: "examples/guide",
-    setup,
-    meshArgs: stateDirArgs(options.mesh),
-  });
+  const steps = scenario.steps(setup, meshArgs);
 
   const vars = new Map<string, string>();
+  const stopServers = () => {
+    for (const server of servers) stopProcessGroup(server);
+  };
   const cleanup: Step[] = options.keep
     ? []
     : [
         {
           kind: "action",
-          title: "Stop the external web server",
-          run: async () => stopProcessGroup(server),
+          title: "Stop the external web servers",
+          run: async () => stopServers(),
         },
-        {
-          kind: "command",
-          title: "Detach the external host",
-          argv: ["osm", "mesh", "external-host", "remove", EXTERNAL_HOST, ...stateDirArgs(options.mesh)],
-          expect: {},
-          timeoutMs: 60_000,
-        },
+        ...scenario.hosts.map(
+          (host): Step => ({
+            kind: "command",
+            title: `Detach the external host ${host.name}`,
+            argv: ["osm", "mesh", "external-host", "remove", host.name, ...meshArgs],
+            expect: {},
+            timeoutMs: 60_000,
+          }),
+        ),
         ...(meshWasUp
-          ? buildGuideCleanup({ kubectl: "kubectl" }, vars)
+          ? buildGuideCleanup({ kubectl: "kubectl" }, vars, scenario.namespaces)
           : [
               {
                 kind: "command" as const,
@@ -284,7 +449,7 @@ export async function runDemo(options: DemoOptions): Promise<RunOutcome> {
                   "osm",
                   "mesh",
                   "down",
-                  ...stateDirArgs(options.mesh),
+                  ...meshArgs,
                   ...(options.mesh.kubeconfig ? ["--kubeconfig", options.mesh.kubeconfig] : []),
                   ...(stateDirExisted ? [] : ["--purge"]),
                 ],
@@ -295,8 +460,8 @@ export async function runDemo(options: DemoOptions): Promise<RunOutcome> {
       ];
   const outcome = await runSteps(steps, cleanup, deps, vars);
   if (options.keep) {
-    if (!outcome.ok) stopProcessGroup(server);
-    write(keepHints(vars, addresses, options.mesh));
+    if (!outcome.ok) stopServers();
+    write(keepHints(scenario.hints(vars), vars, options.mesh));
   }
   return outcome;
 }
@@ -310,17 +475,15 @@ function parseRunning(result: CommandResult): boolean {
   }
 }
 
-function keepHints(vars: Map<string, string>, a: ExternalAddresses, mesh: MeshUpSettings): string {
-  const pod = vars.get("curlPod") ?? "<curl pod>";
+function keepHints(tries: readonly string[], vars: DemoVars, mesh: MeshUpSettings): string {
   const kubeconfig = mesh.kubeconfig ? `  export KUBECONFIG=${mesh.kubeconfig}\n` : "";
   return (
     "\nThe mesh is still running (--keep). Things to try:\n" +
     kubeconfig +
     "  kubectl get pods -A\n" +
     "  osm proxy status -A\n" +
-    `  osm explain pod/${pod} -n curl ${formatHostPort(a.other, 80)}\n` +
-    `  kubectl exec -n curl ${pod} -c curl -- curl -sSI ${urlOf(a.excluded, 80)}\n` +
-    `  osm proxy get config_dump ${pod} -n curl\n` +
+    tries.map((t) => `  ${t}\n`).join("") +
+    `  osm proxy get config_dump ${vars.get("curlPod") ?? "<curl pod>"} -n curl\n` +
     "  osm dashboard   # the web dashboard; its live decisions need sidecars at spec.sidecar.logLevel info\n" +
     `When done: osm mesh down${stateDirArgs(mesh)
       .map((x) => ` ${x}`)

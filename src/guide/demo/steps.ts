@@ -52,17 +52,17 @@ export const REFUSED: Expectation = {
   output: [/curl: \((7|52|56)\)/],
   describe: "refused (curl: (7) no listener, (52)/(56) closed by the sidecar)",
 };
-const OK_200: Expectation = { stdout: [/HTTP\/1\.1 200 OK/], describe: '"HTTP/1.1 200 OK"' };
+export const OK_200: Expectation = { stdout: [/HTTP\/1\.1 200 OK/], describe: '"HTTP/1.1 200 OK"' };
 /** Exactly one pod row, and it is 2/2 Running (an old pod still terminating does not count as done). */
-const ONE_POD_READY: Expectation = {
+export const ONE_POD_READY: Expectation = {
   stdout: [/^NAME[^\n]*\n\S+\s+2\/2\s+Running[^\n]*\n?$/],
   describe: "one pod, 2/2 Running",
 };
 
-const WAIT_PODS = { timeoutMs: 180_000, intervalMs: 2000 };
+export const WAIT_PODS = { timeoutMs: 180_000, intervalMs: 2000 };
 
-function curlFromPod(kubectl: string, url: string) {
-  // -sS: no progress meter, errors still shown; -I: headers only, as the guide (curl -I).
+/** `kubectl exec` into the curl pod (its name captured as `curlPod`) running `command`. */
+export function execInCurlPod(kubectl: string, command: readonly string[]) {
   return (vars: DemoVars) => [
     kubectl,
     "exec",
@@ -72,21 +72,23 @@ function curlFromPod(kubectl: string, url: string) {
     "-c",
     "curl",
     "--",
-    "curl",
-    "-sSI",
-    "--max-time",
-    "10",
-    url,
+    ...command,
   ];
 }
 
+/** curl from the curl pod; `flags` after the guide's `-sSI` (e.g. `-k`). */
+export function curlFromPod(kubectl: string, url: string, flags: readonly string[] = []) {
+  // -sS: no progress meter, errors still shown; -I: headers only, as the guide (curl -I).
+  return execInCurlPod(kubectl, ["curl", "-sSI", ...flags, "--max-time", "10", url]);
+}
+
 /** The guide's way to change the MeshConfig: `kubectl patch ... --type=merge`. */
-function patchMeshConfig(kubectl: string, patch: string): string[] {
+export function patchMeshConfig(kubectl: string, patch: string): string[] {
   return [kubectl, "patch", "meshconfig", "osm-mesh-config", "-n", "osm-system", "-p", patch, "--type=merge"];
 }
 
 /** The guide's way to run one of OSM's samples in the mesh: its namespace, added to the mesh, then its YAML. */
-function sampleInTheMesh(o: DemoStepOptions, app: string, created: readonly RegExp[]): Step[] {
+export function sampleInTheMesh(o: SampleOptions, app: string, created: readonly RegExp[]): Step[] {
   return [
     {
       kind: "command",
@@ -109,25 +111,56 @@ function sampleInTheMesh(o: DemoStepOptions, app: string, created: readonly RegE
   ];
 }
 
+type SampleOptions = Pick<DemoStepOptions, "osm" | "kubectl" | "examplesDir">;
+
+/** The curl pod's name, captured as `curlPod` for the commands run in it. */
+export function curlPodName(kubectl: string, title = "Look up the curl pod's name"): Step {
+  return {
+    kind: "command",
+    title,
+    argv: [kubectl, "get", "pod", "-n", "curl", "-l", "app=curl", "-o", "jsonpath={.items[0].metadata.name}"],
+    expect: { stdout: [/^curl-\S+$/], describe: "a pod name (curl-…)" },
+    capture: "curlPod",
+  };
+}
+
+/** The guide's start: egress disabled mesh-wide, OSM's curl sample running in the mesh, its pod's name noted. */
+export function curlWithEgressDisabled(o: SampleOptions): Step[] {
+  const k = o.kubectl;
+  return [
+    {
+      kind: "command",
+      title: "Disable egress mesh-wide",
+      argv: patchMeshConfig(k, '{"spec":{"traffic":{"enableEgress":false}}}'),
+      expect: { stdout: [/meshconfig\.config\.openservicemesh\.io\/osm-mesh-config patched/] },
+    },
+    ...sampleInTheMesh(o, "curl", [/serviceaccount\/curl created/, /deployment\.apps\/curl created/]),
+    {
+      kind: "command",
+      title: "Wait for the curl pod to run with its sidecar (2/2 Running)",
+      argv: [k, "get", "pods", "-n", "curl"],
+      expect: ONE_POD_READY,
+      waitUntil: WAIT_PODS,
+      diagnose: [
+        [k, "get", "pods", "-n", "curl", "-o", "wide"],
+        [k, "get", "events", "-n", "curl"],
+      ],
+    },
+    curlPodName(k),
+  ];
+}
+
 /** The guide's steps, in order, after the runtime's own setup steps. */
 export function buildDemoSteps(o: DemoStepOptions): Step[] {
   const k = o.kubectl;
   const { excluded, other, hostPrefix } = o.addresses;
   const excludedCidr = `${excluded}/${hostPrefix}`;
-  const patchEgressOff = '{"spec":{"traffic":{"enableEgress":false}}}';
   const patchExclusion = JSON.stringify({
     spec: { traffic: { outboundIPRangeExclusionList: [excludedCidr] } },
   });
   const badPatch = JSON.stringify({
     spec: { traffic: { outboundIPRangeExclusionList: [`${excluded}/${hostPrefix + 1}`] } },
   });
-  const getPodName: Step = {
-    kind: "command",
-    title: "Look up the curl pod's name",
-    argv: [k, "get", "pod", "-n", "curl", "-l", "app=curl", "-o", "jsonpath={.items[0].metadata.name}"],
-    expect: { stdout: [/^curl-\S+$/], describe: "a pod name (curl-…)" },
-    capture: "curlPod",
-  };
   const readBack: Step = {
     kind: "command",
     title: "Read the exclusion list back",
@@ -145,25 +178,7 @@ export function buildDemoSteps(o: DemoStepOptions): Step[] {
   };
   return [
     ...o.setup,
-    {
-      kind: "command",
-      title: "Disable egress mesh-wide",
-      argv: patchMeshConfig(k, patchEgressOff),
-      expect: { stdout: [/meshconfig\.config\.openservicemesh\.io\/osm-mesh-config patched/] },
-    },
-    ...sampleInTheMesh(o, "curl", [/serviceaccount\/curl created/, /deployment\.apps\/curl created/]),
-    {
-      kind: "command",
-      title: "Wait for the curl pod to run with its sidecar (2/2 Running)",
-      argv: [k, "get", "pods", "-n", "curl"],
-      expect: ONE_POD_READY,
-      waitUntil: WAIT_PODS,
-      diagnose: [
-        [k, "get", "pods", "-n", "curl", "-o", "wide"],
-        [k, "get", "events", "-n", "curl"],
-      ],
-    },
-    getPodName,
+    ...curlWithEgressDisabled(o),
     {
       kind: "command",
       title: `curl ${excluded} from the pod: refused (egress is disabled)`,
@@ -222,7 +237,7 @@ export function buildDemoSteps(o: DemoStepOptions): Step[] {
       expect: ONE_POD_READY,
       waitUntil: WAIT_PODS,
     },
-    { ...getPodName, title: "Look up the new pod's name" },
+    curlPodName(k, "Look up the new pod's name"),
     {
       kind: "command",
       title: "The new pod runs the current interception policy",
@@ -300,20 +315,26 @@ export function buildDemoSteps(o: DemoStepOptions): Step[] {
   ];
 }
 
-/** Removes what the guide created, when the mesh itself stays (it was running before the demo). */
-export function buildGuideCleanup(o: Pick<DemoStepOptions, "kubectl">, vars: DemoVars): Step[] {
+/**
+ * Removes what a demo created when the mesh itself stays (it was running before the demo): its namespaces, and
+ * the MeshConfig fields it noted first put back (only those: never overwrite what it did not change).
+ */
+export function buildGuideCleanup(
+  o: Pick<DemoStepOptions, "kubectl">,
+  vars: DemoVars,
+  namespaces: readonly string[] = ["curl", "httpbin"],
+): Step[] {
   const k = o.kubectl;
   return [
     {
       kind: "command",
       title: "Delete the demo's namespaces",
-      argv: [k, "delete", "namespace", "curl", "httpbin", "--ignore-not-found", "--wait=false"],
+      argv: [k, "delete", "namespace", ...namespaces, "--ignore-not-found", "--wait=false"],
       expect: {},
     },
     {
       kind: "command",
-      title: "Restore the MeshConfig's egress setting and exclusion list",
-      // Only after the demo noted them (before changing anything): never overwrite what it did not change.
+      title: "Restore the MeshConfig fields the demo changed",
       skip: (v) => (v.has("egressBefore") ? undefined : "the demo did not change the MeshConfig"),
       argv: () => [
         k,
@@ -328,7 +349,9 @@ export function buildGuideCleanup(o: Pick<DemoStepOptions, "kubectl">, vars: Dem
           spec: {
             traffic: {
               enableEgress: vars.get("egressBefore") !== "false",
-              outboundIPRangeExclusionList: parseList(vars.get("exclusionsBefore")),
+              ...(vars.has("exclusionsBefore")
+                ? { outboundIPRangeExclusionList: parseList(vars.get("exclusionsBefore")) }
+                : {}),
             },
           },
         }),

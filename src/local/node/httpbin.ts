@@ -1,9 +1,13 @@
 /**
  * A small httpbin-compatible server: the local entrypoint of the `kennethreitz/httpbin` image (OSM's demos use
  * it as the mesh's HTTP backend). Serves `/get`, `/headers`, `/ip`, `/status/<code>`, `/` (HEAD and GET answer
- * `HTTP/1.1 200 OK`), and echoes on `/anything`. Run as `node httpbin.ts --port 80 [--host ::]`.
+ * `HTTP/1.1 200 OK`), and echoes on `/anything`. Run as `node httpbin.ts --port 80 [--host ::]`; with
+ * `--tls-port 443 --cert FILE --key FILE` it serves the same over HTTPS too (`osm demo egress-policy`'s
+ * httpbin.org).
  */
+import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 
 function headersObject(req: IncomingMessage): Record<string, string> {
   const out: Record<string, string> = {};
@@ -89,9 +93,13 @@ export function handleHttpbin(req: IncomingMessage, res: ServerResponse): void {
   res.end();
 }
 
-/** Starts the server; resolves once listening. */
-export function startHttpbin(port: number, host = "::"): Promise<Server> {
-  const server = createServer(handleHttpbin);
+/** Starts the server (HTTPS with `tls`); resolves once listening. */
+export function startHttpbin(
+  port: number,
+  host = "::",
+  tls?: { readonly cert: string; readonly key: string },
+): Promise<Server> {
+  const server = tls ? createTlsServer(tls, handleHttpbin) : createServer(handleHttpbin);
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen({ port, host, ipv6Only: false }, () => resolve(server));
@@ -105,8 +113,15 @@ if (import.meta.main) {
     return i >= 0 ? (argv[i + 1] ?? fallback) : fallback;
   };
   const port = Number(flag("--port", "80"));
-  const server = await startHttpbin(port, flag("--host", "::"));
+  const host = flag("--host", "::");
+  const server = await startHttpbin(port, host);
   process.stdout.write(`httpbin listening on port ${port}\n`);
+  const tlsPort = flag("--tls-port", "");
+  if (tlsPort !== "") {
+    const cert = readFileSync(flag("--cert", ""), "utf8");
+    await startHttpbin(Number(tlsPort), host, { cert, key: readFileSync(flag("--key", ""), "utf8") });
+    process.stdout.write(`httpbin listening on port ${tlsPort} (HTTPS)\n`);
+  }
   const stop = () => server.close(() => process.exit(0));
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
