@@ -7,7 +7,14 @@
  */
 import type { Expectation } from "./expect.ts";
 import type { Step } from "./runner.ts";
-import { curlFromPod, curlWithEgressDisabled, execInCurlPod, OK_200, REFUSED } from "./steps.ts";
+import {
+  curlFromPod,
+  curlWithEgressDisabled,
+  execInCurlPod,
+  explainCurlPod,
+  OK_200,
+  REFUSED,
+} from "./steps.ts";
 
 /** An external host of the demo: the name the cluster DNS gives it and its one address. */
 export interface NamedHost {
@@ -76,16 +83,7 @@ export function buildEgressPolicySteps(o: EgressDemoStepOptions): Step[] {
   const explain = (title: string, host: NamedHost, port: number, expected: RegExp): Step => ({
     kind: "command",
     title,
-    argv: (vars) => [
-      ...o.osm,
-      "explain",
-      `pod/${vars.get("curlPod") ?? ""}`,
-      "-n",
-      "curl",
-      `${host.address}:${port}`,
-      "--host",
-      host.name,
-    ],
+    argv: explainCurlPod(o.osm, `${host.address}:${port}`, ["--host", host.name]),
     expect: { stdout: [expected] },
   });
   // kubectl's words: `egress.policy.openservicemesh.io/NAME created`, `… "NAME" deleted`.

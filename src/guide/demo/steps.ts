@@ -82,6 +82,19 @@ export function curlFromPod(kubectl: string, url: string, flags: readonly string
   return execInCurlPod(kubectl, ["curl", "-sSI", ...flags, "--max-time", "10", url]);
 }
 
+/** `osm explain pod/<curl pod> -n curl DESTINATION [...more]`: where a connection from the curl pod goes. */
+export function explainCurlPod(osm: readonly string[], destination: string, more: readonly string[] = []) {
+  return (vars: DemoVars) => [
+    ...osm,
+    "explain",
+    `pod/${vars.get("curlPod") ?? ""}`,
+    "-n",
+    "curl",
+    destination,
+    ...more,
+  ];
+}
+
 /** The guide's way to change the MeshConfig: `kubectl patch ... --type=merge`. */
 export function patchMeshConfig(kubectl: string, patch: string): string[] {
   return [kubectl, "patch", "meshconfig", "osm-mesh-config", "-n", "osm-system", "-p", patch, "--type=merge"];
@@ -259,28 +272,14 @@ export function buildDemoSteps(o: DemoStepOptions): Step[] {
     {
       kind: "command",
       title: `Explain: ${excluded} goes direct, because of the MeshConfig's exclusion`,
-      argv: (vars) => [
-        ...o.osm,
-        "explain",
-        `pod/${vars.get("curlPod") ?? ""}`,
-        "-n",
-        "curl",
-        formatHostPort(excluded, 80),
-      ],
+      argv: explainCurlPod(o.osm, formatHostPort(excluded, 80)),
       expect: { stdout: [/verdict: direct/, /MeshConfig spec\.traffic\.outboundIPRangeExclusionList/] },
       waitUntil: { timeoutMs: 10_000, intervalMs: 1000 },
     },
     {
       kind: "command",
       title: `Explain: ${other} goes to the sidecar, which refuses it`,
-      argv: (vars) => [
-        ...o.osm,
-        "explain",
-        `pod/${vars.get("curlPod") ?? ""}`,
-        "-n",
-        "curl",
-        formatHostPort(other, 80),
-      ],
+      argv: explainCurlPod(o.osm, formatHostPort(other, 80)),
       expect: { stdout: [/verdict: outbound sidecar .*refused: egress is disabled/] },
       waitUntil: { timeoutMs: 10_000, intervalMs: 1000 },
     },
