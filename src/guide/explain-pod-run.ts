@@ -67,6 +67,8 @@ export interface ExplainPodOptions {
   readonly osmNamespace?: string;
   /** The TLS server name or HTTP Host the pod's client sends (for http/https Egress ports). */
   readonly host?: string;
+  /** An http request's method and path (HTTPRouteGroup matches of an http Egress). */
+  readonly request?: { readonly method?: string; readonly path?: string };
 }
 
 export interface ExplainPodDeps {
@@ -191,7 +193,11 @@ export async function listTrafficTargets(kc: KubeConfig): Promise<TrafficTarget[
 }
 
 /** With egress disabled: the pod's Egress rules, as the controller computes them for its sidecar. */
-async function podEgress(kc: KubeConfig, pod: V1Pod, host: string | undefined): Promise<EgressContext> {
+async function podEgress(
+  kc: KubeConfig,
+  pod: V1Pod,
+  asked: Pick<ExplainPodOptions, "host" | "request">,
+): Promise<EgressContext> {
   const [namespace = "", name = ""] = podIdentity(pod).split("/");
   const policy = egressPolicyFor(
     { namespace, name },
@@ -201,7 +207,11 @@ async function podEgress(kc: KubeConfig, pod: V1Pod, host: string | undefined): 
       httpRouteGroups: (await listPolicyObjects(kc, HTTP_ROUTE_GROUP)) as HttpRouteGroup[],
     },
   )!;
-  return { policy, ...(host === undefined ? {} : { host }) };
+  return {
+    policy,
+    ...(asked.host === undefined ? {} : { host: asked.host }),
+    ...(asked.request === undefined ? {} : { request: asked.request }),
+  };
 }
 
 /** With permissive mode off: which TrafficTarget, if any, lets `pod` reach the mesh destination. */
@@ -330,7 +340,7 @@ export async function explainPodReport(
       meshConfig.spec.traffic.enableEgress,
       access,
       explanation.verdict === "outbound-sidecar" && !meshConfig.spec.traffic.enableEgress
-        ? await podEgress(kc, pod, options.host)
+        ? await podEgress(kc, pod, options)
         : undefined,
     ),
     ...(access === undefined ? {} : { access }),
@@ -356,6 +366,8 @@ export async function explainPod(
 export interface ExplainPodFlags {
   readonly namespace?: string;
   readonly host?: string;
+  readonly method?: string;
+  readonly path?: string;
   readonly protocol?: ExplainProtocol;
   readonly osmNamespace?: string;
   readonly kubeconfig?: string;
@@ -382,6 +394,7 @@ export async function runExplainPodCommand(
       `missing destination: osm explain ${target} -n NS IP:PORT`,
     );
   }
+  const request = httpRequestOf(flags);
   const kc = loadKubeConfig(flags);
   const namespace = flags.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? "default";
   write(
@@ -392,6 +405,46 @@ export async function runExplainPodCommand(
       osmNamespace: flags.osmNamespace,
       ...(flags.protocol ? { protocol: flags.protocol } : {}),
       ...(flags.host ? { host: flags.host } : {}),
+      ...(request ? { request } : {}),
     }),
   );
+}
+
+/** `--method`, `--path`: checked here (a request needs the Host it goes to), undefined when neither is given. */
+export function httpRequestOf(flags: ExplainPodFlags): ExplainPodOptions["request"] {
+  if (flags.method === undefined && flags.path === undefined) return undefined;
+  if (flags.host === undefined) {
+    throw new MeshError(
+      ErrorCode.InvalidArgument,
+      "--method and --path describe an http request: they need --host",
+      {
+        hint: "add --host NAME, the Host header the request carries (e.g. --host httpbin.org --path /get)",
+      },
+    );
+  }
+  if (flags.path !== undefined && !flags.path.startsWith("/")) {
+    throw new MeshError(
+      ErrorCode.InvalidArgument,
+      `--path ${JSON.stringify(flags.path)} is not a request path`,
+      {
+        hint: `start it with "/", e.g. --path /${flags.path}`,
+      },
+    );
+  }
+  if (flags.method !== undefined && !/^[A-Z]+$/.test(flags.method)) {
+    const upper = flags.method.toUpperCase();
+    throw new MeshError(
+      ErrorCode.InvalidArgument,
+      `--method ${JSON.stringify(flags.method)} is not an HTTP method`,
+      {
+        hint: /^[A-Z]+$/.test(upper)
+          ? `methods are case-sensitive: did you mean --method ${upper}?`
+          : "give one method in capitals, e.g. --method GET",
+      },
+    );
+  }
+  return {
+    ...(flags.method === undefined ? {} : { method: flags.method }),
+    ...(flags.path === undefined ? {} : { path: flags.path }),
+  };
 }

@@ -6,7 +6,8 @@
 import { describeProvenance } from "../config/index.ts";
 import { SIDECAR_API_VERSION } from "../config/sidecar-api.ts";
 import { ANNOTATION_EGRESS_STRICT, ENVOY_OUTBOUND_LISTENER_PORT, ENVOY_UID } from "../constants.ts";
-import { decideTls, type EgressTable, hostRefusal, rulesForHost } from "../egress/decide.ts";
+import { decideTls, type EgressTable, hostRefusal, type PortRule, rulesForHost } from "../egress/decide.ts";
+import { decideHttpRequest, describeHttpMatch } from "../egress/http-request.ts";
 import type { SidecarEgressPolicy } from "../egress/types.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
 import { describeDecidingRule, type ExplainProtocol, type Explanation } from "../interception/index.ts";
@@ -38,15 +39,35 @@ export function parseDestination(arg: string): Destination {
 /** What the sidecar does with a connection it receives, under the live MeshConfig. */
 export type SidecarOutcome =
   | { readonly kind: "mesh"; readonly service: string; readonly trafficTarget?: string }
-  /** `egress`: the Egress policy that allows it while egress is disabled. */
-  | { readonly kind: "passthrough"; readonly egress?: string }
+  /**
+   * `egress`: the Egress policy that allows it while egress is disabled. An http Egress with HTTPRouteGroup
+   * matches: `httpMatch`, the match that holds for the request asked about (`--path`, `--method`), or
+   * `httpMatches`, those a request must satisfy when none was asked about.
+   */
+  | {
+      readonly kind: "passthrough";
+      readonly egress?: string;
+      readonly httpMatch?: string;
+      readonly httpMatches?: readonly string[];
+    }
+  /** An http Egress admits the Host, none of its HTTPRouteGroup matches holds for `request`: 404. */
+  | {
+      readonly kind: "not-found";
+      readonly egress: string;
+      readonly request: string;
+      readonly httpMatches: readonly string[];
+    }
   /** `detail`: what no Egress allows (`no Egress for service account curl allows 203.0.113.11:80`). */
   | { readonly kind: "refused"; readonly detail?: string };
 
-/** With egress disabled: the pod's Egress rules, and the host name its client would send (`--host`). */
+/**
+ * With egress disabled: the pod's Egress rules, the host name its client would send (`--host`), and the http
+ * request asked about (`--method`, `--path`).
+ */
 export interface EgressContext {
   readonly policy: SidecarEgressPolicy;
   readonly host?: string;
+  readonly request?: { readonly method?: string; readonly path?: string };
 }
 
 /**
@@ -95,7 +116,7 @@ export function sidecarOutcome(
     ...(egress === undefined ? {} : { egress: egress.policy }),
   });
   const decision = decideOutbound(table, original, OUTBOUND_LISTENER, 0);
-  if (decision.kind === "inspect") return inspectedOutcome(table.egress!, decision, egress?.host);
+  if (decision.kind === "inspect") return inspectedOutcome(table.egress!, decision, egress);
   if (decision.kind === "mesh") {
     const named = decision.trafficTarget === undefined ? {} : { trafficTarget: decision.trafficTarget };
     return { kind: "mesh", service: decision.service, ...named };
@@ -111,15 +132,16 @@ export function sidecarOutcome(
 }
 
 /**
- * An http/https Egress port: the sidecar decides on the TLS server name or the Host header, which `host`
- * stands for (HTTPRouteGroup path matches are per request, not explained here).
+ * An http/https Egress port: the sidecar decides on the TLS server name or the Host header, which `--host`
+ * stands for, then, for http, on each request (`--method`, `--path`) when the Egress names HTTPRouteGroups.
  */
 function inspectedOutcome(
   table: EgressTable,
   decision: Extract<Decision, { kind: "inspect" }>,
-  host: string | undefined,
+  egress: EgressContext | undefined,
 ): SidecarOutcome {
   const { upstream } = decision;
+  const host = egress?.host;
   if (host === undefined) {
     const rules = [...decision.tls, ...decision.http];
     return {
@@ -132,8 +154,32 @@ function inspectedOutcome(
     if (tls.kind === "allow") return { kind: "passthrough", egress: tls.egress };
   }
   const http = rulesForHost(decision.http, host, upstream.port);
-  if (http.length > 0) return { kind: "passthrough", egress: http[0]!.egress };
+  if (http.length > 0) return httpOutcome(http, host, egress?.request);
   return { kind: "refused", detail: hostRefusal(table, host, upstream) };
+}
+
+/** The rules admitting the Host; with HTTPRouteGroup matches, the request decides, as in the sidecar. */
+function httpOutcome(
+  rules: readonly PortRule[],
+  host: string,
+  request: EgressContext["request"],
+): SidecarOutcome {
+  const anyRequest = rules.find((r) => r.rule.httpMatches === undefined);
+  const httpMatches = rules.flatMap((r) => r.rule.httpMatches ?? []).map(describeHttpMatch);
+  if (request === undefined) {
+    return anyRequest !== undefined
+      ? { kind: "passthrough", egress: anyRequest.egress }
+      : { kind: "passthrough", egress: rules[0]!.egress, httpMatches };
+  }
+  const method = request.method ?? "GET";
+  const path = request.path ?? "/";
+  const verdict = decideHttpRequest(rules, { method, path, headers: { host } });
+  if (verdict.kind === "not-found") {
+    return { kind: "not-found", egress: verdict.egress, request: `${method} ${path}`, httpMatches };
+  }
+  return verdict.match === undefined
+    ? { kind: "passthrough", egress: verdict.egress }
+    : { kind: "passthrough", egress: verdict.egress, httpMatch: describeHttpMatch(verdict.match) };
 }
 
 export interface PodExplainReport {
@@ -207,8 +253,19 @@ export function formatPodExplanation(r: PodExplainReport): string {
       lines.push(
         `  to allow it, create a TrafficTarget in namespace ${access.destinations[0]?.split("/")[0] ?? "<destination>"} with destination ${access.destinations[0] ?? "<service account>"} and source ${access.source}`,
       );
+    } else if (r.outcome.kind === "not-found") {
+      lines.push(
+        `${head} → answered 404 by the sidecar: Egress ${r.outcome.egress} allows the host, but none of its HTTPRouteGroup matches holds for ${r.outcome.request}`,
+      );
+      lines.push(`  matches: ${r.outcome.httpMatches.join("; ")}`);
     } else if (r.outcome.kind === "passthrough" && r.outcome.egress !== undefined) {
       lines.push(`${head} → allowed: Egress ${r.outcome.egress} allows it (egress is disabled)`);
+      if (r.outcome.httpMatch !== undefined) lines.push(`  by HTTPRouteGroup match ${r.outcome.httpMatch}`);
+      if (r.outcome.httpMatches !== undefined) {
+        lines.push(
+          `  for requests matching ${r.outcome.httpMatches.join("; ")}; others are answered 404 (check one with --path, --method)`,
+        );
+      }
     } else if (r.outcome.kind === "passthrough") {
       lines.push(`${head} → allowed: egress is enabled, passed through to ${dest}`);
     } else if (r.outcome.detail !== undefined) {

@@ -1,6 +1,6 @@
 /**
  * The `http` Egress path: the client's connection is parsed as HTTP/1.1 by Node's server parser and each
- * request is decided on its own (src/egress/decide.ts): a Host no rule admits resets the connection
+ * request is decided on its own (src/egress/decide.ts, http-request.ts): a Host no rule admits resets the connection
  * (refused, like any destination nothing allows); a request outside the Egress's HTTPRouteGroup matches is
  * answered 404, as OSM's Envoy answers a path outside its routes; an allowed one is forwarded to the
  * connection's original destination (what the pod resolved and dialled), over one upstream connection kept
@@ -15,8 +15,8 @@ import {
   type ServerResponse,
 } from "node:http";
 import type { Socket } from "node:net";
-import { hostRefusal, type PortRule, rulesForHost } from "../egress/decide.ts";
-import { type CompiledHttpMatch, compileHttpMatches, findHttpMatch } from "../smi/http-match.ts";
+import { hostRefusal, rulesForHost } from "../egress/decide.ts";
+import { decideHttpRequest } from "../egress/http-request.ts";
 import type { InspectRequest } from "./egress-inspect.ts";
 
 interface Connection {
@@ -30,28 +30,6 @@ interface Connection {
 }
 
 const connections = new WeakMap<Socket, Connection>();
-/** Compiled once per rule object (a new config brings new rule objects). */
-const compiled = new WeakMap<PortRule, CompiledHttpMatch[]>();
-
-function matchesOf(rule: PortRule): CompiledHttpMatch[] | undefined {
-  const matches = rule.rule.httpMatches;
-  if (matches === undefined) return undefined;
-  let list = compiled.get(rule);
-  if (list === undefined) {
-    list = compileHttpMatches(matches);
-    compiled.set(rule, list);
-  }
-  return list;
-}
-
-/** The first rule that admits the request's Host and (when it names HTTPRouteGroups) its path, method and headers. */
-function allowingRule(rules: readonly PortRule[], req: IncomingMessage): PortRule | undefined {
-  const facts = { method: req.method ?? "GET", path: req.url ?? "/", headers: req.headers };
-  return rules.find((rule) => {
-    const matches = matchesOf(rule);
-    return matches === undefined || findHttpMatch(matches, facts) !== undefined;
-  });
-}
 
 function onRequest(req: IncomingMessage, res: ServerResponse): void {
   const connection = connections.get(req.socket);
@@ -66,15 +44,19 @@ function onRequest(req: IncomingMessage, res: ServerResponse): void {
     req.socket.resetAndDestroy();
     return;
   }
-  const rule = allowingRule(rules, req);
-  if (rule === undefined) {
-    // The Host is allowed (its Egress named in the log), the request is not: OSM's Envoy answers 404.
-    connection.egress ??= rules[0]!.egress;
+  const decision = decideHttpRequest(rules, {
+    method: req.method ?? "GET",
+    path: req.url ?? "/",
+    headers: req.headers,
+  });
+  // Allowed or not, the Egress that admits the Host is named in the log.
+  connection.egress ??= decision.egress;
+  if (decision.kind === "not-found") {
+    // OSM's Envoy answers 404 for a request outside the Egress's routes.
     connection.notFound += 1;
     res.writeHead(404, { "content-length": "0" }).end();
     return;
   }
-  connection.egress ??= rule.egress;
   connection.requests += 1;
   const upstream = httpRequest(
     {

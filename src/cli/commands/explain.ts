@@ -58,6 +58,11 @@ export function registerExplain(program: Command): void {
       "--host <name>",
       "with pod/NAME: the TLS server name or HTTP Host the client sends (Egress http/https ports)",
     )
+    .option(
+      "--path <path>",
+      "with pod/NAME and --host: an http request's path (which HTTPRouteGroup match of an http Egress holds; 404 if none)",
+    )
+    .option("--method <method>", "with pod/NAME and --host: the request's method (default GET with --path)")
     .option("--annotation <KEY=VALUE>", "a pod annotation (repeatable)", collect, [])
     .addOption(
       new Option("--backend <backend>", "rules to evaluate")
@@ -85,6 +90,8 @@ export function registerExplain(program: Command): void {
           filename?: string;
           namespace?: string;
           host?: string;
+          path?: string;
+          method?: string;
           annotation: string[];
           backend: "iptables" | "nftables";
           direction: "outbound" | "inbound";

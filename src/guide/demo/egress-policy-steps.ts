@@ -80,10 +80,16 @@ export function buildEgressPolicySteps(o: EgressDemoStepOptions): Step[] {
     argv: [k, "delete", "-f", `${o.policiesDir}/${file}`],
     expect: { stdout: [...deleted] },
   });
-  const explain = (title: string, host: NamedHost, port: number, expected: RegExp): Step => ({
+  const explain = (
+    title: string,
+    host: NamedHost,
+    port: number,
+    expected: RegExp,
+    more: readonly string[] = [],
+  ): Step => ({
     kind: "command",
     title,
-    argv: explainCurlPod(o.osm, `${host.address}:${port}`, ["--host", host.name]),
+    argv: explainCurlPod(o.osm, `${host.address}:${port}`, ["--host", host.name, ...more]),
     expect: { stdout: [expected] },
   });
   // kubectl's words: `egress.policy.openservicemesh.io/NAME created`, `… "NAME" deleted`.
@@ -149,6 +155,13 @@ export function buildEgressPolicySteps(o: EgressDemoStepOptions): Step[] {
       `curl http://${HTTPBIN.name}/status/200: 404 from the sidecar (outside the match)`,
       `http://${HTTPBIN.name}/status/200`,
       NOT_FOUND_404,
+    ),
+    explain(
+      "Explain: /status/200 is outside the HTTPRouteGroup's match",
+      HTTPBIN,
+      80,
+      /→ answered 404 by the sidecar: Egress curl\/httpbin-80 allows the host, but none of its HTTPRouteGroup matches holds for GET \/status\/200/,
+      ["--path", "/status/200"],
     ),
     remove("httpbin-80-get.yaml", [deleted(ROUTE_GROUP, "egress-http-route"), deleted(EGRESS, "httpbin-80")]),
     curl(`curl ${httpbinGet}: refused again`, httpbinGet, REFUSED, { wait: true }),

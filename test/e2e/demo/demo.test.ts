@@ -233,6 +233,10 @@ function assertEgressObservables(stdout: string): void {
   );
   assert.match(block(/allowed \(the path matches\)/), ok200);
   assert.match(block(/status\/200: 404 from the sidecar/), /^HTTP\/1\.1 404 Not Found/m);
+  assert.match(
+    block(/Explain: \/status\/200 is outside/),
+    /→ answered 404 by the sidecar: Egress curl\/httpbin-80 allows the host, but none of its HTTPRouteGroup matches holds for GET \/status\/200\n {2}matches: egress-http-route\/get: \/get$/m,
+  );
   assert.match(block(/allowed \(the sidecar read the TLS server name\)/), ok200);
   assert.match(block(/refused \(another server name\)/), reset);
   assert.match(block(/allowed \(TCP to port 443\)/), ok200);

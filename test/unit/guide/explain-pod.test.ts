@@ -13,7 +13,7 @@ import {
   parseDestination,
   sidecarOutcome,
 } from "../../../src/guide/explain-pod.ts";
-import { podTargetName } from "../../../src/guide/explain-pod-run.ts";
+import { httpRequestOf, podTargetName } from "../../../src/guide/explain-pod-run.ts";
 import { buildPlan, explain } from "../../../src/interception/index.ts";
 import { meshConfig } from "../injector/builders.ts";
 
@@ -242,5 +242,97 @@ test("egress disabled: the Egress that allows a destination, or what no Egress a
   assert.match(
     explainTo("203.0.113.11:443"),
     /depends on the TLS server name or Host header: Egress curl\/httpbin-443/,
+  );
+});
+
+test("an http Egress with HTTPRouteGroup matches: the match that holds for --method/--path, or 404, as the sidecar decides", () => {
+  const off = meshConfig({ traffic: { enableEgress: false } });
+  const policy = {
+    serviceAccount: "curl/curl",
+    rules: [
+      {
+        egress: "curl/httpbin-80",
+        hosts: ["httpbin.org"],
+        ipAddresses: [],
+        ports: [{ number: 80, protocol: "http" as const }],
+        httpMatches: [
+          { routeGroup: "curl/egress-http-route", name: "get", pathRegex: "/get" },
+          {
+            routeGroup: "curl/egress-http-route",
+            name: "post-anything",
+            pathRegex: "/anything.*",
+            methods: ["POST"],
+          },
+        ],
+      },
+      {
+        egress: "curl/any-80",
+        hosts: ["example.org"],
+        ipAddresses: [],
+        ports: [{ number: 80, protocol: "http" as const }],
+      },
+    ],
+  };
+  const explainTo = (host: string, request?: { method?: string; path?: string }) =>
+    formatPodExplanation(
+      report(off, off, "203.0.113.10:80", {
+        outcome: sidecarOutcome(parseDestination("203.0.113.10:80"), undefined, false, undefined, {
+          policy,
+          host,
+          ...(request === undefined ? {} : { request }),
+        }),
+      }),
+    );
+  const allowed = explainTo("httpbin.org", { path: "/get" });
+  assert.match(
+    allowed,
+    /→ allowed: Egress curl\/httpbin-80 allows it \(egress is disabled\)\n {2}by HTTPRouteGroup match egress-http-route\/get: \/get\n/,
+  );
+  assert.match(
+    explainTo("httpbin.org", { method: "POST", path: "/anything/x?y=1" }),
+    /by HTTPRouteGroup match egress-http-route\/post-anything: POST \/anything\.\*/,
+  );
+  // The path matches the whole path (query excluded), and the method must be one listed.
+  for (const request of [
+    { path: "/status/200" },
+    { path: "/get/more" },
+    { method: "GET", path: "/anything" },
+  ]) {
+    const text = explainTo("httpbin.org", request);
+    assert.match(
+      text,
+      new RegExp(
+        `→ answered 404 by the sidecar: Egress curl/httpbin-80 allows the host, but none of its HTTPRouteGroup matches holds for ${request.method ?? "GET"} ${request.path.replaceAll("/", "\\/")}\\n  matches: egress-http-route/get: /get; egress-http-route/post-anything: POST /anything\\.\\*`,
+      ),
+    );
+  }
+  // No request asked about: allowed for the requests its matches admit, and says how to check one.
+  assert.match(
+    explainTo("httpbin.org"),
+    /→ allowed: Egress curl\/httpbin-80 allows it \(egress is disabled\)\n {2}for requests matching egress-http-route\/get: \/get; egress-http-route\/post-anything: POST \/anything\.\*; others are answered 404 \(check one with --path, --method\)/,
+  );
+  // An Egress without matches allows any request to its host.
+  const any = explainTo("example.org", { path: "/status/500" });
+  assert.match(any, /→ allowed: Egress curl\/any-80 allows it \(egress is disabled\)\n/);
+  assert.doesNotMatch(any, /HTTPRouteGroup/);
+});
+
+test("--method and --path need --host, a path starting with /, a method in capitals", () => {
+  assert.equal(httpRequestOf({}), undefined);
+  assert.deepEqual(httpRequestOf({ host: "httpbin.org", path: "/get" }), { path: "/get" });
+  assert.throws(
+    () => httpRequestOf({ path: "/get" }),
+    /--method and --path describe an http request: they need --host/,
+  );
+  assert.throws(
+    () => httpRequestOf({ host: "httpbin.org", path: "get" }),
+    (e: Error & { hint?: string }) =>
+      /--path "get" is not a request path/.test(e.message) && /--path \/get/.test(e.hint ?? ""),
+  );
+  assert.throws(
+    () => httpRequestOf({ host: "httpbin.org", method: "get" }),
+    (e: Error & { hint?: string }) =>
+      /--method "get" is not an HTTP method/.test(e.message) &&
+      /did you mean --method GET\?/.test(e.hint ?? ""),
   );
 });
