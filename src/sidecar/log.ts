@@ -75,7 +75,22 @@ export function createJsonLog(options: {
 }): JsonLog {
   const fd = options.fd ?? 1;
   const threshold = LEVELS[options.level];
-  const clock = options.clock ?? (() => new Date());
+  // `time` of every line: toISOString() costs microseconds, and a batch of access-log lines mostly shares
+  // its millisecond, so the text is kept for the millisecond it was made in.
+  let lastMs = Number.NaN;
+  let lastIso = "";
+  const { clock } = options;
+  const isoNow =
+    clock === undefined
+      ? (): string => {
+          const ms = Date.now();
+          if (ms !== lastMs) {
+            lastMs = ms;
+            lastIso = new Date(ms).toISOString();
+          }
+          return lastIso;
+        }
+      : (): string => clock().toISOString();
   const base = JSON.stringify(options.base).slice(1, -1);
   let pending: string[] = [];
   let pendingBytes = 0;
@@ -127,9 +142,10 @@ export function createJsonLog(options: {
     writing = true;
     writeOut(Buffer.from(text), 0);
   };
-  const format = (level: number, fields: object, msg: string): string => {
-    const body = JSON.stringify(fields, replacer).slice(1, -1);
-    return `{"level":${level},"time":"${clock().toISOString()}"${base ? `,${base}` : ""}${body ? `,${body}` : ""},"msg":${JSON.stringify(msg)}}\n`;
+  /** `plain`: the fields hold no Error (access-log lines), so JSON.stringify needs no replacer (its slow path). */
+  const format = (level: number, fields: object, msg: string, plain = false): string => {
+    const body = (plain ? JSON.stringify(fields) : JSON.stringify(fields, replacer)).slice(1, -1);
+    return `{"level":${level},"time":"${isoNow()}"${base ? `,${base}` : ""}${body ? `,${body}` : ""},"msg":${JSON.stringify(msg)}}\n`;
   };
   const log =
     (level: number, always = false) =>
@@ -139,11 +155,12 @@ export function createJsonLog(options: {
         dropped += 1;
         return;
       }
-      const line = format(level, fields, msg);
+      const line = format(level, fields, msg, always);
       pending.push(line);
       pendingBytes += line.length;
       if (!writing) timer ??= setTimeout(startBatch, LOG_BATCH_MS);
     };
+  const connectionLine = log(LEVELS.info, true);
   return {
     fatal: log(LEVELS.fatal),
     error: log(LEVELS.error),
@@ -151,9 +168,7 @@ export function createJsonLog(options: {
     info: log(LEVELS.info),
     debug: log(LEVELS.debug),
     connection:
-      options.accessLog === false
-        ? () => {}
-        : (fields: object) => log(LEVELS.info, true)(fields, "connection"),
+      options.accessLog === false ? () => {} : (fields: object) => connectionLine(fields, "connection"),
     flush(timeoutMs: number): Promise<void> {
       startBatch();
       return new Promise((resolve) => {

@@ -716,6 +716,9 @@ static void scan_timeouts(struct worker *w, int64_t now, int do_abort, int stop)
 
 static void *relay_thread(void *arg) {
   struct worker *w = arg;
+  char name[16]; /* what `top -H` and /proc/<pid>/task/<tid>/comm show: which thread is which */
+  snprintf(name, sizeof name, "osm-relay-%d", (int)(w - workers));
+  pthread_setname_np(pthread_self(), name);
   struct epoll_event events[128];
   int wait_ms = 250;
   for (;;) {
