@@ -62,6 +62,9 @@ export class NativeAcceptor {
         }
         options.handoff(client, direction, family, () => this.#accept.handoffDone());
       },
+      lost: (count) => {
+        options.logger.warn({ lost: count }, "connection records lost (Node fell behind the relay threads)");
+      },
       dropped: (direction, family, cause) => {
         options.metrics.dropped.inc({ direction, cause });
         options.logger.warn(

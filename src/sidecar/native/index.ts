@@ -203,6 +203,8 @@ export interface NativeAcceptHandlers {
   handoff(fd: number, direction: Direction, family: 4 | 6): void;
   /** accept() failed for lack of fds or memory (`cause` accept:EMFILE…); what waited was reset. */
   dropped(direction: Direction, family: 4 | 6, cause: string): void;
+  /** `count` finished connections' records were dropped: this thread fell that far behind the relay threads. */
+  lost(count: number): void;
 }
 
 export interface ListenTimeouts {
@@ -248,7 +250,7 @@ const REASONS: readonly (RefuseReason | undefined)[] = [
   "not-redirected",
 ];
 /** splice-relay.c's record types and fields (F_*), in its order. */
-const Record = { Relayed: 0, Native: 1, Handoff: 2, Dropped: 3 } as const;
+const Record = { Relayed: 0, Native: 1, Handoff: 2, Dropped: 3, Lost: 4 } as const;
 const RECORD_FIELDS = 16;
 
 /**
@@ -272,6 +274,10 @@ export function startNativeRelay(threads = 1): NativeRelay {
       const error = records[at + 13] === "" ? undefined : (records[at + 13] as string);
       if (type === Record.Handoff) {
         handlers?.handoff(id, direction, family);
+        continue;
+      }
+      if (type === Record.Lost) {
+        handlers?.lost(id);
         continue;
       }
       if (type === Record.Dropped) {

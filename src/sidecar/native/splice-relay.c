@@ -87,7 +87,7 @@ struct pair {
   struct pair *queue_next;
 };
 
-enum { REC_RELAYED = 0, REC_NATIVE = 1, REC_HANDOFF = 2, REC_DROPPED = 3 };
+enum { REC_RELAYED = 0, REC_NATIVE = 1, REC_HANDOFF = 2, REC_DROPPED = 3, REC_LOST = 4 };
 
 struct result {
   int type;
@@ -145,6 +145,11 @@ struct worker {
 /* Completions wait at most FLUSH_MS (or until FLUSH_RECORDS are ready) before they reach JS in one batch. */
 #define FLUSH_MS 20
 #define FLUSH_RECORDS 512
+/* Records handed to JS and not read yet, at most (~30 MB): a Node thread that stops reading (a debugger, a
+ * stuck GC) costs memory up to this bound, never the data path. Past it, the records of connections the
+ * threads finished are dropped and counted (REC_LOST: their access-log lines and counters); handed-over
+ * connections and pairs JS waits for still go through. */
+#define MAX_QUEUED_RECORDS 65536
 
 static struct worker workers[MAX_WORKERS];
 static int n_workers;
@@ -156,6 +161,7 @@ static napi_threadsafe_function tsfn;
  * says they are done. Their sum is what maxDataPlaneConnections limits. */
 static atomic_uint open_count[2];
 static atomic_uint handed_over;
+static atomic_uint queued_records, lost_records;
 
 static int64_t now_us(void) {
   struct timespec ts;
@@ -287,7 +293,28 @@ static void flush(struct worker *w, int64_t now) {
   if (!w->flush_now && now < w->flush_ms && b->n < FLUSH_RECORDS && !w->stopping) return;
   w->flush_now = 0;
   w->batch = NULL;
+  if (atomic_load(&queued_records) + b->n > MAX_QUEUED_RECORDS) {
+    size_t kept = 0;
+    unsigned lost = 0;
+    for (size_t i = 0; i < b->n; i++) {
+      int type = b->items[i].type;
+      if (type == REC_HANDOFF || type == REC_RELAYED) {
+        b->items[kept++] = b->items[i];
+      } else {
+        route_table_unref(b->items[i].table);
+        lost++;
+      }
+    }
+    b->n = kept;
+    atomic_fetch_add(&lost_records, lost);
+    if (kept == 0) {
+      free_batch(b);
+      return;
+    }
+  }
+  atomic_fetch_add(&queued_records, (unsigned)b->n);
   if (napi_call_threadsafe_function(tsfn, b, napi_tsfn_blocking) == napi_ok) return;
+  atomic_fetch_sub(&queued_records, (unsigned)b->n);
   for (size_t i = 0; i < b->n; i++) /* JS is gone: nobody will take these */
     if (b->items[i].type == REC_HANDOFF) reset_close(b->items[i].fd);
   free_batch(b);
@@ -824,10 +851,20 @@ enum {
 
 static void call_js(napi_env env, napi_value callback, void *context, void *data) {
   struct batch *b = data;
+  atomic_fetch_sub(&queued_records, (unsigned)b->n);
   if (env != NULL && callback != NULL) {
     napi_value array, undefined;
     napi_get_undefined(env, &undefined);
-    napi_create_array_with_length(env, b->n * RECORD_FIELDS, &array);
+    unsigned lost = atomic_exchange(&lost_records, 0);
+    napi_create_array_with_length(env, (b->n + (lost > 0)) * RECORD_FIELDS, &array);
+    if (lost > 0) { /* one record saying how many were dropped since the last batch */
+      napi_value v;
+      uint32_t at = (uint32_t)(b->n * RECORD_FIELDS);
+      napi_create_int32(env, REC_LOST, &v);
+      napi_set_element(env, array, at + F_TYPE, v);
+      napi_create_uint32(env, lost, &v);
+      napi_set_element(env, array, at + F_ID, v);
+    }
     for (size_t i = 0; i < b->n; i++) {
       struct result *r = &b->items[i];
       uint32_t at = (uint32_t)(i * RECORD_FIELDS);
