@@ -20,7 +20,7 @@ import {
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { apiErrorCode } from "../../edge/kube-client.ts";
-import { LiveInterception } from "./live-interception.ts";
+import { LiveInterception, runtimeLocator } from "./live-interception.ts";
 import type { PodEvent, ResumeState } from "./pod-context.ts";
 import { buildPodStatus } from "./pod-status.ts";
 import type { NodeRuntime } from "./runtime.ts";
@@ -45,6 +45,11 @@ export interface NodeAgentOptions {
   readonly statusDelayMs?: number;
   /** How often live interception updates read every meshed pod's rules back (drift); default 5 s. */
   readonly interceptionDriftCheckMs?: number;
+  /**
+   * False: this agent never changes a running pod's interception; the osm-node DaemonSet does it for this
+   * node (`osm mesh up --no-live-interception`). Default true.
+   */
+  readonly liveInterception?: boolean;
 }
 
 export interface NodeAgent {
@@ -221,14 +226,14 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
     const uid = pod.metadata?.uid;
     if (!uid || pod.spec?.nodeName !== nodeName) return;
     known.set(uid, pod);
-    live.podChanged(uid);
+    live?.podChanged(uid);
     void reconcile(pod);
   };
   const handleDelete = (pod: V1Pod) => {
     const uid = pod.metadata?.uid;
     if (!uid) return;
     known.delete(uid);
-    live.podDeleted(uid);
+    live?.podDeleted(uid);
     lastStatus.delete(uid);
     if (runtime.has(uid)) {
       void runtime.killPod(
@@ -239,16 +244,19 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
   };
 
   // ---- live interception updates (opt-in on the MeshConfig): rules of running pods follow their policy ------
-  const live = new LiveInterception({
-    kubeConfig: options.interceptionKubeConfig ?? options.kubeConfig,
-    runtime,
-    logger: logger.child({ component: "live-interception" }),
-    pods: () => known.values(),
-    postEvent,
-    ...(options.interceptionDriftCheckMs === undefined
-      ? {}
-      : { driftCheckMs: options.interceptionDriftCheckMs }),
-  });
+  const live =
+    options.liveInterception === false
+      ? undefined
+      : new LiveInterception({
+          kubeConfig: options.interceptionKubeConfig ?? options.kubeConfig,
+          locator: runtimeLocator(runtime),
+          logger: logger.child({ component: "live-interception" }),
+          pods: () => known.values(),
+          postEvent,
+          ...(options.interceptionDriftCheckMs === undefined
+            ? {}
+            : { driftCheckMs: options.interceptionDriftCheckMs }),
+        });
 
   // ---- first list: reconcile against what the host still has ----------------------------------------------
   let list: V1Pod[] | undefined;
@@ -342,10 +350,10 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
     }, 1000).unref();
   });
   await informer.start();
-  live.start();
+  live?.start();
 
   return {
-    metrics: () => live.metrics.registry.metrics(),
+    metrics: async () => (live ? live.metrics.registry.metrics() : ""),
     async stop() {
       stopped = true;
       if (servicesTimer) clearTimeout(servicesTimer);
@@ -355,7 +363,7 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
       runtime.podCredentials = undefined;
       runtime.projectToken = undefined;
       tokens.stop();
-      await Promise.all([live.stop(), informer.stop(), services.stop(), endpoints.stop()]);
+      await Promise.all([live?.stop(), informer.stop(), services.stop(), endpoints.stop()]);
     },
   };
 }

@@ -62,6 +62,37 @@ import { createLiveInterceptionMetrics, type LiveInterceptionMetrics } from "./l
 import type { PodEvent } from "./pod-context.ts";
 import type { NodeRuntime } from "./runtime.ts";
 
+/** Where a running pod's interception lives: its network namespace (a path), its IPs, its resolv.conf. */
+export interface InterceptionTarget {
+  readonly netns: string;
+  readonly podIPs: readonly string[];
+  readonly resolvConf: string;
+}
+
+/**
+ * Where each pod's network namespace is, the one thing the two node agents know differently: the embedded
+ * agent made it (`runtimeLocator`); the osm-node DaemonSet finds it on a node it did not start
+ * (`netns-locator.ts`). Undefined while the pod is not ready for an update (osm-init not finished, no sandbox
+ * yet, on its way out).
+ */
+export interface PodLocator {
+  locate(pod: V1Pod): Promise<InterceptionTarget | undefined>;
+  /** An update of the pod failed (its namespace may be gone) or it was deleted: look it up afresh. */
+  forget?(uid: string): void;
+}
+
+/** The embedded agent's pods: the runtime that started them knows their namespace. */
+export function runtimeLocator(runtime: Pick<NodeRuntime, "view" | "interceptionTarget">): PodLocator {
+  return {
+    async locate(pod) {
+      const uid = pod.metadata?.uid ?? "";
+      const view = runtime.view(uid);
+      if (!view?.initialized || view.terminating) return undefined;
+      return runtime.interceptionTarget(uid);
+    },
+  };
+}
+
 /** Retry delay after the n-th consecutive failure (1 s, 2 s, 4 s, … capped at 30 s). Pure. */
 export function liveRetryDelayMs(failures: number): number {
   return Math.min(1000 * 2 ** Math.max(0, failures - 1), 30_000);
@@ -74,7 +105,7 @@ export function liveUpdatesOn(meshConfig: KubernetesObject): boolean {
 
 export interface LiveInterceptionOptions {
   readonly kubeConfig: KubeConfig;
-  readonly runtime: Pick<NodeRuntime, "view" | "interceptionTarget">;
+  readonly locator: PodLocator;
   readonly logger: Logger;
   /** The pods bound to this node, as the agent's informer last saw them. */
   readonly pods: () => Iterable<V1Pod>;
@@ -89,6 +120,13 @@ export interface LiveInterceptionOptions {
   readonly tickMs?: number;
   readonly runnerFor?: (netns: string) => CommandRunner;
   readonly now?: () => Date;
+  /** Watch the MeshConfigs of this namespace only (the DaemonSet's Role); default: every namespace. */
+  readonly meshConfigNamespace?: string;
+  /**
+   * Where the recorded policy is patched: `pods` (default), or `pods/status`, which may change a pod's
+   * annotations too and is the narrower grant (the DaemonSet's ClusterRole).
+   */
+  readonly recordThrough?: "pods" | "pods/status";
 }
 
 /** A policy computed once for every pod with the same inputs, and its plans per pod environment. */
@@ -162,14 +200,14 @@ export class LiveInterception {
   /** Starts watching the MeshConfigs and namespaces; returns at once (the watches retry until the CRD exists). */
   start(): void {
     const custom = this.#o.kubeConfig.makeApiClient(CustomObjectsApi);
+    const namespace = this.#o.meshConfigNamespace;
+    const plural = { group: MESH_CONFIG_GROUP, version: "v1alpha2", plural: "meshconfigs" };
     const meshConfigs = this.#watch(
-      `/apis/${MESH_CONFIG_GROUP}/v1alpha2/meshconfigs`,
+      `/apis/${MESH_CONFIG_GROUP}/v1alpha2/${namespace ? `namespaces/${namespace}/` : ""}meshconfigs`,
       async () =>
-        (await custom.listClusterCustomObject({
-          group: MESH_CONFIG_GROUP,
-          version: "v1alpha2",
-          plural: "meshconfigs",
-        })) as { items: KubernetesObject[] },
+        (await (namespace
+          ? custom.listNamespacedCustomObject({ ...plural, namespace })
+          : custom.listClusterCustomObject(plural))) as { items: KubernetesObject[] },
     );
     const onMesh = () => this.#meshChanged(meshConfigs.list());
     for (const verb of ["add", "update", "delete"] as const) meshConfigs.on(verb, onMesh);
@@ -192,6 +230,7 @@ export class LiveInterception {
 
   podDeleted(uid: string): void {
     this.#states.delete(uid);
+    this.#o.locator.forget?.(uid);
   }
 
   async stop(): Promise<void> {
@@ -298,7 +337,7 @@ export class LiveInterception {
         this.#inKernel--;
         setImmediate(() => this.#tick());
       };
-      void this.#sync(pod, uid, s, kind, release)
+      void this.#sync(pod, s, kind, release)
         .catch((error: unknown) => this.#failed(pod, s, error))
         .finally(() => {
           release();
@@ -330,14 +369,12 @@ export class LiveInterception {
   }
 
   /** Brings one pod's kernel to its policy (then `kernelDone`), then its record and Events. */
-  async #sync(pod: V1Pod, uid: string, s: PodState, kind: SyncKind, kernelDone: () => void): Promise<void> {
+  async #sync(pod: V1Pod, s: PodState, kind: SyncKind, kernelDone: () => void): Promise<void> {
     const mesh = this.#mesh;
-    const view = this.#o.runtime.view(uid);
-    const annotations = pod.metadata?.annotations ?? {};
-    const recorded = recordedOn(annotations);
+    const recorded = recordedOn(pod.metadata?.annotations ?? {});
+    if (!mesh?.live || !recorded) return;
     // osm-init programs a pod first; a pod on its way out keeps what it has.
-    if (!mesh?.live || !recorded || !view?.initialized || view.terminating) return;
-    const target = this.#o.runtime.interceptionTarget(uid);
+    const target = await this.#o.locator.locate(pod);
     if (!target) return;
     const { policy, recording, plans } = this.#desired(pod, mesh);
     const runnerFor =
@@ -421,6 +458,7 @@ export class LiveInterception {
     s.dirty = true;
     s.variant = undefined;
     s.applied = undefined;
+    this.#o.locator.forget?.(pod.metadata?.uid ?? "");
     const reason = (error instanceof Error ? error.message : String(error)).split("\n")[0]!.slice(0, 300);
     this.#o.logger.warn(
       { pod: podKey(pod), err: error, attempt: s.failures },
@@ -439,14 +477,15 @@ export class LiveInterception {
   }
 
   async #patch(pod: V1Pod, annotations: Record<string, string | null>): Promise<void> {
-    await this.#core.patchNamespacedPod(
-      {
-        name: pod.metadata?.name ?? "",
-        namespace: pod.metadata?.namespace ?? "",
-        body: { metadata: { annotations } },
-      },
-      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-    );
+    const request = {
+      name: pod.metadata?.name ?? "",
+      namespace: pod.metadata?.namespace ?? "",
+      body: { metadata: { annotations } },
+    };
+    const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+    await (this.#o.recordThrough === "pods/status"
+      ? this.#core.patchNamespacedPodStatus(request, merge)
+      : this.#core.patchNamespacedPod(request, merge));
   }
 }
 

@@ -104,9 +104,8 @@ before(async () => {
   });
   live = new LiveInterception({
     kubeConfig: server.kc,
-    runtime: {
-      view: () => ({ initialized: true, terminating: false }) as never,
-      interceptionTarget: () => ({ netns: "/run/netns/simulated", podIPs: ["192.0.2.77"], resolvConf: "" }),
+    locator: {
+      locate: async () => ({ netns: "/run/netns/simulated", podIPs: ["192.0.2.77"], resolvConf: "" }),
     },
     logger: pino({ level: "silent" }),
     pods: () => [pod],
