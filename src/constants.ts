@@ -86,6 +86,10 @@ export const CONTROLLER_SIDECAR_API_PORT = ADS_PORT;
 // hosts a Deployment labelled app=osm-controller, and finds the mesh by the label meshName=<name>.
 export const OSM_CONTROLLER_NAME = "osm-controller";
 export const LABEL_APP = "app";
+
+/** osm-ts's node agent DaemonSet (live interception updates on a cluster; OSM has none) and its metrics port. */
+export const OSM_NODE_NAME = "osm-node";
+export const OSM_NODE_METRICS_PORT = 15129;
 export const LABEL_MESH_NAME = "meshName";
 
 // pkg/injector/webhook.go, charts/osm/templates: webhook configuration names (suffix: the mesh name)

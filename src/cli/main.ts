@@ -32,6 +32,7 @@ const commandModules: Record<string, () => Promise<Register>> = {
   install: async () => (await import("./commands/install.ts")).registerInstall,
   uninstall: async () => (await import("./commands/install.ts")).registerInstall,
   injector: async () => (await import("./commands/injector.ts")).registerInjector,
+  "node-agent": async () => (await import("./commands/node-agent.ts")).registerNodeAgent,
   dashboard: async () => (await import("./commands/dashboard.ts")).registerDashboard,
 };
 

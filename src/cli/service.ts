@@ -6,7 +6,12 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Command } from "commander";
 import pino, { type Logger } from "pino";
-import { DEFAULT_OSM_NAMESPACE, INJECTOR_SERVICE_NAME, OSM_CONTROLLER_NAME } from "../constants.ts";
+import {
+  DEFAULT_OSM_NAMESPACE,
+  INJECTOR_SERVICE_NAME,
+  OSM_CONTROLLER_NAME,
+  OSM_NODE_NAME,
+} from "../constants.ts";
 import { defaultInstallValues } from "../kube/install-values.ts";
 import { rbacRules } from "../kube/manifests.ts";
 import { assertPermissions, permissionsOf } from "../kube/permissions.ts";
@@ -62,17 +67,17 @@ export function untilStopSignal(logger: Logger): Promise<void> {
  */
 export async function preflightRbac(
   kc: KubeConfig,
-  component: "controller" | "injector",
+  component: "controller" | "injector" | "node-agent",
   meshName: string,
   osmNamespace: string,
 ): Promise<void> {
   const values = { ...defaultInstallValues("preflight"), meshName, osmNamespace };
   const rules = rbacRules(values);
-  const name = component === "controller" ? OSM_CONTROLLER_NAME : INJECTOR_SERVICE_NAME;
-  const [cluster, namespaced] =
-    component === "controller"
-      ? [rules.controllerCluster, rules.controllerNamespaced]
-      : [rules.injectorCluster, rules.injectorNamespaced];
+  const [name, cluster, namespaced] = {
+    controller: [OSM_CONTROLLER_NAME, rules.controllerCluster, rules.controllerNamespaced] as const,
+    injector: [INJECTOR_SERVICE_NAME, rules.injectorCluster, rules.injectorNamespaced] as const,
+    "node-agent": [OSM_NODE_NAME, rules.nodeAgentCluster, rules.nodeAgentNamespaced] as const,
+  }[component];
   await assertPermissions({
     kc,
     component: name,

@@ -11,6 +11,12 @@ export interface KubeConfigOptions {
   readonly kubeconfig?: string | undefined;
   /** Context name given with --context; undefined means the kubeconfig's current context. */
   readonly context?: string | undefined;
+  /**
+   * In a pod (`KUBERNETES_SERVICE_HOST` set), its own service account first, unless --kubeconfig says
+   * otherwise: a root container on a runtime that shows it the host's filesystem (the embedded node agent)
+   * would otherwise pick up root's `~/.kube/config` there.
+   */
+  readonly preferInCluster?: boolean;
 }
 
 /** Loads a kubeconfig as kubectl would; the caller (the CLI) passes the flags it read. */
@@ -18,6 +24,7 @@ export function loadKubeConfig(options: KubeConfigOptions = {}): KubeConfig {
   const kc = new KubeConfig();
   try {
     if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
+    else if (options.preferInCluster && process.env["KUBERNETES_SERVICE_HOST"]) kc.loadFromCluster();
     else kc.loadFromDefault();
   } catch (error) {
     // OSM's wording (cmd/cli: "Error fetching kubeconfig: %s").

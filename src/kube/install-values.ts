@@ -17,6 +17,8 @@ export interface InstallValues {
   sidecarImage?: string;
   sidecarWindowsImage?: string;
   initContainerImage?: string;
+  /** The osm-node DaemonSet's image; default `<registry>/osm-node:<tag>`. */
+  nodeAgentImage?: string;
   /** argv prefix that runs the osm CLI in every container (the embedded node agent resolves it on PATH). */
   osmCommand: string[];
   /** The sidecars' config source; default `http://osm-controller.<ns>.svc.cluster.local:15128`. */
@@ -29,6 +31,11 @@ export interface InstallValues {
    * `osm-ts.io/live-interception-updates: "true"`); off: OSM's behaviour, pods are reported STALE.
    */
   liveInterceptionUpdates: boolean;
+  /**
+   * The osm-node DaemonSet (`osm.nodeAgent.enabled`): the node agent that applies live interception updates
+   * on a cluster. Off by default: on the embedded engine the built-in node agent does it.
+   */
+  nodeAgent: boolean;
   /** Log level of the controller and the injector. */
   osmLogLevel: string;
   /**
@@ -49,6 +56,7 @@ export function defaultInstallValues(version: string): InstallValues {
     interceptionBackend: "auto",
     egressStrict: false,
     liveInterceptionUpdates: false,
+    nodeAgent: false,
     osmLogLevel: "info",
     meshConfigSpec: { traffic: {}, sidecar: {} },
   };
@@ -124,6 +132,8 @@ export const SET_KEYS: Readonly<Record<string, { kind: Kind; apply: Apply; oneOf
   "osm.sidecarWindowsImage": { kind: "string", apply: top("sidecarWindowsImage") },
   "osm.initContainerImage": { kind: "string", apply: top("initContainerImage") },
   "osm.controllerImage": { kind: "string", apply: top("controllerImage") },
+  "osm.nodeAgentImage": { kind: "string", apply: top("nodeAgentImage") },
+  "osm.nodeAgent.enabled": { kind: "bool", apply: top("nodeAgent") },
   "osm.osmCommand": { kind: "stringList", apply: top("osmCommand") },
   "osm.kubeconfig": { kind: "string", apply: top("kubeconfig") },
   "osm.controllerUrl": { kind: "string", apply: top("controllerUrl") },

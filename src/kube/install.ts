@@ -4,14 +4,23 @@
  */
 import type { KubernetesObjectApi } from "@kubernetes/client-node";
 import { meshConfigCrd } from "../config/index.ts";
+import { apiErrorCode } from "../edge/kube-client.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
 import { smiCrds } from "../smi/crd.ts";
 import { type ApplyEvent, applyOne, createIfAbsent, deleteOne, waitForCrdEstablished } from "./apply.ts";
 import type { InstallValues } from "./install-values.ts";
 import { renderManifestsYaml } from "./manifest-yaml.ts";
-import { buildInstallManifests, buildPresetMeshConfig, type Manifest, toApiObject } from "./manifests.ts";
+import {
+  buildInstallManifests,
+  buildNodeAgentManifests,
+  buildPresetMeshConfig,
+  type Manifest,
+  toApiObject,
+} from "./manifests.ts";
 
 const WEBHOOK_KINDS = new Set(["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]);
+/** Applied after the RBAC they run as and the MeshConfig they read. */
+const WORKLOAD_KINDS = new Set(["Service", "Deployment", "DaemonSet"]);
 
 /** The CRDs `osm install` applies: MeshConfig, then the SMI access APIs (OSM's osm-bootstrap installs both). */
 export function crdManifests(): Manifest[] {
@@ -64,6 +73,16 @@ export async function installMesh(deps: {
 }): Promise<void> {
   const { client, values, out } = deps;
   const manifests = buildInstallManifests(values).map(toApiObject);
+  const daemonSet = manifests.find((m) => m.kind === "DaemonSet");
+  if (daemonSet && (await lookup(client, daemonSet)) === "unserved") {
+    throw new MeshError(
+      ErrorCode.InvalidArgument,
+      "osm.nodeAgent.enabled=true: this API server does not serve DaemonSets (apps/v1), so the osm-node DaemonSet cannot run",
+      {
+        hint: "on the embedded engine the node agent applies live interception updates itself: drop --set osm.nodeAgent.enabled=true",
+      },
+    );
+  }
   const apply = async (m: Manifest) =>
     out(describeEvent(unservedEvent(m, deps.served) ?? (await applyOne(client, m))));
   const preset = buildPresetMeshConfig(values);
@@ -75,16 +94,50 @@ export async function installMesh(deps: {
       });
     }
   }
-  const early = manifests.filter(
-    (m) => !WEBHOOK_KINDS.has(m.kind) && m.kind !== "Service" && m.kind !== "Deployment",
-  );
-  const late = manifests.filter((m) => m.kind === "Service" || m.kind === "Deployment");
+  const early = manifests.filter((m) => !WEBHOOK_KINDS.has(m.kind) && !WORKLOAD_KINDS.has(m.kind));
+  const late = manifests.filter((m) => WORKLOAD_KINDS.has(m.kind));
   const webhooks = manifests.filter((m) => WEBHOOK_KINDS.has(m.kind));
   for (const m of early) await apply(m);
   out(describeEvent(await createIfAbsent(client, preset)));
   for (const m of [...late, ...webhooks]) await apply(m);
   await deps.waitReady?.();
   out(`OSM installed successfully in namespace [${values.osmNamespace}] with mesh name [${values.meshName}]`);
+}
+
+/**
+ * The osm-node DaemonSet and its RBAC, when installed: nothing is said about a DaemonSet that is not there
+ * (the default install has none; the embedded API server does not serve the kind).
+ */
+/** Reading the object: there, absent (404), or of a kind the API server does not serve. */
+async function lookup(client: KubernetesObjectApi, m: Manifest): Promise<"present" | "absent" | "unserved"> {
+  return client.read(m).then(
+    () => "present" as const,
+    (error: unknown) => {
+      if (apiErrorCode(error) === 404) return "absent" as const;
+      if (/Unrecognized API version and kind/.test(String(error))) return "unserved" as const;
+      throw error;
+    },
+  );
+}
+
+async function uninstallNodeAgent(
+  client: KubernetesObjectApi,
+  values: InstallValues,
+  out: (line: string) => void,
+): Promise<void> {
+  const objects = buildNodeAgentManifests(values).map(toApiObject);
+  const daemonSet = objects.find((m) => m.kind === "DaemonSet")!;
+  const present = await client.read(daemonSet).then(
+    () => true,
+    (error: unknown) => {
+      if (apiErrorCode(error) === 404 || /Unrecognized API version and kind/.test(String(error)))
+        return false;
+      throw error;
+    },
+  );
+  if (!present) return;
+  out(describeEvent(await deleteOne(client, daemonSet)));
+  for (const m of objects.filter((o) => o !== daemonSet)) out(describeEvent(await deleteOne(client, m)));
 }
 
 /**
@@ -101,7 +154,8 @@ export async function uninstallMesh(deps: {
   served?: ReadonlySet<string>;
 }): Promise<void> {
   const { client, values, out } = deps;
-  const manifests = buildInstallManifests(values).map(toApiObject);
+  // The osm-node DaemonSet and its identity whether or not this uninstall's values name it.
+  const manifests = buildInstallManifests({ ...values, nodeAgent: false }).map(toApiObject);
   const namespaceObject = manifests.find((m) => m.kind === "Namespace");
   const ordered = [
     ...manifests.filter((m) => WEBHOOK_KINDS.has(m.kind)),
@@ -111,6 +165,7 @@ export async function uninstallMesh(deps: {
     ),
   ];
   for (const m of ordered) out(describeEvent(unservedEvent(m, deps.served) ?? (await deleteOne(client, m))));
+  await uninstallNodeAgent(client, values, out);
   if (deps.deleteNamespace && namespaceObject) out(describeEvent(await deleteOne(client, namespaceObject)));
   if (deps.deleteClusterWideResources) {
     for (const crd of crdManifests()) out(describeEvent(await deleteOne(client, crd)));

@@ -14,6 +14,8 @@ import {
   MESH_CONFIG_GROUP,
   MESH_CONFIG_NAME,
   OSM_CONTROLLER_NAME,
+  OSM_NODE_METRICS_PORT,
+  OSM_NODE_NAME,
 } from "../constants.ts";
 import { SMI_KINDS } from "../smi/validate.ts";
 import type { InstallValues } from "./install-values.ts";
@@ -53,11 +55,17 @@ export function controllerUrl(values: InstallValues): string {
   );
 }
 
-export function resolvedImages(values: InstallValues): { controller: string; sidecar: string; init: string } {
+export function resolvedImages(values: InstallValues): {
+  controller: string;
+  sidecar: string;
+  init: string;
+  node: string;
+} {
   return {
     controller: imageRef(values, "osm-controller", values.controllerImage),
     sidecar: imageRef(values, "osm-sidecar", values.sidecarImage),
     init: imageRef(values, "osm-init", values.initContainerImage),
+    node: imageRef(values, "osm-node", values.nodeAgentImage),
   };
 }
 
@@ -134,14 +142,50 @@ function binding(
   };
 }
 
-/** The controller's and the injector's permissions, each rule with its reason. */
+/** The controller's, the injector's and the osm-node DaemonSet's permissions, each rule with its reason. */
 export function rbacRules(values: InstallValues): {
   controllerCluster: PolicyRule[];
   controllerNamespaced: PolicyRule[];
   injectorCluster: PolicyRule[];
   injectorNamespaced: PolicyRule[];
+  nodeAgentCluster: PolicyRule[];
+  nodeAgentNamespaced: PolicyRule[];
 } {
   return {
+    nodeAgentCluster: [
+      {
+        apiGroups: [""],
+        resources: ["pods"],
+        verbs: ["list", "watch"],
+        why: "informer on the pods of its own node only (fieldSelector spec.nodeName=$NODE_NAME; RBAC cannot narrow by field)",
+      },
+      {
+        apiGroups: [""],
+        resources: ["pods/status"],
+        verbs: ["patch"],
+        why: "record the policy applied live on the pod (osm-ts.io/interception-* annotations): a pods/status patch may change annotations but never the spec, narrower than patch on pods",
+      },
+      {
+        apiGroups: [""],
+        resources: ["namespaces"],
+        verbs: ["list", "watch"],
+        why: "a namespace's openservicemesh.io/* annotations are inputs of its pods' policy",
+      },
+      {
+        apiGroups: [""],
+        resources: ["events"],
+        verbs: ["create"],
+        why: "InterceptionUpdated, InterceptionUpdateFailed and InterceptionDriftRepaired Events on pods",
+      },
+    ],
+    nodeAgentNamespaced: [
+      {
+        apiGroups: [MESH_CONFIG_GROUP],
+        resources: ["meshconfigs"],
+        verbs: ["list", "watch"],
+        why: "informer on the MeshConfig (exclusions, enableEgress, the osm-ts.io/live-interception-updates switch), this namespace only",
+      },
+    ],
     controllerCluster: [
       {
         apiGroups: [""],
@@ -276,6 +320,89 @@ function service(values: InstallValues, name: string, port: number, portName: st
   };
 }
 
+/**
+ * The osm-node DaemonSet's container: root with exactly the capabilities its work needs (each explained in
+ * deploy/README.md), everything else dropped; no privilege escalation beyond them is asked for. Not
+ * `privileged`: that would add every capability and every device.
+ */
+export const NODE_AGENT_CAPABILITIES = ["NET_ADMIN", "NET_RAW", "SYS_ADMIN", "SYS_PTRACE"];
+
+/** The osm-node DaemonSet and its identity: live interception updates on every node (`osm.nodeAgent.enabled`). */
+export function buildNodeAgentManifests(values: InstallValues): Manifest[] {
+  const ns = values.osmNamespace;
+  const rules = rbacRules(values);
+  const rbac = `${OSM_NODE_NAME}-${values.meshName}`;
+  const l = labels(values, OSM_NODE_NAME);
+  const container = {
+    name: OSM_NODE_NAME,
+    image: resolvedImages(values).node,
+    imagePullPolicy: values.image.pullPolicy,
+    command: [
+      ...values.osmCommand,
+      "node-agent",
+      "--node",
+      "$(NODE_NAME)",
+      "--osm-namespace",
+      ns,
+      "--mesh-name",
+      values.meshName,
+      "--listen",
+      `0.0.0.0:${OSM_NODE_METRICS_PORT}`,
+      ...(values.kubeconfig ? ["--kubeconfig", values.kubeconfig] : []),
+      "--log-level",
+      values.osmLogLevel,
+    ],
+    env: [{ name: "NODE_NAME", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "spec.nodeName" } } }],
+    ports: [{ name: "metrics", containerPort: OSM_NODE_METRICS_PORT, protocol: "TCP" }],
+    readinessProbe: probe("/readyz", OSM_NODE_METRICS_PORT, "HTTP"),
+    livenessProbe: probe("/healthz", OSM_NODE_METRICS_PORT, "HTTP"),
+    resources: { requests: { cpu: "50m", memory: "96Mi" }, limits: { memory: "512Mi" } },
+    securityContext: {
+      runAsUser: 0,
+      runAsGroup: 0,
+      runAsNonRoot: false,
+      privileged: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"], add: NODE_AGENT_CAPABILITIES },
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+  };
+  return [
+    {
+      apiVersion: "v1",
+      kind: "ServiceAccount",
+      metadata: { name: OSM_NODE_NAME, namespace: ns, labels: l },
+    },
+    role("ClusterRole", rbac, OSM_NODE_NAME, values, rules.nodeAgentCluster),
+    binding("ClusterRoleBinding", rbac, OSM_NODE_NAME, values),
+    role("Role", rbac, OSM_NODE_NAME, values, rules.nodeAgentNamespaced),
+    binding("RoleBinding", rbac, OSM_NODE_NAME, values),
+    {
+      apiVersion: "apps/v1",
+      kind: "DaemonSet",
+      metadata: { name: OSM_NODE_NAME, namespace: ns, labels: l },
+      spec: {
+        selector: { matchLabels: { [LABEL_APP]: OSM_NODE_NAME } },
+        updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } },
+        template: {
+          metadata: { labels: l },
+          spec: {
+            serviceAccountName: OSM_NODE_NAME,
+            // The pods' processes, to find each pod's network namespace (/proc/<pid>/ns/net).
+            hostPID: true,
+            nodeSelector: { "kubernetes.io/os": "linux" },
+            // Every node that may run meshed pods, tainted ones included.
+            tolerations: [{ operator: "Exists" }],
+            priorityClassName: "system-node-critical",
+            terminationGracePeriodSeconds: 5,
+            containers: [container],
+          },
+        },
+      },
+    },
+  ];
+}
+
 /** Every object `osm install` applies, in apply order (the CRD and the MeshConfig itself are separate). */
 export function buildInstallManifests(values: InstallValues): Manifest[] {
   const ns = values.osmNamespace;
@@ -386,6 +513,7 @@ export function buildInstallManifests(values: InstallValues): Manifest[] {
     service(values, INJECTOR_SERVICE_NAME, INJECTOR_SERVICE_PORT, "webhook"),
     deployment(values, OSM_CONTROLLER_NAME, controllerContainer, OSM_CONTROLLER_NAME),
     deployment(values, INJECTOR_SERVICE_NAME, injectorContainer, INJECTOR_SERVICE_NAME),
+    ...(values.nodeAgent ? buildNodeAgentManifests(values) : []),
     buildMutatingWebhookConfiguration({ meshName: values.meshName, osmNamespace: ns }) as Manifest,
     buildValidatingWebhookConfiguration({ meshName: values.meshName, osmNamespace: ns }) as Manifest,
   ];

@@ -70,6 +70,7 @@ interface UpFlags {
   lastSlot: number;
   shutdownGrace: number;
   containerPath?: string;
+  liveInterception: boolean;
 }
 
 /** Registers `osm mesh up | down | status | external-host` on the program. */
@@ -144,6 +145,10 @@ export function registerMesh(program: Command): void {
       "--container-path <PATH>",
       "PATH of every container, where their commands resolve on the host (default: this osm-ts's bin/, then /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)",
     )
+    .option(
+      "--no-live-interception",
+      "the node agent never changes a running pod's interception: leave live interception updates to the osm-node DaemonSet (osm install --set osm.nodeAgent.enabled=true)",
+    )
     .action(async (flags: UpFlags) => {
       const network: NodeNetworkConfig = {
         bridge: flags.bridge,
@@ -173,6 +178,7 @@ export function registerMesh(program: Command): void {
         network,
         shutdownGraceSeconds: flags.shutdownGrace,
         ...(flags.containerPath ? { containerPath: flags.containerPath } : {}),
+        liveInterception: flags.liveInterception,
       });
       const h = result.health;
       process.stdout.write(

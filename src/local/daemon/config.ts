@@ -53,6 +53,8 @@ export interface DaemonConfig {
   readonly shutdownGraceSeconds: number;
   /** PATH of every container (the image's PATH; commands resolve on the host). */
   readonly containerPath: string;
+  /** False: the node agent leaves live interception updates to the osm-node DaemonSet. */
+  readonly liveInterception: boolean;
 }
 
 /** The kubeconfig path kubectl would use: $KUBECONFIG's first entry, else ~/.kube/config. */
@@ -73,6 +75,7 @@ export function buildDaemonConfig(partial: Partial<DaemonConfig> & { stateDir?: 
     network: partial.network ?? DEFAULT_NETWORK,
     shutdownGraceSeconds: partial.shutdownGraceSeconds ?? 5,
     containerPath: partial.containerPath ?? DEFAULT_CONTAINER_PATH,
+    liveInterception: partial.liveInterception ?? true,
   };
 }
 

@@ -133,6 +133,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       runtime,
       nodeName: NODE_NAME,
       logger: logger.child({ component: "agent" }),
+      liveInterception: config.liveInterception,
     });
     // The real API server needs a registered Node (the scheduler binds pods to it) and a kubelet API.
     if (engine.kubernetes) {

@@ -6,7 +6,6 @@
  * On start it reconciles: pods still in the API are (re)started on their old address; every sandbox,
  * address or process that no pod owns any more is removed.
  */
-import { randomBytes } from "node:crypto";
 import {
   CoreV1Api,
   type KubeConfig,
@@ -21,7 +20,8 @@ import {
 import type { Logger } from "pino";
 import { apiErrorCode } from "../../edge/kube-client.ts";
 import { LiveInterception, runtimeLocator } from "./live-interception.ts";
-import type { PodEvent, ResumeState } from "./pod-context.ts";
+import type { ResumeState } from "./pod-context.ts";
+import { createPodEventPoster } from "./pod-events.ts";
 import { buildPodStatus } from "./pod-status.ts";
 import type { NodeRuntime } from "./runtime.ts";
 import { ServiceAccountTokens } from "./service-account-tokens.ts";
@@ -146,42 +146,13 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
   };
 
   // ---- events, as the kubelet posts them (kubectl describe pod / get events); bounded, best effort ----------
-  let pendingEvents = 0;
-  const postEvent = (pod: V1Pod, event: PodEvent) => {
-    if (stopped || pendingEvents >= 100) return;
-    const namespace = pod.metadata?.namespace ?? "default";
-    const podName = pod.metadata?.name ?? "";
-    const time = new Date();
-    pendingEvents++;
-    core
-      .createNamespacedEvent({
-        namespace,
-        body: {
-          metadata: { name: `${podName}.${randomBytes(8).toString("hex")}`, namespace },
-          involvedObject: {
-            apiVersion: "v1",
-            kind: "Pod",
-            namespace,
-            name: podName,
-            ...(pod.metadata?.uid ? { uid: pod.metadata.uid } : {}),
-            ...(event.fieldPath ? { fieldPath: event.fieldPath } : {}),
-          },
-          type: event.type,
-          reason: event.reason,
-          message: event.message,
-          source: { component: "kubelet", host: nodeName },
-          reportingComponent: "kubelet",
-          reportingInstance: nodeName,
-          firstTimestamp: time,
-          lastTimestamp: time,
-          count: 1,
-        },
-      })
-      .catch((error: unknown) => logger.debug({ err: error, reason: event.reason }, "event not posted"))
-      .finally(() => {
-        pendingEvents--;
-      });
-  };
+  const postEvent = createPodEventPoster({
+    core,
+    component: "kubelet",
+    host: nodeName,
+    logger,
+    stopped: () => stopped,
+  });
 
   // ---- reconcile one pod ----------------------------------------------------------------------------------
   const finalizing = new Set<string>();

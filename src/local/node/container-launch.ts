@@ -6,7 +6,7 @@
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import { effectiveCapabilities } from "../../injector/capabilities.ts";
 import { type EntrypointRegistry, normalizeImage } from "./entrypoints.ts";
-import { joinArgv } from "./pod-namespaces.ts";
+import { hostNamespacesOf, joinArgv } from "./pod-namespaces.ts";
 
 /** What a container process is started with. */
 export interface ContainerLaunch {
@@ -298,7 +298,7 @@ export function buildContainerLaunch(
   }
   const caps = effectiveCapabilities(container);
   const wrapper = [
-    ...joinArgv(facts.netnsPath, facts.holderPid, cwd),
+    ...joinArgv(facts.netnsPath, facts.holderPid, cwd, hostNamespacesOf(pod)),
     "setpriv",
     `--reuid=${uid}`,
     `--regid=${gid}`,

@@ -24,6 +24,19 @@ export interface PodNamespaceSpec {
   readonly mounts: readonly PodMount[];
   /** Host paths pods must not see (each must exist): covered by an empty read-only tmpfs. */
   readonly hidden: readonly string[];
+  /** `spec.hostPID` / `spec.hostIPC`: the pod shares the host's PID (and /proc) or IPC namespace. */
+  readonly host?: HostNamespaces;
+}
+
+/** The namespaces a pod shares with the host instead of having its own (`spec.hostPID`, `spec.hostIPC`). */
+export interface HostNamespaces {
+  readonly pid?: boolean;
+  readonly ipc?: boolean;
+}
+
+/** What `spec.hostPID` and `spec.hostIPC` ask for. `hostNetwork` is not supported (pod-sandbox.ts refuses it). */
+export function hostNamespacesOf(pod: V1Pod): HostNamespaces {
+  return { pid: pod.spec?.hostPID === true, ipc: pod.spec?.hostIPC === true };
 }
 
 /**
@@ -52,19 +65,21 @@ export const HOLDER_SCRIPT = [
 export const JOIN_SCRIPT =
   'trap "" HUP INT QUIT TERM; if [ -t 0 ]; then setsid --ctty "$@"; else "$@"; fi; exit $?';
 
-/** The argv of the holder process. */
+/**
+ * The argv of the holder process. With `host.pid` it is no PID 1: the pod's processes live in the host's PID
+ * namespace and see the host's /proc, as `hostPID: true` gives them on a cluster (the sandbox teardown still
+ * finds them all in the pod's netns).
+ */
 export function holderArgv(spec: PodNamespaceSpec): string[] {
   return [
     "nsenter",
     `--net=${spec.netnsPath}`,
     "--",
     "unshare",
-    "--pid",
-    "--fork",
-    "--kill-child",
-    "--mount-proc",
+    ...(spec.host?.pid ? [] : ["--pid", "--fork", "--kill-child", "--mount-proc"]),
+    "--mount",
     "--uts",
-    "--ipc",
+    ...(spec.host?.ipc ? [] : ["--ipc"]),
     "--propagation",
     "private",
     "--",
@@ -84,15 +99,20 @@ export function holderArgv(spec: PodNamespaceSpec): string[] {
  * IPC namespaces, working directory `cwd` (inside the pod's mount namespace), default signal dispositions.
  * `holderPid` is the `unshare` process (it made the namespaces; its PID namespace for children is the pod's).
  */
-export function joinArgv(netnsPath: string, holderPid: number, cwd: string): string[] {
+export function joinArgv(
+  netnsPath: string,
+  holderPid: number,
+  cwd: string,
+  host: HostNamespaces = {},
+): string[] {
   const ns = (kind: string) => `/proc/${holderPid}/ns/${kind}`;
   return [
     "nsenter",
     `--net=${netnsPath}`,
-    `--pid=${ns("pid_for_children")}`,
+    ...(host.pid ? [] : [`--pid=${ns("pid_for_children")}`]),
     `--mount=${ns("mnt")}`,
     `--uts=${ns("uts")}`,
-    `--ipc=${ns("ipc")}`,
+    ...(host.ipc ? [] : [`--ipc=${ns("ipc")}`]),
     `--wd=${cwd}`,
     "--no-fork",
     "--",

@@ -7,7 +7,12 @@ import type { V1Pod } from "@kubernetes/client-node";
 import type { PodFacts } from "./container-launch.ts";
 import { type PodContext, type PodWorkerDeps, sleep } from "./pod-context.ts";
 import type { PodEnvironment } from "./pod-files.ts";
-import { type PodNamespaceHolder, podHostname, startPodNamespaces } from "./pod-namespaces.ts";
+import {
+  hostNamespacesOf,
+  type PodNamespaceHolder,
+  podHostname,
+  startPodNamespaces,
+} from "./pod-namespaces.ts";
 
 export class PodSandbox {
   readonly #pod: V1Pod;
@@ -72,6 +77,11 @@ export class PodSandbox {
     let delay = backoff.baseMs;
     while (!signal.aborted) {
       try {
+        if (this.#pod.spec?.hostNetwork === true) {
+          throw new Error(
+            "spec.hostNetwork: true is not supported by the local node agent (every pod gets a network namespace of its own)",
+          );
+        }
         const slot = ipam.allocate({ owner: this.#uid, label: this.#label });
         const sandbox = await this.#fresh(slot);
         this.#name = sandbox.name;
@@ -82,6 +92,7 @@ export class PodSandbox {
           hostname: podHostname(this.#pod),
           mounts: this.#environment?.mounts ?? [],
           hidden: this.#deps.hiddenPaths,
+          host: hostNamespacesOf(this.#pod),
         });
         this.#error = undefined;
         ctx.changed();

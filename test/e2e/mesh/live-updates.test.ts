@@ -9,7 +9,11 @@
  * `enableEgress` follows live too: UDP to a non-excluded address is dropped, received once egress is
  * enabled, dropped again once disabled. Without the annotation the pod keeps its rules and is STALE, as in OSM.
  *
- * On either engine (`OSM_TEST_ENGINE`): the daemon's node agent does the updates against either API server.
+ * On either engine (`OSM_TEST_ENGINE`). On the embedded one the daemon's node agent does the updates; on the
+ * real one (kube-controller-manager runs the DaemonSet controller) the daemon's updater is switched off (`osm
+ * mesh up --no-live-interception`) and the osm-node DaemonSet (`osm install --set osm.nodeAgent.enabled=true`)
+ * does them, from a pod of its own that finds the curl pod's network namespace through /proc, as its RBAC
+ * allows: every assertion below then holds for the DaemonSet.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -18,7 +22,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { hostLeftovers, localMesh, meshDownPurgeArgs, patchMeshConfig } from "../../support/mesh.ts";
+import {
+  hostLeftovers,
+  localMesh,
+  meshDownPurgeArgs,
+  patchMeshConfig,
+  testEngine,
+} from "../../support/mesh.ts";
 import { until } from "../../support/poll.ts";
 import { run } from "../../support/run.ts";
 
@@ -30,6 +40,8 @@ const NS = "osmt-lv-app";
 const EXTERNAL = "osmt-lv-ext";
 const EXCLUDED = "203.0.113.3";
 const OTHER = "203.0.113.4";
+/** The real engine: the osm-node DaemonSet does the updates, not the daemon's own node agent. */
+const DAEMONSET = testEngine() === "kubernetes";
 const rootSkip =
   process.getuid?.() === 0 ? false : "needs root: the daemon creates network namespaces and a bridge";
 
@@ -100,6 +112,8 @@ describe("live interception updates", { skip: rootSkip, concurrency: false }, ()
   let udpLog: string;
   let pod = "";
   let podNetns = "";
+  /** The osm-node pod's IP (its /metrics), on the real engine. */
+  let nodeAgentIP = "";
   const kubectl = (...args: string[]) => run("kubectl", args, { env });
   const osm = (...args: string[]) => run(OSM, args, { env });
   /** The messages of `pod`'s Events with `reason`. */
@@ -199,15 +213,38 @@ describe("live interception updates", { skip: rootSkip, concurrency: false }, ()
   });
 
   test("osm install --set osm.liveInterceptionUpdates=true annotates the MeshConfig; the guide's pod runs", async () => {
-    assert.equal((await osm(...upArgs)).code, 0);
+    assert.equal((await osm(...upArgs, ...(DAEMONSET ? ["--no-live-interception"] : []))).code, 0);
     const install = await osm(
       "install",
       "--set",
       "osm.liveInterceptionUpdates=true",
       "--set",
       "osm.enableEgress=false",
+      ...(DAEMONSET ? ["--set", "osm.nodeAgent.enabled=true"] : []),
     );
     assert.equal(install.code, 0, install.stderr);
+    if (DAEMONSET) {
+      assert.match(install.stdout, /daemonset\/osm-node \(osm-system\) created/);
+      nodeAgentIP = await until(
+        "the osm-node DaemonSet's pod 1/1 Running on the node, ready",
+        async () => {
+          const r = await kubectl(
+            "get",
+            "pods",
+            "-n",
+            "osm-system",
+            "-l",
+            "app=osm-node",
+            "-o",
+            "jsonpath={.items[*].spec.nodeName} {.items[*].status.containerStatuses[0].ready} {.items[*].status.podIP}",
+          );
+          const [node, ready, ip] = r.stdout.split(" ");
+          return node === "osm-local" && ready === "true" && ip ? ip : undefined;
+        },
+        120_000,
+        500,
+      );
+    }
     const annotation = await kubectl(
       "get",
       "meshconfig",
@@ -288,14 +325,32 @@ describe("live interception updates", { skip: rootSkip, concurrency: false }, ()
       events.stdout,
       /interception updated live \(nftables, one set-element transaction: 1 added, 0 removed\): \+203\.0\.113\.3\/32/,
     );
-    // The node agent's metrics, on the daemon's control socket.
-    const metrics = await run("curl", [
+    // The node agent's metrics: on the daemon's control socket, or the osm-node pod's /metrics.
+    const daemonMetrics = await run("curl", [
       "-sS",
       "--unix-socket",
       join(stateDir, "daemon.sock"),
       "http://daemon/metrics",
     ]);
+    assert.equal(daemonMetrics.code, 0, daemonMetrics.stderr);
+    const metrics = DAEMONSET
+      ? await run("curl", ["-sS", "--max-time", "10", `http://${nodeAgentIP}:15129/metrics`])
+      : daemonMetrics;
     assert.equal(metrics.code, 0, metrics.stderr);
+    if (DAEMONSET) {
+      assert.equal(daemonMetrics.stdout, "", "the daemon's own updater is off");
+      const by = await kubectl(
+        "get",
+        "events",
+        "-n",
+        NS,
+        "--field-selector",
+        `involvedObject.name=${pod},reason=InterceptionUpdated`,
+        "-o",
+        "jsonpath={.items[*].reportingComponent}",
+      );
+      assert.match(by.stdout, /^osm-node( osm-node)*$/, "posted by the DaemonSet");
+    }
     assert.match(metrics.stdout, /^osm_ts_interception_live_updates_total\{how="elements"\} [1-9]/m);
     assert.match(metrics.stdout, /^osm_ts_interception_live_update_failing_pods 0$/m);
   });

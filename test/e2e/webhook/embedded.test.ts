@@ -389,6 +389,24 @@ test("osm install again keeps the MeshConfig the user patched", async () => {
   assert.deepEqual(mc["spec"].traffic.outboundIPRangeExclusionList, ["203.0.113.10/32"]);
 });
 
+test("osm install --set osm.nodeAgent.enabled=true is refused on an API server without DaemonSets, before anything is applied", async () => {
+  const before = await kubectl("get", "serviceaccount", "osm-node", "-n", "osm-system");
+  assert.notEqual(before.code, 0);
+  const r = await run([osm, "install", "--no-wait", "--set", "osm.nodeAgent.enabled=true"]);
+  assert.notEqual(r.code, 0);
+  assert.match(
+    r.stderr,
+    /osm\.nodeAgent\.enabled=true: this API server does not serve DaemonSets \(apps\/v1\)/,
+  );
+  assert.match(r.stderr, /the node agent applies live interception updates itself/);
+  assert.doesNotMatch(r.stdout, /created|configured/);
+  assert.notEqual(
+    (await kubectl("get", "serviceaccount", "osm-node", "-n", "osm-system")).code,
+    0,
+    "nothing applied",
+  );
+});
+
 test("osm uninstall mesh removes webhooks and the control plane, keeping the MeshConfig", async () => {
   const r = await run([osm, "uninstall", "mesh"]);
   assert.equal(r.code, 0, r.stderr);

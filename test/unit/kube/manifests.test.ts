@@ -9,6 +9,7 @@ import { crdManifests } from "../../../src/kube/install.ts";
 import { applySetValues, defaultInstallValues, splitSetArgument } from "../../../src/kube/install-values.ts";
 import {
   buildInstallManifests,
+  buildNodeAgentManifests,
   buildPresetMeshConfig,
   type Manifest,
   type PolicyRule,
@@ -44,6 +45,80 @@ describe("deploy/ is the kustomize base of the same manifests osm install applie
     for (const crd of crds) assert.ok(byKey.has(key(crd)), key(crd));
     assert.equal(rendered.length, expected.length + crds.length);
     for (const m of expected) assert.deepEqual(byKey.get(key(m)), JSON.parse(JSON.stringify(m)), key(m));
+  });
+
+  test("kubectl kustomize deploy/node-agent/ renders exactly what osm.nodeAgent.enabled=true adds", () => {
+    const out = execFileSync("kubectl", ["kustomize", new URL("deploy/node-agent/", root).pathname], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    const rendered = parseAllDocuments(out).map((d) => d.toJS() as Manifest);
+    const base = new Set(buildInstallManifests(defaults).map(key));
+    const added = buildInstallManifests(applySetValues(defaults, ["osm.nodeAgent.enabled=true"]))
+      .filter((m) => !base.has(key(m)))
+      .map(toApiObject);
+    assert.deepEqual(added.map(key).sort(), rendered.map(key).sort());
+    const byKey = new Map(rendered.map((m) => [key(m), m]));
+    for (const m of added) assert.deepEqual(byKey.get(key(m)), JSON.parse(JSON.stringify(m)), key(m));
+  });
+});
+
+describe("the osm-node DaemonSet", () => {
+  const objects = buildNodeAgentManifests(defaults);
+  const daemonSet = objects.find((m) => m.kind === "DaemonSet") as Manifest & {
+    spec: { template: { spec: Record<string, unknown> & { containers: Record<string, unknown>[] } } };
+  };
+  const pod = daemonSet.spec.template.spec;
+  const container = pod.containers[0]!;
+
+  test("not installed by default (the embedded engine's node agent does its work)", () => {
+    assert.ok(!buildInstallManifests(defaults).some((m) => m.kind === "DaemonSet"));
+  });
+
+  test("hostPID, no hostNetwork, root with NET_ADMIN, NET_RAW, SYS_ADMIN and SYS_PTRACE only, not privileged", () => {
+    assert.equal(pod["hostPID"], true);
+    assert.equal(pod["hostNetwork"], undefined);
+    assert.deepEqual(container["securityContext"], {
+      runAsUser: 0,
+      runAsGroup: 0,
+      runAsNonRoot: false,
+      privileged: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"], add: ["NET_ADMIN", "NET_RAW", "SYS_ADMIN", "SYS_PTRACE"] },
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+  });
+
+  test("its node from the downward API; the image is osm-node from the registry, or osm.nodeAgentImage", () => {
+    assert.deepEqual((container["command"] as string[]).slice(0, 4), [
+      "osm",
+      "node-agent",
+      "--node",
+      "$(NODE_NAME)",
+    ]);
+    assert.deepEqual(container["env"], [
+      { name: "NODE_NAME", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "spec.nodeName" } } },
+    ]);
+    assert.equal(container["image"], `openservicemesh-ts/osm-node:v${version}`);
+    const custom = buildNodeAgentManifests(applySetValues(defaults, ["osm.nodeAgentImage=reg.example/n:1"]));
+    assert.match(JSON.stringify(custom), /"image":"reg\.example\/n:1"/);
+  });
+
+  test("RBAC: pods list/watch, pods/status patch (never pods), namespaces, events create; MeshConfigs in its namespace only", () => {
+    const rules = (kind: string) =>
+      (objects.find((m) => m.kind === kind)?.["rules"] as PolicyRule[]).map((r) => [
+        r.apiGroups.join(","),
+        r.resources.join(","),
+        r.verbs.join(","),
+      ]);
+    assert.deepEqual(rules("ClusterRole"), [
+      ["", "pods", "list,watch"],
+      ["", "pods/status", "patch"],
+      ["", "namespaces", "list,watch"],
+      ["", "events", "create"],
+    ]);
+    assert.deepEqual(rules("Role"), [["config.openservicemesh.io", "meshconfigs", "list,watch"]]);
+    assert.equal(objects.find((m) => m.kind === "Role")?.metadata.namespace, "osm-system");
   });
 });
 
@@ -203,7 +278,7 @@ describe("--set parsing (Helm syntax, OSM value names)", () => {
 });
 
 describe("Dockerfiles", () => {
-  for (const name of ["controller", "sidecar", "init"]) {
+  for (const name of ["controller", "sidecar", "init", "node"]) {
     test(`deploy/docker/${name}.Dockerfile copies only paths that exist in the repository`, () => {
       const text = readFileSync(new URL(`deploy/docker/${name}.Dockerfile`, root), "utf8");
       assert.match(text, /^FROM /m);

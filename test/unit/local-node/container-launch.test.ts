@@ -10,7 +10,7 @@ import {
   resolveCommand,
 } from "../../../src/local/node/container-launch.ts";
 import { builtinEntrypoints, normalizeImage } from "../../../src/local/node/entrypoints.ts";
-import { JOIN_SCRIPT, joinArgv } from "../../../src/local/node/pod-namespaces.ts";
+import { holderArgv, JOIN_SCRIPT, joinArgv } from "../../../src/local/node/pod-namespaces.ts";
 
 const facts = {
   podIP: "198.51.100.7",
@@ -280,6 +280,54 @@ describe("the full launch", () => {
     assert.equal(l.env.KUBERNETES_SERVICE_HOST, "198.51.100.1");
     // The container's own env wins, as with the kubelet's service env.
     assert.equal(l.env.KUBERNETES_SERVICE_PORT, "1");
+  });
+  test("hostPID and hostIPC: the host's PID and IPC namespaces are kept (no pid_for_children, no ipc join); the drop-ALL-add capabilities of the osm-node DaemonSet", () => {
+    const l = buildContainerLaunch(
+      pod({ hostPID: true, hostIPC: true }),
+      {
+        name: "c",
+        command: ["sleep", "1"],
+        securityContext: {
+          runAsUser: 0,
+          capabilities: { drop: ["ALL"], add: ["NET_ADMIN", "NET_RAW", "SYS_ADMIN", "SYS_PTRACE"] },
+        },
+      },
+      facts,
+      new Map(),
+      fs,
+    );
+    assert.ok("argv" in l);
+    assert.deepEqual(l.argv.slice(0, 7), [
+      "nsenter",
+      "--net=/run/netns/osm-pod-7",
+      "--mount=/proc/4242/ns/mnt",
+      "--uts=/proc/4242/ns/uts",
+      "--wd=/",
+      "--no-fork",
+      "--",
+    ]);
+    assert.ok(l.argv.includes("--bounding-set=-all,+net_admin,+net_raw,+sys_admin,+sys_ptrace"));
+    const holder = holderArgv({
+      netnsPath: "/run/netns/x",
+      hostname: "h",
+      mounts: [],
+      hidden: [],
+      host: { pid: true },
+    });
+    assert.deepEqual(holder.slice(0, 10), [
+      "nsenter",
+      "--net=/run/netns/x",
+      "--",
+      "unshare",
+      "--mount",
+      "--uts",
+      "--ipc",
+      "--propagation",
+      "private",
+      "--",
+    ]);
+    const own = holderArgv({ netnsPath: "/run/netns/x", hostname: "h", mounts: [], hidden: [] });
+    assert.deepEqual(own.slice(4, 9), ["--pid", "--fork", "--kill-child", "--mount-proc", "--mount"]);
   });
   test("a command that is not on PATH is a StartError", () => {
     const l = buildContainerLaunch(pod(), { name: "c", command: ["nosuchtool"] }, facts, new Map(), fs);
