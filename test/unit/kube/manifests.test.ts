@@ -106,7 +106,7 @@ describe("the osm-node DaemonSet", () => {
 
   test("RBAC: pods list/watch, pods/status patch (never pods), namespaces, events create; MeshConfigs in its namespace only", () => {
     const rules = (kind: string) =>
-      (objects.find((m) => m.kind === kind)?.["rules"] as PolicyRule[]).map((r) => [
+      (objects.find((m) => m.kind === kind)!["rules"] as PolicyRule[]).map((r) => [
         r.apiGroups.join(","),
         r.resources.join(","),
         r.verbs.join(","),
