@@ -142,6 +142,22 @@ function binding(
   };
 }
 
+/** A service account's ClusterRole and Role named `name`, each bound to it. */
+function grants(
+  values: InstallValues,
+  name: string,
+  sa: string,
+  cluster: PolicyRule[],
+  namespaced: PolicyRule[],
+): Manifest[] {
+  return [
+    role("ClusterRole", name, sa, values, cluster),
+    binding("ClusterRoleBinding", name, sa, values),
+    role("Role", name, sa, values, namespaced),
+    binding("RoleBinding", name, sa, values),
+  ];
+}
+
 /** The controller's, the injector's and the osm-node DaemonSet's permissions, each rule with its reason. */
 export function rbacRules(values: InstallValues): {
   controllerCluster: PolicyRule[];
@@ -373,10 +389,7 @@ export function buildNodeAgentManifests(values: InstallValues): Manifest[] {
       kind: "ServiceAccount",
       metadata: { name: OSM_NODE_NAME, namespace: ns, labels: l },
     },
-    role("ClusterRole", rbac, OSM_NODE_NAME, values, rules.nodeAgentCluster),
-    binding("ClusterRoleBinding", rbac, OSM_NODE_NAME, values),
-    role("Role", rbac, OSM_NODE_NAME, values, rules.nodeAgentNamespaced),
-    binding("RoleBinding", rbac, OSM_NODE_NAME, values),
+    ...grants(values, rbac, OSM_NODE_NAME, rules.nodeAgentCluster, rules.nodeAgentNamespaced),
     {
       apiVersion: "apps/v1",
       kind: "DaemonSet",
@@ -495,14 +508,14 @@ export function buildInstallManifests(values: InstallValues): Manifest[] {
       kind: "ServiceAccount",
       metadata: { name: INJECTOR_SERVICE_NAME, namespace: ns, labels: labels(values, INJECTOR_SERVICE_NAME) },
     },
-    role("ClusterRole", controllerRbac, OSM_CONTROLLER_NAME, values, rules.controllerCluster),
-    binding("ClusterRoleBinding", controllerRbac, OSM_CONTROLLER_NAME, values),
-    role("Role", controllerRbac, OSM_CONTROLLER_NAME, values, rules.controllerNamespaced),
-    binding("RoleBinding", controllerRbac, OSM_CONTROLLER_NAME, values),
-    role("ClusterRole", injectorRbac, INJECTOR_SERVICE_NAME, values, rules.injectorCluster),
-    binding("ClusterRoleBinding", injectorRbac, INJECTOR_SERVICE_NAME, values),
-    role("Role", injectorRbac, INJECTOR_SERVICE_NAME, values, rules.injectorNamespaced),
-    binding("RoleBinding", injectorRbac, INJECTOR_SERVICE_NAME, values),
+    ...grants(
+      values,
+      controllerRbac,
+      OSM_CONTROLLER_NAME,
+      rules.controllerCluster,
+      rules.controllerNamespaced,
+    ),
+    ...grants(values, injectorRbac, INJECTOR_SERVICE_NAME, rules.injectorCluster, rules.injectorNamespaced),
     {
       apiVersion: "v1",
       kind: "ConfigMap",
