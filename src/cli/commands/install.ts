@@ -69,7 +69,8 @@ export function registerInstall(program: Command): void {
       "--set <key=value>",
       "override a value, e.g. osm.enableEgress=false or osm.outboundIPRangeExclusionList={203.0.113.10/32} " +
         "(repeatable); osm.liveInterceptionUpdates=true makes exclusion changes reach running pods without a " +
-        'restart (annotation osm-ts.io/live-interception-updates: "true" on the MeshConfig)',
+        'restart (annotation osm-ts.io/live-interception-updates: "true" on the MeshConfig); on a cluster ' +
+        "osm.nodeAgent.enabled=true adds the osm-node DaemonSet that applies them (osm.nodeAgentImage=<ref>)",
       collect,
       [],
     )
