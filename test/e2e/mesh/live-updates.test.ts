@@ -499,4 +499,23 @@ describe("live interception updates", { skip: rootSkip, concurrency: false }, ()
     const status = await osm("proxy", "status", "-n", NS);
     assert.match(status.stdout, new RegExp(`${pod}\\s+STALE\\s+\\+203\\.0\\.113\\.3/32`));
   });
+
+  test("osm uninstall mesh removes the osm-node DaemonSet and its identity where installed, and says nothing of it otherwise", async () => {
+    const r = await osm("uninstall", "mesh");
+    assert.equal(r.code, 0, r.stderr);
+    if (DAEMONSET) {
+      for (const object of [
+        "daemonset/osm-node (osm-system) deleted",
+        "serviceaccount/osm-node (osm-system) deleted",
+        "clusterrole/osm-node-osm deleted",
+        "clusterrolebinding/osm-node-osm deleted",
+        "role/osm-node-osm (osm-system) deleted",
+        "rolebinding/osm-node-osm (osm-system) deleted",
+      ])
+        assert.ok(r.stdout.includes(object), `${object}: ${r.stdout}`);
+      assert.notEqual((await kubectl("get", "daemonset", "osm-node", "-n", "osm-system")).code, 0);
+    } else {
+      assert.doesNotMatch(r.stdout, /osm-node/);
+    }
+  });
 });
