@@ -1,11 +1,12 @@
 /**
- * nft in many network namespaces without a process per command: one long-lived `osm-nft-batch`
- * (`native/nft-batch.c`, built by `npm run build` into `build/`) enters each namespace in turn and runs the
+ * nft in many network namespaces without a process per command: long-lived `osm-nft-batch` processes
+ * (`native/nft-batch.c`, built by `npm run build` into `build/`) enter each namespace in turn and run the
  * command text through libnftables, the library the `nft` command is built on, so a command is parsed and
- * committed exactly as `nft -f -` would. Requests are answered in order. `nftBatchRunner` puts it behind the
- * CommandRunner seam for the two shapes the live updates send (`nft -f -` with the text on stdin, and
- * `nft [-t] list …`); every other command, and every command when the helper is not built, goes to the
- * fallback runner.
+ * committed exactly as `nft -f -` would; or send a netlink batch built once for every pod; or digest sets.
+ * Requests are answered in order. `nftBatchRunner` puts the text path behind the CommandRunner seam for the
+ * two shapes the live updates send (`nft -f -` with the text on stdin, and `nft [-t] list …`); every other
+ * command, and every command when the helper is not built, goes to the fallback runner. `nftBatchNetlink`
+ * gives the netlink path for one namespace.
  */
 import { type ChildProcessByStdio, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -19,8 +20,27 @@ export function nftBatchPath(): string {
   return join(dirname(fileURLToPath(import.meta.url)), "..", "..", "build", "osm-nft-batch");
 }
 
-/** libnftables' NFT_CTX_OUTPUT_TERSE: list sets without their elements (`nft -t`). */
-const OUTPUT_TERSE = 1 << 11;
+/** What the helper does with a request's body (see `native/nft-batch.c`). */
+type Mode = "t" | "T" | "n" | "d" | "g";
+
+/**
+ * nf_tables over netlink in one namespace, through the helper: for what nft's text would cost a parse per
+ * pod (a 50,000-element change) and for a cheap look at set contents.
+ */
+export interface NftNetlink {
+  /** Sends an nf_tables netlink batch as it is: one transaction, all or nothing. */
+  send(batch: Uint8Array): Promise<CommandResult>;
+  /**
+   * Per set of the inet `table`, a line "<set> <count> <sum>": its elements that do not end an interval, and
+   * the sum modulo 2^64 of the FNV-1a 64 hash of each one's key bytes (16 hex digits).
+   */
+  digests(table: string, sets: readonly string[]): Promise<CommandResult>;
+  /**
+   * The namespace's nf_tables generation: the kernel adds one per committed transaction, whoever made it (nft,
+   * iptables-nft, this helper), so the same number means the same rules. undefined when it cannot be read.
+   */
+  generation(): Promise<number | undefined>;
+}
 
 interface Pending {
   readonly resolve: (r: CommandResult) => void;
@@ -45,12 +65,11 @@ class HelperProcess {
     return this.#pending.length;
   }
 
-  run(netns: string, text: string, terse: boolean): Promise<CommandResult> {
+  run(netns: string, mode: Mode, body: Uint8Array): Promise<CommandResult> {
     const child = this.#start();
-    const body = Buffer.from(text);
     return new Promise((resolve) => {
       this.#pending.push({ resolve });
-      child.stdin.write(`${netns}\t${terse ? OUTPUT_TERSE : 0}\t${body.length}\n`);
+      child.stdin.write(`${netns}\t${mode}\t${body.length}\n`);
       child.stdin.write(body);
     });
   }
@@ -134,8 +153,28 @@ export class NftBatch {
 
   /** Runs `text` as one nft transaction (or listing) inside the namespace at `netns`. Never throws. */
   run(netns: string, text: string, options: { terse?: boolean } = {}): Promise<CommandResult> {
+    return this.#request(netns, options.terse ? "T" : "t", Buffer.from(text));
+  }
+
+  /** Sends an nf_tables netlink batch into the namespace at `netns` as it is. Never throws. */
+  send(netns: string, batch: Uint8Array): Promise<CommandResult> {
+    return this.#request(netns, "n", batch);
+  }
+
+  /** Digests of sets of the inet `table` in the namespace at `netns` (see NftNetlink). Never throws. */
+  digests(netns: string, table: string, sets: readonly string[]): Promise<CommandResult> {
+    return this.#request(netns, "d", Buffer.from([table, ...sets].join("\n")));
+  }
+
+  /** The nf_tables generation of the namespace at `netns` (see NftNetlink). Never throws. */
+  async generation(netns: string): Promise<number | undefined> {
+    const r = await this.#request(netns, "g", Buffer.alloc(0));
+    return r.code === 0 && /^\d+\n$/.test(r.stdout) ? Number(r.stdout) : undefined;
+  }
+
+  #request(netns: string, mode: Mode, body: Uint8Array): Promise<CommandResult> {
     const idle = this.#processes.reduce((a, b) => (b.queued < a.queued ? b : a));
-    return idle.run(netns, text, options.terse ?? false);
+    return idle.run(netns, mode, body);
   }
 
   /** Ends the helpers; requests still queued resolve as failed. */
@@ -165,5 +204,18 @@ export function nftBatchRunner(
       }
       return fallback.run(argv, options);
     },
+  };
+}
+
+/** The netlink path into the namespace at `netns`, or undefined when the helper is not built or not usable. */
+export function nftBatchNetlink(
+  batch: Pick<NftBatch, "available" | "send" | "digests" | "generation">,
+  netns: string,
+): NftNetlink | undefined {
+  if (!batch.available) return undefined;
+  return {
+    send: (bytes) => batch.send(netns, bytes),
+    digests: (table, sets) => batch.digests(netns, table, sets),
+    generation: () => batch.generation(netns),
   };
 }

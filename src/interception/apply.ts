@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import { ENVOY_OUTBOUND_LISTENER_PORT } from "../constants.ts";
 import type { CommandRunner } from "../edge/command-runner.ts";
+import type { NftNetlink } from "../edge/nft-batch.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
 import { formatHostPort } from "../net/host-port.ts";
 import { parseIp } from "../net/index.ts";
@@ -23,6 +24,8 @@ export interface EngineOptions {
   /** Pod IP for localProxyMode PodIP (the init container's `$POD_IP`). */
   readonly podIp?: string;
   readonly logger?: Logger;
+  /** nf_tables over netlink in the pod's namespace (the node agent's nft helper), when there is one. */
+  readonly netlink?: NftNetlink;
 }
 
 const iptVariant = (v: BackendVariant) => (v === "iptables-legacy" ? "legacy" : "nft");

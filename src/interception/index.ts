@@ -26,6 +26,7 @@ export {
 } from "./explain.ts";
 export { type InitScriptOptions, renderInitScript } from "./init-script.ts";
 export {
+  checkDriftCheaply,
   type ElementChanges,
   type ElementSync,
   ElementSyncCache,
@@ -33,10 +34,13 @@ export {
   planElementSync,
   renderElementSync,
   renderNftElementUpdate,
+  restoreSets,
+  setDigestDrift,
   skeletonDrift,
   syncInterception,
   updateNftElements,
 } from "./live-update.ts";
+export { encodeElementSyncBatch, expectedSetDigests, parseSetDigests } from "./nft-netlink.ts";
 export { buildPlan, parseResolvConf } from "./plan.ts";
 export { chunkPorts, effectiveOrder, OSM_CHAINS } from "./plan-iptables.ts";
 export { NFT_TABLE } from "./plan-nft.ts";

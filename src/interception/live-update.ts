@@ -7,11 +7,12 @@
  * and a rejected one leaves the previous rules in place.
  */
 
-import type { CommandRunner } from "../edge/command-runner.ts";
+import type { CommandResult, CommandRunner } from "../edge/command-runner.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
 import type { Cidr } from "../net/types.ts";
 import { applyInterception, type EngineOptions, verifyInterception } from "./apply.ts";
 import { diffNft, expectedTable, listTable, type ParsedTable, parseNftTable } from "./backend-nft.ts";
+import { encodeElementSyncBatch, expectedSetDigests, parseSetDigests } from "./nft-netlink.ts";
 import { addressSetName, NFT_TABLE } from "./plan-nft.ts";
 import { nftCidrText, renderNftTable } from "./render-nft.ts";
 import type { InterceptionPlan } from "./types.ts";
@@ -134,12 +135,20 @@ function elementChange(
  * plans (one computation for all of them: it is linear in the list size). Held by the caller; weak keys.
  */
 export class ElementSyncCache {
-  readonly #byFrom = new WeakMap<
-    InterceptionPlan,
-    WeakMap<InterceptionPlan, { sync: ElementSync | undefined }>
-  >();
+  readonly #byFrom = new WeakMap<InterceptionPlan, WeakMap<InterceptionPlan, CachedSync>>();
 
   between(from: InterceptionPlan, to: InterceptionPlan): ElementSync | undefined {
+    return this.#entry(from, to).sync;
+  }
+
+  /** The sync's netlink batch (built once, on first use), undefined when it cannot go as one. */
+  batchBetween(from: InterceptionPlan, to: InterceptionPlan): Uint8Array | undefined {
+    const entry = this.#entry(from, to);
+    if (entry.batch === null) entry.batch = entry.sync && encodeElementSyncBatch(entry.sync, to);
+    return entry.batch;
+  }
+
+  #entry(from: InterceptionPlan, to: InterceptionPlan): CachedSync {
     let byTo = this.#byFrom.get(from);
     if (!byTo) {
       byTo = new WeakMap();
@@ -147,11 +156,17 @@ export class ElementSyncCache {
     }
     let hit = byTo.get(to);
     if (!hit) {
-      hit = { sync: planElementSyncBetween(from, to) };
+      hit = { sync: planElementSyncBetween(from, to), batch: null };
       byTo.set(to, hit);
     }
-    return hit.sync;
+    return hit;
   }
+}
+
+interface CachedSync {
+  readonly sync: ElementSync | undefined;
+  /** null: not built yet. */
+  batch: Uint8Array | undefined | null;
 }
 
 /**
@@ -168,10 +183,14 @@ export function renderElementSync(sync: ElementSync, table = NFT_TABLE): string 
   return lines.length === 0 ? "" : `${lines.join("\n")}\n`;
 }
 
-/** What a live sync did: nothing, an element transaction (nft), or an atomic replace of our rules. */
+/**
+ * What a live sync did: nothing, an element transaction (nft), address sets found changed by someone else
+ * and restored (nft), or an atomic replace of our rules.
+ */
 export type LiveSyncOutcome =
   | { readonly how: "unchanged" }
   | { readonly how: "elements"; readonly added: number; readonly removed: number }
+  | { readonly how: "restored"; readonly diff: readonly string[] }
   | { readonly how: "replaced"; readonly diff: readonly string[] };
 
 async function readBack(plan: InterceptionPlan, o: EngineOptions): Promise<void> {
@@ -199,6 +218,24 @@ export async function skeletonDrift(plan: InterceptionPlan, o: EngineOptions): P
 }
 
 /**
+ * The frequent drift check of a pod brought to `plan`, cheap whatever the list size: the skeleton (`nft -t`)
+ * and the address sets' digests. Sets whose elements differ (a hand-deleted or added element) are restored in
+ * one transaction; undefined when something else differs or the sets cannot be digested here (no netlink
+ * path): then the caller reads everything back (syncInterception without `known`).
+ */
+export async function checkDriftCheaply(
+  plan: InterceptionPlan,
+  o: EngineOptions,
+): Promise<LiveSyncOutcome | undefined> {
+  if (o.variant !== "nftables" || (await skeletonDrift(plan, o)).length > 0) return undefined;
+  const sets = await setDigestDrift(plan, o);
+  if (sets === undefined) return undefined;
+  if (sets.size === 0) return { how: "unchanged" };
+  await restoreSets(plan, o, [...sets.keys()]);
+  return { how: "restored", diff: [...sets.values()] };
+}
+
+/**
  * The fast path when the plan last applied is known: its element difference to the new plan in one
  * transaction, without listing the table (whose size is the list's). `add element` of a present element is
  * a no-op and `delete element` of a missing one fails the whole transaction, so when the kernel no longer
@@ -213,10 +250,79 @@ async function elementsFrom(
   const sync = cache.between(applied, plan);
   if (sync === undefined) return undefined;
   if (sync.size === 0) return { how: "unchanged" };
-  const r = await o.runner.run(["nft", "-f", "-"], { stdin: renderElementSync(sync, plan.nft.table) });
+  const batch = o.netlink && cache.batchBetween(applied, plan);
+  const r = await sendElementSync(sync, plan, o, batch);
   if (r.code !== 0) return undefined;
   const count = (k: "add" | "remove") => [...sync.values()].reduce((n, s) => n + s[k].length, 0);
   return { how: "elements", added: count("add"), removed: count("remove") };
+}
+
+/**
+ * One element transaction: the netlink batch when there is one and the helper can send it (no parse per
+ * pod), else the text through nft.
+ */
+function sendElementSync(
+  sync: ElementSync,
+  plan: InterceptionPlan,
+  o: EngineOptions,
+  batch = o.netlink && encodeElementSyncBatch(sync, plan),
+): Promise<CommandResult> {
+  if (batch && o.netlink) return o.netlink.send(batch);
+  return o.runner.run(["nft", "-f", "-"], { stdin: renderElementSync(sync, plan.nft.table) });
+}
+
+/**
+ * The address sets whose elements differ from the plan's, found without listing them (their digests, see
+ * nft-netlink.ts), each with what differs; undefined when they cannot be digested here (no netlink path, or
+ * the dump failed). Empty = in sync.
+ */
+export async function setDigestDrift(
+  plan: InterceptionPlan,
+  o: EngineOptions,
+): Promise<ReadonlyMap<string, string> | undefined> {
+  if (!o.netlink || o.variant !== "nftables") return undefined;
+  const expected = expectedSetDigests(plan);
+  const r = await o.netlink.digests(plan.nft.table, [...expected.keys()]);
+  if (r.code !== 0) return undefined;
+  const actual = parseSetDigests(r.stdout);
+  const drift = new Map<string, string>();
+  for (const [set, want] of expected) {
+    const have = actual.get(set);
+    if (have === want) continue;
+    const haveCount = have?.split(" ")[0] ?? "no";
+    const wantCount = want.split(" ")[0];
+    drift.set(
+      set,
+      haveCount === wantCount
+        ? `set ${set}: ${wantCount} elements, not the plan's`
+        : `set ${set}: ${haveCount} elements (the plan: ${wantCount})`,
+    );
+  }
+  return drift;
+}
+
+/**
+ * Brings the named address sets back to the plan's elements in one transaction (each flushed and filled
+ * again: whatever was added or deleted by hand), without listing them. Throws ApplyFailed when the kernel
+ * rejects it (nothing changed).
+ */
+export async function restoreSets(
+  plan: InterceptionPlan,
+  o: EngineOptions,
+  sets: readonly string[],
+): Promise<void> {
+  const sync: ElementSync = new Map(
+    plan.nft.addressSets
+      .filter((s) => sets.includes(s.name))
+      .map((s) => [s.name, { add: s.entries.map((e) => nftCidrText(e.cidr)), remove: [], flush: true }]),
+  );
+  const r = await sendElementSync(sync, plan, o);
+  if (r.code !== 0) {
+    throw new MeshError(
+      ErrorCode.ApplyFailed,
+      `restoring the sets ${sets.join(", ")} failed (exit ${r.code}); nothing was applied: ${r.stderr.trim()}`,
+    );
+  }
 }
 
 /**

@@ -5,9 +5,10 @@
  * in its network namespace in one transaction (`syncInterception`: nft set elements, else the backend's atomic
  * replace of our own rules). Then the pod's recorded policy is what is really applied, with the time. A
  * failure leaves the previous rules (the transaction is all or nothing), is reported (Warning Event, the
- * `osm-ts.io/interception-live-failed` annotation) and retried with backoff. Every few seconds each pod's
- * rules are read back and drift (a hand-deleted rule) is repaired and reported; an agent restart checks every
- * pod at once. Without the annotation nothing here acts: pods keep what osm-init programmed (STALE).
+ * `osm-ts.io/interception-live-failed` annotation) and retried with backoff. Every few seconds each pod is
+ * checked for drift (a hand-deleted rule or set element), which is repaired and reported: nothing to do while
+ * the namespace's nf_tables generation has not moved, else its chains and set digests are compared, and its
+ * rules read back whole only when that cannot tell; an agent restart checks every pod at once. Without the annotation nothing here acts: pods keep what osm-init programmed (STALE).
  */
 import {
   CoreV1Api,
@@ -44,10 +45,11 @@ import {
   MESH_CONFIG_NAME,
 } from "../../constants.ts";
 import { type CommandRunner, createProcessRunner } from "../../edge/command-runner.ts";
-import { NftBatch, nftBatchRunner } from "../../edge/nft-batch.ts";
+import { NftBatch, nftBatchNetlink, nftBatchRunner } from "../../edge/nft-batch.ts";
 import {
   type BackendVariant,
   buildPlan,
+  checkDriftCheaply,
   detectBackend,
   ElementSyncCache,
   type EngineOptions,
@@ -158,6 +160,11 @@ interface PodState {
   variant?: BackendVariant;
   /** The plan last brought into the pod's namespace (an nft element change then skips the read-back). */
   applied?: InterceptionPlan;
+  /**
+   * The namespace's nf_tables generation when its rules were last known to be `applied`: while it has not
+   * moved, nobody committed anything there, and a drift check has nothing to look at.
+   */
+  cleanGeneration?: number;
   /** The hash last written to the pod's record (the informer may not have delivered the patch yet). */
   patchedHash?: string;
   reportedFailure?: string;
@@ -389,7 +396,8 @@ export class LiveInterception {
       plan = buildPlan(policy, { ipv6, resolvers: parseResolvConf(target.resolvConf) });
       plans.set(planKey, plan);
     }
-    const engine = { runner, variant: s.variant, podIp: target.podIPs[0] };
+    const netlink = this.#o.runnerFor ? undefined : nftBatchNetlink(this.#nft, target.netns);
+    const engine = { runner, variant: s.variant, podIp: target.podIPs[0], netlink };
     const outcome = await this.#syncKernel(plan, engine, s, kind);
     kernelDone();
     s.applied = plan;
@@ -415,7 +423,7 @@ export class LiveInterception {
       this.#o.logger.info({ pod: podKey(pod), how: outcome.how, diff: what }, "interception updated live");
     } else if (outcome.how !== "unchanged") {
       this.metrics.updates.inc({ how: "drift-repaired" });
-      const diff = outcome.how === "replaced" ? outcome.diff : [];
+      const diff = outcome.how === "replaced" || outcome.how === "restored" ? outcome.diff : [];
       this.#o.postEvent(pod, {
         type: "Warning",
         reason: "InterceptionDriftRepaired",
@@ -432,9 +440,11 @@ export class LiveInterception {
   }
 
   /**
-   * A change with the plan last applied known: its element difference alone. A skeleton check lists the
-   * table without its elements (a list's size costs nothing) and reads everything back only on a difference;
-   * a full check, and any pod whose applied plan is unknown, reads everything back.
+   * A change with the plan last applied known: its element difference alone. A drift check first reads the
+   * namespace's nf_tables generation: unmoved since the rules were known to be the plan's, nothing was
+   * committed there and there is nothing to look at. Else the cheap check (skeleton and set digests: restores
+   * changed sets), and only when that cannot tell, everything read back; also every pod whose applied plan is
+   * unknown. iptables-legacy has no generation: its rules are read back at every check.
    */
   async #syncKernel(
     plan: InterceptionPlan,
@@ -442,10 +452,35 @@ export class LiveInterception {
     s: PodState,
     kind: SyncKind,
   ): Promise<LiveSyncOutcome> {
-    if (kind === "change" && s.applied)
-      return syncInterception(plan, engine, { applied: s.applied, cache: this.#elementSyncs });
-    if (kind === "skeleton" && s.applied === plan && (await skeletonDrift(plan, engine)).length === 0)
-      return { how: "unchanged" };
+    const generation = async () =>
+      s.variant === "iptables-legacy" ? undefined : await engine.netlink?.generation();
+    if (kind === "change" && s.applied) {
+      const before = await generation();
+      const outcome = await syncInterception(plan, engine, { applied: s.applied, cache: this.#elementSyncs });
+      const after = await generation();
+      // Only this transaction was committed in between: the kernel holds the plan (else the next check looks).
+      s.cleanGeneration =
+        outcome.how === "elements" && before !== undefined && after === before + 1 ? after : undefined;
+      return outcome;
+    }
+    const clean = s.cleanGeneration;
+    s.cleanGeneration = undefined;
+    if (s.applied === plan) {
+      const at = await generation();
+      if (at !== undefined && at === clean) {
+        s.cleanGeneration = at;
+        return { how: "unchanged" };
+      }
+      const cheap = await checkDriftCheaply(plan, engine);
+      if (cheap?.how === "unchanged") s.cleanGeneration = at;
+      if (cheap !== undefined) return cheap;
+      if (
+        kind === "skeleton" &&
+        engine.netlink === undefined &&
+        (await skeletonDrift(plan, engine)).length === 0
+      )
+        return { how: "unchanged" };
+    }
     return syncInterception(plan, engine);
   }
 
@@ -459,6 +494,7 @@ export class LiveInterception {
     s.variant = undefined;
     s.applied = undefined;
     this.#o.locator.forget?.(pod.metadata?.uid ?? "");
+    s.cleanGeneration = undefined;
     const reason = (error instanceof Error ? error.message : String(error)).split("\n")[0]!.slice(0, 300);
     this.#o.logger.warn(
       { pod: podKey(pod), err: error, attempt: s.failures },
@@ -497,6 +533,8 @@ function describeOutcome(outcome: LiveSyncOutcome): string {
       return "rules already in place";
     case "elements":
       return `one set-element transaction: ${outcome.added} added, ${outcome.removed} removed`;
+    case "restored":
+      return "the changed sets flushed and filled again in one transaction";
     case "replaced":
       return "our rules replaced in one transaction";
   }

@@ -5,7 +5,8 @@
  * connection that reaches the external host's server went direct. While each change is made, the pod keeps
  * connecting to the excluded and to another address in a bounded loop, and the server logs which of its
  * addresses each connection reached: none may ever reach the other address (fail closed), and the excluded
- * one switches once, never back and forth (never half applied). A hand-deleted rule is restored and reported.
+ * one switches once, never back and forth (never half applied). A hand-deleted rule and a hand-deleted set
+ * element are restored and reported.
  * `enableEgress` follows live too: UDP to a non-excluded address is dropped, received once egress is
  * enabled, dropped again once disabled. Without the annotation the pod keeps its rules and is STALE, as in OSM.
  *
@@ -355,7 +356,7 @@ describe("live interception updates", { skip: rootSkip, concurrency: false }, ()
     assert.match(metrics.stdout, /^osm_ts_interception_live_update_failing_pods 0$/m);
   });
 
-  test("a hand-deleted rule in the pod's netns is restored by the agent and reported", async () => {
+  test("a hand-deleted rule, then a hand-deleted set element, in the pod's netns are restored by the agent and reported", async () => {
     const listed = await run("ip", [
       "netns",
       "exec",
@@ -415,6 +416,31 @@ describe("live interception updates", { skip: rootSkip, concurrency: false }, ()
     assert.match(events, /differed from its policy and were restored .*chain output/);
     const other = await curlFromPod(OTHER);
     assert.equal(other.stdout, "000", "intercepted (and refused) again");
+
+    // An element of a set: nothing but the set's contents differs (found by its digest, not a listing).
+    const inPod = (...argv: string[]) => run("ip", ["netns", "exec", podNetns, "nft", ...argv]);
+    const removed = await inPod("delete", "element", "inet", "osm_proxy", "out_ex4_hosts", `{ ${EXCLUDED} }`);
+    assert.equal(removed.code, 0, removed.stderr);
+    await until(
+      "the element restored",
+      async () => {
+        const r = await inPod("list", "set", "inet", "osm_proxy", "out_ex4_hosts");
+        return r.stdout.includes(EXCLUDED) ? true : undefined;
+      },
+      15_000,
+      200,
+    );
+    const setEvents = await until(
+      "the InterceptionDriftRepaired event naming the set",
+      async () => {
+        const r = await podEvents(pod, "InterceptionDriftRepaired");
+        return r.stdout.includes("out_ex4_hosts") ? r.stdout : undefined;
+      },
+      10_000,
+      200,
+    );
+    assert.match(setEvents, /set out_ex4_hosts: 0 elements \(the plan: 1\)/);
+    assert.equal((await curlFromPod(EXCLUDED)).stdout, "200", "excluded again");
   });
 
   test("removing the entry makes the excluded address refused within 2 s, with no direct connection after the switch", async () => {

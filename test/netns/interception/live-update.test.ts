@@ -10,13 +10,16 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { type CommandRunner, createProcessRunner } from "../../../src/edge/command-runner.ts";
-import { NftBatch, nftBatchRunner } from "../../../src/edge/nft-batch.ts";
+import { NftBatch, nftBatchNetlink, nftBatchRunner } from "../../../src/edge/nft-batch.ts";
 import {
   applyInterception,
   type BackendVariant,
   buildPlan,
+  checkDriftCheaply,
   cleanupInterception,
   ElementSyncCache,
+  encodeElementSyncBatch,
+  setDigestDrift,
   skeletonDrift,
   syncInterception,
   verifyInterception,
@@ -138,22 +141,38 @@ describe("live interception updates in a running pod's namespace", {
     });
   }
 
-  it("nftables through the node agent's nft helper (one process, any namespace): element changes, connections follow; the skeleton check sees a deleted rule, not elements", async () => {
+  it("nftables through the node agent's nft helper (one process, any namespace): element changes as a netlink batch, connections follow; the skeleton check sees a deleted rule, the set digests a deleted element; the generation moves with every commit", async () => {
     const batch = new NftBatch();
     assert.ok(batch.available, "build/osm-nft-batch is built (npm run build)");
     try {
       const runner = nftBatchRunner(batch, lab.clientPath, createProcessRunner({ netns: lab.clientPath }));
       const variant = "nftables";
+      const netlink = nftBatchNetlink(batch, lab.clientPath);
+      assert.ok(netlink);
       await applyInterception(none, { runner, variant });
       const cache = new ElementSyncCache();
-      assert.deepEqual(await syncInterception(excluded, { runner, variant }, { applied: none, cache }), {
-        how: "elements",
-        added: 2,
-        removed: 0,
-      });
+      assert.ok(cache.batchBetween(none, excluded), "host sets only: the change goes as a netlink batch");
+      const before = await netlink.generation();
+      assert.ok(before !== undefined);
+      assert.deepEqual(
+        await syncInterception(excluded, { runner, variant, netlink }, { applied: none, cache }),
+        { how: "elements", added: 2, removed: 0 },
+      );
+      assert.equal(await netlink.generation(), before + 1, "one transaction");
       assert.deepEqual(await verdicts(), ["direct", "outbound-sidecar", "direct"]);
       assert.deepEqual(await verifyInterception(excluded, { runner, variant }), []);
       assert.deepEqual(await skeletonDrift(excluded, { runner, variant }), []);
+      assert.deepEqual(await setDigestDrift(excluded, { runner, variant, netlink }), new Map());
+      // A rejected batch (an element that is not there cannot be deleted) changes nothing.
+      const rejected = await netlink.send(
+        encodeElementSyncBatch(
+          new Map([["out_ex4_hosts", { add: [], remove: ["192.0.2.99"], flush: false }]]),
+          excluded,
+        )!,
+      );
+      assert.equal(rejected.code, 1);
+      assert.match(rejected.stderr, /rejected the batch/);
+      assert.deepEqual(await verifyInterception(excluded, { runner, variant }), []);
       // The set's elements are not the skeleton's business (the full check's); a rule is.
       assert.deepEqual(await skeletonDrift(none, { runner, variant }), []);
       const inNs = (...argv: string[]) =>
@@ -162,7 +181,23 @@ describe("live interception updates in a running pod's namespace", {
         inNs("nft", "-a", "list", "chain", "inet", "osm_proxy", "output"),
       )?.[1];
       assert.ok(handle);
+      // A hand-deleted element: only the digest sees it; the cheap check restores the set.
+      const beforeDelete = await netlink.generation();
+      inNs("nft", "delete", "element", "inet", "osm_proxy", "out_ex4_hosts", "{ 203.0.113.50 }");
+      assert.ok((await netlink.generation())! > beforeDelete!);
+      assert.deepEqual(await skeletonDrift(excluded, { runner, variant }), []);
+      assert.deepEqual(await checkDriftCheaply(excluded, { runner, variant, netlink }), {
+        how: "restored",
+        diff: ["set out_ex4_hosts: 0 elements (the plan: 1)"],
+      });
+      assert.deepEqual(await verifyInterception(excluded, { runner, variant }), []);
+      assert.deepEqual(await checkDriftCheaply(excluded, { runner, variant, netlink }), { how: "unchanged" });
       inNs("nft", "delete", "rule", "inet", "osm_proxy", "output", "handle", handle);
+      assert.equal(
+        await checkDriftCheaply(excluded, { runner, variant, netlink }),
+        undefined,
+        "a rule: read back",
+      );
       assert.match((await skeletonDrift(excluded, { runner, variant })).join("\n"), /chain output/);
       assert.equal((await syncInterception(excluded, { runner, variant })).how, "replaced");
       assert.deepEqual(await skeletonDrift(excluded, { runner, variant }), []);
