@@ -5,9 +5,17 @@
  * agent's concurrency, LIVE_PARALLEL):
  *   - one entry added, then removed (one element transaction, nothing listed);
  *   - a full replacement of the list by another L entries, and back (`flush set` + `add element`, one
- *     transaction), in the first `--replace-pods` pods (a per-pod cost; all 100 would take minutes);
- *   - the baseline of the same round: the one-entry change through the read-back path (list the table, diff,
- *     transaction, list again: what the agent did before it knew the plan applied), on a few pods only.
+ *     transaction, sent as a netlink batch built once for all pods), in the first `--replace-pods` pods;
+ *   - baselines of the same round: the one-entry change with a process per pod, and through the read-back
+ *     path (list the table, diff, transaction, list again), on a few pods only; the full replacement as nft
+ *     text through libnftables (parsed per pod: what the agent did before the netlink batch);
+ *   - a control for the connect rate: no nft change, two busy processes for as long as the one-entry change
+ *     took (does the rate dip because the update shares the two cores, or because of what it does?);
+ *   - the drift checks every pod gets every 5 s, across all pods: the nf_tables generation alone (nothing
+ *     committed since the pod was known clean), the cheap check when it moved (chains with `nft -t`, set
+ *     digests dumped over netlink), and the chains-only check the agent made before (`nft -t`);
+ *   - the iptables backends' full replacement (`--iptables-pods`, one namespace per variant holding OSM's
+ *     one-rule-per-CIDR chain): one `*-restore` of our chains, with the read-back before and after.
  * Meanwhile a few pods (`--sampled`) connect to an intercepted address all the time (a paced client; a
  * listener on the sidecar's port 15001 stands in for the sidecar): their connect rate in the second before each
  * change and during it, and any connection that failed.
@@ -15,19 +23,24 @@
  * Runs as root, unlocked: namespaces `osmt-blu-<i>` of its own (addresses 192.0.2.0/24 on a veth pair inside
  * them only), all deleted at the end, also on SIGINT/SIGTERM.
  * Run: node bench/live-updates.ts [--pods=100] [--list=50000] [--rounds=5] [--readback-pods=4] [--sampled=4]
- *      [--replace-pods=20]
+ *      [--replace-pods=20] [--iptables-pods=1]
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createProcessRunner } from "../src/edge/command-runner.ts";
-import { NftBatch, nftBatchPath, nftBatchRunner } from "../src/edge/nft-batch.ts";
+import { NftBatch, nftBatchNetlink, nftBatchPath, nftBatchRunner } from "../src/edge/nft-batch.ts";
 import {
+  applyInterception,
+  type BackendVariant,
   buildPlan,
+  checkDriftCheaply,
   ElementSyncCache,
+  type EngineOptions,
   type InterceptionPlan,
   renderNftJson,
+  skeletonDrift,
   syncInterception,
   verifyInterception,
 } from "../src/interception/index.ts";
@@ -43,6 +56,7 @@ const rounds = arg("rounds", "5");
 const readbackPods = Math.min(pods, arg("readback-pods", "4"));
 const sampled = Math.min(pods, arg("sampled", "4"));
 const replacePods = Math.min(pods, arg("replace-pods", "20"));
+const iptablesPods = arg("iptables-pods", "1");
 
 const median = (xs: readonly number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -59,13 +73,22 @@ const plans = {
   other: planOf(Array.from({ length: list }, (_, i) => ruleOnlyExclusion(list + i))),
 };
 const names = Array.from({ length: pods }, (_, i) => `osmt-blu-${i}`);
+const iptablesVariants: BackendVariant[] = ["iptables-legacy", "iptables-nft"];
+const iptablesNames = iptablesVariants.flatMap((v) =>
+  Array.from({ length: iptablesPods }, (_, i) => ({ variant: v, name: `osmt-blu-${v.slice(9)}-${i}` })),
+);
 const batch = new NftBatch();
 if (!batch.available) throw new Error(`${nftBatchPath()} is not built: npm run build`);
-/** Per pod: the agent's runner (the nft helper), and a process per command (nsenter + nft, the baseline). */
+/**
+ * Per pod: the agent's engine (the nft helper, its netlink path included), the same without the netlink path
+ * (element changes as nft text through libnftables: the baseline), and a process per command (nsenter + nft).
+ */
 const engines = names.map((n) => ({
   runner: nftBatchRunner(batch, `/run/netns/${n}`, createProcessRunner({ netns: `/run/netns/${n}` })),
   variant: "nftables" as const,
+  netlink: nftBatchNetlink(batch, `/run/netns/${n}`),
 }));
+const textEngines = engines.map(({ runner, variant }) => ({ runner, variant }));
 const processEngines = names.map((n) => ({
   runner: createProcessRunner({ netns: `/run/netns/${n}` }),
   variant: "nftables" as const,
@@ -89,7 +112,12 @@ async function acrossPods(
 }
 
 const cache = new ElementSyncCache();
-const sync = (i: number, plan: InterceptionPlan, applied?: InterceptionPlan, engine = engines[i]!) =>
+const sync = (
+  i: number,
+  plan: InterceptionPlan,
+  applied?: InterceptionPlan,
+  engine: EngineOptions = engines[i]!,
+) =>
   syncInterception(plan, engine, applied ? { applied, cache } : undefined).then((o) => {
     if (o.how === "unchanged") throw new Error(`pod ${i}: nothing changed`);
   });
@@ -133,7 +161,7 @@ const cleanup = () => {
   batch.close();
   for (const c of clients) c.child.kill();
   rmSync(dirname(tableFile), { recursive: true, force: true });
-  for (const n of names) {
+  for (const n of [...names, ...iptablesNames.map((p) => p.name)]) {
     try {
       execFileSync("ip", ["netns", "del", n], { stdio: "ignore" });
     } catch {
@@ -147,14 +175,17 @@ for (const signal of ["SIGINT", "SIGTERM"] as const)
     process.exit(130);
   });
 
-for (const n of names) {
+for (const n of [...names, ...iptablesNames.map((p) => p.name)]) {
   try {
     execFileSync("ip", ["netns", "del", n], { stdio: "ignore" });
   } catch {
     // none left from an earlier run
   }
 }
-const rows: Record<string, { perPod: number[]; total: number[]; rate?: number[]; failed?: number[] }> = {};
+const rows: Record<
+  string,
+  { perPod: number[]; total: number[]; rate?: number[]; failed?: number[]; ratio?: number[] }
+> = {};
 const rateBefore: number[] = [];
 try {
   // From a file: nft opens `-` as /dev/stdin, which a socket (Node's stdio) is not.
@@ -167,6 +198,13 @@ try {
   const drift = await verifyInterception(plans.base, engines[0]!);
   if (drift.length > 0) throw new Error(`pod 0 does not hold the plan: ${drift.slice(0, 3).join("; ")}`);
   console.log(`${pods} pods loaded with ${list} exclusions in ${(load.total / 1000).toFixed(1)} s`);
+  for (const { variant, name } of iptablesNames) {
+    execFileSync("ip", ["netns", "add", name]);
+    await applyInterception(plans.base, {
+      runner: createProcessRunner({ netns: `/run/netns/${name}` }),
+      variant,
+    });
+  }
   for (let i = 0; i < sampled; i++) {
     const ns = names[i]!;
     for (const cmd of [
@@ -201,8 +239,10 @@ try {
     const to = Math.max(r.end, r.start + 1000);
     await new Promise((resolve) => setTimeout(resolve, to + 200 - Date.now()));
     const during = connectRate(r.start, to);
-    rateBefore.push(connectRate(r.start - 1000, r.start).perSecond);
-    rows[key] ??= { perPod: [], total: [], rate: [], failed: [] };
+    const before = connectRate(r.start - 1000, r.start).perSecond;
+    rateBefore.push(before);
+    rows[key] ??= { perPod: [], total: [], rate: [], failed: [], ratio: [] };
+    rows[key].ratio!.push(during.perSecond / before);
     rows[key].perPod.push(r.total / r.count);
     rows[key].total.push(r.total);
     rows[key].rate!.push(during.perSecond);
@@ -218,6 +258,66 @@ try {
     await change(`full replacement back (${replacePods} pods)`, () =>
       acrossPods((i) => sync(i, plans.base, plans.other), replacePods),
     );
+    await change(`full replacement as nft text, libnftables (baseline, ${replacePods} pods)`, () =>
+      acrossPods((i) => sync(i, plans.other, plans.base, textEngines[i]!), replacePods),
+    );
+    await change(`full replacement back as nft text (baseline, ${replacePods} pods)`, () =>
+      acrossPods((i) => sync(i, plans.base, plans.other, textEngines[i]!), replacePods),
+    );
+    const oneEntry = rows["one entry added"]!.total.at(-1)!;
+    await change("no change: 2 busy processes for as long as one entry took (control)", async () => {
+      const start = Date.now();
+      const t0 = performance.now();
+      const busy = `const end = Date.now() + ${Math.round(oneEntry)}; while (Date.now() < end);`;
+      await Promise.all(
+        [0, 1].map(
+          () =>
+            new Promise((resolve) =>
+              spawn(process.execPath, ["-e", busy], { stdio: "ignore" }).on("exit", resolve),
+            ),
+        ),
+      );
+      return { count: pods, total: performance.now() - t0, start, end: Date.now() };
+    });
+    // The drift checks of every pod, as the agent makes them every 5 s.
+    for (const [key, check] of [
+      [
+        "drift check: nf_tables generation only (nothing committed)",
+        (i: number) => engines[i]!.netlink!.generation(),
+      ],
+      [
+        "drift check: chains and set digests (generation moved)",
+        (i: number) =>
+          checkDriftCheaply(plans.base, engines[i]!).then((o) => {
+            if (o?.how !== "unchanged") throw new Error(`pod ${i}: drift ${JSON.stringify(o)}`);
+          }),
+      ],
+      ["drift check: chains only, `nft -t` (before)", (i: number) => skeletonDrift(plans.base, engines[i]!)],
+    ] as const) {
+      const r = await acrossPods(check);
+      rows[key] ??= { perPod: [], total: [] };
+      rows[key].perPod.push(r.total / r.count);
+      rows[key].total.push(r.total);
+    }
+    for (const { variant, name } of iptablesNames) {
+      const engine = { runner: createProcessRunner({ netns: `/run/netns/${name}` }), variant };
+      for (const [key, from, to] of [
+        [
+          `full replacement, ${variant} (one *-restore of our chains, read back before and after)`,
+          plans.base,
+          plans.other,
+        ],
+        [`full replacement back, ${variant}`, plans.other, plans.base],
+      ] as const) {
+        const t0 = performance.now();
+        const o = await syncInterception(to, engine);
+        if (o.how !== "replaced") throw new Error(`${name}: ${o.how}`);
+        void from;
+        rows[key] ??= { perPod: [], total: [] };
+        rows[key].perPod.push(performance.now() - t0);
+        rows[key].total.push(performance.now() - t0);
+      }
+    }
     await change("one entry added, a process per pod (baseline)", () =>
       acrossPods((i) => sync(i, plans.plusOne, plans.base, processEngines[i]!)),
     );
@@ -237,11 +337,13 @@ try {
     `\n${pods} pods, ${list} exclusions, ${rounds} rounds, ${LIVE_PARALLEL} pods at a time; ` +
       `connect rate summed over ${sampled} pods, 200/s offered each\n`,
   );
-  console.log("| change | per pod, ms (all / pods) | all pods, ms | connects/s during | failed connects |");
+  console.log(
+    "| change | per pod, ms (all / pods) | all pods, ms | connects/s during (× the second before) | failed connects |",
+  );
   console.log("| ------ | ----------- | ------------ | ----------------- | --------------- |");
   for (const [key, v] of Object.entries(rows)) {
     const total = median(v.total).toFixed(0);
-    const rate = v.rate ? median(v.rate).toFixed(0) : "-";
+    const rate = v.rate ? `${median(v.rate).toFixed(0)} (${median(v.ratio!).toFixed(2)}×)` : "-";
     const failed = v.failed ? String(v.failed.reduce((a, b) => a + b, 0)) : "-";
     console.log(`| ${key} | ${median(v.perPod).toFixed(1)} | ${total} | ${rate} | ${failed} |`);
   }

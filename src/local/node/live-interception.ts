@@ -443,8 +443,9 @@ export class LiveInterception {
    * A change with the plan last applied known: its element difference alone. A drift check first reads the
    * namespace's nf_tables generation: unmoved since the rules were known to be the plan's, nothing was
    * committed there and there is nothing to look at. Else the cheap check (skeleton and set digests: restores
-   * changed sets), and only when that cannot tell, everything read back; also every pod whose applied plan is
-   * unknown. iptables-legacy has no generation: its rules are read back at every check.
+   * changed sets), and only when that cannot tell, or for the periodic full check, everything read back; also
+   * every pod whose applied plan is unknown. iptables-legacy has no generation: its rules are read back at
+   * every check.
    */
   async #syncKernel(
     plan: InterceptionPlan,
@@ -471,7 +472,8 @@ export class LiveInterception {
         s.cleanGeneration = at;
         return { how: "unchanged" };
       }
-      const cheap = await checkDriftCheaply(plan, engine);
+      // The full check reads everything back: also the interval ends, which the digests leave out.
+      const cheap = kind === "full" ? undefined : await checkDriftCheaply(plan, engine);
       if (cheap?.how === "unchanged") s.cleanGeneration = at;
       if (cheap !== undefined) return cheap;
       if (
