@@ -227,7 +227,7 @@ export async function checkDriftCheaply(
   plan: InterceptionPlan,
   o: EngineOptions,
 ): Promise<LiveSyncOutcome | undefined> {
-  if (o.variant !== "nftables" || (await skeletonDrift(plan, o)).length > 0) return undefined;
+  if (o.variant !== "nftables" || !o.netlink || (await skeletonDrift(plan, o)).length > 0) return undefined;
   const sets = await setDigestDrift(plan, o);
   if (sets === undefined) return undefined;
   if (sets.size === 0) return { how: "unchanged" };
