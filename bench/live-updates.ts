@@ -78,6 +78,8 @@ const iptablesNames = iptablesVariants.flatMap((v) =>
   Array.from({ length: iptablesPods }, (_, i) => ({ variant: v, name: `osmt-blu-${v.slice(9)}-${i}` })),
 );
 const batch = new NftBatch();
+/** The same helpers with big batches on all 4 processes at once (the baseline of the connect-rate change). */
+const batchAllAtOnce = new NftBatch(undefined, 4, 4);
 if (!batch.available) throw new Error(`${nftBatchPath()} is not built: npm run build`);
 /**
  * Per pod: the agent's engine (the nft helper, its netlink path included), the same without the netlink path
@@ -89,6 +91,11 @@ const engines = names.map((n) => ({
   netlink: nftBatchNetlink(batch, `/run/netns/${n}`),
 }));
 const textEngines = engines.map(({ runner, variant }) => ({ runner, variant }));
+const allAtOnceEngines = names.map((n, i) => ({
+  runner: engines[i]!.runner,
+  variant: "nftables" as const,
+  netlink: nftBatchNetlink(batchAllAtOnce, `/run/netns/${n}`),
+}));
 const processEngines = names.map((n) => ({
   runner: createProcessRunner({ netns: `/run/netns/${n}` }),
   variant: "nftables" as const,
@@ -159,6 +166,7 @@ function connectRate(from: number, to: number): { perSecond: number; failed: num
 const tableFile = join(mkdtempSync(join(tmpdir(), "osmt-blu-")), "table.json");
 const cleanup = () => {
   batch.close();
+  batchAllAtOnce.close();
   for (const c of clients) c.child.kill();
   rmSync(dirname(tableFile), { recursive: true, force: true });
   for (const n of [...names, ...iptablesNames.map((p) => p.name)]) {
@@ -258,6 +266,12 @@ try {
     await change(`full replacement back (${replacePods} pods)`, () =>
       acrossPods((i) => sync(i, plans.base, plans.other), replacePods),
     );
+    await change(`full replacement, big batches on 4 helpers at once (baseline, ${replacePods} pods)`, () =>
+      acrossPods((i) => sync(i, plans.other, plans.base, allAtOnceEngines[i]!), replacePods),
+    );
+    await change(`full replacement back, 4 at once (baseline, ${replacePods} pods)`, () =>
+      acrossPods((i) => sync(i, plans.base, plans.other, allAtOnceEngines[i]!), replacePods),
+    );
     await change(`full replacement as nft text, libnftables (baseline, ${replacePods} pods)`, () =>
       acrossPods((i) => sync(i, plans.other, plans.base, textEngines[i]!), replacePods),
     );
@@ -332,6 +346,11 @@ try {
       rows["one entry added"]!.total.at(-1)! /
         rows["one entry added, a process per pod (baseline)"]!.total.at(-1)!,
     );
+  }
+  // Every change above ended where it started: the kernels hold the base plan, element for element.
+  for (const i of [0, pods - 1]) {
+    const drift = await verifyInterception(plans.base, engines[i]!);
+    if (drift.length > 0) throw new Error(`pod ${i} does not hold the plan: ${drift.slice(0, 3).join("; ")}`);
   }
   console.log(
     `\n${pods} pods, ${list} exclusions, ${rounds} rounds, ${LIVE_PARALLEL} pods at a time; ` +

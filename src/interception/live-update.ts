@@ -203,18 +203,31 @@ async function readBack(plan: InterceptionPlan, o: EngineOptions): Promise<void>
   }
 }
 
+/** The `table inet <table> { … }` block of a ruleset listing, or undefined when it has none. Pure. */
+export function tableBlock(ruleset: string, table: string): string | undefined {
+  const head = `table inet ${table} {\n`;
+  const start = ruleset.startsWith(head) ? 0 : ruleset.indexOf(`\n${head}`) + 1;
+  if (start === 0 && !ruleset.startsWith(head)) return undefined;
+  const end = ruleset.indexOf("\n}", start);
+  return end < 0 ? undefined : ruleset.slice(start, end + 2);
+}
+
 /**
  * Drift in everything but the set elements, for a frequent check whose cost does not depend on the list size:
- * nft lists the table tersely (`nft -t`: chains and set declarations, no elements) and compares it with the
- * plan's; iptables compares everything (`verifyInterception`). Empty = in sync.
+ * nft lists tersely (`nft -t`: chains and set declarations, no elements) and our table is compared with the
+ * plan's; iptables compares everything (`verifyInterception`). The whole ruleset, not the table: nft 1.0.6
+ * fetches a table's set elements from the kernel even with `-t` (0.8 s at 50,000), the ruleset's not (30 ms).
+ * Empty = in sync.
  */
 export async function skeletonDrift(plan: InterceptionPlan, o: EngineOptions): Promise<string[]> {
   if (o.variant !== "nftables") return verifyInterception(plan, o);
-  const r = await o.runner.run(["nft", "-t", "list", "table", "inet", plan.nft.table]);
+  const r = await o.runner.run(["nft", "-t", "list", "ruleset"]);
   if (r.code !== 0) return [`table inet ${plan.nft.table}: ${r.stderr.trim() || `nft exit ${r.code}`}`];
+  const block = tableBlock(r.stdout, plan.nft.table);
+  if (block === undefined) return [`table inet ${plan.nft.table}: missing`];
   const expected = expectedTable(plan, o.podIp);
   for (const set of expected.sets.values()) set.elements.clear();
-  return diffNft(expected, parseNftTable(r.stdout));
+  return diffNft(expected, parseNftTable(block));
 }
 
 /**
