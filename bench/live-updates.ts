@@ -306,7 +306,10 @@ try {
             if (o?.how !== "unchanged") throw new Error(`pod ${i}: drift ${JSON.stringify(o)}`);
           }),
       ],
-      ["drift check: chains only, `nft -t` (before)", (i: number) => skeletonDrift(plans.base, engines[i]!)],
+      [
+        "drift check: chains only, `nft -t list ruleset`",
+        (i: number) => skeletonDrift(plans.base, engines[i]!),
+      ],
     ] as const) {
       const r = await acrossPods(check);
       rows[key] ??= { perPod: [], total: [] };
