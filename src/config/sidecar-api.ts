@@ -11,8 +11,8 @@
  *   - any other status or a network error: the client keeps its last good config and retries with
  *     exponential backoff and jitter.
  */
-import { checkEgressSection } from "../egress/sidecar-section.ts";
-import type { SidecarEgressPolicy } from "../egress/types.ts";
+import { checkEgressSection, checkHttpMatch } from "../egress/sidecar-section.ts";
+import type { SidecarEgressPolicy, SidecarHttpMatch } from "../egress/types.ts";
 import { tryParseIp } from "../net/ip.ts";
 
 /** The `apiVersion` every document of this API carries. */
@@ -63,6 +63,22 @@ export interface SidecarInboundRule {
   /** The pod ports its TCPRoutes list; absent: every port (a TrafficTarget with HTTPRouteGroup rules only). */
   ports?: number[];
   sources: SidecarInboundSource[];
+  /**
+   * The HTTP routes of its HTTPRouteGroup rules (absent: it has none), applied to requests on `httpPorts`
+   * (src/sidecar/inbound-http.ts).
+   */
+  httpMatches?: SidecarHttpMatch[];
+}
+
+/** The inbound access rules of a pod's service account (permissive mode off). */
+export interface SidecarInboundAccess {
+  rules: SidecarInboundRule[];
+  /**
+   * The pod ports whose Service port's protocol is HTTP (OSM's: `appProtocol`, else the port name's
+   * `<protocol>-` prefix, else http). Requests to them are routed by the rules' `httpMatches` when any rule
+   * has some; connections to other ports are decided once, by source and port.
+   */
+  httpPorts?: number[];
 }
 
 /** A validated config: IPs canonical, defaults filled. */
@@ -80,7 +96,7 @@ export interface SidecarConfig {
    * to this pod is let in only when a rule allows its source address and port. Absent: permissive, every
    * inbound connection is let in.
    */
-  inboundAccess?: { rules: SidecarInboundRule[] };
+  inboundAccess?: SidecarInboundAccess;
   /** The pod's Egress rules (src/egress), present while `enableEgress` is false. */
   egress?: SidecarEgressPolicy;
 }
@@ -211,7 +227,7 @@ function inboundSource(check: Checker, path: string, value: unknown): SidecarInb
 }
 
 function inboundRule(check: Checker, path: string, value: unknown): SidecarInboundRule | undefined {
-  const record = check.object(path, value, ["trafficTarget", "ports", "sources"]);
+  const record = check.object(path, value, ["trafficTarget", "ports", "sources", "httpMatches"]);
   if (record === undefined) return undefined;
   const trafficTarget = objectName(check, join(path, "trafficTarget"), record["trafficTarget"]);
   const ports =
@@ -219,14 +235,28 @@ function inboundRule(check: Checker, path: string, value: unknown): SidecarInbou
       ? undefined
       : check.list(join(path, "ports"), record["ports"], (p, v) => check.port(p, v));
   const sources = check.list(join(path, "sources"), record["sources"], (p, v) => inboundSource(check, p, v));
+  const httpMatches =
+    record["httpMatches"] === undefined
+      ? undefined
+      : check.list(join(path, "httpMatches"), record["httpMatches"], (p, v) => checkHttpMatch(check, p, v));
   if (trafficTarget === undefined) return undefined;
-  return { trafficTarget, ...(ports === undefined ? {} : { ports }), sources };
+  return {
+    trafficTarget,
+    ...(ports === undefined ? {} : { ports }),
+    sources,
+    ...(httpMatches === undefined ? {} : { httpMatches }),
+  };
 }
 
-function inboundAccess(check: Checker, value: unknown): { rules: SidecarInboundRule[] } | undefined {
-  const record = check.object("inboundAccess", value, ["rules"]);
+function inboundAccess(check: Checker, value: unknown): SidecarInboundAccess | undefined {
+  const record = check.object("inboundAccess", value, ["rules", "httpPorts"]);
   if (record === undefined) return undefined;
-  return { rules: check.list("inboundAccess.rules", record["rules"], (p, v) => inboundRule(check, p, v)) };
+  const rules = check.list("inboundAccess.rules", record["rules"], (p, v) => inboundRule(check, p, v));
+  if (record["httpPorts"] === undefined) return { rules };
+  return {
+    rules,
+    httpPorts: check.list("inboundAccess.httpPorts", record["httpPorts"], (p, v) => check.port(p, v)),
+  };
 }
 
 /** Validates an untrusted document (parsed JSON) against the current API version; never throws. */

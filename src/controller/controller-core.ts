@@ -17,7 +17,7 @@ import { podIdentity } from "../smi/access.ts";
 import type { HttpRouteGroup } from "../smi/http-route-group.ts";
 import type { TCPRoute, TrafficTarget } from "../smi/schema.ts";
 import { validObjects } from "../smi/validate.ts";
-import { createAccessPolicy } from "./access-policy.ts";
+import { createAccessPolicy, isLive, sourcePods } from "./access-policy.ts";
 import type { ConfigHub, SidecarConfigContent } from "./config-hub.ts";
 import { EgressBypassReporter, type RecordPodEvent } from "./egress-bypass-events.ts";
 import type { StalePodReport } from "./http-api.ts";
@@ -76,12 +76,6 @@ export interface ControllerCoreOptions {
 const OWN_ANNOTATION_PREFIX = "osm-ts.io/";
 /** Distinct annotation sets remembered; beyond this the memo starts over (bounded memory). */
 const MEMO_LIMIT = 10_000;
-
-/** A pod on its way out (or done) can no longer send anything. */
-function isLive(pod: V1Pod): boolean {
-  const phase = pod.status?.phase;
-  return pod.metadata?.deletionTimestamp === undefined && phase !== "Succeeded" && phase !== "Failed";
-}
 
 function podKey(pod: V1Pod): string {
   return `${pod.metadata?.namespace ?? ""}/${pod.metadata?.name ?? ""}`;
@@ -360,9 +354,14 @@ export class ControllerCore {
       : createAccessPolicy({
           trafficTargets: this.#validSmi(this.#o.sources.trafficTargets, "TrafficTarget") as TrafficTarget[],
           tcpRoutes: this.#validSmi(this.#o.sources.tcpRoutes, "TCPRoute") as TCPRoute[],
+          httpRouteGroups: this.#validSmi(
+            this.#o.sources.httpRouteGroups,
+            "HTTPRouteGroup",
+          ) as HttpRouteGroup[],
+          services: this.#o.sources.services.list(),
           meshEndpoints,
           pods,
-          sourcePods: pods.filter((p) => hasSidecarToken(p) && isLive(p)),
+          sourcePods: sourcePods(pods),
         });
     // Egress rules (src/egress/rules.ts) only while egress is disabled: OSM ignores Egress policies otherwise.
     const egressInput = meshConfig.spec.traffic.enableEgress

@@ -43,6 +43,20 @@ function isTcp(port: { protocol?: string }): boolean {
   return (port.protocol ?? "TCP") === "TCP";
 }
 
+/** The protocols OSM recognises as a Service port name's `<protocol>-` prefix (SupportedProtocolsInMesh). */
+const NAMED_PROTOCOLS = ["tcp-server-first", "http", "tcp", "grpc"];
+
+/**
+ * A Service port's application protocol as OSM decides it (pkg/compute/kube serviceToMeshServices):
+ * `appProtocol`, else the port name's `<protocol>-` prefix, else `http` for a TCP port (OSM's default).
+ */
+export function servicePortProtocol(port: V1ServicePort): string | undefined {
+  if (port.appProtocol !== undefined) return port.appProtocol;
+  const named = NAMED_PROTOCOLS.find((p) => (port.name ?? "").startsWith(`${p}-`));
+  if (named !== undefined) return named;
+  return isTcp(port) ? "http" : undefined;
+}
+
 /** A pod's addresses, canonical, without duplicates. */
 export function podIps(pod: V1Pod): string[] {
   const given = pod.status?.podIPs?.map((p) => p.ip) ?? [pod.status?.podIP];

@@ -18,7 +18,8 @@ function strings(check: Checker, path: string, value: unknown): string[] {
   );
 }
 
-function httpMatch(check: Checker, path: string, value: unknown): SidecarHttpMatch | undefined {
+/** One HTTPRouteGroup match of the document (an Egress's, or a TrafficTarget's in `inboundAccess`). */
+export function checkHttpMatch(check: Checker, path: string, value: unknown): SidecarHttpMatch | undefined {
   const record = check.object(path, value, ["routeGroup", "name", "pathRegex", "methods", "headers"]);
   if (record === undefined) return undefined;
   const { routeGroup, name, pathRegex } = record;
@@ -76,7 +77,7 @@ function rule(check: Checker, path: string, value: unknown): SidecarEgressRule |
   const httpMatches =
     record["httpMatches"] === undefined
       ? undefined
-      : check.list(`${path}.httpMatches`, record["httpMatches"], (p, v) => httpMatch(check, p, v));
+      : check.list(`${path}.httpMatches`, record["httpMatches"], (p, v) => checkHttpMatch(check, p, v));
   const missing = record["missingRouteGroups"];
   return {
     egress,

@@ -4,14 +4,7 @@
  * default) and reads its rules back, then asks interception's pure `explain` where the connection goes.
  */
 import { readFileSync } from "node:fs";
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-  type V1Pod,
-} from "@kubernetes/client-node";
+import { CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import {
   buildEffectivePolicy,
   evaluateStaleness,
@@ -43,9 +36,11 @@ import {
   verifyInterception,
 } from "../interception/index.ts";
 import { allowingTrafficTargets, objectName, podIdentity } from "../smi/access.ts";
+import type { HttpRequestFacts } from "../smi/http-match.ts";
 import type { HttpRouteGroup } from "../smi/http-route-group.ts";
 import type { TrafficTarget } from "../smi/schema.ts";
-import { EGRESS, HTTP_ROUTE_GROUP, type SmiKind, TRAFFIC_TARGET, validObjects } from "../smi/validate.ts";
+import { EGRESS, HTTP_ROUTE_GROUP, TRAFFIC_TARGET } from "../smi/validate.ts";
+import { explainInboundPod } from "./explain-inbound-run.ts";
 import {
   type Destination,
   type EgressContext,
@@ -55,6 +50,7 @@ import {
   parseDestination,
   sidecarOutcome,
 } from "./explain-pod.ts";
+import { listPolicyObjects } from "./policy-objects.ts";
 import { readMeshConfig } from "./proxy-status.ts";
 import { restartCommand } from "./restart-command.ts";
 
@@ -166,25 +162,6 @@ async function findMeshService(
     }
   }
   return undefined;
-}
-
-/**
- * The valid objects of `kind` in the cluster (an invalid one allows nothing, as in the controller); none when
- * the cluster does not serve the kind (its CRD not installed: kube-apiserver answers 404).
- */
-async function listPolicyObjects(kc: KubeConfig, kind: SmiKind): Promise<unknown[]> {
-  const [group, version] = kind.apiVersion.split("/") as [string, string];
-  try {
-    const list = (await kc.makeApiClient(CustomObjectsApi).listClusterCustomObject({
-      group,
-      version,
-      plural: kind.plural,
-    })) as KubernetesListObject<KubernetesObject>;
-    return validObjects(list.items, kind.kind).valid;
-  } catch (error) {
-    if ((error as { code?: unknown }).code === 404) return [];
-    throw error;
-  }
 }
 
 /** The valid TrafficTargets of the cluster. */
@@ -372,11 +349,34 @@ export interface ExplainPodFlags {
   readonly osmNamespace?: string;
   readonly kubeconfig?: string;
   readonly context?: string;
+  /** Inbound: the source pod (`<namespace>/<pod>`); with `path`, a request's headers (`NAME:VALUE`). */
+  readonly from?: string;
+  readonly header?: readonly string[];
+}
+
+/** `--path`, `--method`, `--header NAME:VALUE`, `--host` → the request an inbound explanation decides. */
+function inboundRequestOf(flags: ExplainPodFlags): HttpRequestFacts | undefined {
+  if (flags.path === undefined) {
+    if (flags.method === undefined) return undefined;
+    throw new MeshError(ErrorCode.InvalidArgument, "--method describes a request: give --path too");
+  }
+  const { method = "GET", path = "/" } = checkedRequestLine(flags);
+  const headers: Record<string, string> = {};
+  for (const header of flags.header ?? []) {
+    const colon = header.indexOf(":");
+    if (colon <= 0) {
+      throw new MeshError(ErrorCode.InvalidArgument, `--header ${JSON.stringify(header)} is not NAME:VALUE`);
+    }
+    headers[header.slice(0, colon).trim().toLowerCase()] = header.slice(colon + 1).trim();
+  }
+  if (flags.host !== undefined) headers["host"] = flags.host;
+  return { method, path, headers };
 }
 
 /**
  * The whole `osm explain pod/NAME -n NS IP:PORT` command, for `osm explain` to call when its first
- * argument is a pod (the file form `osm explain -f FILE IP:PORT` stays as it is).
+ * argument is a pod (the file form `osm explain -f FILE IP:PORT` stays as it is); with `--from SRC`, the
+ * inbound side (explain-inbound-run.ts).
  */
 export async function runExplainPodCommand(
   target: string,
@@ -394,9 +394,23 @@ export async function runExplainPodCommand(
       `missing destination: osm explain ${target} -n NS IP:PORT`,
     );
   }
-  const request = httpRequestOf(flags);
   const kc = loadKubeConfig(flags);
   const namespace = flags.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? "default";
+  if (flags.from !== undefined) {
+    const request = inboundRequestOf(flags);
+    write(
+      await explainInboundPod(kc, {
+        namespace,
+        pod,
+        from: flags.from,
+        destination,
+        ...(flags.osmNamespace === undefined ? {} : { osmNamespace: flags.osmNamespace }),
+        ...(request === undefined ? {} : { request }),
+      }),
+    );
+    return;
+  }
+  const request = httpRequestOf(flags);
   write(
     await explainPod(kc, {
       namespace,
@@ -422,6 +436,11 @@ export function httpRequestOf(flags: ExplainPodFlags): ExplainPodOptions["reques
       },
     );
   }
+  return checkedRequestLine(flags);
+}
+
+/** `--path` and `--method` as given, each checked (a path starts with `/`, a method is in capitals). */
+function checkedRequestLine(flags: ExplainPodFlags): { method?: string; path?: string } {
   if (flags.path !== undefined && !flags.path.startsWith("/")) {
     throw new MeshError(
       ErrorCode.InvalidArgument,

@@ -4,6 +4,7 @@
  * that say `-c envoy` keep working, although it runs the osm-ts sidecar, not Envoy.
  */
 import type { V1Container, V1EnvVar, V1ResourceRequirements } from "@kubernetes/client-node";
+import { type ForwardedProbe, formatProbe } from "../config/health-probes.ts";
 import type { MeshConfig } from "../config/index.ts";
 import { sidecarTokenMount } from "../config/sidecar-token.ts";
 import {
@@ -87,7 +88,11 @@ export const SIDECAR_NODE_FLAGS: readonly string[] = ["--single-threaded-gc"];
  * The argv that starts the osm-ts sidecar (`osm sidecar run`): its config source is the controller's watch
  * API; its identity (POD_NAMESPACE/POD_NAME) and token come from the container's env.
  */
-export function buildSidecarCommand(options: InjectorOptions, meshConfigLogLevel: string): string[] {
+export function buildSidecarCommand(
+  options: InjectorOptions,
+  meshConfigLogLevel: string,
+  probes: readonly ForwardedProbe[] = [],
+): string[] {
   return [
     ...options.osmCommand,
     "sidecar",
@@ -97,6 +102,8 @@ export function buildSidecarCommand(options: InjectorOptions, meshConfigLogLevel
     options.controllerUrl,
     "--log-level",
     sidecarLogLevel(meshConfigLogLevel),
+    // The app's httpGet probes the sidecar forwards (probes.ts rewrote them to its ports).
+    ...probes.flatMap((probe) => ["--probe", formatProbe(probe)]),
   ];
 }
 
@@ -110,12 +117,13 @@ export function buildSidecarContainer(input: {
   windows: boolean;
   meshConfig: MeshConfig;
   options: InjectorOptions;
+  probes?: readonly ForwardedProbe[];
 }): V1Container {
   const sidecar = input.meshConfig.spec.sidecar;
   const container: V1Container = {
     name: SIDECAR_CONTAINER_NAME,
     image: input.image,
-    command: buildSidecarCommand(input.options, sidecar.logLevel),
+    command: buildSidecarCommand(input.options, sidecar.logLevel, input.probes),
     ports: [
       { name: "proxy-admin", containerPort: ENVOY_ADMIN_PORT, protocol: "TCP" },
       { name: "proxy-inbound", containerPort: ENVOY_INBOUND_LISTENER_PORT, protocol: "TCP" },

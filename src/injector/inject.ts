@@ -26,6 +26,7 @@ import { renderInitScript } from "../interception/index.ts";
 import { buildInitContainer, buildSidecarContainer, fetchPolicyRun, initScriptRun } from "./containers.ts";
 import { decideInjection } from "./decision.ts";
 import { appendContainers, appendVolumes, setMetadataEntries } from "./patch.ts";
+import { rewriteProbes } from "./probes.ts";
 import {
   egressStrict,
   proxyUidDenial,
@@ -186,14 +187,18 @@ export function injectPod(input: InjectionInput): InjectionResult {
   if (metrics.warning) warnings.push(metrics.warning);
   if (metrics.enabled) Object.assign(annotations, PROMETHEUS_ANNOTATIONS);
 
+  const probes = rewriteProbes(pod);
+  warnings.push(...probes.warnings);
   const sidecar = buildSidecarContainer({
     image: sidecarImage,
     windows,
     meshConfig,
     options,
+    probes: probes.forwarded,
   });
   const patch: JsonPatchOperation[] = [
     ...(strict ? strictCapabilityPatch(pod) : []),
+    ...probes.patch,
     ...appendContainers(pod, "initContainers", initContainers),
     ...appendContainers(pod, "containers", [sidecar]),
     ...appendVolumes(pod, [sidecarTokenVolume()]),

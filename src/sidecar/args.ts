@@ -2,6 +2,7 @@
  * `osm sidecar run`'s flags, parsed by hand: the sidecar runs in every pod, and a CLI framework there costs
  * RSS (commander ~4 MB) for a dozen flags. Pure: argv in, options or a clear error out.
  */
+import { type ForwardedProbe, parseProbe } from "../config/health-probes.ts";
 import { SIDECAR_TOKEN_FILE } from "../config/sidecar-token.ts";
 import { ENVOY_ADMIN_PORT, ENVOY_INBOUND_LISTENER_PORT, ENVOY_OUTBOUND_LISTENER_PORT } from "../constants.ts";
 import { ErrorCode, MeshError } from "../errors.ts";
@@ -32,6 +33,8 @@ export interface RunOptions {
   accept: "js" | "native";
   /** Splice relay threads; undefined: one per CPU. */
   relayThreads?: number;
+  /** The app's httpGet probes to serve on 15901–15903 and forward (the injector's `--probe` flags). */
+  probes: ForwardedProbe[];
 }
 
 /** The addon's limit (splice-relay.c's MAX_WORKERS); the default, one thread per CPU, stops there as HAProxy's. */
@@ -206,6 +209,20 @@ const FLAGS: Record<string, Flag> = {
       o.accessLog = v === "on";
     }),
   },
+  "--probe": {
+    value: "<kind>/<container>=<http|https>:<port><path>",
+    help: "serve this app probe on the kind's port (liveness 15901, readiness 15902, startup 15903) and forward it to 127.0.0.1:<port><path>; repeatable (the injector sets it)",
+    set: (o, v, flag) => {
+      const probe = parseProbe(v);
+      if (probe === undefined) {
+        throw new MeshError(
+          ErrorCode.InvalidArgument,
+          `${flag}: must be <liveness|readiness|startup>/<container>=<http|https>:<port>/<path>, got "${v}"`,
+        );
+      }
+      o.probes.push(probe);
+    },
+  },
   "--allow-any-uid": {
     help: "do not insist on uid 1500 (only where no interception rules apply)",
     set: (o) => {
@@ -245,6 +262,7 @@ export function parseRunArgs(args: readonly string[]): ParsedArgs {
     reconnectMaxDelay: DEFAULT_BACKOFF.maxMs,
     relay: "splice",
     accept: DEFAULT_ACCEPT,
+    probes: [],
   };
   for (let i = 0; i < args.length; i++) {
     const word = args[i]!;

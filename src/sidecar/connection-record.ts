@@ -40,7 +40,7 @@ export function hostPort(address: string | undefined, port: number | undefined):
 
 /** The outcome of a decision made in JS. */
 export function outcomeOf(
-  decision: Exclude<Decision, { kind: "inspect" }>,
+  decision: Exclude<Decision, { kind: "inspect" | "inbound-http" }>,
   src: string,
   dst: string | undefined,
   durationMs: number,

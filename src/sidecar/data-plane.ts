@@ -271,7 +271,10 @@ export class DataPlane {
     const local: Destination = { address: client.localAddress ?? "", port: client.localPort ?? 0 };
     let original: Destination | undefined;
     let finished = false;
-    const finish = (decision: Exclude<Decision, { kind: "inspect" }>, end: ConnectionEnd): void => {
+    const finish = (
+      decision: Exclude<Decision, { kind: "inspect" | "inbound-http" }>,
+      end: ConnectionEnd,
+    ): void => {
       if (finished) return;
       finished = true;
       this.#active -= 1;
@@ -307,6 +310,10 @@ export class DataPlane {
     }
     if (decision.kind === "inspect") {
       this.#inspect(direction, bound, client, decision, finish);
+      return;
+    }
+    if (decision.kind === "inbound-http") {
+      this.#inboundHttp(bound, client, decision, finish);
       return;
     }
     bound[decision.kind].inc();
@@ -380,7 +387,7 @@ export class DataPlane {
     bound: DirectionMetrics,
     client: Socket,
     decision: Extract<Decision, { kind: "inspect" }>,
-    finish: (decision: Exclude<Decision, { kind: "inspect" }>, end: ConnectionEnd) => void,
+    finish: (decision: Exclude<Decision, { kind: "inspect" | "inbound-http" }>, end: ConnectionEnd) => void,
   ): void {
     const { metrics, store } = this.#options;
     inspectEgress({
@@ -407,6 +414,33 @@ export class DataPlane {
     });
   }
 
+  /** Requests decided one by one by HTTPRouteGroup routes (inbound-http.ts); the connection counts as passthrough. */
+  #inboundHttp(
+    bound: DirectionMetrics,
+    client: Socket,
+    decision: Extract<Decision, { kind: "inbound-http" }>,
+    finish: (decision: Exclude<Decision, { kind: "inspect" | "inbound-http" }>, end: ConnectionEnd) => void,
+  ): void {
+    const { store } = this.#options;
+    bound.passthrough.inc();
+    void import("./inbound-http.ts").then((module) =>
+      module.serveInboundHttp({
+        client,
+        upstream: decision.upstream,
+        peer: decision.peer,
+        access: () => store.table?.inbound,
+        connectTimeoutMs: this.#options.connectTimeoutMs,
+        idleTimeoutMs: this.#options.idleTimeoutMs,
+        done: (outcome) => {
+          bound.bytesUp.inc(outcome.bytesUp);
+          bound.bytesDown.inc(outcome.bytesDown);
+          const { peer: _peer, ...allowed } = decision;
+          finish({ ...allowed, kind: "passthrough" }, { ...outcome });
+        },
+      }),
+    );
+  }
+
   /**
    * The splice relay's path: the relay thread connects the upstream and relays, so this thread only accepts,
    * decides and logs (no upstream socket in Node at all). Outcomes match the JS path's: a failed or timed-out
@@ -417,8 +451,8 @@ export class DataPlane {
     direction: Direction,
     bound: DirectionMetrics,
     client: Socket,
-    decision: Exclude<Decision, { kind: "refuse" | "inspect" }>,
-    finish: (decision: Exclude<Decision, { kind: "inspect" }>, end: ConnectionEnd) => void,
+    decision: Exclude<Decision, { kind: "refuse" | "inspect" | "inbound-http" }>,
+    finish: (decision: Exclude<Decision, { kind: "inspect" | "inbound-http" }>, end: ConnectionEnd) => void,
   ): void {
     const { metrics } = this.#options;
     try {

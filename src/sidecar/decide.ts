@@ -35,6 +35,11 @@ export type Decision =
   | ({ readonly kind: "mesh"; readonly service: string; readonly upstream: Destination } & AllowedBy)
   /** To the original destination: egress on, or (`egress`) an Egress policy allows it. */
   | ({ readonly kind: "passthrough"; readonly upstream: Destination; readonly egress?: string } & AllowedBy)
+  /**
+   * Inbound to a port whose requests HTTPRouteGroup routes decide, one by one (inbound-http.ts): the
+   * connection itself is allowed (AllowedBy names the TrafficTarget that let the source in).
+   */
+  | ({ readonly kind: "inbound-http"; readonly upstream: Destination; readonly peer: string } & AllowedBy)
   /** Egress policies that look at the first bytes (TLS server name, HTTP requests) decide: egress-inspect.ts. */
   | {
       readonly kind: "inspect";
@@ -138,7 +143,8 @@ export function decideOutbound(
 
 /**
  * Where an inbound (15003) connection from `peer` goes: the app on the original port over loopback, as
- * Envoy's local cluster does, when access control lets it in (always in permissive mode). Loopback, because
+ * Envoy's local cluster does, when access control lets it in (always in permissive mode); on an HTTP port
+ * with HTTPRouteGroup routes, request by request (`inbound-http`). Loopback, because
  * the pod IP would be redirected back to 15003 for uid 1500 (OSM rule
  * `-o lo ! -d 127.0.0.1/32 --uid-owner 1500 -j OSM_PROXY_IN_REDIRECT`).
  */
@@ -157,9 +163,9 @@ export function decideInbound(
   const verdict = decideInboundAccess(table.inbound, peer, original.port);
   if (!verdict.allowed) return { kind: "refuse", reason: "access-denied" };
   const { allowed: _allowed, ...allowedBy } = verdict;
-  return {
-    kind: "passthrough",
-    upstream: { address: family === 4 ? "127.0.0.1" : "::1", port: original.port },
-    ...allowedBy,
-  };
+  const upstream = { address: family === 4 ? "127.0.0.1" : "::1", port: original.port };
+  if (table.inbound?.routedPorts.has(original.port)) {
+    return { kind: "inbound-http", upstream, peer, ...allowedBy };
+  }
+  return { kind: "passthrough", upstream, ...allowedBy };
 }

@@ -88,6 +88,7 @@ async function run(options: RunOptions): Promise<number> {
     relayMode: options.relay,
     acceptMode: options.accept,
     relayThreads: options.relayThreads ?? Math.min(availableParallelism(), MAX_RELAY_THREADS),
+    probes: options.probes,
     onFatal: (error) => {
       logger.fatal({ err: error }, "sidecar failed");
       process.stderr.write(`Error: ${error.message}\n`);

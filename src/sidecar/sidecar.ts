@@ -3,6 +3,7 @@
  * listeners the config calls for are open; `drain` is the SIGTERM path.
  */
 import type { Server } from "node:http";
+import type { ForwardedProbe } from "../config/health-probes.ts";
 import { ENVOY_ADMIN_PORT, ENVOY_INBOUND_LISTENER_PORT, ENVOY_OUTBOUND_LISTENER_PORT } from "../constants.ts";
 import { startAdminServer } from "./admin.ts";
 import type { BackoffPolicy } from "./backoff.ts";
@@ -41,6 +42,8 @@ export interface SidecarOptions {
   readonly acceptMode?: "js" | "native";
   /** Splice relay threads (default 1). */
   readonly relayThreads?: number;
+  /** The app's httpGet probes to serve and forward (probe-listeners.ts); none: no probe listener. */
+  readonly probes?: readonly ForwardedProbe[];
   /** Replaces SO_ORIGINAL_DST (tests without netfilter). */
   readonly originalDestination?: (socket: import("node:net").Socket, family: 4 | 6) => Destination;
   readonly onFatal: (error: Error) => void;
@@ -83,6 +86,17 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   });
   // Listeners first (outbound stays closed: no config yet, fail closed), then the config that opens them.
   await dataPlane.start();
+  const probes = options.probes ?? [];
+  // Probes need no config: they are forwarded from the start, as Envoy's bootstrap listeners are.
+  const probeListeners =
+    probes.length === 0
+      ? undefined
+      : await (await import("./probe-listeners.ts")).startProbeListeners({
+          probes,
+          logger,
+          connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+          idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+        });
   const admin: Server = await startAdminServer({
     host: options.adminHost ?? "127.0.0.1",
     port: options.adminPort ?? ENVOY_ADMIN_PORT,
@@ -111,6 +125,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   } catch (error) {
     // A bad --config file: release the ports before reporting, so the process can exit.
     await dataPlane.drain(0);
+    probeListeners?.close();
     await new Promise((resolve) => admin.close(resolve));
     throw error;
   }
@@ -122,6 +137,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     reload,
     async drain(timeoutMs: number): Promise<void> {
       stopSource();
+      probeListeners?.close();
       await dataPlane.drain(timeoutMs);
       admin.closeAllConnections();
       await new Promise((resolve) => admin.close(resolve));

@@ -4,8 +4,10 @@
  * and TCPRoutes. Identities are service accounts, written `<namespace>/<name>`.
  */
 import type { V1Pod } from "@kubernetes/client-node";
-import type { IdentitySubject, TCPRoute, TrafficTarget } from "./schema.ts";
-import { TCP_ROUTE_KIND } from "./schema.ts";
+import type { SidecarHttpMatch } from "../egress/types.ts";
+import type { HttpRouteGroup } from "./http-route-group.ts";
+import type { IdentitySubject, TCPRoute, TrafficTarget, TrafficTargetRule } from "./schema.ts";
+import { HTTP_ROUTE_GROUP_KIND, TCP_ROUTE_KIND } from "./schema.ts";
 
 /** A service account as `<namespace>/<name>`. */
 export type Identity = string;
@@ -69,6 +71,26 @@ export interface InboundGrant {
   readonly sources: readonly Identity[];
   /** The ports its TCPRoutes list; undefined: any port (no TCPRoute rule, as OSM's network RBAC). */
   readonly ports: readonly number[] | undefined;
+  /**
+   * The HTTP routes of its HTTPRouteGroup rules (OSM's routesFromRules), each match tagged with its group;
+   * undefined when it has no HTTPRouteGroup rule. A group that does not exist adds no route.
+   */
+  readonly httpMatches: readonly SidecarHttpMatch[] | undefined;
+}
+
+/** The matches an HTTPRouteGroup rule selects: those it names (none named: all of the group's). */
+function ruleMatches(
+  rule: TrafficTargetRule,
+  namespace: string,
+  groups: ReadonlyMap<string, HttpRouteGroup>,
+): SidecarHttpMatch[] {
+  const routeGroup = `${namespace}/${rule.name}`;
+  const group = groups.get(routeGroup);
+  if (group === undefined) return [];
+  const wanted = rule.matches === undefined ? undefined : new Set(rule.matches);
+  return group.spec.matches
+    .filter((match) => wanted === undefined || wanted.has(match.name))
+    .map((match) => ({ ...match, routeGroup }));
 }
 
 /**
@@ -78,9 +100,11 @@ export interface InboundGrant {
 export function inboundGrants(
   targets: readonly TrafficTarget[],
   routes: readonly TCPRoute[],
+  httpRouteGroups: readonly HttpRouteGroup[],
   destination: Identity,
 ): InboundGrant[] {
   const routeByName = new Map(routes.map((r) => [objectName(r), r]));
+  const groupByName = new Map(httpRouteGroups.map((g) => [objectName(g), g]));
   const grants: InboundGrant[] = [];
   for (const target of byName(targets)) {
     if (subjectIdentity(target.spec.destination) !== destination) continue;
@@ -93,10 +117,15 @@ export function inboundGrants(
       else for (const port of route.spec.matches.ports) ports.add(port);
     }
     if (!complete) continue;
+    const httpRules = target.spec.rules.filter((r) => r.kind === HTTP_ROUTE_GROUP_KIND);
     grants.push({
       trafficTarget: objectName(target),
       sources: [...new Set(target.spec.sources.map(subjectIdentity))],
       ports: tcpRules.length === 0 ? undefined : [...ports].sort((a, b) => a - b),
+      httpMatches:
+        httpRules.length === 0
+          ? undefined
+          : httpRules.flatMap((r) => ruleMatches(r, target.metadata.namespace ?? "", groupByName)),
     });
   }
   return grants;

@@ -60,9 +60,14 @@ export function registerExplain(program: Command): void {
     )
     .option(
       "--path <path>",
-      "with pod/NAME and --host: an http request's path (which HTTPRouteGroup match of an http Egress holds; 404 if none)",
+      "with pod/NAME and --host: an http request's path (which HTTPRouteGroup match of an http Egress holds; 404 if none); with --from: the request whose HTTPRouteGroup route to explain",
     )
-    .option("--method <method>", "with pod/NAME and --host: the request's method (default GET with --path)")
+    .option("--method <method>", "with --path: the request's method (default GET)")
+    .option(
+      "--from <namespace/pod>",
+      "with pod/NAME: explain an inbound connection from this pod to pod/NAME's IP:PORT (or PORT): the TrafficTarget that lets it in, or none",
+    )
+    .option("--header <NAME:VALUE>", "with --from and --path: a request header (repeatable)", collect, [])
     .option("--annotation <KEY=VALUE>", "a pod annotation (repeatable)", collect, [])
     .addOption(
       new Option("--backend <backend>", "rules to evaluate")
@@ -90,8 +95,10 @@ export function registerExplain(program: Command): void {
           filename?: string;
           namespace?: string;
           host?: string;
+          from?: string;
           path?: string;
           method?: string;
+          header: string[];
           annotation: string[];
           backend: "iptables" | "nftables";
           direction: "outbound" | "inbound";

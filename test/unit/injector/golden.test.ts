@@ -68,6 +68,34 @@ const cases: { name: string; input: Partial<InjectionInput> }[] = [
       }),
     },
   },
+  {
+    // OSM's probe rewriting (pkg/injector/health_probes.go): http → sidecar port and /osm-<kind>-probe/<container>,
+    // https → the port only; tcpSocket left alone here (OSM would add its osm-healthcheck container).
+    name: "http-probes-rewritten",
+    input: {
+      pod: {
+        ...pod(),
+        spec: {
+          serviceAccountName: "web",
+          containers: [
+            {
+              name: "web",
+              image: "example/web",
+              ports: [{ name: "http", containerPort: 8080 }],
+              livenessProbe: { httpGet: { port: "http", path: "/healthz" } },
+              readinessProbe: { httpGet: { port: 8080, path: "/ready", scheme: "HTTP" } },
+              startupProbe: { tcpSocket: { port: 8080 } },
+            },
+            {
+              name: "tls",
+              image: "example/tls",
+              readinessProbe: { httpGet: { port: 8443, path: "/ready", scheme: "HTTPS" } },
+            },
+          ],
+        },
+      },
+    },
+  },
 ];
 
 for (const c of cases) {

@@ -196,6 +196,33 @@ test("with inbound access rules, only a source and port a TrafficTarget allows g
   });
 });
 
+test("an HTTP port with HTTPRouteGroup routes is decided per request; without routes, or off the HTTP ports, per connection", () => {
+  const local = { address: "198.51.100.1", port: 15003 };
+  const to = (port: number) => ({ address: "198.51.100.1", port });
+  const source = [{ ip: "198.51.100.7", pod: "client/client-1" }];
+  const match = { routeGroup: "server/routes", name: "status", pathRegex: "/status" };
+  const routed = table({
+    inboundAccess: {
+      rules: [{ trafficTarget: "server/http", sources: source, httpMatches: [match] }],
+      httpPorts: [8080],
+    },
+  });
+  assert.deepEqual(decideInbound(routed, to(8080), local, 4, "198.51.100.7"), {
+    kind: "inbound-http",
+    upstream: { address: "127.0.0.1", port: 8080 },
+    peer: "198.51.100.7",
+    trafficTarget: "server/http",
+    sourcePod: "client/client-1",
+  });
+  assert.equal(decideInbound(routed, to(9090), local, 4, "198.51.100.7").kind, "passthrough");
+  // The source check comes first: a source no TrafficTarget lists is refused before any request.
+  assert.equal(decideInbound(routed, to(8080), local, 4, "198.51.100.8").kind, "refuse");
+  const tcpOnly = table({
+    inboundAccess: { rules: [{ trafficTarget: "server/tcp", sources: source }], httpPorts: [8080] },
+  });
+  assert.equal(decideInbound(tcpOnly, to(8080), local, 4, "198.51.100.7").kind, "passthrough");
+});
+
 test("a mesh upstream allowed by a TrafficTarget names it", () => {
   const t = table({
     meshEndpoints: [

@@ -99,3 +99,35 @@ test("the egress section is checked field by field: CIDRs canonical, protocols k
     ["egress.rules[0].ipAddresses[0]", "egress.rules[0].ports[0].protocol"],
   );
 });
+
+test("inbound access carries each TrafficTarget's HTTP routes and the HTTP ports, checked with their paths", () => {
+  const base = { apiVersion: "osm.sidecar/v1", version: 1, enableEgress: false };
+  const match = { routeGroup: "server/routes", name: "status", pathRegex: "/status", methods: ["GET"] };
+  const good = parseSidecarConfig({
+    ...base,
+    inboundAccess: {
+      rules: [{ trafficTarget: "server/http", sources: [], httpMatches: [match] }],
+      httpPorts: [8080],
+    },
+  });
+  assert.ok(good.ok);
+  assert.deepEqual(good.config.inboundAccess, {
+    rules: [{ trafficTarget: "server/http", sources: [], httpMatches: [match] }],
+    httpPorts: [8080],
+  });
+  const bad = parseSidecarConfig({
+    ...base,
+    inboundAccess: {
+      rules: [{ trafficTarget: "server/http", sources: [], httpMatches: [{ ...match, name: 7 }] }],
+      httpPorts: [0],
+    },
+  });
+  assert.ok(!bad.ok);
+  assert.deepEqual(
+    bad.problems.map((p) => [p.path, p.value]),
+    [
+      ["inboundAccess.rules[0].httpMatches[0].name", 7],
+      ["inboundAccess.httpPorts[0]", 0],
+    ],
+  );
+});
