@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -718,5 +718,54 @@ describe("the node runtime on a test bridge", { skip: rootSkip, concurrency: fal
     );
     assert.equal(files.stdout, "the-token2\n");
     for (const p of [a, b, root]) await runtime.killPod(uid(p), 0);
+  });
+
+  test("hostPID: the pod's processes see the host's (its /proc is the host's), the pod still has its own netns, and its teardown leaves none; hostNetwork is refused", async () => {
+    const host = makePod(
+      { hostPID: true, containers: [{ name: "app", image: "busybox", command: ["sleep", "3604"] }] },
+      "host-pid",
+    );
+    const own = makePod(
+      { containers: [{ name: "app", image: "busybox", command: ["sleep", "3605"] }] },
+      "own-pid",
+    );
+    runtime.runPod(host);
+    runtime.runPod(own);
+    const v = await waitFor(runtime, uid(host), allRunning, "hostPID pod running");
+    await waitFor(runtime, uid(own), allRunning, "own pod running");
+    const hostInit = readFileSync("/proc/1/cmdline", "utf8").split("\0")[0];
+    const sees = (pod: V1Pod) =>
+      execIn(runtime, pod, ["sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; echo; echo $$"]);
+    const inHost = await sees(host);
+    assert.equal(inHost.stdout.split(" ")[0], hostInit, "PID 1 is the host's init");
+    assert.ok(Number(inHost.stdout.trim().split("\n")[1]) > 1, "its shell has a host PID");
+    assert.notEqual(
+      (await sees(own)).stdout.split(" ")[0],
+      hostInit,
+      "a pod without hostPID: PID 1 is its own",
+    );
+    // The host's processes, other pods' included: the app of `own` is listed (what osm-node needs).
+    const listed = await execIn(runtime, host, ["sh", "-c", "grep -l 3605 /proc/[0-9]*/cmdline"]);
+    assert.match(listed.stdout, /\/proc\/\d+\/cmdline/);
+    // Its own network namespace all the same.
+    const netns = await execIn(runtime, host, ["readlink", "/proc/self/ns/net"]);
+    assert.notEqual(netns.stdout.trim(), readlinkSync("/proc/self/ns/net"));
+    const sandbox = v.sandbox ?? "";
+    await runtime.killPod(uid(host), 0);
+    await runtime.killPod(uid(own), 0);
+    assert.deepEqual(await runtime.network.pidsIn(sandbox), []);
+    assert.ok(!(await leftovers()).includes(sandbox), "netns and veth gone");
+
+    const hostNet = makePod(
+      { hostNetwork: true, containers: [{ name: "app", image: "busybox", command: ["sleep", "3606"] }] },
+      "host-net",
+    );
+    runtime.runPod(hostNet);
+    const refused = await waitFor(runtime, uid(hostNet), (x) => x.sandboxError !== undefined, "refused");
+    assert.match(
+      refused.sandboxError ?? "",
+      /spec\.hostNetwork: true is not supported by the local node agent/,
+    );
+    await runtime.killPod(uid(hostNet), 0);
   });
 });
