@@ -1207,6 +1207,32 @@ napi_value relay_listen(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "EALREADY", "relayListen: already listening");
     return NULL;
   }
+  struct sockaddr_storage ss;
+  socklen_t len;
+  memset(&ss, 0, sizeof ss);
+  if (family == 4) {
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons((uint16_t)port);
+    v4->sin_addr.s_addr = htonl(INADDR_ANY);
+    len = sizeof *v4;
+  } else {
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons((uint16_t)port);
+    v6->sin6_addr = in6addr_any;
+    len = sizeof *v6;
+  }
+  int one = 1;
+  /* SO_REUSEPORT would let these sockets join another process's listening group on the port (another
+   * sidecar of the same uid) and split its connections silently. A plain socket bound first fails as Node's
+   * listeners did (EADDRINUSE) while anything listens there. */
+  int probe = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (probe < 0) return listen_failed(env, -1, "socket", errno);
+  setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (family == 6) setsockopt(probe, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (bind(probe, (struct sockaddr *)&ss, len) != 0) return listen_failed(env, probe, "bind", errno);
+  close(probe);
   int fds[MAX_WORKERS];
   for (int i = 0; i < n_workers; i++) {
     int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -1214,26 +1240,9 @@ napi_value relay_listen(napi_env env, napi_callback_info info) {
       while (i-- > 0) close(fds[i]);
       return listen_failed(env, -1, "socket", errno);
     }
-    int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    struct sockaddr_storage ss;
-    socklen_t len;
-    memset(&ss, 0, sizeof ss);
-    if (family == 4) {
-      struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-      v4->sin_family = AF_INET;
-      v4->sin_port = htons((uint16_t)port);
-      v4->sin_addr.s_addr = htonl(INADDR_ANY);
-      len = sizeof *v4;
-    } else {
-      struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-      v6->sin6_family = AF_INET6;
-      v6->sin6_port = htons((uint16_t)port);
-      v6->sin6_addr = in6addr_any;
-      len = sizeof *v6;
-    }
+    if (family == 6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     const char *call = NULL;
     if (bind(fd, (struct sockaddr *)&ss, len) != 0) call = "bind";
     else if (listen(fd, LISTEN_BACKLOG) != 0) call = "listen";
