@@ -466,8 +466,8 @@ export class LiveInterception {
     }
     const clean = s.cleanGeneration;
     s.cleanGeneration = undefined;
+    const at = await generation();
     if (s.applied === plan) {
-      const at = await generation();
       if (at !== undefined && at === clean) {
         s.cleanGeneration = at;
         return { how: "unchanged" };
@@ -483,7 +483,10 @@ export class LiveInterception {
       )
         return { how: "unchanged" };
     }
-    return syncInterception(plan, engine);
+    // Read back whole: when nothing differed, the rules at generation `at` were the plan's.
+    const outcome = await syncInterception(plan, engine);
+    if (outcome.how === "unchanged") s.cleanGeneration = at;
+    return outcome;
   }
 
   #failed(pod: V1Pod, s: PodState, error: unknown): void {
