@@ -42,6 +42,9 @@ export interface NftNetlink {
   generation(): Promise<number | undefined>;
 }
 
+/** A netlink batch this big (about 4,000 IPv4 elements) holds a core in the kernel for milliseconds. */
+export const BIG_BATCH_BYTES = 64 * 1024;
+
 interface Pending {
   readonly resolve: (r: CommandResult) => void;
 }
@@ -135,8 +138,17 @@ export class NftBatch {
   readonly #processes: HelperProcess[];
   #unusable = false;
 
-  constructor(binary = nftBatchPath(), processes = 4) {
+  readonly #bigBatchProcesses: number;
+
+  /**
+   * `bigBatchProcesses`: how many of the processes may run a big netlink batch (≥ BIG_BATCH_BYTES) at once.
+   * The kernel applies a batch inside one system call, without yielding the CPU on a kernel that does not
+   * preempt (this one's default): a 50,000-element batch holds a core for tens of milliseconds, so big ones
+   * wait for each other and leave the other core to the pods.
+   */
+  constructor(binary = nftBatchPath(), processes = 4, bigBatchProcesses = 1) {
     this.#binary = binary;
+    this.#bigBatchProcesses = Math.max(1, Math.min(processes, bigBatchProcesses));
     const unusable = () => {
       this.#unusable = true;
     };
@@ -158,7 +170,12 @@ export class NftBatch {
 
   /** Sends an nf_tables netlink batch into the namespace at `netns` as it is. Never throws. */
   send(netns: string, batch: Uint8Array): Promise<CommandResult> {
-    return this.#request(netns, "n", batch);
+    return this.#request(
+      netns,
+      "n",
+      batch,
+      batch.length >= BIG_BATCH_BYTES ? this.#bigBatchProcesses : undefined,
+    );
   }
 
   /** Digests of sets of the inet `table` in the namespace at `netns` (see NftNetlink). Never throws. */
@@ -172,8 +189,13 @@ export class NftBatch {
     return r.code === 0 && /^\d+\n$/.test(r.stdout) ? Number(r.stdout) : undefined;
   }
 
-  #request(netns: string, mode: Mode, body: Uint8Array): Promise<CommandResult> {
-    const idle = this.#processes.reduce((a, b) => (b.queued < a.queued ? b : a));
+  #request(
+    netns: string,
+    mode: Mode,
+    body: Uint8Array,
+    among = this.#processes.length,
+  ): Promise<CommandResult> {
+    const idle = this.#processes.slice(0, among).reduce((a, b) => (b.queued < a.queued ? b : a));
     return idle.run(netns, mode, body);
   }
 
