@@ -9,6 +9,9 @@
  *   only is let out by its own sidecar and refused by the server's (the TCP counterpart of OSM's 403).
  * - `e2e_egress_policy_test.go` (with egress disabled): Egress by address range, by Host with an
  *   HTTPRouteGroup match (404 outside it), by TLS server name; deleting them refuses again, no restart.
+ * - HTTPRouteGroup matches at the destination: a route the client may use answers 200, a route only another
+ *   client may use 403 (Envoy's RBAC), as osm explain pod/… --from … --path … says; the server's httpGet
+ *   readiness probe, rewritten to the sidecar's 15902, makes it Ready with no TrafficTarget to it.
  * - Flipping permissive mode applies live.
  *
  * On either engine (`OSM_TEST_ENGINE`).
@@ -35,7 +38,17 @@ const rootSkip =
   process.getuid?.() === 0 ? false : "needs root: the daemon creates network namespaces and a bridge";
 
 /** A pod with a Service account and a Service of its own (OSM's SimplePodApp). */
-function app(namespace: string, name: string, command: string[]): string {
+function app(
+  namespace: string,
+  name: string,
+  command: string[],
+  portName = "tcp",
+  readinessPath?: string,
+): string {
+  const probe =
+    readinessPath === undefined
+      ? ""
+      : `    readinessProbe: {httpGet: {port: 8080, path: ${readinessPath}}, periodSeconds: 2}\n`;
   return `apiVersion: v1
 kind: ServiceAccount
 metadata: {name: ${name}, namespace: ${namespace}}
@@ -54,13 +67,13 @@ spec:
     image: curlimages/curl
     command: ${JSON.stringify(command)}
     ports: [{containerPort: 8080}]
----
+${probe}---
 apiVersion: v1
 kind: Service
 metadata: {name: ${name}, namespace: ${namespace}}
 spec:
   selector: {app: ${name}}
-  ports: [{name: tcp, port: 80, targetPort: 8080}]
+  ports: [{name: ${portName}, port: 80, targetPort: 8080}]
 `;
 }
 
@@ -157,6 +170,18 @@ describe("SMI access control with permissive mode off (OSM's e2e scenarios)", {
     }
   };
 
+  /** Waits until the pod's READY column says 2/2 and it runs (the app and its sidecar). */
+  const running = (ns: string, pod: string) =>
+    until(
+      `${ns}/${pod} 2/2 Running`,
+      async () => {
+        const row = (await kubectl("get", "pod", "-n", ns, pod, "--no-headers")).stdout.trim().split(/\s+/);
+        return row[1] === "2/2" && row[2] === "Running" ? true : undefined;
+      },
+      120_000,
+      500,
+    );
+
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "osmt-smi-"));
     ({ stateDir, kubeconfig, env, upArgs } = await localMesh(dir, {
@@ -231,15 +256,7 @@ describe("SMI access control with permissive mode off (OSM's e2e scenarios)", {
       ["clients", "allowed"],
       ["clients", "denied"],
     ] as const) {
-      await until(
-        `${ns}/${pod} 2/2 Running`,
-        async () => {
-          const row = (await kubectl("get", "pod", "-n", ns, pod, "--no-headers")).stdout.trim().split(/\s+/);
-          return row[1] === "2/2" && row[2] === "Running" ? true : undefined;
-        },
-        120_000,
-        500,
-      );
+      await running(ns, pod);
     }
     meshUp = true;
   });
@@ -378,6 +395,70 @@ ${egress(
     assert.ok(meshUp, "the mesh is up");
     assert.equal((await kubectl("delete", "traffictarget", "allow-allowed", "-n", "server")).code, 0);
     await repeatedly("allowed", "http://server.server/", "7 000");
+  });
+
+  test("HTTPRouteGroup matches at the destination: a route the source may use is 200, one it may not 403; an httpGet readiness probe passes", async () => {
+    assert.ok(meshUp, "the mesh is up");
+    // Self-contained: its own server (an http Service port), route group and TrafficTargets, deleted at the end.
+    // Its httpGet readiness probe goes through the sidecar (rewritten to 15902, as OSM's injector does):
+    // the pod becomes Ready although no TrafficTarget lets anyone reach it yet.
+    await apply(app("server", "web", ["node", "-e", SERVER], "http", "/ready"));
+    await running("server", "web");
+    const probe = await kubectl(
+      "get",
+      "pod",
+      "web",
+      "-n",
+      "server",
+      "-o",
+      "jsonpath={.spec.containers[0].readinessProbe.httpGet.port} {.spec.containers[0].readinessProbe.httpGet.path}",
+    );
+    assert.equal(probe.stdout, "15902 /osm-readiness-probe/web");
+    const target = (name: string, source: string, match: string) => `apiVersion: access.smi-spec.io/v1alpha3
+kind: TrafficTarget
+metadata: {name: ${name}, namespace: server}
+spec:
+  destination: {kind: ServiceAccount, name: web, namespace: server}
+  rules: [{kind: HTTPRouteGroup, name: web-routes, matches: [${match}]}]
+  sources: [{kind: ServiceAccount, name: ${source}, namespace: clients}]
+`;
+    await apply(`apiVersion: specs.smi-spec.io/v1alpha4
+kind: HTTPRouteGroup
+metadata: {name: web-routes, namespace: server}
+spec:
+  matches:
+  - {name: status, pathRegex: /status/.*, methods: [GET]}
+  - {name: everything, pathRegex: .*}
+---
+${target("web-allowed-status", "allowed", "status")}---
+${target("web-denied-everything", "denied", "everything")}`);
+    await repeatedly("allowed", "http://web.server/status/200", "0 200");
+    // /admin is on the catch-all route, which only the other client may use: Envoy's RBAC answers 403.
+    await repeatedly("allowed", "http://web.server/admin", "0 403", 3);
+    await repeatedly("denied", "http://web.server/admin", "0 200", 3);
+    // osm explain, inbound: the TrafficTarget that lets the client in, and what a request gets.
+    const inbound = (from: string, path: string) =>
+      osm("explain", "pod/web", "-n", "server", "--from", from, "8080", "--path", path);
+    let why = await inbound("clients/allowed", "/status/200");
+    assert.equal(why.code, 0, why.stderr);
+    assert.match(
+      why.stdout,
+      /→ allowed: TrafficTarget server\/web-allowed-status lets service account clients\/allowed in on port 8080/,
+    );
+    assert.match(why.stdout, /GET \/status\/200 → forwarded to the app: route server\/web-routes#status/);
+    why = await inbound("clients/allowed", "/admin");
+    assert.match(
+      why.stdout,
+      /GET \/admin → 403 RBAC: access denied: the first route that matches, server\/web-routes#everything/,
+    );
+    const webLog = (await kubectl("logs", "web", "-n", "server", "-c", "envoy")).stdout;
+    assert.match(webLog, /"direction":"inbound".*"sourcePod":"clients\/allowed".*"forbidden":1/);
+    for (const name of ["web-allowed-status", "web-denied-everything"]) {
+      assert.equal((await kubectl("delete", "traffictarget", name, "-n", "server")).code, 0);
+    }
+    await repeatedly("allowed", "http://web.server/status/200", "7 000", 3);
+    why = await inbound("clients/allowed", "/status/200");
+    assert.match(why.stdout, /→ refused: no TrafficTarget lets service account clients\/allowed/);
   });
 
   test("permissive mode on, then off again, applies live", async () => {
