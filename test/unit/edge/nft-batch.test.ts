@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { RecordingRunner } from "../../../src/edge/command-runner.ts";
-import { NftBatch, nftBatchRunner } from "../../../src/edge/nft-batch.ts";
+import { BIG_BATCH_BYTES, NftBatch, nftBatchRunner } from "../../../src/edge/nft-batch.ts";
 
 /** A batch helper stand-in that records what it is asked. */
 function fakeBatch(available: boolean) {
@@ -73,4 +73,30 @@ test("a helper that cannot start answers every request with a failure instead of
   assert.equal(r.code, 127);
   assert.match(r.stderr, /osm-nft-batch/);
   batch.close();
+});
+
+test("big netlink batches go to one helper process, one at a time; small requests spread over all", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "osmt-nftb-"));
+  try {
+    // A stand-in that reads each request whole and answers with its own PID.
+    const binary = join(dir, "osm-nft-batch");
+    writeFileSync(
+      binary,
+      '#!/bin/bash\nwhile IFS= read -r line; do\n  dd bs=65536 count=1 iflag=fullblock,count_bytes of=/dev/null count="${line##*$\'\\t\'}" status=none\n  printf "0 %d 0\\n%s" "${#$}" "$$"\ndone\n',
+      { mode: 0o755 },
+    );
+    const batch = new NftBatch(binary, 4);
+    t.after(() => batch.close());
+    const pids = async (sizes: number[]) =>
+      new Set(
+        (await Promise.all(sizes.map((n) => batch.send("/proc/1/ns/net", new Uint8Array(n))))).map((r) => {
+          assert.equal(r.code, 0, r.stderr);
+          return r.stdout;
+        }),
+      );
+    assert.equal((await pids([BIG_BATCH_BYTES, BIG_BATCH_BYTES + 1, 200_000, BIG_BATCH_BYTES])).size, 1);
+    assert.ok((await pids([100, 100, 100, 100])).size > 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
