@@ -82,7 +82,14 @@ test("big netlink batches go to one helper process, one at a time; small request
     const binary = join(dir, "osm-nft-batch");
     writeFileSync(
       binary,
-      '#!/bin/bash\nwhile IFS= read -r line; do\n  dd bs=65536 count=1 iflag=fullblock,count_bytes of=/dev/null count="${line##*$\'\\t\'}" status=none\n  printf "0 %d 0\\n%s" "${#$}" "$$"\ndone\n',
+      [
+        "#!/bin/bash",
+        "while IFS= read -r line; do",
+        '  dd bs=65536 iflag=fullblock,count_bytes count="$(cut -f3 <<<"$line")" of=/dev/null status=none',
+        '  printf "0 %d 0\\n%s" "$(printf %s $$ | wc -c)" "$$"',
+        "done",
+        "",
+      ].join("\n"),
       { mode: 0o755 },
     );
     const batch = new NftBatch(binary, 4);
