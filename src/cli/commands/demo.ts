@@ -52,7 +52,8 @@ export function registerDemo(program: Command): void {
   const demo = program
     .command("demo")
     .description(
-      "run OSM's guide 'Outbound Traffic IP Range Exclusions' for real on this host (root), printing each command",
+      "run OSM's guide 'Outbound Traffic IP Range Exclusions' for real on this host (root), printing each command " +
+        "(`osm demo egress-policy`: OSM's egress policy demo)",
     )
     .option("--ipv6", "use the external addresses 2001:db8::10 and 2001:db8::11", false)
     .option(
@@ -71,7 +72,18 @@ export function registerDemo(program: Command): void {
     .addOption(hidden("--subnet6 <cidr>", "pods' IPv6 subnet"))
     .addOption(hidden("--first-slot <n>", "first pod slot").argParser(integer("--first-slot")))
     .addOption(hidden("--last-slot <n>", "last pod slot").argParser(integer("--last-slot")))
-    .action(async (flags: DemoFlags) => run("exclusions", flags));
+    // A mistyped demo name reaches this action as an argument: name the demos instead of commander's
+    // "too many arguments".
+    .allowExcessArguments(true)
+    .action(async (flags: DemoFlags, command: Command) => {
+      const [name] = command.args;
+      if (name !== undefined) {
+        throw new MeshError(ErrorCode.InvalidArgument, `osm demo: unknown demo ${JSON.stringify(name)}`, {
+          hint: "the demos are `osm demo` (the exclusions guide) and `osm demo egress-policy`",
+        });
+      }
+      await run("exclusions", flags);
+    });
   demo
     .command("egress-policy")
     .summary(

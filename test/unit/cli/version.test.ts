@@ -20,6 +20,13 @@ test("osm with an unknown command fails with a suggestion-style error and exit 1
   assert.match(result.stderr, /unknown command 'nope'/);
 });
 
+test("osm demo with a mistyped demo name fails naming it and the demos, before it touches anything", () => {
+  const result = spawnSync(osm, ["demo", "egres-policy"], { encoding: "utf8" });
+  assert.equal(result.status, 1);
+  assert.match(result.stderr, /unknown demo "egres-policy"/);
+  assert.match(result.stderr, /osm demo egress-policy/);
+});
+
 test("osm --help lists the version command", () => {
   const out = execFileSync(osm, ["--help"], { encoding: "utf8" });
   assert.match(out, /version/);
